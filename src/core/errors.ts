@@ -1,0 +1,182 @@
+/**
+ * hybi's typed errors. Every error a user can see is a `WebSocketError` with a stable string
+ * `code` (the table in docs/errors.md) and the fields a caller needs to act on it. They live in
+ * the core because they are plain JavaScript and every layer raises them.
+ */
+
+/** Stable string codes, one per error class (ProtocolError also names the kind of violation). */
+export const ErrorCode = {
+  Handshake: 'ERR_HANDSHAKE',
+  InvalidURL: 'ERR_INVALID_URL',
+  Connect: 'ERR_CONNECT',
+  ConnectionClosed: 'ERR_CONNECTION_CLOSED',
+  ConnectionNotOpen: 'ERR_CONNECTION_NOT_OPEN',
+  Protocol: 'ERR_PROTOCOL',
+  InvalidUTF8: 'ERR_INVALID_UTF8',
+  MessageTooLarge: 'ERR_MESSAGE_TOO_LARGE',
+  PongMismatch: 'ERR_PONG_MISMATCH',
+  PingTimeout: 'ERR_PING_TIMEOUT',
+  CloseTimeout: 'ERR_CLOSE_TIMEOUT',
+  IdleTimeout: 'ERR_IDLE_TIMEOUT',
+  InvalidArgument: 'ERR_INVALID_ARGUMENT',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The base of every error hybi raises. */
+export class WebSocketError extends Error {
+  /** A stable identifier to branch on; messages may change, codes do not. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The server answered the upgrade request with something other than a valid `101`. */
+export class HandshakeError extends WebSocketError {
+  /** HTTP status the peer sent (0 if it sent no parsable status line). */
+  readonly status: number;
+  /** Response headers, names lower-cased; repeated headers joined with ", ". */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The response body, as far as it was read (bounded), decoded as UTF-8. */
+  readonly body: string;
+
+  constructor(message: string, status = 0, headers: Record<string, string> = {}, body = '', options?: { cause?: unknown }) {
+    super(ErrorCode.Handshake, message, options);
+    this.status = status;
+    this.headers = headers;
+    this.body = body;
+  }
+}
+
+/** A URL that cannot name a WebSocket endpoint (wrong scheme, a fragment, unparsable). */
+export class InvalidURLError extends WebSocketError {
+  readonly url: string;
+  /** The scheme found, without the colon ('' if none could be read). */
+  readonly scheme: string;
+
+  constructor(message: string, url: string, scheme: string) {
+    super(ErrorCode.InvalidURL, message);
+    this.url = url;
+    this.scheme = scheme;
+  }
+}
+
+/** The transport could not be established: DNS, TCP, TLS, a handshake timeout, an abort. */
+export class ConnectError extends WebSocketError {
+  readonly host: string;
+  readonly port: number;
+  /** True when the failure was a timeout (`handshakeTimeout`) rather than a refusal. */
+  readonly timedOut: boolean;
+
+  constructor(message: string, host: string, port: number, options?: { cause?: unknown; timedOut?: boolean }) {
+    super(ErrorCode.Connect, message, options);
+    this.host = host;
+    this.port = port;
+    this.timedOut = options?.timedOut ?? false;
+  }
+}
+
+/**
+ * The connection closed while an operation was waiting on it (a `receive()`, a `ping()`, a send
+ * still queued): the peer closed, the network failed, or the connection was failed.
+ */
+export class ConnectionClosedError extends WebSocketError {
+  /** The close code received (1005 if the close frame had none, 1006 if there was no close frame). */
+  readonly closeCode: number;
+  readonly reason: string;
+  /** True when both close frames were exchanged (RFC 6455 section 7.1.5). */
+  readonly wasClean: boolean;
+
+  constructor(closeCode: number, reason: string, wasClean: boolean, message?: string, code: string = ErrorCode.ConnectionClosed) {
+    super(code, message ?? `connection closed (${closeCode}${reason ? ` ${reason}` : ''})`);
+    this.closeCode = closeCode;
+    this.reason = reason;
+    this.wasClean = wasClean;
+  }
+}
+
+/**
+ * The caller used a connection that is already closing or closed (send, ping, receiveStream).
+ * A subclass of ConnectionClosedError so one `instanceof` catches both, with its own `code`
+ * to tell "the peer closed" from "you used a closed connection".
+ */
+export class ConnectionNotOpenError extends ConnectionClosedError {
+  constructor(state: string, closeCode = 1006, reason = '', wasClean = false) {
+    super(closeCode, reason, wasClean, `the connection is ${state}`, ErrorCode.ConnectionNotOpen);
+  }
+}
+
+/** The peer broke RFC 6455 (or an extension's rules); the connection was failed with `closeCode`. */
+export class ProtocolError extends WebSocketError {
+  /** The close code sent to the peer: 1002, 1003, 1007, 1008, 1009, 1010 or 1011. */
+  readonly closeCode: number;
+
+  constructor(message: string, closeCode = 1002, code: string = ErrorCode.Protocol) {
+    super(code, message);
+    this.closeCode = closeCode;
+  }
+}
+
+/** A frame or message exceeded `maxFrameSize`, `maxMessageSize` or the fragment bound (1009). */
+export class MessageTooLargeError extends ProtocolError {
+  /** The limit that was exceeded, in bytes (or fragments). */
+  readonly limit: number;
+
+  constructor(message: string, limit: number) {
+    super(message, 1009, ErrorCode.MessageTooLarge);
+    this.limit = limit;
+  }
+}
+
+/** A pong answered a ping with different application data (the Sagittarius seed's pong check). */
+export class PongMismatchError extends WebSocketError {
+  readonly expected: Uint8Array;
+  readonly received: Uint8Array;
+
+  constructor(expected: Uint8Array, received: Uint8Array) {
+    super(ErrorCode.PongMismatch, 'pong payload does not match the ping');
+    this.expected = expected;
+    this.received = received;
+  }
+}
+
+/** No pong arrived for a ping within its timeout. */
+export class PingTimeoutError extends WebSocketError {
+  readonly timeout: number;
+
+  constructor(timeout: number) {
+    super(ErrorCode.PingTimeout, `no pong within ${timeout} ms`);
+    this.timeout = timeout;
+  }
+}
+
+/** The peer did not complete the closing handshake within `closeTimeout`; the socket was destroyed. */
+export class CloseTimeoutError extends WebSocketError {
+  readonly timeout: number;
+
+  constructor(timeout: number) {
+    super(ErrorCode.CloseTimeout, `closing handshake not completed within ${timeout} ms`);
+    this.timeout = timeout;
+  }
+}
+
+/** Nothing arrived from the peer for `idleTimeout` ms; the connection was closed. */
+export class IdleTimeoutError extends WebSocketError {
+  readonly timeout: number;
+
+  constructor(timeout: number) {
+    super(ErrorCode.IdleTimeout, `nothing received for ${timeout} ms`);
+    this.timeout = timeout;
+  }
+}
+
+/** A call with an argument hybi cannot use (a close code not allowed on the wire, a reason too long). */
+export class InvalidArgumentError extends WebSocketError {
+  constructor(message: string) {
+    super(ErrorCode.InvalidArgument, message);
+  }
+}

@@ -1,0 +1,7 @@
+/**
+ * hybi/core: the sans-I/O RFC 6455 protocol layer. Pure and synchronous, it works on Uint8Array
+ * and imports nothing, so it runs on any transport and any JavaScript runtime.
+ */
+export * from './opcode.js';
+export * from './errors.js';
+export * from './limits.js';
