@@ -8,7 +8,7 @@ import { join, relative, resolve, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const src = join(root, process.argv[2] ?? 'src');
+const src = resolve(root, process.argv[2] ?? 'src');
 const order = ['core', 'node', 'api', 'cli'];
 
 function layerOf(file) {
