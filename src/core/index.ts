@@ -5,3 +5,7 @@
 export * from './opcode.js';
 export * from './errors.js';
 export * from './limits.js';
+export * from './mask.js';
+export * from './utf8.js';
+export * from './close.js';
+export * from './frame.js';
