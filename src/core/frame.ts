@@ -115,8 +115,8 @@ function writeBase(target: Uint8Array, opcode: number, payloadLength: number, fi
   // Section 5.2: 64-bit length, most significant bit 0. MAX_LENGTH < 2^53 keeps the top 11 bits 0.
   const high = Math.floor(payloadLength / TWO_POW_32);
   const low = payloadLength >>> 0;
-  target[2] = 0;
-  target[3] = 0;
+  target[2] = high >>> 24;
+  target[3] = (high >>> 16) & 0xff;
   target[4] = (high >>> 8) & 0xff;
   target[5] = high & 0xff;
   target[6] = low >>> 24;
