@@ -1,0 +1,146 @@
+/**
+ * Path matching for WebSocketServer routes (the Racket seed's service mapper: a path pattern plus
+ * the subprotocols each path speaks). Kept apart from the server so that the rules (what a
+ * pattern means, how the request target becomes a path) are testable without sockets.
+ *
+ * Matching runs on the raw (still percent-encoded) path, so that `%2F` can never be mistaken for a
+ * segment separator; parameter values are decoded afterwards. Everything here is a bounded loop
+ * over input that Node's head-size limit has already bounded.
+ */
+
+/** What a matched route tells the handler about the request target. */
+export interface RouteMatch {
+  /** The path of the request target, without the query, still percent-encoded. */
+  readonly path: string;
+  /** The query string's parameters (empty when there is none). */
+  readonly query: URLSearchParams;
+  /**
+   * Named parts: `:name` segments of a string pattern (percent-decoded), or the named groups of a
+   * RegExp pattern.
+   */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+/** A route pattern: an exact path such as '/chat', a path with `:name` segments, or a RegExp. */
+export type RoutePattern = string | RegExp;
+
+/** A compiled pattern: returns the match for a path, or null. */
+export type PathMatcher = (path: string, query: URLSearchParams) => RouteMatch | null;
+
+/**
+ * The path and query of a request target (RFC 7230 section 5.3): origin-form ('/a?b') or
+ * absolute-form ('http://host/a?b', which proxies send). Returns null for anything else
+ * (asterisk-form, authority-form, garbage), which the server answers with 400.
+ */
+export function splitTarget(target: string): { path: string; query: string } | null {
+  if (target.length === 0) return null;
+  let rest = target;
+  if (target.charCodeAt(0) !== 0x2f /* '/' */) {
+    // Absolute-form: take what follows the authority. URL parsing is linear and bounded by the
+    // head size limit, and it also rejects what is not a URL at all.
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      return null;
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:' && url.protocol !== 'ws:' && url.protocol !== 'wss:') return null;
+    rest = url.pathname + url.search;
+  }
+  const q = rest.indexOf('?');
+  let path = q === -1 ? rest : rest.slice(0, q);
+  const query = q === -1 ? '' : rest.slice(q + 1);
+  // A fragment never belongs on the wire, but cut it off rather than let it reach a pattern.
+  const hash = path.indexOf('#');
+  if (hash !== -1) path = path.slice(0, hash);
+  return { path, query };
+}
+
+function decodeSegment(raw: string): string {
+  if (raw.indexOf('%') === -1) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    // Invalid percent-encoding: hand the raw text to the handler rather than refuse the path.
+    return raw;
+  }
+}
+
+/**
+ * Compiles a pattern once, at `route()` time, so that bad patterns fail there (with a TypeError)
+ * and not on a client's request.
+ *
+ * - `'/chat'` matches exactly '/chat' (not '/chat/' nor '/chat/x').
+ * - `'/rooms/:id'` matches '/rooms/42' with `params.id === '42'`; a parameter is one non-empty
+ *   segment.
+ * - `'*'` matches every path.
+ * - A RegExp is tested against the path (use `^...$` to anchor it); its named groups become
+ *   `params`. The caller owns its cost: prefer patterns without nested quantifiers.
+ */
+export function compilePattern(pattern: RoutePattern): PathMatcher {
+  if (pattern instanceof RegExp) {
+    // A global or sticky RegExp keeps lastIndex between calls, which would make matching depend on
+    // the previous request: use a copy without those flags.
+    const re = pattern.global || pattern.sticky ? new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')) : pattern;
+    return (path, query) => {
+      const m = re.exec(path);
+      if (m === null) return null;
+      const params: Record<string, string> = {};
+      if (m.groups) for (const [k, v] of Object.entries(m.groups)) if (v !== undefined) params[k] = v;
+      return { path, query, params };
+    };
+  }
+  if (typeof pattern !== 'string') throw new TypeError('a route pattern is a string or a RegExp');
+  if (pattern === '*') return (path, query) => ({ path, query, params: {} });
+  if (pattern.charCodeAt(0) !== 0x2f) throw new TypeError(`a route path starts with '/': ${JSON.stringify(pattern)}`);
+  const segments = pattern.split('/');
+  const names = new Set<string>();
+  let hasParams = false;
+  for (const s of segments) {
+    if (s.charCodeAt(0) === 0x3a /* ':' */) {
+      const name = s.slice(1);
+      if (name.length === 0) throw new TypeError(`a route parameter needs a name: ${JSON.stringify(pattern)}`);
+      if (names.has(name)) throw new TypeError(`route parameter ':${name}' appears twice in ${JSON.stringify(pattern)}`);
+      names.add(name);
+      hasParams = true;
+    }
+  }
+  if (!hasParams) {
+    return (path, query) => (path === pattern ? { path, query, params: {} } : null);
+  }
+  return (path, query) => {
+    // Same number of segments first (one linear pass), then compare them pairwise.
+    if (countSlashes(path) !== segments.length - 1) return null;
+    const parts = path.split('/');
+    const params: Record<string, string> = {};
+    for (let i = 0; i < segments.length; i++) {
+      const want = segments[i]!;
+      const raw = parts[i]!;
+      if (want.charCodeAt(0) === 0x3a) {
+        if (raw.length === 0) return null;
+        params[want.slice(1)] = decodeSegment(raw);
+      } else if (raw !== want) {
+        return null;
+      }
+    }
+    return { path, query, params };
+  };
+}
+
+function countSlashes(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) === 0x2f) n++;
+  return n;
+}
+
+/**
+ * The subprotocol to answer with (RFC 6455 section 4.2.2, /subprotocol/): the first of the
+ * server's protocols, in the server's order of preference, that the client offered. Comparison is
+ * exact: subprotocol names are case-sensitive tokens (section 11.3.4). Returns undefined when none
+ * is shared; the caller decides whether that means "proceed without one" or a refusal.
+ */
+export function selectProtocol(serverPreference: readonly string[], offered: readonly string[]): string | undefined {
+  if (offered.length === 0) return undefined;
+  for (const p of serverPreference) if (offered.includes(p)) return p;
+  return undefined;
+}
