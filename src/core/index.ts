@@ -9,3 +9,4 @@ export * from './mask.js';
 export * from './utf8.js';
 export * from './close.js';
 export * from './frame.js';
+export * from './frame-parser.js';

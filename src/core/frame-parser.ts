@@ -1,0 +1,421 @@
+/**
+ * Reading RFC 6455 frames (section 5.2) off a byte stream.
+ *
+ * `FrameParser` is the receive path: bytes arrive in chunks of any size, and the parser reports
+ * each frame as a header followed by one or more payload pieces. A payload that lies within one
+ * chunk is handed over as a view of that chunk (unmasked in place: received buffers belong to the
+ * receiver), and a payload spread over several chunks is handed over piece by piece as it arrives,
+ * so that a consumer that streams never makes the parser buffer a large frame. Only control frames
+ * (at most 125 bytes) are ever assembled by the parser, so that their consumer sees them whole.
+ *
+ * Every rule that can be checked from a header alone is checked here, before any payload byte is
+ * accepted; rules about sequences of frames (fragmentation, message size) belong to the
+ * connection. The parser never throws on input: a violation is reported once as a ProtocolError
+ * value, and all later input is ignored.
+ *
+ * `decodeFrame` is the one-shot form for the low-level API: one whole frame out of a buffer.
+ */
+import { MessageTooLargeError, ProtocolError } from './errors.js';
+import type { Frame } from './frame.js';
+import { DEFAULT_MAX_FRAME_SIZE, MAX_CONTROL_PAYLOAD } from './limits.js';
+import { applyMask } from './mask.js';
+
+/**
+ * Which end of the connection the parser reads for: a server reads masked client frames, a client
+ * unmasked server frames (RFC 6455 section 5.1).
+ */
+export type FrameParserRole = 'client' | 'server';
+
+/** Options of `FrameParser` and `decodeFrame`. */
+export interface FrameParserOptions {
+  /**
+   * The role of the endpoint that receives. 'server' fails unmasked frames, 'client' fails masked
+   * ones (section 5.1). Omitted: both are accepted (tools, proxies, tests).
+   */
+  role?: FrameParserRole;
+  /**
+   * Largest payload accepted, in bytes; a larger length fails with MessageTooLargeError (1009)
+   * as soon as the header announces it. Default DEFAULT_MAX_FRAME_SIZE (1 MiB) for FrameParser:
+   * the receive path must not let a peer decide how much is buffered.
+   */
+  maxFrameSize?: number;
+  /**
+   * RSV bits claimed by negotiated extensions, in first-byte position (0x40 RSV1, 0x20 RSV2, 0x10
+   * RSV3). Unclaimed bits fail with 1002 (section 5.2). Claimed bits are still refused on control
+   * frames and continuation frames, where RFC 7692 section 6 forbids them. Default 0.
+   */
+  rsvBits?: number;
+}
+
+/**
+ * What the parser reports to. Calls happen synchronously inside `push` and always in this order
+ * per frame: `onHeader`, then `onPayload` one or more times, the last call with `end` true (a
+ * frame with an empty payload gets one call with an empty array). `onError` ends everything.
+ */
+export interface FrameParserListener {
+  /**
+   * A frame header passed every header check. `rsv` is the RSV bits in first-byte position.
+   * `length` is the payload length announced (never above maxFrameSize).
+   */
+  onHeader(fin: boolean, rsv: number, opcode: number, length: number): void;
+  /**
+   * The next piece of the current frame's payload, already unmasked. `data` is a view of a
+   * received chunk whenever the piece lies within one chunk; the listener may keep it (the parser
+   * never writes to bytes it has handed out). Control frames arrive in exactly one piece.
+   */
+  onPayload(data: Uint8Array, end: boolean): void;
+  /** The input broke a rule; the error carries the close code. No call follows. */
+  onError(error: ProtocolError): void;
+}
+
+const EMPTY = new Uint8Array(0);
+const TWO_POW_32 = 0x1_0000_0000;
+
+// What the parser expects next.
+const HEADER = 0;
+const PAYLOAD = 1;
+
+// Why the loop stops early: a listener paused the parser, or parsing ended for good.
+const RUNNING = 0;
+const PAUSED = 1;
+const STOPPED = 2;
+
+function protocolError(message: string): ProtocolError {
+  return new ProtocolError(message, 1002);
+}
+
+/**
+ * The checks that need only the first two header bytes, in a fixed order so that every split of
+ * the input reports the same error. Returns null when the bytes are acceptable.
+ */
+function checkFirstBytes(b0: number, b1: number, rsvBits: number, expectMask: number): ProtocolError | null {
+  const opcode = b0 & 0x0f;
+  // Section 5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved; an unknown one MUST fail the connection.
+  if ((opcode > 0x2 && opcode < 0x8) || opcode > 0xa) return protocolError(`reserved opcode 0x${opcode.toString(16)}`);
+  const rsv = b0 & 0x70;
+  if (rsv !== 0) {
+    // Section 5.2: RSV bits MUST be 0 unless an extension defines them; the receiver MUST fail otherwise.
+    if ((rsv & ~rsvBits) !== 0) return protocolError(`RSV bits 0x${rsv.toString(16)} set without an extension claiming them`);
+    // RFC 7692 section 6: extension bits belong on the first frame of a data message only, never
+    // on control frames or continuations (an endpoint MUST fail the connection otherwise).
+    if (opcode === 0 || opcode >= 0x8) return protocolError('RSV bits set on a control or continuation frame');
+  }
+  if (opcode >= 0x8) {
+    // Section 5.5: control frames MUST have a payload of 125 bytes or less...
+    if ((b1 & 0x7f) > MAX_CONTROL_PAYLOAD) return protocolError('control frame payload over 125 bytes');
+    // ...and MUST NOT be fragmented.
+    if ((b0 & 0x80) === 0) return protocolError('fragmented control frame');
+  }
+  const masked = (b1 & 0x80) !== 0 ? 1 : 0;
+  if (expectMask !== -1 && masked !== expectMask) {
+    // Section 5.1: a server MUST close the connection on an unmasked frame, and a client MUST close
+    // it on a masked frame (close code 1002, section 7.4.1).
+    return protocolError(masked === 1 ? 'masked frame from the server' : 'unmasked frame from the client');
+  }
+  return null;
+}
+
+/** Header size implied by the second byte: 2, plus the extended length, plus the mask key. */
+function headerSize(b1: number): number {
+  const len7 = b1 & 0x7f;
+  const size = len7 === 126 ? 4 : len7 === 127 ? 10 : 2;
+  return (b1 & 0x80) !== 0 ? size + 4 : size;
+}
+
+/**
+ * Reads the payload length of a header at buf[off]. Returns the length, or -1 when the 64-bit form
+ * has its most significant bit set (section 5.2: it MUST be 0).
+ */
+function readLength(buf: Uint8Array, off: number): number {
+  const len7 = buf[off + 1]! & 0x7f;
+  if (len7 < 126) return len7;
+  if (len7 === 126) return (buf[off + 2]! << 8) | buf[off + 3]!;
+  const high = ((buf[off + 2]! << 24) | (buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!) >>> 0;
+  if (high >= 0x8000_0000) return -1;
+  const low = ((buf[off + 6]! << 24) | (buf[off + 7]! << 16) | (buf[off + 8]! << 8) | buf[off + 9]!) >>> 0;
+  // Above 2^53 the sum is no longer exact, but it is still far above any usable maxFrameSize.
+  return high * TWO_POW_32 + low;
+}
+
+function checkLength(length: number, maxFrameSize: number): ProtocolError | null {
+  // Section 5.2: the most significant bit of a 64-bit length MUST be 0.
+  if (length === -1) return protocolError('64-bit payload length with the most significant bit set');
+  // Section 10.4: an endpoint may refuse frames too large for it; 1009 says so (section 7.4.1).
+  if (length > maxFrameSize) return new MessageTooLargeError(`frame of ${length} bytes exceeds maxFrameSize ${maxFrameSize}`, maxFrameSize);
+  return null;
+}
+
+function resolveLimit(value: number | undefined, fallback: number): number {
+  return value === undefined ? fallback : value;
+}
+
+/**
+ * Incremental frame parser. Feed it chunks with `push`; it reports to its listener. Any split of
+ * the same input (down to single bytes) produces the same headers, the same concatenated payload
+ * per frame and the same error: only the number of payload pieces differs.
+ *
+ * The parser unmasks received bytes in place: chunks given to `push` must belong to the caller
+ * and must not be reused for anything else.
+ */
+export class FrameParser {
+  private readonly listener: FrameParserListener;
+  private readonly maxFrameSize: number;
+  private readonly rsvBits: number;
+  /** 1 masked frames expected, 0 unmasked, -1 either. */
+  private readonly expectMask: number;
+
+  private phase = HEADER;
+  private halt = RUNNING;
+  /** True while `push` or `resume` is running the loop (a listener may call back into the parser). */
+  private busy = false;
+
+  // A header spread over several chunks is gathered here (at most 14 bytes).
+  private readonly headerBuffer = new Uint8Array(14);
+  private headerHave = 0;
+
+  // The frame being read.
+  private controlFrame = false;
+  private frameMasked = false;
+  private readonly key = new Uint8Array(4);
+  /** Payload bytes still to come. */
+  private remaining = 0;
+  /** Payload bytes already handed out: the position in the mask cycle of the next byte. */
+  private done = 0;
+  /** A control frame spread over chunks is assembled here (never more than 125 bytes). */
+  private controlBuffer: Uint8Array = EMPTY;
+
+  /** Input not parsed yet: received while paused, or pushed from inside a listener call. */
+  private queue: Uint8Array[] = [];
+
+  constructor(listener: FrameParserListener, options: FrameParserOptions = {}) {
+    this.listener = listener;
+    this.maxFrameSize = resolveLimit(options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE);
+    this.rsvBits = (options.rsvBits ?? 0) & 0x70;
+    this.expectMask = options.role === 'server' ? 1 : options.role === 'client' ? 0 : -1;
+  }
+
+  /** True once an error was reported or `stop` was called: all input is ignored from then on. */
+  get stopped(): boolean {
+    return this.halt === STOPPED;
+  }
+
+  /** True while paused by `pause`. */
+  get paused(): boolean {
+    return this.halt === PAUSED;
+  }
+
+  /** Whether the frame being read was masked (valid between its `onHeader` and its last `onPayload`). */
+  get masked(): boolean {
+    return this.frameMasked;
+  }
+
+  /** Bytes received but not parsed yet (while paused). */
+  get bufferedAmount(): number {
+    let n = 0;
+    for (const chunk of this.queue) n += chunk.length;
+    return n;
+  }
+
+  /** Parse the next chunk of the stream. Never throws because of the input. */
+  push(chunk: Uint8Array): void {
+    if (this.halt === STOPPED || chunk.length === 0) return;
+    if (this.busy || this.halt === PAUSED || this.queue.length !== 0) {
+      this.queue.push(chunk);
+      if (!this.busy && this.halt === RUNNING) this.drain();
+      return;
+    }
+    this.busy = true;
+    this.parse(chunk);
+    this.busy = false;
+    if (this.queue.length !== 0 && this.halt === RUNNING) this.drain();
+  }
+
+  /**
+   * Stop parsing after the current listener call returns; later input is queued (by reference,
+   * not copied) until `resume`. Meant for a consumer that must finish asynchronous work on a frame
+   * before the next one is read.
+   */
+  pause(): void {
+    if (this.halt === RUNNING) this.halt = PAUSED;
+  }
+
+  /** Continue after `pause`, parsing the queued input now (or, inside a listener call, right after it). */
+  resume(): void {
+    if (this.halt !== PAUSED) return;
+    this.halt = RUNNING;
+    if (!this.busy) this.drain();
+  }
+
+  /** Ignore all further input, for good (the connection failed or the peer closed). */
+  stop(): void {
+    this.halt = STOPPED;
+    this.queue = [];
+  }
+
+  private drain(): void {
+    this.busy = true;
+    // A pause right after the header of an empty frame: its (empty) payload is still owed.
+    if (this.phase === PAYLOAD && this.remaining === 0) this.parse(EMPTY);
+    while (this.halt === RUNNING && this.queue.length !== 0) {
+      this.parse(this.queue.shift()!);
+    }
+    this.busy = false;
+  }
+
+  private fail(error: ProtocolError): void {
+    this.stop();
+    this.listener.onError(error);
+  }
+
+  /**
+   * The loop. After every listener call it checks `halt`: when paused, the unread rest of the
+   * chunk goes to the front of the queue.
+   */
+  private parse(chunk: Uint8Array): void {
+    const n = chunk.length;
+    const listener = this.listener;
+    let pos = 0;
+    // Payload phase with nothing remaining only happens for an empty payload not yet reported.
+    while (pos < n || (this.phase === PAYLOAD && this.remaining === 0)) {
+      if (this.phase === HEADER) {
+        let buf: Uint8Array;
+        let off: number;
+        if (this.headerHave === 0 && n - pos >= 2 && n - pos >= headerSize(chunk[pos + 1]!)) {
+          // The usual case: the whole header is in this chunk.
+          buf = chunk;
+          off = pos;
+          const error = checkFirstBytes(chunk[pos]!, chunk[pos + 1]!, this.rsvBits, this.expectMask);
+          if (error !== null) return this.fail(error);
+          pos += headerSize(chunk[pos + 1]!);
+        } else {
+          // Gather the header: the first two bytes (checked at once, so that a bad frame fails
+          // before its peer sends more), then exactly as many more as they announce.
+          const hb = this.headerBuffer;
+          let have = this.headerHave;
+          if (have < 2) {
+            hb[have++] = chunk[pos++]!;
+            if (have < 2 && pos < n) hb[have++] = chunk[pos++]!;
+            this.headerHave = have;
+            if (have < 2) continue;
+            const error = checkFirstBytes(hb[0]!, hb[1]!, this.rsvBits, this.expectMask);
+            if (error !== null) return this.fail(error);
+          }
+          const need = headerSize(hb[1]!);
+          while (have < need && pos < n) hb[have++] = chunk[pos++]!;
+          this.headerHave = have;
+          if (have < need) continue;
+          this.headerHave = 0;
+          buf = hb;
+          off = 0;
+        }
+        const b0 = buf[off]!;
+        const b1 = buf[off + 1]!;
+        const length = readLength(buf, off);
+        const error = checkLength(length, this.maxFrameSize);
+        if (error !== null) return this.fail(error);
+        const masked = (b1 & 0x80) !== 0;
+        if (masked) {
+          const k = off + headerSize(b1) - 4;
+          const key = this.key;
+          key[0] = buf[k]!;
+          key[1] = buf[k + 1]!;
+          key[2] = buf[k + 2]!;
+          key[3] = buf[k + 3]!;
+        }
+        const opcode = b0 & 0x0f;
+        this.frameMasked = masked;
+        this.controlFrame = opcode >= 0x8;
+        this.remaining = length;
+        this.done = 0;
+        this.phase = PAYLOAD;
+        listener.onHeader((b0 & 0x80) !== 0, b0 & 0x70, opcode, length);
+        if (this.halt !== RUNNING) return this.suspend(chunk, pos);
+        // An empty payload is reported at once (below), even at the very end of the chunk.
+        continue;
+      }
+
+      // PAYLOAD
+      const avail = n - pos;
+      const remaining = this.remaining;
+      if (this.controlFrame && (this.done !== 0 || avail < remaining)) {
+        // A control frame across chunks: assemble it (at most 125 bytes) so it is seen whole.
+        if (this.done === 0) this.controlBuffer = new Uint8Array(remaining);
+        const take = avail < remaining ? avail : remaining;
+        this.controlBuffer.set(chunk.subarray(pos, pos + take), this.done);
+        pos += take;
+        this.done += take;
+        this.remaining = remaining - take;
+        if (this.remaining !== 0) continue;
+        const payload = this.controlBuffer;
+        this.controlBuffer = EMPTY;
+        if (this.frameMasked) applyMask(payload, this.key, 0);
+        this.phase = HEADER;
+        listener.onPayload(payload, true);
+        if (this.halt !== RUNNING) return this.suspend(chunk, pos);
+        continue;
+      }
+      const take = avail < remaining ? avail : remaining;
+      const piece = chunk.subarray(pos, pos + take);
+      // Section 5.3: unmask with the key; the offset keeps the key cycle going across pieces.
+      if (this.frameMasked) applyMask(piece, this.key, this.done);
+      pos += take;
+      this.done += take;
+      this.remaining = remaining - take;
+      const end = take === remaining;
+      if (end) this.phase = HEADER;
+      listener.onPayload(piece, end);
+      if (this.halt !== RUNNING) return this.suspend(chunk, pos);
+    }
+  }
+
+  /** After a listener paused the parser: keep the unread rest of the chunk, ahead of the queue. */
+  private suspend(chunk: Uint8Array, pos: number): void {
+    if (this.halt === PAUSED && pos < chunk.length) this.queue.unshift(chunk.subarray(pos));
+  }
+}
+
+/** Options of `decodeFrame`: those of the parser; maxFrameSize defaults to no limit here. */
+export type DecodeFrameOptions = FrameParserOptions;
+
+/**
+ * Decodes one whole frame from the start of `bytes` (the low-level API). Returns null when
+ * `bytes` holds only part of a frame, else the frame and the number of bytes it took. The input
+ * is never modified: a masked payload is returned unmasked in a copy, an unmasked one as a view
+ * of `bytes`. Throws ProtocolError (1002) for a malformed header and MessageTooLargeError (1009)
+ * for a length over `options.maxFrameSize` (default: no limit); rules that span several frames
+ * (fragmentation order, message size) are the caller's.
+ */
+export function decodeFrame(bytes: Uint8Array, options: DecodeFrameOptions = {}): { frame: Frame; bytesConsumed: number } | null {
+  if (bytes.length < 2) return null;
+  const b0 = bytes[0]!;
+  const b1 = bytes[1]!;
+  const expectMask = options.role === 'server' ? 1 : options.role === 'client' ? 0 : -1;
+  // A direct call decodes what it is given: every RSV bit is reported unless the caller names the claimed ones.
+  const rsvBits = options.rsvBits === undefined ? 0x70 : options.rsvBits & 0x70;
+  const first = checkFirstBytes(b0, b1, rsvBits, expectMask);
+  if (first !== null) throw first;
+  const size = headerSize(b1);
+  if (bytes.length < size) return null;
+  const length = readLength(bytes, 0);
+  const lengthError = checkLength(length, resolveLimit(options.maxFrameSize, Number.MAX_SAFE_INTEGER));
+  if (lengthError !== null) throw lengthError;
+  if (bytes.length - size < length) return null;
+  const masked = (b1 & 0x80) !== 0;
+  let maskKey: Uint8Array | null = null;
+  let payload = bytes.subarray(size, size + length);
+  if (masked) {
+    maskKey = bytes.slice(size - 4, size);
+    payload = applyMask(payload.slice(), maskKey, 0);
+  }
+  const frame: Frame = {
+    fin: (b0 & 0x80) !== 0,
+    rsv1: (b0 & 0x40) !== 0,
+    rsv2: (b0 & 0x20) !== 0,
+    rsv3: (b0 & 0x10) !== 0,
+    opcode: b0 & 0x0f,
+    masked,
+    maskKey,
+    payload,
+  };
+  return { frame, bytesConsumed: size + length };
+}

@@ -1,0 +1,400 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { FrameParser, decodeFrame, type FrameParserListener, type FrameParserOptions } from '../../src/core/frame-parser.js';
+import { encodeFrame, encodeFrameHeader } from '../../src/core/frame.js';
+import { MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
+import { applyMask } from '../../src/core/mask.js';
+
+/** What a listener saw, with each frame's payload pieces joined. */
+interface Seen {
+  frames: { fin: boolean; rsv: number; opcode: number; length: number; payload: number[] }[];
+  error: ProtocolError | null;
+  /** Calls after the error (must stay 0). */
+  late: number;
+}
+
+function collector(): { listener: FrameParserListener; seen: Seen } {
+  const seen: Seen = { frames: [], error: null, late: 0 };
+  const listener: FrameParserListener = {
+    onHeader(fin, rsv, opcode, length) {
+      if (seen.error !== null) seen.late++;
+      seen.frames.push({ fin, rsv, opcode, length, payload: [] });
+    },
+    onPayload(data) {
+      if (seen.error !== null) seen.late++;
+      seen.frames[seen.frames.length - 1]!.payload.push(...data);
+    },
+    onError(error) {
+      if (seen.error !== null) seen.late++;
+      seen.error = error;
+    },
+  };
+  return { listener, seen };
+}
+
+/** Feeds copies of `input` cut at `cuts` (sorted offsets); copies because the parser unmasks in place. */
+function feed(input: Uint8Array, cuts: number[], options: FrameParserOptions = {}): Seen {
+  const { listener, seen } = collector();
+  const parser = new FrameParser(listener, options);
+  let start = 0;
+  for (const cut of [...cuts, input.length]) {
+    parser.push(input.slice(start, cut));
+    start = cut;
+  }
+  return seen;
+}
+
+function summary(seen: Seen): unknown {
+  return {
+    frames: seen.frames,
+    error: seen.error === null ? null : { name: seen.error.name, closeCode: seen.error.closeCode, message: seen.error.message },
+    late: seen.late,
+  };
+}
+
+/**
+ * Parses `input` whole, byte by byte, and cut at every single position, asserts that every way
+ * gives the same result, and returns it.
+ */
+function parseEverySplit(input: Uint8Array, options: FrameParserOptions = {}): Seen {
+  const whole = feed(input, [], options);
+  const expected = summary(whole);
+  const bytes = Array.from({ length: Math.max(0, input.length - 1) }, (_, i) => i + 1);
+  assert.deepEqual(summary(feed(input, bytes, options)), expected, 'byte by byte');
+  for (let cut = 1; cut < input.length; cut++) {
+    assert.deepEqual(summary(feed(input, [cut], options)), expected, `cut at ${cut}`);
+  }
+  return whole;
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const KEY = Uint8Array.of(0x37, 0xfa, 0x21, 0x3d);
+
+describe('FrameParser: RFC 6455 section 5.2 base framing', () => {
+  it('reads FIN, RSV, opcode and the payload, the same for every split of the input', () => {
+    const input = concat(
+      encodeFrame({ opcode: 0x1, payload: text('Hello'), fin: false }),
+      encodeFrame({ opcode: 0x9, payload: text('ping') }),
+      encodeFrame({ opcode: 0x0, payload: text(' world') }),
+      encodeFrame({ opcode: 0x2, payload: new Uint8Array(0) }),
+    );
+    const seen = parseEverySplit(input);
+    assert.equal(seen.error, null);
+    assert.deepEqual(
+      seen.frames.map((f) => [f.fin, f.opcode, f.length, Buffer.from(f.payload).toString()]),
+      [
+        [false, 1, 5, 'Hello'],
+        [true, 9, 4, 'ping'],
+        [true, 0, 6, ' world'],
+        [true, 2, 0, ''],
+      ],
+    );
+  });
+
+  it('reads the 7-bit, 16-bit and 64-bit length forms at their boundaries', () => {
+    for (const length of [0, 125, 126, 65535, 65536, 70000]) {
+      const payload = new Uint8Array(length).map((_, i) => i * 7);
+      const seen = feed(encodeFrame({ opcode: 0x2, payload }), [], { maxFrameSize: 1 << 20 });
+      assert.equal(seen.error, null);
+      assert.equal(seen.frames[0]!.length, length);
+      assert.deepEqual(seen.frames[0]!.payload, Array.from(payload));
+    }
+  });
+
+  it('accepts a non-minimal length encoding (the minimal-form MUST binds the sender)', () => {
+    const input = Uint8Array.of(0x82, 127, 0, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3);
+    const seen = parseEverySplit(input);
+    assert.equal(seen.error, null);
+    assert.deepEqual(seen.frames[0]!.payload, [1, 2, 3]);
+  });
+
+  it('reports an empty payload once, with end set, even when the header ends the chunk', () => {
+    const ends: boolean[] = [];
+    const parser = new FrameParser({ onHeader() {}, onPayload: (d, end) => ends.push(end && d.length === 0), onError() {} });
+    parser.push(Uint8Array.of(0x8a, 0x00));
+    assert.deepEqual(ends, [true]);
+  });
+
+  it('property: encodeFrame output parses back to the same frames for any chunking', () => {
+    const frameArb = fc.record({
+      opcode: fc.constantFrom(0x0, 0x1, 0x2, 0x8, 0x9, 0xa),
+      fin: fc.boolean(),
+      rsv1: fc.boolean(),
+      masked: fc.boolean(),
+      payload: fc.uint8Array({ maxLength: 300 }),
+      key: fc.uint8Array({ minLength: 4, maxLength: 4 }),
+    });
+    fc.assert(
+      fc.property(fc.array(frameArb, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 12 }), fc.boolean(), (specs, rawCuts, server) => {
+        const frames = specs.map((s) => {
+          const control = s.opcode >= 0x8;
+          return {
+            opcode: s.opcode,
+            fin: control ? true : s.fin,
+            rsv1: s.rsv1 && (s.opcode === 0x1 || s.opcode === 0x2),
+            payload: control ? s.payload.subarray(0, 125) : s.payload,
+          };
+        });
+        const input = concat(...frames.map((f) => encodeFrame({ ...f, mask: server ? specs[0]!.key : false })));
+        const cuts = [...new Set(rawCuts.map((c) => c % (input.length + 1)))].sort((a, b) => a - b);
+        const seen = feed(input, cuts, { role: server ? 'server' : 'client', rsvBits: 0x40 });
+        assert.equal(seen.error, null);
+        assert.deepEqual(
+          seen.frames.map((f) => ({ opcode: f.opcode, fin: f.fin, rsv1: f.rsv === 0x40, payload: f.payload })),
+          frames.map((f) => ({ opcode: f.opcode, fin: f.fin, rsv1: f.rsv1, payload: Array.from(f.payload) })),
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('property: arbitrary bytes in arbitrary chunks never throw, and every chunking agrees', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.array(fc.nat(), { maxLength: 10 }), fc.constantFrom('client', 'server', undefined), (input, rawCuts, role) => {
+        const options: FrameParserOptions = { role, maxFrameSize: 100 };
+        const cuts = [...new Set(rawCuts.map((c) => c % (input.length + 1)))].sort((a, b) => a - b);
+        const whole = feed(input, [], options);
+        assert.deepEqual(summary(feed(input, cuts, options)), summary(whole));
+        assert.equal(whole.late, 0);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('FrameParser: delivery without copies', () => {
+  it('hands a payload that lies within one chunk over as a view of that chunk', () => {
+    const chunk = concat(encodeFrame({ opcode: 0x2, payload: text('abc') }), encodeFrame({ opcode: 0x1, payload: text('defg') }));
+    const views: Uint8Array[] = [];
+    new FrameParser({ onHeader() {}, onPayload: (d) => views.push(d), onError: assert.fail }).push(chunk);
+    assert.equal(views.length, 2);
+    for (const v of views) assert.equal(v.buffer, chunk.buffer);
+    assert.deepEqual([views[0]!.byteOffset, views[1]!.byteOffset], [2, 7]);
+  });
+
+  it('streams a frame spread over chunks as pieces, each a view of its chunk, without buffering it', () => {
+    // A 1 GiB frame: only its header and three 64 KiB pieces are ever sent.
+    const header = encodeFrameHeader(0x2, 2 ** 30);
+    const pieces: { data: Uint8Array; end: boolean }[] = [];
+    const parser = new FrameParser({ onHeader() {}, onPayload: (data, end) => pieces.push({ data, end }), onError: assert.fail }, { maxFrameSize: 2 ** 31 });
+    parser.push(header);
+    const chunks = [0, 1, 2].map((i) => new Uint8Array(65536).fill(i));
+    for (const c of chunks) parser.push(c);
+    assert.equal(pieces.length, 3);
+    pieces.forEach((p, i) => {
+      assert.equal(p.data.buffer, chunks[i]!.buffer);
+      assert.equal(p.data.length, 65536);
+      assert.equal(p.end, false);
+    });
+  });
+
+  it('RFC 6455 5.3: unmasks in place, with the key cycle continuing across pieces', () => {
+    const payload = new Uint8Array(41).map((_, i) => i);
+    const input = encodeFrame({ opcode: 0x2, payload, mask: KEY });
+    // Pieces of 1, 2, 3... bytes so the cycle restarts at every phase.
+    const cuts: number[] = [];
+    for (let at = 6 + 1, step = 1; at < input.length; step++, at += step) cuts.push(at);
+    const seen = feed(input, cuts, { role: 'server' });
+    assert.equal(seen.error, null);
+    assert.deepEqual(seen.frames[0]!.payload, Array.from(payload));
+    const chunk = input.slice();
+    new FrameParser({ onHeader() {}, onPayload() {}, onError: assert.fail }, { role: 'server' }).push(chunk);
+    assert.deepEqual(Array.from(chunk.subarray(6)), Array.from(payload), 'the received chunk itself was unmasked');
+  });
+
+  it('RFC 6455 5.5: hands a control frame that spans chunks over whole, in one piece', () => {
+    const input = encodeFrame({ opcode: 0x9, payload: text('0123456789'), mask: KEY });
+    const calls: string[] = [];
+    const parser = new FrameParser(
+      { onHeader() {}, onPayload: (d, end) => calls.push(`${Buffer.from(d).toString()}:${end}`), onError: assert.fail },
+      { role: 'server' },
+    );
+    for (let i = 0; i < input.length; i++) parser.push(input.slice(i, i + 1));
+    assert.deepEqual(calls, ['0123456789:true']);
+  });
+});
+
+describe('FrameParser: header rules (RFC 6455 5.1, 5.2, 5.5; RFC 7692 6)', () => {
+  const expectError = (input: Uint8Array, closeCode: number, options: FrameParserOptions = {}, pattern?: RegExp): void => {
+    const seen = parseEverySplit(input, options);
+    assert.ok(seen.error instanceof ProtocolError, 'a ProtocolError is reported');
+    assert.equal(seen.error.closeCode, closeCode);
+    if (pattern) assert.match(seen.error.message, pattern);
+    assert.equal(seen.frames.length, 0, 'the bad frame is not reported');
+  };
+
+  it('fails reserved opcodes 0x3-0x7 and 0xB-0xF with 1002', () => {
+    for (const opcode of [3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf]) {
+      expectError(Uint8Array.of(0x80 | opcode, 0x00), 1002, {}, /reserved opcode/);
+    }
+  });
+
+  it('fails RSV bits no extension claims with 1002', () => {
+    for (const rsv of [0x40, 0x20, 0x10, 0x70]) expectError(Uint8Array.of(0x81 | rsv, 0x00), 1002, {}, /RSV/);
+    expectError(Uint8Array.of(0x81 | 0x20, 0x00), 1002, { rsvBits: 0x40 }, /RSV/);
+  });
+
+  it('accepts claimed RSV bits on the first frame of a data message only', () => {
+    const ok = parseEverySplit(Uint8Array.of(0x41, 0x01, 0x61), { rsvBits: 0x40 });
+    assert.equal(ok.error, null);
+    assert.equal(ok.frames[0]!.rsv, 0x40);
+    expectError(Uint8Array.of(0xc0, 0x00), 1002, { rsvBits: 0x40 }, /continuation/);
+    expectError(Uint8Array.of(0xc9, 0x00), 1002, { rsvBits: 0x40 }, /control/);
+  });
+
+  it('fails control frames over 125 bytes or without FIN with 1002', () => {
+    expectError(Uint8Array.of(0x89, 126, 0, 126), 1002, {}, /125/);
+    expectError(concat(Uint8Array.of(0x8a, 126, 0, 126), new Uint8Array(126)), 1002, {}, /125/);
+    expectError(Uint8Array.of(0x09, 0x00), 1002, {}, /fragmented control/);
+    expectError(Uint8Array.of(0x08, 0x00), 1002, {}, /fragmented control/);
+  });
+
+  it('fails masking that is wrong for the role with 1002 (section 5.1)', () => {
+    expectError(encodeFrame({ opcode: 0x1, payload: text('x') }), 1002, { role: 'server' }, /unmasked/);
+    expectError(encodeFrame({ opcode: 0x1, payload: text('x'), mask: KEY }), 1002, { role: 'client' }, /masked frame from the server/);
+    assert.equal(parseEverySplit(encodeFrame({ opcode: 0x1, payload: text('x'), mask: KEY })).error, null, 'no role: either');
+  });
+
+  it('fails a 64-bit length with its most significant bit set with 1002, before the size limit', () => {
+    expectError(Uint8Array.of(0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1), 1002, {}, /most significant bit/);
+  });
+
+  it('fails a length over maxFrameSize with 1009 from the header alone', () => {
+    let error: ProtocolError | null = null;
+    const parser = new FrameParser({ onHeader: () => assert.fail(), onPayload: () => assert.fail(), onError: (e) => (error = e) }, { maxFrameSize: 1000 });
+    parser.push(encodeFrameHeader(0x2, 1001));
+    assert.ok(error !== null && (error as ProtocolError) instanceof MessageTooLargeError);
+    assert.equal((error as MessageTooLargeError).closeCode, 1009);
+    assert.equal((error as MessageTooLargeError).limit, 1000);
+    // Lengths up to 2^63 - 1 that do not fit a double exactly are still refused, not wrapped.
+    expectError(Uint8Array.of(0x82, 127, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), 1009);
+    // Exactly the limit is fine.
+    assert.equal(feed(encodeFrame({ opcode: 2, payload: new Uint8Array(1000) }), [], { maxFrameSize: 1000 }).error, null);
+  });
+
+  it('fails at the first two bytes, before the rest of the header arrives', () => {
+    const seen = feed(Uint8Array.of(0x83, 0xfe), [1]);
+    assert.equal(seen.error?.closeCode, 1002);
+  });
+
+  it('reports earlier frames, then the error once, then ignores all input', () => {
+    const { listener, seen } = collector();
+    const parser = new FrameParser(listener);
+    parser.push(concat(encodeFrame({ opcode: 0x1, payload: text('ok') }), Uint8Array.of(0x83, 0x00), encodeFrame({ opcode: 0x1, payload: text('no') })));
+    parser.push(encodeFrame({ opcode: 0x1, payload: text('later') }));
+    assert.equal(seen.frames.length, 1);
+    assert.equal(seen.error?.closeCode, 1002);
+    assert.equal(seen.late, 0);
+    assert.equal(parser.stopped, true);
+  });
+});
+
+describe('FrameParser: pause and resume', () => {
+  it('keeps the rest of the chunk and later chunks, by reference, until resumed', () => {
+    const frames = [text('one'), text('two'), text('three')].map((p) => encodeFrame({ opcode: 0x1, payload: p }));
+    const got: string[] = [];
+    let parser!: FrameParser;
+    parser = new FrameParser({
+      onHeader() {},
+      onPayload(d) {
+        got.push(Buffer.from(d).toString());
+        if (got.length === 1) parser.pause();
+      },
+      onError: assert.fail,
+    });
+    parser.push(concat(frames[0]!, frames[1]!));
+    const later = frames[2]!;
+    parser.push(later);
+    assert.deepEqual(got, ['one']);
+    assert.equal(parser.paused, true);
+    assert.equal(parser.bufferedAmount, frames[1]!.length + later.length);
+    parser.resume();
+    assert.deepEqual(got, ['one', 'two', 'three']);
+    assert.equal(parser.bufferedAmount, 0);
+  });
+
+  it('continues at once when resumed from inside the listener call that paused it', () => {
+    const got: string[] = [];
+    let parser!: FrameParser;
+    parser = new FrameParser({
+      onHeader() {},
+      onPayload(d) {
+        got.push(Buffer.from(d).toString());
+        parser.pause();
+        parser.resume();
+      },
+      onError: assert.fail,
+    });
+    parser.push(concat(encodeFrame({ opcode: 0x1, payload: text('a') }), encodeFrame({ opcode: 0x1, payload: text('b') })));
+    assert.deepEqual(got, ['a', 'b']);
+  });
+
+  it('queues input pushed from inside a listener call after the current chunk', () => {
+    const got: string[] = [];
+    let parser!: FrameParser;
+    parser = new FrameParser({
+      onHeader() {},
+      onPayload(d) {
+        got.push(Buffer.from(d).toString());
+        if (got.length === 1) parser.push(encodeFrame({ opcode: 0x1, payload: text('c') }));
+      },
+      onError: assert.fail,
+    });
+    parser.push(concat(encodeFrame({ opcode: 0x1, payload: text('a') }), encodeFrame({ opcode: 0x1, payload: text('b') })));
+    assert.deepEqual(got, ['a', 'b', 'c']);
+  });
+});
+
+describe('decodeFrame: the one-shot decoder of the low-level API', () => {
+  it('returns the frame and the bytes it took, and null for every incomplete prefix', () => {
+    const first = encodeFrame({ opcode: 0x1, payload: text('héllo'), fin: false, rsv1: true });
+    const bytes = concat(first, encodeFrame({ opcode: 0x0, payload: text('!') }));
+    for (let n = 0; n < first.length; n++) assert.equal(decodeFrame(bytes.subarray(0, n)), null, `prefix of ${n}`);
+    const result = decodeFrame(bytes);
+    assert.ok(result !== null);
+    assert.equal(result.bytesConsumed, first.length);
+    assert.deepEqual({ ...result.frame, payload: Buffer.from(result.frame.payload).toString() }, {
+      fin: false,
+      rsv1: true,
+      rsv2: false,
+      rsv3: false,
+      opcode: 1,
+      masked: false,
+      maskKey: null,
+      payload: 'héllo',
+    });
+  });
+
+  it('unmasks into a copy and leaves the input as it was', () => {
+    const payload = new Uint8Array(100).map((_, i) => i);
+    const bytes = encodeFrame({ opcode: 0x2, payload, mask: KEY });
+    const before = bytes.slice();
+    const result = decodeFrame(bytes, { role: 'server' });
+    assert.deepEqual(result?.frame.payload, payload);
+    assert.deepEqual(result?.frame.maskKey, KEY);
+    assert.equal(result?.frame.masked, true);
+    assert.deepEqual(bytes, before);
+    assert.deepEqual(applyMask(bytes.slice(6), KEY), payload);
+  });
+
+  it('throws ProtocolError for malformed headers and MessageTooLargeError over maxFrameSize', () => {
+    assert.throws(() => decodeFrame(Uint8Array.of(0x85, 0x00)), (e: unknown) => e instanceof ProtocolError && e.closeCode === 1002);
+    assert.throws(() => decodeFrame(Uint8Array.of(0x09, 0x00)), (e: unknown) => e instanceof ProtocolError && e.closeCode === 1002);
+    assert.throws(() => decodeFrame(encodeFrame({ opcode: 1 }), { role: 'server' }), ProtocolError);
+    assert.throws(() => decodeFrame(encodeFrame({ opcode: 1, rsv1: true }), { rsvBits: 0 }), ProtocolError);
+    assert.throws(() => decodeFrame(encodeFrameHeader(2, 5000), { maxFrameSize: 4096 }), MessageTooLargeError);
+    // A too-large header fails even before its payload is there (no waiting for bytes never used).
+    assert.throws(() => decodeFrame(Uint8Array.of(0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0)), ProtocolError);
+  });
+});
