@@ -1,0 +1,218 @@
+/**
+ * Turning an HTTP upgrade request that Node's http.Server has parsed (an IncomingMessage, its
+ * socket, and the bytes after its head) into either a `101 Switching Protocols` on a socket ready
+ * for WebSocket frames, or an HTTP refusal on a socket that is then closed. The decisions about
+ * *whether* to accept (routes, origins, the accept hook) belong to the server in src/api; this
+ * module owns the bytes on the wire, the limits Node does not enforce, and the handshake timer.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  buildRefusalResponse,
+  buildUpgradeResponse,
+  checkUpgradeRequest,
+  type HttpRefusal,
+  type RequestCheck,
+  type UpgradeResponseInit,
+} from '../core/handshake.js';
+
+/**
+ * Default bound on the time from a connection's first byte (or from the `upgrade` event, when the
+ * http.Server is not ours) to the 101: 10 s, as Python `websockets` uses for its opening
+ * handshake. Long enough for a slow mobile link, short enough that a client dribbling one byte at
+ * a time cannot hold a socket (and a `maxConnections` slot) for long.
+ */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+
+/** Default bound on the request head in bytes: 16 KiB, Node's own `maxHeaderSize` default. */
+export const DEFAULT_MAX_HEAD_SIZE = 16 * 1024;
+
+/**
+ * Default bound on the number of request header fields: 100. A browser's upgrade request has
+ * about 15; Node's own bound (2000) silently drops the excess instead of refusing, so we count.
+ */
+export const DEFAULT_MAX_HEADER_COUNT = 100;
+
+/** How long a refused socket may take to read our answer before it is destroyed anyway. */
+export const REFUSAL_LINGER = 2_000;
+
+/** Limits checked on the parsed request, before any handshake validation. */
+export interface UpgradeLimits {
+  /** Largest request head in bytes (request line and headers); default DEFAULT_MAX_HEAD_SIZE. */
+  maxHeadSize?: number;
+  /** Most header fields; default DEFAULT_MAX_HEADER_COUNT. */
+  maxHeaderCount?: number;
+}
+
+/** Builds a refusal with a short plain-text body (the body says why; it is shown by curl and browsers' devtools). */
+export function refusal(status: number, body: string, headers: Record<string, string> = {}): HttpRefusal {
+  return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8', ...headers }, body };
+}
+
+/**
+ * The answer to a plain HTTP request on a server that only speaks WebSocket: 426 Upgrade Required,
+ * which (RFC 7231 section 6.5.15) MUST carry an Upgrade header naming the protocol to switch to.
+ */
+export function upgradeRequiredRefusal(): HttpRefusal {
+  return refusal(426, 'This is a WebSocket endpoint: send an Upgrade: websocket request.\n', {
+    Upgrade: 'websocket',
+    'Sec-WebSocket-Version': '13',
+  });
+}
+
+/**
+ * The answer to a request Node's HTTP parser rejected ('clientError'): 431 when the head was too
+ * large (HPE_HEADER_OVERFLOW), 408 when it did not arrive in time, 400 for anything else.
+ */
+export function clientErrorRefusal(error: unknown): HttpRefusal {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'HPE_HEADER_OVERFLOW') return refusal(431, 'Request header fields too large.\n');
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return refusal(408, 'Request timeout.\n');
+  return refusal(400, 'Bad request.\n');
+}
+
+/** The answer to a client whose handshake did not complete within the handshake timeout. */
+export function timeoutRefusal(): HttpRefusal {
+  return refusal(408, 'The WebSocket handshake took too long.\n');
+}
+
+/**
+ * Checks what Node's parser does not (or not in the way a WebSocket server needs): the number of
+ * header fields and, when our bound is lower than the http.Server's, the head size. Counting
+ * `rawHeaders` is exact as long as the server's `maxHeadersCount` is above our bound; the size is
+ * recomputed from the parsed parts (Node trims values, so it can only undercount by whitespace).
+ */
+export function checkRequestLimits(req: IncomingMessage, limits: UpgradeLimits = {}): HttpRefusal | null {
+  const maxCount = limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT;
+  const raw = req.rawHeaders;
+  if (raw.length / 2 > maxCount) {
+    return refusal(431, `Too many header fields (at most ${maxCount}).\n`);
+  }
+  const maxSize = limits.maxHeadSize ?? DEFAULT_MAX_HEAD_SIZE;
+  // "GET " + target + " HTTP/1.1\r\n", then "name: value\r\n" per field, then "\r\n".
+  let size = (req.method?.length ?? 0) + 1 + (req.url?.length ?? 0) + 11 + 2;
+  for (let i = 0; i < raw.length && size <= maxSize; i++) size += raw[i]!.length + 2;
+  if (size > maxSize) {
+    return refusal(431, `Request head too large (at most ${maxSize} bytes).\n`);
+  }
+  return null;
+}
+
+/**
+ * The limits, then RFC 6455 section 4.2.1 as the core checks it (method, version, Upgrade,
+ * Connection, key, Sec-WebSocket-Version), with the HTTP status each failure deserves.
+ */
+export function checkUpgrade(req: IncomingMessage, limits?: UpgradeLimits): RequestCheck {
+  const over = checkRequestLimits(req, limits);
+  if (over !== null) return { ok: false, ...over };
+  return checkUpgradeRequest({
+    method: req.method ?? '',
+    httpVersion: req.httpVersion,
+    headers: req.headers,
+    rawHeaders: req.rawHeaders,
+  });
+}
+
+function swallow(): void {
+  // A client that resets a socket we are giving up on is not an error worth crashing for.
+}
+
+/**
+ * Answers with `refusal` and closes the socket: the response is written, our side is ended (the
+ * client sees the body then end-of-stream), anything the client still sends is read and dropped
+ * (so that the kernel does not answer it with a reset that could destroy our response before the
+ * client reads it), and the socket is destroyed after `linger` ms if the client never closes.
+ */
+export function refuseUpgrade(socket: Duplex, answer: HttpRefusal, linger = REFUSAL_LINGER): void {
+  socket.on('error', swallow);
+  if (socket.destroyed || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let bytes: string;
+  try {
+    bytes = buildRefusalResponse(answer);
+  } catch {
+    // A refusal with a header value that cannot be sent (CR/LF in an accept hook's answer):
+    // the client still gets a well-formed answer.
+    bytes = buildRefusalResponse(refusal(500, 'Internal server error.\n'));
+  }
+  const timer = setTimeout(() => socket.destroy(), linger);
+  timer.unref?.();
+  socket.once('close', () => clearTimeout(timer));
+  socket.resume();
+  socket.end(bytes);
+}
+
+/**
+ * Writes the `101 Switching Protocols` head. Returns false, writing nothing, when the socket is
+ * already gone (the client gave up while an async accept hook ran). Throws what
+ * `buildUpgradeResponse` throws for headers that cannot be sent, before anything is written.
+ */
+export function writeUpgradeResponse(socket: Duplex, init: UpgradeResponseInit): boolean {
+  if (socket.destroyed || !socket.writable) return false;
+  const head = buildUpgradeResponse(init);
+  // Frames are small and latency matters more than segment count; and the http.Server's idle
+  // timeout for requests must not apply to a long-lived WebSocket (its own timers do that job).
+  const s = socket as Duplex & { setNoDelay?: (on: boolean) => void; setTimeout?: (ms: number) => void };
+  s.setNoDelay?.(true);
+  s.setTimeout?.(0);
+  socket.write(head);
+  return true;
+}
+
+/** A running handshake timer: cancel it once the 101 (or a refusal) has been written. */
+export interface HandshakeGuard {
+  /** Stops the timer and forgets the socket; returns false if it had already expired. */
+  cancel(): boolean;
+  /** True once the timer fired (the socket has then been answered with 408 or destroyed). */
+  readonly expired: boolean;
+  /** True once the socket closed (the client went away) while the guard was active. */
+  readonly gone: boolean;
+}
+
+/**
+ * Bounds a handshake: after `timeout` ms the socket is answered with `onExpire()`'s refusal (408
+ * by default) and closed. While the guard runs, socket errors (a client resetting mid-handshake)
+ * are swallowed and a close is remembered, so the caller can drop the handshake without a crash.
+ * `timeout` 0 or Infinity disables the timer (errors are still swallowed).
+ */
+export function guardHandshake(socket: Duplex, timeout: number, onExpire: () => HttpRefusal | null = timeoutRefusal): HandshakeGuard {
+  let expired = false;
+  let gone = socket.destroyed;
+  let active = true;
+  const onClose = (): void => {
+    gone = true;
+  };
+  socket.on('error', swallow);
+  socket.on('close', onClose);
+  const timer =
+    timeout > 0 && Number.isFinite(timeout)
+      ? setTimeout(() => {
+          if (!active) return;
+          active = false;
+          expired = true;
+          socket.off('close', onClose);
+          const answer = onExpire();
+          if (answer === null) socket.destroy();
+          else refuseUpgrade(socket, answer);
+        }, timeout)
+      : undefined;
+  timer?.unref?.();
+  return {
+    cancel() {
+      if (!active) return false;
+      active = false;
+      if (timer !== undefined) clearTimeout(timer);
+      socket.off('error', swallow);
+      socket.off('close', onClose);
+      return true;
+    },
+    get expired() {
+      return expired;
+    },
+    get gone() {
+      return gone;
+    },
+  };
+}
