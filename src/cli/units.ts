@@ -1,0 +1,146 @@
+/**
+ * Parsing of the values people type on a command line: durations ("30", "500ms", "2m"), sizes
+ * ("1048576", "64k", "16MiB"), counts, ports and "Name: value" headers. Each parser is a bounded
+ * loop over the argument (no regular expressions on input) and throws a UsageError naming the
+ * option, so `hybi` can print one clear line and exit 2 instead of a stack trace.
+ */
+
+/** A command-line mistake: printed as one line followed by a pointer to `--help`, exit status 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * Splits "12.5ms" into its number and unit. The number is digits with at most one '.', so there is
+ * nothing to backtrack over; a sign, an exponent or hex is refused because nobody means them here.
+ */
+function splitNumber(text: string): { value: number; unit: string } | null {
+  let i = 0;
+  let dots = 0;
+  let digits = 0;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (isDigit(c)) digits++;
+    else if (c === 0x2e /* . */ && dots === 0) dots++;
+    else break;
+  }
+  if (digits === 0) return null;
+  const value = Number(text.slice(0, i));
+  if (!Number.isFinite(value)) return null;
+  return { value, unit: text.slice(i).trim().toLowerCase() };
+}
+
+const DURATION_UNITS: Readonly<Record<string, number>> = {
+  '': 1000, // a bare number is seconds: what wscat and websocat take
+  ms: 1,
+  s: 1000,
+  sec: 1000,
+  m: 60_000,
+  min: 60_000,
+  h: 3_600_000,
+};
+
+/**
+ * A duration in milliseconds. A bare number means seconds ("--timeout 5"); "ms", "s", "m" and "h"
+ * are accepted as suffixes. "0" is allowed and means "off" for the options that take it.
+ */
+export function parseDuration(option: string, text: string): number {
+  const parsed = splitNumber(text.trim());
+  const factor = parsed ? DURATION_UNITS[parsed.unit] : undefined;
+  if (!parsed || factor === undefined) {
+    throw new UsageError(`--${option}: '${text}' is not a duration (try 30, 500ms, 2m)`);
+  }
+  const ms = Math.round(parsed.value * factor);
+  // setTimeout silently turns anything above 2^31-1 ms into 1 ms; refuse rather than surprise.
+  if (ms > 2_147_483_647) throw new UsageError(`--${option}: '${text}' is too long (at most about 24 days)`);
+  return ms;
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 * 1024,
+  mb: 1024 * 1024,
+  mib: 1024 * 1024,
+  g: 1024 * 1024 * 1024,
+  gb: 1024 * 1024 * 1024,
+  gib: 1024 * 1024 * 1024,
+};
+
+/** A size in bytes: a bare number is bytes; k/KiB, M/MiB and G/GiB are binary multiples. */
+export function parseSize(option: string, text: string): number {
+  const parsed = splitNumber(text.trim());
+  const factor = parsed ? SIZE_UNITS[parsed.unit] : undefined;
+  if (!parsed || factor === undefined) {
+    throw new UsageError(`--${option}: '${text}' is not a size (try 65536, 64k, 16MiB)`);
+  }
+  const bytes = Math.floor(parsed.value * factor);
+  if (bytes < 1 || bytes > Number.MAX_SAFE_INTEGER) throw new UsageError(`--${option}: '${text}' is out of range`);
+  return bytes;
+}
+
+/** A whole number within [min, max]. */
+export function parseInteger(option: string, text: string, min: number, max: number): number {
+  const t = text.trim();
+  let ok = t.length > 0 && t.length <= 16;
+  for (let i = 0; ok && i < t.length; i++) ok = isDigit(t.charCodeAt(i));
+  const n = ok ? Number(t) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${option}: '${text}' is not a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** HTTP token characters (RFC 9110 section 5.6.2), the only ones a header name may hold. */
+function isTokenChar(c: number): boolean {
+  if (c >= 0x30 && c <= 0x39) return true;
+  if ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a) return true;
+  return "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c));
+}
+
+/**
+ * "Name: value" (curl's -H syntax) into a pair. The name must be a token and the value may not
+ * hold CR, LF or NUL: a header that smuggled a line break would forge a second header.
+ */
+export function parseHeader(text: string): [string, string] {
+  const colon = text.indexOf(':');
+  const name = colon === -1 ? '' : text.slice(0, colon).trim();
+  let ok = name.length > 0;
+  for (let i = 0; ok && i < name.length; i++) ok = isTokenChar(name.charCodeAt(i));
+  if (!ok) throw new UsageError(`-H: '${text}' is not a header (expected 'Name: value')`);
+  const value = text.slice(colon + 1).trim();
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x0d || c === 0x0a || c === 0) throw new UsageError(`-H: the value of '${name}' holds a line break or NUL`);
+  }
+  return [name, value];
+}
+
+/** Formats a byte count for people: "512 B", "1.5 KiB", "3.2 MiB". */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 * 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+  return `${(n / (1024 * 1024 * 1024)).toFixed(1)} GiB`;
+}
+
+/** Formats a duration in milliseconds for people: "850ms", "12.3s", "4m05s". */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const s = Math.floor(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m${sec}s` : `${m}m${sec}s`;
+}
