@@ -1,5 +1,5 @@
 /**
- * CONTRACT (to be implemented): the sans-I/O RFC 6455 connection state machine.
+ * The sans-I/O RFC 6455 connection state machine.
  *
  * Bytes in (`receive`), events out (the `ConnectionHandler` callbacks, called synchronously from
  * inside `receive` and the send methods), calls in (`sendMessage`, `sendFrame`, `ping`, `close`),
@@ -8,8 +8,19 @@
  * Callbacks instead of an event list: the receive path then allocates nothing per event, and the
  * driver still sees every output produced by one `receive` before it returns, so it can coalesce
  * them into one socket write.
+ *
+ * Frames are read by `FrameParser`, which checks everything a header alone can tell (opcodes, RSV
+ * bits, masking, control frame rules, maxFrameSize). This file owns the rules about sequences of
+ * frames: fragmentation, message size and fragment count, UTF-8 across fragments, the closing
+ * handshake, pings, and the pause around an extension's transform.
  */
-import type { ProtocolError } from './errors.js';
+import { checkClosePayload, encodeClosePayload, isValidCloseCode } from './close.js';
+import { ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError } from './errors.js';
+import { encodeFrame, encodeFrameHeader } from './frame.js';
+import { FrameParser } from './frame-parser.js';
+import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONTROL_PAYLOAD } from './limits.js';
+import { Opcode } from './opcode.js';
+import { isValidUtf8, Utf8Validator } from './utf8.js';
 
 /** Which end of the connection this is; it decides masking (RFC 6455 section 5.3). */
 export type Role = 'client' | 'server';
@@ -32,15 +43,27 @@ export interface ExtensionHook {
 /** Options of the core connection; every field's default is in `limits.ts`. */
 export interface ConnectionOptions {
   role: Role;
-  /** Largest frame payload accepted; default DEFAULT_MAX_FRAME_SIZE. Closes with 1009 from the header alone. */
+  /**
+   * Largest frame payload accepted; default DEFAULT_MAX_FRAME_SIZE. Closes with 1009 from the
+   * header alone. It applies in streaming mode too: raise it (even to Infinity) to stream messages
+   * sent as huge single frames; in message mode maxMessageSize still bounds every frame, because
+   * a frame's announced length counts towards its message before any of it is buffered.
+   */
   maxFrameSize?: number;
-  /** Largest message accepted (sum of fragments, after any transform); default DEFAULT_MAX_MESSAGE_SIZE. 1009. */
+  /**
+   * Largest message accepted (sum of fragments, after any transform); default
+   * DEFAULT_MAX_MESSAGE_SIZE. 1009. Not applied to messages received in streaming mode, whose
+   * memory the consumer holds (except compressed ones, which the core buffers whole).
+   */
   maxMessageSize?: number;
-  /** Most fragments per message; default DEFAULT_MAX_FRAGMENTS. 1009. */
+  /** Most fragments per message; default DEFAULT_MAX_FRAGMENTS. 1009. Like maxMessageSize, not applied in streaming mode. */
   maxFragments?: number;
   /** Answer pings with pongs automatically (RFC 6455 section 5.5.2 asks for it); default true. */
   autoPong?: boolean;
-  /** Extensions negotiated during the handshake, in the order of the response header. */
+  /**
+   * Extensions negotiated during the handshake, in the order of the response header. When any is
+   * given, the handler must implement `transformMessage`.
+   */
   extensions?: readonly ExtensionHook[];
   /**
    * Optional whole-buffer UTF-8 validator (Node's `buffer.isUtf8`) used for long unfragmented
@@ -48,7 +71,7 @@ export interface ConnectionOptions {
    * across fragments so that invalid text fails at the byte where it becomes invalid.
    */
   isUtf8?: (bytes: Uint8Array) => boolean;
-  /** Frames are masked by the client; supply a mask-key source for tests (default: generateMaskKey). */
+  /** Frames are masked by the client; supply a mask-key source for tests (default: a pooled generateMaskKey). */
   maskKey?: () => Uint8Array;
 }
 
@@ -57,18 +80,22 @@ export interface ConnectionHandler {
   /**
    * Bytes to write to the transport, in order. The arrays are owned by the receiver from now on
    * (the core never writes to them again); a frame header and its payload may arrive as two chunks
-   * so that payloads are never copied to be framed.
+   * so that payloads are never copied to be framed (a server sends the caller's payload itself).
    */
   output(chunks: Uint8Array[]): void;
   /** A complete message (in message mode). Text has been validated as UTF-8; `data` may be a view into received chunks. */
   message(data: Uint8Array, isText: boolean): void;
   /**
-   * One fragment of a message (in streaming mode, see `setStreaming`). `first` is true on the
-   * message's first fragment, `fin` on its last. Text fragments are validated incrementally: a
-   * fragment that ends inside a code point is fine, the message as a whole must be valid.
+   * A piece of a message (in streaming mode, see `setStreaming`), reported as soon as it arrives:
+   * a piece is a whole frame's payload or, when a frame spans several reads, the part of it read
+   * so far, so frame boundaries are not visible. `first` is true on the message's first piece,
+   * `fin` on its last (which may be empty); every message yields at least one piece. Text is
+   * validated incrementally: a piece that ends inside a code point is fine, and invalid text fails
+   * with 1007 before the piece holding the bad byte is reported. Pieces may be views of received
+   * chunks and may be kept.
    */
   fragment?(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void;
-  /** A ping arrived (already answered when autoPong is on). */
+  /** A ping arrived (already answered when autoPong is on and the connection is open). */
   ping(payload: Uint8Array): void;
   /** A pong arrived. */
   pong(payload: Uint8Array): void;
@@ -81,65 +108,548 @@ export interface ConnectionHandler {
   close(code: number, reason: string): void;
   /**
    * The peer broke the protocol or a limit. The core has already queued a close frame with
-   * `error.closeCode`, moved to 'closing', and will ignore all further input. Messages that were
-   * complete before the bad byte have been delivered first.
+   * `error.closeCode` (unless it had sent one before), moved to 'closing', and will ignore all
+   * further input; `closed` is now true, so the driver may end the transport. Messages that were
+   * complete before the bad byte have been delivered first. Called at most once.
    */
   protocolError(error: ProtocolError): void;
   /**
-   * A message whose first frame carried an extension's RSV bits is complete (or, for streaming
-   * extensions, a fragment of it). The core pauses: it buffers further input and emits nothing
-   * until `finishTransform` or `failTransform` is called. `compressedSize` is the wire size.
+   * A message whose first frame carried an extension's RSV bits is complete; `data` is its payload
+   * as received (e.g. compressed, at most maxMessageSize bytes) and `rsv` the first frame's RSV
+   * bits. The core pauses: it buffers further input and emits nothing until `finishTransform` or
+   * `failTransform` is called (either may be called from inside this callback).
    */
   transformMessage?(data: Uint8Array, isText: boolean, rsv: number): void;
+}
+
+const EMPTY = new Uint8Array(0);
+
+// How the message being received is handled.
+const NO_MESSAGE = 0;
+/** Gathered, then delivered whole with `message`. */
+const BUFFER = 1;
+/** Reported piece by piece with `fragment`. */
+const STREAM = 2;
+/** Gathered, then handed to `transformMessage`. */
+const TRANSFORM = 3;
+
+/**
+ * Below this many bytes the JavaScript validator is faster than a call into native code; above,
+ * `options.isUtf8` (when given) checks unfragmented text.
+ */
+const NATIVE_UTF8_THRESHOLD = 256;
+/** A gathered message starts with at least this much room; it then doubles. */
+const MIN_MESSAGE_CAPACITY = 1024;
+/**
+ * Payloads up to this size are copied behind their header into one chunk: one small allocation
+ * and copy cost less than a second chunk through the transport's write path.
+ */
+const MERGE_THRESHOLD = 1024;
+
+function checkLimit(name: string, value: number | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < min || (Number.isFinite(value) && !Number.isInteger(value))) {
+    throw new InvalidArgumentError(`${name} must be an integer of at least ${min} (or Infinity), got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkRsv(rsv: number): void {
+  if (!Number.isInteger(rsv) || (rsv & ~0x70) !== 0) throw new InvalidArgumentError(`rsv ${String(rsv)} has bits outside 0x70`);
+}
+
+function invalidUtf8(what: string): ProtocolError {
+  // Section 8.1: text that is not valid UTF-8 MUST fail the connection; section 7.4.1: 1007.
+  return new ProtocolError(`${what} is not valid UTF-8`, 1007, ErrorCode.InvalidUTF8);
 }
 
 /**
  * The RFC 6455 state machine for one connection. Create it once the handshake is done (state
  * 'open'); feed it every byte the transport reads.
  */
-export declare class Connection {
-  constructor(options: ConnectionOptions, handler: ConnectionHandler);
-
+export class Connection {
   readonly role: Role;
-  readonly readyState: ReadyState;
-  /** True once the core will produce no more output and the transport may be ended. */
-  readonly closed: boolean;
+
+  private readonly handler: ConnectionHandler;
+  private readonly parser: FrameParser;
+  private readonly maxMessageSize: number;
+  private readonly maxFragments: number;
+  private readonly autoPong: boolean;
+  private readonly isUtf8: ((bytes: Uint8Array) => boolean) | undefined;
+  private readonly maskKeySource: (() => Uint8Array) | undefined;
+  private readonly masking: boolean;
+
+  private state: ReadyState = 'open';
+  private closeSent = false;
+  private failed = false;
+  private transforming = false;
+  /** Mode for the next message to start (setStreaming). */
+  private streaming = false;
+  /** A message sent piece by piece with sendFrame is open. */
+  private sendingFragmented = false;
+
+  // The frame being received.
+  private frameOpcode = 0;
+  private frameFin = false;
+
+  // The message being received.
+  private msgMode = NO_MESSAGE;
+  private msgText = false;
+  private msgRsv = 0;
+  /** Bytes announced so far: all earlier fragments plus the whole current frame. */
+  private msgSize = 0;
+  private msgFragments = 0;
+  /** Streaming mode: whether the first piece has been reported. */
+  private msgStarted = false;
+  /** TRANSFORM mode: whether the transformed message is to be reported as one `fragment`. */
+  private msgStreamed = false;
+  /** Gathered bytes of a message (BUFFER and TRANSFORM modes), doubling as it grows. */
+  private buffer: Uint8Array | null = null;
+  private bufferLength = 0;
+  private validator: Utf8Validator | null = null;
+  private transformText = false;
+
+  constructor(options: ConnectionOptions, handler: ConnectionHandler) {
+    if (options.role !== 'client' && options.role !== 'server') {
+      throw new InvalidArgumentError(`role must be 'client' or 'server', got ${String(options.role)}`);
+    }
+    this.role = options.role;
+    this.handler = handler;
+    const maxFrameSize = checkLimit('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 0);
+    this.maxMessageSize = checkLimit('maxMessageSize', options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE, 0);
+    this.maxFragments = checkLimit('maxFragments', options.maxFragments, DEFAULT_MAX_FRAGMENTS, 1);
+    this.autoPong = options.autoPong ?? true;
+    this.isUtf8 = options.isUtf8;
+    this.maskKeySource = options.maskKey;
+    // Section 5.3: a client MUST mask every frame it sends; a server MUST NOT mask any.
+    this.masking = options.role === 'client';
+    let rsvBits = 0;
+    for (const extension of options.extensions ?? []) {
+      const bits = extension.rsvBits;
+      if (!Number.isInteger(bits) || (bits & ~0x70) !== 0 || (bits & rsvBits) !== 0) {
+        throw new InvalidArgumentError(`extension ${extension.name} claims invalid or already claimed RSV bits ${String(bits)}`);
+      }
+      rsvBits |= bits;
+    }
+    if (rsvBits !== 0 && typeof handler.transformMessage !== 'function') {
+      throw new InvalidArgumentError('extensions claim RSV bits but the handler has no transformMessage');
+    }
+    this.parser = new FrameParser(
+      {
+        onHeader: (fin, rsv, opcode, length) => this.onHeader(fin, rsv, opcode, length),
+        onPayload: (data, end) => this.onPayload(data, end),
+        onError: (error) => this.fail(error),
+      },
+      { role: options.role === 'client' ? 'client' : 'server', maxFrameSize, rsvBits },
+    );
+  }
+
+  /** 'open' from creation; 'closing' once a close frame was sent (or the peer failed); 'closed' once both sides closed or the transport ended. */
+  get readyState(): ReadyState {
+    return this.state;
+  }
+
+  /**
+   * True once the core will produce no more output of its own and the transport may be ended:
+   * the state is 'closed', or the connection was failed (section 7.1.7: after failing, the
+   * endpoint closes the transport rather than waiting for the peer).
+   */
+  get closed(): boolean {
+    return this.state === 'closed' || this.failed;
+  }
+
   /** True while a transform is outstanding: the driver may stop reading the socket meanwhile. */
-  readonly awaitingTransform: boolean;
+  get awaitingTransform(): boolean {
+    return this.transforming;
+  }
 
-  /** Feed bytes read from the transport. Never throws: bad input becomes `handler.protocolError`. */
-  receive(chunk: Uint8Array): void;
+  /** Whether messages starting from now are reported as `fragment` pieces (see setStreaming). */
+  get streamingEnabled(): boolean {
+    return this.streaming;
+  }
 
-  /** Deliver subsequent messages as `fragment` events (true) or whole `message` events (false). Takes effect at the next message start. */
-  setStreaming(enabled: boolean): void;
+  /** Bytes received but not parsed yet because a transform is outstanding. */
+  get bufferedInput(): number {
+    return this.parser.bufferedAmount;
+  }
 
-  /** Hand back the result of `transformMessage`; validates (UTF-8, size) and delivers it, then resumes parsing. */
-  finishTransform(data: Uint8Array): void;
+  // ---------------------------------------------------------------------------------------------
+  // Receiving
+
+  /**
+   * Feed bytes read from the transport. The chunk becomes the connection's: it is unmasked in
+   * place and parts of it may be delivered as views. Never throws: bad input becomes
+   * `handler.protocolError`, and so, as a last resort, does an exception thrown by a handler
+   * callback (close code 1011, the exception as `cause`).
+   */
+  receive(chunk: Uint8Array): void {
+    try {
+      this.parser.push(chunk);
+    } catch (cause) {
+      this.internalFailure(cause);
+    }
+  }
+
+  /**
+   * Deliver subsequent messages as `fragment` events (true) or whole `message` events (false).
+   * Takes effect at the next message start. Throws InvalidArgumentError when enabling it on a
+   * handler without `fragment`.
+   */
+  setStreaming(enabled: boolean): void {
+    if (enabled && typeof this.handler.fragment !== 'function') {
+      throw new InvalidArgumentError('streaming needs a handler with a fragment callback');
+    }
+    this.streaming = enabled;
+  }
+
+  private onHeader(fin: boolean, rsv: number, opcode: number, length: number): void {
+    this.frameOpcode = opcode;
+    // Control frames may come between the fragments of a message (section 5.4); the parser has
+    // already checked their length, FIN and RSV bits.
+    if (opcode >= 0x8) return;
+    this.frameFin = fin;
+    let mode = this.msgMode;
+    if (opcode === Opcode.Continuation) {
+      // Section 5.4: a continuation frame only continues a fragmented message; without one to
+      // continue the endpoint MUST fail the connection (1002, section 7.4.1).
+      if (mode === NO_MESSAGE) return this.fail(new ProtocolError('continuation frame without a message to continue', 1002));
+      if (++this.msgFragments > this.maxFragments && mode !== STREAM) {
+        return this.fail(new MessageTooLargeError(`message of more than ${this.maxFragments} fragments`, this.maxFragments));
+      }
+    } else {
+      // Section 5.4: the fragments of one message MUST NOT be interleaved with another message's,
+      // so a text or binary frame inside a fragmented message fails the connection (1002).
+      if (mode !== NO_MESSAGE) return this.fail(new ProtocolError('new data frame inside a fragmented message', 1002));
+      mode = rsv !== 0 ? TRANSFORM : this.streaming ? STREAM : BUFFER;
+      this.msgMode = mode;
+      this.msgText = opcode === Opcode.Text;
+      this.msgRsv = rsv;
+      this.msgSize = 0;
+      this.msgFragments = 1;
+      this.msgStarted = false;
+      this.msgStreamed = this.streaming;
+      if (this.msgText && mode !== TRANSFORM) {
+        if (this.validator === null) this.validator = new Utf8Validator();
+        else this.validator.reset();
+      }
+    }
+    const size = this.msgSize + length;
+    // Section 10.4: limits on message size are the endpoint's; 1009 says the message is too big
+    // (section 7.4.1). Checked on the header, before any of the payload is buffered.
+    if (size > this.maxMessageSize && mode !== STREAM) {
+      return this.fail(new MessageTooLargeError(`message of more than ${this.maxMessageSize} bytes`, this.maxMessageSize));
+    }
+    this.msgSize = size;
+  }
+
+  private onPayload(data: Uint8Array, end: boolean): void {
+    const opcode = this.frameOpcode;
+    if (opcode >= 0x8) return this.onControl(opcode, data);
+    const mode = this.msgMode;
+    const last = end && this.frameFin;
+    if (mode === STREAM) {
+      if (this.msgText) {
+        const validator = this.validator!;
+        if (!validator.feed(data) || (last && !validator.end())) return this.fail(invalidUtf8('text message'));
+      }
+      const first = !this.msgStarted;
+      this.msgStarted = true;
+      if (last) this.msgMode = NO_MESSAGE;
+      this.handler.fragment!(data, this.msgText, first, last);
+      return;
+    }
+    if (last && this.bufferLength === 0 && data.length === this.msgSize) {
+      // The whole message arrived as one piece (the common case): hand over the view, no copy.
+      this.msgMode = NO_MESSAGE;
+      if (mode === TRANSFORM) return this.startTransform(data);
+      if (this.msgText && !this.validText(data)) return this.fail(invalidUtf8('text message'));
+      this.handler.message(data, this.msgText);
+      return;
+    }
+    // Section 5.6 / 8.1: text is checked piece by piece as it arrives, so that invalid UTF-8 fails
+    // the connection at the first bad fragment rather than at the end of the message.
+    if (this.msgText && mode === BUFFER && !this.validator!.feed(data)) return this.fail(invalidUtf8('text message'));
+    this.append(data);
+    if (!last) return;
+    const message = this.buffer!.subarray(0, this.bufferLength);
+    this.buffer = null;
+    this.bufferLength = 0;
+    this.msgMode = NO_MESSAGE;
+    if (mode === TRANSFORM) return this.startTransform(message);
+    if (this.msgText && !this.validator!.end()) return this.fail(invalidUtf8('text message'));
+    this.handler.message(message, this.msgText);
+  }
+
+  /** Copies a piece into the message buffer, growing it by doubling (never past the known size or the limit). */
+  private append(data: Uint8Array): void {
+    const length = this.bufferLength;
+    const need = length + data.length;
+    let buffer = this.buffer;
+    if (buffer === null || buffer.length < need) {
+      // msgSize already counts the whole current frame, so one growth covers the frame. On the
+      // final frame the message's size is known exactly; before it, doubling keeps 65,536 small
+      // fragments at about 17 copies of the data instead of one per fragment.
+      let capacity = this.msgSize;
+      if (!this.frameFin) {
+        const doubled = Math.max(buffer === null ? MIN_MESSAGE_CAPACITY : buffer.length * 2, capacity);
+        capacity = Math.max(Math.min(doubled, this.maxMessageSize), capacity);
+      }
+      const grown = new Uint8Array(capacity);
+      if (buffer !== null && length !== 0) grown.set(buffer.subarray(0, length));
+      this.buffer = buffer = grown;
+    }
+    buffer.set(data, length);
+    this.bufferLength = need;
+  }
+
+  private validText(data: Uint8Array): boolean {
+    const native = this.isUtf8;
+    return native !== undefined && data.length >= NATIVE_UTF8_THRESHOLD ? native(data) : isValidUtf8(data);
+  }
+
+  private onControl(opcode: number, payload: Uint8Array): void {
+    if (opcode === Opcode.Ping) {
+      // Section 5.5.2: on a ping an endpoint MUST send a pong with the same application data
+      // (section 5.5.3), unless it already sent a close; the option lets an application decline.
+      if (this.autoPong && this.state === 'open') this.writeControl(Opcode.Pong, payload);
+      this.handler.ping(payload);
+      return;
+    }
+    if (opcode === Opcode.Pong) {
+      this.handler.pong(payload);
+      return;
+    }
+    // Close. Section 5.5.1 / 7.1.5: an optional 2-byte code then UTF-8; a 1-byte body or a code
+    // that may not be sent fails with 1002, a reason that is not UTF-8 with 1007.
+    const result = checkClosePayload(payload);
+    if (result instanceof ProtocolError) return this.fail(result);
+    // Section 5.5.1: the peer sends nothing after its close; whatever follows is ignored.
+    this.parser.stop();
+    this.dropMessage();
+    if (!this.closeSent) {
+      // Section 5.5.1: an endpoint that receives a close and has not sent one MUST send one in
+      // response, typically echoing the status code received (none if there was none).
+      this.closeSent = true;
+      this.writeControl(Opcode.Close, result.code === 1005 ? EMPTY : payload.subarray(0, 2));
+    }
+    this.state = 'closed';
+    this.handler.close(result.code, result.reason);
+  }
+
+  private startTransform(data: Uint8Array): void {
+    this.transforming = true;
+    this.transformText = this.msgText;
+    // Stop reading frames until the result is back, so that event order is kept.
+    this.parser.pause();
+    this.handler.transformMessage!(data, this.msgText, this.msgRsv);
+  }
+
+  /**
+   * Hand back the result of `transformMessage`; validates (size: 1009, UTF-8: 1007) and delivers
+   * it (as `message`, or as one `fragment` with first and fin true if the message started in
+   * streaming mode), then resumes parsing the input received meanwhile. Ignored once the
+   * connection failed or closed; InvalidArgumentError if no transform is outstanding.
+   */
+  finishTransform(data: Uint8Array): void {
+    if (!this.transforming) {
+      if (this.failed || this.state === 'closed') return;
+      throw new InvalidArgumentError('finishTransform without an outstanding transform');
+    }
+    this.transforming = false;
+    try {
+      // The limit applies to the transformed message: a small compressed message must not
+      // become a large one in memory (section 10.4; RFC 7692 section 8.1 makes the same point).
+      if (data.length > this.maxMessageSize) {
+        return this.fail(new MessageTooLargeError(`message of more than ${this.maxMessageSize} bytes`, this.maxMessageSize));
+      }
+      const isText = this.transformText;
+      if (isText && !this.validText(data)) return this.fail(invalidUtf8('text message'));
+      if (this.msgStreamed) this.handler.fragment!(data, isText, true, true);
+      else this.handler.message(data, isText);
+      this.parser.resume();
+    } catch (cause) {
+      this.internalFailure(cause);
+    }
+  }
+
   /** The transform failed (e.g. inflation exceeded maxMessageSize): fail the connection with this error. */
-  failTransform(error: ProtocolError): void;
+  failTransform(error: ProtocolError): void {
+    if (!this.transforming) {
+      if (this.failed || this.state === 'closed') return;
+      throw new InvalidArgumentError('failTransform without an outstanding transform');
+    }
+    this.transforming = false;
+    try {
+      this.fail(error);
+    } catch (cause) {
+      this.internalFailure(cause);
+    }
+  }
+
+  private dropMessage(): void {
+    this.msgMode = NO_MESSAGE;
+    this.buffer = null;
+    this.bufferLength = 0;
+    this.transforming = false;
+  }
+
+  /**
+   * Fail the WebSocket connection (section 7.1.7): send a close with the error's code unless one
+   * was sent, stop reading, report once. Codes that may not go on the wire become 1011.
+   */
+  private fail(error: ProtocolError): void {
+    if (this.failed || this.state === 'closed') return;
+    this.failed = true;
+    this.parser.stop();
+    this.dropMessage();
+    if (!this.closeSent) {
+      this.closeSent = true;
+      const code = isValidCloseCode(error.closeCode) ? error.closeCode : 1011;
+      this.writeControl(Opcode.Close, encodeClosePayload(code));
+    }
+    this.state = 'closing';
+    this.handler.protocolError(error);
+  }
+
+  private internalFailure(cause: unknown): void {
+    const error = new ProtocolError(`internal error: ${cause instanceof Error ? cause.message : String(cause)}`, 1011);
+    (error as { cause?: unknown }).cause = cause;
+    try {
+      this.fail(error);
+    } catch {
+      // The handler itself keeps throwing: at least make sure no more input is processed.
+      this.failed = true;
+      this.parser.stop();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Sending
+
+  private checkOpen(): void {
+    // Section 5.5.1: after sending a close frame the endpoint MUST NOT send any more data frames.
+    if (this.state !== 'open') throw new ConnectionNotOpenError(this.state);
+  }
 
   /**
    * Frame and output one whole message (text must be UTF-8 bytes). `rsv` lets an extension set its
    * bits on the first frame (the payload is then already transformed). With `fragmentSize`, the
-   * message is split into frames of at most that many bytes.
+   * message is split into frames of at most that many bytes, all output in one `output` call.
+   * Throws ConnectionNotOpenError unless the state is 'open', InvalidArgumentError while a
+   * `sendFrame` message is open or for a bad option.
    */
-  sendMessage(data: Uint8Array, isText: boolean, options?: { rsv?: number; fragmentSize?: number }): void;
+  sendMessage(data: Uint8Array, isText: boolean, options?: { rsv?: number; fragmentSize?: number }): void {
+    this.checkOpen();
+    if (this.sendingFragmented) throw new InvalidArgumentError('a message sent with sendFrame is still open');
+    const rsv = options?.rsv ?? 0;
+    checkRsv(rsv);
+    const opcode = isText ? Opcode.Text : Opcode.Binary;
+    const fragmentSize = options?.fragmentSize;
+    const chunks: Uint8Array[] = [];
+    if (fragmentSize === undefined || data.length <= fragmentSize) {
+      this.frame(chunks, opcode, data, true, rsv);
+    } else {
+      if (!Number.isInteger(fragmentSize) || fragmentSize < 1) {
+        throw new InvalidArgumentError(`fragmentSize must be a positive integer, got ${String(fragmentSize)}`);
+      }
+      const total = data.length;
+      for (let start = 0; start < total; start += fragmentSize) {
+        const stop = Math.min(start + fragmentSize, total);
+        // Section 5.4: the first frame carries the opcode (and extension bits), the rest are
+        // continuations, the last one has FIN.
+        this.frame(chunks, start === 0 ? opcode : Opcode.Continuation, data.subarray(start, stop), stop === total, start === 0 ? rsv : 0);
+      }
+    }
+    this.handler.output(chunks);
+  }
+
   /**
    * Output one frame of a message sent piece by piece: `first` opens a message (text or binary
    * opcode, with `rsv`), later calls are continuations, `fin` ends it. Callers must not interleave
-   * two such messages (the api layer queues); control frames may go between fragments.
+   * two such messages (the api layer queues); control frames may go between fragments. Throws
+   * ConnectionNotOpenError unless open, InvalidArgumentError when `first` does not match whether
+   * a message is open.
    */
-  sendFrame(data: Uint8Array, isText: boolean, first: boolean, fin: boolean, rsv?: number): void;
-  /** Output a ping (payload at most 125 bytes, else InvalidArgumentError is thrown). */
-  ping(payload?: Uint8Array): void;
-  /** Output a pong (payload at most 125 bytes). */
-  pong(payload?: Uint8Array): void;
+  sendFrame(data: Uint8Array, isText: boolean, first: boolean, fin: boolean, rsv = 0): void {
+    this.checkOpen();
+    if (first === this.sendingFragmented) {
+      throw new InvalidArgumentError(first ? 'a message sent with sendFrame is still open' : 'no message is open to continue');
+    }
+    checkRsv(rsv);
+    const chunks: Uint8Array[] = [];
+    this.frame(chunks, first ? (isText ? Opcode.Text : Opcode.Binary) : Opcode.Continuation, data, fin, first ? rsv : 0);
+    this.sendingFragmented = !fin;
+    this.handler.output(chunks);
+  }
+
+  /** Output a ping (payload at most 125 bytes, else InvalidArgumentError is thrown). Allowed while open or closing. */
+  ping(payload: Uint8Array = EMPTY): void {
+    this.checkControl(payload);
+    this.writeControl(Opcode.Ping, payload);
+  }
+
+  /** Output an unsolicited or manual pong (payload at most 125 bytes). Allowed while open or closing. */
+  pong(payload: Uint8Array = EMPTY): void {
+    this.checkControl(payload);
+    this.writeControl(Opcode.Pong, payload);
+  }
+
+  private checkControl(payload: Uint8Array): void {
+    if (this.state === 'closed' || this.failed) throw new ConnectionNotOpenError(this.state);
+    // Section 5.5: all control frames MUST have a payload length of 125 bytes or less.
+    if (payload.length > MAX_CONTROL_PAYLOAD) {
+      throw new InvalidArgumentError(`control frame payload of ${payload.length} bytes; at most ${MAX_CONTROL_PAYLOAD} allowed`);
+    }
+  }
+
   /**
    * Start the closing handshake: output a close frame (validated code and reason; no code means
    * an empty payload) and move to 'closing'; nothing but control frames may be sent after it.
-   * Throws InvalidArgumentError for codes not allowed on the wire or a reason over 123 bytes.
+   * Throws InvalidArgumentError for codes not allowed on the wire (1005, 1006 and 1015 included)
+   * or a reason over 123 bytes. Does nothing once a close was sent or the connection closed.
    */
-  close(code?: number, reason?: string): void;
-  /** The transport ended or failed without a close frame: move to 'closed' (code 1006). */
-  transportClosed(): void;
+  close(code?: number, reason?: string): void {
+    const payload = encodeClosePayload(code, reason);
+    if (this.closeSent || this.state === 'closed') return;
+    this.closeSent = true;
+    this.state = 'closing';
+    this.writeControl(Opcode.Close, payload);
+  }
+
+  /** The transport ended or failed without a close frame: move to 'closed' (code 1006, the driver reports it). */
+  transportClosed(): void {
+    this.state = 'closed';
+    this.parser.stop();
+    this.dropMessage();
+  }
+
+  private writeControl(opcode: number, payload: Uint8Array): void {
+    const chunks: Uint8Array[] = [];
+    this.frame(chunks, opcode, payload, true, 0);
+    this.handler.output(chunks);
+  }
+
+  /** Appends one frame to `chunks`: one chunk when masked or small, else header and payload. */
+  private frame(chunks: Uint8Array[], opcode: number, payload: Uint8Array, fin: boolean, rsv: number): void {
+    if (this.masking) {
+      // Section 5.3: a fresh, unpredictable key per frame; the payload is masked into a copy, so
+      // the caller's buffer is never altered.
+      const source = this.maskKeySource;
+      chunks.push(
+        encodeFrame({
+          opcode,
+          payload,
+          fin,
+          rsv1: (rsv & 0x40) !== 0,
+          rsv2: (rsv & 0x20) !== 0,
+          rsv3: (rsv & 0x10) !== 0,
+          mask: source === undefined ? true : source(),
+        }),
+      );
+    } else if (payload.length <= MERGE_THRESHOLD) {
+      chunks.push(encodeFrame({ opcode, payload, fin, rsv1: (rsv & 0x40) !== 0, rsv2: (rsv & 0x20) !== 0, rsv3: (rsv & 0x10) !== 0 }));
+    } else {
+      chunks.push(encodeFrameHeader(opcode, payload.length, { fin, rsv }), payload);
+    }
+  }
 }

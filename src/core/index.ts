@@ -10,3 +10,4 @@ export * from './utf8.js';
 export * from './close.js';
 export * from './frame.js';
 export * from './frame-parser.js';
+export * from './connection.js';

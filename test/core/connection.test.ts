@@ -1,0 +1,702 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Connection, type ConnectionHandler, type ConnectionOptions, type Role } from '../../src/core/connection.js';
+import { decodeFrame } from '../../src/core/frame-parser.js';
+import { encodeFrame, encodeFrameHeader } from '../../src/core/frame.js';
+import { ConnectionNotOpenError, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
+import { encodeClosePayload } from '../../src/core/close.js';
+
+// ------------------------------------------------------------------------------------------------
+// Harness
+
+const utf8 = new TextDecoder();
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Frames decoded from one `output` call, as `[opcode, fin, payload]` (close frames as `['close', code]`). */
+function describeOutput(chunks: Uint8Array[], senderRole: Role): unknown[] {
+  let bytes = concat(...chunks);
+  const frames: unknown[] = [];
+  while (bytes.length > 0) {
+    // The receiving side's role: a server's output must be unmasked, a client's masked (section 5.1).
+    const decoded = decodeFrame(bytes, { role: senderRole === 'server' ? 'client' : 'server', rsvBits: 0x70 });
+    assert.ok(decoded !== null, 'output holds whole frames');
+    const { frame } = decoded;
+    if (frame.opcode === 0x8) {
+      const p = frame.payload;
+      frames.push(p.length === 0 ? ['close'] : ['close', (p[0]! << 8) | p[1]!, utf8.decode(p.subarray(2))]);
+    } else {
+      frames.push([frame.opcode, frame.fin, frame.opcode === 1 || frame.opcode === 9 || frame.opcode === 10 ? utf8.decode(frame.payload) : hex(frame.payload)]);
+    }
+    bytes = bytes.subarray(decoded.bytesConsumed);
+  }
+  return frames;
+}
+
+interface Harness {
+  conn: Connection;
+  events: unknown[];
+  /** Raw output calls, as given. */
+  outputs: Uint8Array[][];
+  errors: ProtocolError[];
+}
+
+function harness(options: Partial<ConnectionOptions> = {}, overrides: Partial<ConnectionHandler> = {}): Harness {
+  const role = options.role ?? 'server';
+  const events: unknown[] = [];
+  const outputs: Uint8Array[][] = [];
+  const errors: ProtocolError[] = [];
+  // Streaming pieces are joined per message, so that every chunking gives the same events.
+  let stream: { isText: boolean; parts: Uint8Array[] } | null = null;
+  const handler: ConnectionHandler = {
+    output(chunks) {
+      outputs.push(chunks);
+      events.push(['out', ...describeOutput(chunks, role)]);
+    },
+    message(data, isText) {
+      events.push(['message', isText ? utf8.decode(data) : hex(data)]);
+    },
+    fragment(data, isText, first, fin) {
+      assert.equal(first, stream === null, 'first is set exactly on the first piece');
+      if (stream === null) stream = { isText, parts: [] };
+      assert.equal(isText, stream.isText);
+      stream.parts.push(data.slice());
+      if (fin) {
+        const all = concat(...stream.parts);
+        events.push(['streamed', isText ? utf8.decode(all) : hex(all)]);
+        stream = null;
+      }
+    },
+    ping(payload) {
+      events.push(['ping', utf8.decode(payload)]);
+    },
+    pong(payload) {
+      events.push(['pong', utf8.decode(payload)]);
+    },
+    close(code, reason) {
+      events.push(['close', code, reason]);
+    },
+    protocolError(error) {
+      errors.push(error);
+      events.push(['error', error.closeCode]);
+    },
+    ...overrides,
+  };
+  const conn = new Connection({ role, ...options }, handler);
+  return { conn, events, outputs, errors };
+}
+
+/** Deterministic chunkings of `length` bytes: cut points, sorted. */
+function chunkings(length: number): number[][] {
+  const ways: number[][] = [[], Array.from({ length: Math.max(0, length - 1) }, (_, i) => i + 1)];
+  if (length <= 120) {
+    for (let cut = 1; cut < length; cut++) ways.push([cut]);
+  }
+  let seed = length * 2654435761;
+  const random = (): number => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  for (let w = 0; w < 6; w++) {
+    const cuts = new Set<number>();
+    const count = 1 + Math.floor(random() * Math.min(20, length));
+    for (let i = 0; i < count; i++) cuts.add(1 + Math.floor(random() * Math.max(1, length - 1)));
+    ways.push([...cuts].filter((c) => c < length).sort((a, b) => a - b));
+  }
+  return ways;
+}
+
+/**
+ * Feeds `input` (copied: receive unmasks in place) to a fresh connection whole, byte by byte, at
+ * every single cut (short inputs) and in random chunks, asserts the events are the same every
+ * time, and returns them with the harness of the whole-input run.
+ */
+function receiveEveryWay(input: Uint8Array, options: Partial<ConnectionOptions> = {}, setup?: (h: Harness) => void): Harness {
+  let first: Harness | null = null;
+  for (const cuts of chunkings(input.length)) {
+    const h = harness(options);
+    setup?.(h);
+    let start = 0;
+    for (const cut of [...cuts, input.length]) {
+      h.conn.receive(input.slice(start, cut));
+      start = cut;
+    }
+    if (first === null) first = h;
+    else assert.deepEqual(h.events, first.events, `chunked at ${cuts.length > 30 ? 'every byte' : cuts.join(',')}`);
+    assert.ok(h.errors.length <= 1, 'protocolError is reported at most once');
+  }
+  return first!;
+}
+
+/** A frame as a client sends it (masked), for a server-role connection. */
+function fromClient(opcode: number, payload: Uint8Array | string = new Uint8Array(0), fin = true, rsv1 = false): Uint8Array {
+  return encodeFrame({ opcode, payload: typeof payload === 'string' ? text(payload) : payload, fin, rsv1, mask: true });
+}
+
+/** A frame as a server sends it (unmasked), for a client-role connection. */
+function fromServer(opcode: number, payload: Uint8Array | string = new Uint8Array(0), fin = true, rsv1 = false): Uint8Array {
+  return encodeFrame({ opcode, payload: typeof payload === 'string' ? text(payload) : payload, fin, rsv1 });
+}
+
+const closeFrame = (code?: number, reason = ''): Uint8Array => fromClient(0x8, encodeClosePayload(code, reason));
+
+function assertFailed(h: Harness, closeCode: number): void {
+  assert.equal(h.errors.length, 1, 'protocolError called once');
+  assert.equal(h.errors[0]!.closeCode, closeCode);
+  assert.deepEqual(h.events.slice(-2), [['out', ['close', closeCode, '']], ['error', closeCode]], 'close frame sent, then the error reported');
+  assert.equal(h.conn.readyState, 'closing');
+  assert.equal(h.conn.closed, true);
+}
+
+// ------------------------------------------------------------------------------------------------
+
+describe('Connection: messages (RFC 6455 sections 5.4, 5.6)', () => {
+  it('delivers text and binary messages, whole or fragmented, the same for every chunking', () => {
+    const input = concat(
+      fromClient(0x1, 'héllo'),
+      fromClient(0x2, Uint8Array.of(1, 2, 3)),
+      fromClient(0x1, 'frag', false),
+      fromClient(0x0, 'men', false),
+      fromClient(0x0, 'ted'),
+      fromClient(0x2, new Uint8Array(0)),
+      fromClient(0x2, new Uint8Array(0), false),
+      fromClient(0x0, Uint8Array.of(9)),
+    );
+    const h = receiveEveryWay(input);
+    assert.deepEqual(h.events, [['message', 'héllo'], ['message', '010203'], ['message', 'fragmented'], ['message', ''], ['message', '09']]);
+    assert.equal(h.conn.readyState, 'open');
+  });
+
+  it('hands a message that arrived in one chunk over as a view of that chunk (no copy)', () => {
+    const chunk = concat(fromClient(0x2, new Uint8Array(300).fill(7)), fromClient(0x1, 'ok'));
+    const seen: Uint8Array[] = [];
+    const { conn } = harness({}, { message: (d) => seen.push(d) });
+    conn.receive(chunk);
+    assert.equal(seen.length, 2);
+    for (const d of seen) assert.equal(d.buffer, chunk.buffer);
+  });
+
+  it('accepts control frames between fragments, answering the ping at once', () => {
+    const input = concat(fromClient(0x1, 'a', false), fromClient(0x9, 'p1'), fromClient(0x0, 'b', false), fromClient(0xa, 'p2'), fromClient(0x0, 'c'));
+    const h = receiveEveryWay(input);
+    assert.deepEqual(h.events, [['out', [0xa, true, 'p1']], ['ping', 'p1'], ['pong', 'p2'], ['message', 'abc']]);
+  });
+
+  it('takes 65,536 fragments of 64 bytes (4 MiB) as one message', () => {
+    const fragment = fromServer(0x0, new Uint8Array(64).fill(0x61), false);
+    const count = 65536;
+    const input = new Uint8Array(fragment.length * count);
+    for (let i = 0; i < count; i++) input.set(fragment, i * fragment.length);
+    input[0] = 0x01; // the first frame opens a text message
+    input[(count - 1) * fragment.length] = 0x80; // the last continuation has FIN
+    let got: Uint8Array | null = null;
+    const { conn, errors } = harness({ role: 'client', maxMessageSize: 4 << 20 }, { message: (d) => (got = d) });
+    for (let at = 0; at < input.length; at += 65536) conn.receive(input.subarray(at, at + 65536));
+    assert.deepEqual(errors, []);
+    const message = got as Uint8Array | null;
+    assert.equal(message?.length, 4 << 20);
+    assert.ok(message!.every((b) => b === 0x61));
+    assert.ok(message!.buffer.byteLength <= 8 << 20, 'the buffer at most doubles the message');
+  });
+
+  it('fails a continuation without a message to continue with 1002', () => {
+    const h = receiveEveryWay(concat(fromClient(0x1, 'whole'), fromClient(0x0, 'orphan')));
+    assert.deepEqual(h.events[0], ['message', 'whole']);
+    assertFailed(h, 1002);
+  });
+
+  it('fails a new data message inside a fragmented one with 1002', () => {
+    for (const opcode of [0x1, 0x2]) {
+      const h = receiveEveryWay(concat(fromClient(0x1, 'start', false), fromClient(opcode, 'intruder')));
+      assertFailed(h, 1002);
+      assert.equal(h.events.length, 2);
+    }
+  });
+});
+
+describe('Connection: header rules (RFC 6455 sections 5.1, 5.2, 5.5)', () => {
+  it('server: fails an unmasked client frame with 1002', () => {
+    assertFailed(receiveEveryWay(fromServer(0x1, 'bare')), 1002);
+  });
+
+  it('client: fails a masked server frame with 1002', () => {
+    assertFailed(receiveEveryWay(fromClient(0x1, 'masked'), { role: 'client' }), 1002);
+  });
+
+  it('fails reserved opcodes with 1002', () => {
+    for (const opcode of [0x3, 0x7, 0xb, 0xf]) assertFailed(receiveEveryWay(fromClient(opcode, 'x')), 1002);
+  });
+
+  it('fails RSV bits no extension claims with 1002', () => {
+    assertFailed(receiveEveryWay(fromClient(0x1, 'x', true, true)), 1002);
+  });
+
+  it('fails control frames over 125 bytes or fragmented with 1002', () => {
+    const long = concat(Uint8Array.of(0x89, 0x80 | 126, 0, 126, 0, 0, 0, 0), new Uint8Array(126));
+    assertFailed(receiveEveryWay(long), 1002);
+    assertFailed(receiveEveryWay(encodeFrame({ opcode: 0x9, payload: text('x'), mask: true }).map((b, i) => (i === 0 ? 0x09 : b))), 1002);
+  });
+});
+
+describe('Connection: limits (RFC 6455 section 10.4, close code 1009)', () => {
+  it('fails a frame over maxFrameSize from its header alone', () => {
+    const h = harness({ maxFrameSize: 1000, maxMessageSize: 1 << 20 });
+    h.conn.receive(encodeFrameHeader(0x2, 1001, { maskKey: Uint8Array.of(1, 2, 3, 4) }));
+    assertFailed(h, 1009);
+    assert.ok(h.errors[0] instanceof MessageTooLargeError);
+    assert.equal((h.errors[0] as MessageTooLargeError).limit, 1000);
+  });
+
+  it('fails when fragments so far plus the announced frame exceed maxMessageSize, before its payload', () => {
+    const h = harness({ maxMessageSize: 100 });
+    h.conn.receive(fromClient(0x2, new Uint8Array(60), false));
+    assert.deepEqual(h.events, []);
+    h.conn.receive(encodeFrameHeader(0x0, 41, { maskKey: Uint8Array.of(1, 2, 3, 4) }));
+    assertFailed(h, 1009);
+    // Exactly the limit is accepted.
+    const ok = receiveEveryWay(concat(fromClient(0x2, new Uint8Array(60), false), fromClient(0x0, new Uint8Array(40))), { maxMessageSize: 100 });
+    assert.equal(ok.events.length, 1);
+  });
+
+  it('fails a message of more than maxFragments fragments', () => {
+    const parts = [fromClient(0x2, 'a', false), fromClient(0x0, 'b', false), fromClient(0x0, 'c', false), fromClient(0x0, 'd')];
+    assert.deepEqual(receiveEveryWay(concat(...parts.slice(0, 2), parts[3]!), { maxFragments: 3 }).events, [['message', '616264']]);
+    const h = receiveEveryWay(concat(...parts), { maxFragments: 3 });
+    assertFailed(h, 1009);
+    assert.equal((h.errors[0] as MessageTooLargeError).limit, 3);
+  });
+
+  it('rejects limits that are not integers', () => {
+    assert.throws(() => harness({ maxMessageSize: -1 }), InvalidArgumentError);
+    assert.throws(() => harness({ maxFragments: 0 }), InvalidArgumentError);
+    assert.throws(() => harness({ maxFrameSize: Number.NaN }), InvalidArgumentError);
+    harness({ maxMessageSize: Infinity });
+  });
+});
+
+describe('Connection: UTF-8 (RFC 6455 section 8.1, close code 1007)', () => {
+  it('fails invalid UTF-8 in a text message with 1007', () => {
+    for (const bad of [[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x61, 0xe2, 0x82]]) {
+      assertFailed(receiveEveryWay(fromClient(0x1, Uint8Array.from(bad))), 1007);
+    }
+  });
+
+  it('fails fast: at the first bad fragment, before the message is complete', () => {
+    const h = harness();
+    h.conn.receive(fromClient(0x1, 'valid ', false));
+    assert.deepEqual(h.events, []);
+    h.conn.receive(fromClient(0x0, Uint8Array.of(0x61, 0xc0), false));
+    assertFailed(h, 1007);
+  });
+
+  it('fails fast within one frame whose bytes arrive in several reads', () => {
+    const frame = fromClient(0x1, concat(text('abc'), Uint8Array.of(0xf8), text('defghijkl')));
+    const h = harness();
+    h.conn.receive(frame.slice(0, 10)); // header (6) + 'abc' + the bad byte
+    assertFailed(h, 1007);
+  });
+
+  it('accepts a code point split across fragments', () => {
+    const euro = text('€'); // e2 82 ac
+    const input = concat(fromClient(0x1, euro.subarray(0, 1), false), fromClient(0x0, euro.subarray(1, 2), false), fromClient(0x0, euro.subarray(2)));
+    assert.deepEqual(receiveEveryWay(input).events, [['message', '€']]);
+  });
+
+  it('fails a message that ends inside a code point', () => {
+    const h = receiveEveryWay(concat(fromClient(0x1, 'ok', false), fromClient(0x0, Uint8Array.of(0xe2, 0x82))));
+    assertFailed(h, 1007);
+  });
+
+  it('never checks binary messages', () => {
+    assert.deepEqual(receiveEveryWay(fromClient(0x2, Uint8Array.of(0xff, 0xfe))).events, [['message', 'fffe']]);
+  });
+
+  it('uses options.isUtf8 for long unfragmented text, and the incremental validator across fragments', () => {
+    const calls: number[] = [];
+    const isUtf8 = (b: Uint8Array): boolean => {
+      calls.push(b.length);
+      return Buffer.from(b.buffer, b.byteOffset, b.length).toString('utf8').indexOf('\ufffd') === -1;
+    };
+    const long = 'x'.repeat(1000);
+    const h = harness({ isUtf8 });
+    h.conn.receive(concat(fromClient(0x1, long), fromClient(0x1, 'short'), fromClient(0x1, long, false), fromClient(0x0, '!')));
+    assert.deepEqual(calls, [1000]);
+    assert.equal(h.events.length, 3);
+    const bad = harness({ isUtf8 });
+    bad.conn.receive(fromClient(0x1, concat(text(long), Uint8Array.of(0xff))));
+    assertFailed(bad, 1007);
+  });
+});
+
+describe('Connection: closing handshake (RFC 6455 sections 5.5.1, 7)', () => {
+  it('peer closes first: echoes the status code (not the reason), reports it, and is closed', () => {
+    const h = receiveEveryWay(concat(fromClient(0x1, 'last words'), closeFrame(1001, 'going'), fromClient(0x1, 'ignored')));
+    assert.deepEqual(h.events, [['message', 'last words'], ['out', ['close', 1001, '']], ['close', 1001, 'going']]);
+    assert.equal(h.conn.readyState, 'closed');
+    assert.equal(h.conn.closed, true);
+    assert.throws(() => h.conn.sendMessage(text('x'), true), ConnectionNotOpenError);
+  });
+
+  it('peer closes without a code: echoes an empty close and reports 1005, which never goes on the wire', () => {
+    const h = receiveEveryWay(fromClient(0x8));
+    assert.deepEqual(h.events, [['out', ['close']], ['close', 1005, '']]);
+  });
+
+  it('we close first: close frame out, closing, no more data; the peer answer makes it closed', () => {
+    const h = harness();
+    h.conn.close(1000, 'bye');
+    assert.deepEqual(h.events, [['out', ['close', 1000, 'bye']]]);
+    assert.equal(h.conn.readyState, 'closing');
+    assert.equal(h.conn.closed, false);
+    assert.throws(() => h.conn.sendMessage(text('late'), true), ConnectionNotOpenError);
+    assert.throws(() => h.conn.sendFrame(text('late'), true, true, true), ConnectionNotOpenError);
+    h.conn.close(1000); // a second close is a no-op
+    // Messages still arriving before the peer's close are delivered; no pong once closing.
+    h.conn.receive(concat(fromClient(0x1, 'in flight'), fromClient(0x9, 'p'), closeFrame(1000)));
+    assert.deepEqual(h.events.slice(1), [['message', 'in flight'], ['ping', 'p'], ['close', 1000, '']]);
+    assert.equal(h.conn.readyState, 'closed');
+  });
+
+  it('client role closes first with a masked close frame', () => {
+    const h = harness({ role: 'client' });
+    h.conn.close();
+    assert.deepEqual(h.events, [['out', ['close']]]);
+  });
+
+  it('fails a 1-byte close payload or a code not allowed on the wire with 1002', () => {
+    assertFailed(receiveEveryWay(fromClient(0x8, Uint8Array.of(0x03))), 1002);
+    for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535]) {
+      assertFailed(receiveEveryWay(fromClient(0x8, Uint8Array.of(code >> 8, code & 0xff))), 1002);
+    }
+  });
+
+  it('fails a close reason that is not UTF-8 with 1007', () => {
+    assertFailed(receiveEveryWay(fromClient(0x8, Uint8Array.of(0x03, 0xe8, 0xff))), 1007);
+  });
+
+  it('close() refuses codes not allowed on the wire and reasons over 123 bytes', () => {
+    const h = harness();
+    for (const code of [999, 1004, 1005, 1006, 1015, 5000]) assert.throws(() => h.conn.close(code), InvalidArgumentError);
+    assert.throws(() => h.conn.close(1000, 'x'.repeat(124)), InvalidArgumentError);
+    assert.throws(() => h.conn.close(undefined, 'reason without code'), InvalidArgumentError);
+    assert.deepEqual(h.events, []);
+    h.conn.close(4000, 'é'.repeat(61) + 'x');
+    assert.equal(h.conn.readyState, 'closing');
+  });
+
+  it('transportClosed() makes it closed and later input is ignored', () => {
+    const h = harness();
+    h.conn.transportClosed();
+    assert.equal(h.conn.readyState, 'closed');
+    h.conn.receive(fromClient(0x1, 'ghost'));
+    assert.deepEqual(h.events, []);
+    assert.throws(() => h.conn.ping(), ConnectionNotOpenError);
+  });
+
+  it('property: no input makes 1005, 1006 or 1015 go out on the wire, and receive never throws', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom(0, 1, 2, 3, 8, 9, 10), fc.uint8Array({ maxLength: 40 }), fc.boolean()), { maxLength: 8 }), (specs) => {
+        const h = harness({ maxMessageSize: 64 });
+        h.conn.receive(concat(...specs.map(([op, payload, fin]) => encodeFrame({ opcode: op, payload, fin: op >= 8 ? true : fin, mask: true }))));
+        for (const chunks of h.outputs) {
+          for (const frame of describeOutput(chunks, 'server') as unknown[][]) {
+            if (frame[0] === 'close' && frame.length > 1) assert.ok(![1005, 1006, 1015].includes(frame[1] as number));
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('Connection: ping and pong (RFC 6455 sections 5.5.2, 5.5.3)', () => {
+  it('answers a ping with a pong carrying the same payload, then reports it', () => {
+    const h = receiveEveryWay(fromClient(0x9, 'are you there'));
+    assert.deepEqual(h.events, [['out', [0xa, true, 'are you there']], ['ping', 'are you there']]);
+  });
+
+  it('client role answers with a masked pong', () => {
+    const h = receiveEveryWay(fromServer(0x9, 'hi'), { role: 'client' });
+    assert.deepEqual(h.events, [['out', [0xa, true, 'hi']], ['ping', 'hi']]);
+  });
+
+  it('only reports the ping when autoPong is off, and reports pongs', () => {
+    const h = receiveEveryWay(concat(fromClient(0x9, 'a'), fromClient(0xa, 'b')), { autoPong: false });
+    assert.deepEqual(h.events, [['ping', 'a'], ['pong', 'b']]);
+  });
+
+  it('ping() and pong() send control frames of at most 125 bytes', () => {
+    const h = harness();
+    h.conn.ping(text('x'.repeat(125)));
+    h.conn.pong(text('y'));
+    h.conn.ping();
+    assert.deepEqual(h.events, [['out', [9, true, 'x'.repeat(125)]], ['out', [10, true, 'y']], ['out', [9, true, '']]]);
+    assert.throws(() => h.conn.ping(new Uint8Array(126)), InvalidArgumentError);
+  });
+});
+
+describe('Connection: failing the connection (RFC 6455 section 7.1.7)', () => {
+  it('delivers every message completed before the bad byte, then closes with the code, then ignores input', () => {
+    const h = receiveEveryWay(concat(fromClient(0x1, 'one'), fromClient(0x2, 'two'), fromClient(0x1, Uint8Array.of(0xff)), fromClient(0x1, 'after')));
+    assert.deepEqual(h.events, [['message', 'one'], ['message', '74776f'], ['out', ['close', 1007, '']], ['error', 1007]]);
+    h.conn.receive(fromClient(0x1, 'more'));
+    h.conn.receive(closeFrame(1000));
+    assert.equal(h.events.length, 4);
+    assert.throws(() => h.conn.sendMessage(text('x'), true), ConnectionNotOpenError);
+  });
+
+  it('does not send a second close when it fails after closing', () => {
+    const h = harness();
+    h.conn.close(1000);
+    h.conn.receive(fromServer(0x1, 'unmasked'));
+    assert.deepEqual(h.events, [['out', ['close', 1000, '']], ['error', 1002]]);
+  });
+
+  it('never throws out of receive: a throwing handler becomes a 1011 failure', () => {
+    const boom = new Error('handler bug');
+    const h = harness({}, { message: () => {
+      throw boom;
+    } });
+    h.conn.receive(fromClient(0x1, 'x'));
+    assertFailed(h, 1011);
+    assert.equal((h.errors[0] as Error & { cause?: unknown }).cause, boom);
+  });
+});
+
+describe('Connection: sending (RFC 6455 sections 5.1, 5.3, 5.4)', () => {
+  it('server sends unmasked frames; a large payload goes out as the caller\'s own array behind its header', () => {
+    const h = harness();
+    const big = new Uint8Array(5000).fill(3);
+    h.conn.sendMessage(big, false);
+    assert.equal(h.outputs[0]!.length, 2);
+    assert.equal(h.outputs[0]![1], big, 'payload not copied');
+    h.conn.sendMessage(text('small'), true);
+    assert.equal(h.outputs[1]!.length, 1, 'small frames go out as one chunk');
+    assert.deepEqual(h.events[1], ['out', [1, true, 'small']]);
+  });
+
+  it('client masks every frame with a fresh key and never alters the caller\'s data', () => {
+    const keys: Uint8Array[] = [];
+    let n = 0;
+    const h = harness({ role: 'client', maskKey: () => {
+      const key = Uint8Array.of(++n, 0xaa, 0x55, 0xff);
+      keys.push(key);
+      return key;
+    } });
+    const data = new Uint8Array(2000).map((_, i) => i);
+    const copy = data.slice();
+    h.conn.sendMessage(data, false, { fragmentSize: 700 });
+    h.conn.ping(text('p'));
+    assert.deepEqual(data, copy);
+    assert.equal(keys.length, 4);
+    const wire = concat(...h.outputs.flat());
+    assert.deepEqual(Array.from(wire.subarray(4, 8)), Array.from(keys[0]!), 'first key in the first header');
+    assert.deepEqual(h.events, [
+      ['out', [2, false, hex(data.subarray(0, 700))], [0, false, hex(data.subarray(700, 1400))], [0, true, hex(data.subarray(1400))]],
+      ['out', [9, true, 'p']],
+    ]);
+    // Without the option every key comes from the random source; two frames differ.
+    const r = harness({ role: 'client' });
+    r.conn.sendMessage(new Uint8Array(8), false);
+    r.conn.sendMessage(new Uint8Array(8), false);
+    assert.notDeepEqual(r.outputs[0]![0]!.subarray(2, 6), r.outputs[1]![0]!.subarray(2, 6));
+  });
+
+  it('sendMessage puts extension bits on the first frame only', () => {
+    const h = harness();
+    h.conn.sendMessage(text('abcdef'), true, { rsv: 0x40, fragmentSize: 4 });
+    const wire = concat(...h.outputs[0]!);
+    assert.equal(wire[0], 0x40 | 0x01);
+    assert.equal(wire[6], 0x80);
+    assert.throws(() => h.conn.sendMessage(text('x'), true, { rsv: 0x80 }), InvalidArgumentError);
+    assert.throws(() => h.conn.sendMessage(text('x'), true, { fragmentSize: 0.5 }), InvalidArgumentError);
+  });
+
+  it('sendFrame sends a message piece by piece, control frames allowed between', () => {
+    const h = harness();
+    assert.throws(() => h.conn.sendFrame(text('x'), true, false, true), InvalidArgumentError);
+    h.conn.sendFrame(text('ab'), true, true, false);
+    assert.throws(() => h.conn.sendFrame(text('x'), true, true, true), InvalidArgumentError);
+    assert.throws(() => h.conn.sendMessage(text('x'), true), InvalidArgumentError);
+    h.conn.ping();
+    h.conn.sendFrame(text('cd'), true, false, true);
+    h.conn.sendMessage(text('next'), true);
+    assert.deepEqual(h.events, [['out', [1, false, 'ab']], ['out', [9, true, '']], ['out', [0, true, '6364']], ['out', [1, true, 'next']]]);
+  });
+
+  it('round trip: a client connection\'s output is what a server connection receives', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.boolean(), fc.string({ maxLength: 50 }), fc.integer({ min: 1, max: 20 })), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 10 }),
+        (messages, sizes) => {
+          const wire: Uint8Array[] = [];
+          const client = new Connection({ role: 'client' }, { ...harnessHandler(), output: (chunks) => wire.push(...chunks) });
+          for (const [isText, s, fragmentSize] of messages) {
+            client.sendMessage(text(s), isText, { fragmentSize });
+            client.ping(text('between'));
+          }
+          const all = concat(...wire);
+          const h = harness({ autoPong: false });
+          for (let at = 0, i = 0; at < all.length; at += sizes[i++ % sizes.length]!) h.conn.receive(all.slice(at, at + sizes[i % sizes.length]!));
+          const expected = messages.flatMap(([isText, s]) => [['message', isText ? s : hex(text(s))], ['ping', 'between']]);
+          assert.deepEqual(h.events, expected);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+function harnessHandler(): ConnectionHandler {
+  return { output() {}, message() {}, ping() {}, pong() {}, close() {}, protocolError: (e) => assert.fail(e) };
+}
+
+describe('Connection: streaming mode', () => {
+  it('reports pieces as they arrive, first and fin marking the message\'s ends', () => {
+    const calls: unknown[] = [];
+    const h = harness({}, { fragment: (d, isText, first, fin) => calls.push([utf8.decode(d), isText, first, fin]) });
+    h.conn.setStreaming(true);
+    const frame = fromClient(0x1, 'abcdef', false);
+    h.conn.receive(frame.slice(0, 9)); // header + 'abc'
+    h.conn.receive(frame.slice(9));
+    h.conn.receive(fromClient(0x9, 'ping'));
+    h.conn.receive(fromClient(0x0, 'gh'));
+    h.conn.receive(fromClient(0x2, ''));
+    assert.deepEqual(calls, [['abc', true, true, false], ['def', true, false, false], ['gh', true, false, true], ['', false, true, true]]);
+  });
+
+  it('gives the same messages for every chunking, with text still validated', () => {
+    const input = concat(fromClient(0x1, 'é', false), fromClient(0x0, 'tude'), fromClient(0x2, Uint8Array.of(1), false), fromClient(0x0, Uint8Array.of(2)));
+    assert.deepEqual(receiveEveryWay(input, {}, (h) => h.conn.setStreaming(true)).events, [['streamed', 'étude'], ['streamed', '0102']]);
+    const bad = receiveEveryWay(concat(fromClient(0x1, 'ok', false), fromClient(0x0, Uint8Array.of(0xc3))), {}, (h) => h.conn.setStreaming(true));
+    assertFailed(bad, 1007);
+  });
+
+  it('is not bound by maxMessageSize or maxFragments (the consumer holds the memory) but is by maxFrameSize', () => {
+    // 64 KiB in 1 KiB frames, with a 4 KiB message limit and 16 fragments at most.
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < 64; i++) frames.push(fromClient(i === 0 ? 0x2 : 0x0, new Uint8Array(1024).fill(i), i === 63));
+    let total = 0;
+    const h = harness({ maxMessageSize: 4096, maxFragments: 16, maxFrameSize: 2048 }, { fragment: (d) => (total += d.length) });
+    h.conn.setStreaming(true);
+    for (const f of frames) h.conn.receive(f);
+    assert.equal(total, 65536);
+    assert.deepEqual(h.errors, []);
+    h.conn.receive(encodeFrameHeader(0x2, 4096, { maskKey: Uint8Array.of(1, 1, 1, 1) }));
+    assertFailed(h, 1009);
+  });
+
+  it('takes effect at the next message start', () => {
+    const h = harness();
+    h.conn.receive(fromClient(0x1, 'a', false));
+    h.conn.setStreaming(true);
+    h.conn.receive(concat(fromClient(0x0, 'b'), fromClient(0x1, 'c')));
+    h.conn.setStreaming(false);
+    h.conn.receive(fromClient(0x1, 'd'));
+    assert.deepEqual(h.events, [['message', 'ab'], ['streamed', 'c'], ['message', 'd']]);
+  });
+
+  it('needs a fragment callback', () => {
+    const conn = new Connection({ role: 'server' }, harnessHandler());
+    assert.throws(() => conn.setStreaming(true), InvalidArgumentError);
+  });
+});
+
+describe('Connection: extension transforms (RFC 7692 sections 6, 8)', () => {
+  const deflate = [{ name: 'permessage-deflate', rsvBits: 0x40 }];
+
+  function transformHarness(options: Partial<ConnectionOptions> = {}): Harness & { pending: [string, boolean, number][] } {
+    const pending: [string, boolean, number][] = [];
+    const h = harness({ extensions: deflate, ...options }, { transformMessage: (data, isText, rsv) => pending.push([hex(data), isText, rsv]) });
+    return { ...h, pending };
+  }
+
+  it('hands the message over, waits without parsing, then delivers the result and resumes', () => {
+    const h = transformHarness();
+    h.conn.receive(concat(fromClient(0x1, 'zz', false, true), fromClient(0x9, 'mid'), fromClient(0x0, 'z'), fromClient(0x1, 'after')));
+    assert.deepEqual(h.pending, [[hex(text('zzz')), true, 0x40]]);
+    assert.deepEqual(h.events, [['out', [10, true, 'mid']], ['ping', 'mid']]);
+    assert.equal(h.conn.awaitingTransform, true);
+    h.conn.receive(fromClient(0x2, 'more'));
+    assert.ok(h.conn.bufferedInput > 0);
+    assert.equal(h.events.length, 2, 'nothing is parsed while waiting');
+    h.conn.finishTransform(text('inflated'));
+    assert.equal(h.conn.awaitingTransform, false);
+    assert.deepEqual(h.events.slice(2), [['message', 'inflated'], ['message', 'after'], ['message', '6d6f7265']]);
+    assert.throws(() => h.conn.finishTransform(text('x')), InvalidArgumentError);
+  });
+
+  it('may be finished synchronously from inside transformMessage', () => {
+    let conn!: Connection;
+    const events: string[] = [];
+    conn = new Connection(
+      { role: 'server', extensions: deflate },
+      {
+        ...harnessHandler(),
+        message: (d) => events.push(utf8.decode(d)),
+        transformMessage: (d) => conn.finishTransform(text(utf8.decode(d).toUpperCase())),
+      },
+    );
+    conn.receive(concat(fromClient(0x1, 'abc', true, true), fromClient(0x1, 'plain'), fromClient(0x1, 'def', true, true)));
+    assert.deepEqual(events, ['ABC', 'plain', 'DEF']);
+  });
+
+  it('checks the result: 1009 over maxMessageSize, 1007 for invalid text', () => {
+    const big = transformHarness({ maxMessageSize: 10 });
+    big.conn.receive(fromClient(0x2, 'x', true, true));
+    big.conn.finishTransform(new Uint8Array(11));
+    assertFailed(big, 1009);
+    const bad = transformHarness();
+    bad.conn.receive(fromClient(0x1, 'x', true, true));
+    bad.conn.finishTransform(Uint8Array.of(0xff));
+    assertFailed(bad, 1007);
+  });
+
+  it('applies maxMessageSize to the compressed bytes too', () => {
+    const h = transformHarness({ maxMessageSize: 10 });
+    h.conn.receive(fromClient(0x2, new Uint8Array(11), true, true));
+    assertFailed(h, 1009);
+    assert.deepEqual(h.pending, []);
+  });
+
+  it('failTransform fails the connection with the given error', () => {
+    const h = transformHarness();
+    h.conn.receive(fromClient(0x2, 'x', true, true));
+    h.conn.failTransform(new MessageTooLargeError('inflated too far', 10));
+    assertFailed(h, 1009);
+  });
+
+  it('fails RSV1 on a continuation frame or a control frame with 1002', () => {
+    const t = () => transformHarness();
+    const cont = t();
+    cont.conn.receive(concat(fromClient(0x1, 'a', false, true), fromClient(0x0, 'b', true, true)));
+    assertFailed(cont, 1002);
+    const control = t();
+    control.conn.receive(fromClient(0x9, 'p', true, true));
+    assertFailed(control, 1002);
+  });
+
+  it('delivers a transformed message as one piece in streaming mode', () => {
+    const h = transformHarness();
+    h.conn.setStreaming(true);
+    h.conn.receive(fromClient(0x1, 'q', true, true));
+    h.conn.finishTransform(text('whole'));
+    assert.deepEqual(h.events, [['streamed', 'whole']]);
+  });
+
+  it('requires transformMessage when an extension claims bits', () => {
+    assert.throws(() => new Connection({ role: 'server', extensions: deflate }, harnessHandler()), InvalidArgumentError);
+  });
+});
