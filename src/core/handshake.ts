@@ -1,22 +1,147 @@
 /**
- * CONTRACT (to be implemented): the HTTP/1.1 upgrade logic of RFC 6455 section 4, as pure code
- * shared by the client and the server. Names and shapes here are what src/node and src/api are
- * written against; implementations may add, not change.
+ * The HTTP/1.1 upgrade logic of RFC 6455 section 4, as pure code shared by the client and the
+ * server: building the request and the response heads, and checking what the peer sent.
+ *
+ * Heads are returned as strings of ASCII only (every builder refuses anything else in the head),
+ * so writing them as 'latin1' or 'utf8' gives the same bytes; a refusal's body is UTF-8, so
+ * write `buildRefusalResponse`'s result as 'utf8'. Every check is one pass over its input.
  */
-import type { ExtensionOffer } from './header-tokens.js';
+import { decodeBase64, encodeBase64 } from './base64.js';
+import { InvalidArgumentError } from './errors.js';
+import { isToken, parseExtensions, parseTokenList, type ExtensionOffer } from './header-tokens.js';
+import { sha1 } from './sha1.js';
+import { encodeUtf8 } from './utf8.js';
 
 /** The GUID RFC 6455 section 1.3 appends to the key before hashing. */
-export declare const WEBSOCKET_GUID: string;
+export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** The only protocol version RFC 6455 defines (section 4.1). */
+export const WEBSOCKET_VERSION = '13';
 
 /** Header values as Node's parser gives them: lower-case names, repeated headers as arrays. */
 export type HeaderMap = Readonly<Record<string, string | string[] | undefined>>;
 
+interface RandomSource {
+  getRandomValues<T extends Uint8Array>(array: T): T;
+}
+
+// The core has no Node types; Web Crypto is reached through a typed view of globalThis, as in mask.ts.
+const randomSource: RandomSource = (globalThis as unknown as { crypto: RandomSource }).crypto;
+
 /** base64(SHA-1(key + GUID)): the value of Sec-WebSocket-Accept (section 4.2.2). */
-export declare function computeAcceptKey(key: string): string;
+export function computeAcceptKey(key: string): string {
+  return encodeBase64(sha1(encodeUtf8(key + WEBSOCKET_GUID)));
+}
+
 /** A fresh Sec-WebSocket-Key: base64 of 16 cryptographically random bytes (section 4.1). */
-export declare function generateKey(): string;
-/** True when `key` is base64 that decodes to exactly 16 bytes (section 4.2.1, item 5). */
-export declare function isValidKey(key: string): boolean;
+export function generateKey(): string {
+  // Section 4.1: the nonce MUST be selected randomly for each connection.
+  return encodeBase64(randomSource.getRandomValues(new Uint8Array(16)));
+}
+
+/**
+ * True when `key` is base64 that decodes to exactly 16 bytes (section 4.2.1, item 5): 22
+ * characters of the base64 alphabet then "==". Unused bits in the last character are not
+ * checked, as in other servers, because they change nothing in the accept value.
+ */
+export function isValidKey(key: string): boolean {
+  return key.length === 24 && decodeBase64(key)?.length === 16;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header helpers
+
+/** The value of a header that may appear only once; `duplicate` when it came as an array. */
+function single(headers: HeaderMap, name: string): { value: string | undefined; duplicate: boolean } {
+  const v = headers[name];
+  if (Array.isArray(v)) return v.length === 1 ? { value: v[0], duplicate: false } : { value: undefined, duplicate: v.length > 1 };
+  return { value: v as string | undefined, duplicate: false };
+}
+
+/** The value of a list header, repeated lines joined as RFC 7230 section 3.2.2 allows. */
+function joined(headers: HeaderMap, name: string): string | undefined {
+  const v = headers[name];
+  if (Array.isArray(v)) return v.length === 0 ? undefined : v.join(', ');
+  return v as string | undefined;
+}
+
+/** True when the token list has `token`, compared ASCII case-insensitively. */
+function hasToken(list: readonly string[], token: string): boolean {
+  for (const t of list) if (t.length === token.length && t.toLowerCase() === token) return true;
+  return false;
+}
+
+/**
+ * Checks that `value` can be written in a head without changing its framing: printable ASCII
+ * and HTAB only. CR, LF and NUL would inject lines (RFC 7230 section 3.2.4); other controls and
+ * non-ASCII are refused so the head is the same bytes whatever encoding writes it.
+ */
+function checkValue(what: string, value: string): void {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c > 0x7e) {
+      throw new InvalidArgumentError(
+        `${what} contains ${c === 0x0d || c === 0x0a ? 'a line break' : c === 0 ? 'a NUL' : c > 0x7e ? 'a non-ASCII character' : 'a control character'} (code ${c}), which a header cannot carry`,
+      );
+    }
+  }
+}
+
+type UserHeaders = Readonly<Record<string, string | readonly string[]>>;
+
+/**
+ * Appends the caller's extra headers, one line per value. Names must be tokens; names in
+ * `reserved` (lower case) belong to the handshake and are refused so that user headers can
+ * never contradict it. `undefined` values are skipped and numbers written as decimals, as
+ * JavaScript callers tend to pass them.
+ */
+function appendUserHeaders(lines: string[], headers: UserHeaders | undefined, reserved: ReadonlySet<string>): void {
+  if (headers === undefined) return;
+  for (const name of Object.keys(headers)) {
+    const raw = headers[name] as unknown;
+    if (raw === undefined) continue;
+    if (!isToken(name)) throw new InvalidArgumentError(`header name ${JSON.stringify(name)} is not a token`);
+    if (reserved.has(name.toLowerCase())) {
+      throw new InvalidArgumentError(`header ${name} is set by the WebSocket handshake and cannot be given as an extra header`);
+    }
+    const values = Array.isArray(raw) ? (raw as unknown[]) : [raw];
+    for (const v of values) {
+      const value = typeof v === 'number' ? String(v) : v;
+      if (typeof value !== 'string') throw new InvalidArgumentError(`header ${name} must have string values`);
+      checkValue(`header ${name}`, value);
+      lines.push(`${name}: ${trimOws(value)}`);
+    }
+  }
+}
+
+/** Removes leading and trailing SP/HTAB (RFC 7230 section 3.2.4: OWS around a field value). */
+function trimOws(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && (value.charCodeAt(start) === 0x20 || value.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (value.charCodeAt(end - 1) === 0x20 || value.charCodeAt(end - 1) === 0x09)) end--;
+  return value.slice(start, end);
+}
+
+/** Headers the handshake itself sets; user headers may not override them (either side). */
+const HANDSHAKE_HEADERS = [
+  'upgrade',
+  'connection',
+  'sec-websocket-key',
+  'sec-websocket-accept',
+  'sec-websocket-version',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+  // The bytes after the head belong to the WebSocket; a body length would make peers and
+  // proxies read them as HTTP (RFC 7230 section 3.3; a 1xx response MUST NOT have Content-Length).
+  'content-length',
+  'transfer-encoding',
+];
+const CLIENT_RESERVED: ReadonlySet<string> = new Set([...HANDSHAKE_HEADERS, 'host']);
+const SERVER_RESERVED: ReadonlySet<string> = new Set(HANDSHAKE_HEADERS);
+
+// ---------------------------------------------------------------------------------------------
+// Client side
 
 /** What the client puts in its upgrade request. */
 export interface ClientRequestInit {
@@ -29,12 +154,64 @@ export interface ClientRequestInit {
   /** Sec-WebSocket-Extensions offer, already formatted (e.g. by the permessage-deflate module). */
   extensions?: string;
   origin?: string;
-  /** Extra headers; names that would break the handshake (Upgrade, Sec-WebSocket-Key, ...) are rejected. */
+  /**
+   * Extra headers; names that would break the handshake (Upgrade, Connection, Host,
+   * Sec-WebSocket-*, Content-Length, Transfer-Encoding) are rejected, and so is Origin when
+   * `origin` is given.
+   */
   headers?: Readonly<Record<string, string | readonly string[]>>;
 }
 
-/** The full request head, ending in CRLF CRLF. Throws InvalidArgumentError on header injection (CR/LF in values) or invalid tokens. */
-export declare function buildClientRequest(init: ClientRequestInit): string;
+/**
+ * The full request head, ending in CRLF CRLF (ASCII only). Throws InvalidArgumentError on header
+ * injection (CR/LF/NUL or other controls, non-ASCII), invalid tokens, an invalid key, a path
+ * not starting with '/' or holding spaces, and duplicate or non-token subprotocols (section 4.1:
+ * the elements MUST be tokens and MUST be unique).
+ */
+export function buildClientRequest(init: ClientRequestInit): string {
+  const { host, path, key } = init;
+  if (path.length === 0 || path.charCodeAt(0) !== 0x2f) throw new InvalidArgumentError(`request path ${JSON.stringify(path)} must start with '/'`);
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    // RFC 7230 section 3.1.1: the request-target is one run of visible characters.
+    if (c <= 0x20 || c >= 0x7f) throw new InvalidArgumentError(`request path ${JSON.stringify(path)} must be percent-encoded visible ASCII`);
+  }
+  if (host.length === 0) throw new InvalidArgumentError('the Host header value is empty');
+  checkValue('the Host header', host);
+  if (!isValidKey(key)) throw new InvalidArgumentError('Sec-WebSocket-Key must be base64 of 16 bytes');
+
+  const lines = [
+    `GET ${path} HTTP/1.1`,
+    `Host: ${host}`,
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    `Sec-WebSocket-Key: ${key}`,
+    `Sec-WebSocket-Version: ${WEBSOCKET_VERSION}`,
+  ];
+  const protocols = init.protocols ?? [];
+  if (protocols.length > 0) {
+    const seen = new Set<string>();
+    for (const p of protocols) {
+      // Section 4.1: subprotocol names MUST be tokens and MUST all be unique.
+      if (!isToken(p)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(p)} is not a token`);
+      if (seen.has(p)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(p)} is listed twice`);
+      seen.add(p);
+    }
+    lines.push(`Sec-WebSocket-Protocol: ${protocols.join(', ')}`);
+  }
+  if (init.extensions !== undefined && init.extensions !== '') {
+    checkValue('Sec-WebSocket-Extensions', init.extensions);
+    lines.push(`Sec-WebSocket-Extensions: ${init.extensions}`);
+  }
+  let reserved = CLIENT_RESERVED;
+  if (init.origin !== undefined) {
+    checkValue('the Origin header', init.origin);
+    lines.push(`Origin: ${init.origin}`);
+    reserved = new Set([...CLIENT_RESERVED, 'origin']);
+  }
+  appendUserHeaders(lines, init.headers, reserved);
+  return lines.join('\r\n') + '\r\n\r\n';
+}
 
 /** What the client expects of the server's answer. */
 export interface ResponseExpectation {
@@ -47,11 +224,87 @@ export interface ResponseExpectation {
 
 /** The outcome of checking a server's response: what was agreed, or why it is refused. */
 export type ResponseCheck =
-  | { ok: true; protocol: string; extensions: ExtensionOffer[]; extensionsHeader: string }
+  | {
+      ok: true;
+      /** The subprotocol the server chose, '' for none. */
+      protocol: string;
+      /** Extensions the server accepted, in its order; their parameters are for each extension to check. */
+      extensions: ExtensionOffer[];
+      /** The Sec-WebSocket-Extensions value as received ('' when absent). */
+      extensionsHeader: string;
+    }
   | { ok: false; reason: string };
 
-/** Checks status 101, Upgrade, Connection, Sec-WebSocket-Accept, subprotocol and extensions (section 4.2.2 / 4.1). */
-export declare function checkServerResponse(status: number, headers: HeaderMap, expected: ResponseExpectation): ResponseCheck;
+/**
+ * Checks status 101, Upgrade, Connection, Sec-WebSocket-Accept, subprotocol and extensions
+ * (section 4.1, the client's checks of the server's handshake). Extension parameters are not
+ * judged here: each accepted extension's own negotiation (e.g. `checkDeflateResponse`) does that.
+ * `reason` is a sentence meant for a HandshakeError message.
+ */
+export function checkServerResponse(status: number, headers: HeaderMap, expected: ResponseExpectation): ResponseCheck {
+  // Section 4.1: any status other than 101 means the handshake did not complete.
+  if (status !== 101) return { ok: false, reason: `the server answered with status ${status} instead of 101 Switching Protocols` };
+
+  // Section 4.1: Upgrade MUST be "websocket", case-insensitively, or the client MUST fail.
+  const upgrade = joined(headers, 'upgrade');
+  if (upgrade === undefined) return { ok: false, reason: 'the server response has no Upgrade header' };
+  const upgradeTokens = parseTokenList(upgrade);
+  if (upgradeTokens === null || upgradeTokens.length !== 1 || upgradeTokens[0]!.toLowerCase() !== 'websocket') {
+    return { ok: false, reason: `the server response has Upgrade: ${upgrade} instead of websocket` };
+  }
+
+  // Section 4.1: Connection MUST contain "Upgrade", case-insensitively.
+  const connection = joined(headers, 'connection');
+  const connectionTokens = connection === undefined ? null : parseTokenList(connection);
+  if (connectionTokens === null || !hasToken(connectionTokens, 'upgrade')) {
+    return { ok: false, reason: connection === undefined ? 'the server response has no Connection header' : `the server response has Connection: ${connection} without "upgrade"` };
+  }
+
+  // Section 4.1: Sec-WebSocket-Accept MUST be base64(SHA-1(key + GUID)), compared exactly.
+  const accept = single(headers, 'sec-websocket-accept');
+  if (accept.duplicate) return { ok: false, reason: 'the server response has more than one Sec-WebSocket-Accept header' };
+  if (accept.value === undefined) return { ok: false, reason: 'the server response has no Sec-WebSocket-Accept header' };
+  if (accept.value.trim() !== computeAcceptKey(expected.key)) {
+    return { ok: false, reason: 'the server response has a Sec-WebSocket-Accept value that does not match the key sent' };
+  }
+
+  // Section 4.1: a Sec-WebSocket-Protocol the client did not offer MUST fail the connection,
+  // and the server picks one protocol, so a list is as wrong as an unknown name.
+  let protocol = '';
+  const protocolHeader = joined(headers, 'sec-websocket-protocol');
+  if (protocolHeader !== undefined && protocolHeader.trim() !== '') {
+    const chosen = parseTokenList(protocolHeader);
+    if (chosen === null || chosen.length !== 1) {
+      return { ok: false, reason: `the server response has Sec-WebSocket-Protocol: ${protocolHeader}, which is not a single subprotocol` };
+    }
+    protocol = chosen[0]!;
+    if (!expected.protocols.includes(protocol)) {
+      return {
+        ok: false,
+        reason:
+          expected.protocols.length === 0
+            ? `the server chose subprotocol ${protocol} but none was requested`
+            : `the server chose subprotocol ${protocol}, which is not one of those requested (${expected.protocols.join(', ')})`,
+      };
+    }
+  }
+
+  // Section 4.1: an extension the client did not offer MUST fail the connection; an extension
+  // used twice would claim the same RSV bits twice (section 9).
+  const extensionsHeader = joined(headers, 'sec-websocket-extensions') ?? '';
+  const extensions = parseExtensions(extensionsHeader);
+  if (extensions === null) return { ok: false, reason: `the server response has a malformed Sec-WebSocket-Extensions header: ${extensionsHeader}` };
+  const seen = new Set<string>();
+  for (const e of extensions) {
+    if (!expected.extensionNames.includes(e.name)) return { ok: false, reason: `the server accepted extension ${e.name}, which was not offered` };
+    if (seen.has(e.name)) return { ok: false, reason: `the server accepted extension ${e.name} more than once` };
+    seen.add(e.name);
+  }
+  return { ok: true, protocol, extensions, extensionsHeader };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server side
 
 /** An upgrade request as read off the wire (Node's IncomingMessage has these fields). */
 export interface UpgradeRequest {
@@ -72,16 +325,149 @@ export interface HttpRefusal {
 
 /** The outcome of checking a client's upgrade request (section 4.2.1). */
 export type RequestCheck =
-  | { ok: true; key: string; protocols: string[]; extensions: ExtensionOffer[]; origin: string | undefined; host: string }
+  | {
+      ok: true;
+      /** The Sec-WebSocket-Key, to compute the accept value from. */
+      key: string;
+      /** Subprotocols requested, in the client's order of preference (possibly empty). */
+      protocols: string[];
+      /** Extensions offered, in the client's order of preference (possibly empty). */
+      extensions: ExtensionOffer[];
+      origin: string | undefined;
+      host: string;
+    }
   | ({ ok: false } & HttpRefusal);
+
+/** Headers that must not be repeated, with the lower-case name checked in rawHeaders. */
+const SINGLE_HEADERS = ['host', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'origin'] as const;
+type SingleHeader = (typeof SINGLE_HEADERS)[number];
+
+/** Counts arrivals of each single-valued header in rawHeaders (one pass). */
+function countSingles(rawHeaders: readonly string[] | undefined): Map<SingleHeader, number> {
+  const counts = new Map<SingleHeader, number>();
+  if (rawHeaders === undefined) return counts;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    // Only names of the right lengths can match; the others are not lower-cased at all.
+    if (name.length < 4 || name.length > 21) continue;
+    const lower = name.toLowerCase() as SingleHeader;
+    if ((SINGLE_HEADERS as readonly string[]).includes(lower)) counts.set(lower, (counts.get(lower) ?? 0) + 1);
+  }
+  return counts;
+}
+
+function refuse(status: number, body: string, headers: Record<string, string> = {}): RequestCheck {
+  return { ok: false, status, headers, body };
+}
+
+/** Parses an httpVersion like '1.1' into major and minor; null if it is not digits.digits. */
+function parseHttpVersion(version: string): [number, number] | null {
+  const dot = version.indexOf('.');
+  const major = dot < 0 ? version : version.slice(0, dot);
+  const minor = dot < 0 ? '0' : version.slice(dot + 1);
+  if (!isDigits(major) || !isDigits(minor)) return null;
+  return [Number(major), Number(minor)];
+}
+
+function isDigits(s: string): boolean {
+  if (s.length === 0 || s.length > 3) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
 
 /**
  * Checks method GET (405 otherwise), HTTP/1.1 or later, Host present and single, Upgrade and
  * Connection tokens (case-insensitive comma lists), a single valid key, version 13 (else 426 with
  * `Sec-WebSocket-Version: 13`), single Origin, parsable Sec-WebSocket-Protocol and
  * Sec-WebSocket-Extensions (400 otherwise). Linear time on any input.
+ *
+ * The version is checked before the key so that a client speaking another version (which may
+ * send other key headers) learns which version to retry with (section 4.4). Duplicates of Host,
+ * Upgrade, Sec-WebSocket-Key, Sec-WebSocket-Version and Origin are found in `rawHeaders` when
+ * given, because Node keeps only the first Host and joins the others with ", ".
  */
-export declare function checkUpgradeRequest(req: UpgradeRequest): RequestCheck;
+export function checkUpgradeRequest(req: UpgradeRequest): RequestCheck {
+  const { headers } = req;
+
+  // Section 4.2.1 item 1: the method MUST be GET.
+  if (req.method !== 'GET') return refuse(405, 'A WebSocket upgrade must use the GET method.', { Allow: 'GET' });
+
+  // Section 4.2.1 item 1: HTTP/1.1 or higher.
+  const version = parseHttpVersion(req.httpVersion);
+  if (version === null || version[0] < 1 || (version[0] === 1 && version[1] < 1)) {
+    return refuse(400, 'A WebSocket upgrade requires HTTP/1.1 or later.');
+  }
+
+  const counts = countSingles(req.rawHeaders);
+  const repeated = (name: SingleHeader): boolean => (counts.get(name) ?? 0) > 1;
+
+  // Section 4.2.1 item 2: a Host header with the server's authority; exactly one (RFC 7230 section 5.4).
+  const host = single(headers, 'host');
+  if (host.duplicate || repeated('host')) return refuse(400, 'The request has more than one Host header.');
+  if (host.value === undefined || host.value.trim() === '') return refuse(400, 'The request has no Host header.');
+
+  // Section 4.2.1 item 3: Upgrade containing "websocket", case-insensitively.
+  const upgrade = single(headers, 'upgrade');
+  if (upgrade.duplicate || repeated('upgrade')) return refuse(400, 'The request has more than one Upgrade header.');
+  const upgradeTokens = upgrade.value === undefined ? null : parseTokenList(upgrade.value);
+  if (upgradeTokens === null || !hasToken(upgradeTokens, 'websocket')) {
+    return refuse(400, 'The Upgrade header must include "websocket".');
+  }
+
+  // Section 4.2.1 item 4: Connection containing "Upgrade", case-insensitively; it is a list
+  // header, so repeated lines are one list (RFC 7230 section 3.2.2).
+  const connection = joined(headers, 'connection');
+  const connectionTokens = connection === undefined ? null : parseTokenList(connection);
+  if (connectionTokens === null || !hasToken(connectionTokens, 'upgrade')) {
+    return refuse(400, 'The Connection header must include "Upgrade".');
+  }
+
+  // Section 4.2.1 item 6 / section 4.4: version 13, or 426 with the versions we speak.
+  const versionHeader = single(headers, 'sec-websocket-version');
+  if (versionHeader.duplicate || repeated('sec-websocket-version')) {
+    return refuse(400, 'The request has more than one Sec-WebSocket-Version header.');
+  }
+  if (versionHeader.value === undefined || versionHeader.value.trim() !== WEBSOCKET_VERSION) {
+    return refuse(426, 'This server supports WebSocket version 13 only.', { 'Sec-WebSocket-Version': WEBSOCKET_VERSION });
+  }
+
+  // Section 4.2.1 item 5: a Sec-WebSocket-Key that is base64 of 16 bytes.
+  const key = single(headers, 'sec-websocket-key');
+  if (key.duplicate || repeated('sec-websocket-key')) return refuse(400, 'The request has more than one Sec-WebSocket-Key header.');
+  if (key.value === undefined) return refuse(400, 'The request has no Sec-WebSocket-Key header.');
+  const keyValue = key.value.trim();
+  if (!isValidKey(keyValue)) return refuse(400, 'The Sec-WebSocket-Key header must be base64 of 16 bytes.');
+
+  // Section 4.2.1 item 7: at most one Origin. A serialized origin never holds a comma
+  // (RFC 6454 section 6.2), so a comma means Node joined two headers.
+  const origin = single(headers, 'origin');
+  if (origin.duplicate || repeated('origin') || (origin.value !== undefined && origin.value.includes(','))) {
+    return refuse(400, 'The request has more than one Origin header.');
+  }
+
+  // Section 4.2.1 item 8: the subprotocols, a token list (section 4.1: elements are tokens).
+  let protocols: string[] = [];
+  const protocolHeader = joined(headers, 'sec-websocket-protocol');
+  if (protocolHeader !== undefined) {
+    const parsed = parseTokenList(protocolHeader);
+    if (parsed === null) return refuse(400, 'The Sec-WebSocket-Protocol header is not a list of tokens.');
+    protocols = parsed;
+  }
+
+  // Section 4.2.1 item 9: the extensions, in the section 9.1 grammar.
+  let extensions: ExtensionOffer[] = [];
+  const extensionsHeader = joined(headers, 'sec-websocket-extensions');
+  if (extensionsHeader !== undefined) {
+    const parsed = parseExtensions(extensionsHeader);
+    if (parsed === null) return refuse(400, 'The Sec-WebSocket-Extensions header is malformed.');
+    extensions = parsed;
+  }
+
+  return { ok: true, key: keyValue, protocols, extensions, origin: origin.value, host: host.value.trim() };
+}
 
 /** What the server answers with when it accepts. */
 export interface UpgradeResponseInit {
@@ -89,11 +475,103 @@ export interface UpgradeResponseInit {
   protocol?: string;
   /** Sec-WebSocket-Extensions response value, already formatted. */
   extensions?: string;
+  /** Extra headers; handshake headers, Content-Length and Transfer-Encoding are rejected. */
   headers?: Readonly<Record<string, string | readonly string[]>>;
 }
 
-/** The full `101 Switching Protocols` head, ending in CRLF CRLF. */
-export declare function buildUpgradeResponse(init: UpgradeResponseInit): string;
+/**
+ * The full `101 Switching Protocols` head, ending in CRLF CRLF (ASCII only). Throws
+ * InvalidArgumentError for an invalid key, a protocol that is not a token, an extensions value
+ * that does not parse, and header injection or reserved names in `headers`.
+ */
+export function buildUpgradeResponse(init: UpgradeResponseInit): string {
+  if (!isValidKey(init.key)) throw new InvalidArgumentError('Sec-WebSocket-Key must be base64 of 16 bytes');
+  const lines = [
+    'HTTP/1.1 101 Switching Protocols',
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    `Sec-WebSocket-Accept: ${computeAcceptKey(init.key)}`,
+  ];
+  if (init.protocol !== undefined && init.protocol !== '') {
+    // Section 4.2.2: the server selects one subprotocol, a token.
+    if (!isToken(init.protocol)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(init.protocol)} is not a token`);
+    lines.push(`Sec-WebSocket-Protocol: ${init.protocol}`);
+  }
+  if (init.extensions !== undefined && init.extensions !== '') {
+    checkValue('Sec-WebSocket-Extensions', init.extensions);
+    if (parseExtensions(init.extensions) === null) {
+      throw new InvalidArgumentError(`Sec-WebSocket-Extensions value ${JSON.stringify(init.extensions)} is malformed`);
+    }
+    lines.push(`Sec-WebSocket-Extensions: ${init.extensions}`);
+  }
+  appendUserHeaders(lines, init.headers, SERVER_RESERVED);
+  return lines.join('\r\n') + '\r\n\r\n';
+}
 
-/** A complete HTTP/1.1 response for a refusal, with Connection: close and Content-Length. */
-export declare function buildRefusalResponse(refusal: HttpRefusal): string;
+/** Reason phrases (RFC 9110 section 15) for the statuses a refusal commonly uses. */
+const REASONS: Readonly<Record<number, string>> = {
+  200: 'OK',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  410: 'Gone',
+  413: 'Content Too Large',
+  426: 'Upgrade Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** The reason phrase for `status`, or a generic one for its class when it has no usual phrase. */
+export function reasonPhrase(status: number): string {
+  const known = REASONS[status];
+  if (known !== undefined) return known;
+  if (status >= 500) return 'Server Error';
+  if (status >= 400) return 'Client Error';
+  if (status >= 300) return 'Redirection';
+  return 'Success';
+}
+
+/** Headers buildRefusalResponse computes itself; the caller's versions are ignored. */
+const REFUSAL_OWN = new Set(['content-length', 'transfer-encoding', 'connection']);
+
+/**
+ * A complete HTTP/1.1 response for a refusal, with Connection: close and Content-Length (the
+ * body's UTF-8 length), and `Content-Type: text/plain; charset=utf-8` unless the refusal names
+ * a Content-Type. Content-Length, Transfer-Encoding and Connection given in `refusal.headers`
+ * are replaced, since the framing must match the body written here. Write the result as UTF-8.
+ * Throws InvalidArgumentError for a status outside 200-599 or header injection.
+ */
+export function buildRefusalResponse(refusal: HttpRefusal): string {
+  const { status } = refusal;
+  if (!Number.isInteger(status) || status < 200 || status > 599) {
+    throw new InvalidArgumentError(`refusal status ${status} must be an integer from 200 to 599`);
+  }
+  const lines = [`HTTP/1.1 ${status} ${reasonPhrase(status)}`];
+  let hasContentType = false;
+  const own: Record<string, string> = {};
+  for (const name of Object.keys(refusal.headers)) {
+    const lower = name.toLowerCase();
+    if (REFUSAL_OWN.has(lower)) continue;
+    if (lower === 'content-type') hasContentType = true;
+    own[name] = refusal.headers[name]!;
+  }
+  appendUserHeaders(lines, own, new Set());
+  if (!hasContentType) lines.push('Content-Type: text/plain; charset=utf-8');
+  const body = encodeUtf8(refusal.body);
+  lines.push(`Content-Length: ${body.length}`, 'Connection: close');
+  return lines.join('\r\n') + '\r\n\r\n' + refusal.body;
+}
