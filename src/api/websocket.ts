@@ -1,76 +1,1064 @@
 /**
- * CONTRACT (to be implemented): the connection object every user holds, client and server side.
- * It takes an already-upgraded Duplex and a role; the handshake is not its business.
+ * The connection object every user holds, on the client and the server side alike. It takes an
+ * already-upgraded Duplex and a role (the handshake is not its business) and offers events,
+ * ordered pull (`receive()`, `for await`, `receiveStream()`), sends that never interleave two
+ * messages' fragments, ping with pong matching, and the closing handshake.
+ *
+ * How push and pull share the incoming messages (see docs/connection.md): each message goes to
+ * exactly one consumer, chosen when it arrives:
+ *   1. the oldest pending `receive()`, `receiveStream()` or iterator `next()`, if any;
+ *   2. otherwise, if no iterator is active and the queue is empty, the 'message' listeners, if any;
+ *   3. otherwise the queue, from which the next pull takes it, or, once a 'message' listener is
+ *      attached and no iterator is active, the listeners (right after attaching, in order).
+ * So no message is delivered twice, and none is dropped while nobody listens.
  */
-import type { EventEmitter } from 'node:events';
-import type { Duplex, Readable } from 'node:stream';
-import type { ExtensionHook, ReadyState, Role } from '../core/connection.js';
+import { Buffer, isUtf8 } from 'node:buffer';
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { Readable, type Duplex } from 'node:stream';
+import { encodeClosePayload } from '../core/close.js';
+import type { ReadyState, Role } from '../core/connection.js';
+import {
+  CloseTimeoutError,
+  ConnectionClosedError,
+  ConnectionNotOpenError,
+  IdleTimeoutError,
+  InvalidArgumentError,
+  PingTimeoutError,
+  PongMismatchError,
+  ProtocolError,
+} from '../core/errors.js';
+import { MAX_CONTROL_PAYLOAD } from '../core/limits.js';
+import { PauseReason, SocketDriver, type CloseResult, type DriverEvents } from '../node/driver.js';
+import type { MessageCodec } from '../node/message-codec.js';
+import { WheelTimer } from '../node/timer-wheel.js';
+import { DEFAULT_FRAGMENT_SIZE, resolveOptions, type ResolvedOptions, type WebSocketOptions } from './options.js';
 
-/** Options of a connection, shared by connect() and the server. Each default is documented on its field. */
-export interface WebSocketOptions {
-  maxFrameSize?: number;
-  maxMessageSize?: number;
-  maxFragments?: number;
-  autoPong?: boolean;
-  /** Keep-alive ping every this many ms; 0 disables. */
-  pingInterval?: number;
-  /** Close (1001? 1011?) when nothing at all arrived for this many ms; 0 disables. */
-  idleTimeout?: number;
-  /** Bound on the closing handshake, after which the socket is destroyed. */
-  closeTimeout?: number;
-  /** Surface expected endings (peer closed, reset) as 'error' events too (CHICKEN's propagate-common-errors). */
-  propagateErrors?: boolean;
-  // ...more as the implementation needs (receive high-water marks, write limits)
-}
-
-/**
- * The per-message transform an extension provides (permessage-deflate): the Node driver calls it
- * when the core reports a message with the extension's RSV bits, and before sending.
- */
-export interface MessageCodec {
-  readonly hook: ExtensionHook;
-  /** The negotiated Sec-WebSocket-Extensions value, for `ws.extensions`. */
-  readonly header: string;
-  decode(data: Uint8Array, isText: boolean, rsv: number, maxSize: number): Promise<Uint8Array>;
-  /** Returns the transformed payload and the RSV bits to set, or null to send this message as is. */
-  encode(data: Uint8Array, isText: boolean): Promise<{ data: Uint8Array; rsv: number } | null>;
-  close(): void;
-}
+export type { MessageCodec } from '../node/message-codec.js';
+export type { WebSocketOptions } from './options.js';
 
 /** What the client or server knows once the handshake is done. */
 export interface WebSocketInit extends WebSocketOptions {
   role: Role;
+  /** The URL the client connected to (the request URL on the server side); `ws.url`. */
   url?: string;
+  /** The negotiated subprotocol, '' if none; `ws.protocol`. */
   protocol?: string;
   /** Bytes that arrived after the handshake head: they belong to the WebSocket and are processed first. */
   head?: Uint8Array;
   /** Negotiated extension codecs (permessage-deflate), in response-header order. */
   codecs?: readonly MessageCodec[];
+  /** For tests: the mask-key source of the core (the client masks every frame). */
+  maskKey?: () => Uint8Array;
 }
 
+/** One received message, as `receive()` and `for await` give it. */
 export type Message = { type: 'text'; data: string } | { type: 'binary'; data: Buffer };
 
+/** A received message as a stream of its bytes (`receiveStream()`); text arrives as UTF-8 bytes. */
+export type MessageReadable = Readable & { readonly type: 'text' | 'binary' };
+
+/** Options of one `send()`. */
 export interface SendOptions {
+  /**
+   * Send as binary (true) or text (false). By default a string is text and bytes are binary; a
+   * stream is text when its first chunk is a string. Bytes sent as text must be valid UTF-8.
+   */
   binary?: boolean;
+  /**
+   * Split the message into frames of at most this many bytes. Streams default to 64 KiB
+   * (DEFAULT_FRAGMENT_SIZE) per frame; a plain buffer or string is one frame unless given.
+   */
   fragmentSize?: number;
+  /** Send only from this index (bytes for binary data, UTF-16 code units for a string), without copying bytes. */
   start?: number;
+  /** Send only up to this index (exclusive). */
   end?: number;
+  /** Let a negotiated extension (permessage-deflate) transform this message; default true. Streams are never compressed. */
   compress?: boolean;
 }
 
-/** See DESIGN.md "The public API". */
-export declare class WebSocket extends EventEmitter {
-  constructor(stream: Duplex, init: WebSocketInit);
-  readonly readyState: ReadyState;
-  readonly protocol: string;
-  readonly extensions: string;
-  readonly url: string;
-  readonly bufferedAmount: number;
-  send(data: string | Uint8Array | ArrayBuffer | Readable | AsyncIterable<Uint8Array | string>, options?: SendOptions): Promise<void>;
-  receive(): Promise<Message>;
-  receiveStream(): Promise<Readable & { type: 'text' | 'binary' }>;
-  ping(data?: string | Uint8Array, options?: { timeout?: number }): Promise<number>;
-  close(code?: number, reason?: string): Promise<{ code: number; reason: string }>;
-  terminate(): void;
-  [Symbol.asyncIterator](): AsyncIterator<Message>;
+/** What `send()` accepts: text, bytes, or a stream of either sent as one fragmented message. */
+export type SendData = string | Uint8Array | ArrayBuffer | ArrayBufferView | Readable | AsyncIterable<Uint8Array | string>;
+
+/** The events of a WebSocket and their arguments. */
+export interface WebSocketEvents {
+  /** The connection is open (emitted once, on the turn of the event loop after construction). */
+  open: [];
+  /** A message for the push consumers: a string for text, a Buffer for binary. */
+  message: [data: string | Buffer, isBinary: boolean];
+  /** The transport is closed: the peer's code after a clean handshake, ours after a failure, 1006 otherwise. */
+  close: [code: number, reason: string];
+  /** A protocol error, an exception of a listener, or (with propagateErrors) an expected ending. */
+  error: [error: Error];
+  /** A ping arrived (already answered unless autoPong is false). */
+  ping: [payload: Buffer];
+  /** A pong arrived (solicited or not). */
+  pong: [payload: Buffer];
+}
+
+/** How the connection ended; `closeCode` and `closeReason` give it once `readyState` is 'closed'. */
+export interface CloseInfo {
+  code: number;
+  reason: string;
+}
+
+interface QueuedMessage {
+  data: Uint8Array;
+  isText: boolean;
+}
+
+type WaiterKind = 'receive' | 'stream' | 'iterate';
+
+interface Waiter {
+  kind: WaiterKind;
+  resolve(value: Message | MessageReadable | IteratorResult<Message>): void;
+  reject(error: Error): void;
+}
+
+interface PendingPing {
+  payload: Uint8Array;
+  sent: number;
+  keepalive: boolean;
+  resolve: ((rtt: number) => void) | null;
+  reject: ((error: Error) => void) | null;
+  timer: WheelTimer | null;
+}
+
+interface Settle {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+type SendJob =
+  | (Settle & { kind: 'message'; data: Uint8Array; isText: boolean; fragmentSize: number; compress: boolean; size: number })
+  | (Settle & { kind: 'stream'; source: AsyncIterable<unknown>; isText: boolean | undefined; fragmentSize: number; size: 0 })
+  | (Settle & { kind: 'close'; code: number | undefined; reason: string; size: 0 });
+
+/** The state of the message being received in the core's streaming mode. */
+interface Incoming {
+  stream: MessageStream | null;
+  chunks: Uint8Array[] | null;
+  size: number;
+}
+
+const EMPTY = new Uint8Array(0);
+const noop = (): void => {};
+
+/** Close codes after which `for await` ends quietly even with propagateErrors. */
+function isNormalClose(code: number): boolean {
+  return code === 1000 || code === 1001 || code === 1005;
+}
+
+/** A Buffer over the same memory (no copy). */
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function isByteSource(data: unknown): data is Uint8Array | ArrayBuffer | ArrayBufferView {
+  return data instanceof ArrayBuffer || ArrayBuffer.isView(data) || data instanceof SharedArrayBuffer;
+}
+
+/** Bytes of a byte source, as a view (never a copy). */
+function byteView(data: Uint8Array | ArrayBuffer | ArrayBufferView): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return new Uint8Array(data);
+}
+
+function isAsyncIterable(data: unknown): data is AsyncIterable<unknown> {
+  return typeof data === 'object' && data !== null && typeof (data as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+}
+
+function checkIndex(name: string, value: number | undefined, length: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 0 || value > length) {
+    throw new InvalidArgumentError(`${name} must be an integer from 0 to ${length}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The Readable of one received message. */
+class MessageStream extends Readable {
+  readonly type: 'text' | 'binary';
+  private readonly onPull: () => void;
+  private readonly onGone: () => void;
+
+  constructor(type: 'text' | 'binary', highWaterMark: number, onPull: () => void, onGone: () => void) {
+    super({ highWaterMark });
+    this.type = type;
+    this.onPull = onPull;
+    this.onGone = onGone;
+  }
+
+  override _read(): void {
+    this.onPull();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.onGone();
+    callback(error);
+  }
+}
+
+/** Internal: sends a close frame without a status code (the browser's close() with no code). */
+export const kCloseWithoutCode: unique symbol = Symbol('hybi.closeWithoutCode');
+
+/**
+ * A WebSocket connection (RFC 6455) over any Duplex, client or server side. See DESIGN.md "The
+ * public API" and docs/connection.md. `connect()` and `WebSocketServer` construct it; a user
+ * rarely does.
+ */
+export class WebSocket extends EventEmitter<WebSocketEvents> {
+  readonly #driver: SocketDriver;
+  readonly #options: ResolvedOptions;
+  readonly #codecs: readonly MessageCodec[];
+  readonly #url: string;
+  readonly #protocol: string;
+  readonly #extensions: string;
+
+  #state: ReadyState = 'open';
+  #final: CloseResult | null = null;
+  #peerClose: CloseInfo | null = null;
+  #terminated = false;
+  #errorReported = false;
+
+  // Sending.
+  readonly #sendQueue: SendJob[] = [];
+  #sendBusy = false;
+  #queuedBytes = 0;
+
+  // Receiving.
+  readonly #inbox = new Fifo<QueuedMessage>();
+  #inboxBytes = 0;
+  readonly #waiters = new Fifo<Waiter>();
+  #iterators = 0;
+  #flushScheduled = false;
+  #streaming = false;
+  #incoming: Incoming | null = null;
+
+  // Pings and closing.
+  #pings: PendingPing[] = [];
+  #closePromise: Promise<CloseInfo> | null = null;
+  #closeSettle: { resolve(info: CloseInfo): void; reject(error: Error): void } | null = null;
+
+  /**
+   * Wraps an upgraded stream. The stream must be in paused mode with no 'data' listener (a
+   * socket fresh from an upgrade is). Reading starts, and 'open' is emitted, on the next turn of
+   * the event loop, so that listeners attached right after construction see everything.
+   */
+  constructor(stream: Duplex, init: WebSocketInit) {
+    super({ captureRejections: true });
+    this.#options = resolveOptions(init);
+    this.#codecs = init.codecs ?? [];
+    this.#url = init.url ?? '';
+    this.#protocol = init.protocol ?? '';
+    this.#extensions = this.#codecs.map((c) => c.header).join(', ');
+    const events: DriverEvents = {
+      message: (data, isText) => this.#onMessage(data, isText),
+      fragment: (data, isText, first, fin) => this.#onFragment(data, isText, first, fin),
+      ping: (payload) => this.#safeEmit('ping', Buffer.from(payload)),
+      pong: (payload) => this.#onPong(payload),
+      peerClose: (code, reason) => this.#onPeerClose(code, reason),
+      protocolError: (error) => this.#onProtocolError(error),
+      keepalive: () => this.#onKeepalive(),
+      idle: () => this.#onIdle(),
+      closed: (result) => this.#onClosed(result),
+    };
+    this.#driver = new SocketDriver(
+      stream,
+      {
+        role: init.role,
+        maxFrameSize: this.#options.maxFrameSize,
+        maxMessageSize: this.#options.maxMessageSize,
+        maxFragments: this.#options.maxFragments,
+        autoPong: this.#options.autoPong,
+        pingInterval: this.#options.pingInterval,
+        idleTimeout: this.#options.idleTimeout,
+        closeTimeout: this.#options.closeTimeout,
+        codecs: this.#codecs,
+        maskKey: init.maskKey,
+      },
+      events,
+    );
+    // Messages queued while nobody listened go to a 'message' listener as soon as one is added.
+    (this as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (event === 'message') this.#scheduleFlush();
+    });
+    const head = init.head;
+    setImmediate(() => {
+      if (this.#state === 'open') this.#safeEmit('open');
+      this.#driver.start(head);
+    });
+  }
+
+  /** 'open', then 'closing' once a close frame was sent or received, 'closed' once the transport is gone. */
+  get readyState(): ReadyState {
+    return this.#state;
+  }
+
+  /** The subprotocol the server selected, '' if none. */
+  get protocol(): string {
+    return this.#protocol;
+  }
+
+  /** The negotiated extensions, as the Sec-WebSocket-Extensions response header gave them; '' if none. */
+  get extensions(): string {
+    return this.#extensions;
+  }
+
+  /** The URL this connection was opened to ('' when the creator did not say). */
+  get url(): string {
+    return this.#url;
+  }
+
+  /**
+   * Bytes accepted by `send()` but not yet written to the network: queued in the send queue or
+   * buffered in the socket. It grows when the peer reads slower than we send.
+   */
+  get bufferedAmount(): number {
+    return this.#queuedBytes + this.#driver.bufferedAmount;
+  }
+
+  /** The close code once closed (see the 'close' event); null before. */
+  get closeCode(): number | null {
+    return this.#final?.code ?? null;
+  }
+
+  /** The close reason once closed; null before. */
+  get closeReason(): string | null {
+    return this.#final?.reason ?? null;
+  }
+
+  // Sending.
+
+  /**
+   * Sends one message. A string goes as text; bytes (Buffer, Uint8Array, ArrayBuffer, any view)
+   * as binary; a Readable or async iterable as one fragmented message, each chunk sent as it
+   * comes (split to `fragmentSize`), ended by an empty final frame. Messages go out in call
+   * order and their fragments never interleave. Resolves once the message was handed to the
+   * socket and the socket is not over its high-water mark; rejects with ConnectionNotOpenError
+   * when called after the close began, with ConnectionClosedError when the connection closed
+   * before a queued message could go. The returned promise never counts as an unhandled
+   * rejection: fire-and-forget is safe. Do not modify a buffer until its send has resolved.
+   */
+  send(data: SendData, options?: SendOptions): Promise<void> {
+    let promise: Promise<void>;
+    try {
+      promise = this.#send(data, options);
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.catch(noop);
+    return promise;
+  }
+
+  #send(data: SendData, options: SendOptions | undefined): Promise<void> {
+    if (this.#state !== 'open') return Promise.reject(this.#notOpenError());
+    const fragmentSize = options?.fragmentSize;
+    if (fragmentSize !== undefined && (!Number.isInteger(fragmentSize) || fragmentSize < 1)) {
+      throw new InvalidArgumentError(`fragmentSize must be a positive integer, got ${String(fragmentSize)}`);
+    }
+    const binary = options?.binary;
+    if (typeof data === 'string' || isByteSource(data)) {
+      let bytes: Uint8Array;
+      let isText: boolean;
+      if (typeof data === 'string') {
+        const start = checkIndex('start', options?.start, data.length, 0);
+        const end = checkIndex('end', options?.end, data.length, data.length);
+        bytes = Buffer.from(start === 0 && end === data.length ? data : data.slice(start, end), 'utf8');
+        isText = binary !== true;
+      } else {
+        const view = byteView(data);
+        const start = checkIndex('start', options?.start, view.length, 0);
+        const end = checkIndex('end', options?.end, view.length, view.length);
+        bytes = start === 0 && end === view.length ? view : view.subarray(start, Math.max(start, end));
+        isText = binary === false;
+        // RFC 6455 section 5.6: a text message's payload is UTF-8; sending anything else would
+        // make the peer fail the connection, so it is the caller's error, caught here.
+        if (isText && !isUtf8(bytes)) throw new InvalidArgumentError('bytes sent as text are not valid UTF-8');
+      }
+      const compress = this.#codecs.length > 0 && options?.compress !== false;
+      if (!compress && !this.#sendBusy && this.#sendQueue.length === 0) {
+        // The fast path: straight to the core and the socket, synchronously, so a reply sent
+        // from a 'message' listener leaves before anything the core writes after that message.
+        this.#driver.sendMessage(bytes, isText, fragmentSize === undefined ? undefined : { fragmentSize });
+        return this.#driver.waitForDrain();
+      }
+      return this.#enqueue((settle) => ({
+        ...settle,
+        kind: 'message',
+        data: bytes,
+        isText,
+        fragmentSize: fragmentSize ?? 0,
+        compress,
+        size: bytes.length,
+      }));
+    }
+    if (isAsyncIterable(data)) {
+      return this.#enqueue((settle) => ({
+        ...settle,
+        kind: 'stream',
+        source: data,
+        isText: binary === undefined ? undefined : !binary,
+        fragmentSize: fragmentSize ?? DEFAULT_FRAGMENT_SIZE,
+        size: 0,
+      }));
+    }
+    throw new InvalidArgumentError('send() takes a string, bytes, a Readable or an async iterable');
+  }
+
+  #enqueue(make: (settle: Settle) => SendJob): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const job = make({ resolve, reject });
+      this.#sendQueue.push(job);
+      this.#queuedBytes += job.size;
+      if (!this.#sendBusy) void this.#pump();
+    });
+  }
+
+  /** Runs queued sends one at a time: the queue is what keeps messages whole and ordered. */
+  async #pump(): Promise<void> {
+    this.#sendBusy = true;
+    try {
+      while (this.#sendQueue.length > 0) {
+        const job = this.#sendQueue.shift()!;
+        this.#queuedBytes -= job.size;
+        try {
+          await this.#run(job);
+          job.resolve();
+        } catch (error) {
+          job.reject(error);
+        }
+      }
+    } finally {
+      this.#sendBusy = false;
+    }
+  }
+
+  async #run(job: SendJob): Promise<void> {
+    const driver = this.#driver;
+    if (job.kind === 'close') {
+      if (driver.connection.readyState === 'open') this.#startClose(job.code, job.reason);
+      return;
+    }
+    if (job.kind === 'message') {
+      let data = job.data;
+      let rsv = 0;
+      if (job.compress) {
+        for (const codec of this.#codecs) {
+          const result = await codec.encode(data, job.isText);
+          if (result !== null) {
+            data = result.data;
+            rsv |= result.rsv;
+          }
+        }
+      }
+      this.#assertSendable();
+      driver.sendMessage(data, job.isText, job.fragmentSize > 0 || rsv !== 0 ? { rsv, fragmentSize: job.fragmentSize || undefined } : undefined);
+      await driver.waitForDrain();
+      return;
+    }
+    await this.#runStream(job.source, job.isText, job.fragmentSize);
+  }
+
+  async #runStream(source: AsyncIterable<unknown>, binaryHint: boolean | undefined, fragmentSize: number): Promise<void> {
+    const driver = this.#driver;
+    const iterator = source[Symbol.asyncIterator]();
+    let isText = binaryHint;
+    let first = true;
+    let done = false;
+    try {
+      for (;;) {
+        const step = await iterator.next();
+        if (step.done === true) {
+          done = true;
+          break;
+        }
+        const chunk = step.value;
+        let bytes: Uint8Array;
+        if (typeof chunk === 'string') bytes = Buffer.from(chunk, 'utf8');
+        else if (isByteSource(chunk)) bytes = byteView(chunk);
+        else throw new InvalidArgumentError('a streamed message yields strings or bytes');
+        isText ??= typeof chunk === 'string';
+        if (bytes.length === 0) continue;
+        this.#assertSendable();
+        for (let offset = 0; offset < bytes.length; offset += fragmentSize) {
+          driver.sendFrame(bytes.subarray(offset, offset + fragmentSize), isText, first, false);
+          first = false;
+        }
+        // Backpressure: read the source no faster than the socket drains.
+        await driver.waitForDrain();
+      }
+      this.#assertSendable();
+      // The message ends with an empty final frame: a chunk is sent as soon as it is read, before
+      // anyone knows whether it was the last.
+      driver.sendFrame(EMPTY, isText ?? false, first, true);
+      await driver.waitForDrain();
+    } catch (error) {
+      if (!done) {
+        try {
+          await iterator.return?.();
+        } catch {
+          // The source's own cleanup failure is secondary to the error being reported.
+        }
+      }
+      // Half a message is on the wire and cannot be taken back: the only honest end is to fail
+      // the connection (1011), so the peer never mistakes a truncated message for a whole one.
+      if (!first && driver.connection.readyState === 'open') {
+        this.#state = 'closing';
+        this.#startClose(1011, 'message stream failed');
+      }
+      throw error;
+    }
+  }
+
+  #assertSendable(): void {
+    if (this.#driver.connection.readyState !== 'open' || !this.#driver.active) {
+      const info = this.#final ?? this.#peerClose;
+      throw new ConnectionClosedError(info?.code ?? 1006, info?.reason ?? '', this.#final?.wasClean ?? info !== null);
+    }
+  }
+
+  #notOpenError(): ConnectionNotOpenError {
+    const final = this.#final;
+    return new ConnectionNotOpenError(this.#state, final?.code ?? this.#peerClose?.code ?? 1006, final?.reason ?? this.#peerClose?.reason ?? '', final?.wasClean ?? false);
+  }
+
+  // Pings.
+
+  /**
+   * Sends a ping (payload at most 125 bytes) and resolves with the round-trip time in ms when
+   * the pong with the same payload arrives. Rejects with PongMismatchError when a pong with other
+   * data arrives while this is the oldest outstanding ping, with PingTimeoutError after
+   * `timeout` ms (0 or absent: no timeout, the close still ends the wait), with
+   * ConnectionClosedError if the connection closes first. A pong that answers a later ping also
+   * answers the earlier ones (RFC 6455 section 5.5.3 lets a peer answer only the latest).
+   */
+  ping(data?: string | Uint8Array | ArrayBuffer, options?: { timeout?: number }): Promise<number> {
+    let promise: Promise<number>;
+    try {
+      promise = this.#ping(data, options?.timeout ?? 0);
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.catch(noop);
+    return promise;
+  }
+
+  #ping(data: string | Uint8Array | ArrayBuffer | undefined, timeout: number): Promise<number> {
+    if (this.#state !== 'open') return Promise.reject(this.#notOpenError());
+    if (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout)) {
+      throw new InvalidArgumentError(`ping timeout must be a non-negative number of ms, got ${String(timeout)}`);
+    }
+    // Copied: it is compared with the pong later and the caller may reuse its buffer.
+    const payload = data === undefined ? EMPTY : typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(byteView(data));
+    if (payload.length > MAX_CONTROL_PAYLOAD) {
+      throw new InvalidArgumentError(`a ping payload is at most ${MAX_CONTROL_PAYLOAD} bytes, got ${payload.length}`);
+    }
+    return new Promise<number>((resolve, reject) => {
+      const entry: PendingPing = { payload, sent: performance.now(), keepalive: false, resolve, reject, timer: null };
+      this.#driver.ping(payload);
+      this.#pings.push(entry);
+      if (timeout > 0) {
+        entry.timer = new WheelTimer(() => {
+          const index = this.#pings.indexOf(entry);
+          if (index >= 0) this.#pings.splice(index, 1);
+          reject(new PingTimeoutError(timeout));
+        });
+        entry.timer.schedule(timeout);
+      }
+    });
+  }
+
+  #onKeepalive(): void {
+    if (this.#state !== 'open') return;
+    // At most one keep-alive entry waits for its pong, so a silent peer cannot grow the list.
+    if (!this.#pings.some((p) => p.keepalive)) {
+      this.#pings.push({ payload: EMPTY, sent: performance.now(), keepalive: true, resolve: null, reject: null, timer: null });
+    }
+    this.#driver.ping(EMPTY);
+  }
+
+  #onPong(payload: Uint8Array): void {
+    const pings = this.#pings;
+    if (pings.length > 0) {
+      let index = -1;
+      for (let i = 0; i < pings.length; i++) {
+        if (sameBytes(pings[i]!.payload, payload)) {
+          index = i;
+          break;
+        }
+      }
+      if (index >= 0) {
+        const now = performance.now();
+        for (const entry of pings.splice(0, index + 1)) {
+          entry.timer?.cancel();
+          entry.resolve?.(now - entry.sent);
+        }
+      } else {
+        // Not an answer to any outstanding ping: the oldest one gets the mismatch. (With no ping
+        // outstanding it is an unsolicited pong, a heartbeat RFC 6455 section 5.5.3 allows.)
+        const oldest = pings.shift()!;
+        oldest.timer?.cancel();
+        oldest.reject?.(new PongMismatchError(oldest.payload, Buffer.from(payload)));
+      }
+    }
+    this.#safeEmit('pong', Buffer.from(payload));
+  }
+
+  // Closing.
+
+  /**
+   * Starts the closing handshake with `code` (default 1000) and `reason` (at most 123 UTF-8
+   * bytes), after every send called before it, and resolves with the peer's code and reason once
+   * the transport is closed (code 1006 if it went away without answering). Rejects with
+   * CloseTimeoutError when the peer did not answer within closeTimeout (the socket was then
+   * destroyed), with InvalidArgumentError for a code that may not be sent. Calling it again
+   * returns the same promise; after the close it resolves with how the connection ended.
+   */
+  close(code = 1000, reason = ''): Promise<CloseInfo> {
+    return this.#close(code, reason);
+  }
+
+  /** @internal the browser's close() without a code: an empty close frame. */
+  [kCloseWithoutCode](): Promise<CloseInfo> {
+    return this.#close(undefined, '');
+  }
+
+  #close(code: number | undefined, reason: string): Promise<CloseInfo> {
+    if (this.#closePromise !== null) return this.#closePromise;
+    if (this.#final !== null) return Promise.resolve({ code: this.#final.code, reason: this.#final.reason });
+    try {
+      // Validated now, even when the close frame waits behind queued sends.
+      encodeClosePayload(code, reason);
+    } catch (error) {
+      const rejected = Promise.reject(error);
+      rejected.catch(noop);
+      return rejected;
+    }
+    this.#closePromise = new Promise<CloseInfo>((resolve, reject) => {
+      this.#closeSettle = { resolve, reject };
+    });
+    this.#closePromise.catch(noop);
+    if (this.#state === 'open') {
+      this.#state = 'closing';
+      if (!this.#sendBusy && this.#sendQueue.length === 0) this.#startClose(code, reason);
+      else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code, reason, size: 0 })).catch(noop);
+    }
+    return this.#closePromise;
+  }
+
+  #startClose(code: number | undefined, reason: string): void {
+    try {
+      this.#driver.close(code, reason);
+    } catch {
+      // Validated beforehand; a core that refuses now is already closing.
+    }
+  }
+
+  /** Destroys the transport at once, without a closing handshake; 'close' follows with 1006. */
+  terminate(): void {
+    if (this.#final !== null) return;
+    this.#terminated = true;
+    this.#state = 'closing';
+    this.#driver.terminate();
+  }
+
+  // Receiving.
+
+  /**
+   * The next message, in order: `{ type: 'text', data: string }` or `{ type: 'binary', data:
+   * Buffer }`. Takes a queued message first; rejects with ConnectionClosedError once the
+   * connection is closed and nothing is queued.
+   */
+  receive(): Promise<Message> {
+    const queued = this.#inbox.shift();
+    if (queued !== undefined) {
+      this.#consumed(queued);
+      return Promise.resolve(toMessage(queued.data, queued.isText));
+    }
+    if (this.#final !== null) return Promise.reject(this.#closedError());
+    return new Promise<Message>((resolve, reject) => {
+      this.#waiters.push({ kind: 'receive', resolve: resolve as Waiter['resolve'], reject });
+    });
+  }
+
+  /**
+   * The next message as a Readable of its bytes, with `type` 'text' or 'binary'; for messages
+   * too big to hold. The bytes arrive as the frames do (so `maxMessageSize` does not apply; the
+   * consumer bounds memory), and while the Readable is full the socket is not read. A message
+   * already queued whole comes as one chunk. If the Readable is destroyed early, the rest of its
+   * message is discarded. It errors with ConnectionClosedError if the connection closes midway.
+   */
+  receiveStream(): Promise<MessageReadable> {
+    const queued = this.#inbox.shift();
+    if (queued !== undefined) {
+      this.#consumed(queued);
+      return Promise.resolve(this.#wholeStream(queued.data, queued.isText));
+    }
+    if (this.#final !== null) return Promise.reject(this.#closedError());
+    return new Promise<MessageReadable>((resolve, reject) => {
+      this.#waiters.push({ kind: 'stream', resolve: resolve as Waiter['resolve'], reject });
+      this.#updateStreaming();
+    });
+  }
+
+  /**
+   * Iterates the messages in order until the connection closes. While an iterator is active,
+   * every message goes to it (or to other pull calls), not to 'message' listeners. It ends
+   * quietly on any close, unless propagateErrors is set and the close was not normal (1000,
+   * 1001 or 1005), in which case it throws ConnectionClosedError.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
+    let finished = false;
+    this.#iterators++;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      this.#iterators--;
+      this.#scheduleFlush();
+    };
+    const iterator: AsyncIterableIterator<Message> = {
+      next: (): Promise<IteratorResult<Message>> => {
+        if (finished) return Promise.resolve({ done: true, value: undefined });
+        const queued = this.#inbox.shift();
+        if (queued !== undefined) {
+          this.#consumed(queued);
+          return Promise.resolve({ done: false, value: toMessage(queued.data, queued.isText) });
+        }
+        if (this.#final !== null) {
+          finish();
+          const error = this.#iterationError();
+          return error === null ? Promise.resolve({ done: true, value: undefined }) : Promise.reject(error);
+        }
+        return new Promise<IteratorResult<Message>>((resolve, reject) => {
+          this.#waiters.push({
+            kind: 'iterate',
+            resolve: (value) => {
+              const result = value as IteratorResult<Message>;
+              if (result.done === true) finish();
+              resolve(result);
+            },
+            reject: (error) => {
+              finish();
+              reject(error);
+            },
+          });
+        });
+      },
+      return: (): Promise<IteratorResult<Message>> => {
+        finish();
+        return Promise.resolve({ done: true, value: undefined });
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
+  }
+
+  #iterationError(): Error | null {
+    const final = this.#final!;
+    if (!this.#options.propagateErrors || this.#terminated || (final.wasClean && isNormalClose(final.code))) return null;
+    return this.#closedError();
+  }
+
+  #closedError(): ConnectionClosedError {
+    const final = this.#final!;
+    return new ConnectionClosedError(final.code, final.reason, final.wasClean);
+  }
+
+  #pullActive(): boolean {
+    return this.#waiters.length > 0 || this.#iterators > 0;
+  }
+
+  #onMessage(data: Uint8Array, isText: boolean): void {
+    this.#deliver(data, isText);
+  }
+
+  /** Routes one whole message to exactly one consumer (the rules at the top of this file). */
+  #deliver(data: Uint8Array, isText: boolean): void {
+    const waiter = this.#waiters.shift();
+    if (waiter !== undefined) {
+      if (waiter.kind === 'stream') waiter.resolve(this.#wholeStream(data, isText));
+      else if (waiter.kind === 'iterate') waiter.resolve({ done: false, value: toMessage(data, isText) });
+      else waiter.resolve(toMessage(data, isText));
+      this.#updateStreaming();
+      return;
+    }
+    if (this.#iterators === 0 && this.#inbox.length === 0 && this.listenerCount('message') > 0) {
+      this.#emitMessage(data, isText);
+      return;
+    }
+    this.#inbox.push({ data, isText });
+    this.#inboxBytes += data.length;
+    const options = this.#options;
+    if (this.#inboxBytes > options.receiveHighWaterMark || this.#inbox.length > options.receiveHighWaterMessages) {
+      // A slow pull consumer: stop reading, so TCP pushes back on the peer instead of memory growing.
+      this.#driver.pause(PauseReason.Queue);
+    }
+  }
+
+  #consumed(message: QueuedMessage): void {
+    this.#inboxBytes -= message.data.length;
+    if (this.#driver.isPaused(PauseReason.Queue)) {
+      const options = this.#options;
+      // Resume at half the marks, so a consumer hovering at the mark does not flap the socket.
+      if (this.#inboxBytes <= options.receiveHighWaterMark / 2 && this.#inbox.length <= options.receiveHighWaterMessages / 2) {
+        this.#driver.resume(PauseReason.Queue);
+      }
+    }
+  }
+
+  #emitMessage(data: Uint8Array, isText: boolean): void {
+    const buffer = asBuffer(data);
+    this.#safeEmit('message', isText ? buffer.toString('utf8') : buffer, !isText);
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#inbox.length === 0) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      while (this.#inbox.length > 0 && !this.#pullActive() && this.listenerCount('message') > 0) {
+        const queued = this.#inbox.shift()!;
+        this.#consumed(queued);
+        this.#emitMessage(queued.data, queued.isText);
+      }
+    });
+  }
+
+  /** Streaming mode is on exactly when the next message will go to a receiveStream() call. */
+  #updateStreaming(): void {
+    const first = this.#waiters.peek();
+    const wanted = this.#inbox.length === 0 && first !== undefined && first.kind === 'stream';
+    if (wanted !== this.#streaming && this.#final === null) {
+      this.#streaming = wanted;
+      this.#driver.connection.setStreaming(wanted);
+    }
+  }
+
+  #wholeStream(data: Uint8Array, isText: boolean): MessageReadable {
+    const stream = new MessageStream(isText ? 'text' : 'binary', Math.max(1, this.#options.receiveHighWaterMark), noop, noop);
+    if (data.length > 0) stream.push(asBuffer(data));
+    stream.push(null);
+    return stream;
+  }
+
+  #onFragment(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void {
+    if (first) {
+      const waiter = this.#waiters.peek();
+      if (waiter !== undefined && waiter.kind === 'stream') {
+        this.#waiters.shift();
+        const stream: MessageStream = new MessageStream(
+          isText ? 'text' : 'binary',
+          Math.max(1, this.#options.receiveHighWaterMark),
+          () => this.#driver.resume(PauseReason.Stream),
+          () => {
+            // Destroyed early by its reader, or ended: either way it no longer holds the socket.
+            if (this.#incoming?.stream === stream) this.#driver.resume(PauseReason.Stream);
+          },
+        );
+        this.#incoming = { stream, chunks: null, size: 0 };
+        waiter.resolve(stream);
+        this.#updateStreaming();
+      } else {
+        // Defensive: streaming mode with no stream consumer; gather it into a whole message.
+        this.#incoming = { stream: null, chunks: [], size: 0 };
+      }
+    }
+    const incoming = this.#incoming;
+    if (incoming === null) return;
+    if (incoming.stream !== null) {
+      const stream = incoming.stream;
+      if (!stream.destroyed) {
+        if (data.length > 0 && !stream.push(asBuffer(data))) this.#driver.pause(PauseReason.Stream);
+        if (fin) stream.push(null);
+      }
+      if (fin) {
+        this.#incoming = null;
+        this.#driver.resume(PauseReason.Stream);
+      }
+      return;
+    }
+    incoming.chunks!.push(data);
+    incoming.size += data.length;
+    if (incoming.size > this.#options.maxMessageSize) {
+      this.#incoming = null;
+      this.#state = 'closing';
+      this.#startClose(1009, 'message too big');
+      return;
+    }
+    if (fin) {
+      this.#incoming = null;
+      this.#deliver(Buffer.concat(incoming.chunks!, incoming.size), isText);
+    }
+  }
+
+  // The end.
+
+  #onPeerClose(code: number, reason: string): void {
+    this.#peerClose = { code, reason };
+    if (this.#state === 'open') this.#state = 'closing';
+  }
+
+  #onProtocolError(error: ProtocolError): void {
+    if (this.#state === 'open') this.#state = 'closing';
+    this.#emitError(error);
+  }
+
+  #onIdle(): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'closing';
+    if (this.#options.propagateErrors) {
+      this.#errorReported = true;
+      this.#emitError(new IdleTimeoutError(this.#options.idleTimeout));
+    }
+    // Straight to the core, past queued sends: a peer silent this long is not reading them.
+    this.#startClose(1001, 'idle timeout');
+  }
+
+  #onClosed(result: CloseResult): void {
+    this.#final = result;
+    this.#state = 'closed';
+    const closedError = (): ConnectionClosedError => new ConnectionClosedError(result.code, result.reason, result.wasClean);
+
+    for (const entry of this.#pings) {
+      entry.timer?.cancel();
+      entry.reject?.(closedError());
+    }
+    this.#pings = [];
+
+    for (const job of this.#sendQueue.splice(0)) job.reject(closedError());
+    this.#queuedBytes = 0;
+
+    const incoming = this.#incoming;
+    this.#incoming = null;
+    if (incoming?.stream && !incoming.stream.destroyed && !incoming.stream.readableEnded) {
+      incoming.stream.destroy(closedError());
+    }
+    for (let waiter = this.#waiters.shift(); waiter !== undefined; waiter = this.#waiters.shift()) {
+      if (waiter.kind === 'iterate') {
+        const error = this.#iterationError();
+        if (error === null) waiter.resolve({ done: true, value: undefined });
+        else waiter.reject(error);
+      } else {
+        waiter.reject(closedError());
+      }
+    }
+
+    // Expected endings are 'error' events only when asked for (propagateErrors). A protocol
+    // error was reported when it happened; terminate() is the user's own doing.
+    if (this.#options.propagateErrors && !this.#errorReported && !this.#terminated && !result.wasClean && !(result.error instanceof ProtocolError)) {
+      this.#emitError(this.#endingError(result));
+    }
+
+    const settle = this.#closeSettle;
+    this.#closeSettle = null;
+    if (settle !== null) {
+      if (result.error instanceof CloseTimeoutError) settle.reject(result.error);
+      else settle.resolve({ code: result.code, reason: result.reason });
+    }
+    this.#safeEmit('close', result.code, result.reason);
+  }
+
+  #endingError(result: CloseResult): Error {
+    if (result.error instanceof CloseTimeoutError) return result.error;
+    const error = new ConnectionClosedError(result.code, result.reason, result.wasClean);
+    if (result.error !== null) Object.defineProperty(error, 'cause', { value: result.error, configurable: true, writable: true });
+    return error;
+  }
+
+  // Errors and listener failures.
+
+  /** 'error' is emitted only when someone listens: an unheard 'error' must not crash the process. */
+  #emitError(error: Error): void {
+    if (this.listenerCount('error') === 0) return;
+    try {
+      this.emit('error', error);
+    } catch (thrown) {
+      this.#listenerFailed(thrown, 'error');
+    }
+  }
+
+  #safeEmit<E extends keyof WebSocketEvents>(event: E, ...args: WebSocketEvents[E]): void {
+    try {
+      (this.emit as (event: E, ...args: WebSocketEvents[E]) => boolean)(event, ...args);
+    } catch (thrown) {
+      this.#listenerFailed(thrown, event);
+    }
+  }
+
+  /** With captureRejections, a rejected promise returned by an async listener lands here. */
+  override [EventEmitter.captureRejectionSymbol]<K>(
+    error: Error,
+    event: keyof WebSocketEvents | K,
+    ..._args: K extends keyof WebSocketEvents ? WebSocketEvents[K] : never
+  ): void {
+    this.#listenerFailed(error, String(event));
+  }
+
+  /**
+   * A listener threw (or its promise rejected). It must not take the process or other
+   * connections down: the error is emitted as 'error' (or, with no 'error' listener or when
+   * an 'error' or 'close' listener failed, printed as a process warning), and an open
+   * connection is closed with 1011, since the application's state for it is unknown.
+   */
+  #listenerFailed(thrown: unknown, event: string): void {
+    const error = thrown instanceof Error ? thrown : new Error(`a '${event}' listener threw ${String(thrown)}`);
+    if (event !== 'error' && event !== 'close' && this.listenerCount('error') > 0) {
+      this.#emitError(error);
+    } else {
+      process.emitWarning(error);
+    }
+    if (this.#state === 'open') {
+      this.#state = 'closing';
+      if (!this.#sendBusy && this.#sendQueue.length === 0) this.#startClose(1011, 'internal error');
+      else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code: 1011, reason: 'internal error', size: 0 })).catch(noop);
+    }
+  }
+}
+
+function toMessage(data: Uint8Array, isText: boolean): Message {
+  const buffer = asBuffer(data);
+  return isText ? { type: 'text', data: buffer.toString('utf8') } : { type: 'binary', data: buffer };
+}
+
+/** A first-in first-out queue with O(1) shift (an array's shift is O(n) once it is long). */
+class Fifo<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
 }

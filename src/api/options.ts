@@ -1,0 +1,128 @@
+/**
+ * The options of one connection, with every default in one place. `connect()` and
+ * `WebSocketServer` take them (they also accept the handshake's own options) and hand them to
+ * the `WebSocket`, which validates them with `resolveOptions`.
+ */
+import { InvalidArgumentError } from '../core/errors.js';
+import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE } from '../core/limits.js';
+
+/**
+ * Default `pingInterval`: 30 s. Proxies and NAT tables commonly drop flows silent for 60 s; a
+ * ping after 30 s of silence keeps them open at the cost of a few bytes per idle minute.
+ */
+export const DEFAULT_PING_INTERVAL = 30_000;
+
+/**
+ * Default `idleTimeout`: 60 s, twice the ping interval. A live peer answers the keep-alive ping
+ * (RFC 6455 section 5.5.2 says it MUST), so only a dead or wedged peer stays silent that long.
+ */
+export const DEFAULT_IDLE_TIMEOUT = 60_000;
+
+/** Default `closeTimeout`: 5 s, as the CHICKEN seed; a live peer answers a close in milliseconds. */
+export const DEFAULT_CLOSE_TIMEOUT = 5_000;
+
+/**
+ * Default `receiveHighWaterMark`: 4 MiB of unread data (queued messages, or a message stream's
+ * buffered fragments) before reading the socket pauses. Four messages of the default maximum size.
+ */
+export const DEFAULT_RECEIVE_HIGH_WATER_MARK = 4 * 1024 * 1024;
+
+/**
+ * Default `receiveHighWaterMessages`: 1024 unread messages before reading the socket pauses, so
+ * that a flood of tiny messages is bounded by count as well as by bytes.
+ */
+export const DEFAULT_RECEIVE_HIGH_WATER_MESSAGES = 1024;
+
+/** Default `fragmentSize` of a streamed send: 64 KiB per frame, as Node's stream chunks. */
+export const DEFAULT_FRAGMENT_SIZE = 64 * 1024;
+
+/** Options of a connection, shared by connect() and the server. Each default is documented on its field. */
+export interface WebSocketOptions {
+  /** Largest frame payload accepted, in bytes (1009 beyond it); default 1 MiB (DEFAULT_MAX_FRAME_SIZE). */
+  maxFrameSize?: number;
+  /**
+   * Largest message accepted, in bytes, after decompression (1009 beyond it); default 1 MiB, as
+   * the CHICKEN seed and Python `websockets`. Messages read with `receiveStream()` are bounded by
+   * the stream's consumer instead (and by `maxFrameSize` per frame).
+   */
+  maxMessageSize?: number;
+  /** Most fragments in one message (1009 beyond it); default 262,144 (DEFAULT_MAX_FRAGMENTS). */
+  maxFragments?: number;
+  /** Answer pings with pongs automatically, as RFC 6455 section 5.5.2 requires; default true. */
+  autoPong?: boolean;
+  /**
+   * Send a keep-alive ping after this many ms in which nothing arrived (and again every as many
+   * ms while the silence lasts); 0 disables. Default 30 s (DEFAULT_PING_INTERVAL).
+   */
+  pingInterval?: number;
+  /**
+   * Close the connection (1001, "idle timeout") when nothing at all, not even a pong, arrived for
+   * this many ms; 0 disables. Time during which we ourselves stopped reading (backpressure) does
+   * not count. Default 60 s (DEFAULT_IDLE_TIMEOUT).
+   */
+  idleTimeout?: number;
+  /**
+   * Bound on the closing handshake, in ms: when the peer has not answered our close frame (or
+   * closed TCP after the handshake) by then, the socket is destroyed; 0 waits forever. Default 5 s
+   * (DEFAULT_CLOSE_TIMEOUT).
+   */
+  closeTimeout?: number;
+  /**
+   * Emit 'error' for expected endings too (the peer vanished without a close frame, a network
+   * error, a close or idle timeout), and make `for await` throw when the connection did not
+   * close normally (the CHICKEN seed's propagate-common-errors). Default false.
+   */
+  propagateErrors?: boolean;
+  /**
+   * Bytes of unread received data (queued messages not yet taken by `receive()`, or fragments
+   * buffered in a `receiveStream()` Readable) above which reading the socket pauses, so TCP
+   * pushes back on the peer; it resumes when they are consumed. Default 4 MiB.
+   */
+  receiveHighWaterMark?: number;
+  /** Unread messages above which reading the socket pauses, as `receiveHighWaterMark`. Default 1024. */
+  receiveHighWaterMessages?: number;
+}
+
+/** WebSocketOptions with every default applied, as the WebSocket uses them. */
+export interface ResolvedOptions {
+  maxFrameSize: number;
+  maxMessageSize: number;
+  maxFragments: number;
+  autoPong: boolean;
+  pingInterval: number;
+  idleTimeout: number;
+  closeTimeout: number;
+  propagateErrors: boolean;
+  receiveHighWaterMark: number;
+  receiveHighWaterMessages: number;
+}
+
+function size(name: string, value: unknown, fallback: number, allowInfinity: boolean): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (!allowInfinity && !Number.isFinite(value))) {
+    throw new InvalidArgumentError(`${name} must be a non-negative ${allowInfinity ? 'number' : 'finite number'}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function flag(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${name} must be a boolean, got ${String(value)}`);
+  return value;
+}
+
+/** Applies the defaults and validates; throws InvalidArgumentError naming the first bad option. */
+export function resolveOptions(options: WebSocketOptions = {}): ResolvedOptions {
+  return {
+    maxFrameSize: size('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, true),
+    maxMessageSize: size('maxMessageSize', options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE, true),
+    maxFragments: size('maxFragments', options.maxFragments, DEFAULT_MAX_FRAGMENTS, true),
+    autoPong: flag('autoPong', options.autoPong, true),
+    pingInterval: size('pingInterval', options.pingInterval, DEFAULT_PING_INTERVAL, false),
+    idleTimeout: size('idleTimeout', options.idleTimeout, DEFAULT_IDLE_TIMEOUT, false),
+    closeTimeout: size('closeTimeout', options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, false),
+    propagateErrors: flag('propagateErrors', options.propagateErrors, false),
+    receiveHighWaterMark: size('receiveHighWaterMark', options.receiveHighWaterMark, DEFAULT_RECEIVE_HIGH_WATER_MARK, true),
+    receiveHighWaterMessages: size('receiveHighWaterMessages', options.receiveHighWaterMessages, DEFAULT_RECEIVE_HIGH_WATER_MESSAGES, true),
+  };
+}

@@ -1,0 +1,556 @@
+/**
+ * The socket driver: binds one sans-I/O core `Connection` to a Node `Duplex` (a TCP or TLS socket,
+ * an HTTP/2 stream, an in-memory pair). It owns everything the core leaves out on purpose:
+ * reading (and pausing reads for backpressure or an extension's asynchronous transform), writing
+ * (coalescing a frame's header and payload into one writev, waiting for 'drain'), the timers
+ * (keep-alive, idle, closing handshake) on the shared timer wheel, and the end of the transport
+ * (who closes TCP first, and when to give up and destroy it).
+ *
+ * It knows nothing of events, promises or queues of messages: that is the api layer's
+ * `WebSocket`, which receives everything through `DriverEvents`.
+ */
+import { isUtf8 } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import { Connection, type ConnectionHandler, type Role } from '../core/connection.js';
+import { CloseTimeoutError, ProtocolError } from '../core/errors.js';
+import type { MessageCodec } from './message-codec.js';
+import { WheelTimer } from './timer-wheel.js';
+
+/**
+ * Why reading the socket is paused. Reads resume only when no reason is left, so independent
+ * consumers (a pending transform, a full receive queue, a slow message stream) cannot resume
+ * each other's pause by accident.
+ */
+export const PauseReason = {
+  /** An extension's transform (inflate) is running: the core cannot take input meanwhile. */
+  Transform: 1,
+  /** Unread messages passed the receive high-water mark. */
+  Queue: 2,
+  /** The Readable of a streamed message is full. */
+  Stream: 4,
+} as const;
+
+/**
+ * How long a client waits for the server to close TCP after the closing handshake, at most
+ * (bounded by closeTimeout too). RFC 6455 section 7.1.1: the client SHOULD wait for the server to
+ * close the connection, but MAY close it if that does not happen in a reasonable time.
+ */
+export const CLIENT_CLOSE_LINGER = 1000;
+
+/** Options of the driver, already validated and defaulted by the api layer (see src/api/options.ts). */
+export interface DriverOptions {
+  role: Role;
+  maxFrameSize?: number;
+  maxMessageSize: number;
+  maxFragments?: number;
+  autoPong?: boolean;
+  /** Keep-alive ping after this many ms with nothing received; 0 disables. */
+  pingInterval: number;
+  /** Close after this many ms with nothing received; 0 disables. */
+  idleTimeout: number;
+  /** Bound on each phase of the closing handshake, in ms; then the transport is destroyed. 0 disables (wait forever). */
+  closeTimeout: number;
+  /** Negotiated extension codecs, in response-header order. */
+  codecs?: readonly MessageCodec[];
+  /** For tests: the mask-key source handed to the core. */
+  maskKey?: () => Uint8Array;
+}
+
+/** How the connection ended, reported once by `DriverEvents.closed`. */
+export interface CloseResult {
+  /** The peer's close code after a closing handshake; the code we sent when we failed the connection; 1006 otherwise. */
+  code: number;
+  reason: string;
+  /** True when both close frames were exchanged (RFC 6455 section 7.1.5). */
+  wasClean: boolean;
+  /** Why it ended, when not by a clean handshake: ProtocolError, CloseTimeoutError, a transport error, or null. */
+  error: Error | null;
+}
+
+/** What the driver reports to its owner. All are called synchronously; none may throw. */
+export interface DriverEvents {
+  message(data: Uint8Array, isText: boolean): void;
+  fragment(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void;
+  ping(payload: Uint8Array): void;
+  pong(payload: Uint8Array): void;
+  /** The peer's close frame arrived; the core has answered it if we had not closed first. */
+  peerClose(code: number, reason: string): void;
+  /** The peer broke the protocol; a close frame with `error.closeCode` is on its way. */
+  protocolError(error: ProtocolError): void;
+  /** Nothing arrived for `pingInterval` ms: time for a keep-alive ping. */
+  keepalive(): void;
+  /** Nothing arrived for `idleTimeout` ms. */
+  idle(): void;
+  /** The transport is gone; nothing more will be reported. */
+  closed(result: CloseResult): void;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** One core connection over one Duplex. */
+export class SocketDriver {
+  readonly connection: Connection;
+  readonly stream: Duplex;
+  private readonly events: DriverEvents;
+  private readonly options: DriverOptions;
+  private readonly codecs: readonly MessageCodec[];
+
+  private pauseReasons = 0;
+  private started = false;
+  private finished = false;
+
+  private peerCloseFrame: { code: number; reason: string } | null = null;
+  private failure: ProtocolError | null = null;
+  private transportError: Error | null = null;
+  private timeoutError: Error | null = null;
+  private readEnded = false;
+
+  /** Keep-alive and idle checks share one timer; null when both features are off. */
+  private readonly liveness: WheelTimer | null;
+  private lastReceived = 0;
+  private lastPing = 0;
+  private closeTimer: WheelTimer | null = null;
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(stream: Duplex, options: DriverOptions, events: DriverEvents) {
+    this.stream = stream;
+    this.options = options;
+    this.events = events;
+    this.codecs = options.codecs ?? [];
+    this.connection = new Connection(
+      {
+        role: options.role,
+        maxFrameSize: options.maxFrameSize,
+        maxMessageSize: options.maxMessageSize,
+        maxFragments: options.maxFragments,
+        autoPong: options.autoPong,
+        extensions: this.codecs.map((c) => c.hook),
+        isUtf8,
+        maskKey: options.maskKey,
+      },
+      new CoreHandler(this),
+    );
+    this.liveness = options.pingInterval > 0 || options.idleTimeout > 0 ? new WheelTimer(() => this.checkLiveness()) : null;
+    // Listeners for the transport's end come first: an 'error' with no listener would crash.
+    stream.on('error', this.onError);
+    stream.on('end', this.onEnd);
+    stream.on('close', this.onClose);
+    stream.on('drain', this.onDrain);
+  }
+
+  /**
+   * Starts reading: first `head` (bytes that arrived with the handshake), then the stream. The
+   * owner calls it once its own listeners are in place.
+   */
+  start(head?: Uint8Array): void {
+    if (this.started) return;
+    this.started = true;
+    if (this.liveness !== null) {
+      this.lastReceived = this.lastPing = performance.now();
+      this.scheduleLiveness();
+    }
+    if (this.stream.destroyed) {
+      // Handed a dead stream: nothing will ever emit 'close' again.
+      this.connection.transportClosed();
+      this.finish();
+      return;
+    }
+    if (head !== undefined && head.length > 0) this.onData(head);
+    // Paused mode first, so that adding the 'data' listener does not start the flow by itself:
+    // updateFlow decides, in case the head left a reason to stay paused (a pending transform).
+    this.stream.pause();
+    this.stream.on('data', this.onData);
+    this.updateFlow();
+    if (this.stream.readableEnded) this.onEnd();
+  }
+
+  /** True until the transport is gone. */
+  get active(): boolean {
+    return !this.finished;
+  }
+
+  /** Bytes handed to the stream that it has not yet written out. */
+  get bufferedAmount(): number {
+    return this.stream.writableLength;
+  }
+
+  /** True when the stream asked writers to wait for 'drain'. */
+  get needDrain(): boolean {
+    return this.stream.writableNeedDrain;
+  }
+
+  /** Resolves once the stream can take more (at once if it can), or once the transport is gone. */
+  waitForDrain(): Promise<void> {
+    if (this.finished || !this.stream.writableNeedDrain) return Promise.resolve();
+    return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Stops reading the socket for `reason` until `resume(reason)`. */
+  pause(reason: number): void {
+    if ((this.pauseReasons & reason) !== 0) return;
+    this.pauseReasons |= reason;
+    this.updateFlow();
+  }
+
+  /** Lifts one pause reason; reading resumes when none is left. */
+  resume(reason: number): void {
+    if ((this.pauseReasons & reason) === 0) return;
+    this.pauseReasons &= ~reason;
+    this.updateFlow();
+  }
+
+  /** Is reading paused for this reason? */
+  isPaused(reason: number): boolean {
+    return (this.pauseReasons & reason) !== 0;
+  }
+
+  // Sending: every call goes through cork/uncork, so that a frame's header and payload (and the
+  // frames of one fragmented message) reach the socket as one writev.
+
+  /** See Connection.sendMessage. */
+  sendMessage(data: Uint8Array, isText: boolean, options?: { rsv?: number; fragmentSize?: number }): void {
+    this.stream.cork();
+    try {
+      this.connection.sendMessage(data, isText, options);
+    } finally {
+      this.stream.uncork();
+    }
+  }
+
+  /** See Connection.sendFrame. */
+  sendFrame(data: Uint8Array, isText: boolean, first: boolean, fin: boolean, rsv?: number): void {
+    this.stream.cork();
+    try {
+      this.connection.sendFrame(data, isText, first, fin, rsv);
+    } finally {
+      this.stream.uncork();
+    }
+  }
+
+  /** See Connection.ping. */
+  ping(payload: Uint8Array = EMPTY): void {
+    this.connection.ping(payload);
+  }
+
+  /** See Connection.pong. */
+  pong(payload: Uint8Array = EMPTY): void {
+    this.connection.pong(payload);
+  }
+
+  /**
+   * Starts the closing handshake (the core validates code and reason and may throw
+   * InvalidArgumentError) and bounds it with closeTimeout.
+   */
+  close(code?: number, reason?: string): void {
+    this.connection.close(code, reason);
+    this.stopLiveness();
+    this.armCloseTimer(this.options.closeTimeout);
+  }
+
+  /** Destroys the transport at once; `closed` follows with 1006 unless the handshake had completed. */
+  terminate(): void {
+    this.stopLiveness();
+    if (!this.stream.destroyed) this.stream.destroy();
+    else if (!this.finished && !this.stream.closed) queueMicrotask(() => this.finish());
+  }
+
+  // The core's callbacks, through CoreHandler (the driver's own ping/pong/close are calls in).
+
+  /** @internal */
+  coreOutput(chunks: Uint8Array[]): void {
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableEnded) return;
+    if (chunks.length === 1) {
+      stream.write(chunks[0]!);
+      return;
+    }
+    stream.cork();
+    for (const chunk of chunks) stream.write(chunk);
+    stream.uncork();
+  }
+
+  /** @internal */
+  coreMessage(data: Uint8Array, isText: boolean): void {
+    // Nothing reaches the owner once the transport is destroyed (terminate() from a listener).
+    if (!this.stream.destroyed) this.events.message(data, isText);
+  }
+
+  /** @internal */
+  coreFragment(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void {
+    if (!this.stream.destroyed) this.events.fragment(data, isText, first, fin);
+  }
+
+  /** @internal */
+  corePing(payload: Uint8Array): void {
+    if (!this.stream.destroyed) this.events.ping(payload);
+  }
+
+  /** @internal */
+  corePong(payload: Uint8Array): void {
+    if (!this.stream.destroyed) this.events.pong(payload);
+  }
+
+  /** @internal */
+  coreTransform(data: Uint8Array, isText: boolean, rsv: number): void {
+    this.pause(PauseReason.Transform);
+    let codec: MessageCodec | undefined;
+    for (const c of this.codecs) {
+      if ((c.hook.rsvBits & rsv) !== 0) {
+        codec = c;
+        break;
+      }
+    }
+    if (codec === undefined) {
+      // The core only asks for RSV bits an extension claimed; this is a defence, not a path.
+      this.failTransform(new ProtocolError('reserved bits set that no extension claims', 1002));
+      return;
+    }
+    const name = codec.hook.name;
+    let promise: Promise<Uint8Array>;
+    try {
+      promise = codec.decode(data, isText, rsv, this.options.maxMessageSize);
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.then(
+      (result) => {
+        if (this.finished) return;
+        this.stream.cork();
+        try {
+          this.connection.finishTransform(result);
+        } finally {
+          this.stream.uncork();
+        }
+        this.resume(PauseReason.Transform);
+      },
+      (error: unknown) => {
+        if (this.finished) return;
+        this.failTransform(
+          error instanceof ProtocolError
+            ? error
+            : new ProtocolError(`${name} failed: ${error instanceof Error ? error.message : String(error)}`, 1011),
+        );
+      },
+    );
+  }
+
+  /** @internal */
+  coreClose(code: number, reason: string): void {
+    this.peerCloseFrame = { code, reason };
+    this.stopLiveness();
+    this.events.peerClose(code, reason);
+    this.endTransport();
+  }
+
+  /** @internal */
+  coreProtocolError(error: ProtocolError): void {
+    if (this.failure === null) this.failure = error;
+    this.stopLiveness();
+    this.events.protocolError(error);
+    // RFC 6455 section 7.1.7: after the close frame, _Close the WebSocket Connection_ (TCP); we
+    // still read until the peer's FIN (or the close timeout), discarding, so its own close frame
+    // and FIN are taken off the wire rather than reset.
+    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+    this.armCloseTimer(this.options.closeTimeout);
+  }
+
+  // Internals.
+
+  private failTransform(error: ProtocolError): void {
+    this.stream.cork();
+    try {
+      this.connection.failTransform(error);
+    } finally {
+      this.stream.uncork();
+    }
+    this.resume(PauseReason.Transform);
+  }
+
+  /** After the closing handshake: who closes TCP first (RFC 6455 section 7.1.1). */
+  private endTransport(): void {
+    if (this.options.role === 'server') {
+      // The server SHOULD close the TCP connection first, so that it, not the client, holds
+      // TIME_WAIT. end() flushes the close reply before the FIN.
+      if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+      this.armCloseTimer(this.options.closeTimeout);
+    } else {
+      // The client waits for the server's FIN (onEnd), but not for long.
+      const timeout = this.options.closeTimeout;
+      this.armCloseTimer(timeout > 0 ? Math.min(timeout, CLIENT_CLOSE_LINGER) : CLIENT_CLOSE_LINGER);
+    }
+  }
+
+  private armCloseTimer(delay: number): void {
+    if (this.finished) return;
+    if (delay <= 0) {
+      this.closeTimer?.cancel();
+      return;
+    }
+    this.closeTimer ??= new WheelTimer(() => this.onCloseTimeout());
+    this.closeTimer.schedule(delay);
+  }
+
+  private onCloseTimeout(): void {
+    if (this.finished) return;
+    if (this.peerCloseFrame === null && this.failure === null && this.timeoutError === null) {
+      this.timeoutError = new CloseTimeoutError(this.options.closeTimeout);
+    }
+    this.stream.destroy();
+  }
+
+  private updateFlow(): void {
+    if (!this.started || this.stream.destroyed) return;
+    if (this.pauseReasons !== 0) {
+      if (this.stream.readableFlowing !== false) this.stream.pause();
+    } else if (this.stream.readableFlowing !== true) {
+      this.stream.resume();
+    }
+  }
+
+  private readonly onData = (chunk: Uint8Array): void => {
+    if (this.liveness !== null) this.lastReceived = performance.now();
+    // Corked for the whole chunk: everything the core and the owner's listeners write while it
+    // is processed (pongs, echoed messages, a close reply) leaves in one writev.
+    const stream = this.stream;
+    stream.cork();
+    try {
+      this.connection.receive(chunk);
+    } finally {
+      stream.uncork();
+    }
+  };
+
+  private readonly onDrain = (): void => {
+    const waiters = this.drainWaiters;
+    if (waiters.length === 0) return;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  };
+
+  private readonly onError = (error: Error): void => {
+    this.transportError ??= error;
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.readEnded) return;
+    this.readEnded = true;
+    this.stopLiveness();
+    // The peer's FIN. Without a close frame before it, the connection closed abnormally (1006).
+    if (!this.connection.closed) this.connection.transportClosed();
+    const stream = this.stream;
+    if (stream.destroyed) return;
+    // Our side follows (a net.Socket without allowHalfOpen does this itself); once our writes
+    // are flushed the transport is done, so destroy it for streams that would not emit 'close'.
+    if (!stream.writableFinished) {
+      if (!stream.writableEnded) stream.end();
+      stream.once('finish', () => stream.destroy());
+      // Our writes may never flush if the peer stopped reading: bound the wait.
+      if (this.closeTimer === null || !this.closeTimer.pending) this.armCloseTimer(this.options.closeTimeout || CLIENT_CLOSE_LINGER);
+    } else {
+      stream.destroy();
+    }
+  };
+
+  private readonly onClose = (): void => {
+    this.finish();
+  };
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.stopLiveness();
+    this.closeTimer?.cancel();
+    if (!this.connection.closed) this.connection.transportClosed();
+    this.onDrain();
+    for (const codec of this.codecs) {
+      try {
+        codec.close();
+      } catch {
+        // A codec that fails to release is not the connection's failure.
+      }
+    }
+    let result: CloseResult;
+    const peer = this.peerCloseFrame;
+    if (peer !== null && this.failure === null) {
+      result = { code: peer.code, reason: peer.reason, wasClean: true, error: null };
+    } else if (this.failure !== null) {
+      result = { code: this.failure.closeCode, reason: this.failure.message, wasClean: false, error: this.failure };
+    } else {
+      result = { code: 1006, reason: '', wasClean: false, error: this.timeoutError ?? this.transportError };
+    }
+    this.events.closed(result);
+  }
+
+  private scheduleLiveness(): void {
+    const timer = this.liveness;
+    if (timer === null) return;
+    const { pingInterval, idleTimeout } = this.options;
+    let next = Infinity;
+    if (idleTimeout > 0) next = this.lastReceived + idleTimeout;
+    if (pingInterval > 0) next = Math.min(next, Math.max(this.lastReceived, this.lastPing) + pingInterval);
+    timer.schedule(Math.max(1, next - performance.now()));
+  }
+
+  private stopLiveness(): void {
+    this.liveness?.cancel();
+  }
+
+  private checkLiveness(): void {
+    if (this.finished || this.connection.readyState !== 'open') return;
+    const now = performance.now();
+    // While we are the ones not reading (backpressure, a transform), silence proves nothing.
+    if (this.pauseReasons !== 0) this.lastReceived = now;
+    const { pingInterval, idleTimeout } = this.options;
+    if (idleTimeout > 0 && now - this.lastReceived >= idleTimeout) {
+      this.events.idle();
+      return;
+    }
+    if (pingInterval > 0 && now - Math.max(this.lastReceived, this.lastPing) >= pingInterval) {
+      this.lastPing = now;
+      this.events.keepalive();
+    }
+    if (!this.finished && this.connection.readyState === 'open') this.scheduleLiveness();
+  }
+}
+
+/** Forwards the core's callbacks to the driver; one small object per connection, no closures. */
+class CoreHandler implements ConnectionHandler {
+  private readonly driver: SocketDriver;
+
+  constructor(driver: SocketDriver) {
+    this.driver = driver;
+  }
+
+  output(chunks: Uint8Array[]): void {
+    this.driver.coreOutput(chunks);
+  }
+
+  message(data: Uint8Array, isText: boolean): void {
+    this.driver.coreMessage(data, isText);
+  }
+
+  fragment(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void {
+    this.driver.coreFragment(data, isText, first, fin);
+  }
+
+  ping(payload: Uint8Array): void {
+    this.driver.corePing(payload);
+  }
+
+  pong(payload: Uint8Array): void {
+    this.driver.corePong(payload);
+  }
+
+  close(code: number, reason: string): void {
+    this.driver.coreClose(code, reason);
+  }
+
+  protocolError(error: ProtocolError): void {
+    this.driver.coreProtocolError(error);
+  }
+
+  transformMessage(data: Uint8Array, isText: boolean, rsv: number): void {
+    this.driver.coreTransform(data, isText, rsv);
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * A shared, coarse timer wheel for the connection timers (keep-alive, idle, closing handshake,
+ * ping timeouts).
+ *
+ * Why not one `setTimeout` per connection: a server holding 10,000 idle connections would keep
+ * 10,000 Node `Timeout` objects and re-arm one on every read. Here a timer is a small object
+ * threaded on an intrusive list in one slot of a hashed wheel; scheduling, cancelling and
+ * re-scheduling are O(1) and allocate nothing, and one unref'd interval per resolution ticks only
+ * while some timer is pending. A feature that is off costs no timer at all.
+ *
+ * Timers are coarse by design: one fires at most one resolution late, never early. Three shared
+ * wheels exist (10 ms, 100 ms, 1 s resolution); a delay goes to the coarsest wheel whose
+ * resolution is at most a twentieth of it, so lateness stays within about 5% of the delay (or
+ * 10 ms for short ones).
+ */
+import { performance } from 'node:perf_hooks';
+
+/** A one-shot timer that can be (re)scheduled on a wheel and cancelled, any number of times. */
+export class WheelTimer {
+  /** Called when the timer fires. It may re-schedule the timer. */
+  callback: () => void;
+  /** @internal tick at which the timer is due. */
+  tick = 0;
+  /** @internal scheduled and neither fired nor cancelled (stays true while it waits in a batch about to fire). */
+  armed = false;
+  /** @internal the wheel holding it, or null when not pending. */
+  wheel: TimerWheel | null = null;
+  /** @internal intrusive list links within the slot. */
+  next: WheelTimer | null = null;
+  /** @internal */
+  prev: WheelTimer | null = null;
+
+  constructor(callback: () => void) {
+    this.callback = callback;
+  }
+
+  /** True while the timer is scheduled and has not fired. */
+  get pending(): boolean {
+    return this.armed;
+  }
+
+  /** (Re)schedules the timer to fire `delay` ms from now on the wheel suited to that delay. */
+  schedule(delay: number): void {
+    this.cancel();
+    wheelFor(delay).add(this, delay);
+  }
+
+  /** Cancels the timer if it is pending; harmless otherwise. */
+  cancel(): void {
+    this.armed = false;
+    this.wheel?.remove(this);
+  }
+}
+
+/** A hashed timer wheel: `slotCount` slots of `resolution` ms each, driven by one unref'd interval. */
+export class TimerWheel {
+  readonly resolution: number;
+  private readonly slots: (WheelTimer | null)[];
+  private readonly mask: number;
+  private interval: NodeJS.Timeout | null = null;
+  /** The last tick whose slot was processed. */
+  private currentTick = 0;
+  private count = 0;
+  /** Timers found due in one tick, fired after the scan so callbacks may touch any slot. */
+  private readonly due: WheelTimer[] = [];
+
+  /** `slotCount` must be a power of two. */
+  constructor(resolution: number, slotCount = 256) {
+    if (!(resolution > 0) || slotCount <= 0 || (slotCount & (slotCount - 1)) !== 0) {
+      throw new RangeError('a timer wheel needs a positive resolution and a power-of-two slot count');
+    }
+    this.resolution = resolution;
+    this.slots = new Array<WheelTimer | null>(slotCount).fill(null);
+    this.mask = slotCount - 1;
+  }
+
+  /** Number of pending timers (for tests and leak checks). */
+  get size(): number {
+    return this.count;
+  }
+
+  /** @internal use `WheelTimer.schedule`. */
+  add(timer: WheelTimer, delay: number): void {
+    const now = performance.now();
+    if (this.interval === null) {
+      this.currentTick = Math.floor(now / this.resolution);
+      // One interval per wheel, unref'd: pending connection timers never keep the process alive
+      // on their own (the sockets they belong to do).
+      this.interval = setInterval(() => this.advance(), this.resolution);
+      this.interval.unref();
+    }
+    // Rounded up, and never the tick being processed: a timer never fires early.
+    timer.tick = Math.max(this.currentTick + 1, Math.ceil((now + Math.max(0, delay)) / this.resolution));
+    const index = timer.tick & this.mask;
+    const head = this.slots[index] ?? null;
+    timer.prev = null;
+    timer.next = head;
+    if (head) head.prev = timer;
+    this.slots[index] = timer;
+    timer.wheel = this;
+    timer.armed = true;
+    this.count++;
+  }
+
+  /** @internal use `WheelTimer.cancel`. */
+  remove(timer: WheelTimer): void {
+    if (timer.wheel !== this) return;
+    if (timer.prev) timer.prev.next = timer.next;
+    else this.slots[timer.tick & this.mask] = timer.next;
+    if (timer.next) timer.next.prev = timer.prev;
+    timer.next = timer.prev = null;
+    timer.wheel = null;
+    if (--this.count === 0 && this.interval !== null) {
+      clearInterval(this.interval);
+      this.interval = null;
+    }
+  }
+
+  /** Processes every tick up to now; after a long event-loop stall each slot is visited once. */
+  private advance(): void {
+    const target = Math.floor(performance.now() / this.resolution);
+    const steps = Math.min(target - this.currentTick, this.slots.length);
+    for (let i = 1; i <= steps; i++) {
+      let timer = this.slots[(this.currentTick + i) & this.mask] ?? null;
+      while (timer !== null) {
+        if (timer.tick <= target) this.due.push(timer);
+        timer = timer.next;
+      }
+    }
+    this.currentTick = Math.max(this.currentTick, target);
+    // Unlinked before any callback runs, but still armed: a callback that cancels or re-schedules
+    // a later timer of the same batch disarms it (a re-scheduled one is armed again, but linked
+    // into a wheel), so each is checked once more just before it fires.
+    for (const t of this.due) this.remove(t);
+    const fired = this.due.splice(0, this.due.length);
+    for (const t of fired) {
+      if (t.armed && t.wheel === null) {
+        t.armed = false;
+        try {
+          t.callback();
+        } catch (error) {
+          // A timer callback belongs to a connection; its failure must not stop the others.
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
+      }
+    }
+  }
+}
+
+const wheels = [new TimerWheel(10), new TimerWheel(100), new TimerWheel(1000)];
+
+/** The shared wheel for a delay: the coarsest whose resolution is at most delay / 20. */
+export function wheelFor(delay: number): TimerWheel {
+  for (let i = wheels.length - 1; i > 0; i--) {
+    const wheel = wheels[i]!;
+    if (wheel.resolution * 20 <= delay) return wheel;
+  }
+  return wheels[0]!;
+}
+
+/** Pending timers across the shared wheels (for leak checks in tests). */
+export function pendingTimers(): number {
+  let n = 0;
+  for (const w of wheels) n += w.size;
+  return n;
+}

@@ -1,0 +1,164 @@
+/**
+ * Two connected hybi WebSockets (client and server role) without a handshake, over an in-memory
+ * duplex pair or a real loopback TCP socket pair, plus a raw frame-level peer for tests that
+ * must send what a well-behaved endpoint never would.
+ */
+import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { decodeFrame } from '../../src/core/frame-parser.js';
+import { encodeFrame, type EncodeFrameOptions, type Frame } from '../../src/core/frame.js';
+import { WebSocket, type WebSocketInit } from '../../src/api/websocket.js';
+import type { WebSocketOptions } from '../../src/api/options.js';
+import { duplexPair } from './duplex-pair.js';
+import { tcpPair } from './tcp-pair.js';
+
+export type Transport = 'memory' | 'tcp';
+
+/** Both transports, for suites that run every test over each. */
+export const transports: readonly Transport[] = ['memory', 'tcp'];
+
+/** `[client, server]` raw streams over the chosen transport. */
+export async function streamPair(transport: Transport): Promise<[Duplex, Duplex]> {
+  if (transport === 'tcp') return tcpPair();
+  return duplexPair();
+}
+
+export interface WsPairOptions {
+  client?: WebSocketOptions & Partial<WebSocketInit>;
+  server?: WebSocketOptions & Partial<WebSocketInit>;
+}
+
+/** No timers unless a test asks: keep-alive and idle defaults would only add noise. */
+const quiet: WebSocketOptions = { pingInterval: 0, idleTimeout: 0 };
+
+/** A connected `[client, server]` pair of WebSockets and their streams. */
+export async function wsPair(
+  transport: Transport,
+  options: WsPairOptions = {},
+): Promise<{ client: WebSocket; server: WebSocket; clientStream: Duplex; serverStream: Duplex }> {
+  const [clientStream, serverStream] = await streamPair(transport);
+  const client = new WebSocket(clientStream, { ...quiet, url: 'ws://test/', ...options.client, role: 'client' });
+  const server = new WebSocket(serverStream, { ...quiet, url: '/', ...options.server, role: 'server' });
+  return { client, server, clientStream, serverStream };
+}
+
+/** Ends a pair whatever state it is in, and waits for both 'close' events. */
+export async function closePair(...sockets: WebSocket[]): Promise<void> {
+  await Promise.all(
+    sockets.map(async (ws) => {
+      if (ws.readyState === 'closed') return;
+      const closed = once(ws, 'close');
+      ws.terminate();
+      await closed;
+    }),
+  );
+}
+
+/**
+ * A raw WebSocket endpoint: reads frames off a stream (any masking accepted) and writes frames
+ * exactly as told. It never answers anything by itself.
+ */
+export class RawPeer {
+  readonly stream: Duplex;
+  readonly role: 'client' | 'server';
+  private buffered: Uint8Array = new Uint8Array(0);
+  private frames: Frame[] = [];
+  private waiters: ((frame: Frame | null) => void)[] = [];
+  ended = false;
+
+  constructor(stream: Duplex, role: 'client' | 'server') {
+    this.stream = stream;
+    this.role = role;
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('end', () => this.onEnd());
+    stream.on('close', () => this.onEnd());
+    stream.on('error', () => {});
+  }
+
+  private onData(chunk: Buffer): void {
+    const joined = new Uint8Array(this.buffered.length + chunk.length);
+    joined.set(this.buffered);
+    joined.set(chunk, this.buffered.length);
+    let offset = 0;
+    for (;;) {
+      const decoded = decodeFrame(joined.subarray(offset));
+      if (decoded === null) break;
+      offset += decoded.bytesConsumed;
+      // Copy: the payload may be a view of `joined`.
+      const frame = { ...decoded.frame, payload: Buffer.from(decoded.frame.payload) };
+      const waiter = this.waiters.shift();
+      if (waiter) waiter(frame);
+      else this.frames.push(frame);
+    }
+    this.buffered = joined.slice(offset);
+  }
+
+  private onEnd(): void {
+    this.ended = true;
+    for (const waiter of this.waiters.splice(0)) waiter(null);
+  }
+
+  /** The next frame received, or null when the stream ended first. */
+  nextFrame(): Promise<Frame | null> {
+    const frame = this.frames.shift();
+    if (frame) return Promise.resolve(frame);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Encodes a frame (masked when this peer is a client) without writing it. */
+  encode(options: EncodeFrameOptions): Uint8Array {
+    return encodeFrame({ mask: this.role === 'client', ...options });
+  }
+
+  /** Writes frames in one write. */
+  send(...frames: EncodeFrameOptions[]): void {
+    const parts = frames.map((f) => this.encode(f));
+    this.stream.write(Buffer.concat(parts));
+  }
+
+  /** Writes raw bytes. */
+  write(bytes: Uint8Array): void {
+    this.stream.write(bytes);
+  }
+}
+
+/** A WebSocket facing a RawPeer over the chosen transport. */
+export async function rawPair(
+  transport: Transport,
+  role: 'client' | 'server',
+  options: WebSocketOptions & Partial<WebSocketInit> = {},
+): Promise<{ ws: WebSocket; peer: RawPeer; wsStream: Duplex; peerStream: Duplex }> {
+  const [clientStream, serverStream] = await streamPair(transport);
+  const wsStream = role === 'client' ? clientStream : serverStream;
+  const peerStream = role === 'client' ? serverStream : clientStream;
+  const ws = new WebSocket(wsStream, { ...quiet, ...options, role });
+  const peer = new RawPeer(peerStream, role === 'client' ? 'server' : 'client');
+  return { ws, peer, wsStream, peerStream };
+}
+
+/** Is the stream a TCP socket (for assertions that only hold there)? */
+export function isSocket(stream: Duplex): stream is Socket {
+  return typeof (stream as Socket).remotePort === 'number';
+}
+
+/** Resolves after `ms`; for waits that a test bounds explicitly. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Rejects if `promise` does not settle within `ms` (keeps a hung test from hanging the run). */
+export async function within<T>(promise: Promise<T>, ms: number, what = 'operation'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
