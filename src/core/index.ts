@@ -11,3 +11,7 @@ export * from './close.js';
 export * from './frame.js';
 export * from './frame-parser.js';
 export * from './connection.js';
+export * from './header-tokens.js';
+export * from './handshake.js';
+export * from './http-head.js';
+export * from './permessage-deflate.js';
