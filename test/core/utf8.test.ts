@@ -129,6 +129,25 @@ describe('RFC 3629 / RFC 6455 8.1 UTF-8 validity', () => {
     );
   });
 
+  it('finds the failing byte of long input at any alignment (the word-at-a-time scan)', () => {
+    const text = fc.oneof(
+      fc.string({ unit: 'binary-ascii', minLength: 256, maxLength: 1200 }),
+      fc.string({ unit: 'binary', minLength: 100, maxLength: 600 }),
+    );
+    fc.assert(
+      fc.property(text, fc.nat(3), fc.nat(), fc.constantFrom(...edgeBytes, 0x00), fc.boolean(), (s, lead, where, value, damage) => {
+        const encoded = encodeUtf8(s);
+        const backing = new Uint8Array(lead + encoded.length);
+        backing.set(encoded, lead);
+        const input = backing.subarray(lead);
+        if (damage) input[where % input.length] = value;
+        assert.equal(isValidUtf8(input), isUtf8(input));
+        assert.equal(ourFirstInvalid(input), nodeFirstInvalid(input));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('fails at the same byte as a fatal streaming TextDecoder', () => {
     fc.assert(
       fc.property(nearlyUtf8, (input) => {
