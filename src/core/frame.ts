@@ -58,6 +58,7 @@ export interface FrameHeaderOptions {
 }
 
 const EMPTY = new Uint8Array(0);
+const scratchKey = new Uint8Array(4);
 /** 2^53 - 1: the largest length a JavaScript number carries exactly. */
 const MAX_LENGTH = Number.MAX_SAFE_INTEGER;
 const TWO_POW_32 = 0x1_0000_0000;
@@ -171,14 +172,13 @@ export function encodeFrame(options: EncodeFrameOptions): Uint8Array {
   if (mask !== true) checkKey(mask);
   const out = new Uint8Array(frameHeaderSize(length, true) + length);
   const at = writeBase(out, opcode, length, fin, rsv, true);
-  if (mask === true) {
-    writeMaskKey(out, at);
-  } else {
-    out[at] = mask[0]!;
-    out[at + 1] = mask[1]!;
-    out[at + 2] = mask[2]!;
-    out[at + 3] = mask[3]!;
-  }
-  maskInto(payload, out.subarray(at, at + 4), out, at + 4);
+  if (mask === true) writeMaskKey(out, at);
+  else out.set(mask, at);
+  // The key is read back into a scratch array so that no view object is made per frame.
+  scratchKey[0] = out[at]!;
+  scratchKey[1] = out[at + 1]!;
+  scratchKey[2] = out[at + 2]!;
+  scratchKey[3] = out[at + 3]!;
+  maskInto(payload, scratchKey, out, at + 4);
   return out;
 }
