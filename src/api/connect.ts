@@ -1,0 +1,439 @@
+/**
+ * `connect(url, options)`: from a URL to an open WebSocket. The upgrade request and the checks
+ * on the answer are the core's (src/core/handshake.ts); dialing and reading the answer off the
+ * socket are src/node/dial.ts; this file decides: timeouts, aborts, redirects, retries, and the
+ * hand-over of the socket (and any bytes that followed the 101) to the WebSocket.
+ */
+import { Buffer } from 'node:buffer';
+import type { Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers';
+import { ConnectError, HandshakeError, InvalidArgumentError, InvalidURLError } from '../core/errors.js';
+import { buildClientRequest, checkServerResponse, generateKey, type HeaderMap } from '../core/handshake.js';
+import { isToken, type ExtensionOffer } from '../core/header-tokens.js';
+import type { HttpHead } from '../core/http-head.js';
+import {
+  abortedError,
+  DEFAULT_BODY_TIMEOUT,
+  dial,
+  readResponseBody,
+  readResponseHead,
+  type ResponseHead,
+  type TlsDialOptions,
+} from '../node/dial.js';
+import { parseWebSocketURL, type WebSocketURL } from './url.js';
+import { WebSocket, type MessageCodec, type WebSocketOptions } from './websocket.js';
+
+export type { TlsDialOptions } from '../node/dial.js';
+
+/** Default `handshakeTimeout`: 10 s, long enough for a slow TLS handshake across the world, short enough to notice a dead host. */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+
+/** Default `retry.attempts` when `retry` is given: the first try and four more. */
+export const DEFAULT_RETRY_ATTEMPTS = 5;
+/** Default `retry.minDelay`, in ms: the shortest wait before a retry. */
+export const DEFAULT_RETRY_MIN_DELAY = 100;
+/** Default `retry.maxDelay`, in ms: the longest wait before a retry, however many failed. */
+export const DEFAULT_RETRY_MAX_DELAY = 10_000;
+
+/** Retrying failed connects (the Sigil seed's reconnect loop), with exponential backoff and jitter. */
+export interface RetryOptions {
+  /** Total tries, the first included; default DEFAULT_RETRY_ATTEMPTS. 1 means no retry. */
+  attempts?: number;
+  /** Shortest wait before a retry, in ms; default DEFAULT_RETRY_MIN_DELAY. */
+  minDelay?: number;
+  /** Longest wait before a retry, in ms; default DEFAULT_RETRY_MAX_DELAY. */
+  maxDelay?: number;
+  /** Called before each wait with the error that failed the try, the try's number (1-based) and the wait in ms. */
+  onRetry?: (error: Error, attempt: number, delayMs: number) => void;
+}
+
+/** Options of `connect()`: the handshake's, plus every connection option of `WebSocketOptions`. */
+export interface ConnectOptions extends WebSocketOptions {
+  /** Subprotocols to offer (Sec-WebSocket-Protocol), most preferred first; the server picks one or none. Default none. */
+  protocols?: string | readonly string[];
+  /**
+   * Extra request headers (cookies, authorization). Headers the handshake owns (Upgrade,
+   * Connection, Sec-WebSocket-*, Host) are refused with an InvalidArgumentError. Default none.
+   */
+  headers?: Readonly<Record<string, string | readonly string[]>>;
+  /** Origin header, for servers that check it (browsers always send one). Default none. */
+  origin?: string;
+  /** TLS settings for wss: (ca, cert, key, rejectUnauthorized, servername). Default: Node's CAs, verified, SNI from the URL. */
+  tls?: TlsDialOptions;
+  /**
+   * Milliseconds for the whole handshake (DNS, TCP, TLS, request, response, redirects) of one
+   * try; default DEFAULT_HANDSHAKE_TIMEOUT. 0 disables the bound. A timeout is a ConnectError
+   * with `timedOut: true`.
+   */
+  handshakeTimeout?: number;
+  /** Aborts connecting (not the connection once open); the promise rejects with a ConnectError whose `cause` is the reason. */
+  signal?: AbortSignal;
+  /**
+   * Redirects (301, 302, 303, 307, 308) to follow to ws:, wss:, http: or https: URLs; default 0,
+   * as browsers never follow them for WebSockets. Credentials and cookies are dropped on a redirect
+   * to another host.
+   */
+  maxRedirects?: number;
+  /** How to carry the upgrade; only 'http1' (the default) for now. HTTP/2 (RFC 8441) is planned. */
+  transport?: 'http1';
+  /** Retry failed connects; default none (one try). Never retries a 4xx refusal, a bad URL or option, or an abort. */
+  retry?: RetryOptions;
+  /**
+   * Offer permessage-deflate (RFC 7692). Accepted now, but no offer is made until the zlib codec
+   * lands (issue 6): the connection is then uncompressed, as it is with any server that declines.
+   */
+  compress?: boolean;
+}
+
+/** HTTP statuses that redirect, when `maxRedirects` allows it. */
+const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+
+/** Headers dropped when a redirect leads to another host: they carry credentials for the first. */
+const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'cookie']);
+
+/**
+ * An extension the client offers, and how it turns the server's acceptance into a codec. Adding
+ * permessage-deflate is one entry in `clientExtensions`.
+ */
+interface ClientExtension {
+  readonly name: string;
+  /** The offer as it goes into Sec-WebSocket-Extensions. */
+  readonly offer: string;
+  /** The codec for the parameters the server accepted, or the reason they are unacceptable. */
+  accept(response: ExtensionOffer): MessageCodec | string;
+}
+
+/** The extensions to offer for these options; empty until the permessage-deflate codec exists. */
+function clientExtensions(_options: ConnectOptions): ClientExtension[] {
+  return [];
+}
+
+/** Options after validation, with defaults applied. */
+interface Plan {
+  protocols: string[];
+  headers: Record<string, string | readonly string[]>;
+  origin: string | undefined;
+  tls: TlsDialOptions;
+  handshakeTimeout: number;
+  signal: AbortSignal | undefined;
+  maxRedirects: number;
+  attempts: number;
+  minDelay: number;
+  maxDelay: number;
+  onRetry: RetryOptions['onRetry'];
+  extensions: ClientExtension[];
+  connection: WebSocketOptions;
+}
+
+function isCount(value: unknown, min: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min;
+}
+
+function isDuration(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+function plan(options: ConnectOptions): Plan {
+  const {
+    protocols,
+    headers,
+    origin,
+    tls,
+    handshakeTimeout,
+    signal,
+    maxRedirects,
+    transport,
+    retry,
+    compress: _compress,
+    ...connection
+  } = options;
+
+  if (transport !== undefined && transport !== 'http1') {
+    throw new InvalidArgumentError(
+      (transport as string) === 'http2'
+        ? "transport 'http2': WebSocket over HTTP/2 (RFC 8441) is not supported yet; use 'http1'"
+        : `unknown transport ${JSON.stringify(transport)}: only 'http1' is supported`,
+    );
+  }
+  const offered = typeof protocols === 'string' ? [protocols] : [...(protocols ?? [])];
+  const seen = new Set<string>();
+  for (const protocol of offered) {
+    // RFC 6455 section 4.1: each subprotocol is a token, and the values must be unique.
+    if (typeof protocol !== 'string' || !isToken(protocol)) {
+      throw new InvalidArgumentError(`invalid subprotocol ${JSON.stringify(protocol)}: a subprotocol is an HTTP token`);
+    }
+    if (seen.has(protocol)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(protocol)} is offered twice`);
+    seen.add(protocol);
+  }
+  const timeout = handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+  if (!isDuration(timeout)) throw new InvalidArgumentError(`handshakeTimeout must be a number of ms >= 0, got ${String(handshakeTimeout)}`);
+  const redirects = maxRedirects ?? 0;
+  if (!isCount(redirects, 0)) throw new InvalidArgumentError(`maxRedirects must be an integer >= 0, got ${String(maxRedirects)}`);
+  const attempts = retry === undefined ? 1 : (retry.attempts ?? DEFAULT_RETRY_ATTEMPTS);
+  if (!isCount(attempts, 1)) throw new InvalidArgumentError(`retry.attempts must be an integer >= 1, got ${String(retry?.attempts)}`);
+  const minDelay = retry?.minDelay ?? DEFAULT_RETRY_MIN_DELAY;
+  const maxDelay = retry?.maxDelay ?? Math.max(DEFAULT_RETRY_MAX_DELAY, minDelay);
+  if (!isDuration(minDelay) || !isDuration(maxDelay) || maxDelay < minDelay) {
+    throw new InvalidArgumentError(`retry delays must be numbers of ms with 0 <= minDelay <= maxDelay, got ${String(minDelay)} and ${String(maxDelay)}`);
+  }
+  if (origin !== undefined && typeof origin !== 'string') throw new InvalidArgumentError('origin must be a string');
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
+
+  return {
+    protocols: offered,
+    headers: { ...(headers ?? {}) },
+    origin,
+    tls: tls ?? {},
+    handshakeTimeout: timeout,
+    signal,
+    maxRedirects: redirects,
+    attempts,
+    minDelay,
+    maxDelay,
+    onRetry: retry?.onRetry,
+    extensions: clientExtensions(options),
+    connection,
+  };
+}
+
+/**
+ * The wait before retry number `retry` (1 for the first retry): exponential backoff with full
+ * jitter above a floor, uniform between `minDelay` and min(maxDelay, minDelay * 2^retry). The
+ * jitter keeps many clients that lost the same server from coming back in lockstep; the floor keeps
+ * a retry from hammering a server that just refused.
+ */
+export function retryDelay(retry: number, minDelay: number, maxDelay: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxDelay, minDelay * 2 ** Math.min(retry, 52));
+  return minDelay + random() * (ceiling - minDelay);
+}
+
+/**
+ * Whether a failed try is worth another: network failures and timeouts, a server that answered
+ * nothing usable or 5xx. Never a 4xx (the server refused this request and would again), a 3xx
+ * (redirects are settled by maxRedirects), a 101 that failed its checks, a bad URL or option,
+ * or the caller's abort.
+ */
+function isRetryable(error: unknown, signal: AbortSignal | undefined): boolean {
+  if (signal?.aborted) return false;
+  if (error instanceof ConnectError) return true;
+  if (error instanceof HandshakeError) return error.status === 0 || error.status >= 500;
+  return false;
+}
+
+/** Waits `ms`, or rejects as soon as `signal` aborts; leaves no timer or listener behind either way. */
+function sleep(ms: number, signal: AbortSignal | undefined, target: WebSocketURL): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortedError(target.hostname, target.port, signal));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortedError(target.hostname, target.port, signal!));
+    };
+    const timer = delay(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Opens a WebSocket to `url` (ws:, wss:, or http:/https: mapped to them) and resolves once the
+ * server accepted the upgrade: the WebSocket is open, and any bytes the server sent right after
+ * its 101 are its first input.
+ *
+ * Rejects with: InvalidURLError (bad URL), InvalidArgumentError (bad option, header injection,
+ * HTTP/2), ConnectError (DNS, TCP, TLS, timeout with `timedOut`, abort), HandshakeError (any
+ * answer other than a valid 101: status, headers and the start of the body are on the error).
+ * No failure leaves a socket, a timer or a listener behind.
+ */
+export async function connect(url: string | URL, options: ConnectOptions = {}): Promise<WebSocket> {
+  const target = parseWebSocketURL(url);
+  const settings = plan(options);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await attemptOnce(target, settings);
+    } catch (error) {
+      if (attempt >= settings.attempts || !isRetryable(error, settings.signal)) throw error;
+      const wait = retryDelay(attempt, settings.minDelay, settings.maxDelay);
+      settings.onRetry?.(error as Error, attempt, wait);
+      await sleep(wait, settings.signal, target);
+    }
+  }
+}
+
+/** One try: a bounded handshake, following redirects as allowed. */
+async function attemptOnce(target: WebSocketURL, settings: Plan): Promise<WebSocket> {
+  // One signal for the whole try: it fires on the caller's abort or when the time is up. The
+  // timeout's reason is a TimeoutError, which is how the dial layer tells the two apart.
+  const controller = new AbortController();
+  const user = settings.signal;
+  const onUserAbort = (): void => controller.abort(user!.reason);
+  let timer: NodeJS.Timeout | undefined;
+  if (user?.aborted) controller.abort(user.reason);
+  else user?.addEventListener('abort', onUserAbort, { once: true });
+  if (settings.handshakeTimeout > 0) {
+    const ms = settings.handshakeTimeout;
+    timer = delay(() => controller.abort(new DOMException(`no WebSocket handshake within ${ms} ms`, 'TimeoutError')), ms);
+  }
+  const deadline = settings.handshakeTimeout > 0 ? Date.now() + settings.handshakeTimeout : Infinity;
+  try {
+    return await handshake(target, settings, controller.signal, deadline);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    user?.removeEventListener('abort', onUserAbort);
+  }
+}
+
+async function handshake(first: WebSocketURL, settings: Plan, signal: AbortSignal, deadline: number): Promise<WebSocket> {
+  let current = first;
+  let headers = withAuth(settings.headers, first);
+  for (let redirects = 0; ; redirects++) {
+    const key = generateKey();
+    // Built before dialing: a header the handshake owns, or CR/LF in a value, fails here and
+    // never reaches the network.
+    const request = buildClientRequest({
+      host: current.host,
+      path: current.path,
+      key,
+      protocols: settings.protocols,
+      extensions: settings.extensions.length > 0 ? settings.extensions.map((e) => e.offer).join(', ') : undefined,
+      origin: settings.origin,
+      headers,
+    });
+    const socket = await dial({
+      host: current.hostname,
+      port: current.port,
+      tls: current.secure ? settings.tls : false,
+      signal,
+    });
+    socket.write(request);
+    // Listeners are attached in this same tick, so no error from the write can go unheard.
+    const response = await readResponseHead(socket, { host: current.hostname, port: current.port, signal });
+
+    if (response.status === 101) return open(socket, response, current, key, settings);
+
+    if (REDIRECTS.has(response.status) && settings.maxRedirects > 0) {
+      socket.destroy();
+      const next = redirectTarget(response, current);
+      if (redirects + 1 > settings.maxRedirects) {
+        throw new HandshakeError(
+          `too many redirects: more than ${settings.maxRedirects} (last to ${next.href})`,
+          response.status,
+          flatHeaders(response.head),
+        );
+      }
+      if (next.host !== current.host || (current.secure && !next.secure)) {
+        headers = stripCredentials(headers);
+      }
+      headers = next.auth !== '' ? withAuth(stripCredentials(headers), next) : headers;
+      current = next;
+      continue;
+    }
+
+    // A refusal: read (a bounded piece of) its body so a 401 or 403 page can be shown.
+    const remaining = deadline - Date.now();
+    const body = await readResponseBody(socket, response, {
+      timeout: Math.max(0, Math.min(DEFAULT_BODY_TIMEOUT, remaining)),
+      signal,
+    });
+    const reason = response.head.startLine[2];
+    throw new HandshakeError(
+      `${current.href} refused the WebSocket upgrade: ${response.status}${reason ? ` ${reason}` : ''}`,
+      response.status,
+      flatHeaders(response.head),
+      new TextDecoder().decode(body),
+    );
+  }
+}
+
+/** Checks a 101 and hands the socket to a new WebSocket; any failure destroys the socket. */
+function open(socket: Socket, response: ResponseHead, url: WebSocketURL, key: string, settings: Plan): WebSocket {
+  try {
+    const check = checkServerResponse(101, response.head.headers as HeaderMap, {
+      key,
+      protocols: settings.protocols,
+      extensionNames: settings.extensions.map((e) => e.name),
+    });
+    if (!check.ok) {
+      throw new HandshakeError(`invalid handshake response from ${url.href}: ${check.reason}`, 101, flatHeaders(response.head));
+    }
+    const codecs: MessageCodec[] = [];
+    for (const accepted of check.extensions) {
+      const extension = settings.extensions.find((e) => e.name === accepted.name);
+      const codec = extension?.accept(accepted) ?? `extension ${accepted.name} was not offered`;
+      if (typeof codec === 'string') {
+        for (const c of codecs) c.close();
+        throw new HandshakeError(`invalid handshake response from ${url.href}: ${codec}`, 101, flatHeaders(response.head));
+      }
+      codecs.push(codec);
+    }
+    return new WebSocket(socket, {
+      ...settings.connection,
+      role: 'client',
+      url: url.href,
+      protocol: check.protocol,
+      // The bytes that came with the 101 are the first frames: the WebSocket reads them first.
+      head: response.rest,
+      codecs,
+    });
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
+}
+
+/** Where a redirect leads; a HandshakeError when it has no Location or leaves HTTP and WebSocket URLs. */
+function redirectTarget(response: ResponseHead, current: WebSocketURL): WebSocketURL {
+  const raw = response.head.headers['location'];
+  const location = Array.isArray(raw) ? raw[0] : raw;
+  if (location === undefined || location.trim() === '') {
+    throw new HandshakeError(`redirect ${response.status} without a Location header`, response.status, flatHeaders(response.head));
+  }
+  // A fragment is the client's business, not the server's (and meaningless for a WebSocket).
+  const hash = location.indexOf('#');
+  const trimmed = (hash >= 0 ? location.slice(0, hash) : location).trim();
+  try {
+    // A relative Location is resolved against the URL that was redirected (RFC 9110 section 10.2.2).
+    return parseWebSocketURL(trimmed, current.href);
+  } catch (error) {
+    if (!(error instanceof InvalidURLError)) throw error;
+    throw new HandshakeError(
+      `redirect ${response.status} to ${JSON.stringify(trimmed.slice(0, 200))}, which is not a ws:, wss:, http: or https: URL`,
+      response.status,
+      flatHeaders(response.head),
+      '',
+      { cause: error },
+    );
+  }
+}
+
+function hasHeader(headers: Readonly<Record<string, unknown>>, name: string): boolean {
+  for (const key of Object.keys(headers)) if (key.toLowerCase() === name) return true;
+  return false;
+}
+
+/** Adds Basic credentials from the URL unless the caller set Authorization themselves. */
+function withAuth(headers: Record<string, string | readonly string[]>, url: WebSocketURL): Record<string, string | readonly string[]> {
+  if (url.auth === '' || hasHeader(headers, 'authorization')) return headers;
+  return { ...headers, Authorization: `Basic ${Buffer.from(url.auth, 'utf8').toString('base64')}` };
+}
+
+function stripCredentials(headers: Record<string, string | readonly string[]>): Record<string, string | readonly string[]> {
+  const out: Record<string, string | readonly string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!CREDENTIAL_HEADERS.has(name.toLowerCase())) out[name] = value;
+  }
+  return out;
+}
+
+/** Response headers as HandshakeError carries them: lower-case names, repeats joined with ', '. */
+function flatHeaders(head: HttpHead): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(head.headers)) {
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
