@@ -1,0 +1,391 @@
+/**
+ * The permessage-deflate payload transform (RFC 7692 section 7.2) over node:zlib.
+ *
+ * One raw DEFLATE stream per direction and connection. With context takeover the streams live as
+ * long as the connection, so a message can refer back to earlier ones (that is where most of the
+ * compression on small, similar messages comes from). When the side that compresses promised
+ * `no_context_takeover`, each message is compressed from an empty window, and we free the
+ * corresponding zlib context after every message instead of keeping ~300 KiB per idle connection.
+ * The deflate context is only created on the first compressed send, so a connection that never
+ * sends a message over the threshold never pays for one.
+ *
+ * Inflation is bounded: output is counted chunk by chunk (zlib hands it over in `chunkSize`
+ * pieces, one thread-pool job each) and the stream is destroyed as soon as the message exceeds
+ * `maxSize`, so a bomb costs at most about `maxSize + chunkSize` bytes and the CPU to produce them.
+ *
+ * The codec is the `MessageCodec` the api WebSocket expects (src/api/websocket.ts); it is declared
+ * structurally, because the node layer may not import the api layer.
+ */
+import zlib from 'node:zlib';
+import type { ExtensionHook, Role } from '../core/connection.js';
+import { ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../core/errors.js';
+import { zlibLimiter, type ZlibLimiter } from './zlib-limiter.js';
+
+/** RSV1 in first-byte position: the "Per-Message Compressed" bit (RFC 7692 section 6). */
+const RSV1 = 0x40;
+
+/** The 4 octets a sync flush ends with: an empty stored block's LEN/NLEN (RFC 7692 section 7.2.1). */
+const TRAILER = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
+
+/** RFC 7692 section 7.2.3.6: an empty non-final stored block, what an empty message compresses to. */
+const EMPTY_BLOCK = new Uint8Array([0x00]);
+
+/** Payloads up to this size are copied to join the trailer (one zlib job instead of two). */
+const MAX_JOINED_PAYLOAD = 64 * 1024;
+
+/** Messages smaller than this are sent uncompressed by default (bytes). */
+export const DEFAULT_DEFLATE_THRESHOLD = 1024;
+
+/**
+ * Default compression level. See docs/permessage-deflate.md for the measurements: on typical JSON
+ * traffic level 1 compresses 2-3 times faster than zlib's default 6 while the output is only a
+ * few percent larger, and a WebSocket server is usually CPU-bound long before it is bandwidth-bound.
+ */
+export const DEFAULT_DEFLATE_LEVEL = 1;
+
+/**
+ * Default zlib memLevel (1..9): 8, zlib's own default. The compressor's hash tables cost
+ * 2^(memLevel+9) bytes (128 KiB at 8); lower values save memory per connection at some ratio.
+ */
+export const DEFAULT_DEFLATE_MEM_LEVEL = 8;
+
+/**
+ * What the handshake settled (RFC 7692 section 7.1), in the form the codec needs. Window bits are
+ * numbers 8..15 (15 when the parameter was absent); no_context_takeover flags are booleans.
+ */
+export interface NegotiatedDeflate {
+  serverNoContextTakeover: boolean;
+  clientNoContextTakeover: boolean;
+  serverMaxWindowBits: number;
+  clientMaxWindowBits: number;
+}
+
+/** Tuning of the codec that is not negotiated: each field's default and reason are on its field. */
+export interface DeflateCodecOptions {
+  /**
+   * Messages smaller than this many bytes are sent uncompressed (default 1024): below about 1 KiB,
+   * the CPU and the thread-pool round trip cost more than the bytes saved. 0 compresses everything.
+   */
+  threshold?: number;
+  /** zlib compression level 0..9 (default 1, see DEFAULT_DEFLATE_LEVEL). */
+  level?: number;
+  /** zlib memLevel 1..9 (default 8, see DEFAULT_DEFLATE_MEM_LEVEL). */
+  memLevel?: number;
+  /**
+   * Size of the pieces zlib produces output in (default 16 KiB, Node's). Each piece is one
+   * thread-pool job and also the granularity of the inflation bound; each stream keeps one
+   * buffer of this size.
+   */
+  chunkSize?: number;
+  /** The limiter that bounds concurrent zlib work; default the process-wide `zlibLimiter`. */
+  limiter?: ZlibLimiter;
+}
+
+type Resolved = Required<Omit<DeflateCodecOptions, 'limiter'>>;
+
+/**
+ * permessage-deflate for one connection. `decode` and `encode` may be called without waiting for
+ * earlier calls: each direction runs its operations one at a time in call order (the LZ77 window
+ * is shared state), and every operation takes a slot of the limiter while it runs.
+ */
+export class DeflateCodec {
+  /** Tells the core that RSV1 marks this extension's messages. */
+  readonly hook: ExtensionHook = { name: 'permessage-deflate', rsvBits: RSV1 };
+  /** The negotiated Sec-WebSocket-Extensions element, for `ws.extensions`. */
+  readonly header: string;
+
+  readonly #options: Resolved;
+  readonly #limiter: ZlibLimiter;
+  /** Our compressor: window bits and reset policy from the params of our own role. */
+  readonly #deflateBits: number;
+  readonly #deflateReset: boolean;
+  /** Our decompressor: window bits and reset policy from the peer's params. */
+  readonly #inflateBits: number;
+  readonly #inflateReset: boolean;
+
+  #deflater: zlib.DeflateRaw | undefined;
+  #inflater: zlib.InflateRaw | undefined;
+  /** Input bytes handed to the current inflater, to notice a peer's final block (see #inflate). */
+  #inflaterFed = 0;
+  /** Settles when the last queued operation of each direction has. */
+  #encodeTail: Promise<unknown> = Promise.resolve();
+  #decodeTail: Promise<unknown> = Promise.resolve();
+  #encodesQueued = 0;
+  /** After a failed inflation the window is unknown, so every later decode fails the same way. */
+  #decodeError: Error | undefined;
+  #closed = false;
+  /** The reject functions of operations in progress, so that close() settles them. */
+  readonly #inFlight = new Set<(error: Error) => void>();
+
+  constructor(role: Role, params: NegotiatedDeflate, header: string, options: DeflateCodecOptions = {}) {
+    this.header = header;
+    this.#limiter = options.limiter ?? zlibLimiter;
+    this.#options = {
+      threshold: checkInt('threshold', options.threshold ?? DEFAULT_DEFLATE_THRESHOLD, 0, Number.MAX_SAFE_INTEGER),
+      level: checkInt('level', options.level ?? DEFAULT_DEFLATE_LEVEL, 0, 9),
+      memLevel: checkInt('memLevel', options.memLevel ?? DEFAULT_DEFLATE_MEM_LEVEL, 1, 9),
+      chunkSize: checkInt('chunkSize', options.chunkSize ?? zlib.constants.Z_DEFAULT_CHUNK, 64, 1 << 30),
+    };
+    const ours = role === 'server' ? 'server' : 'client';
+    const bits = (side: string): number =>
+      checkInt(`${side}MaxWindowBits`, side === 'server' ? params.serverMaxWindowBits : params.clientMaxWindowBits, 8, 15);
+    const theirs = ours === 'server' ? 'client' : 'server';
+    // zlib refuses an 8-bit window for raw deflate and Node substitutes 9. That is still within a
+    // 256-byte window for the peer: zlib never emits a distance beyond w_size - 262, which is 250
+    // for a 512-byte window. Inflating with at least 9 bits is always safe (a larger window than the
+    // peer uses only costs 256 bytes).
+    this.#deflateBits = Math.max(9, bits(ours));
+    this.#inflateBits = Math.max(9, bits(theirs));
+    // RFC 7692 section 7.2.1/7.2.2: the side that promised no_context_takeover compresses each
+    // message from an empty window; the other side may then forget its window between messages.
+    this.#deflateReset = ours === 'server' ? params.serverNoContextTakeover : params.clientNoContextTakeover;
+    this.#inflateReset = ours === 'server' ? params.clientNoContextTakeover : params.serverNoContextTakeover;
+  }
+
+  /**
+   * Decompress one message whose first frame had RSV1 set (RFC 7692 section 7.2.2). Rejects with
+   * MessageTooLargeError (1009) as soon as the output exceeds `maxSize`, with a ProtocolError (1007)
+   * if the payload is not valid DEFLATE data, and with ConnectionNotOpenError after `close()`.
+   * `data` is read until the promise settles.
+   */
+  decode(data: Uint8Array, _isText: boolean, _rsv: number, maxSize: number): Promise<Uint8Array> {
+    const result = this.#decodeTail.then(() => this.#limiter.run(() => this.#inflate(data, maxSize)));
+    this.#decodeTail = result.catch(noop);
+    return result;
+  }
+
+  /**
+   * Compress one message (RFC 7692 section 7.2.1), or resolve null to send it uncompressed: below
+   * the threshold, or when compressing without context takeover would not make it smaller.
+   * `data` is read until the promise settles; the result is a fresh buffer.
+   */
+  encode(data: Uint8Array, _isText: boolean): Promise<{ data: Uint8Array; rsv: number } | null> {
+    if (this.#closed) return Promise.reject(closedError());
+    if (data.length < this.#options.threshold) {
+      // Resolve after the messages queued before it, so that a caller awaiting results in any
+      // order still sees them in call order.
+      return this.#encodesQueued === 0 ? Promise.resolve(null) : this.#encodeTail.then(() => null);
+    }
+    this.#encodesQueued++;
+    const result = this.#encodeTail.then(() => this.#limiter.run(() => this.#deflate(data)));
+    this.#encodeTail = result.then(
+      () => void this.#encodesQueued--,
+      () => void this.#encodesQueued--,
+    );
+    return result;
+  }
+
+  /** Free both zlib contexts; operations in progress or queued reject with ConnectionNotOpenError. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#deflater?.destroy();
+    this.#inflater?.destroy();
+    this.#deflater = undefined;
+    this.#inflater = undefined;
+    const error = closedError();
+    for (const reject of [...this.#inFlight]) reject(error);
+  }
+
+  #inflate(data: Uint8Array, maxSize: number): Promise<Uint8Array> {
+    if (this.#closed) return Promise.reject(closedError());
+    if (this.#decodeError) return Promise.reject(this.#decodeError);
+    const inflater = (this.#inflater ??= this.#newInflater());
+    const codec = this;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      let settled = false;
+      const settle = (error: Error | undefined, value?: Uint8Array): void => {
+        if (settled) return;
+        settled = true;
+        inflater.off('data', onData);
+        inflater.off('error', onError);
+        inflater.off('close', onClose);
+        this.#inFlight.delete(fail);
+        if (error) reject(error);
+        else resolve(value!);
+      };
+      // A failed inflation leaves the shared window in an unknown state: drop the stream (which
+      // also stops zlib at once) and fail every later message the same way.
+      const fail = (error: Error): void => {
+        if (settled) return;
+        if (!this.#closed) {
+          this.#decodeError = error;
+          this.#discardInflater(inflater);
+        }
+        settle(error);
+      };
+      const onData = (chunk: Buffer): void => {
+        total += chunk.length;
+        // Stop at the first piece past the limit: zlib has produced at most one chunkSize more
+        // than maxSize, and destroying the stream keeps it from starting the next piece.
+        if (total > maxSize) {
+          fail(new MessageTooLargeError(`decompressed message exceeds ${maxSize} bytes`, maxSize));
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onError = (error: Error): void => {
+        const wrapped = new ProtocolError(`invalid compressed data: ${error.message}`, 1007, ErrorCode.Protocol);
+        wrapped.cause = error;
+        fail(wrapped);
+      };
+      const onClose = (): void => fail(closedError());
+      this.#inFlight.add(fail);
+      inflater.on('data', onData);
+      inflater.on('error', onError);
+      inflater.on('close', onClose);
+
+      // RFC 7692 section 7.2.2: append 0x00 0x00 0xff 0xff to the payload, then inflate. Small
+      // payloads are joined to their trailer so that the message costs one thread-pool job; large
+      // ones are written as they are rather than copied. The stream flushes every write
+      // (Z_SYNC_FLUSH), so the last write's callback comes after all of the message's output.
+      this.#inflaterFed += data.length + TRAILER.length;
+      if (data.length <= MAX_JOINED_PAYLOAD) {
+        const joined = new Uint8Array(data.length + TRAILER.length);
+        joined.set(data);
+        joined.set(TRAILER, data.length);
+        inflater.write(joined, done);
+      } else {
+        inflater.write(data);
+        inflater.write(TRAILER, done);
+      }
+      function done(error?: Error | null): void {
+        if (settled) return;
+        // A zlib error fails pending writes too, possibly before the 'error' event.
+        if (error || inflater.destroyed) {
+          onError(error ?? new Error('zlib stream destroyed'));
+          return;
+        }
+        // A peer may end a message with a final block (BFINAL = 1, RFC 7692 section 7.2.3.4).
+        // zlib then stops consuming input, which shows as input not counted in bytesWritten.
+        // What may legitimately follow is the header octet of the empty stored block the sender
+        // appended (0x00, as in the RFC's example) and our own trailer; anything more would be a
+        // second DEFLATE stream that zlib cannot continue, and dropping it would corrupt the message.
+        const unconsumed = codec.#inflaterFed - inflater.bytesWritten;
+        if (unconsumed > TRAILER.length + 1) {
+          fail(new ProtocolError('data after the final DEFLATE block', 1007, ErrorCode.Protocol));
+          return;
+        }
+        // After a final block the stream is finished; so is the window when the peer promised
+        // no_context_takeover. Either way the next message starts from a fresh context.
+        if (unconsumed > 0 || codec.#inflateReset) codec.#discardInflater(inflater);
+        settle(undefined, total === 0 ? new Uint8Array(0) : Buffer.concat(chunks, total));
+      }
+    });
+  }
+
+  #deflate(data: Uint8Array): Promise<{ data: Uint8Array; rsv: number } | null> {
+    if (this.#closed) return Promise.reject(closedError());
+    const deflater = (this.#deflater ??= this.#newDeflater());
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      let settled = false;
+      const settle = (error: Error | undefined, value?: { data: Uint8Array; rsv: number } | null): void => {
+        if (settled) return;
+        settled = true;
+        deflater.off('data', onData);
+        deflater.off('error', fail);
+        deflater.off('close', onClose);
+        this.#inFlight.delete(fail);
+        if (error) reject(error);
+        else resolve(value!);
+      };
+      const fail = (error: Error): void => {
+        if (this.#deflater === deflater) this.#deflater = undefined;
+        deflater.destroy();
+        settle(error);
+      };
+      const onData = (chunk: Buffer): void => {
+        total += chunk.length;
+        chunks.push(chunk);
+      };
+      const onClose = (): void => fail(closedError());
+      this.#inFlight.add(fail);
+      deflater.on('data', onData);
+      deflater.on('error', fail);
+      deflater.on('close', onClose);
+
+      // RFC 7692 section 7.2.1: compress, end with an empty stored block (what Z_SYNC_FLUSH
+      // writes: the stream flushes every write, so a message is one thread-pool job), then remove
+      // its 4 octets 0x00 0x00 0xff 0xff from the tail.
+      deflater.write(data, (error?: Error | null) => {
+        if (settled) return;
+        if (error || deflater.destroyed) {
+          fail(error ?? new Error('zlib stream destroyed'));
+          return;
+        }
+        // zlib skips a second flush block in a row, so an empty message right after another
+        // message produces no output at all; section 7.2.3.6 gives its payload: one empty stored
+        // block header, 0x00. Otherwise the output must end with the flush block's tail.
+        let payload: Uint8Array;
+        if (total === 0) {
+          payload = EMPTY_BLOCK.slice();
+        } else {
+          const out = Buffer.concat(chunks, total);
+          if (total < TRAILER.length || !endsWithTrailer(out)) {
+            fail(new Error('zlib did not end the message with a sync flush block'));
+            return;
+          }
+          payload = out.subarray(0, total - TRAILER.length);
+          // A fresh stream's flush of an empty message is 00 00 00 ff ff: stripped, that is 0x00.
+          if (payload.length === 0) payload = EMPTY_BLOCK.slice();
+        }
+        if (this.#deflateReset) {
+          // No context takeover on our side: the next message starts from an empty window, so
+          // there is nothing worth keeping until then.
+          this.#deflater = undefined;
+          deflater.destroy();
+        }
+        // Without context takeover the peer's window does not depend on this message, so an
+        // incompressible message may as well go out as it is.
+        if (this.#deflateReset && payload.length >= data.length) settle(undefined, null);
+        else settle(undefined, { data: payload, rsv: RSV1 });
+      });
+    });
+  }
+
+  #newInflater(): zlib.InflateRaw {
+    this.#inflaterFed = 0;
+    return zlib.createInflateRaw({
+      windowBits: this.#inflateBits,
+      chunkSize: this.#options.chunkSize,
+      flush: zlib.constants.Z_SYNC_FLUSH,
+    });
+  }
+
+  #newDeflater(): zlib.DeflateRaw {
+    return zlib.createDeflateRaw({
+      windowBits: this.#deflateBits,
+      memLevel: this.#options.memLevel,
+      level: this.#options.level,
+      chunkSize: this.#options.chunkSize,
+      flush: zlib.constants.Z_SYNC_FLUSH,
+    });
+  }
+
+  #discardInflater(inflater: zlib.InflateRaw): void {
+    if (this.#inflater === inflater) this.#inflater = undefined;
+    inflater.destroy();
+  }
+}
+
+function endsWithTrailer(out: Uint8Array): boolean {
+  const n = out.length;
+  return out[n - 4] === 0x00 && out[n - 3] === 0x00 && out[n - 2] === 0xff && out[n - 1] === 0xff;
+}
+
+function closedError(): ConnectionNotOpenError {
+  return new ConnectionNotOpenError('closed');
+}
+
+function checkInt(name: string, value: number, min: number, max: number): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`permessage-deflate ${name} must be an integer in ${min}..${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function noop(): void {}
