@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers';
 import { ConnectError, HandshakeError, InvalidArgumentError, InvalidURLError } from '../core/errors.js';
 import { buildClientRequest, checkServerResponse, generateKey, type HeaderMap } from '../core/handshake.js';
-import { isToken, type ExtensionOffer } from '../core/header-tokens.js';
+import type { ExtensionOffer } from '../core/header-tokens.js';
 import type { HttpHead } from '../core/http-head.js';
 import {
   abortedError,
@@ -156,14 +156,9 @@ function plan(options: ConnectOptions): Plan {
     );
   }
   const offered = typeof protocols === 'string' ? [protocols] : [...(protocols ?? [])];
-  const seen = new Set<string>();
+  // Tokens and uniqueness (section 4.1) are checked by buildClientRequest, before any dial.
   for (const protocol of offered) {
-    // RFC 6455 section 4.1: each subprotocol is a token, and the values must be unique.
-    if (typeof protocol !== 'string' || !isToken(protocol)) {
-      throw new InvalidArgumentError(`invalid subprotocol ${JSON.stringify(protocol)}: a subprotocol is an HTTP token`);
-    }
-    if (seen.has(protocol)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(protocol)} is offered twice`);
-    seen.add(protocol);
+    if (typeof protocol !== 'string') throw new InvalidArgumentError(`a subprotocol is a string, got ${typeof protocol}`);
   }
   const timeout = handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
   if (!isDuration(timeout)) throw new InvalidArgumentError(`handshakeTimeout must be a number of ms >= 0, got ${String(handshakeTimeout)}`);
