@@ -3,7 +3,8 @@
  * and an endpoint that receives invalid UTF-8 MUST fail the connection (close code 1007).
  * Section 5.6 lets a code point be split between fragments, so validation is incremental, and
  * Autobahn-style peers expect the failure at the first byte that makes the input invalid, not at
- * the end of the message: the validator is a deterministic automaton fed byte by byte.
+ * the end of the message: validity is defined by a deterministic automaton over bytes (with
+ * shortcuts for ASCII and whole sequences that never change its verdict).
  *
  * Valid means RFC 3629: no overlong forms, no surrogates (U+D800-U+DFFF), nothing above U+10FFFF.
  */
@@ -180,11 +181,15 @@ function run(bytes: Uint8Array, from: number, state: number): number {
  */
 export class Utf8Validator {
   private state = ACCEPT;
+  private offending = -1;
+
   /**
    * Index, within the chunk given to the `feed` call that returned false, of the first byte that
    * made the input invalid; -1 while the input is valid.
    */
-  errorOffset = -1;
+  get errorOffset(): number {
+    return this.offending;
+  }
 
   /**
    * Validates the next piece of input. Returns false as soon as a byte makes the input invalid
@@ -195,7 +200,7 @@ export class Utf8Validator {
     const s = run(bytes, 0, this.state);
     this.state = s;
     if (s === REJECT) {
-      this.errorOffset = failIndex;
+      this.offending = failIndex;
       return false;
     }
     return true;
@@ -209,7 +214,7 @@ export class Utf8Validator {
   /** Forgets all input, ready for the next message. */
   reset(): void {
     this.state = ACCEPT;
-    this.errorOffset = -1;
+    this.offending = -1;
   }
 }
 
