@@ -14,8 +14,8 @@ const randomSource: RandomSource = (globalThis as unknown as { crypto: RandomSou
 
 /**
  * Keys are cut from a pool of random bytes so that a key costs a copy, not a call into the
- * operating system's generator. Each refill takes a fresh buffer region and every key is copied
- * out, so no two keys ever share or reuse a random byte.
+ * operating system's generator. Keys are copied out of the pool, and the pool is refilled only
+ * once every byte of it has been used, so no two keys share or reuse a random byte.
  */
 const POOL_SIZE = 4096;
 const pool = new Uint8Array(POOL_SIZE);
@@ -66,7 +66,7 @@ const keyWord = new Int32Array(keyBytes.buffer);
 
 /**
  * Below this many bytes, creating a word view costs more than it saves and the unrolled byte loop
- * wins (measured with bench/micro.mjs on Node 20: the two meet between 128 and 192 bytes).
+ * wins (measured on Node 20: the two meet between 128 and 192 bytes).
  */
 const WORD_THRESHOLD = 128;
 
