@@ -9,8 +9,10 @@ import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers';
 import { ConnectError, HandshakeError, InvalidArgumentError, InvalidURLError } from '../core/errors.js';
 import { buildClientRequest, checkServerResponse, generateKey, type HeaderMap } from '../core/handshake.js';
-import type { ExtensionOffer } from '../core/header-tokens.js';
+import { formatExtensions, type ExtensionOffer } from '../core/header-tokens.js';
 import type { HttpHead } from '../core/http-head.js';
+import { checkDeflateResponse, formatDeflateOffer, PERMESSAGE_DEFLATE, type DeflateOptions } from '../core/permessage-deflate.js';
+import { DeflateCodec, type DeflateCodecOptions } from '../node/deflate-codec.js';
 import {
   abortedError,
   DEFAULT_BODY_TIMEOUT,
@@ -34,6 +36,9 @@ export const DEFAULT_RETRY_ATTEMPTS = 5;
 export const DEFAULT_RETRY_MIN_DELAY = 100;
 /** Default `retry.maxDelay`, in ms: the longest wait before a retry, however many failed. */
 export const DEFAULT_RETRY_MAX_DELAY = 10_000;
+
+/** permessage-deflate as the client asks for it: the negotiated parameters plus the codec's tuning. */
+export interface ClientDeflateOptions extends DeflateOptions, DeflateCodecOptions {}
 
 /** Retrying failed connects (the Sigil seed's reconnect loop), with exponential backoff and jitter. */
 export interface RetryOptions {
@@ -79,10 +84,12 @@ export interface ConnectOptions extends WebSocketOptions {
   /** Retry failed connects; default none (one try). Never retries a 4xx refusal, a bad URL or option, or an abort. */
   retry?: RetryOptions;
   /**
-   * Offer permessage-deflate (RFC 7692). Accepted now, but no offer is made until the zlib codec
-   * lands (issue 6): the connection is then uncompressed, as it is with any server that declines.
+   * Offer permessage-deflate (RFC 7692): true for the defaults, or an object with the negotiated
+   * parameters (window bits, context takeover) and the codec's tuning (threshold, level, ...).
+   * Default off. A server that declines leaves the connection uncompressed; one that answers
+   * with parameters that were not offered fails the handshake.
    */
-  compress?: boolean;
+  compress?: boolean | ClientDeflateOptions;
 }
 
 /** HTTP statuses that redirect, when `maxRedirects` allows it. */
@@ -103,9 +110,26 @@ interface ClientExtension {
   accept(response: ExtensionOffer): MessageCodec | string;
 }
 
-/** The extensions to offer for these options; empty until the permessage-deflate codec exists. */
-function clientExtensions(_options: ConnectOptions): ClientExtension[] {
-  return [];
+/** The extensions to offer for these options, in order of preference. */
+function clientExtensions(options: ConnectOptions): ClientExtension[] {
+  const { compress } = options;
+  if (compress === undefined || compress === false) return [];
+  const deflate: ClientDeflateOptions = compress === true ? {} : compress;
+  // Formatting validates the negotiated options, so a bad window size fails before dialing.
+  const offer = formatDeflateOffer(deflate);
+  return [
+    {
+      name: PERMESSAGE_DEFLATE,
+      offer,
+      accept(response) {
+        // RFC 7692 section 5: the client fails the connection if the response's parameters are
+        // not ones it offered or cannot honour.
+        const params = checkDeflateResponse(response, deflate);
+        if ('error' in params) return params.error;
+        return new DeflateCodec('client', params, formatExtensions([response]), deflate);
+      },
+    },
+  ];
 }
 
 /** Options after validation, with defaults applied. */

@@ -434,6 +434,71 @@ describe('connect: interoperability with Python websockets', { timeout: 60_000 }
   });
 });
 
+describe('connect: compress offers permessage-deflate (RFC 7692)', { timeout: 30_000 }, () => {
+  it('offers nothing by default, and the offer when asked', async () => {
+    const server = await rawServer((req, socket) => socket.write(upgrade(req.key)));
+    try {
+      (await connect(`ws://127.0.0.1:${server.port}/`)).terminate();
+      (await connect(`ws://127.0.0.1:${server.port}/`, { compress: true })).terminate();
+      (await connect(`ws://127.0.0.1:${server.port}/`, { compress: { serverNoContextTakeover: true, clientMaxWindowBits: 12 } })).terminate();
+      assert.equal(server.requests[0]!.headers['sec-websocket-extensions'], undefined);
+      assert.equal(server.requests[1]!.headers['sec-websocket-extensions'], 'permessage-deflate; client_max_window_bits');
+      assert.equal(server.requests[2]!.headers['sec-websocket-extensions'], 'permessage-deflate; server_no_context_takeover; client_max_window_bits=12');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses out-of-range parameters before dialing', async () => {
+    await assert.rejects(connect('ws://127.0.0.1:1/', { compress: { serverMaxWindowBits: 99 } }), InvalidArgumentError);
+  });
+
+  it('fails the handshake when the server answers parameters that were not offered', async () => {
+    const server = await rawServer((req, socket) => socket.write(upgrade(req.key, 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10\r\n')));
+    try {
+      await assert.rejects(connect(`ws://127.0.0.1:${server.port}/`, { compress: { clientMaxWindowBits: false } }), (err: unknown) => {
+        assert.ok(err instanceof HandshakeError);
+        assert.equal(err.status, 101);
+        assert.match(err.message, /client_max_window_bits/);
+        return true;
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('compresses both ways with the ws package, and goes on uncompressed when the server declines', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: { threshold: 0 }, maxPayload: 32 * MiB });
+    await once(wss, 'listening');
+    const seen: string[] = [];
+    wss.on('connection', (sock, req) => {
+      seen.push(String(req.headers['sec-websocket-extensions']));
+      sock.on('message', (data, isBinary) => sock.send(data, { binary: isBinary }));
+    });
+    const plain = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+    await once(plain, 'listening');
+    plain.on('connection', (sock) => sock.on('message', (data, isBinary) => sock.send(data, { binary: isBinary })));
+    try {
+      const ws = await connect(`ws://127.0.0.1:${(wss.address() as { port: number }).port}/`, { compress: true, ...BIG });
+      assert.match(ws.extensions, /^permessage-deflate/);
+      const text = JSON.stringify(Array.from({ length: 20_000 }, (_, i) => ({ i, name: `item ${i}` })));
+      await ws.send(text);
+      assert.deepEqual(await ws.receive(), message(text));
+      await ws.close();
+
+      const ws2 = await connect(`ws://127.0.0.1:${(plain.address() as { port: number }).port}/`, { compress: true });
+      assert.equal(ws2.extensions, '');
+      await ws2.send('plain');
+      assert.deepEqual(await ws2.receive(), message('plain'));
+      await ws2.close();
+      assert.match(seen[0]!, /permessage-deflate/);
+    } finally {
+      for (const c of [...wss.clients, ...plain.clients]) c.terminate();
+      await Promise.all([new Promise((r) => wss.close(r)), new Promise((r) => plain.close(r))]);
+    }
+  });
+});
+
 describe('connect: wss with a self-signed certificate', { timeout: 20_000 }, () => {
   const { cert, key } = selfSignedCertificate();
   let https: HttpsServer;
