@@ -3,4 +3,4 @@
  */
 export * from './core/errors.js';
 export { connect, DEFAULT_HANDSHAKE_TIMEOUT } from './api/connect.js';
-export type { ConnectOptions, RetryOptions, TlsDialOptions } from './api/connect.js';
+export type { ClientDeflateOptions, ConnectOptions, RetryOptions, TlsDialOptions } from './api/connect.js';
