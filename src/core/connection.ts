@@ -16,9 +16,10 @@
  */
 import { checkClosePayload, encodeClosePayload, isValidCloseCode } from './close.js';
 import { ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError } from './errors.js';
-import { encodeFrame, encodeFrameHeader } from './frame.js';
+import { frameHeaderSize } from './frame.js';
 import { FrameParser } from './frame-parser.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONTROL_PAYLOAD } from './limits.js';
+import { maskInto, writeMaskKey } from './mask.js';
 import { Opcode } from './opcode.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
 
@@ -141,10 +142,53 @@ const NATIVE_UTF8_THRESHOLD = 256;
 /** A gathered message starts with at least this much room; it then doubles. */
 const MIN_MESSAGE_CAPACITY = 1024;
 /**
- * Payloads up to this size are copied behind their header into one chunk: one small allocation
- * and copy cost less than a second chunk through the transport's write path.
+ * Unmasked payloads up to this size are copied behind their header into the slab, giving one
+ * chunk: a small copy costs less than a second chunk through the transport's write path.
  */
-const MERGE_THRESHOLD = 1024;
+const MERGE_THRESHOLD = 256;
+/**
+ * Masked payloads need a copy anyway; up to this size it goes into the slab, which is cheaper
+ * than allocating (and zero-filling) an array per frame.
+ */
+const MERGE_MASKED_THRESHOLD = 4096;
+/** Below this many bytes a loop copies faster than TypedArray.prototype.set. */
+const SET_THRESHOLD = 32;
+
+/**
+ * Sizes of the per-connection slab that frame headers and small frames are cut from: the first
+ * is small so that a mostly idle connection holds little, each next one doubles up to the largest.
+ */
+const SLAB_FIRST = 1024;
+const SLAB_LARGEST = 16384;
+
+/**
+ * Writes a frame header (section 5.2) at target[at]: `first` is the first byte (FIN, RSV, opcode),
+ * then the length in its shortest form (section 5.2: the minimal number of bytes MUST be used).
+ * The masking key, if any, goes in the last 4 bytes of the header; the caller writes it.
+ */
+function writeHeader(target: Uint8Array, at: number, first: number, length: number, masked: boolean): void {
+  target[at] = first;
+  const maskBit = masked ? 0x80 : 0;
+  if (length < 126) {
+    target[at + 1] = maskBit | length;
+  } else if (length < 0x10000) {
+    target[at + 1] = maskBit | 126;
+    target[at + 2] = length >>> 8;
+    target[at + 3] = length & 0xff;
+  } else {
+    target[at + 1] = maskBit | 127;
+    // Section 5.2: the most significant bit MUST be 0; lengths below 2^53 leave the top 11 bits 0.
+    const high = Math.floor(length / 0x1_0000_0000);
+    target[at + 2] = 0;
+    target[at + 3] = 0;
+    target[at + 4] = (high >>> 8) & 0xff;
+    target[at + 5] = high & 0xff;
+    target[at + 6] = length >>> 24;
+    target[at + 7] = (length >>> 16) & 0xff;
+    target[at + 8] = (length >>> 8) & 0xff;
+    target[at + 9] = length & 0xff;
+  }
+}
 
 function checkLimit(name: string, value: number | undefined, fallback: number, min: number): number {
   if (value === undefined) return fallback;
@@ -178,6 +222,11 @@ export class Connection {
   private readonly isUtf8: ((bytes: Uint8Array) => boolean) | undefined;
   private readonly maskKeySource: (() => Uint8Array) | undefined;
   private readonly masking: boolean;
+  /** The key of the frame being masked (one array, reused: no allocation per frame). */
+  private readonly key = new Uint8Array(4);
+  /** Output slab and the start of its unused part (see reserve). */
+  private slab: Uint8Array = EMPTY;
+  private slabOffset = 0;
 
   private state: ReadyState = 'open';
   private closeSent = false;
@@ -348,10 +397,7 @@ export class Connection {
     const mode = this.msgMode;
     const last = end && this.frameFin;
     if (mode === STREAM) {
-      if (this.msgText) {
-        const validator = this.validator!;
-        if (!validator.feed(data) || (last && !validator.end())) return this.fail(invalidUtf8('text message'));
-      }
+      if (this.msgText && (!this.feedText(data) || (last && !this.validator!.end()))) return this.fail(invalidUtf8('text message'));
       const first = !this.msgStarted;
       this.msgStarted = true;
       if (last) this.msgMode = NO_MESSAGE;
@@ -368,7 +414,7 @@ export class Connection {
     }
     // Section 5.6 / 8.1: text is checked piece by piece as it arrives, so that invalid UTF-8 fails
     // the connection at the first bad fragment rather than at the end of the message.
-    if (this.msgText && mode === BUFFER && !this.validator!.feed(data)) return this.fail(invalidUtf8('text message'));
+    if (this.msgText && mode === BUFFER && !this.feedText(data)) return this.fail(invalidUtf8('text message'));
     this.append(data);
     if (!last) return;
     const message = this.buffer!.subarray(0, this.bufferLength);
@@ -402,6 +448,39 @@ export class Connection {
     this.bufferLength = need;
   }
 
+  /**
+   * Feeds one piece of text to the incremental validator; false once the text so far cannot be
+   * valid. With `options.isUtf8`, a long piece is checked natively between code point boundaries
+   * and only its ragged ends (at most 3 bytes each) go through the JavaScript automaton, so that
+   * failing fast per piece does not cost native speed.
+   */
+  private feedText(data: Uint8Array): boolean {
+    const validator = this.validator!;
+    const native = this.isUtf8;
+    const n = data.length;
+    if (native === undefined || n < NATIVE_UTF8_THRESHOLD) return validator.feed(data);
+    // Finish a code point begun in an earlier piece: it needs at most 3 more bytes, after which
+    // the validator is either between code points or has failed.
+    let start = 0;
+    while (!validator.end()) {
+      if (!validator.feed(data.subarray(start, start + 1))) return false;
+      start++;
+    }
+    // Leave a code point that this piece only begins to the automaton: find the last byte that
+    // is not a continuation byte (within the last 4) and see whether its sequence is complete.
+    let stop = n;
+    for (let i = n - 1; i >= n - 4; i--) {
+      const b = data[i]!;
+      if ((b & 0xc0) !== 0x80) {
+        const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+        if (i + length > n) stop = i;
+        break;
+      }
+    }
+    if (!native(data.subarray(start, stop))) return false;
+    return stop === n || validator.feed(data.subarray(stop));
+  }
+
   private validText(data: Uint8Array): boolean {
     const native = this.isUtf8;
     return native !== undefined && data.length >= NATIVE_UTF8_THRESHOLD ? native(data) : isValidUtf8(data);
@@ -426,13 +505,13 @@ export class Connection {
     // Section 5.5.1: the peer sends nothing after its close; whatever follows is ignored.
     this.parser.stop();
     this.dropMessage();
+    this.state = 'closed';
     if (!this.closeSent) {
       // Section 5.5.1: an endpoint that receives a close and has not sent one MUST send one in
       // response, typically echoing the status code received (none if there was none).
       this.closeSent = true;
       this.writeControl(Opcode.Close, result.code === 1005 ? EMPTY : payload.subarray(0, 2));
     }
-    this.state = 'closed';
     this.handler.close(result.code, result.reason);
   }
 
@@ -502,13 +581,17 @@ export class Connection {
     this.failed = true;
     this.parser.stop();
     this.dropMessage();
-    if (!this.closeSent) {
-      this.closeSent = true;
-      const code = isValidCloseCode(error.closeCode) ? error.closeCode : 1011;
-      this.writeControl(Opcode.Close, encodeClosePayload(code));
-    }
     this.state = 'closing';
-    this.handler.protocolError(error);
+    try {
+      if (!this.closeSent) {
+        this.closeSent = true;
+        const code = isValidCloseCode(error.closeCode) ? error.closeCode : 1011;
+        this.writeControl(Opcode.Close, encodeClosePayload(code));
+      }
+    } finally {
+      // Reported even if the output callback threw: the error is what the driver must act on.
+      this.handler.protocolError(error);
+    }
   }
 
   private internalFailure(cause: unknown): void {
@@ -629,27 +712,79 @@ export class Connection {
     this.handler.output(chunks);
   }
 
-  /** Appends one frame to `chunks`: one chunk when masked or small, else header and payload. */
-  private frame(chunks: Uint8Array[], opcode: number, payload: Uint8Array, fin: boolean, rsv: number): void {
-    if (this.masking) {
-      // Section 5.3: a fresh, unpredictable key per frame; the payload is masked into a copy, so
-      // the caller's buffer is never altered.
-      const source = this.maskKeySource;
-      chunks.push(
-        encodeFrame({
-          opcode,
-          payload,
-          fin,
-          rsv1: (rsv & 0x40) !== 0,
-          rsv2: (rsv & 0x20) !== 0,
-          rsv3: (rsv & 0x10) !== 0,
-          mask: source === undefined ? true : source(),
-        }),
-      );
-    } else if (payload.length <= MERGE_THRESHOLD) {
-      chunks.push(encodeFrame({ opcode, payload, fin, rsv1: (rsv & 0x40) !== 0, rsv2: (rsv & 0x20) !== 0, rsv3: (rsv & 0x10) !== 0 }));
+  /**
+   * Reserves `size` bytes of the output slab and returns their offset. Headers and small frames
+   * are cut from one per-connection slab rather than allocated one by one: a fresh off-heap array
+   * per frame (or the on-heap one V8 makes for tiny arrays, which the transport then has to move
+   * off-heap) costs more than the frame. A reserved region is never written again once handed out.
+   */
+  private reserve(size: number): number {
+    let at = this.slabOffset;
+    const slab = this.slab;
+    if (at + size > slab.length) {
+      const next = slab.length === 0 ? SLAB_FIRST : Math.min(slab.length * 2, SLAB_LARGEST);
+      this.slab = new Uint8Array(next < size ? size : next);
+      at = 0;
+    }
+    this.slabOffset = at + size;
+    return at;
+  }
+
+  /** The masking key for the next frame, in `this.key` (RFC 6455 section 5.3: fresh and unpredictable per frame). */
+  private nextKey(): Uint8Array {
+    const key = this.key;
+    const source = this.maskKeySource;
+    if (source === undefined) {
+      writeMaskKey(key, 0);
     } else {
-      chunks.push(encodeFrameHeader(opcode, payload.length, { fin, rsv }), payload);
+      const given = source();
+      if (!(given instanceof Uint8Array) || given.length !== 4) throw new InvalidArgumentError('maskKey() must return 4 bytes');
+      key.set(given);
+    }
+    return key;
+  }
+
+  /**
+   * Appends one frame to `chunks`: one chunk when masked (the payload is masked into a copy, so the
+   * caller's buffer is never altered) or small; else a header chunk and the caller's payload itself.
+   */
+  private frame(chunks: Uint8Array[], opcode: number, payload: Uint8Array, fin: boolean, rsv: number): void {
+    const length = payload.length;
+    // Section 5.3: a client MUST mask every frame it sends; a server MUST NOT mask.
+    const masked = this.masking;
+    const headerSize = frameHeaderSize(length, masked);
+    const first = (fin ? 0x80 : 0) | rsv | opcode;
+    if (length <= (masked ? MERGE_MASKED_THRESHOLD : MERGE_THRESHOLD)) {
+      const total = headerSize + length;
+      const at = this.reserve(total);
+      const slab = this.slab;
+      writeHeader(slab, at, first, length, masked);
+      if (masked) {
+        const key = this.nextKey();
+        const k = at + headerSize - 4;
+        slab[k] = key[0]!;
+        slab[k + 1] = key[1]!;
+        slab[k + 2] = key[2]!;
+        slab[k + 3] = key[3]!;
+        maskInto(payload, key, slab, at + headerSize);
+      } else if (length < SET_THRESHOLD) {
+        for (let i = 0, o = at + headerSize; i < length; i++) slab[o + i] = payload[i]!;
+      } else {
+        slab.set(payload, at + headerSize);
+      }
+      // The constructor, not subarray: it skips the species lookup and measured twice as fast.
+      chunks.push(new Uint8Array(slab.buffer, at, total));
+    } else if (masked) {
+      const out = new Uint8Array(headerSize + length);
+      writeHeader(out, 0, first, length, true);
+      const key = this.nextKey();
+      out.set(key, headerSize - 4);
+      maskInto(payload, key, out, headerSize);
+      chunks.push(out);
+    } else {
+      const at = this.reserve(headerSize);
+      writeHeader(this.slab, at, first, length, false);
+      chunks.push(new Uint8Array(this.slab.buffer, at, headerSize), payload);
     }
   }
 }

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { isUtf8 as isUtf8Native } from 'node:buffer';
 import { Connection, type ConnectionHandler, type ConnectionOptions, type Role } from '../../src/core/connection.js';
 import { decodeFrame } from '../../src/core/frame-parser.js';
 import { encodeFrame, encodeFrameHeader } from '../../src/core/frame.js';
@@ -322,7 +323,48 @@ describe('Connection: UTF-8 (RFC 6455 section 8.1, close code 1007)', () => {
     assert.deepEqual(receiveEveryWay(fromClient(0x2, Uint8Array.of(0xff, 0xfe))).events, [['message', 'fffe']]);
   });
 
-  it('uses options.isUtf8 for long unfragmented text, and the incremental validator across fragments', () => {
+  it('property: with options.isUtf8, fails at exactly the same read as the incremental validator alone', () => {
+    const codePoint = fc.oneof(
+      fc.integer({ min: 0x20, max: 0x7e }),
+      fc.integer({ min: 0x80, max: 0x7ff }),
+      fc.integer({ min: 0x800, max: 0xffff }).filter((c) => c < 0xd800 || c > 0xdfff),
+      fc.integer({ min: 0x10000, max: 0x10ffff }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(codePoint, { minLength: 100, maxLength: 1500 }),
+        fc.option(fc.tuple(fc.nat(), fc.integer({ min: 0x80, max: 0xff })), { nil: undefined }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        fc.boolean(),
+        (points, corruption, rawCuts, streaming) => {
+          let payload = text(String.fromCodePoint(...points));
+          if (corruption !== undefined) {
+            payload = payload.slice();
+            payload[corruption[0] % payload.length] = corruption[1];
+          }
+          const frame = fromClient(0x1, payload);
+          const cuts = [...new Set(rawCuts.map((c) => c % frame.length))].filter((c) => c > 0).sort((a, b) => a - b);
+          const run = (isUtf8?: (b: Uint8Array) => boolean): unknown[] => {
+            const h = harness({ isUtf8 });
+            if (streaming) h.conn.setStreaming(true);
+            let start = 0;
+            for (const cut of [...cuts, frame.length]) {
+              h.conn.receive(frame.slice(start, cut));
+              h.events.push(`read up to ${cut}`);
+              start = cut;
+            }
+            return h.events;
+          };
+          const events = run(isUtf8Native);
+          assert.deepEqual(events, run());
+          assert.equal(events.some((e) => Array.isArray(e) && e[0] === 'error'), !Buffer.from(payload).equals(Buffer.from(utf8.decode(payload))));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('uses options.isUtf8 for long text, whole messages and long pieces alike, never for short ones', () => {
     const calls: number[] = [];
     const isUtf8 = (b: Uint8Array): boolean => {
       calls.push(b.length);
@@ -331,7 +373,7 @@ describe('Connection: UTF-8 (RFC 6455 section 8.1, close code 1007)', () => {
     const long = 'x'.repeat(1000);
     const h = harness({ isUtf8 });
     h.conn.receive(concat(fromClient(0x1, long), fromClient(0x1, 'short'), fromClient(0x1, long, false), fromClient(0x0, '!')));
-    assert.deepEqual(calls, [1000]);
+    assert.deepEqual(calls, [1000, 1000]);
     assert.equal(h.events.length, 3);
     const bad = harness({ isUtf8 });
     bad.conn.receive(fromClient(0x1, concat(text(long), Uint8Array.of(0xff))));
@@ -474,6 +516,25 @@ describe('Connection: failing the connection (RFC 6455 section 7.1.7)', () => {
   });
 });
 
+describe('Connection: failing when the output callback throws', () => {
+  it('still reports the protocol error once and does not throw out of receive', () => {
+    const errors: ProtocolError[] = [];
+    const conn = new Connection(
+      { role: 'server' },
+      {
+        ...harnessHandler(),
+        output: () => {
+          throw new Error('socket gone');
+        },
+        protocolError: (e) => errors.push(e),
+      },
+    );
+    conn.receive(fromServer(0x1, 'unmasked'));
+    assert.deepEqual(errors.map((e) => e.closeCode), [1002]);
+    assert.equal(conn.closed, true);
+  });
+});
+
 describe('Connection: sending (RFC 6455 sections 5.1, 5.3, 5.4)', () => {
   it('server sends unmasked frames; a large payload goes out as the caller\'s own array behind its header', () => {
     const h = harness();
@@ -511,6 +572,20 @@ describe('Connection: sending (RFC 6455 sections 5.1, 5.3, 5.4)', () => {
     r.conn.sendMessage(new Uint8Array(8), false);
     r.conn.sendMessage(new Uint8Array(8), false);
     assert.notDeepEqual(r.outputs[0]![0]!.subarray(2, 6), r.outputs[1]![0]!.subarray(2, 6));
+  });
+
+  it('frames every payload size correctly, around every length form and copy threshold', () => {
+    const sizes = [0, 1, 31, 32, 125, 126, 255, 256, 257, 1024, 4095, 4096, 4097, 16384, 65535, 65536, 70000];
+    for (const role of ['client', 'server'] as const) {
+      const wire: Uint8Array[] = [];
+      const sender = new Connection({ role }, { ...harnessHandler(), output: (chunks) => wire.push(...chunks.map((c) => c.slice())) });
+      const payloads = sizes.map((n) => new Uint8Array(n).map((_, i) => (i * 31 + n) & 0xff));
+      for (const p of payloads) sender.sendMessage(p, false);
+      const got: Uint8Array[] = [];
+      const receiver = new Connection({ role: role === 'client' ? 'server' : 'client', maxMessageSize: 1 << 20 }, { ...harnessHandler(), message: (d) => got.push(d.slice()) });
+      receiver.receive(concat(...wire));
+      assert.deepEqual(got, payloads, role);
+    }
   });
 
   it('sendMessage puts extension bits on the first frame only', () => {

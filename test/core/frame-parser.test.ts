@@ -324,6 +324,25 @@ describe('FrameParser: pause and resume', () => {
     assert.equal(parser.bufferedAmount, 0);
   });
 
+  it('keeps the order of the input when paused again while draining queued chunks', () => {
+    const frame = (s: string): Uint8Array => encodeFrame({ opcode: 0x1, payload: text(s) });
+    const got: string[] = [];
+    let parser!: FrameParser;
+    parser = new FrameParser({
+      onHeader() {},
+      onPayload(d) {
+        got.push(Buffer.from(d).toString());
+        parser.pause();
+      },
+      onError: assert.fail,
+    });
+    parser.push(concat(frame('A'), frame('B')));
+    parser.push(concat(frame('C'), frame('D')));
+    parser.push(frame('E'));
+    while (parser.paused) parser.resume();
+    assert.deepEqual(got, ['A', 'B', 'C', 'D', 'E']);
+  });
+
   it('continues at once when resumed from inside the listener call that paused it', () => {
     const got: string[] = [];
     let parser!: FrameParser;
