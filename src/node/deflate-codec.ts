@@ -13,16 +13,14 @@
  * pieces, one thread-pool job each) and the stream is destroyed as soon as the message exceeds
  * `maxSize`, so a bomb costs at most about `maxSize + chunkSize` bytes and the CPU to produce them.
  *
- * The codec is the `MessageCodec` the api WebSocket expects (src/api/websocket.ts); it is declared
- * structurally, because the node layer may not import the api layer.
+ * The parameters come from the negotiation in src/core/permessage-deflate.ts.
  */
 import zlib from 'node:zlib';
 import type { ExtensionHook, Role } from '../core/connection.js';
 import { ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../core/errors.js';
+import { DEFLATE_RSV, PERMESSAGE_DEFLATE, type DeflateParams } from '../core/permessage-deflate.js';
+import type { MessageCodec } from './message-codec.js';
 import { zlibLimiter, type ZlibLimiter } from './zlib-limiter.js';
-
-/** RSV1 in first-byte position: the "Per-Message Compressed" bit (RFC 7692 section 6). */
-const RSV1 = 0x40;
 
 /** The 4 octets a sync flush ends with: an empty stored block's LEN/NLEN (RFC 7692 section 7.2.1). */
 const TRAILER = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
@@ -48,17 +46,6 @@ export const DEFAULT_DEFLATE_LEVEL = 1;
  * 2^(memLevel+9) bytes (128 KiB at 8); lower values save memory per connection at some ratio.
  */
 export const DEFAULT_DEFLATE_MEM_LEVEL = 8;
-
-/**
- * What the handshake settled (RFC 7692 section 7.1), in the form the codec needs. Window bits are
- * numbers 8..15 (15 when the parameter was absent); no_context_takeover flags are booleans.
- */
-export interface NegotiatedDeflate {
-  serverNoContextTakeover: boolean;
-  clientNoContextTakeover: boolean;
-  serverMaxWindowBits: number;
-  clientMaxWindowBits: number;
-}
 
 /** Tuning of the codec that is not negotiated: each field's default and reason are on its field. */
 export interface DeflateCodecOptions {
@@ -88,9 +75,9 @@ type Resolved = Required<Omit<DeflateCodecOptions, 'limiter'>>;
  * earlier calls: each direction runs its operations one at a time in call order (the LZ77 window
  * is shared state), and every operation takes a slot of the limiter while it runs.
  */
-export class DeflateCodec {
+export class DeflateCodec implements MessageCodec {
   /** Tells the core that RSV1 marks this extension's messages. */
-  readonly hook: ExtensionHook = { name: 'permessage-deflate', rsvBits: RSV1 };
+  readonly hook: ExtensionHook = { name: PERMESSAGE_DEFLATE, rsvBits: DEFLATE_RSV };
   /** The negotiated Sec-WebSocket-Extensions element, for `ws.extensions`. */
   readonly header: string;
 
@@ -117,7 +104,7 @@ export class DeflateCodec {
   /** The reject functions of operations in progress, so that close() settles them. */
   readonly #inFlight = new Set<(error: Error) => void>();
 
-  constructor(role: Role, params: NegotiatedDeflate, header: string, options: DeflateCodecOptions = {}) {
+  constructor(role: Role, params: DeflateParams, header: string, options: DeflateCodecOptions = {}) {
     this.header = header;
     this.#limiter = options.limiter ?? zlibLimiter;
     this.#options = {
@@ -342,7 +329,7 @@ export class DeflateCodec {
         // Without context takeover the peer's window does not depend on this message, so an
         // incompressible message may as well go out as it is.
         if (this.#deflateReset && payload.length >= data.length) settle(undefined, null);
-        else settle(undefined, { data: payload, rsv: RSV1 });
+        else settle(undefined, { data: payload, rsv: DEFLATE_RSV });
       });
     });
   }

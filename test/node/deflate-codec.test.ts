@@ -2,9 +2,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
-import { DeflateCodec, DEFAULT_DEFLATE_THRESHOLD, type NegotiatedDeflate } from '../../src/node/deflate-codec.js';
+import { DeflateCodec, DEFAULT_DEFLATE_THRESHOLD } from '../../src/node/deflate-codec.js';
+import type { DeflateParams } from '../../src/core/permessage-deflate.js';
 import { ZlibLimiter } from '../../src/node/zlib-limiter.js';
 import { ConnectionNotOpenError, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
+import { Connection, type Role } from '../../src/core/connection.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -23,7 +25,7 @@ function inflateReference(payload: Uint8Array, windowBits = 15): Buffer {
   });
 }
 
-function params(overrides: Partial<NegotiatedDeflate> = {}): NegotiatedDeflate {
+function params(overrides: Partial<DeflateParams> = {}): DeflateParams {
   return {
     serverNoContextTakeover: false,
     clientNoContextTakeover: false,
@@ -34,7 +36,7 @@ function params(overrides: Partial<NegotiatedDeflate> = {}): NegotiatedDeflate {
 }
 
 /** A client and a server codec over the same negotiated parameters. */
-function pair(p: NegotiatedDeflate = params(), threshold = 0): { client: DeflateCodec; server: DeflateCodec; close(): void } {
+function pair(p: DeflateParams = params(), threshold = 0): { client: DeflateCodec; server: DeflateCodec; close(): void } {
   const client = new DeflateCodec('client', p, 'permessage-deflate', { threshold });
   const server = new DeflateCodec('server', p, 'permessage-deflate', { threshold });
   return {
@@ -296,6 +298,135 @@ describe('RFC 7692 section 7.2: round trips', () => {
   });
 });
 
+/** A seeded generator, so a failing case can be replayed. */
+function prng(seed: number): (n: number) => number {
+  let x = seed >>> 0 || 1;
+  return (n) => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+}
+
+/**
+ * Two core connections joined back to back, each with its codec on the receive path (the part of
+ * the Node driver that matters here): bytes cross in slices of random sizes, and a compressed
+ * message is inflated by the codec and handed back with finishTransform / failTransform.
+ */
+function corePair(p: DeflateParams, seed: number, maxMessageSize = 64 * MiB) {
+  const random = prng(seed);
+  const codecs = { client: new DeflateCodec('client', p, 'permessage-deflate'), server: new DeflateCodec('server', p, 'permessage-deflate') };
+  const received: Record<Role, Array<{ data: Buffer; isText: boolean }>> = { client: [], server: [] };
+  const errors: Record<Role, ProtocolError[]> = { client: [], server: [] };
+  const waiters: Array<() => void> = [];
+  const notify = () => waiters.splice(0).forEach((w) => w());
+  const conns = {} as Record<Role, Connection>;
+  for (const role of ['client', 'server'] as const) {
+    const other: Role = role === 'client' ? 'server' : 'client';
+    const codec = codecs[role];
+    conns[role] = new Connection(
+      { role, maxMessageSize, maxFrameSize: maxMessageSize, extensions: [codec.hook] },
+      {
+        output(chunks) {
+          // Re-slice the bytes at random boundaries, as TCP may.
+          const bytes = Buffer.concat(chunks);
+          for (let at = 0; at < bytes.length; ) {
+            const n = 1 + random(Math.min(bytes.length - at, 1 + random(40_000)));
+            conns[other].receive(bytes.subarray(at, at + n));
+            at += n;
+          }
+        },
+        message(data, isText) {
+          received[role].push({ data: Buffer.from(data), isText });
+          notify();
+        },
+        ping() {},
+        pong() {},
+        close() {},
+        protocolError(error) {
+          errors[role].push(error);
+          notify();
+        },
+        transformMessage(data, isText, rsv) {
+          codec.decode(data, isText, rsv, maxMessageSize).then(
+            (result) => conns[role].finishTransform(result),
+            (error: ProtocolError) => conns[role].failTransform(error),
+          );
+        },
+      },
+    );
+  }
+  /** Compress (or not) and send, split into frames of random size. */
+  const send = async (from: Role, message: Buffer, isText: boolean) => {
+    const encoded = await codecs[from].encode(message, isText);
+    const fragmentSize = 1 + random(random(2) === 0 ? 64 : 20_000);
+    conns[from].sendMessage(encoded ? encoded.data : message, isText, { rsv: encoded ? encoded.rsv : 0, fragmentSize });
+  };
+  const until = (done: () => boolean) =>
+    new Promise<void>((resolve) => {
+      const check = () => (done() ? resolve() : waiters.push(check));
+      check();
+    });
+  return { codecs, conns, received, errors, send, until, close: () => (codecs.client.close(), codecs.server.close()) };
+}
+
+describe('through the core: fragments of any size, reads of any size (RFC 7692 section 6.1)', () => {
+  for (const [name, p] of [
+    ['context takeover', params()],
+    ['no context takeover, 10-bit windows', params({ serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 10 })],
+  ] as const) {
+    it(`${name}: every message arrives whole and in order, both directions`, async () => {
+      for (const seed of [1, 2, 3]) {
+        const link = corePair(p, seed);
+        const random = prng(seed * 7919);
+        const sent: Record<Role, Buffer[]> = { client: [], server: [] };
+        for (let i = 0; i < 30; i++) {
+          const from: Role = random(2) === 0 ? 'client' : 'server';
+          const size = [0, 10, 1500, 70 * KiB, 300 * KiB][random(5)]!;
+          const message = random(4) === 0 ? randomBytes(size) : text(size, seed * 100 + i);
+          sent[from].push(message);
+          // Not awaited one by one: the codec keeps the order, as the api's send queue would.
+          await link.send(from, message, false);
+        }
+        await link.until(() => link.received.server.length === sent.client.length && link.received.client.length === sent.server.length);
+        assert.deepEqual(link.errors, { client: [], server: [] });
+        assert.deepEqual(link.received.server.map((m) => m.data), sent.client, `seed ${seed}: client to server`);
+        assert.deepEqual(link.received.client.map((m) => m.data), sent.server, `seed ${seed}: server to client`);
+        link.close();
+      }
+    });
+  }
+
+  it('a compressed text message is validated as UTF-8 after inflation (1007 for invalid)', async () => {
+    const link = corePair(params(), 9);
+    const good = Buffer.from('héllo wörld '.repeat(200));
+    await link.send('client', good, true);
+    // Deflate invalid UTF-8 and send it as text: only the inflated bytes can show it is invalid.
+    const bad = Buffer.concat([Buffer.from('x'.repeat(2000)), Buffer.from([0xc3, 0x28])]);
+    await link.send('client', bad, true);
+    await link.until(() => link.errors.server.length > 0);
+    assert.deepEqual(link.received.server, [{ data: good, isText: true }]);
+    assert.equal(link.errors.server[0]!.closeCode, 1007);
+    link.close();
+  });
+
+  it('a bomb in fragments fails the connection with 1009 (maxMessageSize after inflation)', async () => {
+    const limit = 256 * KiB;
+    const link = corePair(params(), 11, limit);
+    const bomb = await zeroBomb(64 * MiB);
+    assert.ok(bomb.length < limit, 'the compressed message itself is within the limit');
+    link.conns.client.sendMessage(bomb, false, { rsv: 0x40, fragmentSize: 1000 });
+    await link.until(() => link.errors.server.length > 0);
+    assert.ok(link.errors.server[0] instanceof MessageTooLargeError);
+    assert.equal(link.errors.server[0]!.closeCode, 1009);
+    assert.equal(link.received.server.length, 0);
+    link.close();
+  });
+});
+
 describe('bounded inflation (maxMessageSize, close code 1009)', () => {
   it('accepts a message of exactly maxSize bytes and refuses one byte more', async () => {
     const { client, server, close } = pair();
@@ -417,7 +548,7 @@ describe('close()', () => {
 
 describe('options', () => {
   it('rejects levels, memLevels, window bits and thresholds out of range', () => {
-    const make = (o: object, p: Partial<NegotiatedDeflate> = {}) => () => new DeflateCodec('client', params(p), 'permessage-deflate', o);
+    const make = (o: object, p: Partial<DeflateParams> = {}) => () => new DeflateCodec('client', params(p), 'permessage-deflate', o);
     for (const bad of [make({ level: 10 }), make({ level: -1 }), make({ memLevel: 0 }), make({ memLevel: 10 }), make({ threshold: -1 }), make({ threshold: 1.5 })]) {
       assert.throws(bad, InvalidArgumentError);
     }
