@@ -15,7 +15,7 @@
  *
  * `decodeFrame` is the one-shot form for the low-level API: one whole frame out of a buffer.
  */
-import { MessageTooLargeError, ProtocolError } from './errors.js';
+import { InvalidArgumentError, MessageTooLargeError, ProtocolError } from './errors.js';
 import type { Frame } from './frame.js';
 import { DEFAULT_MAX_FRAME_SIZE, MAX_CONTROL_PAYLOAD } from './limits.js';
 import { applyMask } from './mask.js';
@@ -80,6 +80,9 @@ const RUNNING = 0;
 const PAUSED = 1;
 const STOPPED = 2;
 
+/** `rsvBits` value of a direct decodeFrame call that names no extension: RSV bits are reported, not judged. */
+const ANY_RSV = -1;
+
 function protocolError(message: string): ProtocolError {
   return new ProtocolError(message, 1002);
 }
@@ -93,7 +96,7 @@ function checkFirstBytes(b0: number, b1: number, rsvBits: number, expectMask: nu
   // Section 5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved; an unknown one MUST fail the connection.
   if ((opcode > 0x2 && opcode < 0x8) || opcode > 0xa) return protocolError(`reserved opcode 0x${opcode.toString(16)}`);
   const rsv = b0 & 0x70;
-  if (rsv !== 0) {
+  if (rsv !== 0 && rsvBits !== ANY_RSV) {
     // Section 5.2: RSV bits MUST be 0 unless an extension defines them; the receiver MUST fail otherwise.
     if ((rsv & ~rsvBits) !== 0) return protocolError(`RSV bits 0x${rsv.toString(16)} set without an extension claiming them`);
     // RFC 7692 section 6: extension bits belong on the first frame of a data message only, never
@@ -146,7 +149,11 @@ function checkLength(length: number, maxFrameSize: number): ProtocolError | null
 }
 
 function resolveLimit(value: number | undefined, fallback: number): number {
-  return value === undefined ? fallback : value;
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new InvalidArgumentError(`maxFrameSize must be a number of at least 0 (or Infinity), got ${String(value)}`);
+  }
+  return value;
 }
 
 /**
@@ -374,24 +381,30 @@ export class FrameParser {
   }
 }
 
-/** Options of `decodeFrame`: those of the parser; maxFrameSize defaults to no limit here. */
+/**
+ * Options of `decodeFrame`: those of the parser, with other defaults for a direct call: no size
+ * limit, and RSV bits reported as they are on any frame unless `rsvBits` names the claimed ones.
+ */
 export type DecodeFrameOptions = FrameParserOptions;
 
 /**
  * Decodes one whole frame from the start of `bytes` (the low-level API). Returns null when
  * `bytes` holds only part of a frame, else the frame and the number of bytes it took. The input
  * is never modified: a masked payload is returned unmasked in a copy, an unmasked one as a view
- * of `bytes`. Throws ProtocolError (1002) for a malformed header and MessageTooLargeError (1009)
- * for a length over `options.maxFrameSize` (default: no limit); rules that span several frames
- * (fragmentation order, message size) are the caller's.
+ * of `bytes`. Throws ProtocolError (1002) for a malformed header (reserved opcode, a control
+ * frame over 125 bytes or fragmented, a 64-bit length with its top bit set, masking wrong for
+ * `options.role`, RSV bits `options.rsvBits` does not allow) and MessageTooLargeError (1009) for a
+ * length over `options.maxFrameSize` (default: no limit); rules that span several frames
+ * (fragmentation order, message size) are the caller's. InvalidArgumentError for bad options.
  */
 export function decodeFrame(bytes: Uint8Array, options: DecodeFrameOptions = {}): { frame: Frame; bytesConsumed: number } | null {
   if (bytes.length < 2) return null;
   const b0 = bytes[0]!;
   const b1 = bytes[1]!;
   const expectMask = options.role === 'server' ? 1 : options.role === 'client' ? 0 : -1;
-  // A direct call decodes what it is given: every RSV bit is reported unless the caller names the claimed ones.
-  const rsvBits = options.rsvBits === undefined ? 0x70 : options.rsvBits & 0x70;
+  // A direct call decodes what it is given: RSV bits are reported, not judged, unless the caller
+  // names the claimed ones (then the parser's rules apply).
+  const rsvBits = options.rsvBits === undefined ? ANY_RSV : options.rsvBits & 0x70;
   const first = checkFirstBytes(b0, b1, rsvBits, expectMask);
   if (first !== null) throw first;
   const size = headerSize(b1);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { FrameParser, decodeFrame, type FrameParserListener, type FrameParserOptions } from '../../src/core/frame-parser.js';
 import { encodeFrame, encodeFrameHeader } from '../../src/core/frame.js';
-import { MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
+import { InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
 import { applyMask } from '../../src/core/mask.js';
 
 /** What a listener saw, with each frame's payload pieces joined. */
@@ -407,11 +407,24 @@ describe('decodeFrame: the one-shot decoder of the low-level API', () => {
     assert.deepEqual(applyMask(bytes.slice(6), KEY), payload);
   });
 
+  it('reports RSV bits on any frame when no rsvBits are named (e.g. per-frame extensions)', () => {
+    const result = decodeFrame(Uint8Array.of(0x80 | 0x40 | 0x0, 0x00));
+    assert.equal(result?.frame.rsv1, true);
+    assert.equal(result?.frame.opcode, 0);
+    assert.equal(decodeFrame(Uint8Array.of(0x80 | 0x10 | 0x9, 0x00))?.frame.rsv3, true);
+  });
+
+  it('refuses options that are not limits', () => {
+    assert.throws(() => decodeFrame(Uint8Array.of(0x82, 0), { maxFrameSize: -1 }), InvalidArgumentError);
+    assert.throws(() => new FrameParser(collector().listener, { maxFrameSize: Number.NaN }), InvalidArgumentError);
+  });
+
   it('throws ProtocolError for malformed headers and MessageTooLargeError over maxFrameSize', () => {
     assert.throws(() => decodeFrame(Uint8Array.of(0x85, 0x00)), (e: unknown) => e instanceof ProtocolError && e.closeCode === 1002);
     assert.throws(() => decodeFrame(Uint8Array.of(0x09, 0x00)), (e: unknown) => e instanceof ProtocolError && e.closeCode === 1002);
     assert.throws(() => decodeFrame(encodeFrame({ opcode: 1 }), { role: 'server' }), ProtocolError);
     assert.throws(() => decodeFrame(encodeFrame({ opcode: 1, rsv1: true }), { rsvBits: 0 }), ProtocolError);
+    assert.throws(() => decodeFrame(encodeFrame({ opcode: 0, rsv1: true }), { rsvBits: 0x40 }), ProtocolError);
     assert.throws(() => decodeFrame(encodeFrameHeader(2, 5000), { maxFrameSize: 4096 }), MessageTooLargeError);
     // A too-large header fails even before its payload is there (no waiting for bytes never used).
     assert.throws(() => decodeFrame(Uint8Array.of(0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0)), ProtocolError);
