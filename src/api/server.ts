@@ -1,0 +1,712 @@
+/**
+ * WebSocketServer: turns HTTP upgrade requests into WebSocket connections, standalone
+ * (`listen`), inside an application's own http/https server (`attach`), or for a framework that
+ * hands over upgrades itself (`handleUpgrade`). It routes by path (the Racket seed's service
+ * mapper), picks subprotocols by the server's preference, asks an accept hook before upgrading
+ * (the CHICKEN seed's accept-connection and access-denied), adds response headers
+ * (websocket-driver's additional-headers), and bounds everything a hostile client could hold.
+ *
+ * The order of the checks on an upgrade request, each with its answer:
+ *   server closing / maxConnections    503
+ *   head size, header count            431
+ *   RFC 6455 section 4.2.1             405 (method), 426 (version), 400 (the rest): the core decides
+ *   request target unusable            400
+ *   no route for the path              404
+ *   Origin not in allowedOrigins       403
+ *   no acceptable subprotocol          400 (only for routes that require one)
+ *   accept hook                        403 for false, or the hook's own answer; 500 if it throws
+ *   handshake not done in time         408
+ */
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Buffer } from 'node:buffer';
+import { ConnectionClosedError } from '../core/errors.js';
+import type { HttpRefusal } from '../core/handshake.js';
+import type { ExtensionOffer } from '../core/header-tokens.js';
+import {
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_MAX_HEAD_SIZE,
+  DEFAULT_MAX_HEADER_COUNT,
+  checkUpgrade,
+  clientErrorRefusal,
+  guardHandshake,
+  refuseUpgrade,
+  refusal,
+  upgradeRequiredRefusal,
+  writeUpgradeResponse,
+  type HandshakeGuard,
+} from '../node/upgrade.js';
+import { compilePattern, selectProtocol, splitTarget, type PathMatcher, type RouteMatch, type RoutePattern } from './route.js';
+import { WebSocket, type Message, type MessageCodec, type WebSocketOptions } from './websocket.js';
+
+export type { RouteMatch, RoutePattern } from './route.js';
+
+/**
+ * What an accept hook answers: `true` to accept, `false` to refuse with 403 and a short body (the
+ * CHICKEN seed's access-denied), or a complete refusal of your own (401 with WWW-Authenticate, a
+ * redirect for a browser, ...). `status` must be 300-599; anything else is answered with 500.
+ */
+export type AcceptResult = boolean | { status: number; headers?: Record<string, string>; body?: string };
+
+/** What the server knows about an upgrade request when it asks the accept hook. */
+export interface UpgradeInfo extends RouteMatch {
+  /** The Origin header (browsers always send it; other clients usually do not). */
+  readonly origin: string | undefined;
+  /** Subprotocols the client offered, in its order. */
+  readonly protocols: readonly string[];
+  /** The subprotocol the server will answer with ('' for none). */
+  readonly protocol: string;
+  /** Extensions the client offered (parsed Sec-WebSocket-Extensions). */
+  readonly extensions: readonly ExtensionOffer[];
+}
+
+/** Decides, before any upgrade, whether a request may become a WebSocket. May be async (authentication). */
+export type AcceptHook = (req: IncomingMessage, info: UpgradeInfo) => AcceptResult | Promise<AcceptResult>;
+
+/** Extra response headers: fixed, or computed per request (cookies, a request id). */
+export type HeadersOption =
+  | Readonly<Record<string, string | readonly string[]>>
+  | ((req: IncomingMessage) => Readonly<Record<string, string | readonly string[]>>);
+
+/**
+ * A connection handler: runs once per connection. If it returns a promise, that promise is the
+ * connection's life: when it resolves the connection is closed with 1000, when it rejects (or the
+ * function throws) with 1011, so that no error leaves a socket open. A handler that returns
+ * nothing (event style, `ws.on('message', ...)`) leaves the connection open until someone closes it.
+ */
+export type ConnectionHandler = (ws: WebSocket, req: IncomingMessage, match: RouteMatch) => unknown;
+
+/**
+ * A message handler (the CHICKEN seed's with-websocket / with-concurrent-websocket): the server
+ * reads the messages and calls `message` for each, at most `concurrency` at a time (1: strictly in
+ * order, the next message is not read before the previous call settled). When the peer closes,
+ * the server waits for the calls in flight; a call that throws closes the connection with 1011.
+ */
+export interface MessageHandler {
+  /** Called once before the first message; the connection may already be used (a greeting). */
+  open?(ws: WebSocket, req: IncomingMessage, match: RouteMatch): unknown;
+  message(message: Message, ws: WebSocket, req: IncomingMessage, match: RouteMatch): unknown;
+}
+
+/** What a route may set; anything it leaves out comes from the server's options. */
+export interface RouteOptions {
+  /** Subprotocols this path speaks, most preferred first; default: the server's `protocols`. */
+  protocols?: readonly string[];
+  /**
+   * Refuse (400) a client that offers none of `protocols`; default: the server's
+   * `requireProtocol` (false: accept it without a subprotocol, as RFC 6455 section 4.2.2 allows).
+   */
+  requireProtocol?: boolean;
+  /** A second accept hook for this path only, asked after the server's. */
+  accept?: AcceptHook;
+  /** For a MessageHandler: messages handled at once; default: the server's `concurrency`. */
+  concurrency?: number;
+}
+
+/** Options of a WebSocketServer. The connection options (maxMessageSize, pingInterval, ...) apply to every connection. */
+export interface WebSocketServerOptions extends WebSocketOptions {
+  /** Subprotocols, most preferred first, for the paths that set none; default: none. */
+  protocols?: readonly string[];
+  /** Refuse clients that offer none of the route's protocols (400); default false. */
+  requireProtocol?: boolean;
+  /** Asked before every upgrade; default: accept all (but see `allowedOrigins`). */
+  accept?: AcceptHook;
+  /**
+   * Origins (scheme://host[:port], compared case-insensitively) whose pages may connect; a request
+   * whose Origin is not listed is refused with 403. Requests without an Origin header (non-browser
+   * clients) are let through: the check protects browser users from other sites' pages.
+   * Default: no check.
+   */
+  allowedOrigins?: readonly string[];
+  /** Headers added to every 101 response; default none. */
+  headers?: HeadersOption;
+  /**
+   * permessage-deflate (RFC 7692). Until hybi's zlib codec exists, offers are declined (the 101
+   * names no extension), which every client accepts. Default false.
+   */
+  compress?: boolean;
+  /** For MessageHandler routes: messages handled at once per connection; default 1 (in order). */
+  concurrency?: number;
+  /** Bound on a handshake, in ms; 0 disables; default DEFAULT_HANDSHAKE_TIMEOUT (10 s). */
+  handshakeTimeout?: number;
+  /** Largest request head, in bytes; default DEFAULT_MAX_HEAD_SIZE (16 KiB). Answered with 431. */
+  maxHeadSize?: number;
+  /** Most request header fields; default DEFAULT_MAX_HEADER_COUNT (100). Answered with 431. */
+  maxHeaderCount?: number;
+  /** Most connections (open plus handshakes in progress); default Infinity. Answered with 503. */
+  maxConnections?: number;
+}
+
+/** Options of `listen`. */
+export interface ListenOptions {
+  /** Default 0: a free port, read it back from the result or from `server.address()`. */
+  port?: number;
+  /** Default: Node's (every interface). Use '127.0.0.1' to stay on this machine. */
+  host?: string;
+  /** Answers plain HTTP requests (a page, a health check); default: 426 Upgrade Required. */
+  onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** Options of `broadcast`. */
+export interface BroadcastOptions {
+  /** A client (or clients) not to send to, typically the sender; or a predicate that returns true to skip. */
+  except?: WebSocket | Iterable<WebSocket> | ((ws: WebSocket) => boolean);
+  /** Send a string as a binary message (bytes are always binary); default false. */
+  binary?: boolean;
+}
+
+/** How long `close()` waits for clients' closing handshakes when no closeTimeout is set. */
+const DEFAULT_CLOSE_WAIT = 5_000;
+
+interface Route {
+  readonly pattern: RoutePattern;
+  readonly matcher: PathMatcher;
+  readonly options: RouteOptions;
+  readonly handler: ConnectionHandler | MessageHandler;
+}
+
+interface UpgradeSource {
+  readonly server: HttpServer | HttpsServer;
+  readonly listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (value === Infinity) return value;
+  if (!Number.isInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+/**
+ * A WebSocket server. Events: 'connection' (ws, req, match) for every accepted connection;
+ * 'refused' (req, refusal) for every upgrade answered with an HTTP error; 'handlerError'
+ * (error, ws, req) when a handler or hook throws (without a listener it is emitted as a process
+ * warning, so bugs are not silent); 'error' for errors of the server `listen` created.
+ */
+export class WebSocketServer extends EventEmitter {
+  readonly #options: WebSocketServerOptions;
+  readonly #connectionOptions: WebSocketOptions;
+  readonly #routes: Route[] = [];
+  readonly #clients = new Set<WebSocket>();
+  readonly #sources: UpgradeSource[] = [];
+  /** Sockets of our own server whose request head has not arrived: the handshake timer covers them. */
+  readonly #early = new Map<Duplex, HandshakeGuard>();
+  /** Handshakes past the 'upgrade' event, waiting on an accept hook: close() refuses them at once. */
+  readonly #inflight = new Map<Duplex, () => void>();
+  readonly #handshakeTimeout: number;
+  readonly #maxConnections: number;
+  readonly #concurrency: number;
+  readonly #allowedOrigins: Set<string> | null;
+  #pending = 0;
+  #own: HttpServer | null = null;
+  #closing: Promise<void> | null = null;
+
+  constructor(options: WebSocketServerOptions = {}) {
+    super();
+    this.#options = options;
+    const {
+      protocols: _p,
+      requireProtocol: _r,
+      accept: _a,
+      allowedOrigins,
+      headers: _h,
+      compress: _c,
+      concurrency,
+      handshakeTimeout,
+      maxHeadSize: _s,
+      maxHeaderCount: _n,
+      maxConnections,
+      ...connectionOptions
+    } = options;
+    this.#connectionOptions = connectionOptions;
+    this.#handshakeTimeout = handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    if (!(this.#handshakeTimeout >= 0)) throw new TypeError('handshakeTimeout must be >= 0');
+    this.#maxConnections = positiveInteger('maxConnections', maxConnections, Infinity);
+    this.#concurrency = positiveInteger('concurrency', concurrency, 1);
+    positiveInteger('maxHeadSize', options.maxHeadSize, 1);
+    positiveInteger('maxHeaderCount', options.maxHeaderCount, 1);
+    this.#allowedOrigins = allowedOrigins === undefined ? null : new Set(allowedOrigins.map((o) => o.toLowerCase()));
+  }
+
+  /** The open connections (a live view; it shrinks as they close). */
+  get clients(): ReadonlySet<WebSocket> {
+    return this.#clients;
+  }
+
+  /** Open connections plus handshakes in progress: what `maxConnections` bounds. Refused requests never count. */
+  get connectionCount(): number {
+    return this.#clients.size + this.#pending;
+  }
+
+  /**
+   * Adds a route, matched in the order routes were added: `pattern` is an exact path ('/chat'),
+   * a path with `:name` segments ('/rooms/:id'), '*' for every path, or a RegExp tested against
+   * the path. Once any route exists, a path no route matches is refused with 404 before any
+   * upgrade. Without routes every path is accepted and only 'connection' listeners see it.
+   */
+  route(pattern: RoutePattern, handler: ConnectionHandler | MessageHandler): this;
+  route(pattern: RoutePattern, options: RouteOptions, handler: ConnectionHandler | MessageHandler): this;
+  route(pattern: RoutePattern, a: RouteOptions | ConnectionHandler | MessageHandler, b?: ConnectionHandler | MessageHandler): this {
+    const handler = b ?? (a as ConnectionHandler | MessageHandler);
+    const options = b === undefined ? {} : (a as RouteOptions);
+    if (typeof handler !== 'function' && (handler === null || typeof handler !== 'object' || typeof handler.message !== 'function')) {
+      throw new TypeError('a route handler is a function (ws, req, match) or an object with a message(msg, ws, req, match) method');
+    }
+    positiveInteger('concurrency', options.concurrency, 1);
+    this.#routes.push({ pattern, matcher: compilePattern(pattern), options, handler });
+    return this;
+  }
+
+  /**
+   * Starts an http.Server of its own that upgrades WebSocket requests and answers every other
+   * request with 426 (or hands it to `onRequest`). Resolves with the address once listening.
+   */
+  listen(options: ListenOptions = {}): Promise<AddressInfo> {
+    if (this.#own !== null) return Promise.reject(new Error('this WebSocketServer is already listening'));
+    if (this.#closing !== null) return Promise.reject(new Error('this WebSocketServer is closed'));
+    const maxHeadSize = this.#options.maxHeadSize ?? DEFAULT_MAX_HEAD_SIZE;
+    const server = createServer({ maxHeaderSize: maxHeadSize });
+    // Node drops header fields beyond maxHeadersCount without telling anyone; keep one more than
+    // our bound so that checkRequestLimits sees the excess and answers 431.
+    server.maxHeadersCount = (this.#options.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT) + 1;
+    this.#own = server;
+    const onRequest = options.onRequest;
+    server.on('connection', (socket: Socket) => {
+      if (this.#closing !== null) {
+        socket.destroy();
+        return;
+      }
+      // The handshake timer starts with the connection, so a client that dribbles its request
+      // head byte by byte is answered 408 and dropped even though Node's parser is still waiting.
+      const guard = guardHandshake(socket, this.#handshakeTimeout);
+      this.#early.set(socket, guard);
+      socket.once('close', () => this.#early.delete(socket));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      this.#early.get(req.socket)?.cancel();
+      this.#early.delete(req.socket);
+      if (onRequest !== undefined) {
+        onRequest(req, res);
+        return;
+      }
+      const answer = upgradeRequiredRefusal();
+      res.writeHead(answer.status, { ...answer.headers, Connection: 'close' });
+      res.end(answer.body);
+    });
+    server.on('clientError', (error: Error, socket: Duplex) => {
+      this.#early.get(socket)?.cancel();
+      this.#early.delete(socket);
+      refuseUpgrade(socket, clientErrorRefusal(error));
+    });
+    this.#hook(server, (socket) => {
+      this.#early.get(socket)?.cancel();
+      this.#early.delete(socket);
+    });
+    return new Promise<AddressInfo>((resolve, reject) => {
+      const onError = (error: Error): void => {
+        this.#own = null;
+        this.#unhook(server);
+        reject(error);
+      };
+      server.once('error', onError);
+      server.listen(options.port ?? 0, options.host, () => {
+        server.off('error', onError);
+        server.on('error', (error) => this.emit('error', error));
+        resolve(server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** The address `listen` bound, or the first attached server's; null when neither is listening. */
+  address(): AddressInfo | string | null {
+    if (this.#own !== null) return this.#own.address();
+    return this.#sources[0]?.server.address() ?? null;
+  }
+
+  /**
+   * Serves WebSocket upgrades on an existing http or https server (Express's, Fastify's, ...):
+   * every 'upgrade' request is handled here (including 404 for unknown paths); ordinary requests
+   * are left to the application. `close()` detaches again and leaves that server running.
+   */
+  attach(server: HttpServer | HttpsServer): this {
+    if (this.#closing !== null) throw new Error('this WebSocketServer is closed');
+    if (this.#sources.some((s) => s.server === server)) return this;
+    this.#hook(server);
+    return this;
+  }
+
+  #hook(server: HttpServer | HttpsServer, before?: (socket: Duplex) => void): void {
+    const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      before?.(socket);
+      void this.handleUpgrade(req, socket, head);
+    };
+    server.on('upgrade', listener);
+    this.#sources.push({ server, listener });
+  }
+
+  #unhook(server: HttpServer | HttpsServer): void {
+    const i = this.#sources.findIndex((s) => s.server === server);
+    if (i === -1) return;
+    server.off('upgrade', this.#sources[i]!.listener);
+    this.#sources.splice(i, 1);
+  }
+
+  /**
+   * Handles one upgrade request, for frameworks that own the http server and its 'upgrade'
+   * event. Resolves with the connection, or with null when the request was refused (the socket
+   * has then been answered and closed). Never rejects.
+   */
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer | Uint8Array = new Uint8Array(0)): Promise<WebSocket | null> {
+    // Counted from here until the connection is open or refused, so that slow accept hooks
+    // cannot let more than maxConnections sockets in.
+    this.#pending++;
+    let counted = true;
+    const uncount = (): void => {
+      if (counted) {
+        counted = false;
+        this.#pending--;
+      }
+    };
+    const guard = guardHandshake(socket, this.#handshakeTimeout, () => {
+      uncount();
+      const answer = refusal(408, 'The WebSocket handshake took too long.\n');
+      this.#refused(req, answer);
+      return answer;
+    });
+    const refuse = (answer: HttpRefusal): null => {
+      uncount();
+      if (guard.cancel()) {
+        this.#refused(req, answer);
+        refuseUpgrade(socket, answer);
+      }
+      return null;
+    };
+    this.#inflight.set(socket, () => refuse(shuttingDown()));
+    try {
+      if (this.#closing !== null) return refuse(shuttingDown());
+      if (this.#clients.size + this.#pending > this.#maxConnections) {
+        return refuse(refusal(503, 'Too many connections.\n', { 'Retry-After': '5' }));
+      }
+      const check = checkUpgrade(req, { maxHeadSize: this.#options.maxHeadSize, maxHeaderCount: this.#options.maxHeaderCount });
+      if (!check.ok) return refuse(check);
+
+      const target = splitTarget(req.url ?? '');
+      if (target === null) return refuse(refusal(400, 'Unusable request target.\n'));
+      const query = new URLSearchParams(target.query);
+      let route: Route | undefined;
+      let match: RouteMatch | null = null;
+      if (this.#routes.length === 0) {
+        match = { path: target.path, query, params: {} };
+      } else {
+        for (const r of this.#routes) {
+          match = r.matcher(target.path, query);
+          if (match !== null) {
+            route = r;
+            break;
+          }
+        }
+        if (match === null) return refuse(refusal(404, 'No WebSocket endpoint at this path.\n'));
+      }
+
+      // Cross-site WebSocket hijacking: a page on another site can open a WebSocket to us with the
+      // user's cookies; the Origin header the browser adds is how we tell (RFC 6455 section 10.2).
+      if (this.#allowedOrigins !== null && check.origin !== undefined && !this.#allowedOrigins.has(check.origin.toLowerCase())) {
+        return refuse(refusal(403, 'Origin not allowed.\n'));
+      }
+
+      const routeOptions = route?.options ?? {};
+      const preference = routeOptions.protocols ?? this.#options.protocols ?? [];
+      const protocol = selectProtocol(preference, check.protocols);
+      if (protocol === undefined && (routeOptions.requireProtocol ?? this.#options.requireProtocol ?? false)) {
+        return refuse(refusal(400, `Unsupported subprotocol; this endpoint speaks: ${preference.join(', ') || '(none)'}.\n`));
+      }
+
+      const info: UpgradeInfo = {
+        ...match,
+        origin: check.origin,
+        protocols: check.protocols,
+        protocol: protocol ?? '',
+        extensions: check.extensions,
+      };
+      for (const hook of [this.#options.accept, routeOptions.accept]) {
+        if (hook === undefined) continue;
+        let verdict: AcceptResult;
+        try {
+          const result = hook(req, info);
+          verdict = isThenable(result) ? await result : result;
+        } catch (error) {
+          this.#reportError(error, undefined, req);
+          verdict = { status: 500, body: 'Internal server error.\n' };
+        }
+        if (guard.expired || guard.gone) {
+          uncount();
+          if (!guard.expired) {
+            guard.cancel();
+            socket.destroy();
+          }
+          return null;
+        }
+        if (this.#closing !== null) return refuse(shuttingDown());
+        const answer = verdictRefusal(verdict);
+        if (answer !== null) return refuse(answer);
+      }
+
+      // The zlib codec is not written yet: decline every extension offer, which RFC 6455 section
+      // 9.1 allows (the client then proceeds without it). negotiateExtensions is where it plugs in.
+      const negotiated = this.#negotiateExtensions(check.extensions);
+
+      let extra: Readonly<Record<string, string | readonly string[]>> | undefined;
+      try {
+        const h = this.#options.headers;
+        extra = typeof h === 'function' ? h(req) : h;
+      } catch (error) {
+        this.#reportError(error, undefined, req);
+        return refuse(refusal(500, 'Internal server error.\n'));
+      }
+
+      if (!guard.cancel()) {
+        uncount();
+        return null;
+      }
+      let written: boolean;
+      try {
+        written = writeUpgradeResponse(socket, {
+          key: check.key,
+          protocol,
+          extensions: negotiated.header,
+          headers: extra,
+        });
+      } catch (error) {
+        // Headers the core will not send (CR/LF, names that belong to the handshake).
+        this.#reportError(error, undefined, req);
+        uncount();
+        const answer = refusal(500, 'Internal server error.\n');
+        this.#refused(req, answer);
+        refuseUpgrade(socket, answer);
+        return null;
+      }
+      if (!written) {
+        uncount();
+        socket.destroy();
+        return null;
+      }
+
+      const ws = new WebSocket(socket, {
+        ...this.#connectionOptions,
+        role: 'server',
+        url: req.url ?? '/',
+        protocol: protocol ?? '',
+        head: head.length > 0 ? head : undefined,
+        codecs: negotiated.codecs,
+      });
+      this.#clients.add(ws);
+      uncount();
+      ws.once('close', () => this.#clients.delete(ws));
+      try {
+        this.emit('connection', ws, req, match);
+      } catch (error) {
+        // A 'connection' listener threw: the upgrade is done, so the answer is a close code.
+        this.#failed(error, ws, req);
+        return ws;
+      }
+      if (route !== undefined) this.#run(route, ws, req, match);
+      return ws;
+    } catch (error) {
+      // A bug of ours or an exotic socket: never leave the client hanging or the count wrong.
+      this.#reportError(error, undefined, req);
+      return refuse(refusal(500, 'Internal server error.\n'));
+    } finally {
+      this.#inflight.delete(socket);
+    }
+  }
+
+  #negotiateExtensions(_offers: readonly ExtensionOffer[]): { header: string | undefined; codecs: MessageCodec[] } {
+    return { header: undefined, codecs: [] };
+  }
+
+  #refused(req: IncomingMessage, answer: HttpRefusal): void {
+    if (this.listenerCount('refused') > 0) this.emit('refused', req, answer);
+  }
+
+  #reportError(error: unknown, ws: WebSocket | undefined, req: IncomingMessage): void {
+    if (this.listenerCount('handlerError') > 0) {
+      this.emit('handlerError', error, ws, req);
+    } else {
+      process.emitWarning(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** Runs a route's handler; its outcome decides the close code. */
+  #run(route: Route, ws: WebSocket, req: IncomingMessage, match: RouteMatch): void {
+    const handler = route.handler;
+    let outcome: unknown;
+    try {
+      outcome =
+        typeof handler === 'function'
+          ? handler(ws, req, match)
+          : this.#serveMessages(handler, route.options.concurrency ?? this.#concurrency, ws, req, match);
+    } catch (error) {
+      this.#failed(error, ws, req);
+      return;
+    }
+    if (isThenable(outcome)) {
+      outcome.then(
+        () => closeQuietly(ws, 1000),
+        (error: unknown) => this.#failed(error, ws, req),
+      );
+    }
+  }
+
+  #failed(error: unknown, ws: WebSocket, req: IncomingMessage): void {
+    // A handler that was waiting on a connection the peer closed is not a bug worth reporting.
+    const peerWentAway = error instanceof ConnectionClosedError && (ws.readyState === 'closed' || ws.readyState === 'closing');
+    if (!peerWentAway) this.#reportError(error, ws, req);
+    // RFC 6455 section 7.4.1: 1011, the server met a condition that prevented it from fulfilling the request.
+    closeQuietly(ws, 1011);
+  }
+
+  async #serveMessages(handler: MessageHandler, concurrency: number, ws: WebSocket, req: IncomingMessage, match: RouteMatch): Promise<void> {
+    if (handler.open !== undefined) await handler.open(ws, req, match);
+    const running = new Set<Promise<void>>();
+    let failure: { error: unknown } | null = null;
+    try {
+      for await (const message of ws) {
+        const call: Promise<void> = (async () => {
+          await handler.message(message, ws, req, match);
+        })().then(
+          () => {
+            running.delete(call);
+          },
+          (error: unknown) => {
+            running.delete(call);
+            failure ??= { error };
+          },
+        );
+        running.add(call);
+        // Backpressure: the next message is not read while `concurrency` calls are in flight.
+        if (running.size >= concurrency) await Promise.race(running);
+        if (failure !== null) break;
+      }
+    } catch (error) {
+      // The connection ended abnormally: let the calls in flight finish, then end quietly.
+      if (!(error instanceof ConnectionClosedError)) failure ??= { error };
+    }
+    await Promise.all(running);
+    if (failure !== null) throw (failure as { error: unknown }).error;
+  }
+
+  /**
+   * Sends one message to every open client except `options.except`, and returns how many clients
+   * it was sent to. A string is encoded to UTF-8 once and the same bytes are handed to every
+   * connection; extensions are not applied (an uncompressed frame is valid on a connection that
+   * negotiated permessage-deflate), so the payload is never transformed or copied per client.
+   */
+  broadcast(data: string | Uint8Array | ArrayBuffer, options: BroadcastOptions = {}): number {
+    const except = options.except;
+    const skip: (ws: WebSocket) => boolean =
+      except === undefined
+        ? () => false
+        : typeof except === 'function'
+          ? except
+          : except instanceof WebSocket
+            ? (ws) => ws === except
+            : ((set) => (ws: WebSocket) => set.has(ws))(new Set(except));
+    const isText = typeof data === 'string' && options.binary !== true;
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+    // TODO(frame once): when WebSocket can send a prepared frame, build header + payload here
+    // with encodeFrameHeader and hand the same two chunks to every client.
+    let sent = 0;
+    for (const ws of this.#clients) {
+      if (ws.readyState !== 'open' || skip(ws)) continue;
+      // send() never rejects unhandled; a client that closed meanwhile is removed by its 'close'.
+      void ws.send(bytes, { binary: !isText, compress: false });
+      sent++;
+    }
+    return sent;
+  }
+
+  /**
+   * Shuts down gracefully: stops accepting (new upgrades get 503), closes every client with 1001
+   * (going away), waits for their closing handshakes up to the close timeout (then destroys what
+   * is left), and stops listening. A server from `listen` is closed; attached servers are only
+   * detached. Idempotent: later calls return the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    const own = this.#own;
+    for (const source of [...this.#sources]) if (source.server !== own) this.#unhook(source.server);
+    const stopped =
+      own === null
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            own.close(() => resolve());
+          });
+    own?.closeIdleConnections();
+    for (const abort of [...this.#inflight.values()]) abort();
+    for (const guard of this.#early.values()) guard.cancel();
+    for (const socket of this.#early.keys()) socket.destroy();
+    this.#early.clear();
+
+    const wait = this.#connectionOptions.closeTimeout ?? DEFAULT_CLOSE_WAIT;
+    await Promise.all(
+      [...this.#clients].map(async (ws) => {
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            ws.terminate();
+            resolve();
+          }, wait + 100);
+        });
+        // RFC 6455 section 7.4.1: 1001, the endpoint is going away (a server going down).
+        const closed = ws.close(1001, 'server shutting down').then(
+          () => undefined,
+          () => undefined,
+        );
+        await Promise.race([closed, deadline]);
+        clearTimeout(timer);
+      }),
+    );
+    if (own !== null) {
+      own.closeAllConnections();
+      await stopped;
+      this.#unhook(own);
+    }
+  }
+}
+
+function shuttingDown(): HttpRefusal {
+  return refusal(503, 'The server is shutting down.\n', { 'Retry-After': '5' });
+}
+
+function closeQuietly(ws: WebSocket, code: number): void {
+  if (ws.readyState === 'open' || ws.readyState === 'connecting') {
+    ws.close(code).catch(() => {
+      // Closing is best effort here: the connection is ending either way.
+    });
+  }
+}
+
+/** Turns an accept hook's verdict into a refusal, or null to accept. */
+function verdictRefusal(verdict: AcceptResult): HttpRefusal | null {
+  if (verdict === true) return null;
+  // The CHICKEN seed's access-denied: a 403 with a short body.
+  if (verdict === false) return refusal(403, 'Access denied.\n');
+  if (verdict === null || typeof verdict !== 'object' || !Number.isInteger(verdict.status) || verdict.status < 300 || verdict.status > 599) {
+    return refusal(500, 'Internal server error.\n');
+  }
+  const headers: Record<string, string> = { ...(verdict.headers ?? {}) };
+  const hasType = Object.keys(headers).some((k) => k.toLowerCase() === 'content-type');
+  if (!hasType) headers['Content-Type'] = 'text/plain; charset=utf-8';
+  return { status: verdict.status, headers, body: verdict.body ?? '' };
+}
