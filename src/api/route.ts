@@ -7,6 +7,7 @@
  * segment separator; parameter values are decoded afterwards. Everything here is a bounded loop
  * over input that Node's head-size limit has already bounded.
  */
+import { InvalidArgumentError } from '../core/errors.js';
 
 /** What a matched route tells the handler about the request target. */
 export interface RouteMatch {
@@ -67,7 +68,7 @@ function decodeSegment(raw: string): string {
 }
 
 /**
- * Compiles a pattern once, at `route()` time, so that bad patterns fail there (with a TypeError)
+ * Compiles a pattern once, at `route()` time, so that bad patterns fail there (InvalidArgumentError)
  * and not on a client's request.
  *
  * - `'/chat'` matches exactly '/chat' (not '/chat/' nor '/chat/x').
@@ -90,17 +91,17 @@ export function compilePattern(pattern: RoutePattern): PathMatcher {
       return { path, query, params };
     };
   }
-  if (typeof pattern !== 'string') throw new TypeError('a route pattern is a string or a RegExp');
+  if (typeof pattern !== 'string') throw new InvalidArgumentError('a route pattern is a string or a RegExp');
   if (pattern === '*') return (path, query) => ({ path, query, params: {} });
-  if (pattern.charCodeAt(0) !== 0x2f) throw new TypeError(`a route path starts with '/': ${JSON.stringify(pattern)}`);
+  if (pattern.charCodeAt(0) !== 0x2f) throw new InvalidArgumentError(`a route path starts with '/': ${JSON.stringify(pattern)}`);
   const segments = pattern.split('/');
   const names = new Set<string>();
   let hasParams = false;
   for (const s of segments) {
     if (s.charCodeAt(0) === 0x3a /* ':' */) {
       const name = s.slice(1);
-      if (name.length === 0) throw new TypeError(`a route parameter needs a name: ${JSON.stringify(pattern)}`);
-      if (names.has(name)) throw new TypeError(`route parameter ':${name}' appears twice in ${JSON.stringify(pattern)}`);
+      if (name.length === 0) throw new InvalidArgumentError(`a route parameter needs a name: ${JSON.stringify(pattern)}`);
+      if (names.has(name)) throw new InvalidArgumentError(`route parameter ':${name}' appears twice in ${JSON.stringify(pattern)}`);
       names.add(name);
       hasParams = true;
     }

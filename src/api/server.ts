@@ -23,9 +23,11 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Buffer } from 'node:buffer';
-import { ConnectionClosedError } from '../core/errors.js';
+import { ConnectionClosedError, InvalidArgumentError } from '../core/errors.js';
 import type { HttpRefusal } from '../core/handshake.js';
 import type { ExtensionOffer } from '../core/header-tokens.js';
+import { acceptDeflateOffer, validateDeflateOptions, type DeflateOptions } from '../core/permessage-deflate.js';
+import { DeflateCodec, type DeflateCodecOptions } from '../node/deflate-codec.js';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_MAX_HEAD_SIZE,
@@ -40,6 +42,7 @@ import {
   type HandshakeGuard,
 } from '../node/upgrade.js';
 import { compilePattern, selectProtocol, splitTarget, type PathMatcher, type RouteMatch, type RoutePattern } from './route.js';
+import { resolveOptions } from './options.js';
 import { WebSocket, type Message, type MessageCodec, type WebSocketOptions } from './websocket.js';
 
 export type { RouteMatch, RoutePattern } from './route.js';
@@ -124,10 +127,13 @@ export interface WebSocketServerOptions extends WebSocketOptions {
   /** Headers added to every 101 response; default none. */
   headers?: HeadersOption;
   /**
-   * permessage-deflate (RFC 7692). Until hybi's zlib codec exists, offers are declined (the 101
-   * names no extension), which every client accepts. Default false.
+   * permessage-deflate (RFC 7692): true accepts clients' offers with the defaults, an object sets
+   * the negotiated limits (window bits, context takeover) and the codec's tuning (threshold,
+   * level, memLevel). Default false: offers are declined and the 101 names no extension, which
+   * every client accepts. Compression costs CPU and about 300 KiB of zlib state per connection
+   * with context takeover; turn it on where bandwidth matters more.
    */
-  compress?: boolean;
+  compress?: boolean | ServerDeflateOptions;
   /** For MessageHandler routes: messages handled at once per connection; default 1 (in order). */
   concurrency?: number;
   /** Bound on a handshake, in ms; 0 disables; default DEFAULT_HANDSHAKE_TIMEOUT (10 s). */
@@ -139,6 +145,9 @@ export interface WebSocketServerOptions extends WebSocketOptions {
   /** Most connections (open plus handshakes in progress); default Infinity. Answered with 503. */
   maxConnections?: number;
 }
+
+/** permessage-deflate as the server accepts it: the negotiation limits plus the codec's tuning. */
+export interface ServerDeflateOptions extends DeflateOptions, DeflateCodecOptions {}
 
 /** Options of `listen`. */
 export interface ListenOptions {
@@ -157,9 +166,6 @@ export interface BroadcastOptions {
   /** Send a string as a binary message (bytes are always binary); default false. */
   binary?: boolean;
 }
-
-/** How long `close()` waits for clients' closing handshakes when no closeTimeout is set. */
-const DEFAULT_CLOSE_WAIT = 5_000;
 
 interface Route {
   readonly pattern: RoutePattern;
@@ -180,7 +186,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (value === Infinity) return value;
-  if (!Number.isInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
+  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got ${String(value)}`);
   return value;
 }
 
@@ -204,6 +210,9 @@ export class WebSocketServer extends EventEmitter {
   readonly #maxConnections: number;
   readonly #concurrency: number;
   readonly #allowedOrigins: Set<string> | null;
+  readonly #deflate: ServerDeflateOptions | null;
+  /** How long close() waits for clients' closing handshakes (their closeTimeout; 0 = no bound). */
+  readonly #closeWait: number;
   #pending = 0;
   #own: HttpServer | null = null;
   #closing: Promise<void> | null = null;
@@ -217,7 +226,7 @@ export class WebSocketServer extends EventEmitter {
       accept: _a,
       allowedOrigins,
       headers: _h,
-      compress: _c,
+      compress,
       concurrency,
       handshakeTimeout,
       maxHeadSize: _s,
@@ -227,12 +236,20 @@ export class WebSocketServer extends EventEmitter {
     } = options;
     this.#connectionOptions = connectionOptions;
     this.#handshakeTimeout = handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-    if (!(this.#handshakeTimeout >= 0)) throw new TypeError('handshakeTimeout must be >= 0');
+    if (!(this.#handshakeTimeout >= 0)) throw new InvalidArgumentError('handshakeTimeout must be a number of ms >= 0');
+    // Bad connection options fail here rather than after a client's 101 has been sent.
+    this.#closeWait = resolveOptions(connectionOptions).closeTimeout;
     this.#maxConnections = positiveInteger('maxConnections', maxConnections, Infinity);
     this.#concurrency = positiveInteger('concurrency', concurrency, 1);
     positiveInteger('maxHeadSize', options.maxHeadSize, 1);
     positiveInteger('maxHeaderCount', options.maxHeaderCount, 1);
     this.#allowedOrigins = allowedOrigins === undefined ? null : new Set(allowedOrigins.map((o) => o.toLowerCase()));
+    this.#deflate = compress === undefined || compress === false ? null : compress === true ? {} : compress;
+    if (this.#deflate !== null) {
+      // Bad compression options fail here, not on the first client that offers compression.
+      validateDeflateOptions(this.#deflate, 'server');
+      new DeflateCodec('server', { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 }, '', this.#deflate).close();
+    }
   }
 
   /** The open connections (a live view; it shrinks as they close). */
@@ -257,7 +274,7 @@ export class WebSocketServer extends EventEmitter {
     const handler = b ?? (a as ConnectionHandler | MessageHandler);
     const options = b === undefined ? {} : (a as RouteOptions);
     if (typeof handler !== 'function' && (handler === null || typeof handler !== 'object' || typeof handler.message !== 'function')) {
-      throw new TypeError('a route handler is a function (ws, req, match) or an object with a message(msg, ws, req, match) method');
+      throw new InvalidArgumentError('a route handler is a function (ws, req, match) or an object with a message(msg, ws, req, match) method');
     }
     positiveInteger('concurrency', options.concurrency, 1);
     this.#routes.push({ pattern, matcher: compilePattern(pattern), options, handler });
@@ -458,10 +475,6 @@ export class WebSocketServer extends EventEmitter {
         if (answer !== null) return refuse(answer);
       }
 
-      // The zlib codec is not written yet: decline every extension offer, which RFC 6455 section
-      // 9.1 allows (the client then proceeds without it). negotiateExtensions is where it plugs in.
-      const negotiated = this.#negotiateExtensions(check.extensions);
-
       let extra: Readonly<Record<string, string | readonly string[]>> | undefined;
       try {
         const h = this.#options.headers;
@@ -475,6 +488,10 @@ export class WebSocketServer extends EventEmitter {
         uncount();
         return null;
       }
+      const negotiated = this.#negotiateExtensions(check.extensions);
+      const dropCodecs = (): void => {
+        for (const codec of negotiated.codecs) codec.close();
+      };
       let written: boolean;
       try {
         written = writeUpgradeResponse(socket, {
@@ -486,6 +503,7 @@ export class WebSocketServer extends EventEmitter {
       } catch (error) {
         // Headers the core will not send (CR/LF, names that belong to the handshake).
         this.#reportError(error, undefined, req);
+        dropCodecs();
         uncount();
         const answer = refusal(500, 'Internal server error.\n');
         this.#refused(req, answer);
@@ -493,6 +511,7 @@ export class WebSocketServer extends EventEmitter {
         return null;
       }
       if (!written) {
+        dropCodecs();
         uncount();
         socket.destroy();
         return null;
@@ -521,14 +540,31 @@ export class WebSocketServer extends EventEmitter {
     } catch (error) {
       // A bug of ours or an exotic socket: never leave the client hanging or the count wrong.
       this.#reportError(error, undefined, req);
-      return refuse(refusal(500, 'Internal server error.\n'));
+      uncount();
+      if (guard.cancel()) {
+        const answer = refusal(500, 'Internal server error.\n');
+        this.#refused(req, answer);
+        refuseUpgrade(socket, answer);
+      } else if (!guard.expired) {
+        // Past the point where an HTTP answer is possible (the 101 may be on the wire).
+        socket.destroy();
+      }
+      return null;
     } finally {
       this.#inflight.delete(socket);
     }
   }
 
-  #negotiateExtensions(_offers: readonly ExtensionOffer[]): { header: string | undefined; codecs: MessageCodec[] } {
-    return { header: undefined, codecs: [] };
+  /**
+   * The extensions to answer with. Only permessage-deflate is known; every other offer is declined
+   * by leaving it out of the response, which RFC 6455 section 9.1 allows (the client then proceeds
+   * without it).
+   */
+  #negotiateExtensions(offers: readonly ExtensionOffer[]): { header: string | undefined; codecs: MessageCodec[] } {
+    if (this.#deflate === null || offers.length === 0) return { header: undefined, codecs: [] };
+    const accepted = acceptDeflateOffer(offers, this.#deflate);
+    if (accepted === null) return { header: undefined, codecs: [] };
+    return { header: accepted.response, codecs: [new DeflateCodec('server', accepted.params, accepted.response, this.#deflate)] };
   }
 
   #refused(req: IncomingMessage, answer: HttpRefusal): void {
@@ -658,11 +694,14 @@ export class WebSocketServer extends EventEmitter {
     for (const socket of this.#early.keys()) socket.destroy();
     this.#early.clear();
 
-    const wait = this.#connectionOptions.closeTimeout ?? DEFAULT_CLOSE_WAIT;
+    const wait = this.#closeWait;
     await Promise.all(
       [...this.#clients].map(async (ws) => {
         let timer: NodeJS.Timeout | undefined;
+        // Each connection's own closeTimeout destroys it when the peer does not answer; this
+        // deadline, a little later, only guards against a connection that would not.
         const deadline = new Promise<void>((resolve) => {
+          if (wait === 0) return;
           timer = setTimeout(() => {
             ws.terminate();
             resolve();

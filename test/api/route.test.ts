@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { compilePattern, selectProtocol, splitTarget } from '../../src/api/route.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 
 const q = new URLSearchParams();
 
@@ -82,10 +83,10 @@ describe('route patterns', () => {
   });
 
   it('rejects bad patterns when the route is added, not when a client arrives', () => {
-    assert.throws(() => compilePattern('chat'), TypeError);
-    assert.throws(() => compilePattern('/a/:'), TypeError);
-    assert.throws(() => compilePattern('/a/:x/:x'), TypeError);
-    assert.throws(() => compilePattern(42 as unknown as string), TypeError);
+    assert.throws(() => compilePattern('chat'), InvalidArgumentError);
+    assert.throws(() => compilePattern('/a/:'), InvalidArgumentError);
+    assert.throws(() => compilePattern('/a/:x/:x'), InvalidArgumentError);
+    assert.throws(() => compilePattern(42 as unknown as string), InvalidArgumentError);
   });
 });
 

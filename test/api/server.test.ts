@@ -456,14 +456,40 @@ describe('routing and subprotocols', () => {
     assert.equal(strict.headers['sec-websocket-protocol'], 'v1');
   });
 
-  it('declines permessage-deflate until the codec exists, and the connection works without it', async (t) => {
-    const { url } = await serve(t, { compress: true }, (s) => s.route('/', echo));
+  it('declines permessage-deflate by default, and the connection works without it', async (t) => {
+    const { url } = await serve(t, {}, (s) => s.route('/', echo));
     const client = await openClient(url, undefined, { perMessageDeflate: true });
     t.after(() => client.terminate());
     assert.equal(client.extensions, '');
     const reply = nextMessages(client, 1);
     client.send('x'.repeat(1000));
     assert.equal((await reply)[0], 'x'.repeat(1000));
+  });
+
+  it('with compress: true, accepts permessage-deflate and compresses both ways', async (t) => {
+    const { url, port } = await serve(t, { compress: { serverMaxWindowBits: 12 } }, (s) => s.route('/', echo));
+    const offer = 'x-unknown-ext, permessage-deflate; client_max_window_bits';
+    const raw = await rawExchange(port, upgradeRequest('/', { 'Sec-WebSocket-Extensions': offer }), { timeout: 300 });
+    assert.equal(raw.headers['sec-websocket-extensions'], 'permessage-deflate; server_max_window_bits=12');
+    const client = await openClient(url, undefined, { perMessageDeflate: { threshold: 0 } });
+    t.after(() => client.terminate());
+    assert.equal(client.extensions, 'permessage-deflate');
+    const text = 'a compressible line of text\n'.repeat(4000);
+    const socket = (client as unknown as { _socket: Socket })._socket;
+    const before = socket.bytesRead;
+    const reply = nextMessages(client, 1);
+    client.send(text);
+    assert.equal((await reply)[0], text);
+    // About 110 KB of text arrived in far fewer bytes: the server's frames were compressed.
+    assert.ok(socket.bytesRead - before < text.length / 10, `${socket.bytesRead - before} bytes on the wire`);
+  });
+
+  it('rejects bad options when the server is made, not when a client arrives', () => {
+    assert.throws(() => new WebSocketServer({ compress: { serverMaxWindowBits: 20 } }), { code: 'ERR_INVALID_ARGUMENT' });
+    assert.throws(() => new WebSocketServer({ maxMessageSize: -1 }), { code: 'ERR_INVALID_ARGUMENT' });
+    assert.throws(() => new WebSocketServer({ maxConnections: 0 }), { code: 'ERR_INVALID_ARGUMENT' });
+    assert.throws(() => new WebSocketServer().route('no-slash', echo), { code: 'ERR_INVALID_ARGUMENT' });
+    assert.throws(() => new WebSocketServer().route('/', {} as never), { code: 'ERR_INVALID_ARGUMENT' });
   });
 
   it('adds the headers option to the 101, as an object or a function of the request', async (t) => {
@@ -740,9 +766,10 @@ describe('attach() and handleUpgrade(): inside an application', () => {
 });
 
 describe('interoperability with real clients', () => {
-  it('Python websockets: subprotocol by server preference, text, binary, close code', async (t) => {
+  for (const compress of [false, true]) {
+  it(`Python websockets (compress: ${compress}): subprotocol by server preference, text, binary, close code`, async (t) => {
     const closes: Array<[number, string]> = [];
-    const { url } = await serve(t, {}, (s) =>
+    const { url } = await serve(t, { compress }, (s) =>
       s.route('/py', { protocols: ['chat.v2', 'chat.v1'] }, async (ws) => {
         ws.once('close', (code: number, reason: string) => closes.push([code, String(reason)]));
         await echo(ws);
@@ -755,7 +782,7 @@ describe('interoperability with real clients', () => {
     });
     const seen = JSON.parse(stdout) as Record<string, unknown>;
     assert.equal(seen.protocol, 'chat.v2');
-    assert.deepEqual(seen.extensions, [], 'permessage-deflate is declined for now');
+    assert.deepEqual(seen.extensions, compress ? ['permessage-deflate'] : []);
     assert.equal(seen.text, 'héllo ✓');
     assert.equal(seen.binary_type, 'bytes');
     assert.equal(seen.binary_hex, Buffer.from(Array.from({ length: 256 }, (_, i) => i)).toString('hex'));
@@ -764,6 +791,7 @@ describe('interoperability with real clients', () => {
     await eventually(() => closes.length === 1);
     assert.deepEqual(closes[0], [4001, 'python done']);
   });
+  }
 
   describe('headless Chromium', () => {
     let context: BrowserContext;
@@ -872,6 +900,20 @@ describe('interoperability with real clients', () => {
       const none = await run('/bye', ['chat.v1'], null);
       assert.deepEqual(none.events, ['error', 'close']);
       assert.equal(none.code, 1006);
+    });
+
+    it("with compress: true, Chromium's permessage-deflate offer is accepted and large messages round-trip", async (t) => {
+      const port = await serveBrowser(t, { compress: true }, (s) => s.route('/echo', echo));
+      const tab = await context.newPage();
+      t.after(() => tab.close());
+      await tab.goto(`http://127.0.0.1:${port}/`);
+      const seen = await tab.evaluate(
+        ([url]) => (window as unknown as { roundTrip: (u: string, n: number) => Promise<{ extensions: string; same: boolean; code: number }> }).roundTrip(url!, 200_000),
+        [`ws://127.0.0.1:${port}/echo`],
+      );
+      assert.match(seen.extensions, /^permessage-deflate/);
+      assert.equal(seen.same, true);
+      assert.equal(seen.code, 1000);
     });
   });
 });
