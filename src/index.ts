@@ -4,3 +4,21 @@
 export * from './core/errors.js';
 export { connect, DEFAULT_HANDSHAKE_TIMEOUT } from './api/connect.js';
 export type { ClientDeflateOptions, ConnectOptions, RetryOptions, TlsDialOptions } from './api/connect.js';
+export { WebSocketServer } from './api/server.js';
+export type {
+  AcceptHook,
+  AcceptResult,
+  BroadcastOptions,
+  ConnectionHandler,
+  HeadersOption,
+  ListenOptions,
+  MessageHandler,
+  RouteMatch,
+  RouteOptions,
+  RoutePattern,
+  ServerDeflateOptions,
+  UpgradeInfo,
+  WebSocketServerEvents,
+  WebSocketServerOptions,
+} from './api/server.js';
+export type { HttpRefusal } from './core/handshake.js';

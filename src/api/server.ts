@@ -183,20 +183,30 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+function positiveInteger(name: string, value: number | undefined, fallback: number, infinite = true): number {
   if (value === undefined) return fallback;
-  if (value === Infinity) return value;
+  if (value === Infinity && infinite) return value;
   if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got ${String(value)}`);
   return value;
 }
 
-/**
- * A WebSocket server. Events: 'connection' (ws, req, match) for every accepted connection;
- * 'refused' (req, refusal) for every upgrade answered with an HTTP error; 'handlerError'
- * (error, ws, req) when a handler or hook throws (without a listener it is emitted as a process
- * warning, so bugs are not silent); 'error' for errors of the server `listen` created.
- */
-export class WebSocketServer extends EventEmitter {
+/** The events of a WebSocketServer and their arguments. */
+export interface WebSocketServerEvents {
+  /** Every accepted connection, after the 101 and before its route's handler runs. */
+  connection: [ws: WebSocket, req: IncomingMessage, match: RouteMatch];
+  /** Every upgrade answered with an HTTP error instead (for logs and metrics). */
+  refused: [req: IncomingMessage, refusal: HttpRefusal];
+  /**
+   * A handler, hook or 'connection' listener threw; `ws` is undefined before the upgrade.
+   * Without a listener the error becomes a process warning, so that bugs are not silent.
+   */
+  handlerError: [error: unknown, ws: WebSocket | undefined, req: IncomingMessage];
+  /** An error of the http.Server that `listen` created, after it started listening. */
+  error: [error: Error];
+}
+
+/** A WebSocket server; see the module comment for the order of checks and docs/server.md for a guide. */
+export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   readonly #options: WebSocketServerOptions;
   readonly #connectionOptions: WebSocketOptions;
   readonly #routes: Route[] = [];
@@ -241,8 +251,8 @@ export class WebSocketServer extends EventEmitter {
     this.#closeWait = resolveOptions(connectionOptions).closeTimeout;
     this.#maxConnections = positiveInteger('maxConnections', maxConnections, Infinity);
     this.#concurrency = positiveInteger('concurrency', concurrency, 1);
-    positiveInteger('maxHeadSize', options.maxHeadSize, 1);
-    positiveInteger('maxHeaderCount', options.maxHeaderCount, 1);
+    positiveInteger('maxHeadSize', options.maxHeadSize, 1, false);
+    positiveInteger('maxHeaderCount', options.maxHeaderCount, 1, false);
     this.#allowedOrigins = allowedOrigins === undefined ? null : new Set(allowedOrigins.map((o) => o.toLowerCase()));
     this.#deflate = compress === undefined || compress === false ? null : compress === true ? {} : compress;
     if (this.#deflate !== null) {

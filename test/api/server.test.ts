@@ -521,7 +521,7 @@ describe("a handler's promise is the connection's life", () => {
   it('rejecting (or throwing) closes with 1011 and reports the error', async (t) => {
     const errors: string[] = [];
     const { url } = await serve(t, {}, (s) => {
-      s.on('handlerError', (e: Error) => errors.push(e.message));
+      s.on('handlerError', (e) => errors.push((e as Error).message));
       s.route('/async', async () => {
         await sleep(5);
         throw new Error('async failure');
