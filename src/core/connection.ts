@@ -142,6 +142,12 @@ const NATIVE_UTF8_THRESHOLD = 256;
 /** A gathered message starts with at least this much room; it then doubles. */
 const MIN_MESSAGE_CAPACITY = 1024;
 /**
+ * A gathered message's buffer may hold at most this much more than the bytes received so far
+ * (besides doubling): room for the rest of a frame read in pieces, without letting a header
+ * alone decide how much is allocated. 64 KiB: one socket read.
+ */
+const GROW_AHEAD = 64 * 1024;
+/**
  * Unmasked payloads up to this size are copied behind their header into the slab, giving one
  * chunk: a small copy costs less than a second chunk through the transport's write path.
  */
@@ -432,14 +438,17 @@ export class Connection {
     const need = length + data.length;
     let buffer = this.buffer;
     if (buffer === null || buffer.length < need) {
-      // msgSize already counts the whole current frame, so one growth covers the frame. On the
-      // final frame the message's size is known exactly; before it, doubling keeps 65,536 small
-      // fragments at about 17 copies of the data instead of one per fragment.
-      let capacity = this.msgSize;
-      if (!this.frameFin) {
-        const doubled = Math.max(buffer === null ? MIN_MESSAGE_CAPACITY : buffer.length * 2, capacity);
-        capacity = Math.max(Math.min(doubled, this.maxMessageSize), capacity);
-      }
+      // Memory follows the bytes received, never the bytes announced: a header may announce up
+      // to the limit (or, with the limits relaxed, 2^63) and then send one byte. Doubling keeps
+      // 65,536 small fragments at about 17 copies of the data instead of one per fragment; room
+      // for the rest of the current frame is reserved only up to GROW_AHEAD bytes past what
+      // arrived. msgSize counts the whole current frame, so on the final frame it is the
+      // message's exact size, which the buffer never exceeds.
+      let capacity = buffer === null ? MIN_MESSAGE_CAPACITY : buffer.length * 2;
+      const ahead = Math.min(this.msgSize, need + GROW_AHEAD);
+      if (capacity < ahead) capacity = ahead;
+      capacity = Math.min(capacity, this.frameFin ? this.msgSize : this.maxMessageSize);
+      if (capacity < need) capacity = need;
       const grown = new Uint8Array(capacity);
       if (buffer !== null && length !== 0) grown.set(buffer.subarray(0, length));
       this.buffer = buffer = grown;
