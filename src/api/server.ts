@@ -213,7 +213,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   readonly #clients = new Set<WebSocket>();
   readonly #sources: UpgradeSource[] = [];
   /** Sockets of our own server whose request head has not arrived: the handshake timer covers them. */
-  readonly #early = new Map<Duplex, HandshakeGuard>();
+  readonly #early = new Map<Duplex, { guard: HandshakeGuard; started: number }>();
   /** Handshakes past the 'upgrade' event, waiting on an accept hook: close() refuses them at once. */
   readonly #inflight = new Map<Duplex, () => void>();
   readonly #handshakeTimeout: number;
@@ -313,11 +313,11 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       // The handshake timer starts with the connection, so a client that dribbles its request
       // head byte by byte is answered 408 and dropped even though Node's parser is still waiting.
       const guard = guardHandshake(socket, this.#handshakeTimeout);
-      this.#early.set(socket, guard);
+      this.#early.set(socket, { guard, started: Date.now() });
       socket.once('close', () => this.#early.delete(socket));
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      this.#early.get(req.socket)?.cancel();
+      this.#early.get(req.socket)?.guard.cancel();
       this.#early.delete(req.socket);
       if (onRequest !== undefined) {
         onRequest(req, res);
@@ -328,14 +328,11 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       res.end(answer.body);
     });
     server.on('clientError', (error: Error, socket: Duplex) => {
-      this.#early.get(socket)?.cancel();
+      this.#early.get(socket)?.guard.cancel();
       this.#early.delete(socket);
       refuseUpgrade(socket, clientErrorRefusal(error));
     });
-    this.#hook(server, (socket) => {
-      this.#early.get(socket)?.cancel();
-      this.#early.delete(socket);
-    });
+    this.#hook(server);
     return new Promise<AddressInfo>((resolve, reject) => {
       const onError = (error: Error): void => {
         this.#own = null;
@@ -369,9 +366,8 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     return this;
   }
 
-  #hook(server: HttpServer | HttpsServer, before?: (socket: Duplex) => void): void {
+  #hook(server: HttpServer | HttpsServer): void {
     const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-      before?.(socket);
       void this.handleUpgrade(req, socket, head);
     };
     server.on('upgrade', listener);
@@ -401,7 +397,15 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
         this.#pending--;
       }
     };
-    const guard = guardHandshake(socket, this.#handshakeTimeout, () => {
+    // On our own server the timer started with the connection: the handshake gets what is left.
+    let timeout = this.#handshakeTimeout;
+    const early = this.#early.get(socket);
+    if (early !== undefined) {
+      early.guard.cancel();
+      this.#early.delete(socket);
+      if (timeout > 0) timeout = Math.max(1, timeout - (Date.now() - early.started));
+    }
+    const guard = guardHandshake(socket, timeout, () => {
       uncount();
       const answer = refusal(408, 'The WebSocket handshake took too long.\n');
       this.#refused(req, answer);
@@ -700,7 +704,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
           });
     own?.closeIdleConnections();
     for (const abort of [...this.#inflight.values()]) abort();
-    for (const guard of this.#early.values()) guard.cancel();
+    for (const { guard } of this.#early.values()) guard.cancel();
     for (const socket of this.#early.keys()) socket.destroy();
     this.#early.clear();
 

@@ -310,6 +310,15 @@ describe('refusals, with the exact status, before any upgrade', () => {
     assert.equal(server.connectionCount, 0);
   });
 
+  it('the bound covers the whole handshake: time spent sending the head counts against the accept hook', async (t) => {
+    const { server, port } = await serve(t, { handshakeTimeout: 300, accept: () => sleep(250).then(() => true) }, (s) => s.route('/', echo));
+    const request = upgradeRequest('/');
+    // The head takes 200 ms to arrive, the hook 250 ms more: each alone is within 300 ms, together not.
+    const res = await rawExchange(port, [request.slice(0, 20), request.slice(20)], { gap: 200 });
+    assert.equal(res.status, 408);
+    assert.equal(server.connectionCount, 0);
+  });
+
   it('a request Node cannot parse is 400', async (t) => {
     const { port } = await serve(t);
     assert.equal((await rawExchange(port, 'GET / HTTP/1.1\r\nBad Header\r\n\r\n')).status, 400);
