@@ -512,6 +512,23 @@ describe('routing and subprotocols', () => {
     assert.equal(headers['x-path'], '/h');
     assert.deepEqual(headers['set-cookie'], ['a=1', 'b=2']);
   });
+
+  it('headers that would break the handshake are a 500, never sent', async (t) => {
+    let which = 0;
+    const bad: Array<Record<string, string>> = [{ 'X-Evil': 'a\r\nSet-Cookie: stolen=1' }, { 'Sec-WebSocket-Accept': 'forged' }, { 'Bad Name': 'x' }];
+    const errors: unknown[] = [];
+    const { server, port } = await serve(t, { headers: () => bad[which++]! }, (s) => {
+      s.route('/', echo);
+      s.on('handlerError', (e) => errors.push(e));
+    });
+    for (let i = 0; i < bad.length; i++) {
+      const res = await rawExchange(port, upgradeRequest('/'));
+      assert.equal(res.status, 500);
+      assert.equal(res.headers['set-cookie'], undefined);
+    }
+    assert.equal(errors.length, 3);
+    assert.equal(server.connectionCount, 0);
+  });
 });
 
 describe("a handler's promise is the connection's life", () => {
