@@ -1,0 +1,458 @@
+/**
+ * `hybi connect URL`: a WebSocket client for people (interactive, when stdin is a terminal) and
+ * for scripts (when it is not: lines or raw chunks in, one message per line out, an exit status
+ * that says how the connection ended).
+ */
+import { readFileSync } from 'node:fs';
+import { createInterface, type Interface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { connect, type ConnectOptions } from '../api/connect.js';
+import type { WebSocket } from '../api/websocket.js';
+import { ConnectError, HandshakeError, InvalidURLError } from '../core/errors.js';
+import {
+  BINARY_FORMATS,
+  type BinaryFormat,
+  describeClose,
+  formatBinary,
+  isCleanClose,
+  paletteFor,
+  parseHex,
+  payloadOf,
+  sanitizeForTerminal,
+  type Palette,
+} from './output.js';
+import { parseDuration, parseHeader, parseInteger, parseSize, UsageError } from './units.js';
+
+/** Exit statuses of `hybi connect`, documented in docs/cli.md so scripts can branch on them. */
+export const ExitStatus = {
+  /** The connection ended with a completed closing handshake and a normal code. */
+  Ok: 0,
+  /** No connection: refused, unreachable, TLS failure, handshake refused or timed out. */
+  ConnectFailed: 1,
+  /** The command line was wrong. */
+  Usage: 2,
+  /** The connection was established, then ended abnormally (1006, or an error close code from the peer). */
+  AbnormalClose: 3,
+  /** Interrupted twice (Ctrl-C while already closing). */
+  Interrupted: 130,
+} as const;
+
+export const CONNECT_HELP = `Usage: hybi connect [options] URL
+
+Open a WebSocket connection to URL (ws://, wss://, http:// or https://).
+
+With a terminal on stdin it is interactive: each line you type is sent as a text
+message and each message received is printed. Commands:
+  /ping [data]            send a ping and print the round-trip time
+  /close [code] [reason]  close the connection (default 1000) and print the peer's answer
+  /hex HEX, /base64 B64   send a binary message
+  /help                   list the commands
+  //text                  send a line that starts with '/'
+Ctrl-D closes cleanly; Ctrl-C closes too (twice: quit at once).
+
+Without a terminal on stdin it is scriptable: each line of stdin (or with --binary
+each chunk) is sent, each message is written to stdout on its own line, and at the
+end of stdin the connection is closed with 1000.
+  echo '{"op":"status"}' | hybi connect ws://127.0.0.1:8080/ --count 1 | jq .
+
+Options:
+  -H, --header 'Name: value'   add a request header (repeatable)
+  -p, --protocol NAME          offer a subprotocol (repeatable)
+      --origin ORIGIN          send an Origin header
+      --compress               offer permessage-deflate
+      --ca FILE                trust the CA certificate(s) in FILE (PEM) for wss://
+  -k, --insecure               do not verify the server's TLS certificate
+      --ping-interval DURATION send a ping this often (0: never; default 0)
+      --max-message-size SIZE  largest message accepted (default 1MiB); 1009 above it
+      --timeout DURATION       give up on the opening handshake after this long (default 10s)
+      --retry N                retry a failed connection N times, with backoff (default 0)
+  -b, --binary                 send stdin chunks (or typed lines) as binary messages
+      --show-binary FORMAT     print binary messages as hex (default), base64 or raw bytes
+  -n, --count N                close after receiving N messages (then stdin's end does not close)
+      --linger DURATION        wait this long after the end of stdin before closing (default 0)
+      --no-close               do not close at the end of stdin; wait for the server to close
+      --no-color               no colours even on a terminal (NO_COLOR is honoured too)
+  -h, --help                   show this help
+
+Durations: a bare number is seconds; 500ms, 30s, 2m also work. Sizes: 65536, 64k, 16MiB.
+
+Exit status: 0 after a clean close (1000, 1001 or no code; or the close you asked for),
+1 when no connection could be made, 2 for a usage error, 3 when an open connection
+ended abnormally (1006, or an error code from the peer); the reason goes to stderr.
+`;
+
+const OPTIONS = {
+  header: { type: 'string', short: 'H', multiple: true },
+  protocol: { type: 'string', short: 'p', multiple: true },
+  origin: { type: 'string' },
+  compress: { type: 'boolean' },
+  ca: { type: 'string' },
+  insecure: { type: 'boolean', short: 'k' },
+  'ping-interval': { type: 'string' },
+  'max-message-size': { type: 'string' },
+  timeout: { type: 'string' },
+  retry: { type: 'string' },
+  binary: { type: 'boolean', short: 'b' },
+  'show-binary': { type: 'string' },
+  count: { type: 'string', short: 'n' },
+  linger: { type: 'string' },
+  'no-close': { type: 'boolean' },
+  'no-color': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Everything the command line decided, validated. */
+export interface ConnectSettings {
+  url: string;
+  options: ConnectOptions;
+  binary: boolean;
+  showBinary: BinaryFormat;
+  count: number | undefined;
+  linger: number;
+  noClose: boolean;
+  noColor: boolean;
+}
+
+/** Parses `hybi connect` arguments; returns null when --help was asked for. Throws UsageError. */
+export function parseConnectArgs(argv: string[]): ConnectSettings | null {
+  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  if (values.help) return null;
+  if (positionals.length !== 1) {
+    throw new UsageError(positionals.length === 0 ? 'a URL is required' : `one URL expected, got ${positionals.length}`);
+  }
+  const headers: Record<string, string> = {};
+  for (const h of values.header ?? []) {
+    const [name, value] = parseHeader(h);
+    // Repeated names are joined as HTTP allows (RFC 9110 section 5.3), rather than dropping one.
+    const existing = Object.keys(headers).find((k) => k.toLowerCase() === name.toLowerCase());
+    if (existing !== undefined) headers[existing] = `${headers[existing]}, ${value}`;
+    else headers[name] = value;
+  }
+  const options: ConnectOptions = {};
+  if (Object.keys(headers).length > 0) options.headers = headers;
+  if (values.protocol && values.protocol.length > 0) options.protocols = values.protocol;
+  if (values.origin !== undefined) options.origin = values.origin;
+  if (values.compress) options.compress = true;
+  if (values.ca !== undefined || values.insecure) {
+    const tls: NonNullable<ConnectOptions['tls']> = {};
+    if (values.ca !== undefined) {
+      try {
+        tls.ca = readFileSync(values.ca);
+      } catch (err) {
+        throw new UsageError(`--ca: cannot read ${values.ca}: ${(err as Error).message}`);
+      }
+    }
+    if (values.insecure) tls.rejectUnauthorized = false;
+    options.tls = tls;
+  }
+  if (values['ping-interval'] !== undefined) options.pingInterval = parseDuration('ping-interval', values['ping-interval']);
+  if (values['max-message-size'] !== undefined) options.maxMessageSize = parseSize('max-message-size', values['max-message-size']);
+  options.handshakeTimeout = values.timeout !== undefined ? parseDuration('timeout', values.timeout) : 10_000;
+  if (values.retry !== undefined) {
+    const retries = parseInteger('retry', values.retry, 0, 1000);
+    // connect() counts tries, the first included; --retry counts the tries after a failure.
+    if (retries > 0) {
+      options.retry = {
+        attempts: retries + 1,
+        onRetry: (error, attempt, delayMs) => {
+          process.stderr.write(`hybi connect: try ${attempt} failed (${describeConnectError(error)}); retrying in ${Math.round(delayMs)} ms\n`);
+        },
+      };
+    }
+  }
+  const showBinary = (values['show-binary'] ?? 'hex') as BinaryFormat;
+  if (!BINARY_FORMATS.includes(showBinary)) {
+    throw new UsageError(`--show-binary: '${values['show-binary']}' is not one of ${BINARY_FORMATS.join(', ')}`);
+  }
+  return {
+    url: positionals[0]!,
+    options,
+    binary: values.binary === true,
+    showBinary,
+    count: values.count !== undefined ? parseInteger('count', values.count, 1, Number.MAX_SAFE_INTEGER) : undefined,
+    linger: values.linger !== undefined ? parseDuration('linger', values.linger) : 0,
+    noClose: values['no-close'] === true,
+    noColor: values['no-color'] === true,
+  };
+}
+
+/** One line for stderr that says why no connection was made. */
+export function describeConnectError(err: unknown): string {
+  if (err instanceof HandshakeError) {
+    const firstLine = err.body.split('\n', 1)[0]!.trim().slice(0, 200);
+    return `handshake failed: ${err.message}${err.status && !err.message.includes(String(err.status)) ? ` (HTTP ${err.status})` : ''}${firstLine ? `: ${firstLine}` : ''}`;
+  }
+  if (err instanceof ConnectError) {
+    const cause = err.cause instanceof Error && !err.message.includes(err.cause.message) ? `: ${err.cause.message}` : '';
+    return `${err.message}${cause}`;
+  }
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+function sleep(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
+}
+
+/** How a session ended: the close code and reason received, and whether we asked for the close. */
+interface Ending {
+  code: number;
+  reason: string;
+  weClosed: boolean;
+  error: Error | undefined;
+}
+
+/** Waits for the connection's 'close' event; records the last 'error' so it can be reported. */
+function watchClose(ws: WebSocket, session: { weClosed: boolean }): Promise<Ending> {
+  let lastError: Error | undefined;
+  ws.on('error', (err: Error) => {
+    lastError = err;
+  });
+  return new Promise((resolve) => {
+    ws.once('close', (code: number, reason: unknown) => {
+      resolve({ code, reason: typeof reason === 'string' ? reason : String(reason ?? ''), weClosed: session.weClosed, error: lastError });
+    });
+  });
+}
+
+/** The exit status an ending deserves: a finished closing handshake we asked for, or a normal code. */
+function statusOf(end: Ending): number {
+  if (end.code === 1006) return ExitStatus.AbnormalClose;
+  return end.weClosed || isCleanClose(end.code) ? ExitStatus.Ok : ExitStatus.AbnormalClose;
+}
+
+function abnormalLine(end: Ending): string {
+  const why = end.error ? `: ${end.error.message}` : '';
+  return `hybi connect: connection closed abnormally: ${describeClose(end.code, end.reason)}${why}\n`;
+}
+
+/** Runs `hybi connect` and resolves to its exit status. */
+export async function runConnect(argv: string[]): Promise<number> {
+  let settings: ConnectSettings | null;
+  try {
+    settings = parseConnectArgs(argv);
+  } catch (err) {
+    process.stderr.write(`hybi connect: ${(err as Error).message}\nTry 'hybi connect --help'.\n`);
+    return ExitStatus.Usage;
+  }
+  if (settings === null) {
+    process.stdout.write(CONNECT_HELP);
+    return ExitStatus.Ok;
+  }
+  const interactive = process.stdin.isTTY === true;
+  const colours = paletteFor(process.stdout, settings.noColor || !interactive);
+  let ws: WebSocket;
+  try {
+    ws = await connect(settings.url, settings.options);
+  } catch (err) {
+    process.stderr.write(`hybi connect: ${describeConnectError(err)}\n`);
+    return err instanceof InvalidURLError ? ExitStatus.Usage : ExitStatus.ConnectFailed;
+  }
+  return interactive ? runInteractive(ws, settings, colours) : runScripted(ws, settings);
+}
+
+/** Scriptable mode: stdin to messages, messages to stdout lines, status from the close. */
+async function runScripted(ws: WebSocket, settings: ConnectSettings): Promise<number> {
+  const session = { weClosed: false };
+  const ended = watchClose(ws, session);
+  let received = 0;
+  const closeNow = (): void => {
+    if (ws.readyState !== 'open') return;
+    session.weClosed = true;
+    ws.close(1000).catch(() => {});
+  };
+
+  // A reader that went away (`| head -1`) is not an error: close politely and stop writing.
+  let stdoutGone = false;
+  process.stdout.on('error', () => {
+    stdoutGone = true;
+    closeNow();
+  });
+
+  ws.on('message', (data: unknown, isBinary: boolean) => {
+    // With --count, exactly N messages are printed, even if more were in flight before the close.
+    if (settings.count !== undefined && received >= settings.count) return;
+    received++;
+    if (!stdoutGone) {
+      const { text, bytes } = payloadOf(data, isBinary);
+      if (text !== undefined) process.stdout.write(text + '\n');
+      else if (settings.showBinary === 'raw') process.stdout.write(bytes!);
+      else process.stdout.write(formatBinary(bytes!, settings.showBinary) + '\n');
+    }
+    if (settings.count !== undefined && received >= settings.count) closeNow();
+  });
+
+  const pump = async (): Promise<void> => {
+    try {
+      if (settings.binary) {
+        for await (const chunk of process.stdin) {
+          if (ws.readyState !== 'open') break;
+          await ws.send(chunk as Buffer);
+        }
+      } else {
+        const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+        for await (const line of rl) {
+          if (ws.readyState !== 'open') break;
+          await ws.send(line);
+        }
+      }
+    } catch {
+      // A send that failed because the connection ended is reported by the 'close' handling.
+      return;
+    }
+    if (settings.noClose || settings.count !== undefined) return;
+    await sleep(settings.linger);
+    closeNow();
+  };
+  void pump();
+
+  const end = await ended;
+  // Stop reading stdin: nothing more can be sent, and a pending read must not keep us alive.
+  process.stdin.destroy();
+  const status = statusOf(end);
+  if (status !== ExitStatus.Ok) process.stderr.write(abnormalLine(end));
+  return status;
+}
+
+const INTERACTIVE_HELP = `Commands:
+  /ping [data]            send a ping, print the round-trip time
+  /close [code] [reason]  close (default 1000) and print the peer's close code and reason
+  /hex HEX                send a binary message given in hex
+  /base64 DATA            send a binary message given in base64
+  /help                   this list
+  //text                  send "/text"
+Ctrl-D (on an empty line) closes the connection.`;
+
+/** Interactive mode: a prompt, coloured output above it, commands for ping and close. */
+async function runInteractive(ws: WebSocket, settings: ConnectSettings, c: Palette): Promise<number> {
+  const session = { weClosed: false };
+  const ended = watchClose(ws, session);
+  const out = process.stdout;
+  const rl: Interface = createInterface({ input: process.stdin, output: out, prompt: c.green('> '), terminal: true, historySize: 500 });
+  let finished = false;
+  // Once a close is under way there is nothing left to type: no more prompts.
+  let closing = false;
+
+  // Writes a line above the prompt and redraws the prompt with whatever was being typed.
+  const print = (line: string): void => {
+    out.write('\r\x1b[2K' + line + '\n');
+    if (!finished && !closing) rl.prompt(true);
+  };
+
+  const details = [ws.protocol ? `protocol ${ws.protocol}` : '', ws.extensions ? `extensions ${ws.extensions}` : ''].filter(Boolean).join(', ');
+  out.write(c.dim(`Connected to ${ws.url || settings.url}${details ? ` (${details})` : ''}.`) + '\n');
+  out.write(c.dim('Type a message and press Enter; /help lists commands; Ctrl-D closes.') + '\n');
+  rl.prompt();
+
+  ws.on('message', (data: unknown, isBinary: boolean) => {
+    const { text, bytes } = payloadOf(data, isBinary);
+    if (text !== undefined) print(`${c.cyan('<')} ${sanitizeForTerminal(text)}`);
+    else {
+      const format = settings.showBinary === 'raw' ? 'hex' : settings.showBinary;
+      print(`${c.magenta(`< [binary ${bytes!.byteLength} B]`)} ${formatBinary(bytes!, format)}`);
+    }
+  });
+
+  const fail = (err: unknown): void => print(c.red(`error: ${err instanceof Error ? err.message : String(err)}`));
+
+  const startClose = (code?: number, reason?: string): void => {
+    if (ws.readyState !== 'open') return;
+    session.weClosed = true;
+    closing = true;
+    print(c.dim(`closing (${code ?? 1000}${reason ? ` ${JSON.stringify(reason)}` : ''})...`));
+    ws.close(code ?? 1000, reason ?? '').catch((err: unknown) => {
+      // An invalid code or reason is refused before anything is sent: the connection stays open.
+      if (ws.readyState === 'open') {
+        session.weClosed = false;
+        closing = false;
+      }
+      fail(err);
+    });
+  };
+
+  const send = (data: string | Uint8Array): void => {
+    ws.send(data).catch(fail);
+  };
+
+  rl.on('line', (line: string) => {
+    if (!line.startsWith('/') || line.startsWith('//')) {
+      const text = line.startsWith('//') ? line.slice(1) : line;
+      send(settings.binary ? Buffer.from(text) : text);
+      rl.prompt();
+      return;
+    }
+    const space = line.indexOf(' ');
+    const command = space === -1 ? line : line.slice(0, space);
+    const rest = space === -1 ? '' : line.slice(space + 1);
+    switch (command) {
+      case '/ping': {
+        const payload = rest;
+        ws.ping(payload, { timeout: 10_000 }).then(
+          (rtt: number) => print(c.yellow(`pong${payload ? ` ${JSON.stringify(payload)}` : ''}: round trip ${rtt.toFixed(2)} ms`)),
+          fail,
+        );
+        break;
+      }
+      case '/close':
+      case '/quit': {
+        const parts = rest.trim();
+        if (parts === '') {
+          startClose();
+          break;
+        }
+        const gap = parts.indexOf(' ');
+        const codeText = gap === -1 ? parts : parts.slice(0, gap);
+        let code: number;
+        try {
+          code = parseInteger('close', codeText, 0, 65535);
+        } catch {
+          fail(new Error(`'${codeText}' is not a close code (try /close 1000 bye)`));
+          break;
+        }
+        startClose(code, gap === -1 ? '' : parts.slice(gap + 1));
+        break;
+      }
+      case '/hex': {
+        const bytes = parseHex(rest);
+        if (bytes === null) fail(new Error('/hex takes hex digits, e.g. /hex 48 69'));
+        else send(bytes);
+        break;
+      }
+      case '/base64':
+        send(Uint8Array.from(Buffer.from(rest.trim(), 'base64')));
+        break;
+      case '/help':
+        print(c.dim(INTERACTIVE_HELP));
+        break;
+      default:
+        fail(new Error(`unknown command ${command}; /help lists them (use // to send a line starting with /)`));
+    }
+    if (!closing) rl.prompt();
+  });
+
+  // Ctrl-D on an empty line (or the terminal going away) closes cleanly.
+  rl.on('close', () => {
+    if (!finished) startClose();
+  });
+  let interrupts = 0;
+  rl.on('SIGINT', () => {
+    interrupts++;
+    if (interrupts === 1 && ws.readyState === 'open') startClose();
+    else {
+      finished = true;
+      out.write('\n');
+      ws.terminate();
+      process.exit(ExitStatus.Interrupted);
+    }
+  });
+
+  const end = await ended;
+  finished = true;
+  const who = end.weClosed ? 'closed; the server answered' : 'the server closed the connection';
+  const status = statusOf(end);
+  const line = `${who}: ${describeClose(end.code, end.reason)}${end.error ? ` (${end.error.message})` : ''}`;
+  out.write('\r\x1b[2K' + (status === ExitStatus.Ok ? c.dim(line) : c.red(line)) + '\n');
+  rl.close();
+  process.stdin.destroy();
+  return status;
+}

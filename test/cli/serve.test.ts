@@ -1,0 +1,323 @@
+/**
+ * `hybi serve` run as a subprocess and exercised by real clients (the `ws` package, and
+ * `hybi connect`): each mode, the options that refuse connections, the log lines, and shutdown.
+ */
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { request } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
+import WebSocket from 'ws';
+import { Cli, killAll, runCli, serve } from './harness.js';
+
+afterEach(killAll);
+
+/** A `ws` client that records what it receives and how it closed. */
+class Client {
+  readonly ws: WebSocket;
+  readonly received: Array<string | Buffer> = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  pings = 0;
+
+  constructor(url: string, options: WebSocket.ClientOptions = {}, protocols: string[] = []) {
+    this.ws = new WebSocket(url, protocols, options);
+    this.ws.on('message', (data, isBinary) => this.received.push(isBinary ? (data as Buffer) : String(data)));
+    this.ws.on('ping', () => this.pings++);
+    this.ws.on('error', () => {});
+    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  }
+
+  async opened(): Promise<void> {
+    if (this.ws.readyState === WebSocket.OPEN) return;
+    await Promise.race([
+      once(this.ws, 'open'),
+      once(this.ws, 'unexpected-response').then(([, res]) => {
+        throw new Error(`refused: ${(res as { statusCode: number }).statusCode}`);
+      }),
+      once(this.ws, 'error').then(([err]) => {
+        throw err;
+      }),
+    ]);
+  }
+
+  /** Waits until `n` messages arrived (bounded). */
+  async messages(n: number, timeout = 5000): Promise<Array<string | Buffer>> {
+    const deadline = Date.now() + timeout;
+    while (this.received.length < n) {
+      if (Date.now() > deadline) throw new Error(`only ${this.received.length} of ${n} messages arrived: ${JSON.stringify(this.received)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return this.received.slice(0, n);
+  }
+
+  /** The HTTP status the server refused the upgrade with. */
+  async refusal(): Promise<number> {
+    const [, res] = (await once(this.ws, 'unexpected-response')) as [unknown, { statusCode: number }];
+    return res.statusCode;
+  }
+}
+
+const clients: Client[] = [];
+function client(url: string, options?: WebSocket.ClientOptions, protocols?: string[]): Client {
+  const c = new Client(url, options, protocols);
+  clients.push(c);
+  return c;
+}
+afterEach(() => {
+  for (const c of clients.splice(0)) c.ws.terminate();
+});
+
+/** The log lines (timestamp dropped) that mention a connection number. */
+function logLines(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((l) => / #\d+ /.test(l))
+    .map((l) => l.replace(/^\S+ /, ''));
+}
+
+describe('hybi serve --echo (the default)', () => {
+  it('sends every message back as it came, text and binary, and logs the connection', async () => {
+    const { cli, origin } = await serve([]);
+    assert.match(cli.stderr, /echo server listening on ws:\/\/127\.0\.0\.1:\d+\/ \(any path\)/);
+    const c = client(`${origin}/any/path?token=secret`);
+    await c.opened();
+    c.ws.send('hello');
+    c.ws.send(Buffer.from([1, 2, 3]));
+    assert.deepEqual(await c.messages(2), ['hello', Buffer.from([1, 2, 3])]);
+    c.ws.close(1000, 'bye');
+    assert.equal((await c.closed).code, 1000);
+    await cli.waitForStderr(' close ');
+    const [open, close] = logLines(cli.stderr);
+    assert.match(open!, /^#1 open addr=127\.0\.0\.1:\d+ path=\/any\/path protocol=-$/);
+    // The query (which may hold a token) stays out of the log; counts are messages and bytes.
+    assert.match(close!, /^#1 close addr=127\.0\.0\.1:\d+ path=\/any\/path protocol=- code=1000 \(normal closure\) "bye" duration=[\d.]+m?s in=2msg\/8B out=2msg\/8B$/);
+    assert.ok(!cli.stderr.includes('secret'));
+  });
+
+  it('is what hybi connect talks to in a pipe', async () => {
+    const { origin } = await serve(['--quiet']);
+    const done = await runCli(['connect', `${origin}/`, '--count', '3'], 'a\nb\nc\n');
+    assert.equal(done.stdout, 'a\nb\nc\n');
+    assert.equal(done.status, 0);
+  });
+
+  it('answers plain HTTP with 426 and a hint', async () => {
+    const { port } = await serve(['--quiet']);
+    const res = await new Promise<{ status: number; upgrade: string | undefined; body: string }>((resolve, reject) => {
+      request({ host: '127.0.0.1', port, path: '/' }, (r) => {
+        let body = '';
+        r.setEncoding('utf8');
+        r.on('data', (d: string) => (body += d));
+        r.on('end', () => resolve({ status: r.statusCode!, upgrade: r.headers.upgrade, body }));
+      })
+        .on('error', reject)
+        .end();
+    });
+    assert.equal(res.status, 426);
+    assert.equal(res.upgrade, 'websocket');
+    assert.match(res.body, /hybi connect ws:\/\/127\.0\.0\.1:\d+\//);
+  });
+
+  it('--quiet drops the per-connection lines', async () => {
+    const { cli, origin } = await serve(['--quiet']);
+    const c = client(`${origin}/`);
+    await c.opened();
+    c.ws.close();
+    await c.closed;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(logLines(cli.stderr), []);
+  });
+});
+
+describe('hybi serve --broadcast', () => {
+  it('sends every message to every client, the sender included', async () => {
+    const { origin, cli } = await serve(['--broadcast', '--path', '/room']);
+    const a = client(`${origin}/room`);
+    const b = client(`${origin}/room`);
+    await Promise.all([a.opened(), b.opened()]);
+    await cli.waitFor((_o, err) => logLines(err).length === 2, 'both open lines');
+    a.ws.send('from a');
+    assert.deepEqual(await a.messages(1), ['from a']);
+    assert.deepEqual(await b.messages(1), ['from a']);
+    b.ws.send(Buffer.from('bin'));
+    assert.deepEqual((await a.messages(2))[1], Buffer.from('bin'));
+    assert.deepEqual((await b.messages(2))[1], Buffer.from('bin'));
+  });
+
+  it('refuses other paths with 404 and logs the refusal', async () => {
+    const { origin, cli } = await serve(['--broadcast', '--path', '/room']);
+    assert.equal(await client(`${origin}/elsewhere`).refusal(), 404);
+    await cli.waitForStderr('refused');
+    assert.match(cli.stderr, /refused addr=127\.0\.0\.1:\d+ path=\/elsewhere status=404/);
+  });
+});
+
+describe('hybi serve --exec', () => {
+  it('runs the command per connection: messages on its stdin, its stdout lines sent back', async () => {
+    // tr would buffer its output in a pipe; stdbuf -oL makes it write each line (as the help says).
+    const { origin } = await serve(['--exec', 'stdbuf -oL tr a-z A-Z', '--quiet']);
+    const a = client(`${origin}/`);
+    const b = client(`${origin}/`);
+    await Promise.all([a.opened(), b.opened()]);
+    a.ws.send('hello');
+    b.ws.send('other');
+    a.ws.send('world');
+    assert.deepEqual(await a.messages(2), ['HELLO', 'WORLD']);
+    assert.deepEqual(await b.messages(1), ['OTHER']);
+  });
+
+  it('closes with 1000 when the command exits, 1011 when it fails', async () => {
+    const ok = await serve(['--exec', 'head -n 1', '--quiet']);
+    const a = client(`${ok.origin}/`);
+    await a.opened();
+    a.ws.send('only line');
+    assert.deepEqual(await a.messages(1), ['only line']);
+    assert.equal((await a.closed).code, 1000);
+
+    const failing = await serve(['--exec', 'echo oops; exit 3', '--quiet']);
+    const b = client(`${failing.origin}/`);
+    assert.deepEqual(await b.messages(1), ['oops']);
+    assert.deepEqual(await b.closed, { code: 1011, reason: 'command exited with 3' });
+  });
+
+  it('works with a shell loop: one process per connection, lines in, lines out', async () => {
+    const { origin } = await serve(['--exec', 'n=0; while read -r line; do n=$((n+1)); echo "$n: $line"; done', '--quiet']);
+    const a = client(`${origin}/`);
+    const b = client(`${origin}/`);
+    await Promise.all([a.opened(), b.opened()]);
+    a.ws.send('x');
+    a.ws.send('y');
+    b.ws.send('z');
+    assert.deepEqual(await a.messages(2), ['1: x', '2: y']);
+    assert.deepEqual(await b.messages(1), ['1: z']);
+  });
+
+  it('tells the command who connected, in its environment', async () => {
+    const { origin } = await serve(['--exec', 'echo "$HYBI_PATH $HYBI_PROTOCOL"', '--protocol', 'p1', '--quiet']);
+    const c = client(`${origin}/some/where?x=1`, {}, ['p1']);
+    assert.deepEqual(await c.messages(1), ['/some/where p1']);
+  });
+
+  it('is not run without --exec: the default mode echoes', async () => {
+    const { origin } = await serve(['--quiet']);
+    const c = client(`${origin}/`);
+    await c.opened();
+    c.ws.send('$(touch /tmp/should-not-exist)');
+    assert.deepEqual(await c.messages(1), ['$(touch /tmp/should-not-exist)']);
+  });
+});
+
+describe('hybi serve options that shape connections', () => {
+  it('--protocol picks the subprotocol in the server\'s order', async () => {
+    const { origin, cli } = await serve(['-p', 'v2', '-p', 'v1']);
+    const c = client(`${origin}/`, {}, ['v1', 'v2']);
+    await c.opened();
+    assert.equal(c.ws.protocol, 'v2');
+    await cli.waitForStderr(' open ');
+    assert.match(cli.stderr, /#1 open .* protocol=v2/);
+  });
+
+  it('--origin lets listed browser origins in and refuses others with 403', async () => {
+    const { origin } = await serve(['--origin', 'http://good.test', '--origin', 'http://also.test', '--quiet']);
+    const good = client(`${origin}/`, { origin: 'http://good.test' });
+    await good.opened();
+    assert.equal(await client(`${origin}/`, { origin: 'http://evil.test' }).refusal(), 403);
+  });
+
+  it('--max-connections refuses the one too many with 503', async () => {
+    const { origin } = await serve(['--max-connections', '1', '--quiet']);
+    const first = client(`${origin}/`);
+    await first.opened();
+    assert.equal(await client(`${origin}/`).refusal(), 503);
+  });
+
+  it('--max-message-size closes with 1009 above it', async () => {
+    const { origin } = await serve(['--max-message-size', '1k', '--quiet']);
+    const c = client(`${origin}/`);
+    await c.opened();
+    c.ws.send('x'.repeat(1024));
+    assert.equal((await c.messages(1))[0], 'x'.repeat(1024));
+    c.ws.send('x'.repeat(1025));
+    assert.equal((await c.closed).code, 1009);
+  });
+
+  it('--ping-interval pings clients', async () => {
+    const { origin } = await serve(['--ping-interval', '100ms', '--quiet']);
+    const c = client(`${origin}/`);
+    await c.opened();
+    const deadline = Date.now() + 3000;
+    while (c.pings < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(c.pings >= 2, `${c.pings} pings`);
+  });
+
+  it('--idle-timeout closes a client that sends nothing, and the log says so', async () => {
+    const { origin, cli } = await serve(['--idle-timeout', '200ms']);
+    const c = client(`${origin}/`);
+    await c.opened();
+    const started = Date.now();
+    const { code } = await c.closed;
+    assert.ok(Date.now() - started < 3000);
+    await cli.waitForStderr(' close ');
+    assert.match(cli.stderr, new RegExp(`#1 close .* code=${code} `));
+  });
+
+  it('--compress still talks to a client that offers permessage-deflate', async () => {
+    const { origin } = await serve(['--compress', '--quiet']);
+    const c = client(`${origin}/`, { perMessageDeflate: true });
+    await c.opened();
+    c.ws.send('squeeze '.repeat(100));
+    assert.deepEqual(await c.messages(1), ['squeeze '.repeat(100)]);
+  });
+});
+
+describe('hybi serve shutting down', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`on ${signal}, closes every client with 1001 and exits 0`, async () => {
+      const { cli, origin } = await serve([]);
+      const a = client(`${origin}/`);
+      const b = client(`${origin}/`);
+      await Promise.all([a.opened(), b.opened()]);
+      await cli.waitFor((_o, err) => logLines(err).length === 2, 'both open lines');
+      cli.signal(signal);
+      assert.equal((await a.closed).code, 1001);
+      assert.equal((await b.closed).code, 1001);
+      const done = await cli.finish();
+      assert.equal(done.status, 0);
+      assert.equal(logLines(done.stderr).filter((l) => / close .*code=1001 \(going away\)/.test(l)).length, 2, done.stderr);
+    });
+  }
+});
+
+describe('hybi serve usage errors', () => {
+  it('exits 2 with one line for what is wrong', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--echo', '--broadcast'], /choose one mode/],
+      [['--tls-cert', 'x.pem'], /--tls-cert and --tls-key go together/],
+      [['--port', '70000'], /--port/],
+      [['--path', 'chat'], /--path/],
+      [['--idle-timeout', 'later'], /--idle-timeout/],
+      [['tr', 'a-z'], /unexpected argument 'tr'/],
+      [['--exec', ''], /--exec needs a command/],
+    ];
+    for (const [args, message] of cases) {
+      const done = await runCli(['serve', ...args]);
+      assert.equal(done.status, 2, args.join(' '));
+      assert.match(done.stderr, message);
+      assert.match(done.stderr, /Try 'hybi serve --help'/);
+    }
+  });
+
+  it('exits 1 when the port is taken', async () => {
+    const blocker = createTcpServer();
+    blocker.listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    try {
+      const { port } = blocker.address() as { port: number };
+      const done = await new Cli(['serve', '--port', String(port)]).finish();
+      assert.equal(done.status, 1);
+      assert.match(done.stderr, /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+    } finally {
+      blocker.close();
+    }
+  });
+});
