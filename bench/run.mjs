@@ -1,39 +1,85 @@
 #!/usr/bin/env node
-// Benchmark dispatcher: `node bench/run.mjs [suite ...] [-- suite options]`. With no suite name it
-// runs every suite. Each suite is a standalone script run in its own process, so one suite's JIT
-// state and heap do not colour the next one's figures. Suites import from dist/: build first
-// (`npm run bench` does).
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+// Benchmark dispatcher: `node bench/run.mjs [suite ...] [--quick] [-- suite options]`.
+// With no suite name it runs every suite; `npm run bench` (which builds first) does that.
+// Each suite is a standalone script run in its own process, so one suite's JIT state and heap do
+// not colour the next one's figures. Suites import from dist/: build first.
+//
+// Suites: micro (mask, UTF-8, parse), deflate (compressed echo), load (servers and clients under
+// load: echo, latency, large, broadcast, memory, connect, client). A load workload group can be
+// named alone (`node bench/run.mjs broadcast`); several names combine into one load run.
+// --quick shortens every suite (about 2 minutes in all instead of about 10).
+//
+// When the whole load suite ran, it wrote bench/results/latest.md; the output of the other suites
+// of the same run is appended to it, so that one file holds the run's figures.
+import { spawn } from 'node:child_process';
+import { appendFileSync, existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** Suite name -> script in this directory. Add new suites here. */
+/** Suite name -> script in this directory, and the options its --quick means. */
 const suites = {
-  micro: 'micro.mjs',
+  micro: { script: 'micro.mjs', quick: ['--runs=3', '--time=60'] },
+  deflate: { script: 'deflate.mjs', quick: ['--quick'] },
+  load: { script: 'load.mjs', quick: ['--quick'] },
 };
+/** Workload groups of the load suite that may be named as suites of their own. */
+const loadGroups = ['echo', 'latency', 'large', 'broadcast', 'memory', 'connect', 'client'];
 
 const args = process.argv.slice(2);
 const split = args.indexOf('--');
-const names = (split === -1 ? args : args.slice(0, split)).filter((a) => !a.startsWith('-'));
-const passThrough = split === -1 ? args.filter((a) => a.startsWith('-')) : args.slice(split + 1);
+const own = split === -1 ? args : args.slice(0, split);
+const names = own.filter((a) => !a.startsWith('-'));
+const quick = own.includes('--quick');
+const passThrough = split === -1 ? own.filter((a) => a.startsWith('-') && a !== '--quick') : args.slice(split + 1);
 
-if (!existsSync(fileURLToPath(new URL('../dist/core/index.js', import.meta.url)))) {
+if (!existsSync(fileURLToPath(new URL('../dist/index.js', import.meta.url)))) {
   console.error('dist/ is missing: run `npm run build` first (or use `npm run bench`).');
   process.exit(1);
 }
 
-const selected = names.length === 0 ? Object.keys(suites) : names;
+const groups = names.filter((n) => loadGroups.includes(n));
+let selected = names.filter((n) => !loadGroups.includes(n));
 for (const name of selected) {
   if (!(name in suites)) {
-    console.error(`unknown suite "${name}"; known: ${Object.keys(suites).join(', ')}`);
+    console.error(`unknown suite "${name}"; known: ${[...Object.keys(suites), ...loadGroups].join(', ')}`);
     process.exit(1);
   }
 }
+if (names.length === 0) selected = Object.keys(suites);
+if (groups.length > 0 && !selected.includes('load')) selected.push('load');
+// The load suite last: its report is where the others' output is appended.
+selected.sort((a, b) => (a === 'load') - (b === 'load'));
 
+/** Runs one suite, echoing its stdout and keeping a copy. */
+function runSuite(name) {
+  const suite = suites[name];
+  const script = fileURLToPath(new URL(suite.script, import.meta.url));
+  if (!existsSync(script)) {
+    console.error(`(suite ${name}: ${suite.script} does not exist yet, skipped)`);
+    return Promise.resolve({ status: 0, output: '' });
+  }
+  const extra = [...(quick ? suite.quick : []), ...passThrough];
+  if (name === 'load' && groups.length > 0) extra.push(`--only=${groups.join(',')}`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...extra], { stdio: ['inherit', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      output += chunk;
+    });
+    child.on('close', (code, signal) => resolve({ status: code ?? (signal ? 1 : 0), output }));
+  });
+}
+
+const started = Date.now();
+const latest = fileURLToPath(new URL('results/latest.md', import.meta.url));
 let status = 0;
+const outputs = [];
 for (const name of selected) {
-  const script = fileURLToPath(new URL(suites[name], import.meta.url));
-  const result = spawnSync(process.execPath, [script, ...passThrough], { stdio: 'inherit' });
-  if (result.status !== 0) status = result.status ?? 1;
+  const result = await runSuite(name);
+  if (result.status !== 0) status = result.status;
+  if (name !== 'load' && result.output.trim() !== '') outputs.push(result.output.trim());
+}
+if (selected.includes('load') && outputs.length > 0 && existsSync(latest) && statSync(latest).mtimeMs >= started) {
+  appendFileSync(latest, `\n${outputs.join('\n\n')}\n`);
 }
 process.exit(status);

@@ -1,0 +1,142 @@
+// Client-side workloads: a child process that runs a real WebSocket client library (hybi's
+// connect() from dist/, or ws's WebSocket, which loads bufferutil when it is installed) against
+// the raw reference server's /reply path, which costs next to nothing per message, so that the
+// client is what is measured. Same orders as the generator (open, echo, latency, closeAll),
+// selected by `impl` in the open order.
+import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
+import { payloadOf } from '../lib/wire.mjs';
+
+const require = createRequire(import.meta.url);
+const MAX_MESSAGE = 64 * 1024 * 1024;
+
+/** Each: { send(data), onMessage: null | () => void, close() } */
+let connections = [];
+
+async function openHybi(url) {
+  const { connect } = await import('../../dist/index.js');
+  const ws = await connect(url, { maxMessageSize: MAX_MESSAGE, maxFrameSize: MAX_MESSAGE });
+  const conn = { send: (data) => ws.send(data), onMessage: null, close: () => ws.terminate() };
+  ws.on('message', () => conn.onMessage?.());
+  ws.on('error', () => {});
+  return conn;
+}
+
+function openWs(url) {
+  const { WebSocket } = require('ws');
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: MAX_MESSAGE });
+    const conn = { send: (data) => ws.send(data), onMessage: null, close: () => ws.terminate() };
+    ws.on('message', () => conn.onMessage?.());
+    ws.once('open', () => {
+      ws.off('error', reject);
+      ws.on('error', () => {});
+      resolve(conn);
+    });
+    ws.once('error', reject);
+  });
+}
+
+async function openMany({ impl, url, count, concurrency = 64 }) {
+  const open = impl === 'hybi' ? openHybi : openWs;
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      connections.push(await open(url));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  const bufferutil = Object.keys(require.cache).some((path) => path.includes('/bufferutil/'));
+  return { opened: connections.length, bufferutil };
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Share of one core this process used since `since` (a process.cpuUsage() reading) over `ms`. */
+function cpuShare(since, ms) {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000 / ms;
+}
+
+async function runEcho({ size, inflight, warmup, duration }) {
+  const payload = payloadOf(size);
+  let total = 0;
+  let running = true;
+  for (const conn of connections) {
+    conn.onMessage = () => {
+      total++;
+      if (running) conn.send(payload);
+    };
+  }
+  for (const conn of connections) for (let i = 0; i < inflight; i++) conn.send(payload);
+  await sleep(warmup);
+  const c0 = total;
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  await sleep(duration);
+  const frames = total - c0;
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = cpuShare(cpu0, elapsed * 1000);
+  running = false;
+  return { frames, elapsed, cpu, bytes: frames * size };
+}
+
+async function runLatency({ size, warmup, duration }) {
+  const payload = payloadOf(size);
+  const conn = connections[0];
+  const samples = new Float64Array(1 << 20);
+  let n = 0;
+  let recording = false;
+  let running = true;
+  let total = 0;
+  let sentAt = performance.now();
+  conn.onMessage = () => {
+    const now = performance.now();
+    total++;
+    if (recording && n < samples.length) samples[n++] = now - sentAt;
+    if (!running) return;
+    sentAt = performance.now();
+    conn.send(payload);
+  };
+  conn.send(payload);
+  await sleep(warmup);
+  recording = true;
+  const c0 = total;
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  await sleep(duration);
+  recording = false;
+  running = false;
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = cpuShare(cpu0, elapsed * 1000);
+  const sorted = samples.slice(0, n).sort();
+  const at = (q) => (n === 0 ? NaN : sorted[Math.min(n - 1, Math.floor(q * n))]) * 1000;
+  return { frames: total - c0, elapsed, cpu, p50: at(0.5), p90: at(0.9), p99: at(0.99), samples: n };
+}
+
+const handlers = {
+  open: (job) => openMany(job),
+  echo: (job) => runEcho(job),
+  latency: (job) => runLatency(job),
+  closeAll: async () => {
+    for (const conn of connections) {
+      conn.onMessage = null;
+      conn.close();
+    }
+    connections = [];
+    return {};
+  },
+};
+
+process.on('message', async (job) => {
+  if (job.type === 'exit') process.exit(0);
+  try {
+    const result = await handlers[job.type](job);
+    process.send({ id: job.id, ok: true, ...result });
+  } catch (error) {
+    process.send({ id: job.id, ok: false, error: String(error?.stack ?? error) });
+  }
+});
+process.on('disconnect', () => process.exit(0));
+process.send({ ready: true });

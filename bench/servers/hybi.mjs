@@ -1,0 +1,24 @@
+// hybi's server under test, through the public API only (dist/index.js), written as a user would:
+// a 'connection' listener, send() without await, and server.broadcast for the broadcast path.
+import { WebSocketServer } from '../../dist/index.js';
+import { MAX_MESSAGE, serve } from './common.mjs';
+
+const server = new WebSocketServer({ maxMessageSize: MAX_MESSAGE, maxFrameSize: MAX_MESSAGE });
+
+server.on('connection', (ws, req) => {
+  if (req.url === '/echo') {
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  } else if (req.url === '/broadcast') {
+    ws.on('message', (data, isBinary) => server.broadcast(data, { binary: isBinary }));
+  }
+  ws.on('error', () => {});
+});
+
+const address = await server.listen({ port: 0, host: '127.0.0.1' });
+serve({
+  port: address.port,
+  connections: () => server.connectionCount,
+  dropAll: () => {
+    for (const ws of server.clients) ws.terminate();
+  },
+});
