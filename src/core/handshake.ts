@@ -314,6 +314,11 @@ export interface UpgradeRequest {
   headers: HeaderMap;
   /** Alternating names and values in arrival order, for duplicate detection (Node's req.rawHeaders). */
   rawHeaders?: readonly string[];
+  /**
+   * The request-target as sent (Node's req.url). When given in absolute-form, its authority must
+   * agree with Host (checked only when given).
+   */
+  target?: string;
 }
 
 /** A refusal: the HTTP answer to send instead of 101. */
@@ -378,11 +383,40 @@ function isDigits(s: string): boolean {
   return true;
 }
 
+/** Default ports of the schemes an absolute-form WebSocket target may use. */
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', ws: '80', https: '443', wss: '443' };
+
+/**
+ * True unless `target` is in absolute-form ('scheme://authority/...') with an authority that is
+ * not `host` (compared case-insensitively, a scheme's default port equal to none). One pass, no
+ * URL parser: only the authority is needed.
+ */
+function sameAuthority(target: string, host: string): boolean {
+  if (target.length === 0 || target.charCodeAt(0) === 0x2f) return true; // origin-form
+  const colon = target.indexOf('://');
+  if (colon <= 0) return true; // not absolute-form: the router decides what it is
+  const scheme = target.slice(0, colon).toLowerCase();
+  let end = colon + 3;
+  while (end < target.length) {
+    const c = target.charCodeAt(end);
+    if (c === 0x2f || c === 0x3f || c === 0x23) break; // '/', '?', '#'
+    end++;
+  }
+  const normalize = (authority: string): string => {
+    const lower = authority.trim().toLowerCase();
+    const port = DEFAULT_PORTS[scheme];
+    return port !== undefined && lower.endsWith(':' + port) && !lower.endsWith(']') ? lower.slice(0, lower.length - port.length - 1) : lower;
+  };
+  return normalize(target.slice(colon + 3, end)) === normalize(host);
+}
+
 /**
  * Checks method GET (405 otherwise), HTTP/1.1 or later, Host present and single, Upgrade and
  * Connection tokens (case-insensitive comma lists), a single valid key, version 13 (else 426 with
  * `Sec-WebSocket-Version: 13`), single Origin, parsable Sec-WebSocket-Protocol and
- * Sec-WebSocket-Extensions (400 otherwise). Linear time on any input.
+ * Sec-WebSocket-Extensions (400 otherwise), and refuses (400) what would contradict the upgrade:
+ * `Connection: close`, a request body (Content-Length other than 0, Transfer-Encoding), an
+ * absolute-form `target` naming another authority than Host. Linear time on any input.
  *
  * The version is checked before the key so that a client speaking another version (which may
  * send other key headers) learns which version to retry with (section 4.4). Duplicates of Host,
@@ -423,6 +457,26 @@ export function checkUpgradeRequest(req: UpgradeRequest): RequestCheck {
   const connectionTokens = connection === undefined ? null : parseTokenList(connection);
   if (connectionTokens === null || !hasToken(connectionTokens, 'upgrade')) {
     return refuse(400, 'The Connection header must include "Upgrade".');
+  }
+  // RFC 7230 section 6.1: "close" says the connection ends after this response, which contradicts
+  // switching it to WebSocket; no client sends both, so the request is refused, not guessed at.
+  if (hasToken(connectionTokens, 'close')) return refuse(400, 'The Connection header asks both to close and to upgrade.');
+
+  // A body on the upgrade request: intermediaries would read the bytes after the head as the body,
+  // this server as WebSocket frames. Refusing leaves no room for that disagreement (smuggling).
+  const contentLength = single(headers, 'content-length');
+  if (
+    contentLength.duplicate ||
+    (contentLength.value !== undefined && contentLength.value.trim() !== '0') ||
+    headers['transfer-encoding'] !== undefined
+  ) {
+    return refuse(400, 'A WebSocket upgrade request cannot have a body.');
+  }
+
+  // RFC 7230 section 5.4: with an absolute-form target the Host header must name the same
+  // authority; two different answers to "which host?" are refused rather than one picked.
+  if (req.target !== undefined && !sameAuthority(req.target, host.value)) {
+    return refuse(400, 'The request target names another host than the Host header.');
   }
 
   // Section 4.2.1 item 6 / section 4.4: version 13, or 426 with the versions we speak.

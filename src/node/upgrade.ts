@@ -110,6 +110,7 @@ export function checkUpgrade(req: IncomingMessage, limits?: UpgradeLimits): Requ
     httpVersion: req.httpVersion,
     headers: req.headers,
     rawHeaders: req.rawHeaders,
+    target: req.url,
   });
 }
 
