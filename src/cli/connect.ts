@@ -262,11 +262,14 @@ async function runScripted(ws: WebSocket, settings: ConnectSettings): Promise<nu
     ws.close(1000).catch(() => {});
   };
 
-  // A reader that went away (`| head -1`) is not an error: close politely and stop writing.
+  // A reader that went away (`| head -1`) is not an error: close politely and stop writing. The
+  // server's answer may sit behind megabytes of messages nobody will read, so do not wait long.
   let stdoutGone = false;
   process.stdout.on('error', () => {
+    if (stdoutGone) return;
     stdoutGone = true;
     closeNow();
+    setTimeout(() => ws.terminate(), 1000).unref();
   });
 
   ws.on('message', (data: unknown, isBinary: boolean) => {
@@ -306,9 +309,22 @@ async function runScripted(ws: WebSocket, settings: ConnectSettings): Promise<nu
   };
   void pump();
 
+  // Ctrl-C (or a SIGTERM) closes politely first; a second one stops at once.
+  const interrupt = (): void => {
+    if (ws.readyState === 'open') closeNow();
+    else {
+      ws.terminate();
+      process.exit(ExitStatus.Interrupted);
+    }
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+
   const end = await ended;
   // Stop reading stdin: nothing more can be sent, and a pending read must not keep us alive.
   process.stdin.destroy();
+  // Whoever stopped reading our output ended the session on purpose.
+  if (stdoutGone) return ExitStatus.Ok;
   const status = statusOf(end);
   if (status !== ExitStatus.Ok) process.stderr.write(abnormalLine(end));
   return status;
@@ -327,22 +343,35 @@ Ctrl-D (on an empty line) closes the connection.`;
 async function runInteractive(ws: WebSocket, settings: ConnectSettings, c: Palette): Promise<number> {
   const session = { weClosed: false };
   const ended = watchClose(ws, session);
-  const out = process.stdout;
-  const rl: Interface = createInterface({ input: process.stdin, output: out, prompt: c.green('> '), terminal: true, historySize: 500 });
   let finished = false;
   // Once a close is under way there is nothing left to type: no more prompts.
   let closing = false;
+  const out = process.stdout;
+  // A person typing, with output to a file (`hybi connect URL > log`): no prompt, no cursor
+  // movement in the file, plain lines.
+  const tty = out.isTTY === true;
+  const rl: Interface = createInterface({
+    input: process.stdin,
+    output: tty ? out : undefined,
+    prompt: c.green('> '),
+    terminal: tty,
+    historySize: 500,
+  });
+  const prompt = (preserveCursor?: boolean): void => {
+    if (tty && !finished && !closing) rl.prompt(preserveCursor);
+  };
+  const clearLine = tty ? '\r\x1b[2K' : '';
 
   // Writes a line above the prompt and redraws the prompt with whatever was being typed.
   const print = (line: string): void => {
-    out.write('\r\x1b[2K' + line + '\n');
-    if (!finished && !closing) rl.prompt(true);
+    out.write(clearLine + line + '\n');
+    prompt(true);
   };
 
   const details = [ws.protocol ? `protocol ${ws.protocol}` : '', ws.extensions ? `extensions ${ws.extensions}` : ''].filter(Boolean).join(', ');
   out.write(c.dim(`Connected to ${ws.url || settings.url}${details ? ` (${details})` : ''}.`) + '\n');
   out.write(c.dim('Type a message and press Enter; /help lists commands; Ctrl-D closes.') + '\n');
-  rl.prompt();
+  prompt();
 
   ws.on('message', (data: unknown, isBinary: boolean) => {
     const { text, bytes } = payloadOf(data, isBinary);
@@ -378,7 +407,7 @@ async function runInteractive(ws: WebSocket, settings: ConnectSettings, c: Palet
     if (!line.startsWith('/') || line.startsWith('//')) {
       const text = line.startsWith('//') ? line.slice(1) : line;
       send(settings.binary ? Buffer.from(text) : text);
-      rl.prompt();
+      prompt();
       return;
     }
     const space = line.indexOf(' ');
@@ -427,7 +456,7 @@ async function runInteractive(ws: WebSocket, settings: ConnectSettings, c: Palet
       default:
         fail(new Error(`unknown command ${command}; /help lists them (use // to send a line starting with /)`));
     }
-    if (!closing) rl.prompt();
+    prompt();
   });
 
   // Ctrl-D on an empty line (or the terminal going away) closes cleanly.
@@ -451,7 +480,7 @@ async function runInteractive(ws: WebSocket, settings: ConnectSettings, c: Palet
   const who = end.weClosed ? 'closed; the server answered' : 'the server closed the connection';
   const status = statusOf(end);
   const line = `${who}: ${describeClose(end.code, end.reason)}${end.error ? ` (${end.error.message})` : ''}`;
-  out.write('\r\x1b[2K' + (status === ExitStatus.Ok ? c.dim(line) : c.red(line)) + '\n');
+  out.write(clearLine + (status === ExitStatus.Ok ? c.dim(line) : c.red(line)) + '\n');
   rl.close();
   process.stdin.destroy();
   return status;

@@ -247,6 +247,9 @@ export async function runServe(argv: string[]): Promise<number> {
 
   const page = s.mode === 'demo' ? renderDemoPage(s.path!) : '';
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => answerHttp(req, res, s, page);
+  // Without listeners these would be process warnings or (for 'error') a crash; here they are log lines.
+  wss.on('error', (err: Error) => process.stderr.write(`hybi serve: ${err.message}\n`));
+  wss.on('handlerError', (err: unknown) => log(`handler error: ${err instanceof Error ? err.message : String(err)}`));
   wss.on('refused', (req: IncomingMessage, answer: { status: number }) => {
     log(`refused addr=${remoteAddressOf(req)} path=${pathOf(req)} status=${answer.status}`);
   });
@@ -267,6 +270,7 @@ export async function runServe(argv: string[]): Promise<number> {
           resolve();
         });
       });
+      server.on('error', (err: Error) => process.stderr.write(`hybi serve: ${err.message}\n`));
       port = (server.address() as AddressInfo).port;
     } else {
       port = (await wss.listen({ port: s.port, host: s.host, onRequest })).port;
@@ -390,7 +394,11 @@ function runCommand(session: Session, command: string, log: (line: string) => vo
   void feed.catch(() => {});
   const lines = createInterface({ input: child.stdout!, crlfDelay: Infinity });
   const pump = (async () => {
-    for await (const line of lines) await session.send(line);
+    for await (const line of lines) {
+      // Once the connection is gone, stop reading: the program gets EOF and, later, SIGTERM.
+      if (session.ws.readyState !== 'open') break;
+      await session.send(line);
+    }
   })().catch(() => {});
   child.on('close', (code, signal) => {
     children.delete(child);

@@ -7,7 +7,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -393,6 +393,24 @@ describe('hybi connect, interactive (under a pseudo-terminal)', { skip: hasScrip
       await cli.finish();
     } finally {
       await evil.close();
+    }
+  });
+
+  it('writes plain lines, without prompt or colour, when only stdin is a terminal (hybi connect URL > file)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hybi-cli-out-'));
+    try {
+      const file = join(dir, 'out.txt');
+      const cli = underPty(`${[process.execPath, CLI, 'connect', server.url].map(shellQuote).join(' ')} > ${shellQuote(file)}`);
+      const deadline = Date.now() + 10_000;
+      const content = (): string => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+      while (!content().includes('Ctrl-D closes') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      cli.write('to a file\r');
+      while (!content().includes('< echo: to a file') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      cli.write('\x04');
+      assert.equal((await cli.finish()).status, 0);
+      assert.match(content(), /^Connected to ws:\/\/127\.0\.0\.1:\d+\/\.\nType a message and press Enter; \/help lists commands; Ctrl-D closes\.\n< echo: to a file\nclosing \(1000\)\.\.\.\nclosed; the server answered: 1000 \(normal closure\)\n$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
