@@ -165,7 +165,7 @@ export class ChatRoom {
 
   private sendTo(session: Session, msg: object): void {
     this.outThisSecond++;
-    void session.send(JSON.stringify(msg));
+    session.sendOrShed(JSON.stringify(msg));
   }
 
   private broadcast(msg: object, except?: Session): void {
@@ -173,7 +173,7 @@ export class ChatRoom {
     for (const session of this.members.keys()) {
       if (session === except) continue;
       this.outThisSecond++;
-      void session.send(text);
+      session.sendOrShed(text);
     }
   }
 

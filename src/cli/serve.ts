@@ -224,12 +224,22 @@ export async function runServe(argv: string[]): Promise<number> {
     });
     switch (s.mode) {
       case 'echo':
-        session.onMessage((m) => void session.send(m.text ?? m.bytes!));
+        // Each reply is awaited before the next message is taken, so a client that sends without
+        // reading is slowed by TCP instead of piling its replies up in our memory.
+        void (async () => {
+          for await (const m of session.messages()) await session.send(m.text ?? m.bytes!);
+        })();
         break;
       case 'broadcast':
-        session.onMessage((m) => {
-          for (const other of sessions) void other.send(m.text ?? m.bytes!);
-        });
+        void (async () => {
+          for await (const m of session.messages()) {
+            const data = m.text ?? m.bytes!;
+            // Nobody waits for the slowest listener; one that falls too far behind is dropped.
+            for (const other of sessions) if (other !== session) void other.sendOrShed(data);
+            // The sender waits for its own copy: a flood is slowed down to its own reading pace.
+            await session.send(data);
+          }
+        })();
         break;
       case 'exec':
         children.add(runCommand(session, s.command!, log, children));

@@ -8,6 +8,9 @@ import type { WebSocket } from '../api/websocket.js';
 import { describeClose, payloadOf } from './output.js';
 import { formatDuration } from './units.js';
 
+/** Bytes that may wait for a fan-out client to read them before it is dropped (1008). */
+export const SLOW_CLIENT_LIMIT = 4 * 1024 * 1024;
+
 /** A received message, normalised: `text` for text messages, `bytes` for binary ones. */
 export interface Incoming {
   text?: string;
@@ -98,6 +101,20 @@ export class Session {
     this.messagesOut++;
     this.bytesOut += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
     return this.ws.send(data).catch(() => {});
+  }
+
+  /**
+   * Sends without waiting, for fan-out (broadcast, the chat room), where one slow reader must not
+   * hold up the others: a client with more than SLOW_CLIENT_LIMIT bytes not yet taken off the
+   * socket is closed with 1008 instead of being queued for without bound.
+   */
+  sendOrShed(data: string | Uint8Array): void {
+    if (this.ws.readyState !== 'open') return;
+    if (this.ws.bufferedAmount > SLOW_CLIENT_LIMIT) {
+      this.ws.close(1008, 'too slow to keep up').catch(() => {});
+      return;
+    }
+    void this.send(data);
   }
 
   /** "#3 open addr=127.0.0.1:51234 path=/chat protocol=chat" */

@@ -5,6 +5,7 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import WebSocket from 'ws';
@@ -129,7 +130,48 @@ describe('hybi serve --echo (the default)', () => {
   });
 });
 
+/** Resident memory of a process, in bytes (Linux). */
+function rss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmRSS:\s+(\d+) kB/.exec(status);
+  return kb ? Number(kb[1]) * 1024 : 0;
+}
+
+describe('hybi serve under a client that sends without reading', { skip: existsSync('/proc/self/status') ? false : 'needs /proc' }, () => {
+  it('echo stops reading instead of piling up replies: the server\'s memory stays flat', async () => {
+    const { cli, origin } = await serve(['--quiet']);
+    const c = client(`${origin}/`);
+    await c.opened();
+    const before = rss(cli.child.pid!);
+    // Stop reading on the client, then push 128 MiB of messages at the server.
+    (c.ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    for (let i = 0; i < 2048; i++) c.ws.send(chunk);
+    await new Promise((r) => setTimeout(r, 1500));
+    const grown = rss(cli.child.pid!) - before;
+    // TCP buffers and the socket's high-water marks hold a few MiB; 128 MiB would show.
+    assert.ok(grown < 48 * 1024 * 1024, `server grew by ${(grown / 1048576).toFixed(1)} MiB`);
+    // The client still holds most of what it wanted to send: the server is not taking it.
+    assert.ok(c.ws.bufferedAmount > 64 * 1024 * 1024, `client buffered ${c.ws.bufferedAmount}`);
+  });
+});
+
 describe('hybi serve --broadcast', () => {
+  it('drops a listener that falls too far behind (1008) and keeps serving the others', async () => {
+    const { origin, cli } = await serve(['--broadcast']);
+    const talker = client(`${origin}/`);
+    const sleeper = client(`${origin}/`);
+    await Promise.all([talker.opened(), sleeper.opened()]);
+    await cli.waitFor((_o, err) => logLines(err).length === 2, 'both open lines');
+    (sleeper.ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
+    const chunk = Buffer.alloc(64 * 1024, 2);
+    for (let i = 0; i < 256; i++) talker.ws.send(chunk);
+    assert.equal((await talker.messages(256, 20_000)).length, 256);
+    await cli.waitForStderr(' close ', 15_000);
+    assert.match(cli.stderr, /#2 close .*code=(1008|1006)/);
+    (sleeper.ws as unknown as { _socket: import('node:net').Socket })._socket.resume();
+  });
+
   it('sends every message to every client, the sender included', async () => {
     const { origin, cli } = await serve(['--broadcast', '--path', '/room']);
     const a = client(`${origin}/room`);
