@@ -145,6 +145,19 @@ describe('hybi connect, scripted, against the ws package', () => {
     }
   });
 
+  it('offers permessage-deflate with --compress, and only then', async () => {
+    const server = await wsServer((ws, req) => ws.send(`offer: ${req.headers['sec-websocket-extensions'] ?? 'none'}`), { perMessageDeflate: true });
+    try {
+      const plain = await runCli(['connect', server.url, '--count', '1']);
+      assert.equal(plain.stdout, 'offer: none\n');
+      const compressed = await runCli(['connect', server.url, '--count', '1', '--compress']);
+      assert.match(compressed.stdout, /^offer: permessage-deflate.*\n$/);
+      assert.equal(compressed.status, 0);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('exits 0 when the server closes normally, printing what came before', async () => {
     const server = await wsServer((ws) => {
       ws.send('last words');
@@ -358,6 +371,15 @@ describe('hybi connect, interactive (under a pseudo-terminal)', { skip: hasScrip
     // hybi's server answers a close with the code alone (RFC 6455 section 5.5.1 lets it).
     assert.match(plain(done.stdout), /closing \(4001 "see you"\)\.\.\.\nclosed; the server answered: 4001 \(application\)\n/);
     assert.equal(done.status, 0);
+  });
+
+  it('names the negotiated subprotocol and extension when it connects', async () => {
+    const served = await serve(['--compress', '-p', 'chat.v1', '--quiet']);
+    const cli = interactive(['connect', `${served.origin}/`, '--compress', '-p', 'chat.v1']);
+    await cli.waitFor((out) => plain(out).includes('> '), 'the prompt');
+    assert.match(plain(cli.stdout), /Connected to ws:\/\/127\.0\.0\.1:\d+\/ \(protocol chat\.v1, extensions permessage-deflate[^)]*\)\./);
+    cli.write('\x04');
+    assert.equal((await cli.finish()).status, 0);
   });
 
   it('Ctrl-D closes cleanly and prints the peer\'s close code', async () => {

@@ -41,7 +41,8 @@ describe('the chat demo in headless Chromium', { skip: existsSync(CHROMIUM) ? fa
   }
 
   it('two people in two browser contexts see each other and each other\'s messages', { timeout: 60_000 }, async () => {
-    const { origin } = await serve(['--demo', '--quiet']);
+    // As npm start runs it: with permessage-deflate, which Chromium offers.
+    const { origin } = await serve(['--demo', '--compress', '--quiet']);
     const http = origin.replace('ws:', 'http:');
     const ada = await open(`${http}/?name=Ada`);
     const linus = await open(`${http}/?name=Linus`);

@@ -303,12 +303,20 @@ describe('hybi serve options that shape connections', () => {
     assert.match(cli.stderr, new RegExp(`#1 close .* code=${code} `));
   });
 
-  it('--compress still talks to a client that offers permessage-deflate', async () => {
+  it('--compress negotiates permessage-deflate with a client that offers it', async () => {
     const { origin } = await serve(['--compress', '--quiet']);
     const c = client(`${origin}/`, { perMessageDeflate: true });
     await c.opened();
+    assert.match(c.ws.extensions, /^permessage-deflate/);
     c.ws.send('squeeze '.repeat(100));
     assert.deepEqual(await c.messages(1), ['squeeze '.repeat(100)]);
+  });
+
+  it('without --compress, declines permessage-deflate', async () => {
+    const { origin } = await serve(['--quiet']);
+    const c = client(`${origin}/`, { perMessageDeflate: true });
+    await c.opened();
+    assert.equal(c.ws.extensions, '');
   });
 });
 
