@@ -13,8 +13,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import zlib from 'node:zlib';
-import { WebSocketServer as WsServer } from 'ws';
+import { WebSocket as WsClient, WebSocketServer as WsServer } from 'ws';
+import { chromium } from 'playwright-core';
 import { connect, type ClientDeflateOptions, type ConnectOptions } from '../../src/api/connect.js';
+import { WebSocketServer, type ServerDeflateOptions } from '../../src/api/server.js';
 import type { WebSocket } from '../../src/api/websocket.js';
 
 const KiB = 1024;
@@ -210,6 +212,208 @@ describe('client interop: hybi connect() with compress against Python websockets
 });
 
 // ---------------------------------------------------------------------------------------------
+// Server side: hybi's WebSocketServer with compress, against ws, Python websockets and Chromium.
+
+/** A hybi echo server with `compress`; a page for the browser at `/`. */
+async function hybiEcho(compress: true | ServerDeflateOptions) {
+  const server = new WebSocketServer({ compress, maxMessageSize: 32 * MiB, maxFrameSize: 32 * MiB });
+  server.on('connection', (ws) => {
+    ws.on('message', (data: string | Buffer, isBinary: boolean) => void ws.send(data, { binary: isBinary }).catch(() => {}));
+    ws.on('error', () => {});
+  });
+  const { port } = await server.listen({
+    host: '127.0.0.1',
+    port: 0,
+    onRequest: (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      res.end(BROWSER_PAGE);
+    },
+  });
+  return { port, url: `ws://127.0.0.1:${port}/echo`, close: () => server.close() };
+}
+
+/** A ws client against `url`; resolves with the Sec-WebSocket-Extensions answer and the socket. */
+async function wsClient(url: string, perMessageDeflate: boolean | object) {
+  const client = new WsClient(url, { perMessageDeflate, maxPayload: 32 * MiB });
+  let extensions = '';
+  client.on('upgrade', (res) => {
+    extensions = String(res.headers['sec-websocket-extensions'] ?? '');
+  });
+  await once(client, 'open');
+  const inbox: Array<{ data: Buffer; isBinary: boolean }> = [];
+  const waiters: Array<() => void> = [];
+  client.on('message', (data: Buffer, isBinary: boolean) => {
+    inbox.push({ data, isBinary });
+    waiters.splice(0).forEach((w) => w());
+  });
+  const next = async () => {
+    while (inbox.length === 0) await new Promise<void>((r) => waiters.push(r));
+    return inbox.shift()!;
+  };
+  return { client, extensions, next };
+}
+
+describe('server interop: hybi WebSocketServer with compress against the ws client', { timeout: 120_000 }, () => {
+  const cases: Array<{ name: string; server: true | ServerDeflateOptions; client: boolean | object; extensions: string }> = [
+    { name: 'defaults both sides', server: true, client: { threshold: 0 }, extensions: 'permessage-deflate' },
+    {
+      name: 'the client asks for no context takeover both ways',
+      server: true,
+      client: { threshold: 0, serverNoContextTakeover: true, clientNoContextTakeover: true },
+      extensions: 'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+    },
+    {
+      name: 'the client asks for 10-bit windows',
+      server: true,
+      client: { threshold: 0, serverMaxWindowBits: 10, clientMaxWindowBits: 10 },
+      extensions: 'permessage-deflate; server_max_window_bits=10',
+    },
+    {
+      name: 'the server limits both windows to 12 bits, memLevel 5',
+      server: { serverMaxWindowBits: 12, clientMaxWindowBits: 12, memLevel: 5 },
+      client: { threshold: 0 },
+      extensions: 'permessage-deflate; server_max_window_bits=12; client_max_window_bits=12',
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: answers "${c.extensions}", 1 KiB to 16 MiB both ways, compressed on the wire`, T, async () => {
+      const server = await hybiEcho(c.server === true ? { threshold: 0 } : { ...c.server, threshold: 0 });
+      try {
+        const { client, extensions, next } = await wsClient(server.url, c.client);
+        assert.equal(extensions, c.extensions);
+        let sent = 0;
+        for (const [n, size] of SIZES.entries()) {
+          const text = payload(size, n);
+          client.send(text);
+          const back = await next();
+          assert.ok(!back.isBinary && back.data.toString() === text, `text of ${size} bytes`);
+          const binary = Buffer.from(text);
+          client.send(binary);
+          const backBinary = await next();
+          assert.ok(backBinary.isBinary && Buffer.compare(backBinary.data, binary) === 0, `binary of ${size} bytes`);
+          sent += 2 * size;
+        }
+        const socket = (client as unknown as { _socket: Socket })._socket;
+        assert.ok(socket.bytesWritten < sent / 2, `client to server: ${socket.bytesWritten} bytes on the wire for ${sent}`);
+        assert.ok(socket.bytesRead < sent / 2, `server to client: ${socket.bytesRead} bytes on the wire for ${sent}`);
+        client.close();
+        await once(client, 'close');
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
+
+describe('server interop: hybi WebSocketServer with compress against Python websockets', { timeout: 120_000 }, () => {
+  const available = pythonAvailable();
+  it('negotiates with its default offer, 1 KiB to 16 MiB both ways', { ...T, skip: !available && 'python3 websockets is not installed' }, async () => {
+    const server = await hybiEcho(true);
+    try {
+      const child = spawn(PYTHON, [PEER, 'client', server.url, ...SIZES.map(String)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const [code] = (await once(child, 'exit')) as [number];
+      assert.equal(code, 0, stderr);
+      const result = JSON.parse(stdout) as { extensions: string; rounds: Array<{ size: number; text_ok: boolean; binary_ok: boolean }>; close_code: number };
+      // websockets 10 offers `permessage-deflate; client_max_window_bits`; with nothing to limit,
+      // the answer is bare (its own client then compresses with 15-bit windows).
+      assert.equal(result.extensions, 'permessage-deflate');
+      assert.deepEqual(
+        result.rounds.map((r) => [r.size, r.text_ok, r.binary_ok]),
+        SIZES.map((size) => [size, true, true]),
+      );
+      assert.equal(result.close_code, 1000);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+/**
+ * The page Chromium loads from the hybi server: `roundTrips(url, sizes)` sends a text and a binary
+ * message of each size, compares each echo, and reports the negotiated extensions.
+ */
+const BROWSER_PAGE = `<!doctype html><meta charset="utf-8"><title>hybi deflate</title><script>
+function text(size, seed) {
+  let s = '';
+  for (let i = seed; s.length < size; i++) s += '{"id":' + ((i * 7919) % 100003) + ',"name":"item ' + i + '","ok":true},';
+  return s.slice(0, size);
+}
+function roundTrips(url, sizes) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
+    const results = [];
+    let step = 0;
+    let expected = null;
+    const sendNext = () => {
+      const n = Math.floor(step / 2);
+      if (n >= sizes.length) return ws.close(1000, 'browser done');
+      const t = text(sizes[n], n);
+      expected = step % 2 === 0 ? t : new TextEncoder().encode(t);
+      ws.send(expected);
+    };
+    ws.onopen = () => sendNext();
+    ws.onmessage = (event) => {
+      let same;
+      if (typeof expected === 'string') same = event.data === expected;
+      else {
+        const got = new Uint8Array(event.data);
+        same = got.length === expected.length && got.every((b, i) => b === expected[i]);
+      }
+      results.push({ size: sizes[Math.floor(step / 2)], kind: step % 2 === 0 ? 'text' : 'binary', same });
+      step++;
+      sendNext();
+    };
+    ws.onclose = (event) => resolve({ extensions: ws.extensions, results, code: event.code });
+  });
+}
+</script>`;
+
+describe('server interop: hybi WebSocketServer with compress against headless Chromium', { timeout: 180_000 }, () => {
+  it('accepts the browser\'s offer, 1 KiB to 16 MiB both ways', { timeout: 150_000 }, async (t) => {
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      timeout: 30_000,
+      args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    t.after(() => browser.close());
+    for (const [compress, extensions] of [
+      // Chromium offers `permessage-deflate; client_max_window_bits`; with nothing to limit, the answer is bare.
+      [true, 'permessage-deflate'],
+      [{ serverMaxWindowBits: 12, clientMaxWindowBits: 12, memLevel: 5 }, 'permessage-deflate; server_max_window_bits=12; client_max_window_bits=12'],
+      [{ serverNoContextTakeover: true, clientNoContextTakeover: true }, 'permessage-deflate; server_no_context_takeover; client_no_context_takeover'],
+    ] as const) {
+      const server = await hybiEcho(compress);
+      try {
+        const page = await browser.newPage();
+        await page.goto(`http://127.0.0.1:${server.port}/`);
+        const seen = (await page.evaluate(
+          ([url, sizes]) => (window as unknown as { roundTrips: (u: string, s: number[]) => Promise<unknown> }).roundTrips(url as string, sizes as number[]),
+          [server.url, SIZES] as const,
+        )) as { extensions: string; results: Array<{ size: number; kind: string; same: boolean }>; code: number };
+        await page.close();
+        assert.equal(seen.extensions, extensions, JSON.stringify(compress));
+        assert.deepEqual(
+          seen.results,
+          SIZES.flatMap((size) => [
+            { size, kind: 'text', same: true },
+            { size, kind: 'binary', same: true },
+          ]),
+        );
+        assert.equal(seen.code, 1000);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // Bombs: peers written by hand, so that they can send what no library would.
 
 /**
@@ -337,6 +541,54 @@ describe('compression bombs are refused with 1009 (RFC 7692 section 8.1, RFC 645
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('hybi server: a client\'s 1 MiB frame that inflates to 1 GiB closes with 1009, memory a small multiple of maxMessageSize', T, async () => {
+    const bomb = await zeroBomb(1024 * MiB);
+    const server = new WebSocketServer({ compress: true });
+    const serverSaw: number[] = [];
+    server.on('connection', (ws) => {
+      ws.on('error', () => {});
+      ws.on('close', (code: number) => serverSaw.push(code));
+      ws.on('message', () => assert.fail('no message may be delivered'));
+    });
+    const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+    const socket = new (await import('node:net')).Socket();
+    try {
+      socket.connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write(
+        'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+          'Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n',
+      );
+      const received: Buffer[] = [];
+      socket.on('data', (c: Buffer) => received.push(c));
+      socket.on('error', () => {});
+      while (!Buffer.concat(received).includes('\r\n\r\n')) await once(socket, 'data');
+      const head = Buffer.concat(received).toString('latin1');
+      assert.match(head, /^HTTP\/1\.1 101/);
+      assert.match(head, /sec-websocket-extensions: permessage-deflate/i);
+      received.length = 0;
+      // RFC 6455 section 5.3: a client masks; RFC 7692 section 6: RSV1 marks the message compressed.
+      const mask = randomBytes(4);
+      const masked = Buffer.from(bomb);
+      for (let i = 0; i < masked.length; i++) masked[i]! ^= mask[i & 3]!;
+      global.gc?.();
+      const peaks = memoryPeaks();
+      socket.write(Buffer.concat([compressedFrameHeader(masked.length, mask), masked]));
+      await Promise.race([once(socket, 'end'), once(socket, 'close')]);
+      const peak = peaks();
+      assert.equal(closeCodeIn(Buffer.concat(received)), 1009, 'the close frame sent to the client says 1009');
+      // The server's 'close' event follows its TCP close, which may come just after our 'end'.
+      for (let waited = 0; serverSaw.length === 0 && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(serverSaw, [1009]);
+      assert.ok(peak.rss < 32 * MiB, `rss grew ${(peak.rss / MiB).toFixed(1)} MiB`);
+      assert.ok(peak.arrayBuffers < 16 * MiB, `arrayBuffers grew ${(peak.arrayBuffers / MiB).toFixed(1)} MiB`);
+    } finally {
+      socket.destroy();
+      await server.close();
     }
   });
 });
