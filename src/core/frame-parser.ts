@@ -231,9 +231,13 @@ export class FrameParser {
       if (!this.busy && this.halt === RUNNING) this.drain();
       return;
     }
+    // try/finally: a listener that throws must not leave the parser believing it is still busy.
     this.busy = true;
-    this.parse(chunk);
-    this.busy = false;
+    try {
+      this.parse(chunk);
+    } finally {
+      this.busy = false;
+    }
     if (this.queue.length !== 0 && this.halt === RUNNING) this.drain();
   }
 
@@ -261,12 +265,15 @@ export class FrameParser {
 
   private drain(): void {
     this.busy = true;
-    // A pause right after the header of an empty frame: its (empty) payload is still owed.
-    if (this.phase === PAYLOAD && this.remaining === 0) this.parse(EMPTY);
-    while (this.halt === RUNNING && this.queue.length !== 0) {
-      this.parse(this.queue.shift()!);
+    try {
+      // A pause right after the header of an empty frame: its (empty) payload is still owed.
+      if (this.phase === PAYLOAD && this.remaining === 0) this.parse(EMPTY);
+      while (this.halt === RUNNING && this.queue.length !== 0) {
+        this.parse(this.queue.shift()!);
+      }
+    } finally {
+      this.busy = false;
     }
-    this.busy = false;
   }
 
   private fail(error: ProtocolError): void {

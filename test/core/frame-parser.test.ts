@@ -343,6 +343,22 @@ describe('FrameParser: pause and resume', () => {
     assert.deepEqual(got, ['A', 'B', 'C', 'D', 'E']);
   });
 
+  it('keeps working for later input after a listener threw', () => {
+    const got: string[] = [];
+    const parser = new FrameParser({
+      onHeader() {},
+      onPayload(d) {
+        got.push(Buffer.from(d).toString());
+        if (got.length === 1) throw new Error('listener bug');
+      },
+      onError: assert.fail,
+    });
+    assert.throws(() => parser.push(encodeFrame({ opcode: 0x1, payload: text('a') })), /listener bug/);
+    parser.push(encodeFrame({ opcode: 0x1, payload: text('b') }));
+    assert.deepEqual(got, ['a', 'b']);
+    assert.equal(parser.bufferedAmount, 0);
+  });
+
   it('continues at once when resumed from inside the listener call that paused it', () => {
     const got: string[] = [];
     let parser!: FrameParser;
