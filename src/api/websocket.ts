@@ -564,17 +564,43 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     }
     return new Promise<number>((resolve, reject) => {
       const entry: PendingPing = { payload, sent: performance.now(), keepalive: false, resolve, reject, timer: null };
-      this.#driver.ping(payload);
+      // Listed before it is written: a transport may deliver the pong synchronously.
       this.#pings.push(entry);
+      this.#driver.ping(payload);
       if (timeout > 0) {
-        entry.timer = new WheelTimer(() => {
-          const index = this.#pings.indexOf(entry);
-          if (index >= 0) this.#pings.splice(index, 1);
-          reject(new PingTimeoutError(timeout));
-        });
+        entry.timer = new WheelTimer(
+          () => {
+            const index = this.#pings.indexOf(entry);
+            if (index >= 0) this.#pings.splice(index, 1);
+            reject(new PingTimeoutError(timeout));
+          },
+          { ref: true },
+        );
         entry.timer.schedule(timeout);
       }
     });
+  }
+
+  /**
+   * Sends a pong (payload at most 125 bytes): an unsolicited one-way heartbeat (RFC 6455 section
+   * 5.5.3), or the answer to a ping when `autoPong` is false. Allowed while closing too, as a
+   * control frame. Rejects with ConnectionNotOpenError once closed.
+   */
+  pong(data?: string | Uint8Array | ArrayBuffer): Promise<void> {
+    let promise: Promise<void>;
+    try {
+      if (this.#state === 'closed') throw this.#notOpenError();
+      const payload = data === undefined ? EMPTY : typeof data === 'string' ? Buffer.from(data, 'utf8') : byteView(data);
+      if (payload.length > MAX_CONTROL_PAYLOAD) {
+        throw new InvalidArgumentError(`a pong payload is at most ${MAX_CONTROL_PAYLOAD} bytes, got ${payload.length}`);
+      }
+      this.#driver.pong(payload);
+      promise = this.#driver.waitForDrain();
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.catch(noop);
+    return promise;
   }
 
   #onKeepalive(): void {

@@ -88,6 +88,18 @@ export interface DriverEvents {
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * Output held in a batch is written at once when it reaches this many bytes, so that a sender
+ * looping within one tick never holds more than this outside the stream (where `needDrain` and
+ * `waitForDrain` see it and hold the sender back).
+ */
+const BATCH_FLUSH_BYTES = 64 * 1024;
+
+/** Ends the batch a send opened outside any read (see SocketDriver.sendMessage). */
+function endTickBatch(driver: SocketDriver): void {
+  driver.endBatch();
+}
+
 /** One core connection over one Duplex. */
 export class SocketDriver {
   readonly connection: Connection;
@@ -112,6 +124,21 @@ export class SocketDriver {
   private lastPing = 0;
   private closeTimer: WheelTimer | null = null;
   private drainWaiters: (() => void)[] = [];
+
+  // Output batching. While a batch is open (a read being processed, or the tick of a send from
+  // outside a read), the core's output is held rather than written, and written in one go when
+  // the batch ends: one write per read instead of one per frame, which is most of the cost of
+  // small messages (a write is a system call). Consecutive views of one buffer are merged on the
+  // way in: the core cuts headers and small frames from one slab per connection, so the frames
+  // of a batch are usually adjacent and leave as a single contiguous chunk, not a long writev.
+  private batchDepth = 0;
+  /** Closed runs of held output, in order (null while there are none: no array per idle connection). */
+  private held: Uint8Array[] | null = null;
+  /** The run being extended: bytes [runStart, runEnd) of runBuffer. */
+  private runBuffer: ArrayBufferLike | null = null;
+  private runStart = 0;
+  private runEnd = 0;
+  private heldBytes = 0;
 
   constructor(stream: Duplex, options: DriverOptions, events: DriverEvents) {
     this.stream = stream;
@@ -170,9 +197,9 @@ export class SocketDriver {
     return !this.finished;
   }
 
-  /** Bytes handed to the stream that it has not yet written out. */
+  /** Bytes sent that the stream has not yet written out (held in a batch, or buffered by the stream). */
   get bufferedAmount(): number {
-    return this.stream.writableLength;
+    return this.stream.writableLength + this.heldBytes;
   }
 
   /** True when the stream asked writers to wait for 'drain'. */
@@ -205,27 +232,58 @@ export class SocketDriver {
     return (this.pauseReasons & reason) !== 0;
   }
 
-  // Sending: every call goes through cork/uncork, so that a frame's header and payload (and the
-  // frames of one fragmented message) reach the socket as one writev.
+  // Sending. Inside a read, output joins the read's batch. Outside one, the first send opens a
+  // batch that ends on process.nextTick: sends made in one tick (a broadcast, a loop, replies
+  // from promise continuations) reach the socket as one write per connection. The bytes are
+  // handed over in order either way; only the system call waits for the end of the tick.
 
   /** See Connection.sendMessage. */
   sendMessage(data: Uint8Array, isText: boolean, options?: { rsv?: number; fragmentSize?: number }): void {
-    this.stream.cork();
-    try {
-      this.connection.sendMessage(data, isText, options);
-    } finally {
-      this.stream.uncork();
-    }
+    this.openTickBatch();
+    this.connection.sendMessage(data, isText, options);
   }
 
   /** See Connection.sendFrame. */
   sendFrame(data: Uint8Array, isText: boolean, first: boolean, fin: boolean, rsv?: number): void {
-    this.stream.cork();
-    try {
-      this.connection.sendFrame(data, isText, first, fin, rsv);
-    } finally {
-      this.stream.uncork();
+    this.openTickBatch();
+    this.connection.sendFrame(data, isText, first, fin, rsv);
+  }
+
+  private openTickBatch(): void {
+    if (this.batchDepth !== 0) return;
+    this.batchDepth = 1;
+    process.nextTick(endTickBatch, this);
+  }
+
+  /** @internal Closes one level of batch; the outermost writes what was held. */
+  endBatch(): void {
+    if (--this.batchDepth === 0) this.flushHeld();
+  }
+
+  /** Writes the held output now: one chunk as a plain write, several corked into one writev. */
+  private flushHeld(): void {
+    if (this.runBuffer === null) return;
+    const last = new Uint8Array(this.runBuffer, this.runStart, this.runEnd - this.runStart);
+    const held = this.held;
+    this.held = null;
+    this.runBuffer = null;
+    this.heldBytes = 0;
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableEnded) return;
+    if (held === null) {
+      stream.write(last);
+      return;
     }
+    stream.cork();
+    for (const chunk of held) stream.write(chunk);
+    stream.write(last);
+    stream.uncork();
+  }
+
+  /** Ends the stream after writing whatever a batch still holds (a close reply must precede the FIN). */
+  private endStream(): void {
+    this.flushHeld();
+    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
   }
 
   /** See Connection.ping. */
@@ -243,9 +301,12 @@ export class SocketDriver {
    * InvalidArgumentError) and bounds it with closeTimeout.
    */
   close(code?: number, reason?: string): void {
+    const wasOpen = this.connection.readyState === 'open';
     this.connection.close(code, reason);
+    if (!wasOpen) return;
     this.stopLiveness();
-    this.armCloseTimer(this.options.closeTimeout);
+    // Unless the answer already came (a transport may deliver it synchronously), bound the wait.
+    if (this.peerCloseFrame === null) this.armCloseTimer(this.options.closeTimeout);
   }
 
   /** Destroys the transport at once; `closed` follows with 1006 unless the handshake had completed. */
@@ -261,6 +322,11 @@ export class SocketDriver {
   coreOutput(chunks: Uint8Array[]): void {
     const stream = this.stream;
     if (stream.destroyed || stream.writableEnded) return;
+    if (this.batchDepth !== 0) {
+      for (let i = 0; i < chunks.length; i++) this.hold(chunks[i]!);
+      if (this.heldBytes >= BATCH_FLUSH_BYTES) this.flushHeld();
+      return;
+    }
     if (chunks.length === 1) {
       stream.write(chunks[0]!);
       return;
@@ -268,6 +334,21 @@ export class SocketDriver {
     stream.cork();
     for (const chunk of chunks) stream.write(chunk);
     stream.uncork();
+  }
+
+  /** Appends a chunk to the held output, extending the current run when it follows it in memory. */
+  private hold(chunk: Uint8Array): void {
+    const length = chunk.byteLength;
+    if (length === 0) return;
+    if (this.runBuffer === chunk.buffer && this.runEnd === chunk.byteOffset) {
+      this.runEnd += length;
+    } else {
+      if (this.runBuffer !== null) (this.held ??= []).push(new Uint8Array(this.runBuffer, this.runStart, this.runEnd - this.runStart));
+      this.runBuffer = chunk.buffer;
+      this.runStart = chunk.byteOffset;
+      this.runEnd = chunk.byteOffset + length;
+    }
+    this.heldBytes += length;
   }
 
   /** @internal */
@@ -316,11 +397,11 @@ export class SocketDriver {
     promise.then(
       (result) => {
         if (this.finished) return;
-        this.stream.cork();
+        this.batchDepth++;
         try {
           this.connection.finishTransform(result);
         } finally {
-          this.stream.uncork();
+          this.endBatch();
         }
         this.resume(PauseReason.Transform);
       },
@@ -351,18 +432,18 @@ export class SocketDriver {
     // RFC 6455 section 7.1.7: after the close frame, _Close the WebSocket Connection_ (TCP); we
     // still read until the peer's FIN (or the close timeout), discarding, so its own close frame
     // and FIN are taken off the wire rather than reset.
-    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+    this.endStream();
     this.armCloseTimer(this.options.closeTimeout);
   }
 
   // Internals.
 
   private failTransform(error: ProtocolError): void {
-    this.stream.cork();
+    this.batchDepth++;
     try {
       this.connection.failTransform(error);
     } finally {
-      this.stream.uncork();
+      this.endBatch();
     }
     this.resume(PauseReason.Transform);
   }
@@ -371,8 +452,8 @@ export class SocketDriver {
   private endTransport(): void {
     if (this.options.role === 'server') {
       // The server SHOULD close the TCP connection first, so that it, not the client, holds
-      // TIME_WAIT. end() flushes the close reply before the FIN.
-      if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+      // TIME_WAIT. The close reply goes before the FIN.
+      this.endStream();
       this.armCloseTimer(this.options.closeTimeout);
     } else {
       // The client waits for the server's FIN (onEnd), but not for long.
@@ -387,7 +468,8 @@ export class SocketDriver {
       this.closeTimer?.cancel();
       return;
     }
-    this.closeTimer ??= new WheelTimer(() => this.onCloseTimeout());
+    // Ref'd: a closing handshake is short and bounded, and its end (the destroy) must happen.
+    this.closeTimer ??= new WheelTimer(() => this.onCloseTimeout(), { ref: true });
     this.closeTimer.schedule(delay);
   }
 
@@ -410,14 +492,13 @@ export class SocketDriver {
 
   private readonly onData = (chunk: Uint8Array): void => {
     if (this.liveness !== null) this.lastReceived = performance.now();
-    // Corked for the whole chunk: everything the core and the owner's listeners write while it
-    // is processed (pongs, echoed messages, a close reply) leaves in one writev.
-    const stream = this.stream;
-    stream.cork();
+    // One batch for the whole chunk: everything the core and the owner's listeners write while
+    // it is processed (pongs, echoed messages, a close reply) leaves in one write.
+    this.batchDepth++;
     try {
       this.connection.receive(chunk);
     } finally {
-      stream.uncork();
+      this.endBatch();
     }
   };
 
@@ -440,6 +521,7 @@ export class SocketDriver {
     if (!this.connection.closed) this.connection.transportClosed();
     const stream = this.stream;
     if (stream.destroyed) return;
+    this.flushHeld();
     // Our side follows (a net.Socket without allowHalfOpen does this itself); once our writes
     // are flushed the transport is done, so destroy it for streams that would not emit 'close'.
     if (!stream.writableFinished) {

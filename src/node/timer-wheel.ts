@@ -30,8 +30,16 @@ export class WheelTimer {
   /** @internal */
   prev: WheelTimer | null = null;
 
-  constructor(callback: () => void) {
+  /**
+   * Whether a pending timer keeps the process alive. Connection timers do not (their socket
+   * does); a timer the user awaits the outcome of (a ping timeout, a closing handshake) does, as a
+   * `setTimeout` would.
+   */
+  readonly ref: boolean;
+
+  constructor(callback: () => void, options?: { ref?: boolean }) {
     this.callback = callback;
+    this.ref = options?.ref ?? false;
   }
 
   /** True while the timer is scheduled and has not fired. */
@@ -61,6 +69,8 @@ export class TimerWheel {
   /** The last tick whose slot was processed. */
   private currentTick = 0;
   private count = 0;
+  /** Pending timers that keep the process alive; the interval is ref'd while there are any. */
+  private refs = 0;
   /** Timers found due in one tick, fired after the scan so callbacks may touch any slot. */
   private readonly due: WheelTimer[] = [];
 
@@ -84,11 +94,12 @@ export class TimerWheel {
     const now = performance.now();
     if (this.interval === null) {
       this.currentTick = Math.floor(now / this.resolution);
-      // One interval per wheel, unref'd: pending connection timers never keep the process alive
-      // on their own (the sockets they belong to do).
+      // One interval per wheel, unref'd unless a ref'd timer is pending: connection timers never
+      // keep the process alive on their own (the sockets they belong to do).
       this.interval = setInterval(() => this.advance(), this.resolution);
       this.interval.unref();
     }
+    if (timer.ref && this.refs++ === 0) this.interval.ref();
     // Rounded up, and never the tick being processed: a timer never fires early.
     timer.tick = Math.max(this.currentTick + 1, Math.ceil((now + Math.max(0, delay)) / this.resolution));
     const index = timer.tick & this.mask;
@@ -110,6 +121,7 @@ export class TimerWheel {
     if (timer.next) timer.next.prev = timer.prev;
     timer.next = timer.prev = null;
     timer.wheel = null;
+    if (timer.ref && --this.refs === 0 && this.interval !== null) this.interval.unref();
     if (--this.count === 0 && this.interval !== null) {
       clearInterval(this.interval);
       this.interval = null;

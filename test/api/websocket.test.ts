@@ -1,0 +1,881 @@
+/**
+ * The WebSocket every user holds, tested as a user would notice it: over an in-memory duplex pair
+ * and over a real loopback TCP socket pair (most suites run on both), and against a raw
+ * frame-level peer where a misbehaving one is needed.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { setImmediate as tick } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import {
+  CloseTimeoutError,
+  ConnectionClosedError,
+  ConnectionNotOpenError,
+  IdleTimeoutError,
+  InvalidArgumentError,
+  PingTimeoutError,
+  PongMismatchError,
+  ProtocolError,
+} from '../../src/core/errors.js';
+import { Opcode } from '../../src/core/opcode.js';
+import { kCloseWithoutCode, WebSocket, type Message } from '../../src/api/websocket.js';
+import { pendingTimers } from '../../src/node/timer-wheel.js';
+import { closePair, isSocket, rawPair, sleep, transports, within, wsPair } from '../helpers/ws-pair.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
+
+const text = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+/** Collects 'message' events as [data, isBinary] pairs. */
+function collect(ws: WebSocket): [string | Buffer, boolean][] {
+  const seen: [string | Buffer, boolean][] = [];
+  ws.on('message', (data, isBinary) => seen.push([data, isBinary]));
+  return seen;
+}
+
+/**
+ * The next `event` of a WebSocket. Unlike events.once, it does not listen for 'error' (which
+ * would both reject and change what the WebSocket does with errors).
+ */
+function next<E extends 'close' | 'error' | 'message' | 'ping' | 'pong' | 'open'>(ws: WebSocket, event: E): Promise<unknown[]> {
+  return new Promise((resolve) => (ws as unknown as NodeJS.EventEmitter).once(event, (...args: unknown[]) => resolve(args)));
+}
+
+async function until(condition: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const start = performance.now();
+  while (!condition()) {
+    if (performance.now() - start > ms) throw new Error(`${what} not reached within ${ms} ms`);
+    await sleep(5);
+  }
+}
+
+/** Watches for unhandled rejections while `body` runs (and a few turns after). */
+async function noUnhandledRejection(body: () => Promise<void>): Promise<void> {
+  const seen: unknown[] = [];
+  const listener = (reason: unknown): void => {
+    seen.push(reason);
+  };
+  process.on('unhandledRejection', listener);
+  try {
+    await body();
+    await sleep(20);
+    await tick();
+  } finally {
+    process.off('unhandledRejection', listener);
+  }
+  assert.deepEqual(seen, [], 'no unhandled rejection');
+}
+
+/** A `gc()` for memory measurements, without needing --expose-gc on the command line. */
+function gcFunction(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+for (const transport of transports) {
+  describe(`messages (${transport})`, { timeout: 120_000 }, () => {
+    test('a string is text, bytes of every kind are binary, and the option overrides both', async () => {
+      const { client, server } = await wsPair(transport);
+      const seen = collect(server);
+      await client.send('héllo');
+      await client.send(Buffer.from([1, 2]));
+      await client.send(new Uint8Array([3]));
+      await client.send(new Uint8Array([9, 4, 5, 9]).buffer.slice(1, 3));
+      await client.send(new Uint16Array([0x0201]));
+      await client.send('as binary', { binary: true });
+      await client.send(text('as text'), { binary: false });
+      await until(() => seen.length === 7);
+      assert.deepEqual(seen, [
+        ['héllo', false],
+        [Buffer.from([1, 2]), true],
+        [Buffer.from([3]), true],
+        [Buffer.from([4, 5]), true],
+        [Buffer.from([1, 2]), true],
+        [text('as binary'), true],
+        ['as text', false],
+      ]);
+      await closePair(client, server);
+    });
+
+    test('start and end send a sub-range of a buffer (and of a string)', async () => {
+      const { client, server } = await wsPair(transport);
+      const seen = collect(server);
+      const bytes = Buffer.from('0123456789');
+      await client.send(bytes, { start: 2, end: 5 });
+      await client.send(bytes, { start: 7 });
+      await client.send('abcdef', { end: 2 });
+      await until(() => seen.length === 3);
+      assert.deepEqual(seen, [
+        [text('234'), true],
+        [text('789'), true],
+        ['ab', false],
+      ]);
+      await assert.rejects(client.send(bytes, { start: 11 }), InvalidArgumentError);
+      await assert.rejects(client.send(bytes, { start: 1.5 }), InvalidArgumentError);
+      await closePair(client, server);
+    });
+
+    test('bytes sent as text must be UTF-8', async () => {
+      const { client, server } = await wsPair(transport);
+      await assert.rejects(client.send(Buffer.from([0xff, 0xfe]), { binary: false }), InvalidArgumentError);
+      assert.equal(client.readyState, 'open');
+      await closePair(client, server);
+    });
+
+    test('fragmentSize on a plain buffer splits it into frames the peer reassembles', async () => {
+      const { client, server } = await wsPair(transport);
+      const payload = Buffer.alloc(100_000, 7);
+      const received = server.receive();
+      await client.send(payload, { fragmentSize: 1000 });
+      const message = await received;
+      assert.equal(message.type, 'binary');
+      assert.deepEqual(message.data, payload);
+      await closePair(client, server);
+    });
+
+    test('a Readable and an async iterable are streamed as one message each', async () => {
+      const { client, server } = await wsPair(transport);
+      await client.send(Readable.from([text('ab'), text('cd'), text('ef')]));
+      async function* words(): AsyncGenerator<string> {
+        yield 'une ';
+        await tick();
+        yield 'phrase';
+      }
+      await server.send(words());
+      await client.send(Readable.from([]), { binary: true });
+      assert.deepEqual(await server.receive(), { type: 'binary', data: text('abcdef') });
+      assert.deepEqual(await client.receive(), { type: 'text', data: 'une phrase' });
+      assert.deepEqual(await server.receive(), { type: 'binary', data: Buffer.alloc(0) });
+      await closePair(client, server);
+    });
+
+    test("messages sent concurrently keep their order and never interleave a stream's fragments", async () => {
+      const { client, server } = await wsPair(transport);
+      async function* slow(tag: string): AsyncGenerator<Buffer> {
+        for (let i = 0; i < 5; i++) {
+          await sleep(2);
+          yield text(`${tag}${i}`);
+        }
+      }
+      const sends = [
+        client.send('first'),
+        client.send(slow('a'), { binary: false }),
+        client.send('middle'),
+        client.send(slow('b'), { binary: false }),
+        client.send(Buffer.from('last')),
+      ];
+      // Pings (control frames) may go between the fragments.
+      const pings = [client.ping('p1'), client.ping('p2')];
+      await Promise.all(sends);
+      await Promise.all(pings);
+      const got: Message[] = [];
+      for (let i = 0; i < 5; i++) got.push(await server.receive());
+      assert.deepEqual(got, [
+        { type: 'text', data: 'first' },
+        { type: 'text', data: 'a0a1a2a3a4' },
+        { type: 'text', data: 'middle' },
+        { type: 'text', data: 'b0b1b2b3b4' },
+        { type: 'binary', data: text('last') },
+      ]);
+      await closePair(client, server);
+    });
+
+    test('send resolves once the socket took the data, and waits for drain when the peer is slow', async () => {
+      const { client, server } = await wsPair(transport, { server: { receiveHighWaterMark: 64 * 1024, receiveHighWaterMessages: 4 } });
+      const chunk = Buffer.alloc(256 * 1024);
+      let sends = 0;
+      let blocked = false;
+      let last: Promise<void> = Promise.resolve();
+      // The server reads nothing: after a few messages, send() must stop resolving.
+      while (sends < 400 && !blocked) {
+        last = client.send(chunk);
+        sends++;
+        blocked = await Promise.race([last.then(() => false), sleep(300).then(() => true)]);
+      }
+      assert.ok(blocked, 'send() kept resolving although nobody read');
+      assert.ok(client.bufferedAmount > 0, 'bytes are waiting');
+      // Reading unblocks it.
+      const drained = (async () => {
+        for (let i = 0; i < sends; i++) await server.receive();
+      })();
+      await within(drained, 10_000, 'reading the backlog');
+      await within(last, 1000, 'the held send');
+      await closePair(client, server);
+    });
+
+    test('sending after close rejects with ConnectionNotOpenError, and fire-and-forget is harmless', async () => {
+      const { client, server } = await wsPair(transport);
+      await noUnhandledRejection(async () => {
+        const closing = client.close();
+        void client.send('too late');
+        void client.ping();
+        await assert.rejects(client.send('too late'), ConnectionNotOpenError);
+        await assert.rejects(client.send('too late'), ConnectionClosedError);
+        await closing;
+        await assert.rejects(client.send('after close'), (error: unknown) => {
+          assert.ok(error instanceof ConnectionNotOpenError);
+          assert.equal(error.code, 'ERR_CONNECTION_NOT_OPEN');
+          assert.equal(error.closeCode, 1000);
+          return true;
+        });
+        await assert.rejects(client.ping(), ConnectionNotOpenError);
+      });
+      await closePair(client, server);
+    });
+
+    test('a send queued behind a stream when the peer closes rejects, without an unhandled rejection', async () => {
+      const { client, server } = await wsPair(transport);
+      await noUnhandledRejection(async () => {
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        async function* held(): AsyncGenerator<Buffer> {
+          yield text('part');
+          await gate;
+          yield text('never');
+        }
+        const streamed = client.send(held());
+        const queued = client.send('queued');
+        void client.send('queued too');
+        await server.close(1001, 'going');
+        release();
+        await assert.rejects(queued, ConnectionClosedError);
+        await assert.rejects(streamed, ConnectionClosedError);
+      });
+      await closePair(client, server);
+    });
+  });
+
+  describe(`receiving: pull, push and how they share (${transport})`, { timeout: 120_000 }, () => {
+    test('receive() and for await give every message in order; the loop ends at the close', async () => {
+      const { client, server } = await wsPair(transport);
+      for (let i = 0; i < 10; i++) void client.send(`m${i}`);
+      assert.deepEqual(await server.receive(), { type: 'text', data: 'm0' });
+      const rest: string[] = [];
+      const loop = (async () => {
+        for await (const m of server) {
+          rest.push(m.data as string);
+          if (rest.length === 9) void client.close(1000);
+        }
+      })();
+      await within(loop, 5000, 'for await');
+      assert.deepEqual(rest, ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7', 'm8', 'm9']);
+      await assert.rejects(server.receive(), (error: unknown) => error instanceof ConnectionClosedError && error.closeCode === 1000);
+      await closePair(client, server);
+    });
+
+    test('messages that arrive before anyone listens are queued, and a later listener gets them first', async () => {
+      const { client, server } = await wsPair(transport);
+      await client.send('early 1');
+      await client.send('early 2');
+      await sleep(50);
+      const seen: string[] = [];
+      server.on('message', (data) => {
+        seen.push(data as string);
+      });
+      await client.send('late');
+      await until(() => seen.length === 3);
+      assert.deepEqual(seen, ['early 1', 'early 2', 'late']);
+      await closePair(client, server);
+    });
+
+    test('a pending receive() takes a message before the listeners; an active iterator takes all', async () => {
+      const { client, server } = await wsPair(transport);
+      const pushed: string[] = [];
+      server.on('message', (data) => {
+        pushed.push(data as string);
+      });
+      const pulled = server.receive();
+      await client.send('to the pull');
+      await client.send('to the push');
+      assert.deepEqual(await pulled, { type: 'text', data: 'to the pull' });
+      await until(() => pushed.length === 1);
+      assert.deepEqual(pushed, ['to the push']);
+
+      const iterator = server[Symbol.asyncIterator]();
+      await client.send('i1');
+      await client.send('i2');
+      await sleep(30);
+      assert.deepEqual(pushed, ['to the push'], 'nothing reaches the listener while the iterator is active');
+      assert.deepEqual((await iterator.next()).value, { type: 'text', data: 'i1' });
+      await iterator.return!();
+      // What the iterator left unread goes to the listener once it is done.
+      await until(() => pushed.length === 2);
+      assert.deepEqual(pushed, ['to the push', 'i2']);
+      await closePair(client, server);
+    });
+
+    test('no message is lost or delivered twice while consumers come and go', async () => {
+      const { client, server } = await wsPair(transport);
+      const total = 300;
+      const pushed: number[] = [];
+      const pulled: number[] = [];
+      const listener = (data: string | Buffer): void => {
+        pushed.push(Number(data));
+      };
+      const sender = (async () => {
+        for (let i = 0; i < total; i++) {
+          await client.send(String(i));
+          if (i % 7 === 0) await tick();
+        }
+      })();
+      let seed = 42;
+      const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+      while (pushed.length + pulled.length < total) {
+        const r = random();
+        if (r < 0.3) {
+          server.on('message', listener);
+          await sleep(random() * 3);
+          server.off('message', listener);
+        } else if (r < 0.8) {
+          const m = await within(server.receive(), 5000, 'receive');
+          pulled.push(Number(m.data));
+        } else {
+          await sleep(random() * 3);
+        }
+      }
+      await sender;
+      const all = [...pushed, ...pulled].sort((a, b) => a - b);
+      assert.deepEqual(all, Array.from({ length: total }, (_, i) => i), 'each message exactly once');
+      assert.deepEqual(pushed, [...pushed].sort((a, b) => a - b), 'push order');
+      assert.deepEqual(pulled, [...pulled].sort((a, b) => a - b), 'pull order');
+      await closePair(client, server);
+    });
+
+    test('a slow pull consumer pauses the socket, bounding memory, and reading resumes it', async () => {
+      const { client, server, serverStream } = await wsPair(transport, {
+        server: { receiveHighWaterMark: 256 * 1024, receiveHighWaterMessages: 100 },
+      });
+      const message = Buffer.alloc(16 * 1024, 1);
+      const count = 2000; // 32 MiB in all
+      let sent = 0;
+      const sender = (async () => {
+        for (; sent < count; sent++) await client.send(message);
+      })();
+      // Wait until the sender is stuck: the server stopped reading its socket.
+      let last = -1;
+      while (last !== sent) {
+        last = sent;
+        await sleep(200);
+      }
+      assert.ok(sent < count, 'the sender was held back');
+      assert.equal(serverStream.isPaused(), true, 'the server stopped reading');
+      // Everything the sender got rid of is in the server's queue, in socket buffers, or in the
+      // client's own buffer: far below what was offered. (Loopback TCP buffers hold a few MiB.)
+      const bound = transport === 'tcp' ? 16 * 1024 * 1024 : 1024 * 1024;
+      assert.ok(sent * message.length < bound, `sent ${sent * message.length} bytes before being held back`);
+      for (let i = 0; i < count; i++) {
+        const m = await within(server.receive(), 5000, `message ${i}`);
+        assert.equal(m.data.length, message.length);
+      }
+      await sender;
+      await closePair(client, server);
+    });
+
+    test('receiveStream() gives a Readable per message; a queued message comes whole', async () => {
+      const { client, server } = await wsPair(transport);
+      await client.send('queued');
+      await sleep(20);
+      const first = await server.receiveStream();
+      assert.equal(first.type, 'text');
+      assert.equal(Buffer.concat(await first.toArray()).toString(), 'queued');
+      const second = server.receiveStream();
+      await client.send(Readable.from([text('a'), text('b')]), { binary: true });
+      const stream = await second;
+      assert.equal(stream.type, 'binary');
+      assert.equal(Buffer.concat(await stream.toArray()).toString(), 'ab');
+      // A message after the stream is whole again.
+      await client.send('after');
+      assert.deepEqual(await server.receive(), { type: 'text', data: 'after' });
+      await closePair(client, server);
+    });
+
+    test('a message stream destroyed early discards the rest of its message only', async () => {
+      const { client, server } = await wsPair(transport, { server: { receiveHighWaterMark: 1024 } });
+      const streamed = server.receiveStream();
+      async function* big(): AsyncGenerator<Buffer> {
+        for (let i = 0; i < 64; i++) yield Buffer.alloc(4096, i);
+      }
+      const sending = client.send(big());
+      const stream = await streamed;
+      const first = await new Promise<Buffer>((resolve) => stream.once('data', resolve));
+      assert.ok(first.length > 0);
+      stream.destroy();
+      await sending;
+      await client.send('next');
+      assert.deepEqual(await within(server.receive(), 5000), { type: 'text', data: 'next' });
+      await closePair(client, server);
+    });
+
+    test('a message stream errors with ConnectionClosedError when the peer vanishes midway', async () => {
+      const { client, server } = await wsPair(transport);
+      const streamed = server.receiveStream();
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      async function* half(): AsyncGenerator<Buffer> {
+        yield Buffer.alloc(1000);
+        await gate;
+      }
+      void client.send(half());
+      const stream = await streamed;
+      const errored = once(stream, 'error');
+      stream.resume();
+      client.terminate();
+      const [error] = await errored;
+      assert.ok(error instanceof ConnectionClosedError);
+      assert.equal((error as ConnectionClosedError).closeCode, 1006);
+      release();
+      await closePair(client, server);
+    });
+
+    test('50 MiB streamed each way under a 1 MiB high-water mark keeps memory far below the message size', async (t) => {
+      const gc = gcFunction();
+      const size = 50 * 1024 * 1024;
+      const { client, server } = await wsPair(transport, {
+        client: { receiveHighWaterMark: 1024 * 1024 },
+        server: { receiveHighWaterMark: 1024 * 1024 },
+      });
+      gc();
+      gc();
+      const baseline = process.memoryUsage().arrayBuffers;
+      let peak = 0;
+      const sampler = setInterval(() => {
+        // Twice: a full GC finishes the previous one's freeing of ArrayBuffer memory, which
+        // otherwise still counts garbage as in use.
+        gc();
+        gc();
+        peak = Math.max(peak, process.memoryUsage().arrayBuffers - baseline);
+      }, 25);
+      try {
+        async function* produce(): AsyncGenerator<Buffer> {
+          for (let offset = 0; offset < size; offset += 64 * 1024) yield Buffer.alloc(64 * 1024, (offset >>> 16) & 0xff);
+        }
+        async function consume(ws: WebSocket): Promise<void> {
+          const stream = await ws.receiveStream();
+          let received = 0;
+          let chunks = 0;
+          for await (const chunk of stream as AsyncIterable<Buffer>) {
+            // A consumer that stalls for a while, then reads: without backpressure the whole
+            // message would pile up in memory meanwhile.
+            if (++chunks === 1) await sleep(500);
+            else if (chunks % 8 === 0) await sleep(1);
+            // Every byte of a 64 KiB block carries the block's number: order and content check.
+            for (let i = 0; i < chunk.length; i += 4099) assert.equal(chunk[i], ((received + i) >>> 16) & 0xff);
+            received += chunk.length;
+          }
+          assert.equal(received, size);
+        }
+        await within(Promise.all([client.send(produce(), { binary: true }), consume(server)]), 60_000, 'client to server');
+        await within(Promise.all([server.send(produce(), { binary: true }), consume(client)]), 60_000, 'server to client');
+      } finally {
+        clearInterval(sampler);
+      }
+      t.diagnostic(`peak ${(peak / 1048576).toFixed(1)} MiB of ArrayBuffer memory above baseline`);
+      assert.ok(peak < 16 * 1024 * 1024, `peak ${(peak / 1048576).toFixed(1)} MiB above baseline for a 50 MiB message`);
+      await closePair(client, server);
+    });
+  });
+
+  describe(`ping and pong (${transport})`, { timeout: 120_000 }, () => {
+    test('ping resolves with the round-trip time when the matching pong arrives', async () => {
+      const { client, server } = await wsPair(transport);
+      const pings: Buffer[] = [];
+      server.on('ping', (payload) => pings.push(payload));
+      const rtt = await within(client.ping('hello', { timeout: 2000 }), 3000);
+      assert.equal(typeof rtt, 'number');
+      assert.ok(rtt >= 0 && rtt < 2000);
+      assert.deepEqual(pings, [text('hello')]);
+      const fromServer = await server.ping(new Uint8Array([1, 2, 3]));
+      assert.ok(fromServer >= 0);
+      await assert.rejects(client.ping(Buffer.alloc(126)), InvalidArgumentError);
+      await closePair(client, server);
+    });
+
+    test('a pong with other data rejects the oldest ping with PongMismatchError', async () => {
+      const { client, server } = await wsPair(transport, { server: { autoPong: false } });
+      server.on('ping', () => void server.pong('something else'));
+      await assert.rejects(client.ping('expected'), (error: unknown) => {
+        assert.ok(error instanceof PongMismatchError);
+        assert.deepEqual(Buffer.from(error.expected), text('expected'));
+        assert.deepEqual(Buffer.from(error.received), text('something else'));
+        return true;
+      });
+      assert.equal(client.readyState, 'open');
+      await closePair(client, server);
+    });
+
+    test('no pong within the timeout rejects with PingTimeoutError; unsolicited pongs are fine', async () => {
+      const { client, server } = await wsPair(transport, { server: { autoPong: false } });
+      const pongs: Buffer[] = [];
+      client.on('pong', (payload) => pongs.push(payload));
+      const heartbeat = once(client, 'pong');
+      await server.pong('heartbeat');
+      await heartbeat;
+      const start = performance.now();
+      await assert.rejects(client.ping('x', { timeout: 100 }), (error: unknown) => error instanceof PingTimeoutError && error.timeout === 100);
+      const waited = performance.now() - start;
+      assert.ok(waited >= 95 && waited < 1000, `timed out after ${waited} ms`);
+      assert.deepEqual(pongs, [text('heartbeat')]);
+      assert.equal(client.readyState, 'open');
+      await closePair(client, server);
+    });
+
+    test('one pong answering the latest of several pings answers them all (RFC 6455 5.5.3)', async () => {
+      const { client, server } = await wsPair(transport, { server: { autoPong: false } });
+      let pings = 0;
+      server.on('ping', () => pings++);
+      const first = client.ping('1');
+      const second = client.ping('2');
+      await until(() => pings === 2);
+      await server.pong('2');
+      assert.equal(typeof (await first), 'number');
+      assert.equal(typeof (await second), 'number');
+      await closePair(client, server);
+    });
+
+    test('pending pings reject with ConnectionClosedError when the connection closes', async () => {
+      const { client, server } = await wsPair(transport, { server: { autoPong: false } });
+      const pending = client.ping('never answered');
+      await once(server, 'ping');
+      server.terminate();
+      await assert.rejects(pending, ConnectionClosedError);
+      await closePair(client, server);
+    });
+  });
+
+  describe(`timers (${transport})`, { timeout: 120_000 }, () => {
+    test('pingInterval sends keep-alive pings while nothing arrives, and the pongs keep idleTimeout away', async () => {
+      const { client, server } = await wsPair(transport, { client: { pingInterval: 60, idleTimeout: 250 } });
+      let pings = 0;
+      server.on('ping', () => pings++);
+      await sleep(600);
+      assert.ok(pings >= 4, `only ${pings} keep-alive pings in 600 ms at a 60 ms interval`);
+      assert.equal(client.readyState, 'open', 'answered pings keep the connection alive past idleTimeout');
+      await closePair(client, server);
+    });
+
+    test('idleTimeout closes (1001) a connection from which nothing arrived', async () => {
+      const { client, server } = await wsPair(transport, { server: { idleTimeout: 150 } });
+      const closes = Promise.all([next(client, 'close'), next(server, 'close')]);
+      const start = performance.now();
+      const [[clientCode, clientReason], [serverCode]] = await within(closes, 3000, 'idle close');
+      const elapsed = performance.now() - start;
+      assert.ok(elapsed >= 140 && elapsed < 1500, `closed after ${elapsed} ms`);
+      assert.equal(clientCode, 1001);
+      assert.equal(clientReason, 'idle timeout');
+      assert.equal(serverCode, 1001);
+      await closePair(client, server);
+    });
+
+    test('traffic postpones idleTimeout', async () => {
+      const { client, server } = await wsPair(transport, { server: { idleTimeout: 200 } });
+      for (let i = 0; i < 8; i++) {
+        await sleep(50);
+        await client.send('still here');
+      }
+      assert.equal(server.readyState, 'open');
+      await closePair(client, server);
+    });
+
+    test('idleTimeout with propagateErrors emits IdleTimeoutError', async () => {
+      const { client, server } = await wsPair(transport, { server: { idleTimeout: 100, propagateErrors: true } });
+      const [error] = await within(next(server, 'error'), 3000);
+      assert.ok(error instanceof IdleTimeoutError);
+      await closePair(client, server);
+    });
+
+    test('timers cost nothing when off and are released when the connection closes', async () => {
+      const before = pendingTimers();
+      const { client, server } = await wsPair(transport, { client: { pingInterval: 0, idleTimeout: 0 } });
+      await sleep(5);
+      assert.equal(pendingTimers(), before, 'no timer for a connection with keep-alive and idle off');
+      const timed = await wsPair(transport, { client: { pingInterval: 1000, idleTimeout: 5000 } });
+      await sleep(5);
+      assert.equal(pendingTimers(), before + 1, 'one timer serves keep-alive and idle');
+      await closePair(client, server, timed.client, timed.server);
+      assert.equal(pendingTimers(), before);
+    });
+  });
+
+  describe(`closing (${transport})`, { timeout: 120_000 }, () => {
+    test('close from the client: both sides see the code, close() resolves with the peer’s', async () => {
+      const { client, server } = await wsPair(transport);
+      const serverClosed = next(server, 'close');
+      const clientClosed = next(client, 'close');
+      const closing = client.close(4001, 'done here');
+      assert.equal(client.readyState, 'closing');
+      assert.deepEqual(await closing, { code: 4001, reason: '' });
+      assert.deepEqual(await serverClosed, [4001, 'done here']);
+      assert.deepEqual(await clientClosed, [4001, '']);
+      assert.equal(client.readyState, 'closed');
+      assert.equal(server.readyState, 'closed');
+      assert.equal(client.closeCode, 4001);
+      assert.deepEqual(await client.close(), { code: 4001, reason: '' }, 'close() after the close says how it ended');
+    });
+
+    test('close from the server', async () => {
+      const { client, server } = await wsPair(transport);
+      const clientClosed = next(client, 'close');
+      assert.deepEqual(await server.close(1001, 'shutting down'), { code: 1001, reason: '' });
+      assert.deepEqual(await clientClosed, [1001, 'shutting down']);
+    });
+
+    test('close() with no arguments sends 1000; a close without a code is reported as 1005', async () => {
+      const { client, server } = await wsPair(transport);
+      const serverClosed = next(server, 'close');
+      await client.close();
+      assert.deepEqual(await serverClosed, [1000, '']);
+      const second = await wsPair(transport);
+      const peerClosed = next(second.server, 'close');
+      assert.deepEqual(await second.client[kCloseWithoutCode](), { code: 1005, reason: '' });
+      assert.deepEqual(await peerClosed, [1005, '']);
+    });
+
+    test('invalid close codes and reasons are refused without closing', async () => {
+      const { client, server } = await wsPair(transport);
+      await assert.rejects(client.close(1005), InvalidArgumentError);
+      await assert.rejects(client.close(999), InvalidArgumentError);
+      await assert.rejects(client.close(1000, 'x'.repeat(124)), InvalidArgumentError);
+      assert.equal(client.readyState, 'open');
+      await closePair(client, server);
+    });
+
+    test('sends queued before close() still go out, in order, before the close frame', async () => {
+      const { client, server } = await wsPair(transport);
+      async function* parts(): AsyncGenerator<string> {
+        yield 'streamed ';
+        await sleep(20);
+        yield 'message';
+      }
+      void client.send(parts());
+      void client.send('after the stream');
+      const closing = client.close(1000);
+      const got: Message[] = [];
+      for await (const m of server) got.push(m);
+      assert.deepEqual(got, [
+        { type: 'text', data: 'streamed message' },
+        { type: 'text', data: 'after the stream' },
+      ]);
+      assert.deepEqual(await closing, { code: 1000, reason: '' });
+    });
+
+    test('terminate() destroys at once; both sides see 1006', async () => {
+      const { client, server } = await wsPair(transport);
+      const closes = Promise.all([next(client, 'close'), next(server, 'close')]);
+      client.terminate();
+      const [[a], [b]] = await closes;
+      assert.equal(a, 1006);
+      assert.equal(b, 1006);
+    });
+
+    test('closeTimeout destroys the socket when the peer never answers the close', async () => {
+      const { ws, peer, wsStream } = await rawPair(transport, 'client', { closeTimeout: 150 });
+      const closed = next(ws, 'close');
+      const start = performance.now();
+      await assert.rejects(ws.close(1000), (error: unknown) => error instanceof CloseTimeoutError && error.timeout === 150);
+      const elapsed = performance.now() - start;
+      assert.ok(elapsed >= 140 && elapsed < 1500, `gave up after ${elapsed} ms`);
+      assert.deepEqual(await closed, [1006, '']);
+      assert.ok(wsStream.destroyed);
+      const frame = await peer.nextFrame();
+      assert.equal(frame?.opcode, Opcode.Close, 'the close frame was sent');
+    });
+
+    test('with propagateErrors the close timeout is also an error event', async () => {
+      const { ws } = await rawPair(transport, 'server', { closeTimeout: 50, propagateErrors: true });
+      const errored = next(ws, 'error');
+      void ws.close();
+      const [error] = await errored;
+      assert.ok(error instanceof CloseTimeoutError);
+    });
+
+    test('the server closes TCP first after the handshake (RFC 6455 7.1.1); the client then follows', async () => {
+      const { client, server, clientStream, serverStream } = await wsPair(transport);
+      let clientHadEndedWhenFinArrived: boolean | undefined;
+      // First listener: before the stream's own (which ends a socket without allowHalfOpen).
+      clientStream.prependListener('end', () => {
+        clientHadEndedWhenFinArrived = clientStream.writableEnded;
+      });
+      const done = Promise.all([next(client, 'close'), next(server, 'close')]);
+      await client.close(1000);
+      await done;
+      assert.equal(clientHadEndedWhenFinArrived, false, 'the server FIN came before the client ended its side');
+      assert.ok(clientStream.destroyed && serverStream.destroyed);
+    });
+
+    test('the client does not wait long for a server that never closes TCP after the handshake', async () => {
+      const { ws, peer } = await rawPair(transport, 'client', { closeTimeout: 10_000 });
+      const closed = next(ws, 'close');
+      const start = performance.now();
+      const closing = ws.close(1000, 'bye');
+      const frame = await peer.nextFrame();
+      assert.equal(frame?.opcode, Opcode.Close);
+      // The raw server answers the close but keeps TCP open.
+      peer.send({ opcode: Opcode.Close, payload: frame!.payload.subarray(0, 2) });
+      assert.deepEqual(await closing, { code: 1000, reason: '' });
+      assert.deepEqual(await closed, [1000, '']);
+      const elapsed = performance.now() - start;
+      assert.ok(elapsed < 3000, `client lingered ${elapsed} ms`);
+    });
+  });
+
+  describe(`errors (${transport})`, { timeout: 120_000 }, () => {
+    test('a peer that resets mid-message: close 1006, no error event, pending receive rejects', async () => {
+      const { ws, peer } = await rawPair(transport, 'server');
+      const errors: Error[] = [];
+      ws.on('error', (error) => errors.push(error));
+      const pending = ws.receive();
+      const frame = peer.encode({ opcode: Opcode.Binary, payload: Buffer.alloc(1000) });
+      peer.write(frame.subarray(0, 500));
+      await sleep(20);
+      const closed = next(ws, 'close');
+      if (isSocket(peer.stream)) peer.stream.resetAndDestroy();
+      else (peer.stream as ReturnType<typeof duplexPair>[0]).reset();
+      assert.deepEqual(await closed, [1006, '']);
+      await assert.rejects(pending, (error: unknown) => error instanceof ConnectionClosedError && error.closeCode === 1006 && !error.wasClean);
+      assert.deepEqual(errors, []);
+    });
+
+    test('with propagateErrors a reset is an error event, and for await throws', async () => {
+      const { ws, peer } = await rawPair(transport, 'server', { propagateErrors: true });
+      const errored = next(ws, 'error');
+      const loop = (async () => {
+        for await (const _ of ws) {
+          // nothing arrives
+        }
+      })();
+      await sleep(10);
+      if (isSocket(peer.stream)) peer.stream.resetAndDestroy();
+      else (peer.stream as ReturnType<typeof duplexPair>[0]).reset();
+      const [error] = await errored;
+      assert.ok(error instanceof ConnectionClosedError);
+      assert.equal((error as ConnectionClosedError).closeCode, 1006);
+      await assert.rejects(loop, ConnectionClosedError);
+    });
+
+    test('a protocol error: earlier messages delivered and answered first, then error and close with the code', async () => {
+      const { ws, peer } = await rawPair(transport, 'server');
+      ws.on('message', (data) => void ws.send(`echo ${data as string}`));
+      const errored = next(ws, 'error');
+      const closed = next(ws, 'close');
+      // One write: two good messages, then a frame with a reserved opcode.
+      peer.send({ opcode: Opcode.Text, payload: text('one') }, { opcode: Opcode.Text, payload: text('two') }, { opcode: 0x3 });
+      const [error] = await errored;
+      assert.ok(error instanceof ProtocolError);
+      assert.equal((error as ProtocolError).closeCode, 1002);
+      const [code] = await closed;
+      assert.equal(code, 1002);
+      const frames = [await peer.nextFrame(), await peer.nextFrame(), await peer.nextFrame()];
+      assert.deepEqual(
+        frames.map((f) => [f?.opcode, Buffer.from(f!.payload).toString('latin1')]),
+        [
+          [Opcode.Text, 'echo one'],
+          [Opcode.Text, 'echo two'],
+          [Opcode.Close, '\x03\xea'],
+        ],
+      );
+    });
+
+    test('a protocol error with no error listener does not crash; invalid UTF-8 closes with 1007', async () => {
+      const { ws, peer } = await rawPair(transport, 'server');
+      const closed = next(ws, 'close');
+      peer.send({ opcode: Opcode.Text, payload: Buffer.from([0xc3, 0x28]) });
+      assert.equal((await closed)[0], 1007);
+    });
+
+    test('a message too big closes with 1009', async () => {
+      const { ws, peer } = await rawPair(transport, 'server', { maxMessageSize: 1000 });
+      const closed = next(ws, 'close');
+      peer.send({ opcode: Opcode.Binary, payload: Buffer.alloc(1001) });
+      assert.equal((await closed)[0], 1009);
+    });
+
+    test("a listener that throws neither crashes the process nor harms other connections: 'error', then 1011", async () => {
+      const { client, server } = await wsPair(transport);
+      const other = await wsPair(transport);
+      server.on('message', () => {
+        throw new Error('handler bug');
+      });
+      const errored = next(server, 'error');
+      const clientClosed = next(client, 'close');
+      await client.send('boom');
+      const [error] = await errored;
+      assert.equal((error as Error).message, 'handler bug');
+      assert.deepEqual(await clientClosed, [1011, 'internal error']);
+      await other.client.send('still fine');
+      assert.deepEqual(await other.server.receive(), { type: 'text', data: 'still fine' });
+      await closePair(other.client, other.server);
+    });
+
+    test('an async listener that rejects, with no error listener, becomes a warning and a 1011 close', async () => {
+      const { client, server } = await wsPair(transport);
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error): void => {
+        warnings.push(warning);
+      };
+      process.on('warning', onWarning);
+      try {
+        server.on('message', async () => {
+          await tick();
+          throw new Error('async handler bug');
+        });
+        const clientClosed = next(client, 'close');
+        await client.send('boom');
+        assert.equal((await clientClosed)[0], 1011);
+        await until(() => warnings.length > 0);
+        assert.equal(warnings[0]!.message, 'async handler bug');
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+  });
+
+  describe(`state and properties (${transport})`, { timeout: 120_000 }, () => {
+    test('readyState, protocol, extensions, url; open is emitted once listeners can see it', async () => {
+      const [a, b] = transport === 'tcp' ? await (await import('../helpers/tcp-pair.js')).tcpPair() : duplexPair();
+      const client = new WebSocket(a, { role: 'client', url: 'ws://example.test/chat', protocol: 'chat.v1', pingInterval: 0, idleTimeout: 0 });
+      const server = new WebSocket(b, { role: 'server', pingInterval: 0, idleTimeout: 0 });
+      let opened = false;
+      client.on('open', () => (opened = true));
+      assert.equal(client.readyState, 'open');
+      assert.equal(client.protocol, 'chat.v1');
+      assert.equal(client.extensions, '');
+      assert.equal(client.url, 'ws://example.test/chat');
+      assert.equal(server.url, '');
+      assert.equal(client.bufferedAmount, 0);
+      assert.equal(opened, false, "'open' comes on a later turn, once listeners are attached");
+      await until(() => opened, 1000, "'open'");
+      await closePair(client, server);
+    });
+
+    test('head bytes (those that came with the handshake) are the first messages', async () => {
+      const { ws, peer } = await rawPair(transport, 'client', {
+        head: Buffer.concat([
+          encodeHead({ opcode: Opcode.Text, payload: text('from the head') }),
+          encodeHead({ opcode: Opcode.Text, payload: text('also') }),
+        ]),
+      });
+      peer.send({ opcode: Opcode.Text, payload: text('from the socket') });
+      assert.deepEqual(await ws.receive(), { type: 'text', data: 'from the head' });
+      assert.deepEqual(await ws.receive(), { type: 'text', data: 'also' });
+      assert.deepEqual(await ws.receive(), { type: 'text', data: 'from the socket' });
+      await closePair(ws);
+    });
+
+    test('invalid options are refused with InvalidArgumentError', async () => {
+      const [a, b] = duplexPair();
+      assert.throws(() => new WebSocket(a, { role: 'client', closeTimeout: -1 }), InvalidArgumentError);
+      assert.throws(() => new WebSocket(a, { role: 'client', pingInterval: Infinity }), InvalidArgumentError);
+      a.destroy();
+      b.destroy();
+    });
+  });
+}
+
+function encodeHead(options: { opcode: number; payload: Uint8Array }): Buffer {
+  // A server's frames are unmasked.
+  const header = Buffer.from([0x80 | options.opcode, options.payload.length]);
+  return Buffer.concat([header, options.payload]);
+}
