@@ -159,8 +159,15 @@ async function nextMessages(ws: WsClient, n: number): Promise<Array<string | Buf
   return inbox.messages.splice(0, n);
 }
 
+/** The close a `ws` client sees; fails after 5 s. */
 function closeEvent(ws: WsClient): Promise<{ code: number; reason: string }> {
-  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no close within 5 s')), 5000);
+    ws.once('close', (code, reason) => {
+      clearTimeout(timer);
+      resolve({ code, reason: reason.toString() });
+    });
+  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -180,7 +187,7 @@ async function echo(ws: WebSocket): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('listen(): a server of its own', () => {
+describe('listen(): a server of its own', { timeout: 30_000 }, () => {
   it('listens on a free port, reports it, and echoes text and binary to a ws client', async (t) => {
     const { server, port, url } = await serve(t, {}, (s) => s.route('/echo', echo));
     assert.equal((server.address() as AddressInfo).port, port);
@@ -232,7 +239,7 @@ describe('listen(): a server of its own', () => {
   });
 });
 
-describe('refusals, with the exact status, before any upgrade', () => {
+describe('refusals, with the exact status, before any upgrade', { timeout: 30_000 }, () => {
   it('a wrong method is 405', async (t) => {
     const { port } = await serve(t, {}, (s) => s.route('/', echo));
     const res = await rawExchange(port, upgradeRequest('/', {}, 'POST'));
@@ -294,7 +301,7 @@ describe('refusals, with the exact status, before any upgrade', () => {
   it('a client dribbling its request head is answered 408 and dropped after handshakeTimeout', async (t) => {
     const { server, port } = await serve(t, { handshakeTimeout: 200 }, (s) => s.route('/', echo));
     const request = upgradeRequest('/');
-    const chunks = [...request.slice(0, 40)].map((c) => c);
+    const chunks = [...request.slice(0, 40)]; // one byte per write, 50 ms apart
     const started = Date.now();
     const res = await rawExchange(port, chunks, { gap: 50 });
     assert.equal(res.status, 408);
@@ -349,7 +356,7 @@ describe('refusals, with the exact status, before any upgrade', () => {
   });
 });
 
-describe('the accept hook', () => {
+describe('the accept hook', { timeout: 30_000 }, () => {
   it('true accepts, false is 403 with a short body (access-denied); it may be async and sees the route match', async (t) => {
     const { port, url } = await serve(
       t,
@@ -418,7 +425,7 @@ describe('the accept hook', () => {
   });
 });
 
-describe('routing and subprotocols', () => {
+describe('routing and subprotocols', { timeout: 30_000 }, () => {
   it('routes match in order and :params reach the handler', async (t) => {
     const { url } = await serve(t, {}, (s) => {
       s.route('/rooms/:room', (ws, _req, match) => void ws.send(`room ${match.params.room}`));
@@ -531,7 +538,7 @@ describe('routing and subprotocols', () => {
   });
 });
 
-describe("a handler's promise is the connection's life", () => {
+describe("a handler's promise is the connection's life", { timeout: 30_000 }, () => {
   it('resolving closes with 1000', async (t) => {
     const { url } = await serve(t, {}, (s) =>
       s.route('/', async (ws) => {
@@ -578,7 +585,7 @@ describe("a handler's promise is the connection's life", () => {
   });
 });
 
-describe('message handlers and concurrency (with-websocket / with-concurrent-websocket)', () => {
+describe('message handlers and concurrency (with-websocket / with-concurrent-websocket)', { timeout: 30_000 }, () => {
   const delayed = {
     open: (ws: WebSocket) => void ws.send('hello'),
     message: async (m: { data: string | Buffer }, ws: WebSocket) => {
@@ -620,7 +627,7 @@ describe('message handlers and concurrency (with-websocket / with-concurrent-web
   });
 });
 
-describe('broadcast', () => {
+describe('broadcast', { timeout: 30_000 }, () => {
   it('sends one message to every open client except the ones named', async (t) => {
     const serverSide: WebSocket[] = [];
     const { server, url } = await serve(t, {}, (s) => s.on('connection', (ws: WebSocket) => serverSide.push(ws)));
@@ -650,7 +657,7 @@ describe('broadcast', () => {
   });
 });
 
-describe('close()', () => {
+describe('close()', { timeout: 30_000 }, () => {
   it('closes every client with 1001, stops listening, and resolves', async () => {
     const server = new WebSocketServer();
     server.route('/', echo);
@@ -706,7 +713,7 @@ describe('close()', () => {
   });
 });
 
-describe('attach() and handleUpgrade(): inside an application', () => {
+describe('attach() and handleUpgrade(): inside an application', { timeout: 30_000 }, () => {
   it('attach to a plain http server: its requests are left alone, upgrades are served', async (t) => {
     const app = createHttpServer((_req, res) => res.end('app page'));
     await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
@@ -791,7 +798,7 @@ describe('attach() and handleUpgrade(): inside an application', () => {
   });
 });
 
-describe('interoperability with real clients', () => {
+describe('interoperability with real clients', { timeout: 60_000 }, () => {
   for (const compress of [false, true]) {
   it(`Python websockets (compress: ${compress}): subprotocol by server preference, text, binary, close code`, async (t) => {
     const closes: Array<[number, string]> = [];
@@ -819,7 +826,7 @@ describe('interoperability with real clients', () => {
   });
   }
 
-  describe('headless Chromium', () => {
+  describe('headless Chromium', { timeout: 60_000 }, () => {
     let context: BrowserContext;
     let profile: string;
     const page = readFileSync(join(fixtures, 'server-browser.html'), 'utf8');

@@ -65,7 +65,7 @@ async function pair(): Promise<{ client: Socket; server: Socket }> {
   return p;
 }
 
-describe('request limits', () => {
+describe('request limits', { timeout: 30_000 }, () => {
   it('answers 431 when there are more header fields than maxHeaderCount', () => {
     const raw: string[] = [];
     for (let i = 0; i < 11; i++) raw.push(`X-${i}`, 'v');
@@ -88,7 +88,7 @@ describe('request limits', () => {
   });
 });
 
-describe('handshake validation (RFC 6455 section 4.2.1) through the core', () => {
+describe('handshake validation (RFC 6455 section 4.2.1) through the core', { timeout: 30_000 }, () => {
   it('accepts a valid request and reports the key', () => {
     const check = checkUpgrade(fakeRequest({ rawHeaders: validRaw, headers: validHeaders }));
     assert.equal(check.ok, true);
@@ -117,7 +117,7 @@ describe('handshake validation (RFC 6455 section 4.2.1) through the core', () =>
   });
 });
 
-describe('refusals on the wire', () => {
+describe('refusals on the wire', { timeout: 30_000 }, () => {
   it('writes the refusal, then ends: the client reads the whole answer and sees end-of-stream', async () => {
     const { client, server } = await pair();
     const read = readAll(client);
@@ -166,7 +166,7 @@ describe('refusals on the wire', () => {
   });
 });
 
-describe('101 Switching Protocols', () => {
+describe('101 Switching Protocols', { timeout: 30_000 }, () => {
   it('writes the response head with the accept key of RFC 6455 section 1.3', async () => {
     const { client, server } = await pair();
     const chunks: Buffer[] = [];
@@ -190,7 +190,7 @@ describe('101 Switching Protocols', () => {
   });
 });
 
-describe('handshake timeout', () => {
+describe('handshake timeout', { timeout: 30_000 }, () => {
   it('answers 408 and closes when the handshake does not finish in time', async () => {
     const { client, server } = await pair();
     const read = readAll(client);
