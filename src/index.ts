@@ -22,3 +22,4 @@ export type {
   WebSocketServerOptions,
 } from './api/server.js';
 export type { HttpRefusal } from './core/handshake.js';
+export { zlibLimiter, ZlibLimiter, DEFAULT_ZLIB_CONCURRENCY } from './node/zlib-limiter.js';
