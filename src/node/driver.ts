@@ -159,6 +159,10 @@ export class SocketDriver {
       new CoreHandler(this),
     );
     this.liveness = options.pingInterval > 0 || options.idleTimeout > 0 ? new WheelTimer(() => this.checkLiveness()) : null;
+    // Frames are written whole (header and payload corked together), so Nagle's algorithm can
+    // only add latency: a small message would wait for the ACK of the previous one.
+    const socket = stream as Duplex & { setNoDelay?: (noDelay: boolean) => unknown };
+    if (typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
     // Listeners for the transport's end come first: an 'error' with no listener would crash.
     stream.on('error', this.onError);
     stream.on('end', this.onEnd);

@@ -1,0 +1,295 @@
+/**
+ * The socket driver: one core Connection bound to one Duplex. Checked here at its own level
+ * (reads, pause reasons, coalesced writes, the extension transform, the end of the transport);
+ * the user-visible behaviour built on it is in test/api/websocket.test.ts.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Duplex } from 'node:stream';
+import { once } from 'node:events';
+import { decodeFrame } from '../../src/core/frame-parser.js';
+import { encodeFrame } from '../../src/core/frame.js';
+import { MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
+import { Opcode } from '../../src/core/opcode.js';
+import { PauseReason, SocketDriver, type CloseResult, type DriverEvents, type DriverOptions } from '../../src/node/driver.js';
+import type { MessageCodec } from '../../src/node/message-codec.js';
+import { WebSocket } from '../../src/api/websocket.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
+import { tcpPair } from '../helpers/tcp-pair.js';
+import { closePair, sleep, within } from '../helpers/ws-pair.js';
+
+/** Records what a driver reports. */
+class Recorder {
+  messages: [string, boolean][] = [];
+  errors: ProtocolError[] = [];
+  peerCloses: [number, string][] = [];
+  closedCalls = 0;
+  readonly closed: Promise<CloseResult>;
+  private settle!: (result: CloseResult) => void;
+
+  constructor() {
+    this.closed = new Promise((resolve) => (this.settle = resolve));
+  }
+
+  events(): DriverEvents {
+    return {
+      message: (data, isText) => this.messages.push([Buffer.from(data).toString(), isText]),
+      fragment: () => {},
+      ping: () => {},
+      pong: () => {},
+      peerClose: (code, reason) => this.peerCloses.push([code, reason]),
+      protocolError: (error) => this.errors.push(error),
+      keepalive: () => {},
+      idle: () => {},
+      closed: (result) => {
+        this.closedCalls++;
+        this.settle(result);
+      },
+    };
+  }
+}
+
+/** A driver over one end of an in-memory pair, with the other end read frame by frame. */
+function driverPair(options: Partial<DriverOptions> = {}): { driver: SocketDriver; record: Recorder; peer: Duplex; frames: () => Promise<ReturnType<typeof decodeFrame>[]> } {
+  const [a, b] = duplexPair();
+  const record = new Recorder();
+  const driver = new SocketDriver(
+    a,
+    { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 1000, ...options },
+    record.events(),
+  );
+  let received = Buffer.alloc(0);
+  b.on('data', (chunk: Buffer) => {
+    received = Buffer.concat([received, chunk]);
+  });
+  b.on('error', () => {});
+  const frames = async (): Promise<ReturnType<typeof decodeFrame>[]> => {
+    await sleep(10);
+    const out: ReturnType<typeof decodeFrame>[] = [];
+    let offset = 0;
+    for (;;) {
+      const f = decodeFrame(new Uint8Array(received.subarray(offset)));
+      if (f === null) break;
+      out.push(f);
+      offset += f.bytesConsumed;
+    }
+    return out;
+  };
+  return { driver, record, peer: b, frames };
+}
+
+const masked = (opcode: number, payload: string | Uint8Array, extra: { fin?: boolean; rsv1?: boolean } = {}): Uint8Array =>
+  encodeFrame({ opcode, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, mask: true, ...extra });
+
+/**
+ * A stand-in for permessage-deflate that claims RSV1 and reverses the payload's bytes, with a
+ * decode delay to show that the driver waits for it, in order.
+ */
+function reversingCodec(options: { delay?: number; fail?: Error } = {}): MessageCodec & { closed: number; decoded: number } {
+  const reverse = (data: Uint8Array): Uint8Array => Uint8Array.from(data).reverse();
+  const codec = {
+    hook: { name: 'x-reverse', rsvBits: 0x40 },
+    header: 'x-reverse',
+    closed: 0,
+    decoded: 0,
+    async decode(data: Uint8Array): Promise<Uint8Array> {
+      if (options.delay) await sleep(options.delay);
+      if (options.fail) throw options.fail;
+      codec.decoded++;
+      return reverse(data);
+    },
+    async encode(data: Uint8Array): Promise<{ data: Uint8Array; rsv: number } | null> {
+      // Tiny messages go as they are: the codec may decline.
+      return data.length < 2 ? null : { data: reverse(data), rsv: 0x40 };
+    },
+    close(): void {
+      codec.closed++;
+    },
+  };
+  return codec;
+}
+
+describe('reading', { timeout: 30_000 }, () => {
+  test('head bytes are read before the stream, and reads stop while any pause reason is left', async () => {
+    const { driver, record, peer } = driverPair();
+    driver.start(Buffer.concat([masked(Opcode.Text, 'head')]));
+    assert.deepEqual(record.messages, [['head', true]]);
+    driver.pause(PauseReason.Queue);
+    driver.pause(PauseReason.Stream);
+    peer.write(masked(Opcode.Text, 'later'));
+    await sleep(20);
+    assert.deepEqual(record.messages, [['head', true]]);
+    driver.resume(PauseReason.Queue);
+    await sleep(20);
+    assert.deepEqual(record.messages, [['head', true]], 'still paused for the stream');
+    assert.ok(driver.isPaused(PauseReason.Stream));
+    driver.resume(PauseReason.Stream);
+    await sleep(20);
+    assert.deepEqual(record.messages, [['head', true], ['later', true]]);
+    driver.terminate();
+    await record.closed;
+  });
+
+  test('nothing is reported after terminate(), even from the rest of the chunk being read', async () => {
+    const [a, b] = duplexPair();
+    const seen: string[] = [];
+    const ws = new WebSocket(a, { role: 'server', pingInterval: 0, idleTimeout: 0 });
+    ws.on('message', (data) => {
+      seen.push(data as string);
+      ws.terminate();
+    });
+    await sleep(5);
+    b.write(Buffer.concat([masked(Opcode.Text, 'one'), masked(Opcode.Text, 'two')]));
+    await once(ws, 'close');
+    assert.deepEqual(seen, ['one']);
+    b.destroy();
+  });
+});
+
+describe('writing', { timeout: 30_000 }, () => {
+  test('the frames sent in one tick (headers and payloads) reach the socket in one write call', async () => {
+    const writes: number[] = [];
+    class Counting extends Duplex {
+      override _read(): void {}
+      override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
+        writes.push(1);
+        cb();
+      }
+      override _writev(chunks: { chunk: Buffer }[], cb: () => void): void {
+        writes.push(chunks.length);
+        cb();
+      }
+    }
+    const stream = new Counting();
+    const driver = new SocketDriver(stream, { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 100 }, {
+      message() {},
+      fragment() {},
+      ping() {},
+      pong() {},
+      peerClose() {},
+      protocolError() {},
+      keepalive() {},
+      idle() {},
+      closed() {},
+    });
+    driver.start();
+    // Above the core's merge threshold a server frame is a header chunk plus the caller's payload.
+    driver.sendMessage(Buffer.alloc(10_000), false);
+    driver.sendMessage(Buffer.alloc(10_000), false, { fragmentSize: 4000 });
+    assert.equal(driver.bufferedAmount, 4 + 10_000 + 3 * 4 + 10_000, 'held bytes count as buffered');
+    await sleep(5);
+    assert.equal(writes.length, 1, `one write call, not ${writes.length}`);
+    assert.equal(driver.bufferedAmount, 0);
+    driver.terminate();
+  });
+
+  test('TCP sockets get setNoDelay: frames are written whole, Nagle would only delay them', async () => {
+    const [client, server] = await tcpPair();
+    const calls: boolean[] = [];
+    const original = server.setNoDelay.bind(server);
+    server.setNoDelay = (noDelay?: boolean) => {
+      calls.push(noDelay ?? true);
+      return original(noDelay);
+    };
+    const ws = new WebSocket(server, { role: 'server', pingInterval: 0, idleTimeout: 0 });
+    assert.deepEqual(calls, [true]);
+    const closed = once(ws, 'close');
+    ws.terminate();
+    await closed;
+    client.destroy();
+  });
+});
+
+describe('extension transform (the permessage-deflate path)', { timeout: 30_000 }, () => {
+  test('a message with RSV1 is decoded before delivery, in order, with reads paused meanwhile', async () => {
+    const codec = reversingCodec({ delay: 30 });
+    const { driver, record, peer } = driverPair({ codecs: [codec] });
+    driver.start();
+    peer.write(
+      Buffer.concat([masked(Opcode.Text, 'olleh', { rsv1: true }), masked(Opcode.Text, 'plain'), masked(Opcode.Binary, 'dlrow', { rsv1: true })]),
+    );
+    await sleep(10);
+    assert.deepEqual(record.messages, [], 'nothing is delivered while the first message is being decoded');
+    assert.ok(driver.isPaused(PauseReason.Transform));
+    await sleep(100);
+    assert.deepEqual(record.messages, [
+      ['hello', true],
+      ['plain', true],
+      ['world', false],
+    ]);
+    assert.ok(!driver.isPaused(PauseReason.Transform));
+    driver.terminate();
+    await record.closed;
+    assert.equal(codec.closed, 1, 'the codec is released when the connection closes');
+  });
+
+  test('a decode that fails with a ProtocolError closes with its code; any other failure with 1011', async () => {
+    for (const [fail, code] of [
+      [new MessageTooLargeError('inflated too far', 10), 1009],
+      [new Error('zlib exploded'), 1011],
+    ] as const) {
+      const { driver, record, peer, frames } = driverPair({ codecs: [reversingCodec({ fail })] });
+      driver.start();
+      peer.write(masked(Opcode.Text, 'abc', { rsv1: true }));
+      const result = await within(record.closed, 3000, 'close after a failed decode');
+      assert.equal(result.code, code);
+      assert.equal(record.errors.length, 1);
+      const sent = await frames();
+      assert.equal(sent.at(-1)?.frame.opcode, Opcode.Close);
+      assert.equal(Buffer.from(sent.at(-1)!.frame.payload).readUInt16BE(0), code);
+    }
+  });
+
+  test('sends are encoded by the codec (RSV1 set) and the peer with the same codec reads them back', async () => {
+    const [a, b] = duplexPair();
+    const client = new WebSocket(a, { role: 'client', codecs: [reversingCodec()], pingInterval: 0, idleTimeout: 0 });
+    const server = new WebSocket(b, { role: 'server', codecs: [reversingCodec()], pingInterval: 0, idleTimeout: 0 });
+    const rsv1: boolean[] = [];
+    await sleep(5); // the WebSockets start reading first: a 'data' listener added before would take their bytes
+    b.prependListener('data', (chunk: Buffer) => {
+      // A plain Uint8Array copy: decodeFrame unmasks a Buffer's bytes in place (Buffer#slice is a view).
+      const bytes = new Uint8Array(chunk);
+      for (let offset = 0, f = decodeFrame(bytes); f !== null; f = decodeFrame(bytes.subarray(offset))) {
+        rsv1.push(f.frame.rsv1);
+        offset += f.bytesConsumed;
+      }
+    });
+    assert.equal(client.extensions, 'x-reverse');
+    await client.send('compressed');
+    await client.send('x');
+    await client.send('not', { compress: false });
+    assert.deepEqual(await server.receive(), { type: 'text', data: 'compressed' });
+    assert.deepEqual(await server.receive(), { type: 'text', data: 'x' });
+    assert.deepEqual(await server.receive(), { type: 'text', data: 'not' });
+    assert.deepEqual(rsv1, [true, false, false]);
+    await closePair(client, server);
+  });
+});
+
+describe('the end of the transport', { timeout: 30_000 }, () => {
+  test("'closed' is reported exactly once, with the peer's code after a handshake", async () => {
+    const { driver, record, peer } = driverPair();
+    driver.start();
+    peer.write(masked(Opcode.Close, Buffer.from([0x03, 0xe8, 0x68, 0x69])));
+    const result = await record.closed;
+    assert.deepEqual(result, { code: 1000, reason: 'hi', wasClean: true, error: null });
+    assert.deepEqual(record.peerCloses, [[1000, 'hi']]);
+    driver.terminate();
+    await sleep(10);
+    assert.equal(record.closedCalls, 1);
+  });
+
+  test('a FIN without a close frame is 1006; a handed-in dead stream closes at once', async () => {
+    const { driver, record, peer } = driverPair();
+    driver.start();
+    peer.end();
+    assert.deepEqual(await within(record.closed, 3000), { code: 1006, reason: '', wasClean: false, error: null });
+
+    const [dead] = duplexPair();
+    dead.destroy();
+    const record2 = new Recorder();
+    const d2 = new SocketDriver(dead, { role: 'client', maxMessageSize: 1000, pingInterval: 0, idleTimeout: 0, closeTimeout: 100 }, record2.events());
+    d2.start();
+    assert.equal((await within(record2.closed, 1000)).code, 1006);
+  });
+});
