@@ -72,6 +72,20 @@ export interface DeflateCodecOptions {
 type Resolved = Required<Omit<DeflateCodecOptions, 'limiter'>>;
 
 /**
+ * Checks the codec's tuning and applies its defaults; throws InvalidArgumentError naming the first
+ * bad field. Call it when options are given (before dialing, when a server is constructed), so a
+ * mistake shows at configuration rather than after a handshake.
+ */
+export function validateDeflateCodecOptions(options: DeflateCodecOptions = {}): Resolved {
+  return {
+    threshold: checkInt('threshold', options.threshold ?? DEFAULT_DEFLATE_THRESHOLD, 0, Number.MAX_SAFE_INTEGER),
+    level: checkInt('level', options.level ?? DEFAULT_DEFLATE_LEVEL, 0, 9),
+    memLevel: checkInt('memLevel', options.memLevel ?? DEFAULT_DEFLATE_MEM_LEVEL, 1, 9),
+    chunkSize: checkInt('chunkSize', options.chunkSize ?? zlib.constants.Z_DEFAULT_CHUNK, 64, 1 << 30),
+  };
+}
+
+/**
  * permessage-deflate for one connection. `decode` and `encode` may be called without waiting for
  * earlier calls: each direction runs its operations one at a time in call order (the LZ77 window
  * is shared state), and every operation takes a slot of the limiter while it runs.
@@ -108,12 +122,7 @@ export class DeflateCodec implements MessageCodec {
   constructor(role: Role, params: DeflateParams, header: string, options: DeflateCodecOptions = {}) {
     this.header = header;
     this.#limiter = options.limiter ?? zlibLimiter;
-    this.#options = {
-      threshold: checkInt('threshold', options.threshold ?? DEFAULT_DEFLATE_THRESHOLD, 0, Number.MAX_SAFE_INTEGER),
-      level: checkInt('level', options.level ?? DEFAULT_DEFLATE_LEVEL, 0, 9),
-      memLevel: checkInt('memLevel', options.memLevel ?? DEFAULT_DEFLATE_MEM_LEVEL, 1, 9),
-      chunkSize: checkInt('chunkSize', options.chunkSize ?? zlib.constants.Z_DEFAULT_CHUNK, 64, 1 << 30),
-    };
+    this.#options = validateDeflateCodecOptions(options);
     const ours = role === 'server' ? 'server' : 'client';
     const bits = (side: string): number =>
       checkInt(`${side}MaxWindowBits`, side === 'server' ? params.serverMaxWindowBits : params.clientMaxWindowBits, 8, 15);

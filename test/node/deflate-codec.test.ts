@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
-import { DeflateCodec, DEFAULT_DEFLATE_THRESHOLD } from '../../src/node/deflate-codec.js';
+import { DeflateCodec, DEFAULT_DEFLATE_THRESHOLD, validateDeflateCodecOptions } from '../../src/node/deflate-codec.js';
 import type { DeflateParams } from '../../src/core/permessage-deflate.js';
 import { ZlibLimiter } from '../../src/node/zlib-limiter.js';
 import { ConnectionNotOpenError, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
@@ -554,6 +554,10 @@ describe('options', () => {
     }
     assert.throws(make({}, { clientMaxWindowBits: 16 }), InvalidArgumentError);
     assert.throws(make({}, { serverMaxWindowBits: 7 }), InvalidArgumentError);
+    // The same checks without building a codec, for configuration time.
+    assert.throws(() => validateDeflateCodecOptions({ level: 10 }), /level/);
+    assert.throws(() => validateDeflateCodecOptions({ chunkSize: 1 }), /chunkSize/);
+    assert.deepEqual(validateDeflateCodecOptions(), { threshold: 1024, level: 1, memLevel: 8, chunkSize: 16384 });
   });
 
   it('exposes the hook the core needs and the negotiated header', () => {
