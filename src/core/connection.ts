@@ -264,6 +264,14 @@ export class Connection {
   private validator: Utf8Validator | null = null;
   private transformText = false;
 
+  // Pong coalescing (section 5.5.3). A turn is one `receive` (or `finishTransform`) call.
+  /** Nesting depth of turns: `finishTransform` may be called from inside `receive`. */
+  private turnDepth = 0;
+  /** A pong was written during the current turn. */
+  private pongWritten = false;
+  /** The latest ping of the current turn that is still unanswered. */
+  private pendingPong: Uint8Array | null = null;
+
   constructor(options: ConnectionOptions, handler: ConnectionHandler) {
     if (options.role !== 'client' && options.role !== 'server') {
       throw new InvalidArgumentError(`role must be 'client' or 'server', got ${String(options.role)}`);
@@ -338,8 +346,27 @@ export class Connection {
    * callback (close code 1011, the exception as `cause`).
    */
   receive(chunk: Uint8Array): void {
+    this.turnDepth++;
     try {
       this.parser.push(chunk);
+    } catch (cause) {
+      this.internalFailure(cause);
+    }
+    if (--this.turnDepth === 0) this.endTurn();
+  }
+
+  /**
+   * The end of a turn: answer the latest ping still unanswered (see onControl). Never throws,
+   * like the receive path it ends.
+   */
+  private endTurn(): void {
+    this.pongWritten = false;
+    const pending = this.pendingPong;
+    if (pending === null) return;
+    this.pendingPong = null;
+    if (this.state !== 'open' || this.failed) return;
+    try {
+      this.writeControl(Opcode.Pong, pending);
     } catch (cause) {
       this.internalFailure(cause);
     }
@@ -499,7 +526,19 @@ export class Connection {
     if (opcode === Opcode.Ping) {
       // Section 5.5.2: on a ping an endpoint MUST send a pong with the same application data
       // (section 5.5.3), unless it already sent a close; the option lets an application decline.
-      if (this.autoPong && this.state === 'open') this.writeControl(Opcode.Pong, payload);
+      // Section 5.5.3: an endpoint that has not yet answered earlier pings MAY answer only the
+      // most recent one. The first ping of a turn is answered at once; later ones in the same
+      // turn get one pong, for the latest, at the end of the turn. So a flood of pings costs at
+      // most two pongs per read, however many pings the read held, and the write buffer of a
+      // peer that pings without reading grows no faster than it reads.
+      if (this.autoPong && this.state === 'open') {
+        if (this.turnDepth === 0 || !this.pongWritten) {
+          this.pongWritten = this.turnDepth !== 0;
+          this.writeControl(Opcode.Pong, payload);
+        } else {
+          this.pendingPong = payload;
+        }
+      }
       this.handler.ping(payload);
       return;
     }
@@ -544,6 +583,16 @@ export class Connection {
       throw new InvalidArgumentError('finishTransform without an outstanding transform');
     }
     this.transforming = false;
+    // Resuming parses the input queued meanwhile: a turn of its own, for pong coalescing.
+    this.turnDepth++;
+    try {
+      this.deliverTransformed(data);
+    } finally {
+      if (--this.turnDepth === 0) this.endTurn();
+    }
+  }
+
+  private deliverTransformed(data: Uint8Array): void {
     try {
       // The limit applies to the transformed message: a small compressed message must not
       // become a large one in memory (section 10.4; RFC 7692 section 8.1 makes the same point).
@@ -711,11 +760,18 @@ export class Connection {
   /** The transport ended or failed without a close frame: move to 'closed' (code 1006, the driver reports it). */
   transportClosed(): void {
     this.state = 'closed';
+    this.pendingPong = null;
     this.parser.stop();
     this.dropMessage();
   }
 
   private writeControl(opcode: number, payload: Uint8Array): void {
+    if (opcode === Opcode.Close && this.pendingPong !== null) {
+      // Every ping received before our close is answered before it.
+      const pending = this.pendingPong;
+      this.pendingPong = null;
+      this.writeControl(Opcode.Pong, pending);
+    }
     const chunks: Uint8Array[] = [];
     this.frame(chunks, opcode, payload, true, 0);
     this.handler.output(chunks);
