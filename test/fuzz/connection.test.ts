@@ -222,6 +222,8 @@ function reference(stream: Uint8Array, m: Model): Event[] {
 
 interface Run {
   events: Event[];
+  /** Turns: receive calls plus transforms finished outside one (each may end with a coalesced pong). */
+  turns: number;
   /** Largest message buffer seen after any receive, in bytes. */
   maxBuffered: number;
   threw: unknown[];
@@ -321,9 +323,11 @@ function runConnection(chunks: readonly Uint8Array[], s: Setup): Run {
   connection.setStreaming(s.streaming);
   let maxBuffered = 0;
   const internals = connection as unknown as { buffer: Uint8Array | null };
+  let turns = 0;
   const finishPending = (): void => {
     // Finishing one transform may start the next (input queued meanwhile): finish all, in order.
     while (pendingTransform !== null) {
+      turns++;
       const data = pendingTransform;
       pendingTransform = null;
       connection.finishTransform(transform(data));
@@ -333,6 +337,7 @@ function runConnection(chunks: readonly Uint8Array[], s: Setup): Run {
     try {
       // An asynchronous transform finishes some time later: here, before the next read.
       finishPending();
+      turns++;
       connection.receive(chunk);
     } catch (error) {
       threw.push(error);
@@ -344,7 +349,7 @@ function runConnection(chunks: readonly Uint8Array[], s: Setup): Run {
   } catch (error) {
     threw.push(error);
   }
-  return { events, maxBuffered, threw };
+  return { events, turns, maxBuffered, threw };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -524,13 +529,47 @@ function build(c: Case): Uint8Array {
   return mutate(encodeItems(c.items, c.setup, keys, forms), c.mutations);
 }
 
+/**
+ * Section 5.5.2/5.5.3: every pong answers a ping received, in order, with its payload; pings may
+ * be answered only through a pong to a later ping; every ping is answered (when autoPong is on)
+ * before our close frame; at most two pongs per turn, whatever the flood.
+ */
+function checkPongs(run: Run, expected: readonly Event[], setup: Model): void {
+  const pings = expected.filter((e) => e[0] === 'ping').map((e) => e[1]);
+  const pongs: unknown[] = [];
+  let closed = false;
+  for (const e of run.events) {
+    if (e[0] !== 'out') continue;
+    if (e[1] === 'close') closed = true;
+    else if (e[1] === 'pong') {
+      assert.ok(!closed, 'no pong after our close frame');
+      pongs.push(e[2]);
+    }
+  }
+  if (!setup.autoPong) {
+    assert.deepEqual(pongs, [], 'no automatic pong when autoPong is off');
+    return;
+  }
+  let next = 0;
+  for (const payload of pongs) {
+    while (next < pings.length && pings[next] !== payload) next++;
+    assert.ok(next < pings.length, `pong ${String(payload)} answers a ping, in order`);
+    next++;
+  }
+  if (pings.length > 0) assert.equal(pongs[pongs.length - 1], pings[pings.length - 1], 'the latest ping is answered');
+  assert.ok(pongs.length <= 2 * run.turns, `${pongs.length} pongs in ${run.turns} turns`);
+}
+
 function check(c: Case): Run {
   const stream = build(c);
   const chunks = chunk(stream, c.cuts, c.byteByByte);
   const expected = reference(stream, c.setup);
   const run = runConnection(chunks, c.setup);
   assert.deepEqual(run.threw, [], 'receive never throws');
-  assert.deepEqual(run.events, expected, 'events and output are what RFC 6455 says, in order');
+  // Pongs depend on the chunking (section 5.5.3 coalescing), so they are checked on their own.
+  const isPong = (e: Event): boolean => e[0] === 'out' && e[1] === 'pong';
+  assert.deepEqual(run.events.filter((e) => !isPong(e)), expected.filter((e) => !isPong(e)), 'events and output are what RFC 6455 says, in order');
+  checkPongs(run, expected, c.setup);
   const errors = run.events.filter((e) => e[0] === 'error');
   assert.ok(errors.length <= 1, 'protocolError at most once');
   for (const e of errors) assert.ok([1002, 1007, 1009].includes(e[1] as number), `error close code ${String(e[1])}`);
