@@ -12,7 +12,7 @@ import { buildClientRequest, checkServerResponse, generateKey, type HeaderMap } 
 import { formatExtensions, type ExtensionOffer } from '../core/header-tokens.js';
 import type { HttpHead } from '../core/http-head.js';
 import { checkDeflateResponse, formatDeflateOffer, PERMESSAGE_DEFLATE, type DeflateOptions } from '../core/permessage-deflate.js';
-import { DeflateCodec, type DeflateCodecOptions } from '../node/deflate-codec.js';
+import { DeflateCodec, validateDeflateCodecOptions, type DeflateCodecOptions } from '../node/deflate-codec.js';
 import {
   abortedError,
   DEFAULT_BODY_TIMEOUT,
@@ -115,8 +115,10 @@ function clientExtensions(options: ConnectOptions): ClientExtension[] {
   const { compress } = options;
   if (compress === undefined || compress === false) return [];
   const deflate: ClientDeflateOptions = compress === true ? {} : compress;
-  // Formatting validates the negotiated options, so a bad window size fails before dialing.
+  // Formatting validates the negotiated options, so a bad window size fails before dialing; the
+  // codec's tuning (level, memLevel, threshold) is checked here too.
   const offer = formatDeflateOffer(deflate);
+  validateDeflateCodecOptions(deflate);
   return [
     {
       name: PERMESSAGE_DEFLATE,

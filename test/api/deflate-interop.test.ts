@@ -145,6 +145,18 @@ describe('client interop: hybi connect() with compress against the ws package', 
   });
 });
 
+describe('compress options are checked before anything is dialed or accepted', () => {
+  it('connect() refuses a bad level before dialing (InvalidArgumentError, not ConnectError)', async () => {
+    // Port 1 is closed: a check made after dialing would surface as a ConnectError instead.
+    await assert.rejects(connect('ws://127.0.0.1:1/', { compress: { level: 10 } }), (e: unknown) => (e as Error).name === 'InvalidArgumentError');
+    await assert.rejects(connect('ws://127.0.0.1:1/', { compress: { memLevel: 0 } }), (e: unknown) => (e as Error).name === 'InvalidArgumentError');
+  });
+
+  it('the server refuses a bad level at construction', () => {
+    assert.throws(() => new WebSocketServer({ compress: { level: -1 } }), (e: unknown) => (e as Error).name === 'InvalidArgumentError');
+  });
+});
+
 /** Runs the Python peer as a server; resolves once it printed its port. */
 async function pythonServer() {
   const child = spawn(PYTHON, [PEER, 'server'], { stdio: ['pipe', 'pipe', 'pipe'] });
