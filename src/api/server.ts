@@ -27,7 +27,7 @@ import { ConnectionClosedError, InvalidArgumentError } from '../core/errors.js';
 import type { HttpRefusal } from '../core/handshake.js';
 import type { ExtensionOffer } from '../core/header-tokens.js';
 import { acceptDeflateOffer, validateDeflateOptions, type DeflateOptions } from '../core/permessage-deflate.js';
-import { DeflateCodec, type DeflateCodecOptions } from '../node/deflate-codec.js';
+import { DeflateCodec, validateDeflateCodecOptions, type DeflateCodecOptions } from '../node/deflate-codec.js';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_MAX_HEAD_SIZE,
@@ -258,7 +258,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     if (this.#deflate !== null) {
       // Bad compression options fail here, not on the first client that offers compression.
       validateDeflateOptions(this.#deflate, 'server');
-      new DeflateCodec('server', { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 }, '', this.#deflate).close();
+      validateDeflateCodecOptions(this.#deflate);
     }
   }
 
