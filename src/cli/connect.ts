@@ -387,16 +387,16 @@ async function runInteractive(ws: WebSocket, settings: ConnectSettings, c: Palet
   const startClose = (code?: number, reason?: string): void => {
     if (ws.readyState !== 'open') return;
     session.weClosed = true;
-    closing = true;
-    print(c.dim(`closing (${code ?? 1000}${reason ? ` ${JSON.stringify(reason)}` : ''})...`));
     ws.close(code ?? 1000, reason ?? '').catch((err: unknown) => {
       // An invalid code or reason is refused before anything is sent: the connection stays open.
-      if (ws.readyState === 'open') {
-        session.weClosed = false;
-        closing = false;
-      }
+      if (ws.readyState === 'open') session.weClosed = false;
       fail(err);
     });
+    // Only a close that was accepted moves the state on; a refused one is reported by the catch.
+    if (ws.readyState !== 'open') {
+      closing = true;
+      print(c.dim(`closing (${code ?? 1000}${reason ? ` ${JSON.stringify(reason)}` : ''})...`));
+    }
   };
 
   const send = (data: string | Uint8Array): void => {

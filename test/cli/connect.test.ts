@@ -391,7 +391,7 @@ describe('hybi connect, interactive (under a pseudo-terminal)', { skip: hasScrip
     assert.equal(done.status, 0);
   });
 
-  it('shows binary as hex, sends /hex, and reports an unknown command without closing', async () => {
+  it('shows binary as hex, sends /hex, and reports mistakes (unknown command, bad close code, long ping) without closing', async () => {
     const cli = interactive(['connect', server.url]);
     await cli.waitFor((out) => plain(out).includes('> '), 'the prompt');
     cli.write('/hex 00 ff 10\r');
@@ -400,6 +400,13 @@ describe('hybi connect, interactive (under a pseudo-terminal)', { skip: hasScrip
     await cli.waitFor((out) => plain(out).includes('unknown command /nope'), 'the error');
     cli.write('//slash\r');
     await cli.waitFor((out) => plain(out).includes('< echo: /slash'), 'the escaped slash');
+    // A close code that may not be sent (RFC 6455 section 7.4.2) is refused and the session goes on.
+    cli.write('/close 1005\r');
+    await cli.waitFor((out) => /error: .*1005/.test(plain(out)), 'the refused close');
+    cli.write(`/ping ${'x'.repeat(126)}\r`);
+    await cli.waitFor((out) => /error: .*125/.test(plain(out)), 'the refused ping');
+    cli.write('still open\r');
+    await cli.waitFor((out) => plain(out).includes('< echo: still open'), 'the echo after the errors');
     cli.write('\x04');
     assert.equal((await cli.finish()).status, 0);
   });
