@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 const STYLE = `
 :root {
   --bg: #f4f5f8; --panel: #ffffff; --ink: #1c2330; --muted: #6b7385; --line: #e3e6ee;
-  --accent: #4f46e5; --accent-ink: #ffffff; --mine: #4f46e5; --bubble: #f0f2f7; --ok: #16a34a; --warn: #d97706; --bad: #dc2626;
+  --accent: #4f46e5; --mine: #4f46e5; --bubble: #f0f2f7; --ok: #16a34a; --warn: #d97706; --bad: #dc2626;
   color-scheme: light dark;
 }
 @media (prefers-color-scheme: dark) {
@@ -71,7 +71,7 @@ form { display: flex; gap: 10px; padding: 14px 18px; background: var(--panel); b
 }
 #input:focus, .you input:focus { border-color: var(--accent); box-shadow: 0 0 0 3px color-mix(in srgb, var(--accent) 18%, transparent); outline: none; }
 button {
-  padding: 0 20px; border: 0; border-radius: 10px; background: var(--accent); color: var(--accent-ink);
+  padding: 0 20px; border: 0; border-radius: 10px; background: var(--mine); color: #fff;
   font: inherit; font-weight: 600; cursor: pointer;
 }
 button:disabled { opacity: 0.5; cursor: default; }
@@ -88,11 +88,15 @@ aside h2 { margin: 0 0 10px; font-size: 11px; font-weight: 700; letter-spacing: 
 svg.spark { display: block; width: 100%; height: 44px; margin-top: 6px; }
 svg.spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; vector-effect: non-scaling-stroke; }
 svg.spark polygon { fill: color-mix(in srgb, var(--accent) 14%, transparent); stroke: none; }
+svg.spark line { stroke: var(--line); stroke-width: 1; vector-effect: non-scaling-stroke; }
 .rtt { display: grid; grid-template-columns: 1fr auto; row-gap: 4px; font-size: 13px; }
 .rtt span:nth-child(even) { font-weight: 600; font-variant-numeric: tabular-nums; text-align: right; }
 .about { font-size: 12px; color: var(--muted); line-height: 1.5; margin-top: auto; }
 .about code { font-size: 11.5px; background: var(--bubble); padding: 1px 5px; border-radius: 4px; }
-@media (max-width: 720px) { main { grid-template-columns: 1fr; } aside { display: none; } }
+@media (max-width: 720px) {
+  main { grid-template-columns: 1fr; } aside { display: none; }
+  header { gap: 10px; padding: 10px 14px; } .logo small, .you .label { display: none; } .you input { width: 120px; }
+}
 `;
 
 const SCRIPT = `
@@ -191,9 +195,10 @@ const SCRIPT = `
     byId('frames').textContent = stats.in + ' in / ' + stats.out + ' out per second';
     var max = Math.max(2, Math.max.apply(null, series));
     var w = 100, h = 40, step = w / (seriesMax - 1), start = w - step * (series.length - 1);
-    var pts = series.map(function (v, i) { return (start + i * step).toFixed(1) + ',' + (h - (v / max) * (h - 4) - 2).toFixed(1); });
+    // Right-aligned over a baseline: the chart fills in from the right as seconds pass.
+    var pts = series.length < 2 ? [] : series.map(function (v, i) { return (start + i * step).toFixed(1) + ',' + (h - 1 - (v / max) * (h - 5)).toFixed(1); });
     byId('spark-line').setAttribute('points', pts.join(' '));
-    byId('spark-area').setAttribute('points', pts.length ? start.toFixed(1) + ',' + h + ' ' + pts.join(' ') + ' ' + w + ',' + h : '');
+    byId('spark-area').setAttribute('points', pts.length ? start.toFixed(1) + ',' + (h - 1) + ' ' + pts.join(' ') + ' ' + w + ',' + (h - 1) : '');
   }
   function ms(v) { return v < 10 ? v.toFixed(2) + ' ms' : v.toFixed(1) + ' ms'; }
 
@@ -323,7 +328,7 @@ export function renderDemoPage(wsPath: string): string {
   <div class="logo"><span class="mark">h</span>hybi <small>chat room</small></div>
   <span id="status" class="status"><span class="dot"></span><span id="status-text">connecting…</span></span>
   <div class="spacer"></div>
-  <label class="you">Your name <input id="name" maxlength="24" autocomplete="off" spellcheck="false"></label>
+  <label class="you"><span class="label">Your name</span> <input id="name" maxlength="24" autocomplete="off" spellcheck="false"></label>
 </header>
 <main>
   <section class="chat">
@@ -341,7 +346,7 @@ export function renderDemoPage(wsPath: string): string {
     <section>
       <h2>Message rate</h2>
       <div class="metric"><span id="rate" class="value">0.0</span><span class="unit">chat msg/s</span></div>
-      <svg class="spark" viewBox="0 0 100 40" preserveAspectRatio="none" aria-hidden="true"><polygon id="spark-area" points=""></polygon><polyline id="spark-line" points=""></polyline></svg>
+      <svg class="spark" viewBox="0 0 100 40" preserveAspectRatio="none" aria-hidden="true"><line x1="0" y1="39.5" x2="100" y2="39.5"></line><polygon id="spark-area" points=""></polygon><polyline id="spark-line" points=""></polyline></svg>
       <div id="frames" class="sub">–</div>
     </section>
     <section>
