@@ -23,3 +23,4 @@ export type {
 } from './api/server.js';
 export type { HttpRefusal } from './core/handshake.js';
 export { zlibLimiter, ZlibLimiter, DEFAULT_ZLIB_CONCURRENCY } from './node/zlib-limiter.js';
+export * from './api/index.js';

@@ -210,6 +210,9 @@ class MessageStream extends Readable {
 /** Internal: sends a close frame without a status code (the browser's close() with no code). */
 export const kCloseWithoutCode: unique symbol = Symbol('hybi.closeWithoutCode');
 
+/** Internal: how the connection ended (with wasClean), null before; for the browser-compatible class. */
+export const kCloseResult: unique symbol = Symbol('hybi.closeResult');
+
 /**
  * A WebSocket connection (RFC 6455) over any Duplex, client or server side. See DESIGN.md "The
  * public API" and docs/connection.md. `connect()` and `WebSocketServer` construct it; a user
@@ -656,6 +659,11 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /** @internal the browser's close() without a code: an empty close frame. */
   [kCloseWithoutCode](): Promise<CloseInfo> {
     return this.#close(undefined, '');
+  }
+
+  /** @internal */
+  [kCloseResult](): CloseResult | null {
+    return this.#final;
   }
 
   #close(code: number | undefined, reason: string): Promise<CloseInfo> {

@@ -1,0 +1,475 @@
+/**
+ * A WebSocket class that behaves like the browser's (the WHATWG WebSockets standard) and undici's,
+ * so that code written for browsers runs on hybi unchanged: `new BrowserWebSocket(url, protocols)`,
+ * numeric `readyState` with the CONNECTING..CLOSED constants, `onopen`/`onmessage`/`onerror`/
+ * `onclose` and `addEventListener` with Event, MessageEvent and CloseEvent objects, `binaryType`,
+ * `send`, `close` with the browser's argument checks, `bufferedAmount`.
+ *
+ * It is a thin layer over the native `WebSocket` (src/api/websocket.ts): `connect()` opens one,
+ * and this class translates. Deliberate differences from a browser, all Node-side: binaryType
+ * also accepts 'nodebuffer' (Buffers, as `ws` offers), the second constructor argument may be an
+ * object with `protocols` and any `connect()` option (as undici accepts `{ protocols, headers }`),
+ * and an exception thrown by a listener is reported as a process warning instead of crashing the
+ * process (Node's EventTarget would rethrow it as an uncaught exception; a browser logs it).
+ */
+import { Buffer } from 'node:buffer';
+import { connect, type ConnectOptions } from './connect.js';
+import { kCloseResult, kCloseWithoutCode, type WebSocket } from './websocket.js';
+
+/** What `binaryType` may be: the browser's two, plus Node Buffers. */
+export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
+
+/** The second constructor argument: subprotocols, or (as undici allows) an object with them and connect() options. */
+export type BrowserWebSocketInit = string | string[] | (ConnectOptions & { protocols?: string | string[] });
+
+/** The data `send()` accepts, as the browser's. */
+export type BrowserSendData = string | ArrayBufferLike | ArrayBufferView | Blob;
+
+/** The init dictionary of CloseEvent. */
+export interface CloseEventInit extends EventInit {
+  wasClean?: boolean;
+  code?: number;
+  reason?: string;
+}
+
+/**
+ * The event a WebSocket fires when its connection closes (Node 20 has no global CloseEvent).
+ * `wasClean` is true when the closing handshake completed; `code` is the peer's close code, 1005
+ * when its close frame had none, 1006 when there was no closing handshake.
+ */
+export class CloseEvent extends Event {
+  readonly wasClean: boolean;
+  readonly code: number;
+  readonly reason: string;
+
+  constructor(type: string, init: CloseEventInit = {}) {
+    super(type, init);
+    this.wasClean = init.wasClean ?? false;
+    this.code = init.code ?? 0;
+    this.reason = init.reason ?? '';
+  }
+}
+
+type HandlerType = 'open' | 'message' | 'error' | 'close';
+type Handler = ((this: BrowserWebSocket, event: Event) => unknown) | null;
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+/** WHATWG: the UTF-8 encoding of a close reason is at most 123 bytes. */
+const MAX_REASON_BYTES = 123;
+
+/** RFC 7230 token characters (the Sec-WebSocket-Protocol element grammar). */
+function isToken(value: string): boolean {
+  if (value.length === 0) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return false;
+    // Separators: ( ) < > @ , ; : \ " / [ ] ? = { }
+    if ('()<>@,;:\\"/[]?={}'.includes(value[i]!)) return false;
+  }
+  return true;
+}
+
+function reportListenerError(error: unknown): void {
+  process.emitWarning(error instanceof Error ? error : new Error(`a WebSocket event listener threw ${String(error)}`));
+}
+
+/** WebIDL [Clamp] unsigned short: clamped to 0-65535, rounded to the nearest integer, ties to even. */
+function clampUnsignedShort(value: unknown): number {
+  const n = Number(value);
+  if (Number.isNaN(n)) return 0;
+  const x = Math.min(65535, Math.max(0, n));
+  const floor = Math.floor(x);
+  const fraction = x - floor;
+  if (fraction > 0.5) return floor + 1;
+  if (fraction < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+/** Internal: set by `wrapOpenWebSocket` for the constructor call it makes. */
+let adopting: WebSocket | null = null;
+
+/**
+ * The browser-compatible WebSocket. Exported from the package as `BrowserWebSocket`; the
+ * package's `WebSocket` export is the native class.
+ */
+export class BrowserWebSocket extends EventTarget {
+  static readonly CONNECTING = CONNECTING;
+  static readonly OPEN = OPEN;
+  static readonly CLOSING = CLOSING;
+  static readonly CLOSED = CLOSED;
+  readonly CONNECTING = CONNECTING;
+  readonly OPEN = OPEN;
+  readonly CLOSING = CLOSING;
+  readonly CLOSED = CLOSED;
+
+  #url: string;
+  #origin: string;
+  #readyState = CONNECTING;
+  #native: WebSocket | null = null;
+  #protocol = '';
+  #extensions = '';
+  #binaryType: BinaryType = 'blob';
+  /** Bytes passed to send() after the close began (the standard counts them in bufferedAmount). */
+  #discarded = 0;
+  /** Blob sends waiting for their bytes, and everything sent after them (order is kept). */
+  #chain: Promise<void> | null = null;
+  #chainBytes = 0;
+  #failedWhileConnecting = false;
+  #closeFired = false;
+  readonly #handlers = new Map<HandlerType, { handler: Handler; listener: (event: Event) => void }>();
+  readonly #wrapped = new WeakMap<object, Map<string, (event: Event) => void>>();
+
+  /**
+   * Opens a connection to `url` (ws:, wss:, or http:/https: mapped to them). Throws a
+   * SyntaxError DOMException for a URL that cannot be a WebSocket URL, a fragment, or duplicate
+   * or invalid subprotocols, exactly as a browser does; any later failure is an 'error' event
+   * followed by 'close' (code 1006).
+   */
+  constructor(url: string | URL, protocols?: BrowserWebSocketInit) {
+    super();
+    let parsed: URL;
+    try {
+      parsed = new URL(String(url));
+    } catch {
+      throw new DOMException(`'${String(url)}' is not a valid URL`, 'SyntaxError');
+    }
+    if (parsed.protocol === 'http:') parsed.protocol = 'ws:';
+    else if (parsed.protocol === 'https:') parsed.protocol = 'wss:';
+    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+      throw new DOMException(`the URL's scheme must be ws, wss, http or https, not '${parsed.protocol.slice(0, -1)}'`, 'SyntaxError');
+    }
+    if (parsed.hash !== '' || String(url).includes('#')) {
+      throw new DOMException('a WebSocket URL may not have a fragment', 'SyntaxError');
+    }
+    this.#url = parsed.href;
+    this.#origin = parsed.origin;
+
+    const options: ConnectOptions & { protocols?: string | string[] } =
+      typeof protocols === 'object' && protocols !== null && !Array.isArray(protocols) ? { ...protocols } : { protocols };
+    const list = options.protocols === undefined ? [] : typeof options.protocols === 'string' ? [options.protocols] : [...options.protocols];
+    const seen = new Set<string>();
+    for (let i = 0; i < list.length; i++) {
+      // WebIDL converts each element to a string.
+      const protocol = String(list[i]);
+      list[i] = protocol;
+      if (!isToken(protocol) || seen.has(protocol)) {
+        throw new DOMException(`invalid or repeated subprotocol '${protocol}'`, 'SyntaxError');
+      }
+      seen.add(protocol);
+    }
+
+    const adopted = adopting;
+    adopting = null;
+    if (adopted !== null) {
+      // A task, as a browser queues 'open': listeners attached after construction see it.
+      setImmediate(() => this.#attach(adopted));
+      return;
+    }
+    // A browser negotiates permessage-deflate and sends no keep-alive pings of its own, nor
+    // closes idle connections: the same defaults here, each overridable.
+    const settings: ConnectOptions = { compress: true, pingInterval: 0, idleTimeout: 0, ...options, protocols: list };
+    connect(this.#url, settings).then(
+      (ws) => this.#attach(ws),
+      () => this.#failBeforeOpen(),
+    );
+  }
+
+  /** The URL, serialized (http: and https: become ws: and wss:). */
+  get url(): string {
+    return this.#url;
+  }
+
+  /** CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3). */
+  get readyState(): number {
+    // The closing handshake also starts when the peer's close frame arrives.
+    if (this.#readyState === OPEN && this.#native !== null && this.#native.readyState !== 'open') this.#readyState = CLOSING;
+    return this.#readyState;
+  }
+
+  /** The subprotocol the server selected ('' until open, or if none). */
+  get protocol(): string {
+    return this.#protocol;
+  }
+
+  /** The extensions the server accepted ('' until open, or if none). */
+  get extensions(): string {
+    return this.#extensions;
+  }
+
+  /** How binary messages are given to 'message' listeners: 'blob' (the default, as in browsers), 'arraybuffer' or 'nodebuffer'. */
+  get binaryType(): BinaryType {
+    return this.#binaryType;
+  }
+
+  set binaryType(value: BinaryType) {
+    // An enumerated attribute ignores values outside its enumeration (WebIDL).
+    if (value === 'blob' || value === 'arraybuffer' || value === 'nodebuffer') this.#binaryType = value;
+  }
+
+  /** Bytes queued by send() and not yet written to the network. */
+  get bufferedAmount(): number {
+    return (this.#native?.bufferedAmount ?? 0) + this.#chainBytes + this.#discarded;
+  }
+
+  get onopen(): Handler {
+    return this.#getHandler('open');
+  }
+  set onopen(handler: Handler) {
+    this.#setHandler('open', handler);
+  }
+  get onmessage(): Handler {
+    return this.#getHandler('message');
+  }
+  set onmessage(handler: Handler) {
+    this.#setHandler('message', handler);
+  }
+  get onerror(): Handler {
+    return this.#getHandler('error');
+  }
+  set onerror(handler: Handler) {
+    this.#setHandler('error', handler);
+  }
+  get onclose(): Handler {
+    return this.#getHandler('close');
+  }
+  set onclose(handler: Handler) {
+    this.#setHandler('close', handler);
+  }
+
+  /**
+   * Sends a message: a string as text, a Blob, ArrayBuffer or view as binary, in call order.
+   * Throws an InvalidStateError DOMException while CONNECTING; once closing, the data is
+   * discarded (and counted in bufferedAmount, as the standard says).
+   */
+  send(data: BrowserSendData): void {
+    if (this.#readyState === CONNECTING) throw new DOMException('the WebSocket is still connecting', 'InvalidStateError');
+    const isBlob = typeof Blob !== 'undefined' && data instanceof Blob;
+    let size: number;
+    let payload: string | Uint8Array | null = null;
+    if (typeof data === 'string') {
+      size = Buffer.byteLength(data, 'utf8');
+      payload = data;
+    } else if (isBlob) {
+      size = (data as Blob).size;
+    } else if (ArrayBuffer.isView(data)) {
+      size = data.byteLength;
+      payload = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    } else if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer)) {
+      size = data.byteLength;
+      payload = new Uint8Array(data);
+    } else {
+      // WebIDL converts anything else to a string.
+      payload = String(data);
+      size = Buffer.byteLength(payload, 'utf8');
+    }
+    const native = this.#native;
+    if (this.readyState !== OPEN || native === null) {
+      this.#discarded += size;
+      return;
+    }
+    if (!isBlob && this.#chain === null) {
+      void native.send(payload!);
+      return;
+    }
+    // A Blob's bytes come asynchronously; everything sent after it waits behind it.
+    this.#chainBytes += size;
+    const previous = this.#chain ?? Promise.resolve();
+    const next = previous.then(async () => {
+      let bytes: string | Uint8Array | null = payload;
+      try {
+        if (isBlob) bytes = new Uint8Array(await (data as Blob).arrayBuffer());
+      } catch {
+        // An unreadable Blob: a browser fails the connection when it cannot send.
+        bytes = null;
+        native.terminate();
+      }
+      this.#chainBytes -= size;
+      if (this.#chain === next) this.#chain = null;
+      if (bytes !== null && native.readyState === 'open') void native.send(bytes);
+      else this.#discarded += size;
+    });
+    this.#chain = next;
+  }
+
+  /**
+   * Starts the closing handshake. `code` must be 1000 or 3000-4999 (else an InvalidAccessError
+   * DOMException) and `reason` at most 123 UTF-8 bytes (else a SyntaxError DOMException). While
+   * CONNECTING it fails the connection instead; once closing or closed it does nothing.
+   */
+  close(code?: number, reason?: string): void {
+    if (code !== undefined) {
+      const clamped = clampUnsignedShort(code);
+      if (clamped !== 1000 && (clamped < 3000 || clamped > 4999)) {
+        throw new DOMException(`close code must be 1000 or between 3000 and 4999, got ${String(code)}`, 'InvalidAccessError');
+      }
+      code = clamped;
+    }
+    const text = reason === undefined ? undefined : String(reason);
+    if (text !== undefined && Buffer.byteLength(text, 'utf8') > MAX_REASON_BYTES) {
+      throw new DOMException(`close reason must be at most ${MAX_REASON_BYTES} UTF-8 bytes`, 'SyntaxError');
+    }
+    if (this.readyState === CLOSING || this.readyState === CLOSED) return;
+    if (this.#readyState === CONNECTING) {
+      // The standard: fail the WebSocket connection; error and close (1006) follow.
+      this.#failedWhileConnecting = true;
+      this.#readyState = CLOSING;
+      return;
+    }
+    this.#readyState = CLOSING;
+    const native = this.#native!;
+    // With a reason but no code the standard sends 1000; with neither, a close frame without a body.
+    if (code === undefined && text === undefined) void native[kCloseWithoutCode]();
+    else void native.close(code ?? 1000, text ?? '');
+  }
+
+  /** Like EventTarget's, with the listener's exceptions reported instead of crashing the process. */
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: AddEventListenerOptions | boolean,
+  ): void {
+    if (listener === null || listener === undefined) return super.addEventListener(type, listener, options);
+    super.addEventListener(type, this.#wrap(type, listener, options), options);
+  }
+
+  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: EventListenerOptions | boolean): void {
+    if (listener === null || listener === undefined) return super.removeEventListener(type, listener, options);
+    const capture = typeof options === 'boolean' ? options : Boolean(options?.capture);
+    const wrapper = this.#wrapped.get(listener)?.get(`${capture ? 1 : 0}${type}`);
+    if (wrapper !== undefined) super.removeEventListener(type, wrapper, options);
+  }
+
+  #wrap(type: string, listener: EventListenerOrEventListenerObject, options?: AddEventListenerOptions | boolean): (event: Event) => void {
+    const capture = typeof options === 'boolean' ? options : Boolean(options?.capture);
+    const key = `${capture ? 1 : 0}${type}`;
+    let byKey = this.#wrapped.get(listener);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.#wrapped.set(listener, byKey);
+    }
+    let wrapper = byKey.get(key);
+    if (wrapper === undefined) {
+      const self = this;
+      wrapper = function (event: Event): void {
+        try {
+          if (typeof listener === 'function') listener.call(self, event);
+          else listener.handleEvent(event);
+        } catch (error) {
+          reportListenerError(error);
+        }
+      };
+      byKey.set(key, wrapper);
+    }
+    return wrapper;
+  }
+
+  #getHandler(type: HandlerType): Handler {
+    return this.#handlers.get(type)?.handler ?? null;
+  }
+
+  /** Event handler attributes: registered on first set, in place afterwards, removed by null. */
+  #setHandler(type: HandlerType, handler: Handler): void {
+    const current = this.#handlers.get(type);
+    if (typeof handler !== 'function') {
+      if (current !== undefined) {
+        super.removeEventListener(type, current.listener);
+        this.#handlers.delete(type);
+      }
+      return;
+    }
+    if (current !== undefined) {
+      current.handler = handler;
+      return;
+    }
+    const entry = {
+      handler,
+      listener: (event: Event): void => {
+        try {
+          entry.handler?.call(this, event);
+        } catch (error) {
+          reportListenerError(error);
+        }
+      },
+    };
+    this.#handlers.set(type, entry);
+    super.addEventListener(type, entry.listener);
+  }
+
+  #attach(ws: WebSocket): void {
+    if (this.#failedWhileConnecting) {
+      ws.terminate();
+      this.#fireFailure();
+      return;
+    }
+    this.#native = ws;
+    this.#protocol = ws.protocol;
+    this.#extensions = ws.extensions;
+    // The native class emits only to listeners: an 'error' listener keeps its errors quiet here
+    // (the browser reports a failure as 'error' then 'close', below).
+    ws.on('error', () => {});
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('close', () => this.#onClose(ws));
+    if (ws.readyState === 'closed') {
+      this.#onClose(ws);
+      return;
+    }
+    this.#readyState = ws.readyState === 'open' ? OPEN : CLOSING;
+    this.dispatchEvent(new Event('open'));
+  }
+
+  #onMessage(data: string | Buffer, isBinary: boolean): void {
+    // The standard: a message received when the ready state is not OPEN is dropped.
+    if (this.#readyState !== OPEN) return;
+    let value: unknown = data;
+    if (isBinary) {
+      const bytes = data as Buffer;
+      if (this.#binaryType === 'blob') value = new Blob([bytes as Uint8Array<ArrayBuffer>]);
+      else if (this.#binaryType === 'arraybuffer') value = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    }
+    this.dispatchEvent(new MessageEvent('message', { data: value, origin: this.#origin }));
+  }
+
+  #onClose(ws: WebSocket): void {
+    if (this.#closeFired) return;
+    const result = ws[kCloseResult]();
+    this.#readyState = CLOSED;
+    this.#closeFired = true;
+    // RFC 6455 section 7.1.5 as the standard uses it: without a completed closing handshake the
+    // connection close code is 1006, and the failure is announced by 'error' first.
+    if (result === null || !result.wasClean) {
+      this.dispatchEvent(new Event('error'));
+      this.dispatchEvent(new CloseEvent('close', { wasClean: false, code: 1006, reason: '' }));
+    } else {
+      this.dispatchEvent(new CloseEvent('close', { wasClean: true, code: result.code, reason: result.reason }));
+    }
+  }
+
+  #failBeforeOpen(): void {
+    this.#fireFailure();
+  }
+
+  #fireFailure(): void {
+    if (this.#closeFired) return;
+    this.#readyState = CLOSED;
+    this.#closeFired = true;
+    this.dispatchEvent(new Event('error'));
+    this.dispatchEvent(new CloseEvent('close', { wasClean: false, code: 1006, reason: '' }));
+  }
+}
+
+/**
+ * Internal: a BrowserWebSocket over an already open native WebSocket (tests, and servers that
+ * want to hand browser-style objects to shared code). Events start from 'open', queued now.
+ */
+export function wrapOpenWebSocket(ws: WebSocket, url = ws.url || 'ws://localhost/'): BrowserWebSocket {
+  adopting = ws;
+  try {
+    return new BrowserWebSocket(url);
+  } finally {
+    adopting = null;
+  }
+}

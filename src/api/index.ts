@@ -1,0 +1,27 @@
+/**
+ * The connection objects of the api layer: the native `WebSocket`, the browser-compatible
+ * `BrowserWebSocket`, and the connection options with their defaults. Internal helpers (symbols
+ * the two classes share, `wrapOpenWebSocket`) are deliberately not re-exported.
+ */
+export { WebSocket } from './websocket.js';
+export type {
+  CloseInfo,
+  Message,
+  MessageCodec,
+  MessageReadable,
+  SendData,
+  SendOptions,
+  WebSocketEvents,
+  WebSocketInit,
+} from './websocket.js';
+export { BrowserWebSocket, CloseEvent } from './browser-websocket.js';
+export type { BinaryType, BrowserSendData, BrowserWebSocketInit, CloseEventInit } from './browser-websocket.js';
+export {
+  DEFAULT_CLOSE_TIMEOUT,
+  DEFAULT_FRAGMENT_SIZE,
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_PING_INTERVAL,
+  DEFAULT_RECEIVE_HIGH_WATER_MARK,
+  DEFAULT_RECEIVE_HIGH_WATER_MESSAGES,
+} from './options.js';
+export type { WebSocketOptions } from './options.js';
