@@ -96,7 +96,11 @@ export interface ConnectionHandler {
    * chunks and may be kept.
    */
   fragment?(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void;
-  /** A ping arrived (already answered when autoPong is on and the connection is open). */
+  /**
+   * A ping arrived. With autoPong on and the connection open it is answered: at once, or, when
+   * more pings arrive in the same `receive` call, by one pong for the latest of them at the end
+   * of that call (RFC 6455 section 5.5.3).
+   */
   ping(payload: Uint8Array): void;
   /** A pong arrived. */
   pong(payload: Uint8Array): void;
@@ -334,6 +338,34 @@ export class Connection {
   /** Bytes received but not parsed yet because a transform is outstanding. */
   get bufferedInput(): number {
     return this.parser.bufferedAmount;
+  }
+
+  /**
+   * True while the peer is in the middle of something the core holds memory for: a message
+   * gathered whole (message or transform mode) has started and not ended, or a frame is partly
+   * read (outside a streamed message, whose memory its consumer bounds). A driver bounds how
+   * long this may last (a peer that dribbles a message a byte at a time).
+   */
+  get receiving(): boolean {
+    if (this.failed || this.state === 'closed') return false;
+    const mode = this.msgMode;
+    if (mode === BUFFER || mode === TRANSFORM) return true;
+    return mode === NO_MESSAGE && this.parser.midFrame;
+  }
+
+  /**
+   * Fail the connection (section 7.1.7) for a reason found outside the core: a bound of the
+   * driver's that the peer made it reach (a message that took too long, a peer that does not
+   * read what we send). Exactly as for a protocol error: a close frame with `error.closeCode`
+   * (unless one was sent), input ignored from now on, memory of a partial message freed, and
+   * `handler.protocolError(error)`. Does nothing once failed or closed. Never throws.
+   */
+  failConnection(error: ProtocolError): void {
+    try {
+      this.fail(error);
+    } catch (cause) {
+      this.internalFailure(cause);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------

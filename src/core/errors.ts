@@ -18,6 +18,8 @@ export const ErrorCode = {
   PingTimeout: 'ERR_PING_TIMEOUT',
   CloseTimeout: 'ERR_CLOSE_TIMEOUT',
   IdleTimeout: 'ERR_IDLE_TIMEOUT',
+  MessageTimeout: 'ERR_MESSAGE_TIMEOUT',
+  SendBufferFull: 'ERR_SEND_BUFFER_FULL',
   InvalidArgument: 'ERR_INVALID_ARGUMENT',
 } as const;
 
@@ -128,6 +130,36 @@ export class MessageTooLargeError extends ProtocolError {
 
   constructor(message: string, limit: number) {
     super(message, 1009, ErrorCode.MessageTooLarge);
+    this.limit = limit;
+  }
+}
+
+/**
+ * The peer began a message (or a frame) and did not finish it within `messageTimeout`: a peer
+ * dribbling a message a byte at a time would otherwise hold the connection, and the memory of the
+ * partial message, forever. The connection was failed with 1008 (policy violation).
+ */
+export class MessageTimeoutError extends ProtocolError {
+  /** The bound, in ms. */
+  readonly timeout: number;
+
+  constructor(timeout: number) {
+    super(`a message was not completed within ${timeout} ms`, 1008, ErrorCode.MessageTimeout);
+    this.timeout = timeout;
+  }
+}
+
+/**
+ * More than `maxBufferedAmount` bytes were waiting to be written to a peer that does not read
+ * them when more was sent: the connection was failed with 1008 (policy violation) and the socket
+ * destroyed, rather than let one peer make us buffer without bound.
+ */
+export class SendBufferFullError extends ProtocolError {
+  /** The bound, in bytes. */
+  readonly limit: number;
+
+  constructor(limit: number) {
+    super(`more than ${limit} bytes waiting for a peer that does not read`, 1008, ErrorCode.SendBufferFull);
     this.limit = limit;
   }
 }

@@ -206,6 +206,14 @@ export class FrameParser {
     return this.halt === STOPPED;
   }
 
+  /**
+   * True between the first byte of a frame and its last: part of a header or of a payload has
+   * been read. A driver bounds how long a frame may take to arrive with it.
+   */
+  get midFrame(): boolean {
+    return this.headerHave !== 0 || this.phase === PAYLOAD;
+  }
+
   /** True while paused by `pause`. */
   get paused(): boolean {
     return this.halt === PAUSED;
