@@ -6,6 +6,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { encodeFrame } from '../../src/core/frame.js';
+import { Connection, type ConnectionHandler } from '../../src/core/connection.js';
+import { MessageTimeoutError, SendBufferFullError, type ProtocolError } from '../../src/core/errors.js';
 import { DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL } from '../../src/api/options.js';
 import { MiB, RawWebSocket, assertMemoryNear, eventually, serve, settledMemory, sleep } from './harness.js';
 
@@ -137,5 +139,70 @@ describe('Hardening: half-open connections (keep-alive pings, pingInterval + idl
     } finally {
       await s.stop();
     }
+  });
+});
+
+describe('Hardening: the core hooks drivers bound slow peers with (Connection.receiving, failConnection)', () => {
+  interface Observed {
+    conn: Connection;
+    out: Uint8Array[];
+    errors: ProtocolError[];
+    messages: number;
+  }
+  function server(): Observed {
+    const state = { out: [], errors: [], messages: 0 } as unknown as Observed;
+    const handler: ConnectionHandler = {
+      output: (chunks) => state.out.push(...chunks.map((c) => c.slice())),
+      message: () => void state.messages++,
+      fragment: () => {},
+      ping: () => {},
+      pong: () => {},
+      close: () => {},
+      protocolError: (error) => void state.errors.push(error),
+    };
+    state.conn = new Connection({ role: 'server' }, handler);
+    return state;
+  }
+  const frame = (opcode: number, payload: Uint8Array, fin = true): Uint8Array => encodeFrame({ opcode, payload, fin, mask: true });
+
+  it('receiving is true from the first byte of a frame or message to its end, outside streamed messages', () => {
+    const s = server();
+    assert.equal(s.conn.receiving, false);
+    const whole = frame(1, new TextEncoder().encode('hello'));
+    s.conn.receive(whole.slice(0, 1));
+    assert.equal(s.conn.receiving, true, 'one byte of a header');
+    s.conn.receive(whole.slice(1, 8));
+    assert.equal(s.conn.receiving, true, 'part of a payload');
+    s.conn.receive(whole.slice(8));
+    assert.equal(s.conn.receiving, false, 'the message ended');
+    s.conn.receive(frame(2, new Uint8Array(3), false));
+    assert.equal(s.conn.receiving, true, 'between fragments');
+    s.conn.receive(frame(0, new Uint8Array(3), true));
+    assert.equal(s.conn.receiving, false);
+    const ping = frame(9, new Uint8Array(10));
+    s.conn.receive(ping.slice(0, 4));
+    assert.equal(s.conn.receiving, true, 'part of a control frame');
+    s.conn.receive(ping.slice(4));
+    assert.equal(s.conn.receiving, false);
+    s.conn.setStreaming(true);
+    s.conn.receive(frame(2, new Uint8Array(3), false));
+    assert.equal(s.conn.receiving, false, "a streamed message's memory is its consumer's to bound");
+    assert.equal(s.messages, 2);
+  });
+
+  it('failConnection fails like a protocol error: close frame with its code, input ignored, partial message dropped', () => {
+    const s = server();
+    s.conn.receive(frame(2, new Uint8Array(1000), false));
+    s.conn.failConnection(new MessageTimeoutError(100));
+    assert.equal(s.errors.length, 1);
+    assert.equal(s.errors[0]!.closeCode, 1008);
+    assert.deepEqual([...s.out[s.out.length - 1]!], [0x88, 2, 0x03, 0xf0], 'a close frame with 1008');
+    assert.equal(s.conn.receiving, false);
+    assert.equal((s.conn as unknown as { buffer: Uint8Array | null }).buffer, null, 'the partial message is freed');
+    s.conn.receive(frame(0, new Uint8Array(3), true));
+    s.conn.failConnection(new SendBufferFullError(10));
+    assert.equal(s.errors.length, 1, 'once only');
+    assert.equal(s.messages, 0);
+    assert.equal(s.conn.closed, true);
   });
 });
