@@ -142,9 +142,22 @@ export interface WebSocketServerOptions extends WebSocketOptions {
   maxHeadSize?: number;
   /** Most request header fields; default DEFAULT_MAX_HEADER_COUNT (100). Answered with 431. */
   maxHeaderCount?: number;
-  /** Most connections (open plus handshakes in progress); default Infinity. Answered with 503. */
+  /**
+   * Most connections: open ones plus handshakes in progress (on a server from `listen`, every
+   * accepted socket counts from its first byte). Answered with 503 and `Retry-After`; default
+   * DEFAULT_MAX_CONNECTIONS (10,000). Infinity removes the bound.
+   */
   maxConnections?: number;
 }
+
+/**
+ * Default `maxConnections`: 10,000. A public endpoint must refuse somewhere before file
+ * descriptors or memory run out (an idle connection costs the server about 8 KiB of heap and
+ * buffers and 17 KiB of resident memory, see docs/hardening.md); 10,000 is far above what one
+ * process usually serves and well below what it takes to exhaust a machine. Raise it (or pass
+ * Infinity) for a dedicated server with a raised `ulimit -n`.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
 
 /** permessage-deflate as the server accepts it: the negotiation limits plus the codec's tuning. */
 export interface ServerDeflateOptions extends DeflateOptions, DeflateCodecOptions {}
@@ -216,6 +229,8 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   readonly #early = new Map<Duplex, { guard: HandshakeGuard; started: number }>();
   /** Handshakes past the 'upgrade' event, waiting on an accept hook: close() refuses them at once. */
   readonly #inflight = new Map<Duplex, () => void>();
+  /** Sockets of our own server refused at accept (over maxConnections): their requests are ignored. */
+  readonly #overCapacity = new WeakSet<Duplex>();
   readonly #handshakeTimeout: number;
   readonly #maxConnections: number;
   readonly #concurrency: number;
@@ -249,7 +264,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     if (!(this.#handshakeTimeout >= 0)) throw new InvalidArgumentError('handshakeTimeout must be a number of ms >= 0');
     // Bad connection options fail here rather than after a client's 101 has been sent.
     this.#closeWait = resolveOptions(connectionOptions).closeTimeout;
-    this.#maxConnections = positiveInteger('maxConnections', maxConnections, Infinity);
+    this.#maxConnections = positiveInteger('maxConnections', maxConnections, DEFAULT_MAX_CONNECTIONS);
     this.#concurrency = positiveInteger('concurrency', concurrency, 1);
     positiveInteger('maxHeadSize', options.maxHeadSize, 1, false);
     positiveInteger('maxHeaderCount', options.maxHeaderCount, 1, false);
@@ -310,6 +325,13 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
         socket.destroy();
         return;
       }
+      if (this.#clients.size + this.#pending + this.#early.size >= this.#maxConnections) {
+        // Over the bound: answered before its request is even read, with no handshake timer or
+        // bookkeeping of ours, so a flood of connections (slow ones included) costs nothing more.
+        this.#overCapacity.add(socket);
+        refuseUpgrade(socket, tooManyConnections());
+        return;
+      }
       // The handshake timer starts with the connection, so a client that dribbles its request
       // head byte by byte is answered 408 and dropped even though Node's parser is still waiting.
       const guard = guardHandshake(socket, this.#handshakeTimeout);
@@ -317,6 +339,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       socket.once('close', () => this.#early.delete(socket));
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (this.#overCapacity.has(req.socket)) return;
       this.#early.get(req.socket)?.guard.cancel();
       this.#early.delete(req.socket);
       if (onRequest !== undefined) {
@@ -328,6 +351,10 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       res.end(answer.body);
     });
     server.on('clientError', (error: Error, socket: Duplex) => {
+      if (this.#overCapacity.has(socket)) {
+        socket.destroy();
+        return;
+      }
       this.#early.get(socket)?.guard.cancel();
       this.#early.delete(socket);
       refuseUpgrade(socket, clientErrorRefusal(error));
@@ -368,6 +395,8 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
 
   #hook(server: HttpServer | HttpsServer): void {
     const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      // Already answered 503 at accept; the request arrived while the answer lingered.
+      if (this.#overCapacity.has(socket)) return;
       void this.handleUpgrade(req, socket, head);
     };
     server.on('upgrade', listener);
@@ -422,9 +451,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     this.#inflight.set(socket, () => refuse(shuttingDown()));
     try {
       if (this.#closing !== null) return refuse(shuttingDown());
-      if (this.#clients.size + this.#pending > this.#maxConnections) {
-        return refuse(refusal(503, 'Too many connections.\n', { 'Retry-After': '5' }));
-      }
+      if (this.#clients.size + this.#pending > this.#maxConnections) return refuse(tooManyConnections());
       const check = checkUpgrade(req, { maxHeadSize: this.#options.maxHeadSize, maxHeaderCount: this.#options.maxHeaderCount });
       if (!check.ok) return refuse(check);
 
@@ -736,6 +763,10 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       this.#unhook(own);
     }
   }
+}
+
+function tooManyConnections(): HttpRefusal {
+  return refusal(503, 'Too many connections.\n', { 'Retry-After': '5' });
 }
 
 function shuttingDown(): HttpRefusal {
