@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkUpgradeRequest } from '../../src/core/handshake.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT } from '../../src/node/upgrade.js';
+import { DEFAULT_MAX_CONNECTIONS } from '../../src/api/server.js';
 import { MiB, RawClient, RawWebSocket, assertMemoryNear, eventually, exchange, serve, settledMemory, sleep, upgradeRequest, KEY } from './harness.js';
 
 /** How fast an immediate refusal must come, generous for a loaded machine. */
@@ -229,6 +230,32 @@ describe('Hardening: pathological Sec-WebSocket-Protocol and Sec-WebSocket-Exten
 });
 
 describe('Hardening: maxConnections (503 before any per-connection work)', () => {
+  it('the default is 10,000', () => {
+    assert.equal(DEFAULT_MAX_CONNECTIONS, 10_000);
+  });
+
+  it('sockets that have not sent a byte count: past the bound a new one is answered 503 before it speaks', async () => {
+    const s = await serve({ maxConnections: 3 });
+    try {
+      const silent = await Promise.all([0, 1, 2].map(() => RawClient.open(s.port)));
+      await sleep(50);
+      const late = await RawClient.open(s.port);
+      const answer = await late.response();
+      assert.equal(answer.status, 503, 'answered without sending anything');
+      assert.ok(answer.reactMs < REACT_MS, `after ${answer.reactMs.toFixed(0)} ms`);
+      assert.match(answer.head, /retry-after: 5/i);
+      late.destroy();
+      // A slot frees when a silent socket goes away.
+      silent[0]!.destroy();
+      await sleep(50);
+      const ws = await RawWebSocket.open(s.port);
+      ws.destroy();
+      for (const c of silent) c.destroy();
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('past the bound every request is 503 at once, holds nothing, and a freed slot is usable again', async () => {
     const s = await serve({ maxConnections: 3 });
     try {
