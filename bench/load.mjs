@@ -11,10 +11,13 @@
 // Usage: node bench/load.mjs [--quick] [--rounds=3] [--time=2000] [--warmup=300]
 //          [--only=echo,latency,large,broadcast,memory,connect,client] [--gen-procs=1]
 //          [--idle=10000] [--prof] [--out=bench/results/latest] [--peers=hybi,ws,ws+bufferutil]
+//          [--compare=DIR[,DIR...]]   (adds a peer "hybi@<name of DIR>" per DIR: hybi built into DIR,
+//                             e.g. a copy of dist/ from before a change, measured alternately
+//                             with the others; dist/ is shared, so A/B builds belong elsewhere)
 // Writes <out>.md, <out>.svg and <out>.json when every workload ran (or --out is given).
 import { writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Child, fileLimit } from './lib/procs.mjs';
 import { summarize } from './lib/stats.mjs';
@@ -38,6 +41,7 @@ const options = {
   prof: false,
   out: null,
   peers: null,
+  compare: null,
 };
 for (const arg of process.argv.slice(2)) {
   const [name, value] = arg.replace(/^--/, '').split('=');
@@ -51,6 +55,7 @@ for (const arg of process.argv.slice(2)) {
   else if (name === 'prof') options.prof = true;
   else if (name === 'out') options.out = value;
   else if (name === 'peers') options.peers = value.split(',');
+  else if (name === 'compare') options.compare = value.split(',').map((dir) => resolve(dir));
   // Options meant for other suites pass through `run.mjs` too: note them, do not fail.
   else console.error(`load: ignoring unknown option ${arg}`);
 }
@@ -79,6 +84,7 @@ const idleCount = Math.min(options.idle, fileLimit - 200);
 /** Servers under test, in the order they are measured within a round. */
 const SERVERS = [
   { id: 'hybi', script: 'servers/hybi.mjs', env: {} },
+  ...(options.compare ?? []).map((dir) => ({ id: `hybi@${basename(dir)}`, script: 'servers/hybi.mjs', env: { HYBI_BENCH_DIST: dir } })),
   { id: 'ws', script: 'servers/ws.mjs', env: { WS_NO_BUFFER_UTIL: '1' } },
   { id: 'ws+bufferutil', script: 'servers/ws.mjs', env: {} },
 ].filter((p) => options.peers === null || options.peers.includes(p.id));
@@ -86,6 +92,7 @@ const RAW = { id: 'raw', script: 'servers/raw.mjs', env: {} };
 /** Clients under test, against the raw server's /reply. */
 const CLIENTS = [
   { id: 'hybi', impl: 'hybi', env: {} },
+  ...(options.compare ?? []).map((dir) => ({ id: `hybi@${basename(dir)}`, impl: 'hybi', env: { HYBI_BENCH_DIST: dir } })),
   { id: 'ws+bufferutil', impl: 'ws', env: {} },
 ].filter((p) => options.peers === null || options.peers.includes(p.id));
 
@@ -102,7 +109,7 @@ const WORKLOADS = [
   { group: 'large', id: 'echo-64k', title: 'echo 64 KiB binary, 2 conns x 2 in flight', kind: 'echo', path: '/echo', conns: 2, inflight: 2, size: 64 * KiB, unit: 'MiB/s', better: 'higher', target: 1, ceiling: true },
   { group: 'large', id: 'echo-1m', title: 'echo 1 MiB binary, 1 conn x 2 in flight', kind: 'echo', path: '/echo', conns: 1, inflight: 2, size: MiB, unit: 'MiB/s', better: 'higher', target: 1, ceiling: true },
   { group: 'large', id: 'echo-16m', title: 'echo 16 MiB binary, 1 conn x 1 in flight', kind: 'echo', path: '/echo', conns: 1, inflight: 1, size: 16 * MiB, unit: 'MiB/s', better: 'higher', target: 1, ceiling: true },
-  { group: 'broadcast', id: 'broadcast', title: 'broadcast 32 B to 1,000 clients', kind: 'broadcast', path: '/broadcast', conns: 1000, window: 16, size: 32, unit: 'deliveries/s', better: 'higher', target: 5, ceiling: true },
+  { group: 'broadcast', id: 'broadcast', title: 'broadcast 32 B to 1,000 clients', kind: 'broadcast', path: '/broadcast', conns: 1000, window: 32, size: 32, unit: 'deliveries/s', better: 'higher', target: 5, ceiling: true },
   { group: 'memory', id: 'memory', title: `memory, ${idleCount.toLocaleString('en-US')} idle conns`, kind: 'memory', path: '/echo', conns: idleCount, unit: 'KiB/conn', better: 'lower', target: 0.7 },
   { group: 'connect', id: 'connect', title: 'new connections (handshake + close)', kind: 'connect', path: '/echo', concurrency: 32, unit: 'conn/s', better: 'higher', target: 1.5, ceiling: true },
   { group: 'client', id: 'client-echo-32-16', title: 'client: echo 32 B, 16 conns x 16', kind: 'client-echo', conns: 16, inflight: 16, size: 32, unit: 'msg/s', better: 'higher', target: 1 },
@@ -121,8 +128,9 @@ let profCount = 0;
 
 async function startServer(peer) {
   const execArgv = ['--expose-gc'];
-  if (options.prof && peer.id === 'hybi') {
-    execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'prof')}`, `--cpu-prof-name=hybi-${++profCount}.cpuprofile`);
+  if (options.prof && peer.id.startsWith('hybi')) {
+    const name = `${peer.id.replace(/[^\w.-]/g, '_')}-${++profCount}.cpuprofile`;
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'prof')}`, `--cpu-prof-name=${name}`);
   }
   const child = new Child(join(here, peer.script), { env: peer.env, execArgv, name: `server ${peer.id}` });
   const ready = await child.ready;

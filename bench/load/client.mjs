@@ -4,6 +4,7 @@
 // client is what is measured. Same orders as the generator (open, echo, latency, closeAll),
 // selected by `impl` in the open order.
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { payloadOf } from '../lib/wire.mjs';
 
@@ -14,7 +15,9 @@ const MAX_MESSAGE = 64 * 1024 * 1024;
 let connections = [];
 
 async function openHybi(url) {
-  const { connect } = await import('../../dist/index.js');
+  // HYBI_BENCH_DIST: another build (a copy of dist/) for A/B runs, as for the server.
+  const dist = process.env.HYBI_BENCH_DIST ? pathToFileURL(`${process.env.HYBI_BENCH_DIST}/index.js`).href : '../../dist/index.js';
+  const { connect } = await import(dist);
   const ws = await connect(url, { maxMessageSize: MAX_MESSAGE, maxFrameSize: MAX_MESSAGE });
   const conn = { send: (data) => ws.send(data), onMessage: null, close: () => ws.terminate() };
   ws.on('message', () => conn.onMessage?.());

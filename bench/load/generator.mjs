@@ -162,7 +162,10 @@ async function runLatency({ size, opcode = 2, warmup, duration }) {
 /**
  * Broadcast: connection 0 sends, the server relays every message to every connection (the
  * sender included). A window bounds what is in flight: the sender may be at most `window`
- * messages ahead of the average delivery, so no buffer anywhere grows without bound.
+ * messages ahead of the average delivery, so no buffer anywhere grows without bound. It refills
+ * in halves (one write of at least window/2 messages), so that the load is the same from run to
+ * run: refilling one message at a time lets the run settle into a one-message-per-read trickle
+ * or not, depending on timing, and then measures round trips rather than the server.
  */
 async function runBroadcast({ size, opcode = 2, window: inFlight, warmup, duration }) {
   const frame = buildFrame(opcode, payloadOf(size), true);
@@ -175,7 +178,7 @@ async function runBroadcast({ size, opcode = 2, window: inFlight, warmup, durati
   let running = true;
   const pump = () => {
     const allowed = inFlight - (sent - Math.floor(total / count));
-    if (allowed > 0 && running) {
+    if (allowed >= inFlight >> 1 && allowed > 0 && running) {
       sender.write(allowed === inFlight ? batch : batch.subarray(0, allowed * frameLength));
       sent += allowed;
     }

@@ -1,7 +1,11 @@
 // hybi's server under test, through the public API only (dist/index.js), written as a user would:
 // a 'connection' listener, send() without await, and server.broadcast for the broadcast path.
-import { WebSocketServer } from '../../dist/index.js';
+import { pathToFileURL } from 'node:url';
 import { MAX_MESSAGE, serve } from './common.mjs';
+
+// HYBI_BENCH_DIST points at another build (a copy of dist/) for A/B runs: `load.mjs --compare=DIR`.
+const dist = process.env.HYBI_BENCH_DIST ? pathToFileURL(`${process.env.HYBI_BENCH_DIST}/index.js`).href : '../../dist/index.js';
+const { WebSocketServer } = await import(dist);
 
 const server = new WebSocketServer({ maxMessageSize: MAX_MESSAGE, maxFrameSize: MAX_MESSAGE });
 
