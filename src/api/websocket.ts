@@ -831,6 +831,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       this.#emitMessage(data, isText);
       return;
     }
+    // A queued message may wait long: as a small view it would keep its whole socket chunk
+    // alive, and the high-water mark (which counts message bytes) would not see that memory.
+    if (data.byteLength * 2 < data.buffer.byteLength) data = Uint8Array.prototype.slice.call(data);
     this.#inbox.push({ data, isText });
     this.#inboxBytes += data.length;
     const options = this.#options;

@@ -874,6 +874,30 @@ for (const transport of transports) {
   });
 }
 
+describe('memory of unread messages', { timeout: 60_000 }, () => {
+  test('a queued small message does not keep its whole socket chunk alive', async () => {
+    const gc = gcFunction();
+    const { ws, peer } = await rawPair('memory', 'server', { receiveHighWaterMessages: 10_000, receiveHighWaterMark: 64 * 1024 * 1024 });
+    await sleep(5);
+    gc();
+    gc();
+    const baseline = process.memoryUsage().arrayBuffers;
+    // 500 reads of 64 KiB, each a 10-byte message followed by pings that nobody keeps.
+    const pings = Array.from({ length: 500 }, () => peer.encode({ opcode: Opcode.Ping, payload: Buffer.alloc(125) }));
+    for (let i = 0; i < 500; i++) {
+      peer.write(Buffer.concat([peer.encode({ opcode: Opcode.Binary, payload: Buffer.alloc(10, i & 0xff) }), ...pings.slice(0, 500)]));
+    }
+    await sleep(50);
+    gc();
+    gc();
+    const held = process.memoryUsage().arrayBuffers - baseline;
+    // Pinned chunks would be 500 x 64 KiB, about 32 MiB.
+    assert.ok(held < 8 * 1024 * 1024, `${(held / 1048576).toFixed(1)} MiB held for 5,000 bytes of unread messages`);
+    for (let i = 0; i < 500; i++) assert.deepEqual(await ws.receive(), { type: 'binary', data: Buffer.alloc(10, i & 0xff) });
+    await closePair(ws);
+  });
+});
+
 function encodeHead(options: { opcode: number; payload: Uint8Array }): Buffer {
   // A server's frames are unmasked.
   const header = Buffer.from([0x80 | options.opcode, options.payload.length]);
