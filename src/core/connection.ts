@@ -232,8 +232,11 @@ export class Connection {
   private readonly isUtf8: ((bytes: Uint8Array) => boolean) | undefined;
   private readonly maskKeySource: (() => Uint8Array) | undefined;
   private readonly masking: boolean;
-  /** The key of the frame being masked (one array, reused: no allocation per frame). */
-  private readonly key = new Uint8Array(4);
+  /**
+   * The key of the frame being masked (one array, reused: no allocation per frame). Made on the
+   * first masked frame: a server never masks, and an idle connection should hold little.
+   */
+  private key: Uint8Array | null = null;
   /** Output slab and the start of its unused part (see reserve). */
   private slab: Uint8Array = EMPTY;
   private slabOffset = 0;
@@ -829,7 +832,7 @@ export class Connection {
 
   /** The masking key for the next frame, in `this.key` (RFC 6455 section 5.3: fresh and unpredictable per frame). */
   private nextKey(): Uint8Array {
-    const key = this.key;
+    const key = (this.key ??= new Uint8Array(4));
     const source = this.maskKeySource;
     if (source === undefined) {
       writeMaskKey(key, 0);

@@ -69,6 +69,8 @@ export interface FrameParserListener {
 }
 
 const EMPTY = new Uint8Array(0);
+/** The key of the unmask in progress (applyMask reads it synchronously and keeps nothing). */
+const scratchKey = new Uint8Array(4);
 const TWO_POW_32 = 0x1_0000_0000;
 
 // What the parser expects next.
@@ -176,14 +178,20 @@ export class FrameParser {
   /** True while `push` or `resume` is running the loop (a listener may call back into the parser). */
   private busy = false;
 
-  // A header spread over several chunks is gathered here (at most 14 bytes).
-  private readonly headerBuffer = new Uint8Array(14);
+  // A header spread over several chunks is gathered here (at most 14 bytes); made on first use,
+  // as most connections never see a split header and an idle connection should hold little.
+  private headerBuffer: Uint8Array | null = null;
   private headerHave = 0;
 
   // The frame being read.
   private controlFrame = false;
   private frameMasked = false;
-  private readonly key = new Uint8Array(4);
+  // The masking key as four numbers rather than a 4-byte array: an array costs about 180 bytes
+  // of heap per connection; `unmask` copies them into a shared scratch array for each call.
+  private key0 = 0;
+  private key1 = 0;
+  private key2 = 0;
+  private key3 = 0;
   /** Payload bytes still to come. */
   private remaining = 0;
   /** Payload bytes already handed out: the position in the mask cycle of the next byte. */
@@ -312,7 +320,7 @@ export class FrameParser {
         } else {
           // Gather the header: the first two bytes (checked at once, so that a bad frame fails
           // before its peer sends more), then exactly as many more as they announce.
-          const hb = this.headerBuffer;
+          const hb = (this.headerBuffer ??= new Uint8Array(14));
           let have = this.headerHave;
           if (have < 2) {
             hb[have++] = chunk[pos++]!;
@@ -338,11 +346,10 @@ export class FrameParser {
         const masked = (b1 & 0x80) !== 0;
         if (masked) {
           const k = off + headerSize(b1) - 4;
-          const key = this.key;
-          key[0] = buf[k]!;
-          key[1] = buf[k + 1]!;
-          key[2] = buf[k + 2]!;
-          key[3] = buf[k + 3]!;
+          this.key0 = buf[k]!;
+          this.key1 = buf[k + 1]!;
+          this.key2 = buf[k + 2]!;
+          this.key3 = buf[k + 3]!;
         }
         const opcode = b0 & 0x0f;
         this.frameMasked = masked;
@@ -370,7 +377,7 @@ export class FrameParser {
         if (this.remaining !== 0) continue;
         const payload = this.controlBuffer;
         this.controlBuffer = EMPTY;
-        if (this.frameMasked) applyMask(payload, this.key, 0);
+        if (this.frameMasked) this.unmask(payload, 0);
         this.phase = HEADER;
         listener.onPayload(payload, true);
         if (this.halt !== RUNNING) return this.suspend(chunk, pos);
@@ -379,7 +386,7 @@ export class FrameParser {
       const take = avail < remaining ? avail : remaining;
       const piece = chunk.subarray(pos, pos + take);
       // Section 5.3: unmask with the key; the offset keeps the key cycle going across pieces.
-      if (this.frameMasked) applyMask(piece, this.key, this.done);
+      if (this.frameMasked) this.unmask(piece, this.done);
       pos += take;
       this.done += take;
       this.remaining = remaining - take;
@@ -388,6 +395,16 @@ export class FrameParser {
       listener.onPayload(piece, end);
       if (this.halt !== RUNNING) return this.suspend(chunk, pos);
     }
+  }
+
+  /** Unmasks `data` in place with the current frame's key; `offset` is its position in the payload. */
+  private unmask(data: Uint8Array, offset: number): void {
+    const key = scratchKey;
+    key[0] = this.key0;
+    key[1] = this.key1;
+    key[2] = this.key2;
+    key[3] = this.key3;
+    applyMask(data, key, offset);
   }
 
   /** After a listener paused the parser: keep the unread rest of the chunk, ahead of the queue. */
