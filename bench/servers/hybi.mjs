@@ -7,7 +7,8 @@ import { MAX_MESSAGE, serve } from './common.mjs';
 const dist = process.env.HYBI_BENCH_DIST ? pathToFileURL(`${process.env.HYBI_BENCH_DIST}/index.js`).href : '../../dist/index.js';
 const { WebSocketServer } = await import(dist);
 
-const server = new WebSocketServer({ maxMessageSize: MAX_MESSAGE, maxFrameSize: MAX_MESSAGE });
+// No connection limit, as ws has none (hybi's default bound would refuse the 10,001st client).
+const server = new WebSocketServer({ maxMessageSize: MAX_MESSAGE, maxFrameSize: MAX_MESSAGE, maxConnections: Infinity });
 
 server.on('connection', (ws, req) => {
   if (req.url === '/echo') {
