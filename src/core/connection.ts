@@ -146,6 +146,12 @@ const NATIVE_UTF8_THRESHOLD = 256;
 /** A gathered message starts with at least this much room; it then doubles. */
 const MIN_MESSAGE_CAPACITY = 1024;
 /**
+ * Pieces of a gathered message at least this long are kept as received (views) rather than
+ * copied into the growing buffer; see append. 8 KiB: well under a socket read (64 KiB), so the
+ * pieces of a large message qualify, and large enough that the list stays short.
+ */
+const LARGE_PIECE = 8 * 1024;
+/**
  * A gathered message's buffer may hold at most this much more than the bytes received so far
  * (besides doubling): room for the rest of a frame read in pieces, without letting a header
  * alone decide how much is allocated. 64 KiB: one socket read.
@@ -265,9 +271,15 @@ export class Connection {
   private msgStarted = false;
   /** TRANSFORM mode: whether the transformed message is to be reported as one `fragment`. */
   private msgStreamed = false;
-  /** Gathered bytes of a message (BUFFER and TRANSFORM modes), doubling as it grows. */
+  /**
+   * Gathered bytes of a message (BUFFER and TRANSFORM modes), in order: `pieces` (null until a
+   * large piece arrives), then the small pieces copied into `buffer` since, doubling as it grows.
+   */
   private buffer: Uint8Array | null = null;
   private bufferLength = 0;
+  private pieces: Uint8Array[] | null = null;
+  /** Bytes gathered so far, in pieces and buffer. */
+  private gathered = 0;
   private validator: Utf8Validator | null = null;
   private transformText = false;
 
@@ -472,7 +484,7 @@ export class Connection {
       this.handler.fragment!(data, this.msgText, first, last);
       return;
     }
-    if (last && this.bufferLength === 0 && data.length === this.msgSize) {
+    if (last && this.gathered === 0 && data.length === this.msgSize) {
       // The whole message arrived as one piece (the common case): hand over the view, no copy.
       this.msgMode = NO_MESSAGE;
       if (mode === TRANSFORM) return this.startTransform(data);
@@ -485,17 +497,62 @@ export class Connection {
     if (this.msgText && mode === BUFFER && !this.feedText(data)) return this.fail(invalidUtf8('text message'));
     this.append(data);
     if (!last) return;
-    const message = this.buffer!.subarray(0, this.bufferLength);
-    this.buffer = null;
-    this.bufferLength = 0;
+    const message = this.takeGathered();
     this.msgMode = NO_MESSAGE;
     if (mode === TRANSFORM) return this.startTransform(message);
     if (this.msgText && !this.validator!.end()) return this.fail(invalidUtf8('text message'));
     this.handler.message(message, this.msgText);
   }
 
-  /** Copies a piece into the message buffer, growing it by doubling (never past the known size or the limit). */
+  /**
+   * Adds a piece to the message being gathered. A large piece is kept as it is (a view of a
+   * received chunk: the parser hands out views and never writes to them again), so that a large
+   * message arriving in socket-sized pieces is copied once, when it completes, instead of into a
+   * buffer that doubles (twice the bytes copied, and as many zero-filled). Small pieces are
+   * copied into `buffer`, so that many small fragments do not become as many objects: the list
+   * holds at most two entries per LARGE_PIECE bytes.
+   */
   private append(data: Uint8Array): void {
+    this.gathered += data.length;
+    if (data.length >= LARGE_PIECE) {
+      const pieces = (this.pieces ??= []);
+      if (this.bufferLength !== 0) pieces.push(this.buffer!.subarray(0, this.bufferLength));
+      this.buffer = null;
+      this.bufferLength = 0;
+      pieces.push(data);
+      return;
+    }
+    this.copyIn(data);
+  }
+
+  /** The gathered message as one array: the buffer or the single piece itself, else one copy of all pieces. */
+  private takeGathered(): Uint8Array {
+    const pieces = this.pieces;
+    let message: Uint8Array;
+    if (pieces === null) {
+      message = this.buffer === null ? EMPTY : this.buffer.subarray(0, this.bufferLength);
+    } else {
+      if (this.bufferLength !== 0) pieces.push(this.buffer!.subarray(0, this.bufferLength));
+      if (pieces.length === 1) {
+        message = pieces[0]!;
+      } else {
+        message = new Uint8Array(this.gathered);
+        let at = 0;
+        for (const piece of pieces) {
+          message.set(piece, at);
+          at += piece.length;
+        }
+      }
+    }
+    this.buffer = null;
+    this.bufferLength = 0;
+    this.pieces = null;
+    this.gathered = 0;
+    return message;
+  }
+
+  /** Copies a small piece into the message buffer, growing it by doubling (never past the known size or the limit). */
+  private copyIn(data: Uint8Array): void {
     const length = this.bufferLength;
     const need = length + data.length;
     let buffer = this.buffer;
@@ -662,6 +719,8 @@ export class Connection {
     this.msgMode = NO_MESSAGE;
     this.buffer = null;
     this.bufferLength = 0;
+    this.pieces = null;
+    this.gathered = 0;
     this.transforming = false;
   }
 

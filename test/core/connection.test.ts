@@ -188,6 +188,25 @@ describe('Connection: messages (RFC 6455 sections 5.4, 5.6)', () => {
     for (const d of seen) assert.equal(d.buffer, chunk.buffer);
   });
 
+  it('gathers a message from large and small pieces in order, the same for every chunking', () => {
+    // Pieces of 8 KiB and more are kept as views and copied once at the end; smaller ones are
+    // copied as they come: every mix of the two must give the same bytes.
+    const sizes = [20_000, 10, 9_000, 1, 8_192, 8_191, 30_000];
+    const payload = Uint8Array.from({ length: sizes.reduce((a, b) => a + b, 0) }, (_, i) => (i * 7 + (i >> 8)) & 0xff);
+    const frames: Uint8Array[] = [];
+    let at = 0;
+    sizes.forEach((size, i) => {
+      frames.push(fromClient(i === 0 ? 0x2 : 0x0, payload.subarray(at, at + size), i === sizes.length - 1));
+      at += size;
+    });
+    frames.push(fromClient(0x2, payload.subarray(0, 40_000)));
+    const h = receiveEveryWay(concat(...frames));
+    assert.deepEqual(h.events, [
+      ['message', Buffer.from(payload).toString('hex')],
+      ['message', Buffer.from(payload.subarray(0, 40_000)).toString('hex')],
+    ]);
+  });
+
   it('accepts control frames between fragments, answering the ping at once', () => {
     const input = concat(fromClient(0x1, 'a', false), fromClient(0x9, 'p1'), fromClient(0x0, 'b', false), fromClient(0xa, 'p2'), fromClient(0x0, 'c'));
     const h = receiveEveryWay(input);
