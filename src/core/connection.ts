@@ -514,7 +514,10 @@ export class Connection {
    */
   private append(data: Uint8Array): void {
     this.gathered += data.length;
-    if (data.length >= LARGE_PIECE) {
+    // A view keeps its whole received chunk alive: kept only when it is most of that chunk, else
+    // a peer could interleave control frames so that each small piece pins a full read, and hold
+    // several times maxMessageSize (the rest of the chunk was pings, already handled).
+    if (data.length >= LARGE_PIECE && data.length * 2 >= data.buffer.byteLength) {
       const pieces = (this.pieces ??= []);
       if (this.bufferLength !== 0) pieces.push(this.buffer!.subarray(0, this.bufferLength));
       this.buffer = null;
