@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { deflateRawSync } from 'node:zlib';
 import { encodeFrame } from '../../src/core/frame.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_MESSAGE_SIZE } from '../../src/core/limits.js';
-import { MiB, RawWebSocket, assertMemoryNear, eventually, serve, settledMemory, type Served } from './harness.js';
+import { MiB, RawWebSocket, assertMemoryNear, eventually, serve, settledMemory, sleep, type Served } from './harness.js';
 
 const REACT_MS = 2000;
 const KEY4 = Uint8Array.of(0x37, 0xfa, 0x21, 0x3d);
@@ -155,6 +155,36 @@ describe('Hardening: sizes announced past the limits (1009) without allocating t
       await assertMemoryNear(baseline, 3 * MiB, 'after the announced frames');
     } finally {
       for (const c of clients) c.destroy();
+      await s.stop();
+    }
+  });
+
+  it('a message gathered from pieces between floods of pings holds about its own size, not the reads it came in', async () => {
+    const s = await serve();
+    const peers: RawWebSocket[] = [];
+    try {
+      const baseline = await settledMemory();
+      // Each write: 56 KiB of pings, then an 8 KiB fragment. A read that ends up holding both
+      // must not be kept whole just because the fragment is a view into it.
+      const pings = Buffer.concat(Array.from({ length: 430 }, () => rawFrame(0x89, new Uint8Array(125))));
+      const piece = rawFrame(0x00, new Uint8Array(8 * 1024));
+      const round = Buffer.concat([pings, piece]);
+      for (let p = 0; p < 5; p++) {
+        const ws = await RawWebSocket.open(s.port);
+        ws.client.socket.pause();
+        peers.push(ws);
+        ws.write(rawFrame(0x02, new Uint8Array(16)));
+        for (let i = 0; i < 100; i++) ws.write(round);
+      }
+      await sleep(1500);
+      const held = (await settledMemory()) - baseline;
+      // 5 messages of 800 KiB each are 4 MiB; the reads they arrived in were 32 MiB.
+      assert.ok(held < 14 * MiB, `5 connections with 800 KiB gathered hold ${(held / MiB).toFixed(1)} MiB`);
+      for (const ws of peers) ws.destroy();
+      await eventually(() => s.server.clients.size === 0, 'connections released');
+      await assertMemoryNear(baseline, 3 * MiB, 'after the interleaved messages');
+    } finally {
+      for (const ws of peers) ws.destroy();
       await s.stop();
     }
   });
