@@ -95,14 +95,113 @@ function xorWords(words: Int32Array, word: number): void {
   for (; w < n; w++) words[w] = words[w]! ^ word;
 }
 
+// ---------------------------------------------------------------------------------------------
+// WebAssembly SIMD, where the runtime has it: XOR 16 bytes per instruction, about 2.5 times the
+// word-at-a-time loop from 1 KiB up (17 vs 6 GB/s at 1 MiB, bench/micro.mjs). A module works on
+// its own memory, so long ranges go through it in blocks of one page: copy in, XOR, copy out
+// (native copies, cache-hot). Runtimes without WebAssembly or SIMD get the JavaScript loop.
+//
+// The module, hand-assembled (140 bytes), in the text format:
+//   (module
+//     (memory (export "memory") 1)
+//     (func (export "xor") (param $p i32) (param $n i32) (param $k i32)
+//       (local $v v128) (local $end i32)
+//       (local.set $v (i32x4.splat (local.get $k)))          ;; the key in every 32-bit lane
+//       (local.set $end (i32.add (local.get $p) (local.get $n)))
+//       (block (loop
+//         (br_if 1 (i32.ge_u (local.get $p) (local.get $end)))
+//         ;; 64 bytes per turn: four v128 loads, XORs and stores at offsets 0, 16, 32, 48
+//         (v128.store offset=0 (local.get $p) (v128.xor (v128.load offset=0 (local.get $p)) (local.get $v)))
+//         ...
+//         (local.set $p (i32.add (local.get $p) (i32.const 64)))
+//         (br 0)))))
+// $n must be a multiple of 64; the caller does the ragged end.
+const SIMD_MODULE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x07, 0x01, 0x60, 0x03, 0x7f, 0x7f, 0x7f,
+  0x00, 0x03, 0x02, 0x01, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x10, 0x02, 0x06, 0x6d, 0x65,
+  0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00, 0x03, 0x78, 0x6f, 0x72, 0x00, 0x00, 0x0a, 0x6c, 0x01, 0x6a,
+  0x02, 0x01, 0x7b, 0x01, 0x7f, 0x20, 0x02, 0xfd, 0x11, 0x21, 0x03, 0x20, 0x00, 0x20, 0x01, 0x6a,
+  0x21, 0x04, 0x02, 0x40, 0x03, 0x40, 0x20, 0x00, 0x20, 0x04, 0x4f, 0x0d, 0x01, 0x20, 0x00, 0x20,
+  0x00, 0xfd, 0x00, 0x04, 0x00, 0x20, 0x03, 0xfd, 0x51, 0xfd, 0x0b, 0x04, 0x00, 0x20, 0x00, 0x20,
+  0x00, 0xfd, 0x00, 0x04, 0x10, 0x20, 0x03, 0xfd, 0x51, 0xfd, 0x0b, 0x04, 0x10, 0x20, 0x00, 0x20,
+  0x00, 0xfd, 0x00, 0x04, 0x20, 0x20, 0x03, 0xfd, 0x51, 0xfd, 0x0b, 0x04, 0x20, 0x20, 0x00, 0x20,
+  0x00, 0xfd, 0x00, 0x04, 0x30, 0x20, 0x03, 0xfd, 0x51, 0xfd, 0x0b, 0x04, 0x30, 0x20, 0x00, 0x41,
+  0xc0, 0x00, 0x6a, 0x21, 0x00, 0x0c, 0x00, 0x0b, 0x0b, 0x0b,
+]);
+
+/** Bytes per block through the module's memory: its one page. */
+const SIMD_BLOCK = 65536;
+/** Below this many bytes the copies in and out cost more than SIMD saves. */
+const SIMD_THRESHOLD = 1024;
+
+/** What the core needs of the WebAssembly API (it has no DOM or Node types to describe it). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+
+interface SimdKernel {
+  /** XORs memory[0, n) in place with the 32-bit little-endian key `k` repeated; n a multiple of 64. */
+  xor(p: number, n: number, k: number): void;
+  /** The module's memory, SIMD_BLOCK bytes. */
+  memory: Uint8Array;
+}
+
+function loadSimd(): SimdKernel | null {
+  const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  if (wasm === undefined) return null;
+  try {
+    // Synchronous compilation is fine for a module this small (browsers allow it up to 4 KB).
+    const { exports } = new wasm.Instance(new wasm.Module(SIMD_MODULE), {});
+    const xor = exports['xor'] as SimdKernel['xor'];
+    const memory = new Uint8Array((exports['memory'] as { buffer: ArrayBuffer }).buffer, 0, SIMD_BLOCK);
+    // Trust it only once it computed a known answer (128 bytes of 0x00 XOR 01 02 03 04).
+    memory.fill(0, 0, 128);
+    xor(0, 128, 0x04030201);
+    for (let i = 0; i < 128; i++) if (memory[i] !== (i & 3) + 1) return null;
+    return { xor, memory };
+  } catch {
+    // No SIMD support (a CompileError), or no synchronous compilation allowed: use JavaScript.
+    return null;
+  }
+}
+
+const simd = loadSimd();
+
 /**
- * XORs data[start, end) in place; byte i uses key[(phase + i - start) & 3]. Word-at-a-time on the
- * 4-aligned middle of a long range, bytes (key in locals, unrolled by 8) elsewhere.
+ * XORs whole 64-byte groups of `source`[start, start + length) into `target` from `targetOffset`
+ * (the two may be the same array at the same place) through the SIMD module; `k` is the key
+ * word for the first byte. Returns how many bytes were done (length rounded down to 64).
+ */
+function simdXor(kernel: SimdKernel, source: Uint8Array, start: number, length: number, k: number, target: Uint8Array, targetOffset: number): number {
+  const done = length & ~63;
+  const memory = kernel.memory;
+  for (let at = 0; at < done; at += SIMD_BLOCK) {
+    const n = done - at < SIMD_BLOCK ? done - at : SIMD_BLOCK;
+    memory.set(source.subarray(start + at, start + at + n));
+    kernel.xor(0, n, k);
+    target.set(n === SIMD_BLOCK ? memory : memory.subarray(0, n), targetOffset + at);
+  }
+  return done;
+}
+
+/** The key word (the module is little-endian whatever the platform) for a range starting at key phase p. */
+function keyWordLE(key: Uint8Array, p: number): number {
+  return key[p]! | (key[(p + 1) & 3]! << 8) | (key[(p + 2) & 3]! << 16) | (key[(p + 3) & 3]! << 24);
+}
+
+/**
+ * XORs data[start, end) in place; byte i uses key[(phase + i - start) & 3]. SIMD on long ranges
+ * where available, else word-at-a-time on the 4-aligned middle of a long range; bytes (key in
+ * locals, unrolled by 8) for what is left.
  */
 function xorRange(data: Uint8Array, start: number, end: number, key: Uint8Array, phase: number): void {
   let i = start;
   let p = phase & 3;
-  if (end - start >= WORD_THRESHOLD) {
+  if (simd !== null && end - start >= SIMD_THRESHOLD) {
+    // Whole groups of 64 bytes leave the phase where it was.
+    i += simdXor(simd, data, start, end - start, keyWordLE(key, p), data, start);
+  } else if (end - start >= WORD_THRESHOLD) {
     // Bytes until the absolute position in the ArrayBuffer is 4-aligned, as word views require.
     for (const stop = i + ((4 - ((data.byteOffset + i) & 3)) & 3); i < stop; i++, p = (p + 1) & 3) {
       data[i] = data[i]! ^ key[p]!;
@@ -172,6 +271,14 @@ export function maskInto(source: Uint8Array, key: Uint8Array, target: Uint8Array
       target[t + 3] = source[i + 3]! ^ k3;
     }
     for (; i < n; i++, t++) target[t] = source[i]! ^ key[i & 3]!;
+    return;
+  }
+  if (simd !== null && n >= SIMD_THRESHOLD) {
+    // Through the module: source in, XOR, out into target; the ragged end as below.
+    const done = simdXor(simd, source, 0, n, keyWordLE(key, 0), target, targetOffset);
+    if (done === n) return;
+    target.set(source.subarray(done), targetOffset + done);
+    xorRange(target, targetOffset + done, targetOffset + n, key, 0);
     return;
   }
   // A native copy then an aligned in-place XOR measured faster than a fused masked copy through

@@ -102,6 +102,50 @@ describe('RFC 6455 5.3 masking: maskInto', () => {
   });
 });
 
+// Long payloads, for the WebAssembly SIMD path (from 1 KiB, in blocks of 64 KiB, 64-byte groups
+// with a ragged end): lengths around and across the block size, at every alignment.
+const placedLong = fc
+  .record({
+    length: fc.oneof(fc.integer({ min: 1000, max: 5000 }), fc.integer({ min: 65_000, max: 140_000 })),
+    lead: fc.integer({ min: 0, max: 7 }),
+    seed: fc.nat(255),
+  })
+  .map(({ length, lead, seed }) => {
+    const backing = new Uint8Array(lead + length + 3).fill(0xee);
+    for (let i = 0; i < length; i++) backing[lead + i] = (i * 31 + seed) & 0xff;
+    return { view: backing.subarray(lead, lead + length), backing, lead };
+  });
+
+describe('RFC 6455 5.3 masking: long payloads', () => {
+  it('applyMask equals the byte-by-byte definition at any length, alignment and mask offset', () => {
+    fc.assert(
+      fc.property(placedLong, key4, fc.integer({ min: 0, max: 11 }), ({ view, backing, lead }, key, offset) => {
+        const expected = referenceMask(view, key, offset);
+        applyMask(view, key, offset);
+        assert.deepEqual(view, expected);
+        assert.ok(backing.subarray(0, lead).every((b) => b === 0xee), 'bytes before untouched');
+        assert.ok(backing.subarray(lead + view.length).every((b) => b === 0xee), 'bytes after untouched');
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('maskInto writes the masked copy at the target offset and leaves the source untouched', () => {
+    fc.assert(
+      fc.property(placedLong, key4, fc.integer({ min: 0, max: 15 }), ({ view }, key, targetOffset) => {
+        const source = view.slice();
+        const target = new Uint8Array(targetOffset + view.length + 5).fill(0xaa);
+        maskInto(view, key, target, targetOffset);
+        assert.deepEqual(view, source, 'source unchanged');
+        assert.deepEqual(target.subarray(targetOffset, targetOffset + view.length), referenceMask(source, key));
+        assert.ok(target.subarray(0, targetOffset).every((b) => b === 0xaa), 'bytes before untouched');
+        assert.ok(target.subarray(targetOffset + view.length).every((b) => b === 0xaa), 'bytes after untouched');
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
 describe('RFC 6455 5.3 masking keys: fresh and unpredictable', () => {
   it('gives 4-byte keys that are separate arrays', () => {
     const a = generateMaskKey();
