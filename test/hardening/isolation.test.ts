@@ -62,7 +62,7 @@ function watchProcess(): () => void {
 }
 
 describe('Hardening: an exception in one connection', () => {
-  it("a throwing 'message' listener, route handler or message handler closes only its own connection (1011)", async () => {
+  it("a throwing 'message' or 'connection' listener, route handler or message handler closes only its own connection (1011)", async () => {
     const check = watchProcess();
     const reported: unknown[] = [];
     const s = await serve({}, (server) => {
@@ -82,6 +82,10 @@ describe('Hardening: an exception in one connection', () => {
       server.route('/throw-sync', () => {
         throw new Error('sync handler bug');
       });
+      server.route('/connection-listener', () => {});
+      server.on('connection', (_ws, req) => {
+        if (req.url === '/connection-listener') throw new Error("'connection' listener bug");
+      });
       server.route('/message-handler', {
         message: () => {
           throw new Error('message handler bug');
@@ -92,7 +96,7 @@ describe('Hardening: an exception in one connection', () => {
       const traffic = honest(`${s.url}echo`, 5);
       await traffic.ready;
       const baseline = await settledMemory();
-      const victims = ['throw-listener', 'reject', 'throw-sync', 'message-handler'];
+      const victims = ['throw-listener', 'reject', 'throw-sync', 'message-handler', 'connection-listener'];
       for (let round = 0; round < 10; round++) {
         const codes = await Promise.all(
           victims.map(async (path) => {
@@ -114,7 +118,7 @@ describe('Hardening: an exception in one connection', () => {
       assert.ok(rounds.every((n) => n > 10), `honest clients kept going: ${rounds.join(', ')} round trips`);
       assert.ok(reported.length >= 30, `handler errors reported (${reported.length})`);
       await eventually(() => s.server.clients.size === 0, 'connections released');
-      await assertMemoryNear(baseline, 3 * MiB, 'after 40 failing handlers');
+      await assertMemoryNear(baseline, 3 * MiB, 'after 50 failing handlers');
     } finally {
       await s.stop();
       check();
