@@ -216,17 +216,16 @@ export function acceptDeflateOffer(offers: readonly ExtensionOffer[], options: D
     }
 
     // Section 7.1.2.2: client_max_window_bits may be in the response only if it was in the
-    // offer, and then at most the offered value. A value in the offer binds the client even
-    // when the response says nothing.
+    // offer, and then at most the offered value. A value in the offer is only a hint: a response
+    // without the parameter lets the client compress with a window of up to 32,768 bytes. So the
+    // window the server inflates with is always the one it answers (or 15 when it answers none).
     let clientBits = 15;
     let answerClientBits: number | undefined;
     if (asked.clientMaxWindowBits !== undefined) {
       const offered = asked.clientMaxWindowBits === true ? 15 : asked.clientMaxWindowBits;
-      clientBits = offered;
-      if (clientLimit !== undefined && clientLimit < offered) {
-        clientBits = clientLimit;
-        answerClientBits = clientLimit;
-      }
+      clientBits = clientLimit !== undefined && clientLimit < offered ? clientLimit : offered;
+      // Answering the hinted value binds the client to it, and the server inflates with less memory.
+      if (clientBits < 15) answerClientBits = clientBits;
     }
 
     // Section 7.1.1.1: accepting server_no_context_takeover means echoing it; the server may

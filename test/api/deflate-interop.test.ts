@@ -278,7 +278,8 @@ describe('server interop: hybi WebSocketServer with compress against the ws clie
       name: 'the client asks for 10-bit windows',
       server: true,
       client: { threshold: 0, serverMaxWindowBits: 10, clientMaxWindowBits: 10 },
-      extensions: 'permessage-deflate; server_max_window_bits=10',
+      // The client's 10 is a hint (RFC 7692 section 7.1.2.2): answered, it binds the client.
+      extensions: 'permessage-deflate; server_max_window_bits=10; client_max_window_bits=10',
     },
     {
       name: 'the server limits both windows to 12 bits, memLevel 5',

@@ -197,8 +197,17 @@ describe('RFC 7692 section 5 and 7: the server accepts the first acceptable offe
       params: { ...DEFAULTS, clientMaxWindowBits: 10 },
       response: 'permessage-deflate; client_max_window_bits=10',
     });
-    assert.equal(acceptDeflateOffer(offers('permessage-deflate; client_max_window_bits=9'), { clientMaxWindowBits: 12 })?.response, 'permessage-deflate');
-    assert.equal(acceptDeflateOffer(offers('permessage-deflate; client_max_window_bits=9'), { clientMaxWindowBits: 12 })?.params.clientMaxWindowBits, 9);
+    // A value in the offer is a hint (section 7.1.2.2): without client_max_window_bits in the
+    // response the client may use 15 bits, so the server answers the value it will inflate with.
+    assert.deepEqual(acceptDeflateOffer(offers('permessage-deflate; client_max_window_bits=9'), { clientMaxWindowBits: 12 }), {
+      params: { ...DEFAULTS, clientMaxWindowBits: 9 },
+      response: 'permessage-deflate; client_max_window_bits=9',
+    });
+    assert.deepEqual(acceptDeflateOffer(offers('permessage-deflate; client_max_window_bits=11'), {}), {
+      params: { ...DEFAULTS, clientMaxWindowBits: 11 },
+      response: 'permessage-deflate; client_max_window_bits=11',
+    });
+    assert.deepEqual(acceptDeflateOffer(offers('permessage-deflate; client_max_window_bits=15'), {}), { params: DEFAULTS, response: 'permessage-deflate' });
     assert.equal(acceptDeflateOffer(offers('permessage-deflate; client_max_window_bits=12'), { clientMaxWindowBits: 8 })?.response, 'permessage-deflate; client_max_window_bits=8');
     // MUST NOT include client_max_window_bits when the offer did not: accepted, client at 15.
     assert.deepEqual(acceptDeflateOffer(offers('permessage-deflate'), { clientMaxWindowBits: 10 }), { params: DEFAULTS, response: 'permessage-deflate' });
