@@ -97,9 +97,9 @@ export interface ConnectionHandler {
    */
   fragment?(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void;
   /**
-   * A ping arrived. With autoPong on and the connection open it is answered: at once, or, when
-   * more pings arrive in the same `receive` call, by one pong for the latest of them at the end
-   * of that call (RFC 6455 section 5.5.3).
+   * A ping arrived. With autoPong on and the connection open it is answered: at once while the
+   * pongs written during the same `receive` call stay within AUTO_PONG_BUDGET bytes, else by one
+   * pong for the latest of the remaining pings at the end of that call (RFC 6455 section 5.5.3).
    */
   ping(payload: Uint8Array): void;
   /** A pong arrived. */
@@ -128,6 +128,17 @@ export interface ConnectionHandler {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Bytes of pong frames one `receive` call (a read) may write one ping at a time; pings past it in
+ * the same read are answered by one pong for the latest, at the end of the read (RFC 6455 section
+ * 5.5.3 allows answering only the most recent ping). 1 KiB answers a burst of pings one by one, as
+ * peers and conformance suites expect (Autobahn case 2.10 sends ten pings in one write and wants
+ * ten pongs), while a read full of a flood's pings (64 KiB: some 500 pings of 125 bytes) still
+ * costs at most 1 KiB of pongs plus one (nine pongs there), so the write buffer of a peer that
+ * pings without reading grows at most about 1/50 as fast as it sends.
+ */
+export const AUTO_PONG_BUDGET = 1024;
 
 // How the message being received is handled.
 const NO_MESSAGE = 0;
@@ -286,8 +297,8 @@ export class Connection {
   // Pong coalescing (section 5.5.3). A turn is one `receive` (or `finishTransform`) call.
   /** Nesting depth of turns: `finishTransform` may be called from inside `receive`. */
   private turnDepth = 0;
-  /** A pong was written during the current turn. */
-  private pongWritten = false;
+  /** Bytes of pongs written one by one during the current turn (at most AUTO_PONG_BUDGET). */
+  private pongBytes = 0;
   /** The latest ping of the current turn that is still unanswered. */
   private pendingPong: Uint8Array | null = null;
 
@@ -407,7 +418,7 @@ export class Connection {
    * like the receive path it ends.
    */
   private endTurn(): void {
-    this.pongWritten = false;
+    this.pongBytes = 0;
     const pending = this.pendingPong;
     if (pending === null) return;
     this.pendingPong = null;
@@ -622,13 +633,14 @@ export class Connection {
       // Section 5.5.2: on a ping an endpoint MUST send a pong with the same application data
       // (section 5.5.3), unless it already sent a close; the option lets an application decline.
       // Section 5.5.3: an endpoint that has not yet answered earlier pings MAY answer only the
-      // most recent one. The first ping of a turn is answered at once; later ones in the same
-      // turn get one pong, for the latest, at the end of the turn. So a flood of pings costs at
-      // most two pongs per read, however many pings the read held, and the write buffer of a
-      // peer that pings without reading grows no faster than it reads.
+      // most recent one. Pings are answered at once while the turn's pongs fit AUTO_PONG_BUDGET;
+      // past it, the rest of the turn's pings get one pong, for the latest, at the end of the
+      // turn (a later ping never overtakes a pending one, so pongs stay in order). A flood costs
+      // a bounded number of pongs per read however many pings the read held.
       if (this.autoPong && this.state === 'open') {
-        if (this.turnDepth === 0 || !this.pongWritten) {
-          this.pongWritten = this.turnDepth !== 0;
+        const size = frameHeaderSize(payload.length, this.masking) + payload.length;
+        if (this.turnDepth === 0 || (this.pendingPong === null && this.pongBytes + size <= AUTO_PONG_BUDGET)) {
+          if (this.turnDepth !== 0) this.pongBytes += size;
           this.writeControl(Opcode.Pong, payload);
         } else {
           this.pendingPong = payload;

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isUtf8 as isUtf8Native } from 'node:buffer';
-import { Connection, type ConnectionHandler, type ConnectionOptions, type Role } from '../../src/core/connection.js';
+import { AUTO_PONG_BUDGET, Connection, type ConnectionHandler, type ConnectionOptions, type Role } from '../../src/core/connection.js';
 import { decodeFrame } from '../../src/core/frame-parser.js';
 import { encodeFrame, encodeFrameHeader } from '../../src/core/frame.js';
 import { ConnectionNotOpenError, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
@@ -495,6 +495,33 @@ describe('Connection: ping and pong (RFC 6455 sections 5.5.2, 5.5.3)', () => {
   it('only reports the ping when autoPong is off, and reports pongs', () => {
     const h = receiveEveryWay(concat(fromClient(0x9, 'a'), fromClient(0xa, 'b')), { autoPong: false });
     assert.deepEqual(h.events, [['ping', 'a'], ['pong', 'b']]);
+  });
+
+  it('answers every ping of a burst that arrives in one read, at once and in order (Autobahn case 2.10)', () => {
+    const h = harness();
+    const payloads = Array.from({ length: 10 }, (_, i) => `payload-${i}`);
+    h.conn.receive(concat(...payloads.map((p) => fromClient(0x9, p))));
+    assert.deepEqual(
+      h.events,
+      payloads.flatMap((p) => [['out', [0xa, true, p]], ['ping', p]]),
+    );
+  });
+
+  it(`past ${AUTO_PONG_BUDGET} bytes of pongs in one read, answers the rest by one pong for the latest, at the end of the read (section 5.5.3)`, () => {
+    const h = harness();
+    const payloads = Array.from({ length: 40 }, (_, i) => `${String(i).padStart(2, '0')}${'p'.repeat(123)}`);
+    h.conn.receive(concat(...payloads.map((p) => fromClient(0x9, p)), fromClient(0x1, 'after the flood')));
+    // A pong of 125 bytes is a 127-byte frame: that many fit the budget and go out at once.
+    const atOnce = Math.floor(AUTO_PONG_BUDGET / 127);
+    assert.deepEqual(h.events, [
+      ...payloads.flatMap((p, i) => (i < atOnce ? [['out', [0xa, true, p]], ['ping', p]] : [['ping', p]])),
+      ['message', 'after the flood'],
+      ['out', [0xa, true, payloads[payloads.length - 1]]],
+    ]);
+    // The next read has a budget of its own.
+    h.events.length = 0;
+    h.conn.receive(fromClient(0x9, 'next read'));
+    assert.deepEqual(h.events, [['out', [0xa, true, 'next read']], ['ping', 'next read']]);
   });
 
   it('ping() and pong() send control frames of at most 125 bytes', () => {

@@ -13,7 +13,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
-import { Connection, type ConnectionHandler, type Role } from '../../src/core/connection.js';
+import { AUTO_PONG_BUDGET, Connection, type ConnectionHandler, type Role } from '../../src/core/connection.js';
 import { decodeFrame } from '../../src/core/frame-parser.js';
 import { fuzzParameters } from './fuzz-runs.js';
 
@@ -224,6 +224,8 @@ interface Run {
   events: Event[];
   /** Turns: receive calls plus transforms finished outside one (each may end with a coalesced pong). */
   turns: number;
+  /** Bytes of pong frames output during each turn, by turn number. */
+  pongBytes: number[];
   /** Most memory a partial message held after any receive: its buffer plus the chunks its kept pieces pin. */
   maxBuffered: number;
   threw: unknown[];
@@ -241,6 +243,7 @@ interface Setup extends Model {
 function runConnection(chunks: readonly Uint8Array[], s: Setup): Run {
   const events: Event[] = [];
   const threw: unknown[] = [];
+  const pongBytes: number[] = [];
   let ended = false;
   let streamed: { text: boolean; parts: Uint8Array[] } | null = null;
   let pendingTransform: Uint8Array | null = null;
@@ -256,7 +259,10 @@ function runConnection(chunks: readonly Uint8Array[], s: Setup): Run {
         const decoded = decodeFrame(bytes, { role: peerRole, rsvBits: 0 });
         assert.ok(decoded !== null, 'output holds whole frames only');
         const { frame } = decoded;
-        if (frame.opcode === 0xa) events.push(['out', 'pong', hex(frame.payload)]);
+        if (frame.opcode === 0xa) {
+          events.push(['out', 'pong', hex(frame.payload)]);
+          pongBytes[turns] = (pongBytes[turns] ?? 0) + decoded.bytesConsumed;
+        }
         else if (frame.opcode === 0x8) {
           const p = frame.payload;
           if (p.length === 0) events.push(['out', 'close', null]);
@@ -357,7 +363,7 @@ function runConnection(chunks: readonly Uint8Array[], s: Setup): Run {
   } catch (error) {
     threw.push(error);
   }
-  return { events, turns, maxBuffered, threw };
+  return { events, turns, pongBytes, maxBuffered, threw };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -540,7 +546,8 @@ function build(c: Case): Uint8Array {
 /**
  * Section 5.5.2/5.5.3: every pong answers a ping received, in order, with its payload; pings may
  * be answered only through a pong to a later ping; every ping is answered (when autoPong is on)
- * before our close frame; at most two pongs per turn, whatever the flood.
+ * before our close frame; per turn, at most AUTO_PONG_BUDGET bytes of pongs answered one by one,
+ * then one more for the latest, whatever the flood.
  */
 function checkPongs(run: Run, expected: readonly Event[], setup: Model): void {
   const pings = expected.filter((e) => e[0] === 'ping').map((e) => e[1]);
@@ -565,7 +572,8 @@ function checkPongs(run: Run, expected: readonly Event[], setup: Model): void {
     next++;
   }
   if (pings.length > 0) assert.equal(pongs[pongs.length - 1], pings[pings.length - 1], 'the latest ping is answered');
-  assert.ok(pongs.length <= 2 * run.turns, `${pongs.length} pongs in ${run.turns} turns`);
+  // A pong frame is at most 131 bytes (a masked 125-byte payload): the one for the latest ping.
+  run.pongBytes.forEach((bytes, turn) => assert.ok(bytes <= AUTO_PONG_BUDGET + 131, `${bytes} bytes of pongs in turn ${turn}`));
 }
 
 function check(c: Case): Run {
