@@ -33,6 +33,19 @@ export const DEFAULT_RECEIVE_HIGH_WATER_MARK = 4 * 1024 * 1024;
  */
 export const DEFAULT_RECEIVE_HIGH_WATER_MESSAGES = 1024;
 
+/**
+ * Default `messageTimeout`: 60 s from the first byte of a frame or message to its last. A peer
+ * dribbling a message a byte at a time holds the connection and the partial message; at the
+ * default 1 MiB message size this still admits links of about 17 KiB/s.
+ */
+export const DEFAULT_MESSAGE_TIMEOUT = 60_000;
+
+/**
+ * Default `maxBufferedAmount`: 4 MiB waiting for a peer that does not read, after which the next
+ * send() fails the connection (1008). Producers that await send() never get there.
+ */
+export const DEFAULT_MAX_BUFFERED_AMOUNT = 4 * 1024 * 1024;
+
 /** Default `fragmentSize` of a streamed send: 64 KiB per frame, as Node's stream chunks. */
 export const DEFAULT_FRAGMENT_SIZE = 64 * 1024;
 
@@ -81,6 +94,20 @@ export interface WebSocketOptions {
   receiveHighWaterMark?: number;
   /** Unread messages above which reading the socket pauses, as `receiveHighWaterMark`. Default 1024. */
   receiveHighWaterMessages?: number;
+  /**
+   * Fail the connection (1008, MessageTimeoutError) when a frame or a message has started
+   * arriving and is not complete after this many ms, however steadily its bytes come; 0
+   * disables. Time during which we ourselves stopped reading does not count, and a message read
+   * with `receiveStream()` is bounded by its consumer instead. Default 60 s (DEFAULT_MESSAGE_TIMEOUT).
+   */
+  messageTimeout?: number;
+  /**
+   * When more than this many bytes already wait to be written (`bufferedAmount`), the next
+   * send() fails the connection (1008, SendBufferFullError) and destroys the socket: a peer that
+   * does not read cannot make us buffer without bound. Infinity disables. Default 4 MiB
+   * (DEFAULT_MAX_BUFFERED_AMOUNT).
+   */
+  maxBufferedAmount?: number;
 }
 
 /** WebSocketOptions with every default applied, as the WebSocket uses them. */
@@ -95,6 +122,8 @@ export interface ResolvedOptions {
   propagateErrors: boolean;
   receiveHighWaterMark: number;
   receiveHighWaterMessages: number;
+  messageTimeout: number;
+  maxBufferedAmount: number;
 }
 
 function size(name: string, value: unknown, fallback: number, allowInfinity: boolean): number {
@@ -124,5 +153,7 @@ export function resolveOptions(options: WebSocketOptions = {}): ResolvedOptions 
     propagateErrors: flag('propagateErrors', options.propagateErrors, false),
     receiveHighWaterMark: size('receiveHighWaterMark', options.receiveHighWaterMark, DEFAULT_RECEIVE_HIGH_WATER_MARK, true),
     receiveHighWaterMessages: size('receiveHighWaterMessages', options.receiveHighWaterMessages, DEFAULT_RECEIVE_HIGH_WATER_MESSAGES, true),
+    messageTimeout: size('messageTimeout', options.messageTimeout, DEFAULT_MESSAGE_TIMEOUT, false),
+    maxBufferedAmount: size('maxBufferedAmount', options.maxBufferedAmount, DEFAULT_MAX_BUFFERED_AMOUNT, true),
   };
 }

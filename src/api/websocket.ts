@@ -27,6 +27,7 @@ import {
   PingTimeoutError,
   PongMismatchError,
   ProtocolError,
+  SendBufferFullError,
 } from '../core/errors.js';
 import { MAX_CONTROL_PAYLOAD } from '../core/limits.js';
 import { PauseReason, SocketDriver, type CloseResult, type DriverEvents } from '../node/driver.js';
@@ -285,6 +286,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         pingInterval: this.#options.pingInterval,
         idleTimeout: this.#options.idleTimeout,
         closeTimeout: this.#options.closeTimeout,
+        messageTimeout: this.#options.messageTimeout,
         codecs: this.#codecs,
         maskKey: init.maskKey,
       },
@@ -364,6 +366,15 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   #send(data: SendData, options: SendOptions | undefined): Promise<void> {
     if (this.#state !== 'open') return Promise.reject(this.#notOpenError());
+    const limit = this.#options.maxBufferedAmount;
+    if (this.bufferedAmount > limit) {
+      // A peer that does not read while we keep sending: fail the connection (1008) and drop
+      // the socket at once, since a close frame could not get through the full buffer anyway.
+      const error = new SendBufferFullError(limit);
+      this.#state = 'closing';
+      this.#driver.fail(error, true);
+      return Promise.reject(error);
+    }
     const fragmentSize = options?.fragmentSize;
     if (fragmentSize !== undefined && (!Number.isInteger(fragmentSize) || fragmentSize < 1)) {
       throw new InvalidArgumentError(`fragmentSize must be a positive integer, got ${String(fragmentSize)}`);
@@ -948,6 +959,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   #onProtocolError(error: ProtocolError): void {
     if (this.#state === 'open') this.#state = 'closing';
+    // A full send buffer is reported by the send() that found it (its promise rejects), like the
+    // other bounds on a peer that went quiet; 'error' only when asked for.
+    if (error instanceof SendBufferFullError && !this.#options.propagateErrors) return;
     this.#emitError(error);
   }
 

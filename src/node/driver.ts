@@ -13,7 +13,7 @@ import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { Connection, type ConnectionHandler, type Role } from '../core/connection.js';
-import { CloseTimeoutError, ProtocolError } from '../core/errors.js';
+import { CloseTimeoutError, MessageTimeoutError, ProtocolError } from '../core/errors.js';
 import type { MessageCodec } from './message-codec.js';
 import { WheelTimer } from './timer-wheel.js';
 
@@ -51,6 +51,8 @@ export interface DriverOptions {
   idleTimeout: number;
   /** Bound on each phase of the closing handshake, in ms; then the transport is destroyed. 0 disables (wait forever). */
   closeTimeout: number;
+  /** Bound on how long a frame or gathered message may take to arrive, in ms (1008); 0 or absent disables. */
+  messageTimeout?: number;
   /** Negotiated extension codecs, in response-header order. */
   codecs?: readonly MessageCodec[];
   /** For tests: the mask-key source handed to the core. */
@@ -123,6 +125,17 @@ export class SocketDriver {
   private lastReceived = 0;
   private lastPing = 0;
   private closeTimer: WheelTimer | null = null;
+
+  // messageTimeout: a partly received frame or message is timed from the read in which it began
+  // (after the last one that completed something), minus the time reads were paused by us.
+  private messageTimer: WheelTimer | null = null;
+  /** A partial frame or message is being timed. */
+  private messageActive = false;
+  /** Its remaining time, as of messageStartedAt. */
+  private messageLeft = 0;
+  private messageStartedAt = 0;
+  /** The core completed a frame or message during the current read. */
+  private progress = false;
   private drainWaiters: (() => void)[] = [];
 
   // Output batching. While a batch is open (a read being processed, or the tick of a send from
@@ -357,27 +370,34 @@ export class SocketDriver {
 
   /** @internal */
   coreMessage(data: Uint8Array, isText: boolean): void {
+    this.progress = true;
     // Nothing reaches the owner once the transport is destroyed (terminate() from a listener).
     if (!this.stream.destroyed) this.events.message(data, isText);
   }
 
   /** @internal */
   coreFragment(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void {
+    if (fin) this.progress = true;
     if (!this.stream.destroyed) this.events.fragment(data, isText, first, fin);
   }
 
   /** @internal */
   corePing(payload: Uint8Array): void {
+    // A control frame is progress only outside a message: one between a dribbled message's
+    // fragments does not bring that message any closer to its end.
+    if (!this.connection.receiving) this.progress = true;
     if (!this.stream.destroyed) this.events.ping(payload);
   }
 
   /** @internal */
   corePong(payload: Uint8Array): void {
+    if (!this.connection.receiving) this.progress = true;
     if (!this.stream.destroyed) this.events.pong(payload);
   }
 
   /** @internal */
   coreTransform(data: Uint8Array, isText: boolean, rsv: number): void {
+    this.progress = true;
     this.pause(PauseReason.Transform);
     let codec: MessageCodec | undefined;
     for (const c of this.codecs) {
@@ -407,6 +427,8 @@ export class SocketDriver {
         } finally {
           this.endBatch();
         }
+        // Input that arrived during the transform was parsed just now.
+        this.trackMessage();
         this.resume(PauseReason.Transform);
       },
       (error: unknown) => {
@@ -489,8 +511,18 @@ export class SocketDriver {
     if (!this.started || this.stream.destroyed) return;
     if (this.pauseReasons !== 0) {
       if (this.stream.readableFlowing !== false) this.stream.pause();
-    } else if (this.stream.readableFlowing !== true) {
-      this.stream.resume();
+      // While we do not read, the peer cannot be blamed for a message not arriving.
+      if (this.messageActive && this.messageTimer?.pending) {
+        this.messageTimer.cancel();
+        this.messageLeft -= performance.now() - this.messageStartedAt;
+      }
+    } else {
+      if (this.stream.readableFlowing !== true) this.stream.resume();
+      if (this.messageActive && !this.messageTimer?.pending) {
+        this.messageStartedAt = performance.now();
+        this.messageTimer ??= new WheelTimer(() => this.onMessageTimeout());
+        this.messageTimer.schedule(Math.max(1, this.messageLeft));
+      }
     }
   }
 
@@ -504,7 +536,52 @@ export class SocketDriver {
     } finally {
       this.endBatch();
     }
+    if (this.options.messageTimeout) this.trackMessage();
   };
+
+  /** After a read: start, keep or stop timing the partial frame or message it ended inside. */
+  private trackMessage(): void {
+    const timeout = this.options.messageTimeout ?? 0;
+    if (timeout <= 0) return;
+    const progress = this.progress;
+    this.progress = false;
+    if (this.finished || !this.connection.receiving) {
+      this.messageActive = false;
+      this.messageTimer?.cancel();
+      return;
+    }
+    // Still inside the same partial as before this read: its clock keeps running.
+    if (this.messageActive && !progress) return;
+    this.messageActive = true;
+    this.messageLeft = timeout;
+    this.messageStartedAt = performance.now();
+    if (this.pauseReasons === 0) {
+      this.messageTimer ??= new WheelTimer(() => this.onMessageTimeout());
+      this.messageTimer.schedule(timeout);
+    }
+  }
+
+  private onMessageTimeout(): void {
+    this.messageActive = false;
+    if (this.finished || !this.connection.receiving) return;
+    this.fail(new MessageTimeoutError(this.options.messageTimeout ?? 0));
+  }
+
+  /**
+   * Fails the connection for a bound of ours the peer made us reach (RFC 6455 section 7.1.7, as
+   * for a protocol error: close frame with the error's code, input ignored, `protocolError`
+   * reported); with `destroy`, the transport goes at once, for when a close frame could not get
+   * through anyway.
+   */
+  fail(error: ProtocolError, destroy = false): void {
+    this.batchDepth++;
+    try {
+      this.connection.failConnection(error);
+    } finally {
+      this.endBatch();
+    }
+    if (destroy) this.terminate();
+  }
 
   private readonly onDrain = (): void => {
     const waiters = this.drainWaiters;
@@ -547,6 +624,8 @@ export class SocketDriver {
     this.finished = true;
     this.stopLiveness();
     this.closeTimer?.cancel();
+    this.messageTimer?.cancel();
+    this.messageActive = false;
     if (!this.connection.closed) this.connection.transportClosed();
     this.onDrain();
     for (const codec of this.codecs) {

@@ -8,6 +8,8 @@ import { InvalidArgumentError } from '../../src/core/errors.js';
 import {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_MAX_BUFFERED_AMOUNT,
+  DEFAULT_MESSAGE_TIMEOUT,
   DEFAULT_PING_INTERVAL,
   DEFAULT_RECEIVE_HIGH_WATER_MARK,
   DEFAULT_RECEIVE_HIGH_WATER_MESSAGES,
@@ -27,7 +29,11 @@ describe('defaults', () => {
       propagateErrors: false,
       receiveHighWaterMark: DEFAULT_RECEIVE_HIGH_WATER_MARK,
       receiveHighWaterMessages: DEFAULT_RECEIVE_HIGH_WATER_MESSAGES,
+      messageTimeout: DEFAULT_MESSAGE_TIMEOUT,
+      maxBufferedAmount: DEFAULT_MAX_BUFFERED_AMOUNT,
     });
+    assert.equal(DEFAULT_MESSAGE_TIMEOUT, 60_000);
+    assert.equal(DEFAULT_MAX_BUFFERED_AMOUNT, 4 * 1024 * 1024);
     assert.equal(DEFAULT_PING_INTERVAL, 30_000);
     assert.equal(DEFAULT_IDLE_TIMEOUT, 60_000);
     assert.equal(DEFAULT_CLOSE_TIMEOUT, 5_000);
@@ -48,6 +54,8 @@ describe('validation', () => {
       [{ closeTimeout: -1 }, 'closeTimeout'],
       [{ pingInterval: Number.NaN }, 'pingInterval'],
       [{ idleTimeout: Infinity }, 'idleTimeout'],
+      [{ messageTimeout: -5 }, 'messageTimeout'],
+      [{ maxBufferedAmount: -1 }, 'maxBufferedAmount'],
       [{ maxMessageSize: '5' }, 'maxMessageSize'],
       [{ autoPong: 1 }, 'autoPong'],
       [{ propagateErrors: 'yes' }, 'propagateErrors'],

@@ -17,9 +17,11 @@ import {
   ConnectionNotOpenError,
   IdleTimeoutError,
   InvalidArgumentError,
+  MessageTimeoutError,
   PingTimeoutError,
   PongMismatchError,
   ProtocolError,
+  SendBufferFullError,
 } from '../../src/core/errors.js';
 import { Opcode } from '../../src/core/opcode.js';
 import { kCloseWithoutCode, WebSocket, type Message } from '../../src/api/websocket.js';
@@ -583,6 +585,78 @@ for (const transport of transports) {
       const { client, server } = await wsPair(transport, { server: { idleTimeout: 100, propagateErrors: true } });
       const [error] = await within(next(server, 'error'), 3000);
       assert.ok(error instanceof IdleTimeoutError);
+      await closePair(client, server);
+    });
+
+    test('messageTimeout fails (1008) a message that is still arriving after the bound, not one that finishes in time', async () => {
+      const { ws, peer } = await rawPair(transport, 'server', { messageTimeout: 150, closeTimeout: 200 });
+      const errored = next(ws, 'error');
+      const closed = next(ws, 'close');
+      const frame = peer.encode({ opcode: Opcode.Text, payload: text('slow but done') });
+      // Finishes within the bound, across several reads.
+      peer.write(frame.subarray(0, 3));
+      await sleep(60);
+      peer.write(frame.subarray(3, 8));
+      await sleep(60);
+      peer.write(frame.subarray(8));
+      assert.deepEqual(await ws.receive(), { type: 'text', data: 'slow but done' });
+      // Dribbled: a byte every 20 ms never finishes in time, however steadily it comes.
+      const start = performance.now();
+      const dribble = peer.encode({ opcode: Opcode.Binary, payload: Buffer.alloc(100) });
+      let at = 0;
+      const drip = setInterval(() => peer.write(dribble.subarray(at, ++at)), 20);
+      try {
+        const [error] = await within(errored, 3000, 'message timeout');
+        const elapsed = performance.now() - start;
+        assert.ok(error instanceof MessageTimeoutError);
+        assert.ok(elapsed >= 140 && elapsed < 1000, `cut off after ${elapsed} ms`);
+        const [code] = await within(closed, 3000, 'close');
+        assert.equal(code, 1008);
+      } finally {
+        clearInterval(drip);
+      }
+      let close = await peer.nextFrame();
+      while (close !== null && close.opcode !== Opcode.Close) close = await peer.nextFrame();
+      assert.equal(Buffer.from(close!.payload).readUInt16BE(0), 1008);
+    });
+
+    test('time paused by our own backpressure does not count against messageTimeout', async () => {
+      const { ws, peer } = await rawPair(transport, 'server', { messageTimeout: 100, receiveHighWaterMessages: 1 });
+      await sleep(10);
+      // One read: two messages (past the mark: reading pauses) and the start of a third.
+      const third = peer.encode({ opcode: Opcode.Binary, payload: Buffer.alloc(1000, 3) });
+      peer.write(
+        Buffer.concat([peer.encode({ opcode: Opcode.Text, payload: text('a') }), peer.encode({ opcode: Opcode.Text, payload: text('b') }), third.subarray(0, 500)]),
+      );
+      await sleep(300); // three times the bound, all of it spent paused by us
+      assert.equal(ws.readyState, 'open');
+      assert.deepEqual(await ws.receive(), { type: 'text', data: 'a' });
+      assert.deepEqual(await ws.receive(), { type: 'text', data: 'b' });
+      peer.write(third.subarray(500));
+      assert.deepEqual(await within(ws.receive(), 3000), { type: 'binary', data: Buffer.alloc(1000, 3) });
+      // And once reading again, the bound applies.
+      const closed = next(ws, 'close');
+      peer.write(peer.encode({ opcode: Opcode.Binary, payload: Buffer.alloc(10) }).subarray(0, 4));
+      const [code] = await within(closed, 3000, 'message timeout');
+      assert.equal(code, 1008);
+    });
+
+    test('maxBufferedAmount: past the bound the next send fails the connection (1008) and the socket goes', async () => {
+      const { client, server, serverStream } = await wsPair(transport, { client: { maxBufferedAmount: 256 * 1024 } });
+      serverStream.pause(); // a peer that reads nothing
+      const chunk = Buffer.alloc(64 * 1024);
+      const closed = next(client, 'close');
+      let failure: unknown;
+      for (let i = 0; i < 2000 && client.readyState === 'open'; i++) {
+        client.send(chunk).catch((error: unknown) => {
+          failure ??= error;
+        });
+        if (i % 16 === 0) await tick();
+      }
+      const [code] = await within(closed, 5000, 'close');
+      assert.equal(code, 1008);
+      await tick();
+      assert.ok(failure instanceof ConnectionClosedError || failure instanceof SendBufferFullError);
       await closePair(client, server);
     });
 
