@@ -134,7 +134,8 @@ interface Settle {
 type SendJob =
   | (Settle & { kind: 'message'; data: Uint8Array; isText: boolean; fragmentSize: number; compress: boolean; size: number })
   | (Settle & { kind: 'stream'; source: AsyncIterable<unknown>; isText: boolean | undefined; fragmentSize: number; size: 0 })
-  | (Settle & { kind: 'close'; code: number | undefined; reason: string; size: 0 });
+  | (Settle & { kind: 'close'; code: number | undefined; reason: string; size: 0 })
+  | (Settle & { kind: 'encoded'; chunks: readonly Uint8Array[]; size: number });
 
 /** The state of the message being received in the core's streaming mode. */
 interface Incoming {
@@ -215,6 +216,13 @@ export const kCloseWithoutCode: unique symbol = Symbol('hybi.closeWithoutCode');
 export const kCloseResult: unique symbol = Symbol('hybi.closeResult');
 
 /**
+ * Internal: sends a frame already encoded (server role only: unmasked), in order with the other
+ * sends: `ws[kSendEncoded](chunks, size)`. For WebSocketServer.broadcast, which frames a message
+ * once for every client. Same promise and bounds as send(); never compressed.
+ */
+export const kSendEncoded: unique symbol = Symbol('hybi.sendEncoded');
+
+/**
  * A WebSocket connection (RFC 6455) over any Duplex, client or server side. See DESIGN.md "The
  * public API" and docs/connection.md. `connect()` and `WebSocketServer` construct it; a user
  * rarely does.
@@ -226,6 +234,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   readonly #url: string;
   readonly #protocol: string;
   readonly #extensions: string;
+  readonly #role: Role;
 
   #state: ReadyState = 'open';
   #final: CloseResult | null = null;
@@ -263,6 +272,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.#codecs = init.codecs ?? [];
     this.#url = init.url ?? '';
     this.#protocol = init.protocol ?? '';
+    this.#role = init.role;
     this.#extensions = this.#codecs.map((c) => c.header).join(', ');
     const events: DriverEvents = {
       message: (data, isText) => this.#onMessage(data, isText),
@@ -366,15 +376,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   #send(data: SendData, options: SendOptions | undefined): Promise<void> {
     if (this.#state !== 'open') return Promise.reject(this.#notOpenError());
-    const limit = this.#options.maxBufferedAmount;
-    if (this.bufferedAmount > limit) {
-      // A peer that does not read while we keep sending: fail the connection (1008) and drop
-      // the socket at once, since a close frame could not get through the full buffer anyway.
-      const error = new SendBufferFullError(limit);
-      this.#state = 'closing';
-      this.#driver.fail(error, true);
-      return Promise.reject(error);
-    }
+    if (this.#overBufferLimit()) return Promise.reject(this.#failSendBuffer());
     const fragmentSize = options?.fragmentSize;
     if (fragmentSize !== undefined && (!Number.isInteger(fragmentSize) || fragmentSize < 1)) {
       throw new InvalidArgumentError(`fragmentSize must be a positive integer, got ${String(fragmentSize)}`);
@@ -428,6 +430,44 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     throw new InvalidArgumentError('send() takes a string, bytes, a Readable or an async iterable');
   }
 
+  /** @internal see kSendEncoded. */
+  [kSendEncoded](chunks: readonly Uint8Array[], size: number): Promise<void> {
+    let promise: Promise<void>;
+    try {
+      promise = this.#sendEncoded(chunks, size);
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.catch(noop);
+    return promise;
+  }
+
+  #sendEncoded(chunks: readonly Uint8Array[], size: number): Promise<void> {
+    if (this.#role !== 'server') throw new InvalidArgumentError('encoded frames are for the server role (client frames are masked one by one)');
+    if (this.#state !== 'open') return Promise.reject(this.#notOpenError());
+    if (this.#overBufferLimit()) return Promise.reject(this.#failSendBuffer());
+    if (!this.#sendBusy && this.#sendQueue.length === 0) {
+      this.#driver.sendEncoded(chunks);
+      return this.#driver.waitForDrain();
+    }
+    return this.#enqueue((settle) => ({ ...settle, kind: 'encoded', chunks, size }));
+  }
+
+  #overBufferLimit(): boolean {
+    return this.bufferedAmount > this.#options.maxBufferedAmount;
+  }
+
+  /**
+   * A peer that does not read while we keep sending: fail the connection (1008) and drop the
+   * socket at once, since a close frame could not get through the full buffer anyway.
+   */
+  #failSendBuffer(): SendBufferFullError {
+    const error = new SendBufferFullError(this.#options.maxBufferedAmount);
+    this.#state = 'closing';
+    this.#driver.fail(error, true);
+    return error;
+  }
+
   #enqueue(make: (settle: Settle) => SendJob): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const job = make({ resolve, reject });
@@ -460,6 +500,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     const driver = this.#driver;
     if (job.kind === 'close') {
       if (driver.connection.readyState === 'open') this.#startClose(job.code, job.reason);
+      return;
+    }
+    if (job.kind === 'encoded') {
+      this.#assertSendable();
+      driver.sendEncoded(job.chunks);
+      await driver.waitForDrain();
       return;
     }
     if (job.kind === 'message') {

@@ -13,7 +13,7 @@ import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { Connection, type ConnectionHandler, type Role } from '../core/connection.js';
-import { CloseTimeoutError, MessageTimeoutError, ProtocolError } from '../core/errors.js';
+import { CloseTimeoutError, ConnectionNotOpenError, MessageTimeoutError, ProtocolError } from '../core/errors.js';
 import type { MessageCodec } from './message-codec.js';
 import { WheelTimer } from './timer-wheel.js';
 
@@ -301,6 +301,17 @@ export class SocketDriver {
   private endStream(): void {
     this.flushHeld();
     if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+  }
+
+  /**
+   * Writes frames encoded elsewhere, byte for byte (a server's broadcast: one unmasked frame
+   * built once and written to every client). The caller guarantees they are whole, valid frames
+   * for this role and that no message sent piece by piece is open.
+   */
+  sendEncoded(chunks: readonly Uint8Array[]): void {
+    if (this.connection.readyState !== 'open') throw new ConnectionNotOpenError(this.connection.readyState);
+    this.openTickBatch();
+    this.coreOutput(chunks as Uint8Array[]);
   }
 
   /** See Connection.ping. */

@@ -24,7 +24,8 @@ import {
   SendBufferFullError,
 } from '../../src/core/errors.js';
 import { Opcode } from '../../src/core/opcode.js';
-import { kCloseWithoutCode, WebSocket, type Message } from '../../src/api/websocket.js';
+import { kCloseWithoutCode, kSendEncoded, WebSocket, type Message } from '../../src/api/websocket.js';
+import { encodeFrame } from '../../src/core/frame.js';
 import { pendingTimers } from '../../src/node/timer-wheel.js';
 import { closePair, isSocket, rawPair, sleep, transports, within, wsPair } from '../helpers/ws-pair.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
@@ -246,6 +247,28 @@ for (const transport of transports) {
         await assert.rejects(queued, ConnectionClosedError);
         await assert.rejects(streamed, ConnectionClosedError);
       });
+      await closePair(client, server);
+    });
+  });
+
+  describe(`frames encoded once (broadcast) (${transport})`, { timeout: 120_000 }, () => {
+    test('a server sends a prepared frame as is, in order with its other sends; a client may not', async () => {
+      const { client, server } = await wsPair(transport);
+      const frame = encodeFrame({ opcode: Opcode.Text, payload: text('to everyone') });
+      async function* slow(): AsyncGenerator<string> {
+        yield 'streamed ';
+        await sleep(20);
+        yield 'first';
+      }
+      void server.send(slow());
+      await server[kSendEncoded]([frame.subarray(0, 3), frame.subarray(3)], frame.length);
+      await server[kSendEncoded]([frame], frame.length);
+      assert.deepEqual(await client.receive(), { type: 'text', data: 'streamed first' });
+      assert.deepEqual(await client.receive(), { type: 'text', data: 'to everyone' });
+      assert.deepEqual(await client.receive(), { type: 'text', data: 'to everyone' });
+      await assert.rejects(client[kSendEncoded]([frame], frame.length), InvalidArgumentError);
+      await server.close();
+      await assert.rejects(server[kSendEncoded]([frame], frame.length), ConnectionNotOpenError);
       await closePair(client, server);
     });
   });
