@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { encodeFrame } from '../../src/core/frame.js';
 import { Connection, type ConnectionHandler } from '../../src/core/connection.js';
 import { MessageTimeoutError, SendBufferFullError, type ProtocolError } from '../../src/core/errors.js';
-import { DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL } from '../../src/api/options.js';
+import { DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MESSAGE_TIMEOUT, DEFAULT_PING_INTERVAL } from '../../src/api/options.js';
+import type { WebSocket } from '../../src/api/websocket.js';
 import { MiB, RawWebSocket, assertMemoryNear, eventually, serve, settledMemory, sleep } from './harness.js';
 
 /** Round trips of an honest client: each message echoed before the next is sent; returns the times in ms. */
@@ -136,6 +137,167 @@ describe('Hardening: half-open connections (keep-alive pings, pingInterval + idl
       }
       await eventually(() => s.server.clients.size === 0, 'connections released');
       await assertMemoryNear(baseline, 3 * MiB, 'after the half-open connections');
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('Hardening: a peer dribbling a message (messageTimeout)', () => {
+  it('the default bound is 60 s', () => {
+    assert.equal(DEFAULT_MESSAGE_TIMEOUT, 60_000);
+  });
+
+  it('a message or frame sent a byte at a time is cut off with 1008 at messageTimeout, however steadily bytes arrive', async () => {
+    const messageTimeout = 800;
+    const s = await serve({ messageTimeout, closeTimeout: 300 });
+    try {
+      const baseline = await settledMemory();
+      // Three ways to dribble: a text message, the header of a frame, a fragmented message.
+      const dribbled = [
+        encodeFrame({ opcode: 1, payload: new Uint8Array(200).fill(0x61), mask: true }),
+        encodeFrame({ opcode: 2, payload: new Uint8Array(70_000), mask: true }).subarray(0, 14),
+        Buffer.concat(Array.from({ length: 50 }, (_, i) => encodeFrame({ opcode: i === 0 ? 2 : 0, fin: false, payload: new Uint8Array(4), mask: true }))),
+      ];
+      // A fourth peer sends a fragment of a message that never ends with a whole ping, every
+      // tick: completed control frames are no progress on the message.
+      const withPings = Array.from({ length: 100 }, (_, n) => encodeFrame({ opcode: n === 0 ? 2 : 0, fin: false, payload: new Uint8Array(4), mask: true }));
+      const ping = encodeFrame({ opcode: 9, payload: new Uint8Array(4), mask: true });
+      const peers = await Promise.all([0, 1, 2, 3].map(() => RawWebSocket.open(s.port)));
+      const started = performance.now();
+      let i = 0;
+      const drip = setInterval(() => {
+        dribbled.forEach((bytes, k) => {
+          if (i < bytes.length) peers[k]!.write(bytes.subarray(i, i + 1));
+        });
+        if (i < withPings.length) peers[3]!.write(Buffer.concat([withPings[i]!, ping]));
+        i++;
+      }, 20);
+      try {
+        const results = await Promise.all(peers.map((p) => p.closed(messageTimeout + 5000)));
+        const elapsed = performance.now() - started;
+        results.forEach((r, k) => assert.equal(r.code, 1008, `peer ${k}: policy violation`));
+        assert.ok(elapsed >= messageTimeout - 50, `not before the bound (${elapsed.toFixed(0)} ms)`);
+        assert.ok(elapsed < messageTimeout + 300 + 1500, `cut off after ${elapsed.toFixed(0)} ms`);
+        assert.ok(peers.every((p) => p.messages().length === 0), 'nothing was delivered');
+      } finally {
+        clearInterval(drip);
+        for (const p of peers) p.destroy();
+      }
+      await eventually(() => s.server.clients.size === 0, 'connections released');
+      await assertMemoryNear(baseline, 3 * MiB, 'after the dribbling peers');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('a steady stream of messages split across reads is never cut off; a slow but finished message passes', async () => {
+    const messageTimeout = 400;
+    const s = await serve({ messageTimeout });
+    try {
+      const ws = await RawWebSocket.open(s.port);
+      // 120 messages of 9 bytes sent in 7-byte writes every 10 ms: every read ends inside a
+      // message for about 1.5 s in all, far past the bound, but each message finishes quickly.
+      const stream = Buffer.concat(Array.from({ length: 120 }, (_, n) => encodeFrame({ opcode: 1, payload: new TextEncoder().encode(`msg ${String(n).padStart(5, '0')}`), mask: true })));
+      for (let at = 0; at < stream.length; at += 7) {
+        ws.write(stream.subarray(at, at + 7));
+        await sleep(10);
+      }
+      // One message taking 3/4 of the bound.
+      const slow = encodeFrame({ opcode: 1, payload: new TextEncoder().encode('slow but done'), mask: true });
+      ws.write(slow.subarray(0, 5));
+      await sleep((3 * messageTimeout) / 4);
+      ws.write(slow.subarray(5));
+      assert.ok(await ws.waitMessages(121, 5000), `echoed ${ws.messages().length} of 121`);
+      assert.equal(s.server.clients.size, 1, 'still connected');
+      ws.destroy();
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('Hardening: a peer that never reads (maxBufferedAmount)', () => {
+  it('the default bound is 4 MiB', () => {
+    assert.equal(DEFAULT_MAX_BUFFERED_AMOUNT, 4 * MiB);
+  });
+
+  it('send() reports backpressure; a producer that ignores it is cut off with 1008 past the bound, and memory is given back', async () => {
+    let server: WebSocket | null = null;
+    const s = await serve({}, (srv) => {
+      srv.on('connection', (ws) => {
+        server = ws;
+      });
+    });
+    try {
+      const baseline = await settledMemory();
+      const peer = await RawWebSocket.open(s.port);
+      peer.client.socket.pause();
+      await eventually(() => server !== null, 'connected');
+      const ws = server!;
+      const closed = once(ws, 'close') as Promise<[number, string]>;
+      const chunk = new Uint8Array(64 * 1024);
+      // Fire and forget, as a broadcast does: how far does it get?
+      const settled: boolean[] = [];
+      let sends = 0;
+      const started = performance.now();
+      while (ws.readyState === 'open' && sends < 1000) {
+        const index = sends++;
+        settled[index] = false;
+        ws.send(chunk).then(
+          () => (settled[index] = true),
+          () => (settled[index] = true),
+        );
+        if (sends % 8 === 0) await sleep(1);
+      }
+      const [code] = await closed;
+      const elapsed = performance.now() - started;
+      assert.equal(code, 1008, 'policy violation');
+      assert.ok(elapsed < 5000, `cut off after ${elapsed.toFixed(0)} ms`);
+      const bytes = sends * chunk.length;
+      assert.ok(bytes > DEFAULT_MAX_BUFFERED_AMOUNT, `sent ${bytes} bytes before the bound`);
+      assert.ok(bytes < DEFAULT_MAX_BUFFERED_AMOUNT + 16 * MiB, `${(bytes / MiB).toFixed(1)} MiB accepted before the bound hit (kernel buffers absorb some)`);
+      peer.destroy();
+      await eventually(() => s.server.clients.size === 0, 'connection released');
+      await assertMemoryNear(baseline, 3 * MiB, 'after the non-reading peer');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('a producer that awaits send() stops producing for a peer that does not read, and is never cut off', async () => {
+    let produced = 0;
+    let stalled = false;
+    const s = await serve({}, (srv) => {
+      srv.on('connection', async (ws) => {
+        const chunk = new Uint8Array(64 * 1024);
+        try {
+          while (ws.readyState === 'open') {
+            const sent = ws.send(chunk);
+            const late = await Promise.race([sent.then(() => false), sleep(300).then(() => true)]);
+            if (late) {
+              stalled = true;
+              await sent;
+            }
+            produced++;
+          }
+        } catch {
+          // The peer went away at the end of the test.
+        }
+      });
+    });
+    try {
+      const peer = await RawWebSocket.open(s.port);
+      peer.client.socket.pause();
+      await eventually(() => stalled, 'send() stopped resolving: backpressure', 10_000);
+      const at = produced;
+      await sleep(500);
+      assert.ok(produced - at <= 1, 'no more production while the peer does not read');
+      assert.ok(produced * 64 * 1024 < DEFAULT_MAX_BUFFERED_AMOUNT + 16 * MiB, `stalled after ${produced} messages`);
+      assert.equal(s.server.clients.size, 1, 'not cut off: it respected backpressure');
+      peer.client.socket.resume();
+      await eventually(() => produced > at + 10, 'production resumes once the peer reads', 10_000);
+      peer.destroy();
     } finally {
       await s.stop();
     }
