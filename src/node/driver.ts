@@ -2,9 +2,9 @@
  * The socket driver: binds one sans-I/O core `Connection` to a Node `Duplex` (a TCP or TLS socket,
  * an HTTP/2 stream, an in-memory pair). It owns everything the core leaves out on purpose:
  * reading (and pausing reads for backpressure or an extension's asynchronous transform), writing
- * (coalescing a frame's header and payload into one writev, waiting for 'drain'), the timers
- * (keep-alive, idle, closing handshake) on the shared timer wheel, and the end of the transport
- * (who closes TCP first, and when to give up and destroy it).
+ * (everything one read or one tick produces leaves in one write; 'drain' is waited for), the
+ * timers (keep-alive, idle, message and closing-handshake bounds) on the shared timer wheel, and
+ * the end of the transport (who closes TCP first, and when to give up and destroy it).
  *
  * It knows nothing of events, promises or queues of messages: that is the api layer's
  * `WebSocket`, which receives everything through `DriverEvents`.
@@ -137,6 +137,8 @@ export class SocketDriver {
   /** The core completed a frame or message during the current read. */
   private progress = false;
   private drainWaiters: (() => void)[] = [];
+  /** Senders waiting for held output to reach the stream (see waitForDrain). */
+  private flushWaiters: (() => void)[] = [];
 
   // Output batching. While a batch is open (a read being processed, or the tick of a send from
   // outside a read), the core's output is held rather than written, and written in one go when
@@ -224,9 +226,15 @@ export class SocketDriver {
     return this.stream.writableNeedDrain;
   }
 
-  /** Resolves once the stream can take more (at once if it can), or once the transport is gone. */
+  /**
+   * Resolves once what was sent so far is in the stream (not only held in a batch) and the
+   * stream can take more, or once the transport is gone. Until then the caller's payload may
+   * still be read: a server frame's payload is the caller's buffer itself, never copied.
+   */
   waitForDrain(): Promise<void> {
-    if (this.finished || !this.stream.writableNeedDrain) return Promise.resolve();
+    if (this.finished) return Promise.resolve();
+    if (this.heldBytes > 0) return new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+    if (!this.stream.writableNeedDrain) return Promise.resolve();
     return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
 
@@ -286,15 +294,29 @@ export class SocketDriver {
     this.runBuffer = null;
     this.heldBytes = 0;
     const stream = this.stream;
-    if (stream.destroyed || stream.writableEnded) return;
-    if (held === null) {
-      stream.write(last);
-      return;
+    if (!stream.destroyed && !stream.writableEnded) {
+      if (held === null) {
+        stream.write(last);
+      } else {
+        stream.cork();
+        for (const chunk of held) stream.write(chunk);
+        stream.write(last);
+        stream.uncork();
+      }
     }
-    stream.cork();
-    for (const chunk of held) stream.write(chunk);
-    stream.write(last);
-    stream.uncork();
+    this.releaseFlushWaiters();
+  }
+
+  /** The held output is in the stream (or was dropped with it): its senders wait for 'drain' now, if at all. */
+  private releaseFlushWaiters(): void {
+    const waiters = this.flushWaiters;
+    if (waiters.length === 0) return;
+    this.flushWaiters = [];
+    const wait = !this.finished && this.stream.writableNeedDrain;
+    for (const resolve of waiters) {
+      if (wait) this.drainWaiters.push(resolve);
+      else resolve();
+    }
   }
 
   /** Ends the stream after writing whatever a batch still holds (a close reply must precede the FIN). */
@@ -638,6 +660,7 @@ export class SocketDriver {
     this.messageTimer?.cancel();
     this.messageActive = false;
     if (!this.connection.closed) this.connection.transportClosed();
+    this.releaseFlushWaiters();
     this.onDrain();
     for (const codec of this.codecs) {
       try {

@@ -74,8 +74,9 @@ describe('the WebSocket interface', { timeout: 30_000 }, () => {
     ws.onmessage = (event) => seen.push(`handler ${(event as MessageEvent).data}`);
     assert.equal(typeof ws.onmessage, 'function');
     await nextEvent(ws, 'open');
+    const incoming = nextEvent(ws, 'message');
     await server.send('a');
-    await nextEvent(ws, 'message');
+    await incoming;
     ws.removeEventListener('message', listener);
     ws.onmessage = null;
     assert.equal(ws.onmessage, null);
@@ -89,25 +90,29 @@ describe('the WebSocket interface', { timeout: 30_000 }, () => {
     const { ws, server, native } = await browserPair();
     assert.equal(ws.binaryType, 'blob');
     await nextEvent(ws, 'open');
+    const blobMessage = nextEvent<MessageEvent>(ws, 'message');
     await server.send(new Uint8Array([1, 2, 3]));
-    const blob = (await nextEvent<MessageEvent>(ws, 'message')).data as Blob;
+    const blob = (await blobMessage).data as Blob;
     assert.ok(blob instanceof Blob);
     assert.deepEqual(new Uint8Array(await blob.arrayBuffer()), new Uint8Array([1, 2, 3]));
 
     ws.binaryType = 'arraybuffer';
+    const bufferMessage = nextEvent<MessageEvent>(ws, 'message');
     await server.send(new Uint8Array([4, 5]));
-    const buffer = (await nextEvent<MessageEvent>(ws, 'message')).data as ArrayBuffer;
+    const buffer = (await bufferMessage).data as ArrayBuffer;
     assert.ok(buffer instanceof ArrayBuffer);
     assert.deepEqual(new Uint8Array(buffer), new Uint8Array([4, 5]));
 
     ws.binaryType = 'nodebuffer';
+    const nodeMessage = nextEvent<MessageEvent>(ws, 'message');
     await server.send(new Uint8Array([6]));
-    assert.deepEqual((await nextEvent<MessageEvent>(ws, 'message')).data, Buffer.from([6]));
+    assert.deepEqual((await nodeMessage).data, Buffer.from([6]));
 
     (ws as { binaryType: string }).binaryType = 'text';
     assert.equal(ws.binaryType, 'nodebuffer');
+    const textMessage = nextEvent<MessageEvent>(ws, 'message');
     await server.send('text stays a string');
-    assert.equal((await nextEvent<MessageEvent>(ws, 'message')).data, 'text stays a string');
+    assert.equal((await textMessage).data, 'text stays a string');
     await closePair(native, server);
   });
 
@@ -207,8 +212,9 @@ describe('the WebSocket interface', { timeout: 30_000 }, () => {
         throw new Error('page bug 2');
       };
       await nextEvent(ws, 'open');
+      const incoming = nextEvent(ws, 'message');
       await server.send('boom');
-      await nextEvent(ws, 'message');
+      await incoming;
       await sleep(10);
       assert.deepEqual(warnings.map((w) => w.message).sort(), ['page bug', 'page bug 2']);
       assert.equal(ws.readyState, ws.OPEN);

@@ -209,6 +209,19 @@ for (const transport of transports) {
       await closePair(client, server);
     });
 
+    test('a buffer may be reused as soon as its send has resolved', async () => {
+      const { client, server } = await wsPair(transport);
+      // Server frames carry the caller's buffer itself (no copy), the case where this matters.
+      const buffer = Buffer.alloc(10_000, 0x61);
+      await server.send(buffer);
+      buffer.fill(0x62);
+      await server.send(buffer, { end: 10 });
+      const first = await client.receive();
+      assert.ok((first.data as Buffer).every((b) => b === 0x61), 'the first message kept its bytes');
+      assert.deepEqual(await client.receive(), { type: 'binary', data: Buffer.alloc(10, 0x62) });
+      await closePair(client, server);
+    });
+
     test('sending after close rejects with ConnectionNotOpenError, and fire-and-forget is harmless', async () => {
       const { client, server } = await wsPair(transport);
       await noUnhandledRejection(async () => {
