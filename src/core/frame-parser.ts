@@ -449,8 +449,10 @@ export function decodeFrame(bytes: Uint8Array, options: DecodeFrameOptions = {})
   let maskKey: Uint8Array | null = null;
   let payload = bytes.subarray(size, size + length);
   if (masked) {
-    maskKey = bytes.slice(size - 4, size);
-    payload = applyMask(payload.slice(), maskKey, 0);
+    // `new Uint8Array(view)` copies whatever the input is; `slice()` on a Node Buffer returns a
+    // view, which would unmask the caller's bytes in place.
+    maskKey = new Uint8Array(bytes.subarray(size - 4, size));
+    payload = applyMask(new Uint8Array(payload), maskKey, 0);
   }
   const frame: Frame = {
     fin: (b0 & 0x80) !== 0,

@@ -423,6 +423,15 @@ describe('decodeFrame: the one-shot decoder of the low-level API', () => {
     assert.deepEqual(applyMask(bytes.slice(6), KEY), payload);
   });
 
+  it('leaves a Node Buffer input as it was too (Buffer#slice would be a view)', () => {
+    const payload = new Uint8Array(100).map((_, i) => i);
+    const bytes = Buffer.from(encodeFrame({ opcode: 0x2, payload, mask: KEY }));
+    const before = Buffer.from(bytes);
+    const result = decodeFrame(bytes, { role: 'server' });
+    assert.deepEqual(result?.frame.payload, payload);
+    assert.ok(bytes.equals(before), 'the masked input bytes must be untouched');
+  });
+
   it('reports RSV bits on any frame when no rsvBits are named (e.g. per-frame extensions)', () => {
     const result = decodeFrame(Uint8Array.of(0x80 | 0x40 | 0x0, 0x00));
     assert.equal(result?.frame.rsv1, true);
