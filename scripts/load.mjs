@@ -265,6 +265,9 @@ async function main() {
     end = await ask();
   }
   log(`after all closed: ${end.connections} connections, ${(end.memory.bytes / MiB).toFixed(1)} MiB heap+buffers (baseline ${(base.memory.bytes / MiB).toFixed(1)} MiB)`);
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const later = await ask();
+  log(`3 s later: ${(later.memory.bytes / MiB).toFixed(1)} MiB heap+buffers, RSS ${(later.memory.rss / MiB).toFixed(1)} MiB`);
   server.send('stop');
   await once(server, 'exit');
 
