@@ -6,9 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { connect, type ConnectOptions } from '../api/connect.js';
-import type { WebSocket } from '../api/websocket.js';
-import { ConnectError, HandshakeError, InvalidURLError } from '../core/errors.js';
+import { connect, ConnectError, HandshakeError, InvalidURLError, type ConnectOptions, type WebSocket } from '../index.js';
 import {
   BINARY_FORMATS,
   type BinaryFormat,

@@ -11,8 +11,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { WebSocketServer, type WebSocketServerOptions as ServerOptions } from '../api/server.js';
-import type { WebSocket } from '../api/websocket.js';
+import { WebSocketServer, type WebSocketServerOptions as ServerOptions, type WebSocket } from '../index.js';
 import { ChatRoom } from './chat-room.js';
 import { DEMO_PAGE_CSP, renderDemoPage } from './demo-page.js';
 import { pathOf, remoteAddressOf, Session } from './session.js';

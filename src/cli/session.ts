@@ -4,7 +4,7 @@
  * one line when it opens and one when it closes.
  */
 import type { IncomingMessage } from 'node:http';
-import type { WebSocket } from '../api/websocket.js';
+import type { WebSocket } from '../index.js';
 import { describeClose, payloadOf } from './output.js';
 import { formatDuration } from './units.js';
 

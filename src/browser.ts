@@ -1,0 +1,7 @@
+/**
+ * hybi/browser: the browser-compatible WebSocket under the name browser code uses, so code
+ * written for the browser's global `WebSocket` runs unchanged after
+ * `import { WebSocket } from 'hybi/browser'`.
+ */
+export { BrowserWebSocket as WebSocket, CloseEvent } from './api/browser-websocket.js';
+export type { BinaryType, BrowserSendData, BrowserWebSocketInit, CloseEventInit } from './api/browser-websocket.js';
