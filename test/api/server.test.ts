@@ -220,6 +220,48 @@ describe('listen(): a server of its own', { timeout: 30_000 }, () => {
     assert.equal(res.body, 'page');
   });
 
+  it('plain requests go to node:http from their first byte: pipelined, split, and an upgrade after them on the same connection', async (t) => {
+    const server = new WebSocketServer();
+    server.on('connection', (ws) => ws.on('message', (data) => void ws.send(data)));
+    const { port } = await server.listen({ host: '127.0.0.1', onRequest: (req, res) => res.end(`page ${req.url}`) });
+    t.after(() => server.close());
+    const socket = netConnect({ port, host: '127.0.0.1' });
+    t.after(() => socket.destroy());
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    const until = async (part: string) => {
+      for (let i = 0; i < 200 && !text.includes(part); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(text.includes(part), `saw ${JSON.stringify(part)} in ${JSON.stringify(text)}`);
+    };
+    // Two requests in one write, the first head split over two writes.
+    socket.write('GET /a HTTP/1.1\r\nHo');
+    await new Promise((r) => setTimeout(r, 20));
+    socket.write('st: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until('page /b');
+    assert.ok(text.indexOf('page /a') < text.indexOf('page /b'));
+    // Then an upgrade on the same keep-alive connection, and a masked text frame "hi".
+    socket.write(upgradeRequest('/late'));
+    await until('101 Switching Protocols');
+    socket.write(Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x68 ^ 1, 0x69 ^ 2]));
+    await until('\x81\x02hi');
+  });
+
+  it('a connection listener sees the request: method, url, version, headers, rawHeaders, socket', async (t) => {
+    let seen: IncomingMessage | null = null;
+    const { url } = await serve(t, {}, (s) => s.on('connection', (_ws, req) => (seen = req)));
+    const client = await openClient(`${url}/path?q=1`, undefined, { headers: { 'X-Test': 'one' } });
+    t.after(() => client.terminate());
+    const req = seen as IncomingMessage | null;
+    assert.ok(req !== null);
+    assert.equal(req.method, 'GET');
+    assert.equal(req.url, '/path?q=1');
+    assert.equal(req.httpVersion, '1.1');
+    assert.equal(req.headers['x-test'], 'one');
+    assert.equal(req.headers['upgrade'], 'websocket');
+    assert.ok(req.rawHeaders.includes('X-Test'));
+    assert.equal(req.socket.remoteAddress, '127.0.0.1');
+  });
+
   it('rejects with the listen error when the port is taken', async (t) => {
     const { port } = await serve(t);
     const second = new WebSocketServer();
