@@ -10,7 +10,7 @@
 //
 // Usage: node bench/load.mjs [--quick] [--rounds=3] [--time=2000] [--warmup=300]
 //          [--only=echo,latency,large,broadcast,memory,connect,client] [--gen-procs=1]
-//          [--idle=10000] [--prof] [--out=bench/results/latest] [--peers=hybi,ws,ws+bufferutil]
+//          [--idle=10000] [--prof] [--prof-generator] [--out=bench/results/latest] [--peers=hybi,ws,ws+bufferutil]
 //          [--compare=DIR[,DIR...]]   (adds a peer "hybi@<name of DIR>" per DIR: hybi built into DIR,
 //                             e.g. a copy of dist/ from before a change, measured alternately
 //                             with the others; dist/ is shared, so A/B builds belong elsewhere)
@@ -53,6 +53,7 @@ for (const arg of process.argv.slice(2)) {
   else if (name === 'gen-procs') options.genProcs = Number(value);
   else if (name === 'idle') options.idle = Number(value);
   else if (name === 'prof') options.prof = true;
+  else if (name === 'prof-generator') options.profGenerator = true;
   else if (name === 'out') options.out = value;
   else if (name === 'peers') options.peers = value.split(',');
   else if (name === 'compare') options.compare = value.split(',').map((dir) => resolve(dir));
@@ -143,7 +144,8 @@ async function startServer(peer) {
 const generators = [];
 async function generatorPool(count) {
   while (generators.length < count) {
-    const child = new Child(join(here, 'load', 'generator.mjs'), { name: `generator ${generators.length + 1}` });
+    const execArgv = options.profGenerator ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'prof')}`] : [];
+    const child = new Child(join(here, 'load', 'generator.mjs'), { name: `generator ${generators.length + 1}`, execArgv });
     await child.ready;
     generators.push(child);
   }
@@ -186,13 +188,13 @@ async function measureServer(w, server, procs, time) {
       ),
     );
     const errors = results.reduce((s, r) => s + r.errors, 0);
-    return {
+    return withCpuPerOp({
       value: results.reduce((s, r) => s + r.frames / r.elapsed, 0),
       errors,
       firstError: results.find((r) => r.firstError)?.firstError,
       genCpu: results.reduce((s, r) => s + r.cpu, 0),
       serverCpu: await cpu(),
-    };
+    });
   }
   // Latency and broadcast need one process: one connection, or one window over all clients.
   const gens = await generatorPool(w.kind === 'echo' ? procs : 1);
@@ -211,7 +213,7 @@ async function measureServer(w, server, procs, time) {
       return { value: r.p50, p99: r.p99, p90: r.p90, rate: r.frames / r.elapsed, genCpu, serverCpu: serverShare };
     }
     const rate = results.reduce((s, r) => s + r.frames / r.elapsed, 0);
-    return { value: w.unit === 'MiB/s' ? (rate * w.size) / MiB : rate, rate, genCpu, serverCpu: serverShare };
+    return withCpuPerOp({ value: w.unit === 'MiB/s' ? (rate * w.size) / MiB : rate, rate, genCpu, serverCpu: serverShare });
   } finally {
     await Promise.all(gens.map((g) => g.request({ type: 'closeAll' })));
     await sleep(100);
@@ -270,7 +272,21 @@ async function measureClient(w, peer, rawPort, time) {
 
 const fmtValue = (v, unit) => (unit === 'us' || unit === 'KiB/conn' ? v.toFixed(1) : unit === 'MiB/s' ? v.toFixed(0) : Math.round(v).toLocaleString('en-US'));
 
-const cpuText = (r) => (r.genCpu === undefined ? '' : ` [cpu: generator ${(r.genCpu * 100).toFixed(0)}%, server ${(r.serverCpu * 100).toFixed(0)}%]`);
+const cpuText = (r) =>
+  r.genCpu === undefined
+    ? ''
+    : ` [cpu: generator ${(r.genCpu * 100).toFixed(0)}%, server ${(r.serverCpu * 100).toFixed(0)}%${r.cpuPerOp ? `, server ${r.cpuPerOp.toFixed(2)} us per op` : ''}]`;
+
+/**
+ * Server CPU time per operation (message, delivery, connection), in microseconds: its CPU share
+ * over the run divided by the rate. Less sensitive than the rate to other work on the machine
+ * (a starved server does fewer operations per second, but each costs about the same).
+ */
+function withCpuPerOp(result) {
+  const rate = result.rate ?? result.value;
+  if (result.serverCpu !== undefined && rate > 0) result.cpuPerOp = (result.serverCpu / rate) * 1e6;
+  return result;
+}
 
 function log(line) {
   process.stderr.write(`${line}\n`);
@@ -408,6 +424,7 @@ try {
     for (const [id, list] of entry.samples) {
       entry.summary[id] = summarize(list.map((s) => s.value));
       if (list[0]?.p99 !== undefined) entry.summary[id].p99 = summarize(list.map((s) => s.p99));
+      if (list[0]?.cpuPerOp !== undefined) entry.summary[id].cpuPerOp = summarize(list.map((s) => s.cpuPerOp));
     }
     if (entry.ceiling) {
       entry.ceilingSummary = summarize(entry.ceiling.samples.map((s) => s.value));

@@ -44,9 +44,35 @@ for (const node of profile.nodes) {
   byPlace.set(place, (byPlace.get(place) ?? 0) + t);
 }
 
-const pct = (t) => `${((t / total) * 100).toFixed(1).padStart(5)}%`;
-console.log(`${file}: ${(total / 1e6).toFixed(2)} s sampled`);
+// Shares of the busy time: a server profile spans idle stretches between runs, which say nothing.
+const idle = byPlace.get('(idle)') ?? 0;
+const busy = total - idle;
+const pct = (t) => `${((t / busy) * 100).toFixed(1).padStart(5)}%`;
+console.log(`${file}: ${(total / 1e6).toFixed(2)} s sampled, ${(busy / 1e6).toFixed(2)} s busy (percentages are of the busy time)`);
+byPlace.delete('(idle)');
+for (const key of byFunction.keys()) if (key.startsWith('(idle)')) byFunction.delete(key);
 console.log('\nself time by place:');
 for (const [place, t] of [...byPlace].sort((a, b) => b[1] - a[1])) console.log(`  ${pct(t)}  ${place}`);
 console.log(`\ntop ${top} functions by self time:`);
 for (const [key, t] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${pct(t)}  ${key}`);
+
+// Inclusive time (self plus everything called from it), counted once per sample even when a
+// function is on the stack twice: where whole features (a handshake, a send) spend their time.
+const parent = new Map();
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+const inclusive = new Map();
+for (const [id, t] of self) {
+  if (byId.get(id)?.callFrame.functionName === '(idle)') continue;
+  const seen = new Set();
+  for (let at = id; at !== undefined; at = parent.get(at)) {
+    const f = byId.get(at).callFrame;
+    if (f.url === '' && f.functionName.startsWith('(')) continue;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(dist|node_modules)\//, '$1/')}:${f.lineNumber + 1}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    inclusive.set(key, (inclusive.get(key) ?? 0) + t);
+  }
+}
+console.log(`\ntop ${top} functions by inclusive time:`);
+for (const [key, t] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${pct(t)}  ${key}`);

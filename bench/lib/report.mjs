@@ -88,6 +88,23 @@ export function renderMarkdown(run) {
       }
       lines.push(`Memory: server RSS after a full GC, with ${run.options.idleCount.toLocaleString('en-US')} idle connections minus before them, per connection. Last run: ${detail.join('; ')}.`, '');
     }
+    const perOp = server.filter((e) => e.summary.hybi?.cpuPerOp && e.summary[REF]?.cpuPerOp);
+    if (perOp.length > 0) {
+      lines.push(
+        'Server CPU time per operation (message, delivery or connection), in microseconds: the server\'s CPU share',
+        'during a run divided by its rate. Less sensitive than the rates to other work on the machine. Ratio: ws+bu / hybi',
+        '(above 1: hybi spends less).',
+        '',
+        '| workload | hybi | ws | ws + bufferutil | ws+bu / hybi |',
+        '| --- | --- | --- | --- | --- |',
+      );
+      for (const e of perOp) {
+        const s = e.summary;
+        const r = s[REF].cpuPerOp.median / s.hybi.cpuPerOp.median;
+        lines.push(`| ${e.workload.title} | ${cell(s.hybi.cpuPerOp)} | ${cell(s.ws?.cpuPerOp)} | ${cell(s[REF].cpuPerOp)} | ${r.toFixed(2)} |`);
+      }
+      lines.push('');
+    }
     const alt = server.filter((e) => e.ceiling?.alternative);
     if (alt.length > 0) {
       lines.push('Generator ceiling with one and two generator processes (raw echo server):', '');
