@@ -390,9 +390,12 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       refuseUpgrade(socket, tooManyConnections());
       return;
     }
-    const parser = new HttpHeadParser('request', { maxHeadSize: this.#options.maxHeadSize, maxHeaderCount: this.#options.maxHeaderCount });
+    // Both let go once the head is read: the closures of this function live as long as the
+    // guard's, and the parser holds the head's strings.
+    let parser: HttpHeadParser | null = new HttpHeadParser('request', { maxHeadSize: this.#options.maxHeadSize, maxHeaderCount: this.#options.maxHeaderCount });
     let chunks: Buffer[] | null = null;
     const onData = (chunk: Buffer): void => {
+      if (parser === null) return;
       const result = parser.push(chunk);
       if (result.state === 'incomplete') {
         (chunks ??= []).push(chunk);
@@ -400,7 +403,9 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       }
       socket.off('data', onData);
       socket.pause();
+      parser = null;
       if (result.state === 'complete' && isUpgradeHead(result.head)) {
+        chunks = null;
         void this.handleUpgrade(upgradeRequest(socket, result.head), socket, result.rest);
         return;
       }
@@ -417,9 +422,18 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       socket.off('data', onData);
       return timeoutRefusal();
     });
+    this.#trackEarly(socket, guard);
+    socket.on('data', onData);
+  }
+
+  /**
+   * Lists a connection whose head has not arrived yet, until it closes. A method of its own so
+   * that the 'close' listener, which lives as long as the socket, does not keep #accept's
+   * closures (and whatever they hold) alive with it.
+   */
+  #trackEarly(socket: Socket, guard: HandshakeGuard): void {
     this.#early.set(socket, { guard, started: Date.now() });
     socket.once('close', () => this.#early.delete(socket));
-    socket.on('data', onData);
   }
 
   /** The address `listen` bound, or the first attached server's; null when neither is listening. */
