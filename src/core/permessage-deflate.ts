@@ -9,16 +9,14 @@
  * - `server_max_window_bits` (8..15, value required): the server's LZ77 window is at most 2^N.
  * - `client_max_window_bits` (8..15; valueless allowed in an offer only): the client's window.
  *
- * Window bits 8. zlib cannot produce a raw deflate stream with a 256-byte window: Node (like
- * zlib 1.2.9 and later) silently compresses with windowBits 9 instead, whose back-references of
- * up to 512 bytes a peer that relies on a window of 8 may reject. hybi therefore never promises
- * to *compress* with 8: its server declines an offer that asks `server_max_window_bits=8`
- * (letting a later offer in the same header win), its client fails the handshake if a server
- * imposes `client_max_window_bits=8`, and options that would make hybi itself promise 8 are
- * refused with InvalidArgumentError. Window 8 is fine in the other direction: hybi's client may
- * ask a server for `server_max_window_bits=8`, and hybi's server may limit a client to 8,
- * because inflating with a larger window than the sender used is always correct. So in the
- * resolved parameters, the window of the side hybi compresses on is always 9..15.
+ * Window bits 8. zlib cannot compress with a 256-byte window: asked for 8 bits, it (and Node,
+ * for raw deflate) uses 9. That output still fits a 256-byte window: zlib's matcher never reaches
+ * further back than the window size minus MIN_LOOKAHEAD (258 + 3 + 1 = 262 bytes, zlib's
+ * deflate.h MAX_DIST, enforced in longest_match and deflate_fast/slow), that is 250 bytes with a
+ * 512-byte window, so every distance it writes is valid for a peer that inflates with 8 bits. So
+ * hybi negotiates 8 like any other value, in both roles and in both directions: the codec
+ * (src/node/deflate-codec.ts) compresses with 9 when 8 is agreed and inflates with what was
+ * agreed. The same reasoning is what the ws package relies on.
  */
 import { InvalidArgumentError } from './errors.js';
 import { formatExtensions, type ExtensionOffer } from './header-tokens.js';
@@ -28,9 +26,6 @@ export const PERMESSAGE_DEFLATE = 'permessage-deflate';
 
 /** RSV1 in first-byte position: the "Per-Message Compressed" bit (section 6). */
 export const DEFLATE_RSV = 0x40;
-
-/** Smallest window hybi's compressor can honour; see the module comment about 8. */
-export const MIN_DEFLATE_WINDOW_BITS = 9;
 
 /**
  * What one side wants of permessage-deflate. The same shape serves both roles; each field's
@@ -50,12 +45,12 @@ export interface DeflateOptions {
   clientNoContextTakeover?: boolean;
   /**
    * Client: ask the server to use a window of at most 2^N bytes (8..15). Server: the largest
-   * window it compresses with (9..15; an offer asking for less gets less, down to 9).
+   * window it compresses with (8..15; an offer asking for less gets less).
    */
   serverMaxWindowBits?: number;
   /**
    * Client: `undefined` or `true` offers `client_max_window_bits` without a value, telling the
-   * server it may limit the client's window; a number (9..15) also promises that limit; `false`
+   * server it may limit the client's window; a number (8..15) also promises that limit; `false`
    * leaves the parameter out, so the server may not limit the client's window. Server: a number
    * (8..15) limits the client's window when the offer allows it (an offer without the
    * parameter is still accepted, with the client on a 15-bit window); booleans mean no limit.
@@ -67,9 +62,9 @@ export interface DeflateOptions {
 export interface DeflateParams {
   serverNoContextTakeover: boolean;
   clientNoContextTakeover: boolean;
-  /** 8..15; when hybi is the server (and so compresses with it) always 9..15. */
+  /** 8..15 (8 is compressed with 9 bits; see the module comment). */
   serverMaxWindowBits: number;
-  /** 8..15; when hybi is the client (and so compresses with it) always 9..15. */
+  /** 8..15 (8 is compressed with 9 bits; see the module comment). */
   clientMaxWindowBits: number;
 }
 
@@ -145,28 +140,23 @@ export function parseDeflateParams(offer: ExtensionOffer): DeflateOptionsParsed 
   return parsed;
 }
 
-function checkBits(name: string, value: number | undefined, min: number): void {
+function checkBits(name: string, value: number | undefined): void {
   if (value === undefined) return;
-  if (!Number.isInteger(value) || value < min || value > 15) {
-    const why = min === MIN_DEFLATE_WINDOW_BITS && value === 8 ? ' (zlib cannot compress with a 256-byte window)' : '';
-    throw new InvalidArgumentError(`${name} must be an integer from ${min} to 15, not ${value}${why}`);
+  // Section 7.1.2: window bits are 8..15.
+  if (!Number.isInteger(value) || value < 8 || value > 15) {
+    throw new InvalidArgumentError(`${name} must be an integer from 8 to 15, not ${value}`);
   }
 }
 
 /**
- * Checks options for a role and throws InvalidArgumentError for values out of range, including
- * any that would have hybi compress with window bits 8. Call it when options are given, so a
- * mistake shows at configuration rather than at the first connection.
+ * Checks options for a role and throws InvalidArgumentError for values out of range. Call it when
+ * options are given, so a mistake shows at configuration rather than at the first connection.
+ * (`role` is kept for symmetry with the callers; both roles accept the same ranges.)
  */
-export function validateDeflateOptions(options: DeflateOptions, role: 'client' | 'server'): void {
+export function validateDeflateOptions(options: DeflateOptions, _role: 'client' | 'server'): void {
   const client = options.clientMaxWindowBits;
-  if (role === 'client') {
-    checkBits('serverMaxWindowBits', options.serverMaxWindowBits, 8);
-    if (typeof client === 'number') checkBits('clientMaxWindowBits', client, MIN_DEFLATE_WINDOW_BITS);
-  } else {
-    checkBits('serverMaxWindowBits', options.serverMaxWindowBits, MIN_DEFLATE_WINDOW_BITS);
-    if (typeof client === 'number') checkBits('clientMaxWindowBits', client, 8);
-  }
+  checkBits('serverMaxWindowBits', options.serverMaxWindowBits);
+  if (typeof client === 'number') checkBits('clientMaxWindowBits', client);
   if (client !== undefined && typeof client !== 'number' && typeof client !== 'boolean') {
     throw new InvalidArgumentError('clientMaxWindowBits must be a number or a boolean');
   }
@@ -194,8 +184,7 @@ export function formatDeflateOffer(options: DeflateOptions): string {
  * accepts the first permessage-deflate offer it can honour, returning the resolved parameters
  * and the response element to put in Sec-WebSocket-Extensions; null declines them all (the
  * connection then goes on uncompressed). Offers with unknown, repeated or invalid parameters
- * are declined (section 7), and so is an offer asking for `server_max_window_bits=8`.
- * Throws InvalidArgumentError for options out of range.
+ * are declined (section 7). Throws InvalidArgumentError for options out of range.
  */
 export function acceptDeflateOffer(offers: readonly ExtensionOffer[], options: DeflateOptions): { params: DeflateParams; response: string } | null {
   validateDeflateOptions(options, 'server');
@@ -208,12 +197,8 @@ export function acceptDeflateOffer(offers: readonly ExtensionOffer[], options: D
     if ('error' in asked) continue;
 
     // Section 7.1.2.1: accepting server_max_window_bits means answering with the same or a
-    // smaller value. The server can always shrink its window, except to 8 (see the module comment).
-    let serverBits = ownBits;
-    if (asked.serverMaxWindowBits !== undefined) {
-      if (asked.serverMaxWindowBits < MIN_DEFLATE_WINDOW_BITS) continue;
-      serverBits = Math.min(ownBits, asked.serverMaxWindowBits);
-    }
+    // smaller value. The server can always shrink its window, to 8 too (see the module comment).
+    const serverBits = asked.serverMaxWindowBits === undefined ? ownBits : Math.min(ownBits, asked.serverMaxWindowBits);
 
     // Section 7.1.2.2: client_max_window_bits may be in the response only if it was in the
     // offer, and then at most the offered value. A value in the offer is only a hint: a response
@@ -251,8 +236,8 @@ export function acceptDeflateOffer(offers: readonly ExtensionOffer[], options: D
  * The client's check of the server's permessage-deflate response against what it offered
  * (`offered` is the options given to `formatDeflateOffer`). Section 7: the client MUST fail
  * the connection when the response has an unknown, repeated or invalid parameter, or one the
- * client cannot honour: a `client_max_window_bits` it did not offer or without a value, or of
- * 8 (see the module comment); a `server_max_window_bits` above the one it asked for, or none
+ * client cannot honour: a `client_max_window_bits` it did not offer or without a value; a
+ * `server_max_window_bits` above the one it asked for, or none
  * when it asked; no `server_no_context_takeover` when it asked for it. Returns the resolved
  * parameters, or `{ error }` with a sentence for a HandshakeError.
  */
@@ -285,9 +270,6 @@ export function checkDeflateResponse(response: ExtensionOffer, offered: DeflateO
   if (got.clientMaxWindowBits !== undefined) {
     if (offeredClient === false) return { error: 'the server answered client_max_window_bits, which was not offered' };
     if (got.clientMaxWindowBits === true) return { error: 'the server answered client_max_window_bits without a value' };
-    if (got.clientMaxWindowBits < MIN_DEFLATE_WINDOW_BITS) {
-      return { error: 'the server asked for client_max_window_bits=8, which zlib cannot compress with' };
-    }
     // A value above the one promised in the offer changes nothing: the promise still holds.
     clientBits = Math.min(promisedClientBits, got.clientMaxWindowBits);
   }

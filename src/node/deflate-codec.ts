@@ -127,12 +127,15 @@ export class DeflateCodec implements MessageCodec {
     const bits = (side: string): number =>
       checkInt(`${side}MaxWindowBits`, side === 'server' ? params.serverMaxWindowBits : params.clientMaxWindowBits, 8, 15);
     const theirs = ours === 'server' ? 'client' : 'server';
-    // zlib refuses an 8-bit window for raw deflate and Node substitutes 9. That is still within a
-    // 256-byte window for the peer: zlib never emits a distance beyond w_size - 262, which is 250
-    // for a 512-byte window. Inflating with at least 9 bits is always safe (a larger window than the
-    // peer uses only costs 256 bytes).
+    // Window bits 8 (RFC 7692 section 7.1.2): zlib cannot deflate with a 256-byte window (raw
+    // deflate refuses 8, and Node asks for 9 instead), so we compress with 9 when 8 was agreed.
+    // That is safe: zlib's matcher never looks further back than the window size minus
+    // MIN_LOOKAHEAD (262 bytes: a longest match of 258 plus 3 plus 1), so with 9 bits no distance
+    // exceeds 250 and a peer that inflates with 256 bytes reads everything we send. The codec test
+    // "keeps an 8-bit window within 256 bytes" checks this against Node's zlib. Inflation uses
+    // the window agreed, 8 included (zlib's inflate supports it): the peer promised no more.
     this.#deflateBits = Math.max(9, bits(ours));
-    this.#inflateBits = Math.max(9, bits(theirs));
+    this.#inflateBits = bits(theirs);
     // RFC 7692 section 7.2.1/7.2.2: the side that promised no_context_takeover compresses each
     // message from an empty window; the other side may then forget its window between messages.
     this.#deflateReset = ours === 'server' ? params.serverNoContextTakeover : params.clientNoContextTakeover;

@@ -110,6 +110,20 @@ describe('client interop: hybi connect() with compress against the ws package', 
       client: { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 9, clientMaxWindowBits: 9 },
       extensions: 'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9; client_max_window_bits=9',
     },
+    // Window bits 8 (Autobahn 13.3, 13.5): hybi compresses with 9 bits, which zlib keeps within
+    // 250 bytes, and inflates with 8; a distance beyond 256 bytes either way would fail with 1007.
+    {
+      name: 'the server limits both windows to 8 bits',
+      server: { serverMaxWindowBits: 8, clientMaxWindowBits: 8 },
+      client: true,
+      extensions: 'permessage-deflate; client_max_window_bits=8; server_max_window_bits=8',
+    },
+    {
+      name: 'hybi asks for 8-bit windows with context takeover',
+      server: true,
+      client: { serverMaxWindowBits: 8, clientMaxWindowBits: 8 },
+      extensions: 'permessage-deflate; server_max_window_bits=8; client_max_window_bits=8',
+    },
   ];
   for (const c of cases) {
     it(`${c.name}: negotiates "${c.extensions}", 1 KiB to 16 MiB both ways, compressed on the wire`, T, async () => {
@@ -286,6 +300,19 @@ describe('server interop: hybi WebSocketServer with compress against the ws clie
       server: { serverMaxWindowBits: 12, clientMaxWindowBits: 12, memLevel: 5 },
       client: { threshold: 0 },
       extensions: 'permessage-deflate; server_max_window_bits=12; client_max_window_bits=12',
+    },
+    // Window bits 8 (Autobahn 13.3, 13.5), as ws's client asks for them.
+    {
+      name: 'the client asks for 8-bit windows',
+      server: true,
+      client: { threshold: 0, serverMaxWindowBits: 8, clientMaxWindowBits: 8 },
+      extensions: 'permessage-deflate; server_max_window_bits=8; client_max_window_bits=8',
+    },
+    {
+      name: 'the server limits both windows to 8 bits',
+      server: { serverMaxWindowBits: 8, clientMaxWindowBits: 8 },
+      client: { threshold: 0 },
+      extensions: 'permessage-deflate; server_max_window_bits=8; client_max_window_bits=8',
     },
   ];
   for (const c of cases) {

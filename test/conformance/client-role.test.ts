@@ -13,8 +13,6 @@ import type { WebSocket } from '../../src/api/websocket.js';
 import { GROUPS, LARGEST_MESSAGE } from './cases.js';
 import { DEFAULT_CASE_TIMEOUT, Fuzzer, FuzzingServer, fuzzerDeflate, type Accepted, type ConformanceCase } from './harness.js';
 
-const WINDOW_BITS_8 =
-  "hybi's client fails the handshake when the server answers client_max_window_bits=8 (a documented choice in src/core/permessage-deflate.ts)";
 const LOST_REPLY =
   'the echo of a compressed message is encoded asynchronously in the send queue (src/api/websocket.ts) while the core goes on parsing the frames after it; the protocol error among them fails the connection first and the echo is dropped';
 
@@ -24,7 +22,6 @@ const LOST_REPLY =
  * case passes.
  */
 export const knownFailures: ReadonlyMap<string, string> = new Map<string, string>([
-  ...['13.3.1', '13.3.2', '13.3.3', '13.5.1', '13.5.2', '13.5.3'].map((id): [string, string] => [id, WINDOW_BITS_8]),
   ['12.3.1', LOST_REPLY],
   ['12.3.2', LOST_REPLY],
 ]);

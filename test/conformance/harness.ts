@@ -156,6 +156,8 @@ export interface FuzzerDeflate {
   sendWindowBits: number;
   /** The peer promised to compress every message from an empty window. */
   recvNoContext: boolean;
+  /** Window the peer promised to compress within (8..15): the fuzzer inflates with exactly it. */
+  recvWindowBits: number;
 }
 
 /** Parses one `permessage-deflate; a; b=9` element into its parameters (the tests' own header parser). */
@@ -179,10 +181,12 @@ export function fuzzerDeflate(response: string, role: 'client' | 'server'): Fuzz
   const own = role === 'client' ? 'client' : 'server';
   const peer = role === 'client' ? 'server' : 'client';
   const bits = params.get(`${own}_max_window_bits`);
+  const peerBits = params.get(`${peer}_max_window_bits`);
   return {
     sendNoContext: params.has(`${own}_no_context_takeover`),
     sendWindowBits: typeof bits === 'string' ? Math.max(9, Number(bits)) : 15,
     recvNoContext: params.has(`${peer}_no_context_takeover`),
+    recvWindowBits: typeof peerBits === 'string' ? Number(peerBits) : 15,
   };
 }
 
@@ -443,7 +447,12 @@ export class Fuzzer {
 
   private inflate(data: Buffer): Buffer {
     const d = this.deflate!;
-    const options: { finishFlush: number; windowBits: number; dictionary?: Buffer } = { finishFlush: zconst.Z_SYNC_FLUSH, windowBits: 15 };
+    // Inflated with the window the testee promised: a distance beyond it fails the case. With a
+    // reduced window the output comes in 64-byte chunks, so that zlib resolves every distance from
+    // its window rather than from output it still holds, and a reference inside one message beyond
+    // the window fails as well.
+    const options: { finishFlush: number; windowBits: number; dictionary?: Buffer; chunkSize?: number } = { finishFlush: zconst.Z_SYNC_FLUSH, windowBits: d.recvWindowBits };
+    if (d.recvWindowBits < 15) options.chunkSize = 64;
     if (!d.recvNoContext && this.recvHistory.length > 0) options.dictionary = this.recvHistory;
     const out = inflateRawSync(Buffer.concat([data, DEFLATE_TAIL]), options);
     if (!d.recvNoContext) this.recvHistory = keepWindow(this.recvHistory, out);

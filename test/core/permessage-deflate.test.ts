@@ -107,11 +107,12 @@ describe('RFC 7692 section 5: the client offer', () => {
     );
   });
 
-  it('refuses options out of range, and a promise to compress with window 8', () => {
-    for (const options of [{ serverMaxWindowBits: 7 }, { serverMaxWindowBits: 16 }, { serverMaxWindowBits: 10.5 }, { clientMaxWindowBits: 8 }, { clientMaxWindowBits: 16 }, { clientMaxWindowBits: 'x' as unknown as number }]) {
+  it('refuses options out of range, and accepts a promise to compress with window 8', () => {
+    for (const options of [{ serverMaxWindowBits: 7 }, { serverMaxWindowBits: 16 }, { serverMaxWindowBits: 10.5 }, { clientMaxWindowBits: 7 }, { clientMaxWindowBits: 16 }, { clientMaxWindowBits: 'x' as unknown as number }]) {
       assert.throws(() => formatDeflateOffer(options), InvalidArgumentError, JSON.stringify(options));
     }
-    assert.throws(() => formatDeflateOffer({ clientMaxWindowBits: 8 }), /256-byte window/);
+    // zlib compresses with 9 bits when 8 is agreed, and its output fits a 256-byte window.
+    assert.equal(formatDeflateOffer({ clientMaxWindowBits: 8 }), 'permessage-deflate; client_max_window_bits=8');
   });
 
   it('produces offers that the server side reads back', () => {
@@ -120,7 +121,7 @@ describe('RFC 7692 section 5: the client offer', () => {
         serverNoContextTakeover: fc.boolean(),
         clientNoContextTakeover: fc.boolean(),
         serverMaxWindowBits: fc.integer({ min: 8, max: 15 }),
-        clientMaxWindowBits: fc.oneof(fc.boolean(), fc.integer({ min: 9, max: 15 })),
+        clientMaxWindowBits: fc.oneof(fc.boolean(), fc.integer({ min: 8, max: 15 })),
       },
       { requiredKeys: [] },
     );
@@ -150,7 +151,7 @@ describe('RFC 7692 section 5 and 7: the server accepts the first acceptable offe
   });
 
   it('walks several offers in order and takes the first it can accept', () => {
-    const r = acceptDeflateOffer(offers('permessage-deflate; foo, permessage-deflate; server_max_window_bits=8, permessage-deflate; server_max_window_bits=10, permessage-deflate'), {});
+    const r = acceptDeflateOffer(offers('permessage-deflate; foo, permessage-deflate; server_max_window_bits=16, permessage-deflate; server_max_window_bits=10, permessage-deflate'), {});
     assert.deepEqual(r, { params: { ...DEFAULTS, serverMaxWindowBits: 10 }, response: 'permessage-deflate; server_max_window_bits=10' });
   });
 
@@ -160,9 +161,20 @@ describe('RFC 7692 section 5 and 7: the server accepts the first acceptable offe
     }
   });
 
-  it('declines an offer that limits its window to 8, which zlib cannot compress with', () => {
-    assert.equal(acceptDeflateOffer(offers('permessage-deflate; server_max_window_bits=8'), {}), null);
-    assert.equal(acceptDeflateOffer(offers('permessage-deflate; server_max_window_bits=8'), { serverMaxWindowBits: 9 }), null);
+  it('accepts an offer that limits its window to 8 (Autobahn 13.3, 13.5, 13.7: zlib compresses with 9 within 256 bytes)', () => {
+    assert.deepEqual(acceptDeflateOffer(offers('permessage-deflate; server_max_window_bits=8'), {}), {
+      params: { ...DEFAULTS, serverMaxWindowBits: 8 },
+      response: 'permessage-deflate; server_max_window_bits=8',
+    });
+    assert.equal(acceptDeflateOffer(offers('permessage-deflate; server_max_window_bits=8'), { serverMaxWindowBits: 9 })?.response, 'permessage-deflate; server_max_window_bits=8');
+    // Autobahn 13.7's header: the first offer, asking for 8, is the one taken.
+    const hints = 'permessage-deflate; client_no_context_takeover; client_max_window_bits';
+    assert.deepEqual(acceptDeflateOffer(offers(`${hints}; server_no_context_takeover; server_max_window_bits=8, ${hints}; server_no_context_takeover, ${hints}`), {}), {
+      params: { ...DEFAULTS, serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 8 },
+      response: 'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=8',
+    });
+    // Configured to 8 itself, the server announces it unasked.
+    assert.equal(acceptDeflateOffer(offers('permessage-deflate'), { serverMaxWindowBits: 8 })?.response, 'permessage-deflate; server_max_window_bits=8');
   });
 
   it('echoes server_no_context_takeover when offered, and adds it when configured (section 7.1.1.1)', () => {
@@ -214,12 +226,12 @@ describe('RFC 7692 section 5 and 7: the server accepts the first acceptable offe
   });
 
   it('refuses its own options out of range', () => {
-    for (const options of [{ serverMaxWindowBits: 8 }, { serverMaxWindowBits: 16 }, { clientMaxWindowBits: 7 }]) {
+    for (const options of [{ serverMaxWindowBits: 7 }, { serverMaxWindowBits: 16 }, { clientMaxWindowBits: 7 }]) {
       assert.throws(() => acceptDeflateOffer([], options), InvalidArgumentError, JSON.stringify(options));
       assert.throws(() => validateDeflateOptions(options, 'server'), InvalidArgumentError);
     }
-    validateDeflateOptions({ serverMaxWindowBits: 9, clientMaxWindowBits: 8 }, 'server');
-    validateDeflateOptions({ serverMaxWindowBits: 8, clientMaxWindowBits: 9 }, 'client');
+    validateDeflateOptions({ serverMaxWindowBits: 8, clientMaxWindowBits: 8 }, 'server');
+    validateDeflateOptions({ serverMaxWindowBits: 8, clientMaxWindowBits: 8 }, 'client');
   });
 
   it('always answers with a response the client side accepts and parameters both sides agree on', () => {
@@ -228,7 +240,7 @@ describe('RFC 7692 section 5 and 7: the server accepts the first acceptable offe
         serverNoContextTakeover: fc.boolean(),
         clientNoContextTakeover: fc.boolean(),
         serverMaxWindowBits: fc.integer({ min: 8, max: 15 }),
-        clientMaxWindowBits: fc.oneof(fc.boolean(), fc.integer({ min: 9, max: 15 })),
+        clientMaxWindowBits: fc.oneof(fc.boolean(), fc.integer({ min: 8, max: 15 })),
       },
       { requiredKeys: [] },
     );
@@ -236,7 +248,7 @@ describe('RFC 7692 section 5 and 7: the server accepts the first acceptable offe
       {
         serverNoContextTakeover: fc.boolean(),
         clientNoContextTakeover: fc.boolean(),
-        serverMaxWindowBits: fc.integer({ min: 9, max: 15 }),
+        serverMaxWindowBits: fc.integer({ min: 8, max: 15 }),
         clientMaxWindowBits: fc.oneof(fc.boolean(), fc.integer({ min: 8, max: 15 })),
       },
       { requiredKeys: [] },
@@ -244,19 +256,10 @@ describe('RFC 7692 section 5 and 7: the server accepts the first acceptable offe
     fc.assert(
       fc.property(clientOptions, serverOptions, (c: DeflateOptions, s: DeflateOptions) => {
         const accepted = acceptDeflateOffer(offers(formatDeflateOffer(c)), s);
-        if (accepted === null) {
-          assert.equal(c.serverMaxWindowBits, 8, 'only a request to compress with 8 is declined');
-          return;
-        }
+        assert.ok(accepted !== null, 'a hybi server accepts every offer a hybi client makes');
         const checked = checkDeflateResponse(one(accepted.response), c);
-        if ('error' in checked) {
-          // The one thing a hybi client refuses from a hybi server: being told to compress with 8.
-          assert.equal(s.clientMaxWindowBits, 8);
-          assert.match(checked.error, /client_max_window_bits=8/);
-          return;
-        }
+        assert.ok(!('error' in checked), 'error' in checked ? checked.error : '');
         assert.deepEqual(checked, accepted.params);
-        assert.ok(checked.serverMaxWindowBits >= 9 && checked.clientMaxWindowBits >= 9);
         if (c.serverNoContextTakeover || s.serverNoContextTakeover) assert.equal(checked.serverNoContextTakeover, true);
         if (typeof c.serverMaxWindowBits === 'number') assert.ok(checked.serverMaxWindowBits <= c.serverMaxWindowBits);
       }),
@@ -280,6 +283,15 @@ describe('RFC 7692 section 7: the client checks the response', () => {
     assert.equal((checkDeflateResponse(one('permessage-deflate; server_max_window_bits=8'), {}) as DeflateParams).serverMaxWindowBits, 8);
   });
 
+  it('accepts client_max_window_bits=8 (Autobahn 13.3, 13.5: it compresses with 9 bits, which fit 256 bytes)', () => {
+    assert.deepEqual(checkDeflateResponse(one('permessage-deflate; client_max_window_bits=8'), {}), { ...DEFAULTS, clientMaxWindowBits: 8 });
+    assert.deepEqual(checkDeflateResponse(one('permessage-deflate; server_max_window_bits=8; client_max_window_bits=8'), { serverMaxWindowBits: 8, clientMaxWindowBits: 8 }), {
+      ...DEFAULTS,
+      serverMaxWindowBits: 8,
+      clientMaxWindowBits: 8,
+    });
+  });
+
   it('keeps its own promises when the response is silent', () => {
     assert.deepEqual(checkDeflateResponse(one('permessage-deflate'), { clientNoContextTakeover: true, clientMaxWindowBits: 11 }), { ...DEFAULTS, clientNoContextTakeover: true, clientMaxWindowBits: 11 });
     assert.equal((checkDeflateResponse(one('permessage-deflate; client_max_window_bits=13'), { clientMaxWindowBits: 11 }) as DeflateParams).clientMaxWindowBits, 11);
@@ -289,7 +301,6 @@ describe('RFC 7692 section 7: the client checks the response', () => {
   it('fails on parameters it did not offer or cannot honour', () => {
     assert.match(errorOf(checkDeflateResponse(one('permessage-deflate; client_max_window_bits=10'), { clientMaxWindowBits: false })), /not offered/);
     assert.match(errorOf(checkDeflateResponse(one('permessage-deflate; client_max_window_bits'), {})), /without a value/);
-    assert.match(errorOf(checkDeflateResponse(one('permessage-deflate; client_max_window_bits=8'), {})), /client_max_window_bits=8/);
     assert.match(errorOf(checkDeflateResponse(one('permessage-deflate'), { serverNoContextTakeover: true })), /server_no_context_takeover/);
     assert.match(errorOf(checkDeflateResponse(one('permessage-deflate'), { serverMaxWindowBits: 10 })), /server_max_window_bits=10/);
     assert.match(errorOf(checkDeflateResponse(one('permessage-deflate; server_max_window_bits=11'), { serverMaxWindowBits: 10 })), /more than the 10/);

@@ -180,6 +180,34 @@ describe('RFC 7692 section 7.2.1: compression', () => {
     assert.throws(() => inflateReference(wider.data, 8), /invalid distance too far back/);
     wide.close();
   });
+
+  it('with window bits 8 agreed both ways, a long conversation with context takeover round-trips through 8-bit inflaters', async () => {
+    // Each side compresses with 9 bits and inflates with exactly 8, the window the other agreed
+    // to. Data that invites distances of 257 to 511 bytes (a random block of that period repeated)
+    // and every level and memLevel: one distance beyond 256 would fail decoding with 1007. The
+    // 64-byte output chunks make zlib resolve distances from its window rather than from output
+    // it still holds, so a reference inside one message is checked too, not only across messages.
+    for (const level of [1, 6, 9]) {
+      for (const memLevel of [1, 8, 9]) {
+        const p = params({ serverMaxWindowBits: 8, clientMaxWindowBits: 8 });
+        const client = new DeflateCodec('client', p, 'permessage-deflate', { threshold: 0, level, memLevel, chunkSize: 64 });
+        const server = new DeflateCodec('server', p, 'permessage-deflate', { threshold: 0, level, memLevel, chunkSize: 64 });
+        for (let i = 0; i < 12; i++) {
+          const period = 257 + ((i * 97 + level * 31 + memLevel) % 255);
+          const block = randomBytes(period);
+          const message = Buffer.alloc(2 * KiB + i * 1000);
+          for (let j = 0; j < message.length; j++) message[j] = block[j % period]!;
+          const [from, to] = i % 2 === 0 ? [client, server] : [server, client];
+          const encoded = await from.encode(i % 3 === 2 ? text(message.length, i) : message, false);
+          assert.ok(encoded);
+          const expected = i % 3 === 2 ? text(message.length, i) : message;
+          assert.deepEqual(Buffer.from(await to.decode(encoded.data, false, encoded.rsv, MiB)), expected, `level ${level} memLevel ${memLevel} message ${i}`);
+        }
+        client.close();
+        server.close();
+      }
+    }
+  });
 });
 
 describe('RFC 7692 section 7.2.2: decompression', () => {
@@ -216,6 +244,38 @@ describe('RFC 7692 section 7.2.2: decompression', () => {
       ['Hello', 'Hello', 'Hello'],
     );
     codec.close();
+  });
+
+  it('inflates with the window agreed: a peer that promised 8 bits and refers 300 bytes back into an earlier message fails with 1007', async () => {
+    // An independent deflater with a 1 KiB window and context takeover: the second message is a
+    // copy of the first, so it is a back-reference 300 bytes into the first message, which only
+    // the inflater's window holds by then.
+    const block = randomBytes(300);
+    const sender = zlib.createDeflateRaw({ windowBits: 10 });
+    const compress = (data: Buffer): Promise<Buffer> =>
+      new Promise((resolve) => {
+        const out: Buffer[] = [];
+        const onData = (c: Buffer): void => void out.push(c);
+        sender.on('data', onData);
+        sender.write(data);
+        sender.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+          sender.off('data', onData);
+          resolve(Buffer.concat(out).subarray(0, -4));
+        });
+      });
+    const first = await compress(block);
+    const second = await compress(block);
+    sender.close();
+    assert.ok(second.length < 20, 'the second message is a back-reference');
+    const strict = new DeflateCodec('server', params({ clientMaxWindowBits: 8 }), 'permessage-deflate');
+    assert.deepEqual(Buffer.from(await strict.decode(first, false, 0x40, MiB)), block);
+    await assert.rejects(strict.decode(second, false, 0x40, MiB), (e: unknown) => e instanceof ProtocolError && e.closeCode === 1007);
+    strict.close();
+    // The same bytes are fine where the peer may use 10 bits.
+    const loose = new DeflateCodec('server', params({ clientMaxWindowBits: 10 }), 'permessage-deflate');
+    assert.deepEqual(Buffer.from(await loose.decode(first, false, 0x40, MiB)), block);
+    assert.deepEqual(Buffer.from(await loose.decode(second, false, 0x40, MiB)), block);
+    loose.close();
   });
 
   it('fails with 1007 on data after a final block rather than dropping it', async () => {
