@@ -24,7 +24,9 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import type { Duplex } from 'node:stream';
 import { Buffer } from 'node:buffer';
 import { ConnectionClosedError, InvalidArgumentError } from '../core/errors.js';
+import { encodeFrameHeader } from '../core/frame.js';
 import type { HttpRefusal } from '../core/handshake.js';
+import { Opcode } from '../core/opcode.js';
 import { parseTokenList, type ExtensionOffer } from '../core/header-tokens.js';
 import { HttpHeadParser, type HttpHead } from '../core/http-head.js';
 import { acceptDeflateOffer, validateDeflateOptions, type DeflateOptions } from '../core/permessage-deflate.js';
@@ -45,7 +47,7 @@ import {
 } from '../node/upgrade.js';
 import { compilePattern, selectProtocol, splitTarget, type PathMatcher, type RouteMatch, type RoutePattern } from './route.js';
 import { resolveOptions } from './options.js';
-import { WebSocket, type Message, type MessageCodec, type WebSocketOptions } from './websocket.js';
+import { kSendEncoded, WebSocket, type Message, type MessageCodec, type WebSocketOptions } from './websocket.js';
 
 export type { RouteMatch, RoutePattern } from './route.js';
 
@@ -768,13 +770,18 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
             : ((set) => (ws: WebSocket) => set.has(ws))(new Set(except));
     const isText = typeof data === 'string' && options.binary !== true;
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-    // TODO(frame once): when WebSocket can send a prepared frame, build header + payload here
-    // with encodeFrameHeader and hand the same two chunks to every client.
+    // Server frames are unmasked, so one header and one payload serve every client: the frame is
+    // built once and the same two chunks are written to each socket, never copied per client.
+    // Uncompressed even where permessage-deflate was agreed (RFC 7692 lets any message go without
+    // RSV1), since compressing per client would defeat framing once.
+    const header = encodeFrameHeader(isText ? Opcode.Text : Opcode.Binary, bytes.length);
+    const chunks = [header, bytes];
+    const size = header.length + bytes.length;
     let sent = 0;
     for (const ws of this.#clients) {
       if (ws.readyState !== 'open' || skip(ws)) continue;
-      // send() never rejects unhandled; a client that closed meanwhile is removed by its 'close'.
-      void ws.send(bytes, { binary: !isText, compress: false });
+      // Never rejects unhandled; a client that closed meanwhile is removed by its 'close'.
+      void ws[kSendEncoded](chunks, size);
       sent++;
     }
     return sent;

@@ -697,6 +697,21 @@ describe('broadcast', { timeout: 30_000 }, () => {
     server.broadcast(payload);
     for (const [m] of await Promise.all(received)) assert.deepEqual(m, Buffer.from(payload));
   });
+
+  it('reaches clients that negotiated permessage-deflate too (sent uncompressed, framed once)', async (t) => {
+    const { server, url } = await serve(t, { compress: true });
+    const clients = [
+      await openClient(url, undefined, { perMessageDeflate: true }),
+      await openClient(url, undefined, { perMessageDeflate: false }),
+    ];
+    t.after(() => clients.forEach((c) => c.terminate()));
+    await eventually(() => server.clients.size === 2);
+    assert.match(String(clients[0]!.extensions), /permessage-deflate/);
+    const received = clients.map((c) => nextMessages(c, 2));
+    server.broadcast('x'.repeat(5000));
+    server.broadcast(new Uint8Array([9, 8, 7]));
+    for (const messages of await Promise.all(received)) assert.deepEqual(messages, ['x'.repeat(5000), Buffer.from([9, 8, 7])]);
+  });
 });
 
 describe('close()', { timeout: 30_000 }, () => {
