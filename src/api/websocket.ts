@@ -246,6 +246,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   readonly #sendQueue: SendJob[] = [];
   #sendBusy = false;
   #queuedBytes = 0;
+  /** 'message' listeners running now (a depth: a listener may cause another delivery). */
+  #delivering = 0;
+  /** Streamed sends queued or running; a reply queued behind one is not waited for (see #enqueue). */
+  #streamSends = 0;
+  /** The last send queued from a 'message' listener while parsing is held for it (PauseReason.Reply). */
+  #replyHold: SendJob | null = null;
 
   // Receiving.
   readonly #inbox = new Fifo<QueuedMessage>();
@@ -473,8 +479,29 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       const job = make({ resolve, reject });
       this.#sendQueue.push(job);
       this.#queuedBytes += job.size;
+      if (job.kind === 'stream') {
+        this.#streamSends++;
+      } else if (this.#delivering > 0 && this.#streamSends === 0) {
+        // A reply from a 'message' listener that cannot go out at once (it is compressed, or
+        // waits behind other sends). The core would otherwise go on parsing what followed the
+        // message in the same read, and a protocol error or close frame there would be answered
+        // (and the connection closed to sends) before this reply: Autobahn's rule is that every
+        // message that arrived before the error is answered first. So parsing is held until the
+        // reply is handed to the driver (#handedOver). That is bounded: only sends queued during
+        // the delivery, none behind a streamed send (which may never end), encoding takes finite
+        // time, and waiting for 'drain' comes after the release. The fast path never gets here.
+        this.#replyHold = job;
+        this.#driver.pause(PauseReason.Reply);
+      }
       if (!this.#sendBusy) void this.#pump();
     });
+  }
+
+  /** The job's frames are with the driver (or it failed): lift the parsing hold if it was the one held for. */
+  #handedOver(job: SendJob): void {
+    if (job !== this.#replyHold) return;
+    this.#replyHold = null;
+    this.#driver.resume(PauseReason.Reply);
   }
 
   /** Runs queued sends one at a time: the queue is what keeps messages whole and ordered. */
@@ -489,6 +516,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
           job.resolve();
         } catch (error) {
           job.reject(error);
+        } finally {
+          if (job.kind === 'stream') this.#streamSends--;
+          this.#handedOver(job);
         }
       }
     } finally {
@@ -505,6 +535,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (job.kind === 'encoded') {
       this.#assertSendable();
       driver.sendEncoded(job.chunks);
+      this.#handedOver(job);
       await driver.waitForDrain();
       return;
     }
@@ -522,6 +553,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       }
       this.#assertSendable();
       driver.sendMessage(data, job.isText, job.fragmentSize > 0 || rsv !== 0 ? { rsv, fragmentSize: job.fragmentSize || undefined } : undefined);
+      // Parsing may go on now (which may deliver the next message and queue its reply).
+      this.#handedOver(job);
       await driver.waitForDrain();
       return;
     }
@@ -913,7 +946,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   #emitMessage(data: Uint8Array, isText: boolean): void {
     const buffer = asBuffer(data);
-    this.#safeEmit('message', isText ? buffer.toString('utf8') : buffer, !isText);
+    // Sends queued by the listeners hold parsing until they are handed over (see #enqueue).
+    this.#delivering++;
+    try {
+      this.#safeEmit('message', isText ? buffer.toString('utf8') : buffer, !isText);
+    } finally {
+      this.#delivering--;
+    }
   }
 
   #scheduleFlush(): void {
@@ -1033,8 +1072,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     }
     this.#pings = [];
 
-    for (const job of this.#sendQueue.splice(0)) job.reject(closedError());
+    for (const job of this.#sendQueue.splice(0)) {
+      if (job.kind === 'stream') this.#streamSends--;
+      job.reject(closedError());
+    }
     this.#queuedBytes = 0;
+    this.#replyHold = null;
 
     const incoming = this.#incoming;
     this.#incoming = null;

@@ -262,6 +262,8 @@ export class Connection {
   private closeSent = false;
   private failed = false;
   private transforming = false;
+  /** Parsing held by `holdInput` (independent of a transform's pause). */
+  private inputHeld = false;
   /** Mode for the next message to start (setStreaming). */
   private streaming = false;
   /** A message sent piece by piece with sendFrame is open. */
@@ -361,9 +363,42 @@ export class Connection {
     return this.streaming;
   }
 
-  /** Bytes received but not parsed yet because a transform is outstanding. */
+  /** Bytes received but not parsed yet because a transform is outstanding or input is held. */
   get bufferedInput(): number {
     return this.parser.bufferedAmount;
+  }
+
+  /**
+   * Stop parsing input after the current callback returns, until `releaseInput`: later input is
+   * kept (by reference) and nothing is emitted from it. For a driver whose owner must finish
+   * something a delivered message started before the next frame is read, e.g. a reply still being
+   * compressed: were the next frame a protocol error or a close, the core would answer it (close
+   * frame, state 'closing') before that reply could be sent. Independent of the pause around a
+   * transform: parsing resumes only when neither is outstanding. May be called from inside a
+   * handler callback. Never throws.
+   */
+  holdInput(): void {
+    if (this.inputHeld) return;
+    this.inputHeld = true;
+    this.parser.pause();
+  }
+
+  /**
+   * Lift `holdInput` and parse the input kept meanwhile, now (a turn of its own, as a `receive`
+   * call; or right after the current callback, when called from inside one). Never throws: bad
+   * input becomes `handler.protocolError`.
+   */
+  releaseInput(): void {
+    if (!this.inputHeld) return;
+    this.inputHeld = false;
+    if (this.transforming) return;
+    this.turnDepth++;
+    try {
+      this.parser.resume();
+    } catch (cause) {
+      this.internalFailure(cause);
+    }
+    if (--this.turnDepth === 0) this.endTurn();
   }
 
   /**
@@ -710,7 +745,8 @@ export class Connection {
       if (isText && !this.validText(data)) return this.fail(invalidUtf8('text message'));
       if (this.msgStreamed) this.handler.fragment!(data, isText, true, true);
       else this.handler.message(data, isText);
-      this.parser.resume();
+      // Unless the driver held input meanwhile (holdInput, e.g. from the message's listener).
+      if (!this.inputHeld) this.parser.resume();
     } catch (cause) {
       this.internalFailure(cause);
     }

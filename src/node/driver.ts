@@ -19,8 +19,8 @@ import { WheelTimer } from './timer-wheel.js';
 
 /**
  * Why reading the socket is paused. Reads resume only when no reason is left, so independent
- * consumers (a pending transform, a full receive queue, a slow message stream) cannot resume
- * each other's pause by accident.
+ * consumers (a pending transform, a full receive queue, a slow message stream, a pending reply)
+ * cannot resume each other's pause by accident.
  */
 export const PauseReason = {
   /** An extension's transform (inflate) is running: the core cannot take input meanwhile. */
@@ -29,7 +29,17 @@ export const PauseReason = {
   Queue: 2,
   /** The Readable of a streamed message is full. */
   Stream: 4,
+  /**
+   * A reply queued while a message was delivered is still being encoded (compressed). Unlike the
+   * others this also holds *parsing* (Connection.holdInput): input already read waits too, so a
+   * protocol error or a close frame after the message is not answered before the reply is sent.
+   * The owner must lift it once the reply has been handed to the driver, whatever happens to it.
+   */
+  Reply: 8,
 } as const;
+
+/** The pause reasons that also hold the core's parsing, not only reading the socket. */
+const HOLDS_PARSING: number = PauseReason.Reply;
 
 /**
  * How long a client waits for the server to close TCP after the closing handshake, at most
@@ -89,6 +99,8 @@ export interface DriverEvents {
 }
 
 const EMPTY = new Uint8Array(0);
+/** One settled promise for every wait that is already over (no allocation per send). */
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
  * Output held in a batch is written at once when it reaches this many bytes, so that a sender
@@ -137,8 +149,12 @@ export class SocketDriver {
   /** The core completed a frame or message during the current read. */
   private progress = false;
   private drainWaiters: (() => void)[] = [];
-  /** Senders waiting for held output to reach the stream (see waitForDrain). */
-  private flushWaiters: (() => void)[] = [];
+  /**
+   * What senders wait on while output is held (see waitForDrain): one promise per batch, shared
+   * by every send of the batch, rather than one per send (a broadcast makes one send per client).
+   */
+  private flushPromise: Promise<void> | null = null;
+  private flushResolve: (() => void) | null = null;
 
   // Output batching. While a batch is open (a read being processed, or the tick of a send from
   // outside a read), the core's output is held rather than written, and written in one go when
@@ -232,23 +248,36 @@ export class SocketDriver {
    * still be read: a server frame's payload is the caller's buffer itself, never copied.
    */
   waitForDrain(): Promise<void> {
-    if (this.finished) return Promise.resolve();
-    if (this.heldBytes > 0) return new Promise<void>((resolve) => this.flushWaiters.push(resolve));
-    if (!this.stream.writableNeedDrain) return Promise.resolve();
+    if (this.finished) return RESOLVED;
+    if (this.heldBytes > 0) return (this.flushPromise ??= new Promise<void>((resolve) => (this.flushResolve = resolve)));
+    if (!this.stream.writableNeedDrain) return RESOLVED;
     return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
 
-  /** Stops reading the socket for `reason` until `resume(reason)`. */
+  /** Stops reading the socket for `reason` until `resume(reason)` (and parsing too, for PauseReason.Reply). */
   pause(reason: number): void {
     if ((this.pauseReasons & reason) !== 0) return;
     this.pauseReasons |= reason;
+    if ((reason & HOLDS_PARSING) !== 0) this.connection.holdInput();
     this.updateFlow();
   }
 
-  /** Lifts one pause reason; reading resumes when none is left. */
+  /**
+   * Lifts one pause reason; reading resumes when none is left. Lifting the last reason that held
+   * parsing parses the input kept meanwhile, now, in one batch (as a read would).
+   */
   resume(reason: number): void {
     if ((this.pauseReasons & reason) === 0) return;
     this.pauseReasons &= ~reason;
+    if ((reason & HOLDS_PARSING) !== 0 && (this.pauseReasons & HOLDS_PARSING) === 0 && !this.finished) {
+      this.batchDepth++;
+      try {
+        this.connection.releaseInput();
+      } finally {
+        this.endBatch();
+      }
+      this.trackMessage();
+    }
     this.updateFlow();
   }
 
@@ -309,14 +338,12 @@ export class SocketDriver {
 
   /** The held output is in the stream (or was dropped with it): its senders wait for 'drain' now, if at all. */
   private releaseFlushWaiters(): void {
-    const waiters = this.flushWaiters;
-    if (waiters.length === 0) return;
-    this.flushWaiters = [];
-    const wait = !this.finished && this.stream.writableNeedDrain;
-    for (const resolve of waiters) {
-      if (wait) this.drainWaiters.push(resolve);
-      else resolve();
-    }
+    const resolve = this.flushResolve;
+    if (resolve === null) return;
+    this.flushPromise = null;
+    this.flushResolve = null;
+    if (!this.finished && this.stream.writableNeedDrain) this.drainWaiters.push(resolve);
+    else resolve();
   }
 
   /** Ends the stream after writing whatever a batch still holds (a close reply must precede the FIN). */

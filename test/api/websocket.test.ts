@@ -27,7 +27,8 @@ import { Opcode } from '../../src/core/opcode.js';
 import { kCloseWithoutCode, kSendEncoded, WebSocket, type Message } from '../../src/api/websocket.js';
 import { encodeFrame } from '../../src/core/frame.js';
 import { pendingTimers } from '../../src/node/timer-wheel.js';
-import { closePair, isSocket, rawPair, sleep, transports, within, wsPair } from '../helpers/ws-pair.js';
+import { closePair, isSocket, rawPair, sleep, transports, within, wsPair, type RawPeer } from '../helpers/ws-pair.js';
+import type { MessageCodec } from '../../src/node/message-codec.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 
 const text = (s: string): Buffer => Buffer.from(s, 'utf8');
@@ -1012,4 +1013,95 @@ function encodeHead(options: { opcode: number; payload: Uint8Array }): Buffer {
   // A server's frames are unmasked.
   const header = Buffer.from([0x80 | options.opcode, options.payload.length]);
   return Buffer.concat([header, options.payload]);
+}
+
+/**
+ * A codec that claims RSV1 but takes `delay` ms to decide to send each message as it is: a reply
+ * through it goes out asynchronously, as a compressed one does, while its bytes stay plain.
+ */
+function slowCodec(delay: number): MessageCodec {
+  return {
+    hook: { name: 'x-slow', rsvBits: 0x40 },
+    header: 'x-slow',
+    decode: async (data: Uint8Array) => data,
+    encode: async () => {
+      await sleep(delay);
+      return null;
+    },
+    close: () => {},
+  };
+}
+
+/** Frames from a RawPeer until its close frame (included) or the end of the stream. */
+async function framesUntilClose(peer: RawPeer): Promise<[number, string][]> {
+  const out: [number, string][] = [];
+  for (let f = await peer.nextFrame(); f !== null; f = await peer.nextFrame()) {
+    out.push([f.opcode, f.opcode === Opcode.Close ? String(Buffer.from(f.payload).readUInt16BE(0)) : Buffer.from(f.payload).toString()]);
+    if (f.opcode === Opcode.Close) break;
+  }
+  return out;
+}
+
+for (const transport of transports) {
+  describe(`replies that must wait, before a close or a protocol error read with their message (${transport})`, { timeout: 60_000 }, () => {
+    test('replies still being encoded go out before the close 1002 for a bad frame in the same read', async () => {
+      const { ws, peer } = await rawPair(transport, 'server', { codecs: [slowCodec(30)] });
+      try {
+        ws.on('error', () => {});
+        const sends: Promise<void>[] = [];
+        ws.on('message', (data) => sends.push(ws.send(data)));
+        await sleep(5);
+        peer.write(Buffer.concat([peer.encode({ opcode: Opcode.Text, payload: text('one') }), peer.encode({ opcode: Opcode.Text, payload: text('two') }), peer.encode({ opcode: 3, payload: text('bad') })]));
+        assert.deepEqual(await within(framesUntilClose(peer), 3000, 'the frames'), [
+          [Opcode.Text, 'one'],
+          [Opcode.Text, 'two'],
+          [Opcode.Close, '1002'],
+        ]);
+        await within(Promise.all(sends), 3000, 'the sends');
+      } finally {
+        await closePair(ws);
+      }
+    });
+
+    test('a reply still being encoded goes out before the answer to a close frame in the same read', async () => {
+      const { ws, peer } = await rawPair(transport, 'server', { codecs: [slowCodec(30)] });
+      try {
+        const closed = next(ws, 'close');
+        ws.on('message', (data) => void ws.send(data));
+        await sleep(5);
+        peer.write(Buffer.concat([peer.encode({ opcode: Opcode.Text, payload: text('last words') }), peer.encode({ opcode: Opcode.Close, payload: Buffer.from([0x03, 0xe8]) })]));
+        assert.deepEqual(await within(framesUntilClose(peer), 3000, 'the frames'), [
+          [Opcode.Text, 'last words'],
+          [Opcode.Close, '1000'],
+        ]);
+        const [code] = await within(closed, 3000, 'close');
+        assert.equal(code, 1000);
+      } finally {
+        await closePair(ws);
+      }
+    });
+
+    test('a reply queued behind a streamed send that never ends does not hold back the close', async () => {
+      const { ws, peer } = await rawPair(transport, 'server', { codecs: [slowCodec(30)], closeTimeout: 300 });
+      const endless = new Readable({ read() {} });
+      try {
+        ws.on('error', () => {});
+        const closed = next(ws, 'close');
+        endless.push('a start');
+        ws.send(endless).catch(() => {});
+        let reply: Promise<void> | null = null;
+        ws.on('message', (data) => (reply = ws.send(data)));
+        await sleep(5);
+        peer.write(Buffer.concat([peer.encode({ opcode: Opcode.Text, payload: text('hello') }), peer.encode({ opcode: Opcode.Close, payload: Buffer.from([0x03, 0xe8]) })]));
+        const frames = await within(framesUntilClose(peer), 3000, 'the frames');
+        assert.deepEqual(frames.at(-1), [Opcode.Close, '1000'], 'the close was answered while the stream is still open');
+        assert.ok(reply !== null);
+        await assert.rejects(reply!, ConnectionClosedError);
+        await within(closed, 3000, 'close');
+      } finally {
+        endless.destroy();
+        await closePair(ws);
+      }
+    });
+  });
 }

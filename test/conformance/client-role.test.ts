@@ -13,19 +13,6 @@ import type { WebSocket } from '../../src/api/websocket.js';
 import { GROUPS, LARGEST_MESSAGE } from './cases.js';
 import { DEFAULT_CASE_TIMEOUT, Fuzzer, FuzzingServer, fuzzerDeflate, type Accepted, type ConformanceCase } from './harness.js';
 
-const LOST_REPLY =
-  'the echo of a compressed message is encoded asynchronously in the send queue (src/api/websocket.ts) while the core goes on parsing the frames after it; the protocol error among them fails the connection first and the echo is dropped';
-
-/**
- * Cases that fail because of a bug reported to the owner of the code at fault rather than fixed
- * here (see docs/conformance.md), with the reason; they run and report as TODO. Empty means every
- * case passes.
- */
-export const knownFailures: ReadonlyMap<string, string> = new Map<string, string>([
-  ['12.3.1', LOST_REPLY],
-  ['12.3.2', LOST_REPLY],
-]);
-
 const byPath = new Map<string, ConformanceCase>();
 const waiting = new Map<string, (accepted: Accepted) => void>();
 let fuzzing: FuzzingServer;
@@ -110,8 +97,7 @@ describe('Conformance, client role: a fuzzing server against an echoing connect(
   for (const group of GROUPS) {
     describe(`${group.id} ${group.title}`, () => {
       for (const c of group.cases) {
-        const todo = knownFailures.get(c.id);
-        it(`${c.id} ${c.title}`, todo === undefined ? {} : { todo }, async () => {
+        it(`${c.id} ${c.title}`, async () => {
           const problems = await play(c);
           assert.deepEqual(problems, [], `case ${c.id}: ${problems.join('; ')}`);
         });

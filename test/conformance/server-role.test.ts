@@ -11,19 +11,6 @@ import { WebSocketServer } from '../../src/api/server.js';
 import { GROUPS, LARGEST_MESSAGE } from './cases.js';
 import { DEFAULT_CASE_TIMEOUT, Fuzzer, fuzzerDeflate, openClient, type ConformanceCase, type FuzzerDeflate } from './harness.js';
 
-const LOST_REPLY =
-  'the echo of a compressed message is encoded asynchronously in the send queue (src/api/websocket.ts) while the core goes on parsing the frames after it; the protocol error among them fails the connection first and the echo is dropped';
-
-/**
- * Cases that fail because of a bug reported to the owner of the code at fault rather than fixed
- * here (see docs/conformance.md), with the reason; they run and report as TODO. Empty means every
- * case passes.
- */
-export const knownFailures: ReadonlyMap<string, string> = new Map<string, string>([
-  ['12.3.1', LOST_REPLY],
-  ['12.3.2', LOST_REPLY],
-]);
-
 let server: WebSocketServer;
 let port = 0;
 
@@ -77,8 +64,7 @@ describe('Conformance, server role: a fuzzing client against an echoing WebSocke
   for (const group of GROUPS) {
     describe(`${group.id} ${group.title}`, () => {
       for (const c of group.cases) {
-        const todo = knownFailures.get(c.id);
-        it(`${c.id} ${c.title}`, todo === undefined ? {} : { todo }, async () => {
+        it(`${c.id} ${c.title}`, async () => {
           const problems = await play(c);
           assert.deepEqual(problems, [], `case ${c.id}: ${problems.join('; ')}`);
         });

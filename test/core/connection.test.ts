@@ -821,3 +821,62 @@ describe('Connection: extension transforms (RFC 7692 sections 6, 8)', () => {
     assert.throws(() => new Connection({ role: 'server', extensions: deflate }, harnessHandler()), InvalidArgumentError);
   });
 });
+
+describe('Connection: holding input (holdInput / releaseInput)', () => {
+  it('stops parsing after the message whose callback held it, keeps the rest, and parses it on release', () => {
+    let conn!: Connection;
+    const h = harness({}, {
+      message(data) {
+        h.events.push(['message', utf8.decode(data)]);
+        if (utf8.decode(data) === 'one') conn.holdInput();
+      },
+    });
+    conn = h.conn;
+    // A message, then what would fail the connection (opcode 3, section 5.2): nothing of the
+    // latter may happen while input is held, so a reply to the message can still be sent first.
+    conn.receive(concat(fromClient(0x1, 'one'), fromClient(0x1, 'two'), fromClient(0x3, 'bad')));
+    assert.deepEqual(h.events, [['message', 'one']]);
+    assert.equal(conn.readyState, 'open');
+    assert.ok(conn.bufferedInput > 0);
+    conn.receive(fromClient(0x9, 'later'));
+    assert.equal(h.events.length, 1, 'input received while held waits too');
+    conn.sendMessage(text('reply'), true);
+    conn.releaseInput();
+    assert.deepEqual(h.events.slice(1), [['out', [1, true, 'reply']], ['message', 'two'], ['out', ['close', 1002, '']], ['error', 1002]]);
+    conn.releaseInput(); // a second release does nothing
+  });
+
+  it('is independent of a transform: parsing resumes only when neither is outstanding', () => {
+    const deflate = [{ name: 'permessage-deflate', rsvBits: 0x40 }];
+    let conn!: Connection;
+    const events: string[] = [];
+    conn = new Connection(
+      { role: 'server', extensions: deflate },
+      { ...harnessHandler(), message: (d) => events.push(utf8.decode(d)), transformMessage: () => {} },
+    );
+    // Held before the transform ends: finishing it delivers the message but parses nothing more.
+    conn.receive(concat(fromClient(0x1, 'x', true, true), fromClient(0x1, 'after')));
+    conn.holdInput();
+    conn.finishTransform(text('inflated'));
+    assert.deepEqual(events, ['inflated']);
+    conn.releaseInput();
+    assert.deepEqual(events, ['inflated', 'after']);
+    // Released while a transform is outstanding: the transform's end resumes parsing.
+    conn.receive(concat(fromClient(0x1, 'y', true, true), fromClient(0x1, 'last')));
+    conn.holdInput();
+    conn.releaseInput();
+    assert.equal(conn.awaitingTransform, true);
+    assert.deepEqual(events, ['inflated', 'after']);
+    conn.finishTransform(text('Y'));
+    assert.deepEqual(events, ['inflated', 'after', 'Y', 'last']);
+  });
+
+  it('a release after the connection failed or closed parses nothing', () => {
+    const h = harness();
+    h.conn.holdInput();
+    h.conn.receive(fromClient(0x1, 'queued'));
+    h.conn.failConnection(new ProtocolError('bound reached', 1008));
+    h.conn.releaseInput();
+    assert.deepEqual(h.events, [['out', ['close', 1008, '']], ['error', 1008]]);
+  });
+});

@@ -266,6 +266,57 @@ describe('extension transform (the permessage-deflate path)', { timeout: 30_000 
   });
 });
 
+describe('PauseReason.Reply: holding parsing for a pending reply', { timeout: 30_000 }, () => {
+  test('frames already read wait while it is set; lifting it parses them in one batch, after the reply', async () => {
+    const [a, b] = duplexPair();
+    const messages: string[] = [];
+    const errors: number[] = [];
+    let closed!: (result: CloseResult) => void;
+    const done = new Promise<CloseResult>((resolve) => (closed = resolve));
+    const driver: SocketDriver = new SocketDriver(
+      a,
+      { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 1000 },
+      {
+        message: (data) => {
+          messages.push(Buffer.from(data).toString());
+          // As the WebSocket does for a reply it must first compress.
+          if (messages.length === 1) driver.pause(PauseReason.Reply);
+        },
+        fragment: () => {},
+        ping: () => {},
+        pong: () => {},
+        peerClose: () => {},
+        protocolError: (error) => errors.push(error.closeCode),
+        keepalive: () => {},
+        idle: () => {},
+        closed: (result) => closed(result),
+      },
+    );
+    const writes: Buffer[] = [];
+    b.on('data', (chunk: Buffer) => writes.push(chunk));
+    driver.start();
+    // A message, another, then a reserved opcode (1002), all in one read.
+    b.write(Buffer.concat([masked(Opcode.Text, 'one'), masked(Opcode.Text, 'two'), masked(3, 'bad')]));
+    await sleep(20);
+    assert.deepEqual(messages, ['one']);
+    assert.deepEqual(errors, [], 'the protocol error is not reached while parsing is held');
+    assert.deepEqual(writes, [], 'no close frame went out');
+    assert.ok(driver.isPaused(PauseReason.Reply));
+    driver.sendMessage(Buffer.from('reply to one'), true);
+    driver.resume(PauseReason.Reply);
+    assert.deepEqual(messages, ['one', 'two']);
+    assert.deepEqual(errors, [1002]);
+    await within(done, 3000, 'the close');
+    const bytes = new Uint8Array(Buffer.concat(writes));
+    const first = decodeFrame(bytes)!;
+    const second = decodeFrame(bytes.subarray(first.bytesConsumed))!;
+    assert.equal(Buffer.from(first.frame.payload).toString(), 'reply to one');
+    assert.equal(second.frame.opcode, Opcode.Close);
+    assert.equal(Buffer.from(second.frame.payload).readUInt16BE(0), 1002);
+    assert.equal(writes.length, 1, 'the reply and the close frame left in one write');
+  });
+});
+
 describe('the end of the transport', { timeout: 30_000 }, () => {
   test("'closed' is reported exactly once, with the peer's code after a handshake", async () => {
     const { driver, record, peer } = driverPair();
