@@ -99,6 +99,8 @@ export interface DriverEvents {
 }
 
 const EMPTY = new Uint8Array(0);
+/** One settled promise for every wait that is already over (no allocation per send). */
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
  * Output held in a batch is written at once when it reaches this many bytes, so that a sender
@@ -147,8 +149,12 @@ export class SocketDriver {
   /** The core completed a frame or message during the current read. */
   private progress = false;
   private drainWaiters: (() => void)[] = [];
-  /** Senders waiting for held output to reach the stream (see waitForDrain). */
-  private flushWaiters: (() => void)[] = [];
+  /**
+   * What senders wait on while output is held (see waitForDrain): one promise per batch, shared
+   * by every send of the batch, rather than one per send (a broadcast makes one send per client).
+   */
+  private flushPromise: Promise<void> | null = null;
+  private flushResolve: (() => void) | null = null;
 
   // Output batching. While a batch is open (a read being processed, or the tick of a send from
   // outside a read), the core's output is held rather than written, and written in one go when
@@ -242,9 +248,9 @@ export class SocketDriver {
    * still be read: a server frame's payload is the caller's buffer itself, never copied.
    */
   waitForDrain(): Promise<void> {
-    if (this.finished) return Promise.resolve();
-    if (this.heldBytes > 0) return new Promise<void>((resolve) => this.flushWaiters.push(resolve));
-    if (!this.stream.writableNeedDrain) return Promise.resolve();
+    if (this.finished) return RESOLVED;
+    if (this.heldBytes > 0) return (this.flushPromise ??= new Promise<void>((resolve) => (this.flushResolve = resolve)));
+    if (!this.stream.writableNeedDrain) return RESOLVED;
     return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
 
@@ -332,14 +338,12 @@ export class SocketDriver {
 
   /** The held output is in the stream (or was dropped with it): its senders wait for 'drain' now, if at all. */
   private releaseFlushWaiters(): void {
-    const waiters = this.flushWaiters;
-    if (waiters.length === 0) return;
-    this.flushWaiters = [];
-    const wait = !this.finished && this.stream.writableNeedDrain;
-    for (const resolve of waiters) {
-      if (wait) this.drainWaiters.push(resolve);
-      else resolve();
-    }
+    const resolve = this.flushResolve;
+    if (resolve === null) return;
+    this.flushPromise = null;
+    this.flushResolve = null;
+    if (!this.finished && this.stream.writableNeedDrain) this.drainWaiters.push(resolve);
+    else resolve();
   }
 
   /** Ends the stream after writing whatever a batch still holds (a close reply must precede the FIN). */
