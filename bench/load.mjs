@@ -10,6 +10,8 @@
 //
 // Usage: node bench/load.mjs [--quick] [--rounds=3] [--time=2000] [--warmup=300]
 //          [--only=echo,latency,large,broadcast,memory,connect,client] [--gen-procs=1]
+// (--rounds is raised to at least 5 for the latency workloads, whose runs are cheap and whose
+// samples are bimodal on a shared machine: a median of 3 can land on either mode.)
 //          [--idle=10000] [--prof] [--prof-generator] [--out=bench/results/latest] [--peers=hybi,ws,ws+bufferutil]
 //          [--compare=DIR[,DIR...]]   (adds a peer "hybi@<name of DIR>" per DIR: hybi built into DIR,
 //                             e.g. a copy of dist/ from before a change, measured alternately
@@ -33,7 +35,7 @@ const MiB = 1024 * KiB;
 const options = {
   quick: false,
   rounds: 3,
-  time: 2000,
+  time: 1500,
   warmup: 300,
   only: null,
   genProcs: 1,
@@ -297,6 +299,9 @@ function roundOrder(peers, r) {
   return peers.map((_, i) => peers[(i + r) % peers.length]);
 }
 
+/** Rounds for a workload: latency runs are cheap and noisy, so they get at least 5. */
+const roundsFor = (w) => (w.kind.endsWith('latency') ? Math.max(options.rounds, 5) : options.rounds);
+
 async function runServerWorkload(w) {
   const servers = [];
   for (const peer of SERVERS) servers.push(await startServer(peer));
@@ -304,7 +309,7 @@ async function runServerWorkload(w) {
   try {
     // Warm every server's JIT once before anything counts.
     for (const server of servers) await measureServer(w, server, options.genProcs, Math.min(500, options.time));
-    for (let r = 0; r < options.rounds; r++) {
+    for (let r = 0; r < roundsFor(w); r++) {
       for (const server of roundOrder(servers, r)) {
         const result = await measureServer(w, server, options.genProcs, options.time);
         samples.get(server.peer.id).push(result);
@@ -364,7 +369,7 @@ async function runClientWorkload(w) {
   const raw = await startServer(RAW);
   const samples = new Map(CLIENTS.map((p) => [p.id, []]));
   try {
-    for (let r = 0; r < options.rounds; r++) {
+    for (let r = 0; r < roundsFor(w); r++) {
       for (const peer of roundOrder(CLIENTS, r)) {
         const result = await measureClient(w, peer, raw.port, options.time);
         samples.get(peer.id).push(result);
