@@ -9,7 +9,7 @@
  * It knows nothing of events, promises or queues of messages: that is the api layer's
  * `WebSocket`, which receives everything through `DriverEvents`.
  */
-import { isUtf8 } from 'node:buffer';
+import { Buffer, isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { Connection, type ConnectionHandler, type Role } from '../core/connection.js';
@@ -108,6 +108,9 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * `waitForDrain` see it and hold the sender back).
  */
 const BATCH_FLUSH_BYTES = 64 * 1024;
+
+/** Held output of several runs up to this size is joined into one buffer before it is written (see flushHeld). */
+const JOIN_BYTES = 16 * 1024;
 
 // The stream's listeners are shared by every connection and find their driver through one
 // property on the stream: five closures per connection (and their context) were about 300 bytes
@@ -346,6 +349,7 @@ export class SocketDriver {
     if (this.runBuffer === null) return;
     const last = new Uint8Array(this.runBuffer, this.runStart, this.runEnd - this.runStart);
     const held = this.held;
+    const total = this.heldBytes;
     this.held = null;
     this.runBuffer = null;
     this.heldBytes = 0;
@@ -353,6 +357,18 @@ export class SocketDriver {
     if (!stream.destroyed && !stream.writableEnded) {
       if (held === null) {
         stream.write(last);
+      } else if (total <= JOIN_BYTES) {
+        // Several small runs (frames prepared once for many connections, a header and a small
+        // payload): one copy into one buffer costs less than a writev of many small chunks, each
+        // wrapped and tracked by the stream. Every byte of the buffer is written below.
+        const joined = Buffer.allocUnsafe(total);
+        let at = 0;
+        for (const chunk of held) {
+          joined.set(chunk, at);
+          at += chunk.length;
+        }
+        joined.set(last, at);
+        stream.write(joined);
       } else {
         stream.cork();
         for (const chunk of held) stream.write(chunk);
