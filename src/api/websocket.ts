@@ -147,6 +147,15 @@ interface Incoming {
 const EMPTY = new Uint8Array(0);
 const noop = (): void => {};
 
+/**
+ * Marks a promise of ours that may reject as handled, so that a caller who fires and forgets
+ * (`void ws.send(...)`) never gets an unhandled rejection; returns the same promise.
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(noop);
+  return promise;
+}
+
 /** Close codes after which `for await` ends quietly even with propagateErrors. */
 function isNormalClose(code: number): boolean {
   return code === 1000 || code === 1001 || code === 1005;
@@ -412,19 +421,18 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * rejection: fire-and-forget is safe. Do not modify a buffer until its send has resolved.
    */
   send(data: SendData, options?: SendOptions): Promise<void> {
-    let promise: Promise<void>;
     try {
-      promise = this.#send(data, options);
+      return this.#send(data, options);
     } catch (error) {
-      promise = Promise.reject(error);
+      return handled(Promise.reject(error));
     }
-    promise.catch(noop);
-    return promise;
   }
 
+  // #send and #sendEncoded mark every promise that may reject with handled(); the fast path
+  // returns the driver's, which never rejects, as is: no second promise per message.
   #send(data: SendData, options: SendOptions | undefined): Promise<void> {
-    if (this.#state !== 'open') return Promise.reject(this.#notOpenError());
-    if (this.#overBufferLimit()) return Promise.reject(this.#failSendBuffer());
+    if (this.#state !== 'open') return handled(Promise.reject(this.#notOpenError()));
+    if (this.#overBufferLimit()) return handled(Promise.reject(this.#failSendBuffer()));
     const fragmentSize = options?.fragmentSize;
     if (fragmentSize !== undefined && (!Number.isInteger(fragmentSize) || fragmentSize < 1)) {
       throw new InvalidArgumentError(`fragmentSize must be a positive integer, got ${String(fragmentSize)}`);
@@ -455,50 +463,51 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         this.#driver.sendMessage(bytes, isText, fragmentSize === undefined ? undefined : { fragmentSize });
         return this.#driver.waitForDrain();
       }
-      return this.#enqueue((settle) => ({
-        ...settle,
-        kind: 'message',
-        data: bytes,
-        isText,
-        fragmentSize: fragmentSize ?? 0,
-        compress,
-        size: bytes.length,
-      }));
+      return handled(
+        this.#enqueue((settle) => ({
+          ...settle,
+          kind: 'message',
+          data: bytes,
+          isText,
+          fragmentSize: fragmentSize ?? 0,
+          compress,
+          size: bytes.length,
+        })),
+      );
     }
     if (isAsyncIterable(data)) {
-      return this.#enqueue((settle) => ({
-        ...settle,
-        kind: 'stream',
-        source: data,
-        isText: binary === undefined ? undefined : !binary,
-        fragmentSize: fragmentSize ?? DEFAULT_FRAGMENT_SIZE,
-        size: 0,
-      }));
+      return handled(
+        this.#enqueue((settle) => ({
+          ...settle,
+          kind: 'stream',
+          source: data,
+          isText: binary === undefined ? undefined : !binary,
+          fragmentSize: fragmentSize ?? DEFAULT_FRAGMENT_SIZE,
+          size: 0,
+        })),
+      );
     }
     throw new InvalidArgumentError('send() takes a string, bytes, a Readable or an async iterable');
   }
 
   /** @internal see kSendEncoded. */
   [kSendEncoded](chunks: readonly Uint8Array[], size: number): Promise<void> {
-    let promise: Promise<void>;
     try {
-      promise = this.#sendEncoded(chunks, size);
+      return this.#sendEncoded(chunks, size);
     } catch (error) {
-      promise = Promise.reject(error);
+      return handled(Promise.reject(error));
     }
-    promise.catch(noop);
-    return promise;
   }
 
   #sendEncoded(chunks: readonly Uint8Array[], size: number): Promise<void> {
     if (this.#role !== 'server') throw new InvalidArgumentError('encoded frames are for the server role (client frames are masked one by one)');
-    if (this.#state !== 'open') return Promise.reject(this.#notOpenError());
-    if (this.#overBufferLimit()) return Promise.reject(this.#failSendBuffer());
+    if (this.#state !== 'open') return handled(Promise.reject(this.#notOpenError()));
+    if (this.#overBufferLimit()) return handled(Promise.reject(this.#failSendBuffer()));
     if (!this.#sendBusy && this.#sendQueue.length === 0) {
       this.#driver.sendEncoded(chunks);
       return this.#driver.waitForDrain();
     }
-    return this.#enqueue((settle) => ({ ...settle, kind: 'encoded', chunks, size }));
+    return handled(this.#enqueue((settle) => ({ ...settle, kind: 'encoded', chunks, size })));
   }
 
   #overBufferLimit(): boolean {
