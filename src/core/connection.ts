@@ -16,7 +16,7 @@
  */
 import { checkClosePayload, encodeClosePayload, isValidCloseCode } from './close.js';
 import { ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError } from './errors.js';
-import { frameHeaderSize } from './frame.js';
+import { frameHeaderSize, writeFrameHeaderAt } from './frame.js';
 import { FrameParser, type FrameParserListener } from './frame-parser.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONTROL_PAYLOAD } from './limits.js';
 import { maskInto, writeMaskKey } from './mask.js';
@@ -187,35 +187,6 @@ const SET_THRESHOLD = 32;
  */
 const SLAB_FIRST = 1024;
 const SLAB_LARGEST = 16384;
-
-/**
- * Writes a frame header (section 5.2) at target[at]: `first` is the first byte (FIN, RSV, opcode),
- * then the length in its shortest form (section 5.2: the minimal number of bytes MUST be used).
- * The masking key, if any, goes in the last 4 bytes of the header; the caller writes it.
- */
-function writeHeader(target: Uint8Array, at: number, first: number, length: number, masked: boolean): void {
-  target[at] = first;
-  const maskBit = masked ? 0x80 : 0;
-  if (length < 126) {
-    target[at + 1] = maskBit | length;
-  } else if (length < 0x10000) {
-    target[at + 1] = maskBit | 126;
-    target[at + 2] = length >>> 8;
-    target[at + 3] = length & 0xff;
-  } else {
-    target[at + 1] = maskBit | 127;
-    // Section 5.2: the most significant bit MUST be 0; lengths below 2^53 leave the top 11 bits 0.
-    const high = Math.floor(length / 0x1_0000_0000);
-    target[at + 2] = 0;
-    target[at + 3] = 0;
-    target[at + 4] = (high >>> 8) & 0xff;
-    target[at + 5] = high & 0xff;
-    target[at + 6] = length >>> 24;
-    target[at + 7] = (length >>> 16) & 0xff;
-    target[at + 8] = (length >>> 8) & 0xff;
-    target[at + 9] = length & 0xff;
-  }
-}
 
 function checkLimit(name: string, value: number | undefined, fallback: number, min: number): number {
   if (value === undefined) return fallback;
@@ -961,7 +932,7 @@ export class Connection {
       const total = headerSize + length;
       const at = this.reserve(total);
       const slab = this.slab;
-      writeHeader(slab, at, first, length, masked);
+      writeFrameHeaderAt(slab, at, first, length, masked);
       if (masked) {
         const key = this.nextKey();
         const k = at + headerSize - 4;
@@ -979,14 +950,14 @@ export class Connection {
       chunks.push(new Uint8Array(slab.buffer, at, total));
     } else if (masked) {
       const out = new Uint8Array(headerSize + length);
-      writeHeader(out, 0, first, length, true);
+      writeFrameHeaderAt(out, 0, first, length, true);
       const key = this.nextKey();
       out.set(key, headerSize - 4);
       maskInto(payload, key, out, headerSize);
       chunks.push(out);
     } else {
       const at = this.reserve(headerSize);
-      writeHeader(this.slab, at, first, length, false);
+      writeFrameHeaderAt(this.slab, at, first, length, false);
       chunks.push(new Uint8Array(this.slab.buffer, at, headerSize), payload);
     }
   }

@@ -96,35 +96,42 @@ function checkKey(key: Uint8Array): void {
 }
 
 /**
- * Writes the header's first two bytes and extended length into `target` (at 0) and returns the
- * offset right after them, where the masking key (if any) goes.
+ * Writes a frame header's first byte (FIN, RSV bits and opcode, already combined in `first`) and
+ * its length in the shortest form (RFC 6455 section 5.2: the minimal number of bytes MUST be used)
+ * at target[at], and returns the offset right after them, where the masking key (if any) goes.
+ * Shared by the encoders here and the connection's send path, which writes headers into its own
+ * buffers.
  */
-function writeBase(target: Uint8Array, opcode: number, payloadLength: number, fin: boolean, rsv: number, masked: boolean): number {
-  target[0] = (fin ? 0x80 : 0) | rsv | opcode;
+export function writeFrameHeaderAt(target: Uint8Array, at: number, first: number, payloadLength: number, masked: boolean): number {
+  target[at] = first;
   const maskBit = masked ? 0x80 : 0;
   if (payloadLength < 126) {
-    target[1] = maskBit | payloadLength;
-    return 2;
+    target[at + 1] = maskBit | payloadLength;
+    return at + 2;
   }
   if (payloadLength < 0x10000) {
-    target[1] = maskBit | 126;
-    target[2] = payloadLength >>> 8;
-    target[3] = payloadLength & 0xff;
-    return 4;
+    target[at + 1] = maskBit | 126;
+    target[at + 2] = payloadLength >>> 8;
+    target[at + 3] = payloadLength & 0xff;
+    return at + 4;
   }
-  target[1] = maskBit | 127;
+  target[at + 1] = maskBit | 127;
   // Section 5.2: 64-bit length, most significant bit 0. MAX_LENGTH < 2^53 keeps the top 11 bits 0.
   const high = Math.floor(payloadLength / TWO_POW_32);
   const low = payloadLength >>> 0;
-  target[2] = high >>> 24;
-  target[3] = (high >>> 16) & 0xff;
-  target[4] = (high >>> 8) & 0xff;
-  target[5] = high & 0xff;
-  target[6] = low >>> 24;
-  target[7] = (low >>> 16) & 0xff;
-  target[8] = (low >>> 8) & 0xff;
-  target[9] = low & 0xff;
-  return 10;
+  target[at + 2] = high >>> 24;
+  target[at + 3] = (high >>> 16) & 0xff;
+  target[at + 4] = (high >>> 8) & 0xff;
+  target[at + 5] = high & 0xff;
+  target[at + 6] = low >>> 24;
+  target[at + 7] = (low >>> 16) & 0xff;
+  target[at + 8] = (low >>> 8) & 0xff;
+  target[at + 9] = low & 0xff;
+  return at + 10;
+}
+
+function writeBase(target: Uint8Array, opcode: number, payloadLength: number, fin: boolean, rsv: number, masked: boolean): number {
+  return writeFrameHeaderAt(target, 0, (fin ? 0x80 : 0) | rsv | opcode, payloadLength, masked);
 }
 
 /**
