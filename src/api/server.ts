@@ -46,7 +46,7 @@ import {
   type HandshakeGuard,
 } from '../node/upgrade.js';
 import { compilePattern, selectProtocol, splitTarget, type PathMatcher, type RouteMatch, type RoutePattern } from './route.js';
-import { resolveOptions } from './options.js';
+import { resolveOptions, type ResolvedOptions } from './options.js';
 import { kSendEncoded, WebSocket, type Message, type MessageCodec, type WebSocketOptions } from './websocket.js';
 
 export type { RouteMatch, RoutePattern } from './route.js';
@@ -225,7 +225,8 @@ export interface WebSocketServerEvents {
 /** A WebSocket server; see the module comment for the order of checks and docs/server.md for a guide. */
 export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   readonly #options: WebSocketServerOptions;
-  readonly #connectionOptions: WebSocketOptions;
+  /** Resolved once and shared by every connection (an idle connection should not hold a copy). */
+  readonly #connectionOptions: ResolvedOptions;
   readonly #routes: Route[] = [];
   readonly #clients = new Set<WebSocket>();
   readonly #sources: UpgradeSource[] = [];
@@ -281,11 +282,11 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       maxConnections,
       ...connectionOptions
     } = options;
-    this.#connectionOptions = connectionOptions;
+    // Bad connection options fail here rather than after a client's 101 has been sent.
+    this.#connectionOptions = resolveOptions(connectionOptions);
     this.#handshakeTimeout = handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
     if (!(this.#handshakeTimeout >= 0)) throw new InvalidArgumentError('handshakeTimeout must be a number of ms >= 0');
-    // Bad connection options fail here rather than after a client's 101 has been sent.
-    this.#closeWait = resolveOptions(connectionOptions).closeTimeout;
+    this.#closeWait = this.#connectionOptions.closeTimeout;
     this.#maxConnections = positiveInteger('maxConnections', maxConnections, DEFAULT_MAX_CONNECTIONS);
     this.#concurrency = positiveInteger('concurrency', concurrency, 1);
     positiveInteger('maxHeadSize', options.maxHeadSize, 1, false);
@@ -638,7 +639,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       }
 
       const ws = new WebSocket(socket, {
-        ...this.#connectionOptions,
+        options: this.#connectionOptions,
         role: 'server',
         url: req.url ?? '/',
         protocol: protocol ?? '',

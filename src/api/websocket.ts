@@ -30,7 +30,7 @@ import {
   SendBufferFullError,
 } from '../core/errors.js';
 import { MAX_CONTROL_PAYLOAD } from '../core/limits.js';
-import { PauseReason, SocketDriver, type CloseResult, type DriverEvents } from '../node/driver.js';
+import { PauseReason, SocketDriver, type CloseResult, type DriverEvents, type DriverOptions } from '../node/driver.js';
 import type { MessageCodec } from '../node/message-codec.js';
 import { WheelTimer } from '../node/timer-wheel.js';
 import { DEFAULT_FRAGMENT_SIZE, resolveOptions, type ResolvedOptions, type WebSocketOptions } from './options.js';
@@ -51,6 +51,11 @@ export interface WebSocketInit extends WebSocketOptions {
   codecs?: readonly MessageCodec[];
   /** For tests: the mask-key source of the core (the client masks every frame). */
   maskKey?: () => Uint8Array;
+  /**
+   * Options already checked by `resolveOptions`, used instead of the WebSocketOptions fields of
+   * this object: a server resolves its connection options once, and its connections share them.
+   */
+  options?: ResolvedOptions;
 }
 
 /** One received message, as `receive()` and `for await` give it. */
@@ -146,6 +151,41 @@ interface Incoming {
 
 const EMPTY = new Uint8Array(0);
 const noop = (): void => {};
+const NO_CODECS: readonly MessageCodec[] = [];
+
+/**
+ * Driver options made from resolved options, kept for connections without extension codecs or
+ * a test's mask source: one object per server (and role) rather than one per connection.
+ */
+const sharedDriverOptions = new WeakMap<ResolvedOptions, { client?: DriverOptions; server?: DriverOptions }>();
+
+function driverOptions(options: ResolvedOptions, init: WebSocketInit): DriverOptions {
+  const shareable = (init.codecs === undefined || init.codecs.length === 0) && init.maskKey === undefined;
+  if (shareable) {
+    let byRole = sharedDriverOptions.get(options);
+    if (byRole === undefined) sharedDriverOptions.set(options, (byRole = {}));
+    const cached = byRole[init.role];
+    if (cached !== undefined) return cached;
+    return (byRole[init.role] = makeDriverOptions(options, init.role));
+  }
+  return makeDriverOptions(options, init.role, init.codecs, init.maskKey);
+}
+
+function makeDriverOptions(options: ResolvedOptions, role: Role, codecs?: readonly MessageCodec[], maskKey?: () => Uint8Array): DriverOptions {
+  return {
+    role,
+    maxFrameSize: options.maxFrameSize,
+    maxMessageSize: options.maxMessageSize,
+    maxFragments: options.maxFragments,
+    autoPong: options.autoPong,
+    pingInterval: options.pingInterval,
+    idleTimeout: options.idleTimeout,
+    closeTimeout: options.closeTimeout,
+    messageTimeout: options.messageTimeout,
+    codecs,
+    maskKey,
+  };
+}
 
 /**
  * Marks a promise of ours that may reject as handled, so that a caller who fires and forgets
@@ -306,7 +346,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   #errorReported = false;
 
   // Sending.
-  readonly #sendQueue: SendJob[] = [];
+  readonly #sendQueue = new Fifo<SendJob>();
   #sendBusy = false;
   #queuedBytes = 0;
   /** 'message' listeners running now (a depth: a listener may cause another delivery). */
@@ -326,7 +366,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   #incoming: Incoming | null = null;
 
   // Pings and closing.
-  #pings: PendingPing[] = [];
+  /** Pings waiting for their pong, oldest first; null until the first ping. */
+  #pings: PendingPing[] | null = null;
   #closePromise: Promise<CloseInfo> | null = null;
   #closeSettle: { resolve(info: CloseInfo): void; reject(error: Error): void } | null = null;
 
@@ -337,30 +378,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    */
   constructor(stream: Duplex, init: WebSocketInit) {
     super({ captureRejections: true });
-    this.#options = resolveOptions(init);
-    this.#codecs = init.codecs ?? [];
+    this.#options = init.options ?? resolveOptions(init);
+    this.#codecs = init.codecs !== undefined && init.codecs.length > 0 ? init.codecs : NO_CODECS;
     this.#url = init.url ?? '';
     this.#protocol = init.protocol ?? '';
     this.#role = init.role;
-    this.#extensions = this.#codecs.map((c) => c.header).join(', ');
-    const events = new WebSocket.#DriverEventsOf(this);
-    this.#driver = new SocketDriver(
-      stream,
-      {
-        role: init.role,
-        maxFrameSize: this.#options.maxFrameSize,
-        maxMessageSize: this.#options.maxMessageSize,
-        maxFragments: this.#options.maxFragments,
-        autoPong: this.#options.autoPong,
-        pingInterval: this.#options.pingInterval,
-        idleTimeout: this.#options.idleTimeout,
-        closeTimeout: this.#options.closeTimeout,
-        messageTimeout: this.#options.messageTimeout,
-        codecs: this.#codecs,
-        maskKey: init.maskKey,
-      },
-      events,
-    );
+    this.#extensions = this.#codecs.length === 0 ? '' : this.#codecs.map((c) => c.header).join(', ');
+    this.#driver = new SocketDriver(stream, driverOptions(this.#options, init), new WebSocket.#DriverEventsOf(this));
     // Messages queued while nobody listened go to a 'message' listener as soon as one is added.
     (this as EventEmitter).on('newListener', WebSocket.#onNewListener);
     const head = init.head;
@@ -709,13 +733,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     return new Promise<number>((resolve, reject) => {
       const entry: PendingPing = { payload, sent: performance.now(), keepalive: false, resolve, reject, timer: null };
       // Listed before it is written: a transport may deliver the pong synchronously.
-      this.#pings.push(entry);
+      (this.#pings ??= []).push(entry);
       this.#driver.ping(payload);
       if (timeout > 0) {
         entry.timer = new WheelTimer(
           () => {
-            const index = this.#pings.indexOf(entry);
-            if (index >= 0) this.#pings.splice(index, 1);
+            const index = this.#pings === null ? -1 : this.#pings.indexOf(entry);
+            if (index >= 0) this.#pings!.splice(index, 1);
             reject(new PingTimeoutError(timeout));
           },
           { ref: true },
@@ -750,15 +774,15 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   #onKeepalive(): void {
     if (this.#state !== 'open') return;
     // At most one keep-alive entry waits for its pong, so a silent peer cannot grow the list.
-    if (!this.#pings.some((p) => p.keepalive)) {
-      this.#pings.push({ payload: EMPTY, sent: performance.now(), keepalive: true, resolve: null, reject: null, timer: null });
+    if (this.#pings === null || !this.#pings.some((p) => p.keepalive)) {
+      (this.#pings ??= []).push({ payload: EMPTY, sent: performance.now(), keepalive: true, resolve: null, reject: null, timer: null });
     }
     this.#driver.ping(EMPTY);
   }
 
   #onPong(payload: Uint8Array): void {
     const pings = this.#pings;
-    if (pings.length > 0) {
+    if (pings !== null && pings.length > 0) {
       let index = -1;
       for (let i = 0; i < pings.length; i++) {
         if (sameBytes(pings[i]!.payload, payload)) {
@@ -1117,13 +1141,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.#state = 'closed';
     const closedError = (): ConnectionClosedError => new ConnectionClosedError(result.code, result.reason, result.wasClean);
 
-    for (const entry of this.#pings) {
+    for (const entry of this.#pings ?? []) {
       entry.timer?.cancel();
       entry.reject?.(closedError());
     }
-    this.#pings = [];
+    this.#pings = null;
 
-    for (const job of this.#sendQueue.splice(0)) {
+    for (let job = this.#sendQueue.shift(); job !== undefined; job = this.#sendQueue.shift()) {
       if (job.kind === 'stream') this.#streamSends--;
       job.reject(closedError());
     }
@@ -1222,32 +1246,38 @@ function toMessage(data: Uint8Array, isText: boolean): Message {
   return isText ? { type: 'text', data: buffer.toString('utf8') } : { type: 'binary', data: buffer };
 }
 
-/** A first-in first-out queue with O(1) shift (an array's shift is O(n) once it is long). */
+/**
+ * A first-in first-out queue with O(1) shift (an array's shift is O(n) once it is long). Its
+ * array is made on the first push and kept (emptied) once drained: most connections never queue
+ * anything, and those that do should not allocate per message.
+ */
 class Fifo<T> {
-  private items: (T | undefined)[] = [];
+  private items: (T | undefined)[] | null = null;
   private head = 0;
 
   get length(): number {
-    return this.items.length - this.head;
+    return this.items === null ? 0 : this.items.length - this.head;
   }
 
   push(item: T): void {
-    this.items.push(item);
+    (this.items ??= []).push(item);
   }
 
   peek(): T | undefined {
-    return this.head < this.items.length ? this.items[this.head] : undefined;
+    const items = this.items;
+    return items !== null && this.head < items.length ? items[this.head] : undefined;
   }
 
   shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head++] = undefined;
-    if (this.head === this.items.length) {
-      this.items = [];
+    const items = this.items;
+    if (items === null || this.head >= items.length) return undefined;
+    const item = items[this.head];
+    items[this.head++] = undefined;
+    if (this.head === items.length) {
+      items.length = 0;
       this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
+    } else if (this.head >= 1024 && this.head * 2 >= items.length) {
+      this.items = items.slice(this.head);
       this.head = 0;
     }
     return item;

@@ -69,6 +69,8 @@ export interface FrameParserListener {
 }
 
 const EMPTY = new Uint8Array(0);
+/** The queue of every parser with nothing queued: never written to (push and unshift replace it first). */
+const NO_INPUT: Uint8Array[] = [];
 /** The key of the unmask in progress (applyMask reads it synchronously and keeps nothing). */
 const scratchKey = new Uint8Array(4);
 const TWO_POW_32 = 0x1_0000_0000;
@@ -200,7 +202,8 @@ export class FrameParser {
   private controlBuffer: Uint8Array = EMPTY;
 
   /** Input not parsed yet: received while paused, or pushed from inside a listener call. */
-  private queue: Uint8Array[] = [];
+  /** Input waiting while parsing is paused or busy; the shared empty NO_INPUT until something waits (most parsers never queue). */
+  private queue: Uint8Array[] = NO_INPUT;
 
   constructor(listener: FrameParserListener, options: FrameParserOptions = {}) {
     this.listener = listener;
@@ -243,6 +246,7 @@ export class FrameParser {
   push(chunk: Uint8Array): void {
     if (this.halt === STOPPED || chunk.length === 0) return;
     if (this.busy || this.halt === PAUSED || this.queue.length !== 0) {
+      if (this.queue === NO_INPUT) this.queue = [];
       this.queue.push(chunk);
       if (!this.busy && this.halt === RUNNING) this.drain();
       return;
@@ -276,7 +280,7 @@ export class FrameParser {
   /** Ignore all further input, for good (the connection failed or the peer closed). */
   stop(): void {
     this.halt = STOPPED;
-    this.queue = [];
+    this.queue = NO_INPUT;
   }
 
   private drain(): void {
@@ -409,7 +413,10 @@ export class FrameParser {
 
   /** After a listener paused the parser: keep the unread rest of the chunk, ahead of the queue. */
   private suspend(chunk: Uint8Array, pos: number): void {
-    if (this.halt === PAUSED && pos < chunk.length) this.queue.unshift(chunk.subarray(pos));
+    if (this.halt === PAUSED && pos < chunk.length) {
+      if (this.queue === NO_INPUT) this.queue = [];
+      this.queue.unshift(chunk.subarray(pos));
+    }
   }
 }
 

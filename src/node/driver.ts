@@ -99,6 +99,7 @@ export interface DriverEvents {
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_CODECS: readonly MessageCodec[] = [];
 /** One settled promise for every wait that is already over (no allocation per send). */
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -138,6 +139,15 @@ function onStreamClose(this: DrivenStream): void {
   this[kDriver].onClose();
 }
 
+/**
+ * Whole milliseconds of the monotonic clock, for the liveness timestamps: a field that only ever
+ * holds small integers is stored in the object itself, while one that held a fraction is a
+ * pointer to a boxed number (16 bytes more per connection).
+ */
+function nowMs(): number {
+  return Math.floor(performance.now());
+}
+
 /** Ends the batch a send opened outside any read (see SocketDriver.sendMessage). */
 function endTickBatch(driver: SocketDriver): void {
   driver.endBatch();
@@ -145,6 +155,17 @@ function endTickBatch(driver: SocketDriver): void {
 
 /** One core connection over one Duplex. */
 export class SocketDriver {
+  // Timer callbacks shared by every driver (the timer passes its driver as `this`).
+  private static readonly livenessCheck = function (this: SocketDriver): void {
+    this.checkLiveness();
+  };
+  private static readonly closeTimeout = function (this: SocketDriver): void {
+    this.onCloseTimeout();
+  };
+  private static readonly messageTimeout = function (this: SocketDriver): void {
+    this.onMessageTimeout();
+  };
+
   readonly connection: Connection;
   readonly stream: Duplex;
   private readonly events: DriverEvents;
@@ -177,7 +198,8 @@ export class SocketDriver {
   private messageStartedAt = 0;
   /** The core completed a frame or message during the current read. */
   private progress = false;
-  private drainWaiters: (() => void)[] = [];
+  /** Senders waiting for 'drain' (null while there are none: no array per idle connection). */
+  private drainWaiters: (() => void)[] | null = null;
   /**
    * What senders wait on while output is held (see waitForDrain): one promise per batch, shared
    * by every send of the batch, rather than one per send (a broadcast makes one send per client).
@@ -204,7 +226,7 @@ export class SocketDriver {
     this.stream = stream;
     this.options = options;
     this.events = events;
-    this.codecs = options.codecs ?? [];
+    this.codecs = options.codecs ?? NO_CODECS;
     this.connection = new Connection(
       {
         role: options.role,
@@ -212,13 +234,13 @@ export class SocketDriver {
         maxMessageSize: options.maxMessageSize,
         maxFragments: options.maxFragments,
         autoPong: options.autoPong,
-        extensions: this.codecs.map((c) => c.hook),
+        extensions: this.codecs.length === 0 ? undefined : this.codecs.map((c) => c.hook),
         isUtf8,
         maskKey: options.maskKey,
       },
       new CoreHandler(this),
     );
-    this.liveness = options.pingInterval > 0 || options.idleTimeout > 0 ? new WheelTimer(() => this.checkLiveness()) : null;
+    this.liveness = options.pingInterval > 0 || options.idleTimeout > 0 ? new WheelTimer(SocketDriver.livenessCheck, { target: this }) : null;
     // Frames are written whole (header and payload corked together), so Nagle's algorithm can
     // only add latency: a small message would wait for the ACK of the previous one.
     const socket = stream as Duplex & { setNoDelay?: (noDelay: boolean) => unknown };
@@ -239,7 +261,7 @@ export class SocketDriver {
     if (this.started) return;
     this.started = true;
     if (this.liveness !== null) {
-      this.lastReceived = this.lastPing = performance.now();
+      this.lastReceived = this.lastPing = nowMs();
       this.scheduleLiveness();
     }
     if (this.stream.destroyed) {
@@ -281,7 +303,7 @@ export class SocketDriver {
     if (this.finished) return RESOLVED;
     if (this.heldBytes > 0) return (this.flushPromise ??= new Promise<void>((resolve) => (this.flushResolve = resolve)));
     if (!this.stream.writableNeedDrain) return RESOLVED;
-    return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    return new Promise<void>((resolve) => (this.drainWaiters ??= []).push(resolve));
   }
 
   /** Stops reading the socket for `reason` until `resume(reason)` (and parsing too, for PauseReason.Reply). */
@@ -385,7 +407,7 @@ export class SocketDriver {
     if (resolve === null) return;
     this.flushPromise = null;
     this.flushResolve = null;
-    if (!this.finished && this.stream.writableNeedDrain) this.drainWaiters.push(resolve);
+    if (!this.finished && this.stream.writableNeedDrain) (this.drainWaiters ??= []).push(resolve);
     else resolve();
   }
 
@@ -598,7 +620,7 @@ export class SocketDriver {
       return;
     }
     // Ref'd: a closing handshake is short and bounded, and its end (the destroy) must happen.
-    this.closeTimer ??= new WheelTimer(() => this.onCloseTimeout(), { ref: true });
+    this.closeTimer ??= new WheelTimer(SocketDriver.closeTimeout, { ref: true, target: this });
     this.closeTimer.schedule(delay);
   }
 
@@ -617,13 +639,13 @@ export class SocketDriver {
       // While we do not read, the peer cannot be blamed for a message not arriving.
       if (this.messageActive && this.messageTimer?.pending) {
         this.messageTimer.cancel();
-        this.messageLeft -= performance.now() - this.messageStartedAt;
+        this.messageLeft -= nowMs() - this.messageStartedAt;
       }
     } else {
       if (this.stream.readableFlowing !== true) this.stream.resume();
       if (this.messageActive && !this.messageTimer?.pending) {
-        this.messageStartedAt = performance.now();
-        this.messageTimer ??= new WheelTimer(() => this.onMessageTimeout());
+        this.messageStartedAt = nowMs();
+        this.messageTimer ??= new WheelTimer(SocketDriver.messageTimeout, { target: this });
         this.messageTimer.schedule(Math.max(1, this.messageLeft));
       }
     }
@@ -631,7 +653,7 @@ export class SocketDriver {
 
   /** @internal */
   onData(chunk: Uint8Array): void {
-    if (this.liveness !== null) this.lastReceived = performance.now();
+    if (this.liveness !== null) this.lastReceived = nowMs();
     // One batch for the whole chunk: everything the core and the owner's listeners write while
     // it is processed (pongs, echoed messages, a close reply) leaves in one write.
     this.batchDepth++;
@@ -658,9 +680,9 @@ export class SocketDriver {
     if (this.messageActive && !progress) return;
     this.messageActive = true;
     this.messageLeft = timeout;
-    this.messageStartedAt = performance.now();
+    this.messageStartedAt = nowMs();
     if (this.pauseReasons === 0) {
-      this.messageTimer ??= new WheelTimer(() => this.onMessageTimeout());
+      this.messageTimer ??= new WheelTimer(SocketDriver.messageTimeout, { target: this });
       this.messageTimer.schedule(timeout);
     }
   }
@@ -690,8 +712,8 @@ export class SocketDriver {
   /** @internal */
   onDrain(): void {
     const waiters = this.drainWaiters;
-    if (waiters.length === 0) return;
-    this.drainWaiters = [];
+    if (waiters === null) return;
+    this.drainWaiters = null;
     for (const resolve of waiters) resolve();
   }
 
@@ -763,7 +785,7 @@ export class SocketDriver {
     let next = Infinity;
     if (idleTimeout > 0) next = this.lastReceived + idleTimeout;
     if (pingInterval > 0) next = Math.min(next, Math.max(this.lastReceived, this.lastPing) + pingInterval);
-    timer.schedule(Math.max(1, next - performance.now()));
+    timer.schedule(Math.max(1, next - nowMs()));
   }
 
   private stopLiveness(): void {
@@ -772,7 +794,7 @@ export class SocketDriver {
 
   private checkLiveness(): void {
     if (this.finished || this.connection.readyState !== 'open') return;
-    const now = performance.now();
+    const now = nowMs();
     // While we are the ones not reading (backpressure, a transform), silence proves nothing.
     if (this.pauseReasons !== 0) this.lastReceived = now;
     const { pingInterval, idleTimeout } = this.options;

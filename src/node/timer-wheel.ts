@@ -17,8 +17,13 @@ import { performance } from 'node:perf_hooks';
 
 /** A one-shot timer that can be (re)scheduled on a wheel and cancelled, any number of times. */
 export class WheelTimer {
-  /** Called when the timer fires. It may re-schedule the timer. */
-  callback: () => void;
+  /** Called when the timer fires, with `target` as `this`. It may re-schedule the timer. */
+  callback: (this: never) => void;
+  /**
+   * `this` of the callback: lets many timers share one function (a method of their owner)
+   * instead of a closure each, which is about 100 bytes per idle connection.
+   */
+  readonly target: unknown;
   /** @internal tick at which the timer is due. */
   tick = 0;
   /** @internal scheduled and neither fired nor cancelled (stays true while it waits in a batch about to fire). */
@@ -37,8 +42,11 @@ export class WheelTimer {
    */
   readonly ref: boolean;
 
-  constructor(callback: () => void, options?: { ref?: boolean }) {
+  constructor(callback: () => void, options?: { ref?: boolean });
+  constructor(callback: (this: never) => void, options: { ref?: boolean; target: unknown });
+  constructor(callback: (this: never) => void, options?: { ref?: boolean; target?: unknown }) {
     this.callback = callback;
+    this.target = options?.target;
     this.ref = options?.ref ?? false;
   }
 
@@ -149,7 +157,7 @@ export class TimerWheel {
       if (t.armed && t.wheel === null) {
         t.armed = false;
         try {
-          t.callback();
+          t.callback.call(t.target as never);
         } catch (error) {
           // A timer callback belongs to a connection; its failure must not stop the others.
           queueMicrotask(() => {
