@@ -231,7 +231,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   readonly #clients = new Set<WebSocket>();
   readonly #sources: UpgradeSource[] = [];
   /** Sockets of our own server whose request head has not arrived: the handshake timer covers them. */
-  readonly #early = new Map<Duplex, { guard: HandshakeGuard; started: number }>();
+  readonly #early = new Map<Duplex, HandshakeGuard>();
   /** Handshakes past the 'upgrade' event, waiting on an accept hook: close() refuses them at once. */
   readonly #inflight = new Map<Duplex, () => void>();
   /** Sockets of our own server refused at accept (over maxConnections): their requests are ignored. */
@@ -351,7 +351,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     const onRequest = options.onRequest;
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (this.#overCapacity.has(req.socket)) return;
-      this.#early.get(req.socket)?.guard.cancel();
+      this.#early.get(req.socket)?.cancel();
       this.#early.delete(req.socket);
       if (onRequest !== undefined) {
         onRequest(req, res);
@@ -366,7 +366,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
         socket.destroy();
         return;
       }
-      this.#early.get(socket)?.guard.cancel();
+      this.#early.get(socket)?.cancel();
       this.#early.delete(socket);
       refuseUpgrade(socket, clientErrorRefusal(error));
     });
@@ -445,12 +445,12 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   }
 
   /**
-   * Lists a connection whose head has not arrived yet, until it closes. A method of its own so
+   * Lists a connection whose head has not arrived yet, until it closes or its head is read. A method of its own so
    * that the 'close' listener, which lives as long as the socket, does not keep #accept's
    * closures (and whatever they hold) alive with it.
    */
   #trackEarly(socket: Socket, guard: HandshakeGuard): void {
-    this.#early.set(socket, { guard, started: Date.now() });
+    this.#early.set(socket, guard);
     socket.on('close', this.#onEarlyClose);
   }
 
@@ -505,21 +505,22 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
         this.#pending--;
       }
     };
-    // On our own server the timer started with the connection: the handshake gets what is left.
-    let timeout = this.#handshakeTimeout;
-    const early = this.#early.get(socket);
-    if (early !== undefined) {
-      early.guard.cancel();
-      this.#early.delete(socket);
-      socket.off('close', this.#onEarlyClose);
-      if (timeout > 0) timeout = Math.max(1, timeout - (Date.now() - early.started));
-    }
-    const guard = guardHandshake(socket, timeout, () => {
+    const onExpire = (): HttpRefusal => {
       uncount();
       const answer = refusal(408, 'The WebSocket handshake took too long.\n');
       this.#refused(req, answer);
       return answer;
-    });
+    };
+    // On our own server the timer started with the connection and goes on bounding the rest of
+    // the handshake (one timer per connection, not two).
+    let guard = this.#early.get(socket);
+    if (guard !== undefined) {
+      this.#early.delete(socket);
+      socket.off('close', this.#onEarlyClose);
+      guard.onExpire = onExpire;
+    } else {
+      guard = guardHandshake(socket, this.#handshakeTimeout, onExpire);
+    }
     const refuse = (answer: HttpRefusal): null => {
       uncount();
       if (guard.cancel()) {
@@ -566,15 +567,15 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
         return refuse(refusal(400, `Unsupported subprotocol; this endpoint speaks: ${preference.join(', ') || '(none)'}.\n`));
       }
 
-      const info: UpgradeInfo = {
-        ...match,
-        origin: check.origin,
-        protocols: check.protocols,
-        protocol: protocol ?? '',
-        extensions: check.extensions,
-      };
-      for (const hook of [this.#options.accept, routeOptions.accept]) {
-        if (hook === undefined) continue;
+      const serverHook = this.#options.accept;
+      const routeHook = routeOptions.accept;
+      const info: UpgradeInfo | null =
+        serverHook === undefined && routeHook === undefined
+          ? null
+          : { ...match, origin: check.origin, protocols: check.protocols, protocol: protocol ?? '', extensions: check.extensions };
+      for (let i = 0; i < 2; i++) {
+        const hook = i === 0 ? serverHook : routeHook;
+        if (hook === undefined || info === null) continue;
         let verdict: AcceptResult;
         try {
           const result = hook(req, info);
@@ -829,7 +830,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     own?.close(() => {});
     own?.closeIdleConnections();
     for (const abort of [...this.#inflight.values()]) abort();
-    for (const { guard } of this.#early.values()) guard.cancel();
+    for (const guard of this.#early.values()) guard.cancel();
     for (const socket of this.#early.keys()) socket.destroy();
     this.#early.clear();
 

@@ -164,56 +164,68 @@ export function writeUpgradeResponse(socket: Duplex, init: UpgradeResponseInit):
 
 /** A running handshake timer: cancel it once the 101 (or a refusal) has been written. */
 export interface HandshakeGuard {
-  /** Stops the timer and forgets the socket; returns false if it had already expired. */
+  /** Stops the timer; returns false if it had already expired (or was cancelled before). */
   cancel(): boolean;
   /** True once the timer fired (the socket has then been answered with 408 or destroyed). */
   readonly expired: boolean;
-  /** True once the socket closed (the client went away) while the guard was active. */
+  /** True once the socket is gone (the client went away or it was destroyed). */
   readonly gone: boolean;
+  /**
+   * What the socket is answered with when the timer fires: a refusal, or null to destroy it.
+   * Replaceable while the guard runs, so that one timer can bound a handshake through its phases
+   * (the head being read, then the upgrade being decided) with the answer each phase needs.
+   */
+  onExpire: () => HttpRefusal | null;
+}
+
+class Guard implements HandshakeGuard {
+  expired = false;
+  onExpire: () => HttpRefusal | null;
+  private active = true;
+  private readonly socket: Duplex;
+  private readonly timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(socket: Duplex, timeout: number, onExpire: () => HttpRefusal | null) {
+    this.socket = socket;
+    this.onExpire = onExpire;
+    socket.on('error', swallow);
+    this.timer = timeout > 0 && Number.isFinite(timeout) ? setTimeout(expireGuard, timeout, this) : undefined;
+    this.timer?.unref?.();
+  }
+
+  get gone(): boolean {
+    return this.socket.destroyed;
+  }
+
+  cancel(): boolean {
+    if (!this.active) return false;
+    this.active = false;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.socket.off('error', swallow);
+    return true;
+  }
+
+  /** @internal the timer fired. */
+  expire(): void {
+    if (!this.active) return;
+    this.active = false;
+    this.expired = true;
+    const answer = this.onExpire();
+    if (answer === null) this.socket.destroy();
+    else refuseUpgrade(this.socket, answer);
+  }
+}
+
+function expireGuard(guard: Guard): void {
+  guard.expire();
 }
 
 /**
  * Bounds a handshake: after `timeout` ms the socket is answered with `onExpire()`'s refusal (408
  * by default) and closed. While the guard runs, socket errors (a client resetting mid-handshake)
- * are swallowed and a close is remembered, so the caller can drop the handshake without a crash.
- * `timeout` 0 or Infinity disables the timer (errors are still swallowed).
+ * are swallowed, so the caller can drop the handshake without a crash. `timeout` 0 or Infinity
+ * disables the timer (errors are still swallowed).
  */
 export function guardHandshake(socket: Duplex, timeout: number, onExpire: () => HttpRefusal | null = timeoutRefusal): HandshakeGuard {
-  let expired = false;
-  let gone = socket.destroyed;
-  let active = true;
-  const onClose = (): void => {
-    gone = true;
-  };
-  socket.on('error', swallow);
-  socket.on('close', onClose);
-  const timer =
-    timeout > 0 && Number.isFinite(timeout)
-      ? setTimeout(() => {
-          if (!active) return;
-          active = false;
-          expired = true;
-          socket.off('close', onClose);
-          const answer = onExpire();
-          if (answer === null) socket.destroy();
-          else refuseUpgrade(socket, answer);
-        }, timeout)
-      : undefined;
-  timer?.unref?.();
-  return {
-    cancel() {
-      if (!active) return false;
-      active = false;
-      if (timer !== undefined) clearTimeout(timer);
-      socket.off('error', swallow);
-      socket.off('close', onClose);
-      return true;
-    },
-    get expired() {
-      return expired;
-    },
-    get gone() {
-      return gone;
-    },
-  };
+  return new Guard(socket, timeout, onExpire);
 }
