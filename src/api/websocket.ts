@@ -346,7 +346,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   #errorReported = false;
 
   // Sending.
-  readonly #sendQueue = new Fifo<SendJob>();
+  /** Queues are the shared empty NO_QUEUE until something is queued (see #own): most connections never queue. */
+  #sendQueue: Fifo<SendJob> = NO_QUEUE;
   #sendBusy = false;
   #queuedBytes = 0;
   /** 'message' listeners running now (a depth: a listener may cause another delivery). */
@@ -357,9 +358,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   #replyHold: SendJob | null = null;
 
   // Receiving.
-  readonly #inbox = new Fifo<QueuedMessage>();
+  #inbox: Fifo<QueuedMessage> = NO_QUEUE;
   #inboxBytes = 0;
-  readonly #waiters = new Fifo<Waiter>();
+  #waiters: Fifo<Waiter> = NO_QUEUE;
   #iterators = 0;
   #flushScheduled = false;
   #streaming = false;
@@ -552,7 +553,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   #enqueue(make: (settle: Settle) => SendJob): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const job = make({ resolve, reject });
-      this.#sendQueue.push(job);
+      (this.#sendQueue = own(this.#sendQueue)).push(job);
       this.#queuedBytes += job.size;
       if (job.kind === 'stream') {
         this.#streamSends++;
@@ -885,7 +886,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     }
     if (this.#final !== null) return Promise.reject(this.#closedError());
     return new Promise<Message>((resolve, reject) => {
-      this.#waiters.push({ kind: 'receive', resolve: resolve as Waiter['resolve'], reject });
+      (this.#waiters = own(this.#waiters)).push({ kind: 'receive', resolve: resolve as Waiter['resolve'], reject });
     });
   }
 
@@ -904,7 +905,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     }
     if (this.#final !== null) return Promise.reject(this.#closedError());
     return new Promise<MessageReadable>((resolve, reject) => {
-      this.#waiters.push({ kind: 'stream', resolve: resolve as Waiter['resolve'], reject });
+      (this.#waiters = own(this.#waiters)).push({ kind: 'stream', resolve: resolve as Waiter['resolve'], reject });
       this.#updateStreaming();
     });
   }
@@ -938,7 +939,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
           return error === null ? Promise.resolve({ done: true, value: undefined }) : Promise.reject(error);
         }
         return new Promise<IteratorResult<Message>>((resolve, reject) => {
-          this.#waiters.push({
+          (this.#waiters = own(this.#waiters)).push({
             kind: 'iterate',
             resolve: (value) => {
               const result = value as IteratorResult<Message>;
@@ -999,7 +1000,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     // A queued message may wait long: as a small view it would keep its whole socket chunk
     // alive, and the high-water mark (which counts message bytes) would not see that memory.
     if (data.byteLength * 2 < data.buffer.byteLength) data = Uint8Array.prototype.slice.call(data);
-    this.#inbox.push({ data, isText });
+    (this.#inbox = own(this.#inbox)).push({ data, isText });
     this.#inboxBytes += data.length;
     const options = this.#options;
     if (this.#inboxBytes > options.receiveHighWaterMark || this.#inbox.length > options.receiveHighWaterMessages) {
@@ -1246,6 +1247,11 @@ function toMessage(data: Uint8Array, isText: boolean): Message {
   return isText ? { type: 'text', data: buffer.toString('utf8') } : { type: 'binary', data: buffer };
 }
 
+/** `queue` itself, or a new queue in place of the shared empty one: call it before pushing. */
+function own<T>(queue: Fifo<T>): Fifo<T> {
+  return queue === NO_QUEUE ? new Fifo<T>() : queue;
+}
+
 /**
  * A first-in first-out queue with O(1) shift (an array's shift is O(n) once it is long). Its
  * array is made on the first push and kept (emptied) once drained: most connections never queue
@@ -1283,3 +1289,6 @@ class Fifo<T> {
     return item;
   }
 }
+
+/** The queue of every connection with nothing queued: never pushed to (see own). */
+const NO_QUEUE: Fifo<never> = new Fifo<never>();

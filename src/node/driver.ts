@@ -250,7 +250,6 @@ export class SocketDriver {
     stream.on('error', onStreamError);
     stream.on('end', onStreamEnd);
     stream.on('close', onStreamClose);
-    stream.on('drain', onStreamDrain);
   }
 
   /**
@@ -303,7 +302,7 @@ export class SocketDriver {
     if (this.finished) return RESOLVED;
     if (this.heldBytes > 0) return (this.flushPromise ??= new Promise<void>((resolve) => (this.flushResolve = resolve)));
     if (!this.stream.writableNeedDrain) return RESOLVED;
-    return new Promise<void>((resolve) => (this.drainWaiters ??= []).push(resolve));
+    return new Promise<void>((resolve) => this.addDrainWaiter(resolve));
   }
 
   /** Stops reading the socket for `reason` until `resume(reason)` (and parsing too, for PauseReason.Reply). */
@@ -407,7 +406,7 @@ export class SocketDriver {
     if (resolve === null) return;
     this.flushPromise = null;
     this.flushResolve = null;
-    if (!this.finished && this.stream.writableNeedDrain) (this.drainWaiters ??= []).push(resolve);
+    if (!this.finished && this.stream.writableNeedDrain) this.addDrainWaiter(resolve);
     else resolve();
   }
 
@@ -709,11 +708,24 @@ export class SocketDriver {
     if (destroy) this.terminate();
   }
 
+  /**
+   * The 'drain' listener is there only while someone waits: one event name fewer in the
+   * stream's listener table of every connection that never fills its socket buffer.
+   */
+  private addDrainWaiter(resolve: () => void): void {
+    if (this.drainWaiters === null) {
+      this.drainWaiters = [];
+      this.stream.on('drain', onStreamDrain);
+    }
+    this.drainWaiters.push(resolve);
+  }
+
   /** @internal */
   onDrain(): void {
     const waiters = this.drainWaiters;
     if (waiters === null) return;
     this.drainWaiters = null;
+    this.stream.off('drain', onStreamDrain);
     for (const resolve of waiters) resolve();
   }
 
