@@ -300,7 +300,9 @@ function roundOrder(peers, r) {
 }
 
 /** Rounds for a workload: latency runs are cheap and noisy, so they get at least 5. */
-const roundsFor = (w) => (w.kind.endsWith('latency') ? Math.max(options.rounds, 5) : options.rounds);
+// Memory too: RSS after a GC moves by +-0.5 KiB per connection from run to run (heap page and
+// young-generation sizing), as much as the differences being measured.
+const roundsFor = (w) => (w.kind.endsWith('latency') || w.kind === 'memory' ? Math.max(options.rounds, 5) : options.rounds);
 
 async function runServerWorkload(w) {
   const servers = [];
