@@ -346,7 +346,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   #errorReported = false;
 
   // Sending.
-  /** Queues are the shared empty NO_QUEUE until something is queued (see #own): most connections never queue. */
+  /** Queues are the shared empty NO_QUEUE until something is queued (see own()): most connections never queue. */
   #sendQueue: Fifo<SendJob> = NO_QUEUE;
   #sendBusy = false;
   #queuedBytes = 0;

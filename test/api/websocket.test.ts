@@ -25,6 +25,7 @@ import {
 } from '../../src/core/errors.js';
 import { Opcode } from '../../src/core/opcode.js';
 import { kCloseWithoutCode, kSendEncoded, WebSocket, type Message } from '../../src/api/websocket.js';
+import { resolveOptions } from '../../src/api/options.js';
 import { encodeFrame } from '../../src/core/frame.js';
 import { pendingTimers } from '../../src/node/timer-wheel.js';
 import { closePair, isSocket, rawPair, sleep, transports, within, wsPair, type RawPeer } from '../helpers/ws-pair.js';
@@ -901,6 +902,22 @@ for (const transport of transports) {
       const closed = next(ws, 'close');
       peer.send({ opcode: Opcode.Binary, payload: Buffer.alloc(1001) });
       assert.equal((await closed)[0], 1009);
+    });
+
+    test('options resolved once (as a server shares them) are the ones applied, and each connection keeps its own state', async () => {
+      const shared = resolveOptions({ maxMessageSize: 1000 });
+      // The fields given beside `options` are ignored: the resolved object wins.
+      const first = await rawPair(transport, 'server', { options: shared, maxMessageSize: 10 });
+      const second = await rawPair(transport, 'server', { options: shared });
+      const got = next(first.ws, 'message');
+      first.peer.send({ opcode: Opcode.Binary, payload: Buffer.alloc(1000, 1) });
+      assert.equal(((await got)[0] as Buffer).length, 1000);
+      const closed = next(second.ws, 'close');
+      second.peer.send({ opcode: Opcode.Binary, payload: Buffer.alloc(1001) });
+      assert.equal((await closed)[0], 1009);
+      // The first connection is unaffected by the second one's failure.
+      assert.equal(first.ws.readyState, 'open');
+      await closePair(first.ws);
     });
 
     test("a listener that throws neither crashes the process nor harms other connections: 'error', then 1011", async () => {

@@ -93,6 +93,19 @@ describe('scheduling', { timeout: 20_000 }, () => {
     assert.ok(firedAt - start >= 99, `fired after ${firedAt - start} ms`);
   });
 
+  test('timers sharing one callback each call it with their own target as this', async () => {
+    const seen: string[] = [];
+    const shared = function (this: { name: string }): void {
+      seen.push(this.name);
+    };
+    const a = new WheelTimer(shared, { target: { name: 'a' } });
+    const b = new WheelTimer(shared, { target: { name: 'b' } });
+    a.schedule(15);
+    b.schedule(30);
+    await sleep(120);
+    assert.deepEqual(seen, ['a', 'b']);
+  });
+
   test('invalid wheel shapes are refused', () => {
     assert.throws(() => new TimerWheel(0), RangeError);
     assert.throws(() => new TimerWheel(10, 3), RangeError);
