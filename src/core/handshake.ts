@@ -30,7 +30,21 @@ const randomSource: RandomSource = (globalThis as unknown as { crypto: RandomSou
 
 /** base64(SHA-1(key + GUID)): the value of Sec-WebSocket-Accept (section 4.2.2). */
 export function computeAcceptKey(key: string): string {
-  return encodeBase64(sha1(encodeUtf8(key + WEBSOCKET_GUID)));
+  return encodeBase64(sha1(asciiOrUtf8(key + WEBSOCKET_GUID)));
+}
+
+/**
+ * The UTF-8 bytes of `text`, written directly when it is ASCII (a valid key always is): one
+ * small array per handshake rather than an encoder call.
+ */
+function asciiOrUtf8(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return encodeUtf8(text);
+    bytes[i] = code;
+  }
+  return bytes;
 }
 
 /** A fresh Sec-WebSocket-Key: base64 of 16 cryptographically random bytes (section 4.1). */
