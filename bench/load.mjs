@@ -361,7 +361,7 @@ async function runCeiling(w) {
 
 async function runMemoryWorkload(w) {
   const samples = new Map(SERVERS.map((p) => [p.id, []]));
-  const rounds = options.quick ? 1 : 2;
+  const rounds = options.quick ? 1 : roundsFor(w);
   for (let r = 0; r < rounds; r++) {
     for (const peer of roundOrder(SERVERS, r)) {
       const result = await measureMemory(w, peer);
@@ -443,6 +443,7 @@ try {
     for (const [id, list] of entry.samples) {
       entry.summary[id] = summarize(list.map((s) => s.value));
       if (list[0]?.p99 !== undefined) entry.summary[id].p99 = summarize(list.map((s) => s.p99));
+      if (list[0]?.heap !== undefined) entry.summary[id].heap = summarize(list.map((s) => s.heap));
       if (list[0]?.cpuPerOp !== undefined) entry.summary[id].cpuPerOp = summarize(list.map((s) => s.cpuPerOp));
     }
     // Every peer's median on one line (the table shows only hybi, ws and ws+bufferutil; this
@@ -456,6 +457,7 @@ try {
     if (entry.ceiling) {
       entry.ceilingSummary = summarize(entry.ceiling.samples.map((s) => s.value));
       if (entry.ceiling.samples[0]?.p99 !== undefined) entry.ceilingSummary.p99 = summarize(entry.ceiling.samples.map((s) => s.p99));
+      if (entry.ceiling.samples[0]?.heap !== undefined) entry.ceilingSummary.heap = summarize(entry.ceiling.samples.map((s) => s.heap));
     }
     results.push(entry);
     log(`  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);

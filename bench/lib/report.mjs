@@ -77,6 +77,11 @@ export function renderMarkdown(run) {
         const r99 = ratioOf(s.hybi?.p99, s[REF]?.p99);
         lines.push(`| ${w.title}: p99 | us | ${cell(s.hybi?.p99)} | ${cell(s.ws?.p99)} | ${cell(s[REF]?.p99)} | ${Number.isFinite(r99) ? r99.toFixed(2) : '-'} | - |  | ${cell(e.ceilingSummary?.p99)} |`);
       }
+      if (w.kind === 'memory' && s.hybi?.heap) {
+        // The live heap the connections hold, without the collector's sizing of its spaces.
+        const rh = ratioOf(s.hybi?.heap, s[REF]?.heap);
+        lines.push(`| ${w.title}: JS heap in use | KiB/conn | ${cell(s.hybi?.heap)} | ${cell(s.ws?.heap)} | ${cell(s[REF]?.heap)} | ${Number.isFinite(rh) ? rh.toFixed(2) : '-'} | - |  | ${cell(e.ceilingSummary?.heap)} |`);
+      }
     }
     lines.push('');
     const memory = server.find((e) => e.workload.kind === 'memory');
@@ -86,7 +91,10 @@ export function renderMarkdown(run) {
         const last = list[list.length - 1];
         if (last) detail.push(`${id}: heap ${last.heap.toFixed(1)} KiB + external ${last.external.toFixed(1)} KiB per connection (RSS ${last.rssBefore.toFixed(0)} -> ${last.rssAfter.toFixed(0)} MiB)`);
       }
-      lines.push(`Memory: server RSS after a full GC, with ${run.options.idleCount.toLocaleString('en-US')} idle connections minus before them, per connection. Last run: ${detail.join('; ')}.`, '');
+      lines.push(
+        `Memory: server RSS after a full GC, with ${run.options.idleCount.toLocaleString('en-US')} idle connections minus before them, per connection; the row below it is the JS heap in use (heapUsed) the same way. RSS also holds what the garbage collector keeps after growing its spaces while the connections were opened (the young generation stays at its largest, about 3 KiB per connection at 10,000), so the raw socket's RSS is the floor any net.Socket server starts from. Last run: ${detail.join('; ')}.`,
+        '',
+      );
     }
     const perOp = server.filter((e) => e.summary.hybi?.cpuPerOp && e.summary[REF]?.cpuPerOp);
     if (perOp.length > 0) {
