@@ -9,10 +9,10 @@
 // rather than one peer a lot.
 //
 // Usage: node bench/load.mjs [--quick] [--rounds=3] [--time=2000] [--warmup=300]
-//          [--only=echo,latency,large,broadcast,memory,connect,client] [--gen-procs=1]
+//          [--only=echo,latency,large,broadcast,memory,connect,client or workload ids: echo-1m,...] [--gen-procs=1]
 // (--rounds is raised to at least 5 for the latency workloads, whose runs are cheap and whose
 // samples are bimodal on a shared machine: a median of 3 can land on either mode.)
-//          [--idle=10000] [--prof] [--prof-generator] [--out=bench/results/latest] [--peers=hybi,ws,ws+bufferutil]
+//          [--idle=10000] [--prof[=all]] [--prof-generator] [--out=bench/results/latest] [--peers=hybi,ws,ws+bufferutil]
 //          [--compare=DIR[,DIR...]]   (adds a peer "hybi@<name of DIR>" per DIR: hybi built into DIR,
 //                             e.g. a copy of dist/ from before a change, measured alternately
 //                             with the others; dist/ is shared, so A/B builds belong elsewhere)
@@ -54,7 +54,7 @@ for (const arg of process.argv.slice(2)) {
   else if (name === 'only') options.only = value.split(',');
   else if (name === 'gen-procs') options.genProcs = Number(value);
   else if (name === 'idle') options.idle = Number(value);
-  else if (name === 'prof') options.prof = true;
+  else if (name === 'prof') options.prof = value === 'all' ? 'all' : true;
   else if (name === 'prof-generator') options.profGenerator = true;
   else if (name === 'out') options.out = value;
   else if (name === 'peers') options.peers = value.split(',');
@@ -70,12 +70,6 @@ if (options.quick) {
 }
 const groups = ['echo', 'latency', 'large', 'broadcast', 'memory', 'connect', 'client'];
 const selected = new Set(options.only ?? groups);
-for (const name of selected) {
-  if (!groups.includes(name)) {
-    console.error(`unknown workload group "${name}"; known: ${groups.join(', ')}`);
-    process.exit(2);
-  }
-}
 const complete = groups.every((g) => selected.has(g));
 const outBase = options.out ?? (complete ? join(here, 'results', 'latest') : null);
 // The client side holds every idle connection in one process: stay under its descriptor limit.
@@ -131,7 +125,7 @@ let profCount = 0;
 
 async function startServer(peer) {
   const execArgv = ['--expose-gc'];
-  if (options.prof && peer.id.startsWith('hybi')) {
+  if (options.prof === 'all' || (options.prof && peer.id.startsWith('hybi'))) {
     const name = `${peer.id.replace(/[^\w.-]/g, '_')}-${++profCount}.cpuprofile`;
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'prof')}`, `--cpu-prof-name=${name}`);
   }
@@ -152,6 +146,17 @@ async function generatorPool(count) {
     generators.push(child);
   }
   return generators.slice(0, count);
+}
+
+{
+  const ids = WORKLOADS.map((w) => w.id);
+  for (const name of selected) {
+    // A group name, or one workload's id (e.g. --only=echo-1m,client-echo-1m).
+    if (!groups.includes(name) && !ids.includes(name)) {
+      console.error(`unknown workload group or id "${name}"; known groups: ${groups.join(', ')}; ids: ${ids.join(', ')}`);
+      process.exit(2);
+    }
+  }
 }
 
 /** Splits `total` as evenly as possible over `parts`. */
@@ -248,7 +253,13 @@ async function measureMemory(w, peer) {
 
 /** Client side: a client process of `peer.impl` against the raw server's /reply. */
 async function measureClient(w, peer, rawPort, time) {
-  const child = new Child(join(here, 'load', 'client.mjs'), { env: peer.env, name: `client ${peer.id}` });
+  const execArgv = [];
+  if (options.prof === 'all' || (options.prof && peer.id.startsWith('hybi'))) {
+    // --prof profiles hybi's client processes too (bench/results/prof/client-*.cpuprofile).
+    const name = `client-${peer.id.replace(/[^\w.-]/g, '_')}-${++profCount}.cpuprofile`;
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'prof')}`, `--cpu-prof-name=${name}`);
+  }
+  const child = new Child(join(here, 'load', 'client.mjs'), { env: peer.env, execArgv, name: `client ${peer.id}` });
   await child.ready;
   try {
     const url = `ws://127.0.0.1:${rawPort}/reply`;
@@ -262,7 +273,8 @@ async function measureClient(w, peer, rawPort, time) {
     const r = await child.request({ ...job, warmup: options.warmup, duration: time });
     if (w.kind === 'client-latency') return { value: r.p50, p99: r.p99, p90: r.p90, rate: r.frames / r.elapsed, clientCpu: r.cpu };
     const rate = r.frames / r.elapsed;
-    return { value: w.unit === 'MiB/s' ? (rate * w.size) / MiB : rate, rate, clientCpu: r.cpu };
+    // Client CPU per message (sent and echoed), in microseconds: steadier than the rate on a shared machine.
+    return { value: w.unit === 'MiB/s' ? (rate * w.size) / MiB : rate, rate, clientCpu: r.cpu, cpuPerOp: rate > 0 ? (r.cpu / rate) * 1e6 : NaN };
   } finally {
     await child.request({ type: 'closeAll' }).catch(() => {});
     await child.stop();
@@ -403,7 +415,7 @@ const failures = [];
 let loadMax = machine.loadBefore[0];
 try {
   for (const w of WORKLOADS) {
-    if (!selected.has(w.group)) continue;
+    if (!selected.has(w.group) && !selected.has(w.id)) continue;
     const t0 = performance.now();
     const load = os.loadavg()[0];
     loadMax = Math.max(loadMax, load);
@@ -431,6 +443,14 @@ try {
       if (list[0]?.p99 !== undefined) entry.summary[id].p99 = summarize(list.map((s) => s.p99));
       if (list[0]?.cpuPerOp !== undefined) entry.summary[id].cpuPerOp = summarize(list.map((s) => s.cpuPerOp));
     }
+    // Every peer's median on one line (the table shows only hybi, ws and ws+bufferutil; this
+    // also shows the --compare builds).
+    const medians = [...entry.samples.keys()].map((id) => {
+      const m = entry.summary[id];
+      const cpu = m.cpuPerOp ? `, ${m.cpuPerOp.median.toFixed(m.cpuPerOp.median < 10 ? 2 : 0)} us/op` : '';
+      return `${id} ${m.median.toFixed(m.median < 10 ? 2 : 0)}${cpu}`;
+    });
+    log(`  medians (${w.unit}): ${medians.join('; ')}`);
     if (entry.ceiling) {
       entry.ceilingSummary = summarize(entry.ceiling.samples.map((s) => s.value));
       if (entry.ceiling.samples[0]?.p99 !== undefined) entry.ceilingSummary.p99 = summarize(entry.ceiling.samples.map((s) => s.p99));
