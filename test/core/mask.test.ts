@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyMask, generateMaskKey, maskInto, writeMaskKey } from '../../src/core/mask.js';
+import { applyMask, generateMaskKey, isMaskMemory, maskInto, maskWord, maskWordInto, releaseMaskMemory, reserveMaskMemory, writeMaskKey } from '../../src/core/mask.js';
 
 /** The definition of section 5.3, one byte at a time: the oracle for the word-at-a-time code. */
 function referenceMask(data: Uint8Array, key: Uint8Array, offset = 0): Uint8Array {
@@ -143,6 +143,111 @@ describe('RFC 6455 5.3 masking: long payloads', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('RFC 6455 5.3 masking: key words (maskWord, maskWordInto)', () => {
+  it('maskWord is the key from a phase, little-endian', () => {
+    const key = Uint8Array.of(0x01, 0x02, 0x03, 0xf4);
+    assert.equal(maskWord(key) >>> 0, 0xf4030201);
+    assert.equal(maskWord(key, 1) >>> 0, 0x01f40302);
+    assert.equal(maskWord(key, 6) >>> 0, 0x0201f403, 'the phase counts modulo 4');
+  });
+
+  it('maskWordInto with the word for a payload offset equals the definition at that offset, short or long, into a copy', () => {
+    fc.assert(
+      fc.property(fc.oneof(placed, placedLong), key4, fc.integer({ min: 0, max: 11 }), fc.integer({ min: 0, max: 15 }), ({ view }, key, offset, targetOffset) => {
+        const source = view.slice();
+        const target = new Uint8Array(targetOffset + view.length + 5).fill(0xaa);
+        maskWordInto(view, maskWord(key, offset), target, targetOffset);
+        assert.deepEqual(view, source, 'source unchanged');
+        assert.deepEqual(target.subarray(targetOffset, targetOffset + view.length), referenceMask(source, key, offset));
+        assert.ok(target.subarray(0, targetOffset).every((b) => b === 0xaa), 'bytes before untouched');
+        assert.ok(target.subarray(targetOffset + view.length).every((b) => b === 0xaa), 'bytes after untouched');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('maskWordInto works in place, and a word of 0 is a plain copy', () => {
+    fc.assert(
+      fc.property(fc.oneof(placed, placedLong), key4, fc.nat(3), ({ view, backing, lead }, key, offset) => {
+        const expected = referenceMask(view, key, offset);
+        const original = view.slice();
+        maskWordInto(view, maskWord(key, offset), view, 0);
+        assert.deepEqual(view, expected);
+        assert.ok(backing.subarray(lead + view.length).every((b) => b === 0xee), 'bytes after untouched');
+        const copy = new Uint8Array(view.length + 2);
+        maskWordInto(original, 0, copy, 2);
+        assert.deepEqual(copy.subarray(2), original);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe('masking memory: blocks of the SIMD module\'s memory for masked output', () => {
+  /** Reserves blocks until none is left (or `limit`), for the tests below to give back. */
+  function reserveAll(size: number, limit = 1000): Uint8Array[] {
+    const blocks: Uint8Array[] = [];
+    for (let b = reserveMaskMemory(size); b !== null && blocks.length < limit; b = blocks.length < limit ? reserveMaskMemory(size) : null) blocks.push(b);
+    return blocks;
+  }
+
+  it('hands out separate blocks of at most 256 KiB, takes them back, and hands them out again', (t) => {
+    const first = reserveMaskMemory(100);
+    if (first === null) return t.skip('no WebAssembly SIMD in this runtime');
+    assert.equal(first.length, 100);
+    assert.ok(isMaskMemory(first));
+    assert.equal(isMaskMemory(new Uint8Array(100)), false);
+    releaseMaskMemory(first);
+    const blocks = reserveAll(1 << 20);
+    assert.ok(blocks.length >= 16, 'a pool of several MiB');
+    assert.equal(reserveMaskMemory(10), null, 'none left: the caller allocates');
+    for (const b of blocks) assert.equal(b.length, 256 * 1024);
+    // No two blocks overlap.
+    const starts = blocks.map((b) => b.byteOffset).sort((x, y) => x - y);
+    for (let i = 1; i < starts.length; i++) assert.ok(starts[i]! - starts[i - 1]! >= 256 * 1024);
+    // Giving one back twice frees it once.
+    releaseMaskMemory(blocks[3]!);
+    releaseMaskMemory(blocks[3]!);
+    const again = reserveMaskMemory(5000);
+    assert.equal(again?.byteOffset, blocks[3]!.byteOffset, 'the block given back is the one handed out next');
+    assert.equal(reserveMaskMemory(5000), null);
+    // A view spanning consecutive blocks gives all of them back.
+    const byOffset = [...blocks.slice(0, 3), ...blocks.slice(4), again!].sort((x, y) => x.byteOffset - y.byteOffset);
+    const a = byOffset[0]!;
+    const span = new Uint8Array(a.buffer, a.byteOffset, 2 * 256 * 1024 + 10);
+    releaseMaskMemory(span);
+    const three = reserveAll(1, 10);
+    assert.equal(three.length, 3);
+    for (const b of [...three, ...byOffset.slice(3)]) releaseMaskMemory(b);
+    const all = reserveAll(1);
+    assert.equal(all.length, blocks.length, 'every block is free again');
+    for (const b of all) releaseMaskMemory(b);
+  });
+
+  it('maskInto and maskWordInto into a block equal the definition, at any length, offset and phase', (t) => {
+    const block = reserveMaskMemory(1 << 20);
+    if (block === null) return t.skip('no WebAssembly SIMD in this runtime');
+    try {
+      fc.assert(
+        fc.property(fc.oneof(placed, placedLong), key4, fc.nat(11), fc.integer({ min: 0, max: 40 }), ({ view }, key, phase, targetOffset) => {
+          const source = view.slice();
+          block.fill(0xaa, 0, targetOffset + view.length + 8);
+          maskInto(view, key, block, targetOffset);
+          assert.deepEqual(block.subarray(targetOffset, targetOffset + view.length), referenceMask(source, key));
+          maskWordInto(view, maskWord(key, phase), block, targetOffset);
+          assert.deepEqual(block.subarray(targetOffset, targetOffset + view.length), referenceMask(source, key, phase));
+          assert.deepEqual(view, source, 'source unchanged');
+          assert.ok(block.subarray(0, targetOffset).every((b) => b === 0xaa), 'bytes before untouched');
+          assert.ok(block.subarray(targetOffset + view.length, targetOffset + view.length + 8).every((b) => b === 0xaa), 'bytes after untouched');
+        }),
+        { numRuns: 200 },
+      );
+    } finally {
+      releaseMaskMemory(block);
+    }
   });
 });
 
