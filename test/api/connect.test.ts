@@ -290,6 +290,20 @@ describe('connect: interoperability with the ws package server', { timeout: 60_0
     await ws.close();
   });
 
+  it('sends large masked messages byte-exact and receives them back, several in flight', async () => {
+    const ws = await connect(`${base}/echo`, BIG);
+    const sizes = [4097, 65_535, 65_543, (1 << 20) + 3, 5 * MiB];
+    const payloads = sizes.map((n, i) => Buffer.from(Uint8Array.from({ length: n }, (_, j) => (j * 251 + i + (j >> 11)) & 0xff)));
+    const sent = payloads.map((p) => ws.send(p));
+    for (const [i, p] of payloads.entries()) {
+      const got = await ws.receive();
+      assert.equal(got.type, 'binary');
+      assert.ok(Buffer.from(got.data as Buffer).equals(p), `message ${i} of ${sizes[i]} bytes`);
+    }
+    await Promise.all(sent);
+    await ws.close();
+  });
+
   it('receives a fragmented message whole, and sends one in fragments', async () => {
     const ws = await connect(`${base}/fragmented`);
     assert.deepEqual(await ws.receive(), message('fragmented'));
