@@ -183,71 +183,83 @@ const simd = loadSimd();
 // reads it (releaseMaskMemory). The memory grows once, on first use, before any block is handed
 // out, and never again: growing would detach the buffer that handed-out blocks are views of.
 
-/** Bytes per pool block. */
-const POOL_BLOCK = 256 * 1024;
-/** Blocks in the pool: 16 MiB, reserved (not touched) on first use; blocks are used most recent first. */
-const POOL_BLOCKS = 64;
+/** Bytes per pool block; a reservation takes whole, consecutive blocks. */
+const POOL_BLOCK = 64 * 1024;
+/** Blocks in the pool: 16 MiB, reserved (not touched) on first use. */
+const POOL_BLOCKS = 256;
 /** The pool follows the scratch block. */
 const POOL_BASE = SIMD_BLOCK;
-/** Free block indices, most recently freed last; null until the pool exists. */
-let freeBlocks: number[] | null = null;
-/** 1 for a block handed out, 0 for a free one (a second release of a block is ignored). */
+/** 1 for a block handed out, 0 for a free one (a second release of a block is ignored); null until the pool exists. */
 let blockInUse: Uint8Array | null = null;
 
-function createPool(kernel: SimdKernel): boolean {
+function createPool(kernel: SimdKernel): void {
   try {
     const pages = (POOL_BASE + POOL_BLOCK * POOL_BLOCKS - kernel.wasmMemory.buffer.byteLength) / 65536;
     if (pages > 0) kernel.wasmMemory.grow(pages);
   } catch {
     // The runtime refused the memory: masked output goes to ordinary arrays.
-    freeBlocks = [];
     blockInUse = new Uint8Array(0);
-    return false;
+    return;
   }
   // The old buffer is detached by the growth: view the new one.
   kernel.memory = new Uint8Array(kernel.wasmMemory.buffer, 0, SIMD_BLOCK);
-  freeBlocks = [];
-  for (let i = POOL_BLOCKS - 1; i >= 0; i--) freeBlocks.push(i);
   blockInUse = new Uint8Array(POOL_BLOCKS);
-  return true;
 }
 
 /**
- * A block of the masking module's memory for a masked frame (or part of one) to be written into
- * with maskInto or maskWordInto (one copy instead of three), of `size` bytes or, for larger
- * sizes, of the block size (256 KiB); null when there is no SIMD module or no free block. The
- * caller owns it until it gives it back with releaseMaskMemory, which it must do only once its
- * transport will never read the bytes again (a socket's write callback).
+ * Memory of the masking module for a masked frame (or part of one) to be written into with
+ * maskInto or maskWordInto (one copy instead of three): `size` bytes, one contiguous range, so
+ * that a frame leaves in one write; or, when the pool has no free run that long, the longest
+ * free run (whole blocks of 64 KiB); null when there is no SIMD module or no free block. The
+ * lowest free run that fits is taken, so the same (cache-warm) memory serves frame after frame.
+ * The caller owns it until it gives it back with releaseMaskMemory, which it must do only once
+ * its transport will never read the bytes again (a socket's write callback).
  */
 export function reserveMaskMemory(size: number): Uint8Array | null {
   const kernel = simd;
   if (kernel === null || !(size > 0)) return null;
-  if (freeBlocks === null) createPool(kernel);
-  const index = freeBlocks!.pop();
-  if (index === undefined) return null;
-  blockInUse![index] = 1;
-  return new Uint8Array(kernel.wasmMemory.buffer, POOL_BASE + index * POOL_BLOCK, size < POOL_BLOCK ? size : POOL_BLOCK);
+  if (blockInUse === null) createPool(kernel);
+  const used = blockInUse!;
+  const need = Math.ceil(size / POOL_BLOCK);
+  // First fit; else the longest run.
+  let bestStart = -1;
+  let bestLength = 0;
+  for (let i = 0; i < used.length; ) {
+    if (used[i] === 1) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < used.length && used[j] === 0 && j - i < need) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+      if (bestLength === need) break;
+    }
+    while (j < used.length && used[j] === 0) j++;
+    i = j;
+  }
+  if (bestLength === 0) return null;
+  used.fill(1, bestStart, bestStart + bestLength);
+  const bytes = bestLength * POOL_BLOCK;
+  return new Uint8Array(kernel.wasmMemory.buffer, POOL_BASE + bestStart * POOL_BLOCK, size < bytes ? size : bytes);
 }
 
-/** Whether `view` lies in the masking module's memory, i.e. is (part of) a block from reserveMaskMemory. */
+/** Whether `view` lies in the masking module's memory, i.e. is (part of) memory from reserveMaskMemory. */
 export function isMaskMemory(view: Uint8Array): boolean {
   return simd !== null && view.buffer === simd.memory.buffer;
 }
 
 /**
- * Gives back the blocks that `view` covers: one block from reserveMaskMemory, or consecutive
- * ones joined into one view. Anything else, and blocks already given back, are ignored.
+ * Gives back the blocks that `view` covers: memory from reserveMaskMemory, or several such
+ * ranges joined into one view. Anything else, and blocks already given back, are ignored.
  */
 export function releaseMaskMemory(view: Uint8Array): void {
-  if (!isMaskMemory(view) || blockInUse === null || view.byteLength === 0) return;
+  const used = blockInUse;
+  if (used === null || view.byteLength === 0 || !isMaskMemory(view)) return;
   const first = Math.max(0, Math.floor((view.byteOffset - POOL_BASE) / POOL_BLOCK));
-  const last = Math.min(POOL_BLOCKS - 1, Math.floor((view.byteOffset + view.byteLength - 1 - POOL_BASE) / POOL_BLOCK));
-  for (let i = first; i <= last; i++) {
-    if (blockInUse[i] === 1) {
-      blockInUse[i] = 0;
-      freeBlocks!.push(i);
-    }
-  }
+  const last = Math.min(used.length - 1, Math.floor((view.byteOffset + view.byteLength - 1 - POOL_BASE) / POOL_BLOCK));
+  if (last >= first) used.fill(0, first, last + 1);
 }
 
 /**
