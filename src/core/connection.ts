@@ -19,7 +19,7 @@ import { ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLarg
 import { frameHeaderSize, writeFrameHeaderAt } from './frame.js';
 import { FrameParser, type FrameParserListener } from './frame-parser.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONTROL_PAYLOAD } from './limits.js';
-import { maskInto, writeMaskKey } from './mask.js';
+import { maskInto, maskWord, maskWordInto, writeMaskKey } from './mask.js';
 import { Opcode } from './opcode.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
 
@@ -74,6 +74,25 @@ export interface ConnectionOptions {
   isUtf8?: (bytes: Uint8Array) => boolean;
   /** Frames are masked by the client; supply a mask-key source for tests (default: a pooled generateMaskKey). */
   maskKey?: () => Uint8Array;
+  /**
+   * Allocates an array that the core overwrites entirely before anyone else sees it: a message
+   * assembled from several pieces (`output` false: exactly `size` bytes, handed to
+   * `handler.message` or `transformMessage`, with its whole buffer), or a masked frame too large
+   * for the output slab (`output` true: handed to `handler.output`). Its contents may be anything,
+   * so a driver can skip zero-filling (Node's `Buffer.allocUnsafeSlow`: its own ArrayBuffer, no
+   * slice of a shared pool). For output it may return a shorter array, of at least
+   * min(size, MIN_OUTPUT_CHUNK) bytes (a block of a pool the driver recycles once the transport
+   * has written it): the core fills it and asks again for the rest of the frame. Default:
+   * `new Uint8Array(size)`.
+   */
+  allocate?: (size: number, output: boolean) => Uint8Array;
+}
+
+/** The least an output allocation may return (see ConnectionOptions.allocate): room for any header and then some. */
+export const MIN_OUTPUT_CHUNK = 1024;
+
+function allocateZeroed(size: number): Uint8Array {
+  return new Uint8Array(size);
 }
 
 /** The callbacks through which the core reports what happened. All are called synchronously. */
@@ -219,6 +238,7 @@ export class Connection {
   private readonly autoPong: boolean;
   private readonly isUtf8: ((bytes: Uint8Array) => boolean) | undefined;
   private readonly maskKeySource: (() => Uint8Array) | undefined;
+  private readonly allocate: (size: number, output: boolean) => Uint8Array;
   private readonly masking: boolean;
   /**
    * The key of the frame being masked (one array, reused: no allocation per frame). Made on the
@@ -262,6 +282,8 @@ export class Connection {
   private buffer: Uint8Array | null = null;
   private bufferLength = 0;
   private pieces: Uint8Array[] | null = null;
+  /** For each of `pieces`, the key word that unmasks it (0: not masked); see FrameParser.keepMasked. */
+  private pieceMasks: number[] | null = null;
   /** Bytes gathered so far, in pieces and buffer. */
   private gathered = 0;
   private validator: Utf8Validator | null = null;
@@ -287,6 +309,7 @@ export class Connection {
     this.autoPong = options.autoPong ?? true;
     this.isUtf8 = options.isUtf8;
     this.maskKeySource = options.maskKey;
+    this.allocate = options.allocate ?? allocateZeroed;
     // Section 5.3: a client MUST mask every frame it sends; a server MUST NOT mask any.
     this.masking = options.role === 'client';
     let rsvBits = 0;
@@ -479,9 +502,13 @@ export class Connection {
       return this.fail(new MessageTooLargeError(`message of more than ${this.maxMessageSize} bytes`, this.maxMessageSize));
     }
     this.msgSize = size;
+    // A frame of a binary or compressed message that spans reads is copied into the message at
+    // its end anyway: its pieces stay masked until then and are unmasked while copied (one pass
+    // over the bytes, not two). Text is validated as it arrives, so it is unmasked at once.
+    if (mode === TRANSFORM || (mode === BUFFER && !this.msgText)) this.parser.keepMasked();
   }
 
-  private onPayload(data: Uint8Array, end: boolean): void {
+  private onPayload(data: Uint8Array, end: boolean, mask: number): void {
     const opcode = this.frameOpcode;
     if (opcode >= 0x8) return this.onControl(opcode, data);
     const mode = this.msgMode;
@@ -494,7 +521,7 @@ export class Connection {
       this.handler.fragment!(data, this.msgText, first, last);
       return;
     }
-    if (last && this.gathered === 0 && data.length === this.msgSize) {
+    if (last && this.gathered === 0 && data.length === this.msgSize && mask === 0) {
       // The whole message arrived as one piece (the common case): hand over the view, no copy.
       this.msgMode = NO_MESSAGE;
       if (mode === TRANSFORM) return this.startTransform(data);
@@ -505,7 +532,7 @@ export class Connection {
     // Section 5.6 / 8.1: text is checked piece by piece as it arrives, so that invalid UTF-8 fails
     // the connection at the first bad fragment rather than at the end of the message.
     if (this.msgText && mode === BUFFER && !this.feedText(data)) return this.fail(invalidUtf8('text message'));
-    this.append(data);
+    this.append(data, mask, last);
     if (!last) return;
     const message = this.takeGathered();
     this.msgMode = NO_MESSAGE;
@@ -522,37 +549,54 @@ export class Connection {
    * copied into `buffer`, so that many small fragments do not become as many objects: the list
    * holds at most two entries per LARGE_PIECE bytes.
    */
-  private append(data: Uint8Array): void {
+  private append(data: Uint8Array, mask: number, last: boolean): void {
     this.gathered += data.length;
     // A view keeps its whole received chunk alive: kept only when it is most of that chunk, else
     // a peer could interleave control frames so that each small piece pins a full read, and hold
-    // several times maxMessageSize (the rest of the chunk was pings, already handled).
-    if (data.length >= LARGE_PIECE && data.length * 2 >= data.buffer.byteLength) {
+    // several times maxMessageSize (the rest of the chunk was pings, already handled). The
+    // message's last piece pins nothing (the message is joined right after), so when there are
+    // pieces to join anyway it joins them as it is rather than through the buffer.
+    if ((data.length >= LARGE_PIECE && data.length * 2 >= data.buffer.byteLength) || (last && this.pieces !== null)) {
       const pieces = (this.pieces ??= []);
-      if (this.bufferLength !== 0) pieces.push(this.buffer!.subarray(0, this.bufferLength));
+      const masks = (this.pieceMasks ??= []);
+      if (this.bufferLength !== 0) {
+        pieces.push(this.buffer!.subarray(0, this.bufferLength));
+        masks.push(0);
+      }
       this.buffer = null;
       this.bufferLength = 0;
       pieces.push(data);
+      masks.push(mask);
       return;
     }
-    this.copyIn(data);
+    this.copyIn(data, mask);
   }
 
-  /** The gathered message as one array: the buffer or the single piece itself, else one copy of all pieces. */
+  /**
+   * The gathered message as one array: the buffer or the single piece itself, else one copy of
+   * all pieces (unmasked on the way where they are still masked) into an array from `allocate`,
+   * which they fill exactly: `gathered` is the sum of their lengths.
+   */
   private takeGathered(): Uint8Array {
     const pieces = this.pieces;
     let message: Uint8Array;
     if (pieces === null) {
       message = this.buffer === null ? EMPTY : this.buffer.subarray(0, this.bufferLength);
     } else {
-      if (this.bufferLength !== 0) pieces.push(this.buffer!.subarray(0, this.bufferLength));
+      const masks = this.pieceMasks!;
+      if (this.bufferLength !== 0) {
+        pieces.push(this.buffer!.subarray(0, this.bufferLength));
+        masks.push(0);
+      }
       if (pieces.length === 1) {
         message = pieces[0]!;
+        maskWordInto(message, masks[0]!, message, 0);
       } else {
-        message = new Uint8Array(this.gathered);
+        message = this.allocate(this.gathered, false);
         let at = 0;
-        for (const piece of pieces) {
-          message.set(piece, at);
+        for (let i = 0; i < pieces.length; i++) {
+          const piece = pieces[i]!;
+          maskWordInto(piece, masks[i]!, message, at);
           at += piece.length;
         }
       }
@@ -560,12 +604,13 @@ export class Connection {
     this.buffer = null;
     this.bufferLength = 0;
     this.pieces = null;
+    this.pieceMasks = null;
     this.gathered = 0;
     return message;
   }
 
   /** Copies a small piece into the message buffer, growing it by doubling (never past the known size or the limit). */
-  private copyIn(data: Uint8Array): void {
+  private copyIn(data: Uint8Array, mask: number): void {
     const length = this.bufferLength;
     const need = length + data.length;
     let buffer = this.buffer;
@@ -576,16 +621,18 @@ export class Connection {
       // for the rest of the current frame is reserved only up to GROW_AHEAD bytes past what
       // arrived. msgSize counts the whole current frame, so on the final frame it is the
       // message's exact size, which the buffer never exceeds.
+      // The bytes gathered before the buffer's are in `pieces`: it never needs room for them.
+      const before = this.gathered - need;
       let capacity = buffer === null ? MIN_MESSAGE_CAPACITY : buffer.length * 2;
-      const ahead = Math.min(this.msgSize, need + GROW_AHEAD);
+      const ahead = Math.min(this.msgSize - before, need + GROW_AHEAD);
       if (capacity < ahead) capacity = ahead;
-      capacity = Math.min(capacity, this.frameFin ? this.msgSize : this.maxMessageSize);
+      capacity = Math.min(capacity, (this.frameFin ? this.msgSize : this.maxMessageSize) - before);
       if (capacity < need) capacity = need;
       const grown = new Uint8Array(capacity);
       if (buffer !== null && length !== 0) grown.set(buffer.subarray(0, length));
       this.buffer = buffer = grown;
     }
-    buffer.set(data, length);
+    maskWordInto(data, mask, buffer, length);
     this.bufferLength = need;
   }
 
@@ -735,6 +782,7 @@ export class Connection {
     this.buffer = null;
     this.bufferLength = 0;
     this.pieces = null;
+    this.pieceMasks = null;
     this.gathered = 0;
     this.transforming = false;
   }
@@ -904,6 +952,15 @@ export class Connection {
     return at;
   }
 
+  /** An output array from `allocate`, checked: at least min(size, MIN_OUTPUT_CHUNK) bytes, at most size. */
+  private outputChunk(size: number): Uint8Array {
+    const out = this.allocate(size, true);
+    if (!(out instanceof Uint8Array) || out.length > size || out.length < Math.min(size, MIN_OUTPUT_CHUNK)) {
+      throw new InvalidArgumentError(`allocate(${size}, true) returned ${out instanceof Uint8Array ? `${out.length} bytes` : 'no Uint8Array'}`);
+    }
+    return out;
+  }
+
   /** The masking key for the next frame, in `this.key` (RFC 6455 section 5.3: fresh and unpredictable per frame). */
   private nextKey(): Uint8Array {
     const key = (this.key ??= new Uint8Array(4));
@@ -949,12 +1006,21 @@ export class Connection {
       // The constructor, not subarray: it skips the species lookup and measured twice as fast.
       chunks.push(new Uint8Array(slab.buffer, at, total));
     } else if (masked) {
-      const out = new Uint8Array(headerSize + length);
+      // Every byte of every chunk is written below: header, key, masked payload.
+      let out = this.outputChunk(headerSize + length);
       writeFrameHeaderAt(out, 0, first, length, true);
       const key = this.nextKey();
       out.set(key, headerSize - 4);
-      maskInto(payload, key, out, headerSize);
+      let done = out.length - headerSize;
+      maskInto(payload.subarray(0, done), key, out, headerSize);
       chunks.push(out);
+      // The rest, when the allocator gave less than the whole frame.
+      while (done < length) {
+        out = this.outputChunk(length - done);
+        maskWordInto(payload.subarray(done, done + out.length), maskWord(key, done), out, 0);
+        done += out.length;
+        chunks.push(out);
+      }
     } else {
       const at = this.reserve(headerSize);
       writeFrameHeaderAt(this.slab, at, first, length, false);
@@ -979,8 +1045,8 @@ class ParserListener implements FrameParserListener {
     this.connection['onHeader'](fin, rsv, opcode, length);
   }
 
-  onPayload(data: Uint8Array, end: boolean): void {
-    this.connection['onPayload'](data, end);
+  onPayload(data: Uint8Array, end: boolean, mask: number): void {
+    this.connection['onPayload'](data, end, mask);
   }
 
   onError(error: ProtocolError): void {

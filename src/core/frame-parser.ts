@@ -18,7 +18,7 @@
 import { InvalidArgumentError, MessageTooLargeError, ProtocolError } from './errors.js';
 import type { Frame } from './frame.js';
 import { DEFAULT_MAX_FRAME_SIZE, MAX_CONTROL_PAYLOAD } from './limits.js';
-import { applyMask } from './mask.js';
+import { applyMask, maskWord } from './mask.js';
 
 /**
  * Which end of the connection the parser reads for: a server reads masked client frames, a client
@@ -62,8 +62,12 @@ export interface FrameParserListener {
    * The next piece of the current frame's payload, already unmasked. `data` is a view of a
    * received chunk whenever the piece lies within one chunk; the listener may keep it (the parser
    * never writes to bytes it has handed out). Control frames arrive in exactly one piece.
+   *
+   * `mask` is 0 unless the listener asked for this frame's pieces masked (`FrameParser.keepMasked`)
+   * and this piece is only part of its frame: then `data` is still masked, and `mask` is the key
+   * word (see `maskWord`) that unmasks it from its first byte, e.g. with `maskWordInto`.
    */
-  onPayload(data: Uint8Array, end: boolean): void;
+  onPayload(data: Uint8Array, end: boolean, mask: number): void;
   /** The input broke a rule; the error carries the close code. No call follows. */
   onError(error: ProtocolError): void;
 }
@@ -200,6 +204,8 @@ export class FrameParser {
   private done = 0;
   /** A control frame spread over chunks is assembled here (never more than 125 bytes). */
   private controlBuffer: Uint8Array = EMPTY;
+  /** The current frame's pieces that are only part of it are handed over masked (keepMasked). */
+  private keepMaskedFrame = false;
 
   /** Input not parsed yet: received while paused, or pushed from inside a listener call. */
   /** Input waiting while parsing is paused or busy; the shared empty NO_INPUT until something waits (most parsers never queue). */
@@ -233,6 +239,17 @@ export class FrameParser {
   /** Whether the frame being read was masked (valid between its `onHeader` and its last `onPayload`). */
   get masked(): boolean {
     return this.frameMasked;
+  }
+
+  /**
+   * For the data frame whose header was just reported (call it from `onHeader`): those of its
+   * payload pieces that are only part of the frame are handed to `onPayload` still masked, with
+   * the key word that unmasks them. For a consumer that copies such pieces anyway (to assemble a
+   * message), unmasking while copying is one pass over the bytes instead of two. A payload that
+   * arrives whole within one chunk is still unmasked in place, as are control frames.
+   */
+  keepMasked(): void {
+    if (!this.controlFrame) this.keepMaskedFrame = this.frameMasked;
   }
 
   /** Bytes received but not parsed yet (while paused). */
@@ -357,6 +374,7 @@ export class FrameParser {
         }
         const opcode = b0 & 0x0f;
         this.frameMasked = masked;
+        this.keepMaskedFrame = false;
         this.controlFrame = opcode >= 0x8;
         this.remaining = length;
         this.done = 0;
@@ -383,20 +401,25 @@ export class FrameParser {
         this.controlBuffer = EMPTY;
         if (this.frameMasked) this.unmask(payload, 0);
         this.phase = HEADER;
-        listener.onPayload(payload, true);
+        listener.onPayload(payload, true, 0);
         if (this.halt !== RUNNING) return this.suspend(chunk, pos);
         continue;
       }
       const take = avail < remaining ? avail : remaining;
       const piece = chunk.subarray(pos, pos + take);
-      // Section 5.3: unmask with the key; the offset keeps the key cycle going across pieces.
-      if (this.frameMasked) this.unmask(piece, this.done);
+      let mask = 0;
+      if (this.frameMasked) {
+        // Section 5.3: unmask with the key; the offset keeps the key cycle going across pieces.
+        // Part of a frame whose listener copies it anyway: it unmasks while copying (keepMasked).
+        if (this.keepMaskedFrame && (this.done !== 0 || take !== remaining)) mask = this.keyWord(this.done);
+        else this.unmask(piece, this.done);
+      }
       pos += take;
       this.done += take;
       this.remaining = remaining - take;
       const end = take === remaining;
       if (end) this.phase = HEADER;
-      listener.onPayload(piece, end);
+      listener.onPayload(piece, end, mask);
       if (this.halt !== RUNNING) return this.suspend(chunk, pos);
     }
   }
@@ -409,6 +432,16 @@ export class FrameParser {
     key[2] = this.key2;
     key[3] = this.key3;
     applyMask(data, key, offset);
+  }
+
+  /** The current frame's key as a little-endian word for the payload byte at `offset` (see maskWord). */
+  private keyWord(offset: number): number {
+    const key = scratchKey;
+    key[0] = this.key0;
+    key[1] = this.key1;
+    key[2] = this.key2;
+    key[3] = this.key3;
+    return maskWord(key, offset);
   }
 
   /** After a listener paused the parser: keep the unread rest of the chunk, ahead of the queue. */

@@ -63,6 +63,8 @@ export function writeMaskKey(target: Uint8Array, offset: number): void {
 // elements at or above 2^31 would turn into doubles.
 const keyBytes = new Uint8Array(4);
 const keyWord = new Int32Array(keyBytes.buffer);
+/** The bytes of a key word (maskWord), for the byte loops that finish a range. */
+const scratchWordKey = new Uint8Array(4);
 
 /**
  * Below this many bytes, creating a word view costs more than it saves and the unrolled byte loop
@@ -141,10 +143,12 @@ interface WasmApi {
 }
 
 interface SimdKernel {
-  /** XORs memory[0, n) in place with the 32-bit little-endian key `k` repeated; n a multiple of 64. */
+  /** XORs memory[p, p + n) in place with the 32-bit little-endian key `k` repeated; n a multiple of 64. */
   xor(p: number, n: number, k: number): void;
-  /** The module's memory, SIMD_BLOCK bytes. */
+  /** The first SIMD_BLOCK bytes of the module's memory: the block that ranges pass through. */
   memory: Uint8Array;
+  /** The module's WebAssembly.Memory, grown once for the output pool (see reserveMaskMemory). */
+  wasmMemory: { buffer: ArrayBuffer; grow(pages: number): number };
 }
 
 function loadSimd(): SimdKernel | null {
@@ -154,12 +158,13 @@ function loadSimd(): SimdKernel | null {
     // Synchronous compilation is fine for a module this small (browsers allow it up to 4 KB).
     const { exports } = new wasm.Instance(new wasm.Module(SIMD_MODULE), {});
     const xor = exports['xor'] as SimdKernel['xor'];
-    const memory = new Uint8Array((exports['memory'] as { buffer: ArrayBuffer }).buffer, 0, SIMD_BLOCK);
+    const wasmMemory = exports['memory'] as SimdKernel['wasmMemory'];
+    const memory = new Uint8Array(wasmMemory.buffer, 0, SIMD_BLOCK);
     // Trust it only once it computed a known answer (128 bytes of 0x00 XOR 01 02 03 04).
     memory.fill(0, 0, 128);
     xor(0, 128, 0x04030201);
     for (let i = 0; i < 128; i++) if (memory[i] !== (i & 3) + 1) return null;
-    return { xor, memory };
+    return { xor, memory, wasmMemory };
   } catch {
     // No SIMD support (a CompileError), or no synchronous compilation allowed: use JavaScript.
     return null;
@@ -167,6 +172,118 @@ function loadSimd(): SimdKernel | null {
 }
 
 const simd = loadSimd();
+
+// ---------------------------------------------------------------------------------------------
+// Output memory in the module. Masking into an ordinary array costs a copy into the module's
+// memory, the XOR, and a copy back out (besides allocating, and first touching, a fresh array);
+// a frame masked straight into the module's memory costs one copy and the XOR, in memory that is
+// used again and again. So the module's memory also holds a pool of blocks for masked output:
+// a sender asks for one (reserveMaskMemory), masks into it (maskInto and maskWordInto see where
+// their target is), hands it to its transport, and gives it back once the transport no longer
+// reads it (releaseMaskMemory). The memory grows once, on first use, before any block is handed
+// out, and never again: growing would detach the buffer that handed-out blocks are views of.
+
+/** Bytes per pool block; a reservation takes whole, consecutive blocks. */
+const POOL_BLOCK = 64 * 1024;
+/** Blocks in the pool: 16 MiB, reserved (not touched) on first use. */
+const POOL_BLOCKS = 256;
+/** The pool follows the scratch block. */
+const POOL_BASE = SIMD_BLOCK;
+/** 1 for a block handed out, 0 for a free one (a second release of a block is ignored); null until the pool exists. */
+let blockInUse: Uint8Array | null = null;
+
+function createPool(kernel: SimdKernel): void {
+  try {
+    const pages = (POOL_BASE + POOL_BLOCK * POOL_BLOCKS - kernel.wasmMemory.buffer.byteLength) / 65536;
+    if (pages > 0) kernel.wasmMemory.grow(pages);
+  } catch {
+    // The runtime refused the memory: masked output goes to ordinary arrays.
+    blockInUse = new Uint8Array(0);
+    return;
+  }
+  // The old buffer is detached by the growth: view the new one.
+  kernel.memory = new Uint8Array(kernel.wasmMemory.buffer, 0, SIMD_BLOCK);
+  blockInUse = new Uint8Array(POOL_BLOCKS);
+}
+
+/**
+ * Memory of the masking module for a masked frame (or part of one) to be written into with
+ * maskInto or maskWordInto (one copy instead of three): `size` bytes, one contiguous range, so
+ * that a frame leaves in one write; or, when the pool has no free run that long, the longest
+ * free run (whole blocks of 64 KiB); null when there is no SIMD module or no free block. The
+ * lowest free run that fits is taken, so the same (cache-warm) memory serves frame after frame.
+ * The caller owns it until it gives it back with releaseMaskMemory, which it must do only once
+ * its transport will never read the bytes again (a socket's write callback).
+ */
+export function reserveMaskMemory(size: number): Uint8Array | null {
+  const kernel = simd;
+  if (kernel === null || !(size > 0)) return null;
+  if (blockInUse === null) createPool(kernel);
+  const used = blockInUse!;
+  const need = Math.ceil(size / POOL_BLOCK);
+  // First fit; else the longest run.
+  let bestStart = -1;
+  let bestLength = 0;
+  for (let i = 0; i < used.length; ) {
+    if (used[i] === 1) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < used.length && used[j] === 0 && j - i < need) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+      if (bestLength === need) break;
+    }
+    while (j < used.length && used[j] === 0) j++;
+    i = j;
+  }
+  if (bestLength === 0) return null;
+  used.fill(1, bestStart, bestStart + bestLength);
+  const bytes = bestLength * POOL_BLOCK;
+  return new Uint8Array(kernel.wasmMemory.buffer, POOL_BASE + bestStart * POOL_BLOCK, size < bytes ? size : bytes);
+}
+
+/** Whether `view` lies in the masking module's memory, i.e. is (part of) memory from reserveMaskMemory. */
+export function isMaskMemory(view: Uint8Array): boolean {
+  return simd !== null && view.buffer === simd.memory.buffer;
+}
+
+/**
+ * Gives back the blocks that `view` covers: memory from reserveMaskMemory, or several such
+ * ranges joined into one view. Anything else, and blocks already given back, are ignored.
+ */
+export function releaseMaskMemory(view: Uint8Array): void {
+  const used = blockInUse;
+  if (used === null || view.byteLength === 0 || !isMaskMemory(view)) return;
+  const first = Math.max(0, Math.floor((view.byteOffset - POOL_BASE) / POOL_BLOCK));
+  const last = Math.min(used.length - 1, Math.floor((view.byteOffset + view.byteLength - 1 - POOL_BASE) / POOL_BLOCK));
+  if (last >= first) used.fill(0, first, last + 1);
+}
+
+/**
+ * Writes `source` XOR the key word into `target` at `targetOffset` when `target` is in the
+ * module's memory: one copy, then the XOR in place there. False when it is not (or too short).
+ */
+function maskInModule(source: Uint8Array, word: number, target: Uint8Array, targetOffset: number): boolean {
+  const kernel = simd;
+  const n = source.length;
+  if (kernel === null || n < SIMD_THRESHOLD || target.buffer !== kernel.memory.buffer) return false;
+  target.set(source, targetOffset);
+  const done = n & ~63;
+  kernel.xor(target.byteOffset + targetOffset, done, word | 0);
+  if (done < n) {
+    const key = scratchWordKey;
+    key[0] = word & 0xff;
+    key[1] = (word >>> 8) & 0xff;
+    key[2] = (word >>> 16) & 0xff;
+    key[3] = (word >>> 24) & 0xff;
+    // Whole groups of 64 bytes leave the phase at 0.
+    xorRange(target, targetOffset + done, targetOffset + n, key, 0);
+  }
+  return true;
+}
 
 /**
  * XORs whole 64-byte groups of `source`[start, start + length) into `target` from `targetOffset`
@@ -251,6 +368,43 @@ export function applyMask(data: Uint8Array, key: Uint8Array, offset = 0): Uint8A
 }
 
 /**
+ * The masking key as one 32-bit number, little-endian, starting at key byte `phase & 3`: the form
+ * `maskWordInto` takes. A masked payload handed over in pieces can be described piece by piece by
+ * the word for the piece's first byte, so no key array has to be kept per piece.
+ */
+export function maskWord(key: Uint8Array, phase = 0): number {
+  return keyWordLE(key, phase & 3);
+}
+
+/**
+ * Writes `source` XOR the key word `word` (see `maskWord`: byte i of `source` is XORed with byte
+ * i & 3 of the word, least significant first) into `target` from `targetOffset`, leaving
+ * `source` untouched; `target` may also be `source` itself at offset 0 (in place). One pass for
+ * unmasking while copying: the receive path assembles a message from masked pieces with it,
+ * instead of unmasking each piece in place and then copying it. A word of 0 is a plain copy.
+ */
+export function maskWordInto(source: Uint8Array, word: number, target: Uint8Array, targetOffset: number): void {
+  const n = source.length;
+  let done = 0;
+  if (word === 0) {
+    if (source !== target || targetOffset !== 0) target.set(source, targetOffset);
+    return;
+  }
+  if (source !== target && maskInModule(source, word, target, targetOffset)) return;
+  if (simd !== null && n >= SIMD_THRESHOLD) done = simdXor(simd, source, 0, n, word | 0, target, targetOffset);
+  if (done === n) return;
+  if (source !== target || targetOffset !== 0) target.set(done === 0 ? source : source.subarray(done), targetOffset + done);
+  const key = scratchWordKey;
+  key[0] = word & 0xff;
+  key[1] = (word >>> 8) & 0xff;
+  key[2] = (word >>> 16) & 0xff;
+  key[3] = (word >>> 24) & 0xff;
+  // Whole groups of 64 bytes leave the phase at 0.
+  xorRange(target, targetOffset + done, targetOffset + n, key, 0);
+}
+
+
+/**
  * Writes `source` XOR `key` into `target` starting at `targetOffset`, leaving `source` untouched
  * (the client send path must not alter the caller's buffer). `target` must have room for
  * `source.length` bytes there.
@@ -273,6 +427,7 @@ export function maskInto(source: Uint8Array, key: Uint8Array, target: Uint8Array
     for (; i < n; i++, t++) target[t] = source[i]! ^ key[i & 3]!;
     return;
   }
+  if (maskInModule(source, keyWordLE(key, 0), target, targetOffset)) return;
   if (simd !== null && n >= SIMD_THRESHOLD) {
     // Through the module: source in, XOR, out into target; the ragged end as below.
     const done = simdXor(simd, source, 0, n, keyWordLE(key, 0), target, targetOffset);

@@ -11,9 +11,11 @@
  */
 import { Buffer, isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Connection, type ConnectionHandler, type Role } from '../core/connection.js';
 import { CloseTimeoutError, ConnectionNotOpenError, MessageTimeoutError, ProtocolError } from '../core/errors.js';
+import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from '../core/mask.js';
 import type { MessageCodec } from './message-codec.js';
 import { WheelTimer } from './timer-wheel.js';
 
@@ -148,6 +150,41 @@ function nowMs(): number {
   return Math.floor(performance.now());
 }
 
+/**
+ * The core's allocator (ConnectionOptions.allocate): memory that is not zero-filled first, for
+ * arrays the core overwrites entirely (an assembled message, a masked frame). Its own
+ * ArrayBuffer, never a slice of Node's shared pool, whose other bytes `.buffer` would expose.
+ */
+function allocateUninitialised(size: number): Uint8Array {
+  return Buffer.allocUnsafeSlow(size);
+}
+
+/**
+ * The allocator over a net.Socket (TLS included): masked frames go into blocks of the masking
+ * module's memory (one copy instead of three, in memory used again and again), given back once
+ * the socket has written them (see writeChunk). Only for sockets: a socket is done with a chunk
+ * when its write callback runs, while another Duplex (an in-memory pair) may hand the very chunk
+ * on to its reader.
+ */
+function allocateForSocket(size: number, output: boolean): Uint8Array {
+  if (output) {
+    const block = reserveMaskMemory(size);
+    if (block !== null) return block;
+  }
+  return Buffer.allocUnsafeSlow(size);
+}
+
+/** Writes one chunk; a block of the masking module's memory goes back to its pool once written (or dropped). */
+function writeChunk(stream: Duplex, chunk: Uint8Array): void {
+  if (isMaskMemory(chunk)) stream.write(chunk, () => releaseMaskMemory(chunk));
+  else stream.write(chunk);
+}
+
+/** Output that will never be written (the stream is gone): its blocks of masking memory go back now. */
+function dropChunks(chunks: readonly Uint8Array[]): void {
+  for (const chunk of chunks) releaseMaskMemory(chunk);
+}
+
 /** Ends the batch a send opened outside any read (see SocketDriver.sendMessage). */
 function endTickBatch(driver: SocketDriver): void {
   driver.endBatch();
@@ -237,6 +274,7 @@ export class SocketDriver {
         extensions: this.codecs.length === 0 ? undefined : this.codecs.map((c) => c.hook),
         isUtf8,
         maskKey: options.maskKey,
+        allocate: stream instanceof Socket ? allocateForSocket : allocateUninitialised,
       },
       new CoreHandler(this),
     );
@@ -375,9 +413,12 @@ export class SocketDriver {
     this.runBuffer = null;
     this.heldBytes = 0;
     const stream = this.stream;
-    if (!stream.destroyed && !stream.writableEnded) {
+    if (stream.destroyed || stream.writableEnded) {
+      if (held !== null) dropChunks(held);
+      releaseMaskMemory(last);
+    } else {
       if (held === null) {
-        stream.write(last);
+        writeChunk(stream, last);
       } else if (total <= JOIN_BYTES) {
         // Several small runs (frames prepared once for many connections, a header and a small
         // payload): one copy into one buffer costs less than a writev of many small chunks, each
@@ -390,10 +431,13 @@ export class SocketDriver {
         }
         joined.set(last, at);
         stream.write(joined);
+        // Copied: blocks of masking memory among them are free again.
+        dropChunks(held);
+        releaseMaskMemory(last);
       } else {
         stream.cork();
-        for (const chunk of held) stream.write(chunk);
-        stream.write(last);
+        for (const chunk of held) writeChunk(stream, chunk);
+        writeChunk(stream, last);
         stream.uncork();
       }
     }
@@ -462,18 +506,18 @@ export class SocketDriver {
   /** @internal */
   coreOutput(chunks: Uint8Array[]): void {
     const stream = this.stream;
-    if (stream.destroyed || stream.writableEnded) return;
+    if (stream.destroyed || stream.writableEnded) return dropChunks(chunks);
     if (this.batchDepth !== 0) {
       for (let i = 0; i < chunks.length; i++) this.hold(chunks[i]!);
       if (this.heldBytes >= BATCH_FLUSH_BYTES) this.flushHeld();
       return;
     }
     if (chunks.length === 1) {
-      stream.write(chunks[0]!);
+      writeChunk(stream, chunks[0]!);
       return;
     }
     stream.cork();
-    for (const chunk of chunks) stream.write(chunk);
+    for (const chunk of chunks) writeChunk(stream, chunk);
     stream.uncork();
   }
 

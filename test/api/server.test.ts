@@ -203,6 +203,19 @@ describe('listen(): a server of its own', { timeout: 30_000 }, () => {
     assert.equal(server.clients.size, 1);
   });
 
+  it('receives large masked messages from a ws client byte-exact, several in flight, and echoes them', async (t) => {
+    // Frames spread over many reads: their pieces are unmasked while they are joined.
+    const { url } = await serve(t, { maxMessageSize: 8 << 20, maxFrameSize: 8 << 20 }, (s) => s.route('/echo', echo));
+    const client = await openClient(`${url}/echo`, undefined, { maxPayload: 8 << 20 });
+    t.after(() => client.terminate());
+    const sizes = [1000, 8191, 65_536, 65_543, (1 << 20) + 3, 5 << 20];
+    const payloads = sizes.map((n, i) => Buffer.from(Uint8Array.from({ length: n }, (_, j) => (j * 251 + i + (j >> 11)) & 0xff)));
+    const replies = nextMessages(client, payloads.length);
+    for (const p of payloads) client.send(p);
+    const got = await replies;
+    got.forEach((m, i) => assert.ok(Buffer.isBuffer(m) && m.equals(payloads[i]!), `message ${i} of ${sizes[i]} bytes`));
+  });
+
   it('answers plain HTTP with 426 Upgrade Required naming websocket', async (t) => {
     const { port } = await serve(t);
     const res = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');

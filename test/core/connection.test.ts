@@ -684,6 +684,134 @@ function harnessHandler(): ConnectionHandler {
   return { output() {}, message() {}, ping() {}, pong() {}, close() {}, protocolError: (e) => assert.fail(e) };
 }
 
+describe('Connection: allocate (arrays the core overwrites entirely)', () => {
+  /**
+   * An allocator that hands out arrays full of garbage (0xee) and records them: the core may use
+   * it only for arrays it then fills completely, so each must come back whole, as a delivered
+   * message, a transform's input or an output chunk.
+   */
+  function garbageAllocator(): { allocate: (size: number) => Uint8Array; given: Uint8Array[] } {
+    const given: Uint8Array[] = [];
+    return {
+      given,
+      allocate(size) {
+        const array = new Uint8Array(size).fill(0xee);
+        given.push(array);
+        return array;
+      },
+    };
+  }
+
+  /** The array `seen` is exactly `allocated`: same memory, all of it. */
+  function isWhole(seen: Uint8Array, allocated: Uint8Array): boolean {
+    return seen.buffer === allocated.buffer && seen.byteOffset === allocated.byteOffset && seen.length === allocated.length;
+  }
+
+  // Sizes on both sides of the 8 KiB piece threshold, split over reads of every kind.
+  const sizes = [1, 700, 8191, 8192, 9000, 70_000, 200_000];
+  const payloadOf = (n: number, salt: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 131 + salt + (i >> 9)) & 0xff);
+  const readSizes = [1, 7, 1000, 8192, 20_000, 65536];
+
+  for (const role of ['server', 'client'] as const) {
+    it(`${role}: a message assembled from pieces has exactly the bytes sent, in an allocated array filled entirely`, () => {
+      const make = role === 'server' ? fromClient : fromServer;
+      let allocations = 0;
+      for (const [m, size] of sizes.entries()) {
+        for (const fragments of [1, 3]) {
+          const payload = payloadOf(size, m);
+          const frames: Uint8Array[] = [];
+          const step = Math.ceil(size / fragments);
+          for (let at = 0; at < size; at += step) {
+            frames.push(make(at === 0 ? 0x2 : 0x0, payload.subarray(at, at + step), at + step >= size));
+            // A control frame between fragments.
+            if (at + step < size) frames.push(make(0x9, 'between'));
+          }
+          const input = concat(...frames);
+          for (const read of readSizes) {
+            const { allocate, given } = garbageAllocator();
+            const messages: Uint8Array[] = [];
+            const conn = new Connection({ role, allocate, maxMessageSize: 1 << 20 }, { ...harnessHandler(), message: (d) => messages.push(d) });
+            for (let at = 0; at < input.length; at += read) conn.receive(input.slice(at, at + read));
+            const label = `${size} bytes in ${fragments} fragment(s), reads of ${read}`;
+            assert.equal(messages.length, 1, label);
+            assert.ok(Buffer.from(messages[0]!).equals(Buffer.from(payload)), label);
+            for (const array of given) assert.ok(isWhole(messages[0]!, array), `${label}: an allocated array is the whole message`);
+            allocations += given.length;
+          }
+        }
+      }
+      assert.ok(allocations >= 6, `${allocations}: large messages over several reads were assembled in allocated arrays`);
+    });
+  }
+
+  it('server: text and compressed messages assembled from pieces are exact too', () => {
+    const payload = text('\u00e9t\u00e9 \u{1f600} '.repeat(3000));
+    const input = concat(fromClient(0x1, payload.subarray(0, 10_001), false), fromClient(0x0, payload.subarray(10_001)));
+    const compressed = concat(fromClient(0x2, payload.subarray(0, 20_000), false, true), fromClient(0x0, payload.subarray(20_000)));
+    let allocations = 0;
+    for (const read of readSizes) {
+      const { allocate, given } = garbageAllocator();
+      const seen: Uint8Array[] = [];
+      const conn = new Connection(
+        { role: 'server', allocate, extensions: [{ name: 'permessage-deflate', rsvBits: 0x40 }] },
+        { ...harnessHandler(), message: (d) => seen.push(d), transformMessage: (d) => seen.push(d) },
+      );
+      for (let at = 0; at < input.length; at += read) conn.receive(input.slice(at, at + read));
+      for (let at = 0; at < compressed.length; at += read) conn.receive(compressed.slice(at, at + read));
+      assert.equal(seen.length, 2);
+      for (const data of seen) assert.ok(Buffer.from(data).equals(Buffer.from(payload)), `reads of ${read}`);
+      for (const array of given) assert.ok(seen.some((d) => isWhole(d, array)), `reads of ${read}: an allocated array is a whole message`);
+      allocations += given.length;
+    }
+    assert.ok(allocations > 0);
+  });
+
+  it('client: a masked frame split over shorter output arrays is byte-exact, each array filled entirely', () => {
+    const given: Uint8Array[] = [];
+    const chunks: Uint8Array[] = [];
+    const key = Uint8Array.of(0x9a, 0x0b, 0xfc, 0x3d);
+    // An allocator that gives output in arrays of 1,000 to 70,000 bytes (a pool's blocks) and
+    // messages whole.
+    let turn = 0;
+    const allocate = (size: number, output: boolean): Uint8Array => {
+      const n = output ? Math.min(size, [1027, 70_000, 4099, 1024][turn++ % 4]!) : size;
+      const array = new Uint8Array(n).fill(0xee);
+      given.push(array);
+      return array;
+    };
+    const conn = new Connection({ role: 'client', allocate, maskKey: () => key }, { ...harnessHandler(), output: (c) => chunks.push(...c) });
+    const payloads = [4097, 5000, 65_536, 300_001].map((n, i) => payloadOf(n, i));
+    for (const p of payloads) {
+      chunks.length = 0;
+      given.length = 0;
+      conn.sendMessage(p, false);
+      assert.ok(given.length > 1, 'the frame took several arrays');
+      assert.equal(chunks.length, given.length);
+      chunks.forEach((c, i) => assert.ok(isWhole(c, given[i]!), 'each chunk is an allocated array, all of it'));
+      assert.ok(Buffer.concat(chunks).equals(Buffer.from(encodeFrame({ opcode: 0x2, payload: p, mask: key }))), `${p.length} bytes`);
+    }
+  });
+
+  it('refuses an allocator that returns less than it may for output', () => {
+    const conn = new Connection({ role: 'client', allocate: (size, output) => new Uint8Array(output ? 100 : size) }, harnessHandler());
+    assert.throws(() => conn.sendMessage(new Uint8Array(10_000), false), InvalidArgumentError);
+  });
+
+  it('client: a large masked frame is written entirely into its allocated array, byte-exact on the wire', () => {
+    const { allocate, given } = garbageAllocator();
+    const chunks: Uint8Array[] = [];
+    const key = Uint8Array.of(0x12, 0x34, 0x56, 0x78);
+    const conn = new Connection({ role: 'client', allocate, maskKey: () => key }, { ...harnessHandler(), output: (c) => chunks.push(...c) });
+    const payloads = [5000, 65_536, 300_001].map((n, i) => payloadOf(n, i));
+    for (const p of payloads) conn.sendMessage(p, false);
+    assert.equal(given.length, payloads.length);
+    payloads.forEach((p, i) => {
+      assert.ok(isWhole(chunks[i]!, given[i]!), 'the frame is the allocated array, all of it');
+      assert.ok(Buffer.from(chunks[i]!).equals(Buffer.from(encodeFrame({ opcode: 0x2, payload: p, mask: key }))));
+    });
+  });
+});
+
 describe('Connection: streaming mode', () => {
   it('reports pieces as they arrive, first and fin marking the message\'s ends', () => {
     const calls: unknown[] = [];

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { FrameParser, decodeFrame, type FrameParserListener, type FrameParserOptions } from '../../src/core/frame-parser.js';
 import { encodeFrame, encodeFrameHeader } from '../../src/core/frame.js';
 import { InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
-import { applyMask } from '../../src/core/mask.js';
+import { applyMask, maskWordInto } from '../../src/core/mask.js';
 
 /** What a listener saw, with each frame's payload pieces joined. */
 interface Seen {
@@ -222,6 +222,85 @@ describe('FrameParser: delivery without copies', () => {
     );
     for (let i = 0; i < input.length; i++) parser.push(input.slice(i, i + 1));
     assert.deepEqual(calls, ['0123456789:true']);
+  });
+});
+
+describe('FrameParser: keepMasked (unmasking left to a consumer that copies)', () => {
+  /** Parses `input` cut at `cuts`, asking for masked pieces on data frames; returns what arrived. */
+  function parseKeepingMasked(input: Uint8Array, cuts: number[]): { pieces: { data: Uint8Array; mask: number; opcode: number }[]; payloads: number[][] } {
+    const pieces: { data: Uint8Array; mask: number; opcode: number }[] = [];
+    const payloads: number[][] = [];
+    let opcode = 0;
+    const parser: FrameParser = new FrameParser(
+      {
+        onHeader(_fin, _rsv, op) {
+          opcode = op;
+          payloads.push([]);
+          parser.keepMasked();
+        },
+        onPayload(data, _end, mask) {
+          pieces.push({ data: data.slice(), mask, opcode });
+          const plain = new Uint8Array(data.length);
+          maskWordInto(data, mask, plain, 0);
+          payloads[payloads.length - 1]!.push(...plain);
+        },
+        onError: assert.fail,
+      },
+      { role: 'server' },
+    );
+    let start = 0;
+    for (const cut of [...cuts, input.length]) {
+      parser.push(input.slice(start, cut));
+      start = cut;
+    }
+    return { pieces, payloads };
+  }
+
+  it('hands the pieces of a frame that spans chunks over masked, each with the word that unmasks it', () => {
+    const payload = Uint8Array.from({ length: 3000 }, (_, i) => (i * 13) & 0xff);
+    const input = concat(encodeFrame({ opcode: 0x2, payload, mask: KEY }), encodeFrame({ opcode: 0x9, payload: text('ping'), mask: KEY }));
+    // Pieces at every phase of the key cycle, and one long enough for the SIMD path.
+    for (const cuts of [[15, 16, 18, 21, 2000], [9], [1500, 3005, 3010]]) {
+      const { pieces, payloads } = parseKeepingMasked(input, cuts);
+      assert.deepEqual(payloads, [Array.from(payload), Array.from(text('ping'))], `cut at ${cuts.join(',')}`);
+      const data = pieces.filter((p) => p.opcode === 0x2);
+      assert.ok(data.length > 1);
+      assert.ok(data.every((p) => p.mask !== 0), 'every piece of the split data frame is still masked');
+      const control = pieces.filter((p) => p.opcode === 0x9);
+      assert.deepEqual(control.map((p) => p.mask), [0], 'a control frame arrives unmasked');
+    }
+  });
+
+  it('still unmasks in place a frame that arrives whole in one chunk (mask 0)', () => {
+    const payload = text('whole frame');
+    const { pieces, payloads } = parseKeepingMasked(encodeFrame({ opcode: 0x2, payload, mask: KEY }), []);
+    assert.deepEqual(pieces.map((p) => [p.mask, Buffer.from(p.data).toString()]), [[0, 'whole frame']]);
+    assert.deepEqual(payloads, [Array.from(payload)]);
+  });
+
+  it('applies to one frame only: the next frame is unmasked again unless asked', () => {
+    const payload = new Uint8Array(100).fill(0x41);
+    const input = concat(encodeFrame({ opcode: 0x2, payload, mask: KEY, fin: false }), encodeFrame({ opcode: 0x0, payload, mask: KEY }));
+    const masks: number[] = [];
+    const parser: FrameParser = new FrameParser(
+      {
+        onHeader(_fin, _rsv, opcode) {
+          if (opcode === 0x2) parser.keepMasked();
+        },
+        onPayload(data, _end, mask) {
+          masks.push(mask);
+          if (mask === 0) assert.ok(data.every((b) => b === 0x41));
+        },
+        onError: assert.fail,
+      },
+      { role: 'server' },
+    );
+    parser.push(input.slice(0, 50));
+    parser.push(input.slice(50, 150));
+    parser.push(input.slice(150));
+    assert.equal(masks.length, 4);
+    assert.ok(masks[0] !== 0 && masks[1] !== 0, 'the first frame, split, came masked');
+    assert.deepEqual(masks.slice(2), [0, 0], 'the second frame came unmasked');
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyMask, generateMaskKey, maskInto, writeMaskKey } from '../../src/core/mask.js';
+import { applyMask, generateMaskKey, isMaskMemory, maskInto, maskWord, maskWordInto, releaseMaskMemory, reserveMaskMemory, writeMaskKey } from '../../src/core/mask.js';
 
 /** The definition of section 5.3, one byte at a time: the oracle for the word-at-a-time code. */
 function referenceMask(data: Uint8Array, key: Uint8Array, offset = 0): Uint8Array {
@@ -143,6 +143,113 @@ describe('RFC 6455 5.3 masking: long payloads', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('RFC 6455 5.3 masking: key words (maskWord, maskWordInto)', () => {
+  it('maskWord is the key from a phase, little-endian', () => {
+    const key = Uint8Array.of(0x01, 0x02, 0x03, 0xf4);
+    assert.equal(maskWord(key) >>> 0, 0xf4030201);
+    assert.equal(maskWord(key, 1) >>> 0, 0x01f40302);
+    assert.equal(maskWord(key, 6) >>> 0, 0x0201f403, 'the phase counts modulo 4');
+  });
+
+  it('maskWordInto with the word for a payload offset equals the definition at that offset, short or long, into a copy', () => {
+    fc.assert(
+      fc.property(fc.oneof(placed, placedLong), key4, fc.integer({ min: 0, max: 11 }), fc.integer({ min: 0, max: 15 }), ({ view }, key, offset, targetOffset) => {
+        const source = view.slice();
+        const target = new Uint8Array(targetOffset + view.length + 5).fill(0xaa);
+        maskWordInto(view, maskWord(key, offset), target, targetOffset);
+        assert.deepEqual(view, source, 'source unchanged');
+        assert.deepEqual(target.subarray(targetOffset, targetOffset + view.length), referenceMask(source, key, offset));
+        assert.ok(target.subarray(0, targetOffset).every((b) => b === 0xaa), 'bytes before untouched');
+        assert.ok(target.subarray(targetOffset + view.length).every((b) => b === 0xaa), 'bytes after untouched');
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('maskWordInto works in place, and a word of 0 is a plain copy', () => {
+    fc.assert(
+      fc.property(fc.oneof(placed, placedLong), key4, fc.nat(3), ({ view, backing, lead }, key, offset) => {
+        const expected = referenceMask(view, key, offset);
+        const original = view.slice();
+        maskWordInto(view, maskWord(key, offset), view, 0);
+        assert.deepEqual(view, expected);
+        assert.ok(backing.subarray(lead + view.length).every((b) => b === 0xee), 'bytes after untouched');
+        const copy = new Uint8Array(view.length + 2);
+        maskWordInto(original, 0, copy, 2);
+        assert.deepEqual(copy.subarray(2), original);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+describe('masking memory: blocks of the SIMD module\'s memory for masked output', () => {
+  /** Reserves blocks until none is left (or `limit`), for the tests below to give back. */
+  function reserveAll(size: number, limit = 1000): Uint8Array[] {
+    const blocks: Uint8Array[] = [];
+    for (let b = reserveMaskMemory(size); b !== null && blocks.length < limit; b = blocks.length < limit ? reserveMaskMemory(size) : null) blocks.push(b);
+    return blocks;
+  }
+
+  it('hands out separate contiguous ranges, takes them back, and hands them out again', (t) => {
+    const first = reserveMaskMemory(100);
+    if (first === null) return t.skip('no WebAssembly SIMD in this runtime');
+    assert.equal(first.length, 100);
+    assert.ok(isMaskMemory(first));
+    assert.equal(isMaskMemory(new Uint8Array(100)), false);
+    releaseMaskMemory(first);
+    const MiB = 1 << 20;
+    const ranges = reserveAll(MiB);
+    assert.ok(ranges.length >= 4, 'a pool of several MiB');
+    for (const r of ranges) assert.equal(r.length, MiB, 'as much as asked, in one range');
+    assert.equal(reserveMaskMemory(10), null, 'none left: the caller allocates');
+    // No two ranges overlap.
+    const sorted = [...ranges].sort((x, y) => x.byteOffset - y.byteOffset);
+    for (let i = 1; i < sorted.length; i++) assert.ok(sorted[i]!.byteOffset - sorted[i - 1]!.byteOffset >= MiB);
+    // Giving one back twice frees it once; the lowest free memory is handed out first.
+    releaseMaskMemory(sorted[3]!);
+    releaseMaskMemory(sorted[3]!);
+    const small = reserveMaskMemory(5000)!;
+    assert.equal(small.byteOffset, sorted[3]!.byteOffset);
+    // No free run as long as asked: the longest there is.
+    const rest = reserveMaskMemory(2 * MiB)!;
+    assert.ok(rest.length < MiB && rest.length > 0, `${rest.length} bytes`);
+    assert.equal(rest.byteOffset, small.byteOffset + 64 * 1024);
+    assert.equal(reserveMaskMemory(1), null);
+    // A view spanning consecutive ranges gives all of them back.
+    releaseMaskMemory(new Uint8Array(sorted[0]!.buffer, sorted[0]!.byteOffset, 2 * MiB));
+    const two = reserveMaskMemory(2 * MiB)!;
+    assert.equal(two.length, 2 * MiB);
+    assert.equal(two.byteOffset, sorted[0]!.byteOffset);
+    for (const r of [two, small, rest, ...sorted.slice(2)]) releaseMaskMemory(r);
+    assert.equal(reserveAll(MiB).length, ranges.length, 'all of it is free again');
+    for (const r of sorted) releaseMaskMemory(r);
+  });
+
+  it('maskInto and maskWordInto into a block equal the definition, at any length, offset and phase', (t) => {
+    const block = reserveMaskMemory(1 << 20);
+    if (block === null) return t.skip('no WebAssembly SIMD in this runtime');
+    try {
+      fc.assert(
+        fc.property(fc.oneof(placed, placedLong), key4, fc.nat(11), fc.integer({ min: 0, max: 40 }), ({ view }, key, phase, targetOffset) => {
+          const source = view.slice();
+          block.fill(0xaa, 0, targetOffset + view.length + 8);
+          maskInto(view, key, block, targetOffset);
+          assert.deepEqual(block.subarray(targetOffset, targetOffset + view.length), referenceMask(source, key));
+          maskWordInto(view, maskWord(key, phase), block, targetOffset);
+          assert.deepEqual(block.subarray(targetOffset, targetOffset + view.length), referenceMask(source, key, phase));
+          assert.deepEqual(view, source, 'source unchanged');
+          assert.ok(block.subarray(0, targetOffset).every((b) => b === 0xaa), 'bytes before untouched');
+          assert.ok(block.subarray(targetOffset + view.length, targetOffset + view.length + 8).every((b) => b === 0xaa), 'bytes after untouched');
+        }),
+        { numRuns: 200 },
+      );
+    } finally {
+      releaseMaskMemory(block);
+    }
   });
 });
 

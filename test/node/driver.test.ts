@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { decodeFrame } from '../../src/core/frame-parser.js';
 import { encodeFrame } from '../../src/core/frame.js';
 import { MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
+import { releaseMaskMemory, reserveMaskMemory } from '../../src/core/mask.js';
 import { Opcode } from '../../src/core/opcode.js';
 import { PauseReason, SocketDriver, type CloseResult, type DriverEvents, type DriverOptions } from '../../src/node/driver.js';
 import type { MessageCodec } from '../../src/node/message-codec.js';
@@ -146,6 +147,14 @@ describe('reading', { timeout: 30_000 }, () => {
   });
 });
 
+/** How many blocks of masking memory are free (reserved one by one, then given back). */
+function freeMaskBlocks(): number {
+  const blocks: Uint8Array[] = [];
+  for (let b = reserveMaskMemory(1); b !== null; b = reserveMaskMemory(1)) blocks.push(b);
+  for (const b of blocks) releaseMaskMemory(b);
+  return blocks.length;
+}
+
 describe('writing', { timeout: 30_000 }, () => {
   test('the frames sent in one tick (headers and payloads) reach the socket in one write call', async () => {
     const writes: number[] = [];
@@ -181,6 +190,45 @@ describe('writing', { timeout: 30_000 }, () => {
     assert.equal(writes.length, 1, `one write call, not ${writes.length}`);
     assert.equal(driver.bufferedAmount, 0);
     driver.terminate();
+  });
+
+  test('over a socket, large masked frames go out from blocks of masking memory, byte-exact, and every block comes back', async (t) => {
+    const [clientSocket, serverSocket] = await tcpPair();
+    const client = new WebSocket(clientSocket, { role: 'client', pingInterval: 0, idleTimeout: 0, maxBufferedAmount: 1 << 30 });
+    const server = new WebSocket(serverSocket, { role: 'server', pingInterval: 0, idleTimeout: 0, maxMessageSize: 4 << 20, maxFrameSize: 4 << 20 });
+    t.after(() => closePair(client, server));
+    const free = freeMaskBlocks();
+    // More than the pool holds in flight at once (40 MiB), so that blocks run out, and are
+    // reused for later frames while earlier writes are still pending.
+    const payloads = Array.from({ length: 40 }, (_, i) => Buffer.from(Uint8Array.from({ length: (1 << 20) + i * 37 }, (_, j) => (j * 29 + i * 7 + (j >> 10)) & 0xff)));
+    const sent = payloads.map((p) => client.send(p));
+    for (const [i, p] of payloads.entries()) {
+      const m = await server.receive();
+      assert.ok(Buffer.from(m.data as Buffer).equals(p), `message ${i}`);
+    }
+    await Promise.all(sent);
+    await sleep(10);
+    assert.equal(freeMaskBlocks(), free, 'every block of the pool is free again');
+  });
+
+  test('blocks of masking memory held for a socket that is destroyed come back too', async (t) => {
+    const [clientSocket, serverSocket] = await tcpPair();
+    serverSocket.pause();
+    const free = freeMaskBlocks();
+    const client = new WebSocket(clientSocket, { role: 'client', pingInterval: 0, idleTimeout: 0, maxBufferedAmount: 1 << 30 });
+    t.after(() => {
+      client.terminate();
+      serverSocket.destroy();
+    });
+    for (let i = 0; i < 20; i++) void client.send(Buffer.alloc(1 << 20, i));
+    await sleep(10);
+    assert.ok(freeMaskBlocks() < free, 'blocks are held for the pending writes');
+    const closed = once(client, 'close');
+    client.terminate();
+    await closed;
+    serverSocket.destroy();
+    await sleep(10);
+    assert.equal(freeMaskBlocks(), free, 'every block of the pool is free again');
   });
 
   test('TCP sockets get setNoDelay: frames are written whole, Nagle would only delay them', async () => {
