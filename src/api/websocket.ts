@@ -1253,30 +1253,29 @@ function own<T>(queue: Fifo<T>): Fifo<T> {
 }
 
 /**
- * A first-in first-out queue with O(1) shift (an array's shift is O(n) once it is long). Its
- * array is made on the first push and kept (emptied) once drained: most connections never queue
- * anything, and those that do should not allocate per message.
+ * A first-in first-out queue with O(1) shift (an array's shift is O(n) once it is long). A
+ * connection gets one only when it first queues something (see own); its array is kept, emptied,
+ * once drained, so that queueing does not allocate per message.
  */
 class Fifo<T> {
-  private items: (T | undefined)[] | null = null;
+  private items: (T | undefined)[] = [];
   private head = 0;
 
   get length(): number {
-    return this.items === null ? 0 : this.items.length - this.head;
+    return this.items.length - this.head;
   }
 
   push(item: T): void {
-    (this.items ??= []).push(item);
+    this.items.push(item);
   }
 
   peek(): T | undefined {
-    const items = this.items;
-    return items !== null && this.head < items.length ? items[this.head] : undefined;
+    return this.head < this.items.length ? this.items[this.head] : undefined;
   }
 
   shift(): T | undefined {
     const items = this.items;
-    if (items === null || this.head >= items.length) return undefined;
+    if (this.head >= items.length) return undefined;
     const item = items[this.head];
     items[this.head++] = undefined;
     if (this.head === items.length) {

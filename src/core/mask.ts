@@ -273,16 +273,21 @@ function maskInModule(source: Uint8Array, word: number, target: Uint8Array, targ
   target.set(source, targetOffset);
   const done = n & ~63;
   kernel.xor(target.byteOffset + targetOffset, done, word | 0);
-  if (done < n) {
-    const key = scratchWordKey;
-    key[0] = word & 0xff;
-    key[1] = (word >>> 8) & 0xff;
-    key[2] = (word >>> 16) & 0xff;
-    key[3] = (word >>> 24) & 0xff;
-    // Whole groups of 64 bytes leave the phase at 0.
-    xorRange(target, targetOffset + done, targetOffset + n, key, 0);
-  }
+  if (done < n) xorTailWithWord(target, targetOffset + done, targetOffset + n, word);
   return true;
+}
+
+/**
+ * XORs target[start, end) with the key word, from key byte 0: the ragged end after whole
+ * 64-byte groups, which leave the phase at 0.
+ */
+function xorTailWithWord(target: Uint8Array, start: number, end: number, word: number): void {
+  const key = scratchWordKey;
+  key[0] = word & 0xff;
+  key[1] = (word >>> 8) & 0xff;
+  key[2] = (word >>> 16) & 0xff;
+  key[3] = (word >>> 24) & 0xff;
+  xorRange(target, start, end, key, 0);
 }
 
 /**
@@ -394,13 +399,7 @@ export function maskWordInto(source: Uint8Array, word: number, target: Uint8Arra
   if (simd !== null && n >= SIMD_THRESHOLD) done = simdXor(simd, source, 0, n, word | 0, target, targetOffset);
   if (done === n) return;
   if (source !== target || targetOffset !== 0) target.set(done === 0 ? source : source.subarray(done), targetOffset + done);
-  const key = scratchWordKey;
-  key[0] = word & 0xff;
-  key[1] = (word >>> 8) & 0xff;
-  key[2] = (word >>> 16) & 0xff;
-  key[3] = (word >>> 24) & 0xff;
-  // Whole groups of 64 bytes leave the phase at 0.
-  xorRange(target, targetOffset + done, targetOffset + n, key, 0);
+  xorTailWithWord(target, targetOffset + done, targetOffset + n, word);
 }
 
 
