@@ -60,12 +60,91 @@ FIELD[0x09] = 1;
 
 const INCOMPLETE: HttpHeadResult = { state: 'incomplete' };
 
-/** Decodes bytes as latin1 (each byte one UTF-16 code unit), in slices to bound argument counts. */
+/**
+ * Header names that WebSocket handshakes (and browsers' requests) nearly always carry, with the
+ * capitalisation usually sent. A name that matches one is not decoded and lower-cased: its
+ * strings are these constants, which a server reading one head per connection notices.
+ */
+const KNOWN_NAMES = [
+  'Host',
+  'Upgrade',
+  'Connection',
+  'Sec-WebSocket-Key',
+  'Sec-WebSocket-Version',
+  'Sec-WebSocket-Extensions',
+  'Sec-WebSocket-Protocol',
+  'Sec-WebSocket-Accept',
+  'Origin',
+  'User-Agent',
+  'Pragma',
+  'Cache-Control',
+  'Accept-Encoding',
+  'Accept-Language',
+  'Cookie',
+  'Authorization',
+  'Date',
+  'Server',
+] as const;
+
+interface KnownName {
+  /** As usually sent, and its bytes. */
+  readonly usual: string;
+  readonly usualBytes: Uint8Array;
+  /** Lower case, and its bytes. */
+  readonly lower: string;
+  readonly lowerBytes: Uint8Array;
+}
+
+/** KNOWN_NAMES by length (no two share a length and first letter, but lists keep that unassumed). */
+const KNOWN_BY_LENGTH: KnownName[][] = [];
+for (const usual of KNOWN_NAMES) {
+  const lower = usual.toLowerCase();
+  const bytes = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
+  (KNOWN_BY_LENGTH[usual.length] ??= []).push({ usual, usualBytes: bytes(usual), lower, lowerBytes: bytes(lower) });
+}
+
+/**
+ * The known name that bytes[start, end) spell in any case, or null. Known names hold only
+ * letters and '-', so OR-ing 0x20 into a byte lower-cases a letter and leaves '-' alone, and no
+ * other token character becomes a letter or '-' by it.
+ */
+function knownName(bytes: Uint8Array, start: number, end: number): KnownName | null {
+  const candidates = KNOWN_BY_LENGTH[end - start];
+  if (candidates === undefined) return null;
+  next: for (const known of candidates) {
+    const lower = known.lowerBytes;
+    for (let i = 0; i < lower.length; i++) if ((bytes[start + i]! | 0x20) !== lower[i]) continue next;
+    return known;
+  }
+  return null;
+}
+
+/** True when bytes[start, start + expected.length) are exactly `expected`. */
+function sameBytes(bytes: Uint8Array, start: number, expected: Uint8Array): boolean {
+  for (let i = 0; i < expected.length; i++) if (bytes[start + i] !== expected[i]) return false;
+  return true;
+}
+
+/** The line buffer before any line spans chunks, and after the head (shared: it is never written). */
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * Decodes bytes as latin1 (each byte one UTF-16 code unit). Head strings are short (a header name,
+ * a key): for those, fromCharCode with eight arguments at a time is about twice as fast as
+ * `fromCharCode.apply` on a subarray, which allocates a view per string. Long values go through
+ * apply, in slices that bound its argument count.
+ */
 function latin1(bytes: Uint8Array, start: number, end: number): string {
   let out = '';
-  for (let i = start; i < end; i += 4096) {
-    out += String.fromCharCode.apply(null, bytes.subarray(i, Math.min(end, i + 4096)) as unknown as number[]);
+  let i = start;
+  if (end - start > 64) {
+    for (; i + 4096 <= end; i += 4096) out += String.fromCharCode.apply(null, bytes.subarray(i, i + 4096) as unknown as number[]);
+    return i < end ? out + String.fromCharCode.apply(null, bytes.subarray(i, end) as unknown as number[]) : out;
   }
+  for (; i + 8 <= end; i += 8) {
+    out += String.fromCharCode(bytes[i]!, bytes[i + 1]!, bytes[i + 2]!, bytes[i + 3]!, bytes[i + 4]!, bytes[i + 5]!, bytes[i + 6]!, bytes[i + 7]!);
+  }
+  for (; i < end; i++) out += String.fromCharCode(bytes[i]!);
   return out;
 }
 
@@ -99,8 +178,12 @@ export class HttpHeadParser {
   readonly #kind: 'request' | 'response';
   readonly #maxHeadSize: number;
   readonly #maxHeaderCount: number;
-  /** The line in progress, without its CR. Grows by doubling, never past maxHeadSize. */
-  #line = new Uint8Array(256);
+  /**
+   * The start of a line that did not end in the chunk it began in, without its CR: a line is
+   * copied here only when it spans chunks (lines that arrive whole are read where they lie).
+   * Grows by doubling, never past maxHeadSize.
+   */
+  #line: Uint8Array = NO_BYTES;
   #lineLength = 0;
   /** The last byte seen was a CR; the next must be LF. */
   #sawCR = false;
@@ -108,6 +191,8 @@ export class HttpHeadParser {
   #size = 0;
   #startLine: [string, string, string] | null = null;
   readonly #rawHeaders: string[] = [];
+  /** Lower-case names to values, filled as header lines end. A null prototype: `__proto__` is just a header. */
+  readonly #headers = Object.create(null) as Record<string, string | string[]>;
   #head: HttpHead | null = null;
   #error: HttpHeadResult | null = null;
 
@@ -128,37 +213,52 @@ export class HttpHeadParser {
     if (this.#error !== null) return this.#error;
     if (this.#head !== null) return { state: 'complete', head: this.#head, rest: chunk };
     const n = chunk.length;
+    const max = this.#maxHeadSize;
     let i = 0;
     while (i < n) {
+      let outcome: HttpHeadResult | null;
       if (this.#sawCR) {
-        if (++this.#size > this.#maxHeadSize) return this.#tooLarge();
+        // The previous chunk ended in the CR of a line now held in #line.
+        if (++this.#size > max) return this.#tooLarge();
         if (chunk[i] !== LF) return this.#fail(400, 'a CR not followed by LF in the head');
         this.#sawCR = false;
         i++;
-        const outcome = this.#endLine();
-        if (outcome !== null) return outcome;
-        if (this.#head !== null) return { state: 'complete', head: this.#head, rest: chunk.subarray(i) };
-        continue;
-      }
-      // Copy the run of bytes up to the next CR or LF in one step.
-      let j = i;
-      while (j < n) {
-        const b = chunk[j]!;
-        if (b === CR || b === LF) break;
-        j++;
-      }
-      if (j > i) {
-        if (this.#size + (j - i) > this.#maxHeadSize) return this.#tooLarge();
+        outcome = this.#endLine(this.#line, 0, this.#lineLength);
+        this.#lineLength = 0;
+      } else {
+        // The run of bytes up to the next CR or LF.
+        let j = i;
+        while (j < n) {
+          const b = chunk[j]!;
+          if (b === CR || b === LF) break;
+          j++;
+        }
+        if (this.#size + (j - i) > max) return this.#tooLarge();
         this.#size += j - i;
-        this.#append(chunk, i, j);
-        i = j;
+        if (j === n) {
+          this.#append(chunk, i, j);
+          return INCOMPLETE;
+        }
+        if (++this.#size > max) return this.#tooLarge();
+        if (chunk[j] === LF) return this.#fail(400, 'a line of the head ends in a bare LF instead of CRLF');
+        if (j + 1 === n) {
+          this.#append(chunk, i, j);
+          this.#sawCR = true;
+          return INCOMPLETE;
+        }
+        if (++this.#size > max) return this.#tooLarge();
+        if (chunk[j + 1] !== LF) return this.#fail(400, 'a CR not followed by LF in the head');
+        if (this.#lineLength === 0) {
+          outcome = this.#endLine(chunk, i, j);
+        } else {
+          this.#append(chunk, i, j);
+          outcome = this.#endLine(this.#line, 0, this.#lineLength);
+          this.#lineLength = 0;
+        }
+        i = j + 2;
       }
-      if (i < n) {
-        if (++this.#size > this.#maxHeadSize) return this.#tooLarge();
-        if (chunk[i] === LF) return this.#fail(400, 'a line of the head ends in a bare LF instead of CRLF');
-        this.#sawCR = true;
-        i++;
-      }
+      if (outcome !== null) return outcome;
+      if (this.#head !== null) return { state: 'complete', head: this.#head, rest: chunk.subarray(i) };
     }
     return INCOMPLETE;
   }
@@ -167,7 +267,7 @@ export class HttpHeadParser {
     const needed = this.#lineLength + (end - start);
     if (needed > this.#line.length) {
       // Bounded by maxHeadSize: the caller checked the running size before appending.
-      let size = this.#line.length * 2;
+      let size = Math.max(this.#line.length * 2, 256);
       while (size < needed) size *= 2;
       const grown = new Uint8Array(Math.min(size, Math.max(needed, this.#maxHeadSize)));
       grown.set(this.#line.subarray(0, this.#lineLength));
@@ -177,96 +277,102 @@ export class HttpHeadParser {
     this.#lineLength = needed;
   }
 
-  /** Finishes the line in #line. Returns an error result, or null to go on (#head set when done). */
-  #endLine(): HttpHeadResult | null {
-    const line = this.#line;
-    const length = this.#lineLength;
-    this.#lineLength = 0;
+  /** Finishes the line bytes[start, end). Returns an error result, or null to go on (#head set when done). */
+  #endLine(bytes: Uint8Array, start: number, end: number): HttpHeadResult | null {
     if (this.#startLine === null) {
-      if (length === 0 && this.#kind === 'request') return null; // RFC 7230 section 3.5: skip empty lines before a request line
-      return this.#kind === 'request' ? this.#requestLine(line, length) : this.#statusLine(line, length);
+      if (start === end && this.#kind === 'request') return null; // RFC 7230 section 3.5: skip empty lines before a request line
+      return this.#kind === 'request' ? this.#requestLine(bytes, start, end) : this.#statusLine(bytes, start, end);
     }
-    if (length === 0) {
+    if (start === end) {
       this.#head = this.#finish();
       return null;
     }
-    return this.#headerLine(line, length);
+    return this.#headerLine(bytes, start, end);
   }
 
-  #requestLine(line: Uint8Array, length: number): HttpHeadResult | null {
+  #requestLine(line: Uint8Array, start: number, end: number): HttpHeadResult | null {
     // request-line = method SP request-target SP HTTP-version (RFC 7230 section 3.1.1)
-    let i = 0;
-    while (i < length && TCHAR[line[i]!]) i++;
+    let i = start;
+    while (i < end && TCHAR[line[i]!]) i++;
     const methodEnd = i;
-    if (methodEnd === 0 || line[i] !== 0x20) return this.#fail(400, 'malformed request line');
+    if (methodEnd === start || line[i] !== 0x20) return this.#fail(400, 'malformed request line');
     const targetStart = ++i;
-    while (i < length && line[i]! > 0x20 && line[i]! < 0x7f) i++;
+    while (i < end && line[i]! > 0x20 && line[i]! < 0x7f) i++;
     const targetEnd = i;
-    if (targetEnd === targetStart || i >= length || line[i] !== 0x20) return this.#fail(400, 'malformed request line');
-    if (!isVersion(line, i + 1, length)) return this.#fail(400, 'malformed HTTP version in the request line');
-    this.#startLine = [latin1(line, 0, methodEnd), latin1(line, targetStart, targetEnd), latin1(line, i + 1, length)];
+    if (targetEnd === targetStart || i >= end || line[i] !== 0x20) return this.#fail(400, 'malformed request line');
+    if (!isVersion(line, i + 1, end)) return this.#fail(400, 'malformed HTTP version in the request line');
+    this.#startLine = [latin1(line, start, methodEnd), latin1(line, targetStart, targetEnd), latin1(line, i + 1, end)];
     return null;
   }
 
-  #statusLine(line: Uint8Array, length: number): HttpHeadResult | null {
+  #statusLine(line: Uint8Array, start: number, end: number): HttpHeadResult | null {
     // status-line = HTTP-version SP status-code SP reason-phrase (RFC 7230 section 3.1.2); a
     // missing SP after the code, when there is no reason, is accepted as many servers send it.
-    if (length < 12 || !isVersion(line, 0, 8) || line[8] !== 0x20) return this.#fail(400, 'malformed status line');
-    if (!isDigit(line[9]!) || !isDigit(line[10]!) || !isDigit(line[11]!)) return this.#fail(400, 'the status code is not three digits');
-    if (length > 12 && line[12] !== 0x20) return this.#fail(400, 'the status code is not three digits');
-    for (let i = 13; i < length; i++) {
+    const length = end - start;
+    if (length < 12 || !isVersion(line, start, start + 8) || line[start + 8] !== 0x20) return this.#fail(400, 'malformed status line');
+    if (!isDigit(line[start + 9]!) || !isDigit(line[start + 10]!) || !isDigit(line[start + 11]!)) {
+      return this.#fail(400, 'the status code is not three digits');
+    }
+    if (length > 12 && line[start + 12] !== 0x20) return this.#fail(400, 'the status code is not three digits');
+    for (let i = start + 13; i < end; i++) {
       if (!FIELD[line[i]!]) return this.#fail(400, 'a control character in the reason phrase');
     }
-    this.#startLine = [latin1(line, 0, 8), latin1(line, 9, 12), length > 13 ? latin1(line, 13, length) : ''];
+    this.#startLine = [latin1(line, start, start + 8), latin1(line, start + 9, start + 12), length > 13 ? latin1(line, start + 13, end) : ''];
     return null;
   }
 
-  #headerLine(line: Uint8Array, length: number): HttpHeadResult | null {
-    const first = line[0]!;
+  #headerLine(line: Uint8Array, start: number, end: number): HttpHeadResult | null {
+    const first = line[start]!;
     // RFC 7230 section 3.2.4: obs-fold is deprecated; a server MUST reject it or unfold it.
     if (first === 0x20 || first === 0x09) return this.#fail(400, 'a folded header line (obs-fold)');
-    let i = 0;
-    while (i < length && TCHAR[line[i]!]) i++;
+    let i = start;
+    while (i < end && TCHAR[line[i]!]) i++;
     const nameEnd = i;
-    if (i >= length || line[i] !== 0x3a) {
-      if (i < length && (line[i] === 0x20 || line[i] === 0x09)) {
+    if (i >= end || line[i] !== 0x3a) {
+      if (i < end && (line[i] === 0x20 || line[i] === 0x09)) {
         // RFC 7230 section 3.2.4: whitespace between name and colon MUST be rejected with 400.
         return this.#fail(400, 'whitespace between a header name and its colon');
       }
-      return this.#fail(400, i >= length ? 'a header line without a colon' : 'a header name that is not a token');
+      return this.#fail(400, i >= end ? 'a header line without a colon' : 'a header name that is not a token');
     }
-    if (nameEnd === 0) return this.#fail(400, 'a header line with an empty name');
+    if (nameEnd === start) return this.#fail(400, 'a header line with an empty name');
     if (this.#rawHeaders.length / 2 >= this.#maxHeaderCount) return this.#fail(431, `more than ${this.#maxHeaderCount} header fields`);
     // field-value, with OWS trimmed on both sides (section 3.2.4).
-    let start = nameEnd + 1;
-    let end = length;
-    while (start < end && (line[start] === 0x20 || line[start] === 0x09)) start++;
-    while (end > start && (line[end - 1] === 0x20 || line[end - 1] === 0x09)) end--;
-    for (let k = start; k < end; k++) {
+    let valueStart = nameEnd + 1;
+    let valueEnd = end;
+    while (valueStart < valueEnd && (line[valueStart] === 0x20 || line[valueStart] === 0x09)) valueStart++;
+    while (valueEnd > valueStart && (line[valueEnd - 1] === 0x20 || line[valueEnd - 1] === 0x09)) valueEnd--;
+    for (let k = valueStart; k < valueEnd; k++) {
       if (!FIELD[line[k]!]) return this.#fail(400, 'a control character in a header value');
     }
-    this.#rawHeaders.push(latin1(line, 0, nameEnd), latin1(line, start, end));
+    const value = latin1(line, valueStart, valueEnd);
+    const known = knownName(line, start, nameEnd);
+    let rawName: string;
+    let name: string;
+    if (known !== null) {
+      name = known.lower;
+      rawName = sameBytes(line, start, known.usualBytes) ? known.usual : sameBytes(line, start, known.lowerBytes) ? name : latin1(line, start, nameEnd);
+    } else {
+      rawName = latin1(line, start, nameEnd);
+      name = rawName.toLowerCase();
+    }
+    this.#rawHeaders.push(rawName, value);
+    const headers = this.#headers;
+    const previous = headers[name];
+    if (name === 'set-cookie') {
+      // Cookies may hold commas, so they are kept apart, as Node does.
+      if (previous === undefined) headers[name] = [value];
+      else (previous as string[]).push(value);
+    } else {
+      headers[name] = previous === undefined ? value : `${previous as string}, ${value}`;
+    }
     return null;
   }
 
   #finish(): HttpHead {
-    const headers = Object.create(null) as Record<string, string | string[]>;
-    const raw = this.#rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      const value = raw[i + 1]!;
-      const previous = headers[name];
-      if (name === 'set-cookie') {
-        // Cookies may hold commas, so they are kept apart, as Node does.
-        if (previous === undefined) headers[name] = [value];
-        else (previous as string[]).push(value);
-      } else {
-        headers[name] = previous === undefined ? value : `${previous as string}, ${value}`;
-      }
-    }
     // The line buffer is no longer needed; let it go.
-    this.#line = new Uint8Array(0);
-    return { startLine: this.#startLine!, headers, rawHeaders: raw };
+    this.#line = NO_BYTES;
+    return { startLine: this.#startLine!, headers: this.#headers, rawHeaders: this.#rawHeaders };
   }
 
   #tooLarge(): HttpHeadResult {
@@ -275,7 +381,7 @@ export class HttpHeadParser {
 
   #fail(status: 400 | 431, reason: string): HttpHeadResult {
     this.#error = { state: 'error', status, reason };
-    this.#line = new Uint8Array(0);
+    this.#line = NO_BYTES;
     return this.#error;
   }
 }

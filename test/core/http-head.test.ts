@@ -53,6 +53,24 @@ describe('RFC 7230 section 3: a complete head', () => {
     assert.deepEqual([...r.rest], [0x81, 0x02, 0x68, 0x69]);
   });
 
+  it('keeps every name as sent in rawHeaders and lower-cased in headers, common names in any case included', () => {
+    const names = ['Host', 'host', 'HOST', 'hOsT', 'Sec-WebSocket-Key', 'sec-websocket-key', 'SEC-WEBSOCKET-KEY', 'Hosu', 'Hos-', 'X-Host', 'Origin', 'Date', 'Dat^', 'Server', 'Cookie'];
+    const lines = names.map((name, i) => `${name}: v${i}\r\n`).join('');
+    const r = feed('request', enc(`GET / HTTP/1.1\r\n${lines}\r\n`));
+    assert.ok(r.state === 'complete');
+    assert.deepEqual(
+      r.head.rawHeaders.filter((_, i) => i % 2 === 0),
+      names,
+    );
+    assert.equal(r.head.headers['host'], 'v0, v1, v2, v3');
+    assert.equal(r.head.headers['sec-websocket-key'], 'v4, v5, v6');
+    assert.equal(r.head.headers['hosu'], 'v7');
+    assert.equal(r.head.headers['hos-'], 'v8');
+    assert.equal(r.head.headers['x-host'], 'v9');
+    assert.equal(r.head.headers['dat^'], 'v12');
+    assert.deepEqual(Object.keys(r.head.headers), ['host', 'sec-websocket-key', 'hosu', 'hos-', 'x-host', 'origin', 'date', 'dat^', 'server', 'cookie']);
+  });
+
   it('parses a request line', () => {
     const r = feed('request', enc('GET /chat?a=b HTTP/1.1\r\nHost: x\r\n\r\n'));
     assert.ok(r.state === 'complete');
@@ -70,6 +88,24 @@ describe('RFC 7230 section 3: a complete head', () => {
       fc.property(fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 20 }), (sizes) => {
         assert.deepEqual(feed('response', bytes, sizes), whole);
       }),
+    );
+  });
+
+  it('answers any input the same whatever its split: lines read where they lie and lines copied across chunks agree', () => {
+    // Heads, errors and limits alike: a line that arrives whole is read in the chunk, one that
+    // spans chunks is gathered first, and the two paths must not differ in any outcome.
+    const alphabet = fc.constantFrom(...enc('GET / HTTP/1.1 101 a:Bc\r\n\r\n\t \0\x80\xff'));
+    const input = fc.array(alphabet, { maxLength: 160 }).map((bytes) => new Uint8Array(bytes));
+    const sizes = fc.array(fc.integer({ min: 1, max: 24 }), { minLength: 1, maxLength: 8 });
+    fc.assert(
+      fc.property(fc.constantFrom('request' as const, 'response' as const), input, sizes, fc.integer({ min: 20, max: 200 }), (kind, tail, split, maxHeadSize) => {
+        const start = enc(kind === 'request' ? 'GET /x HTTP/1.1\r\n' : 'HTTP/1.1 101 OK\r\n');
+        const bytes = new Uint8Array([...start, ...tail]);
+        const whole = feed(kind, bytes, [bytes.length], { maxHeadSize, maxHeaderCount: 3 });
+        assert.deepEqual(feed(kind, bytes, split, { maxHeadSize, maxHeaderCount: 3 }), whole);
+        assert.deepEqual(feed(kind, bytes, [1], { maxHeadSize, maxHeaderCount: 3 }), whole);
+      }),
+      { numRuns: 400 },
     );
   });
 
