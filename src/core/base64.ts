@@ -10,6 +10,11 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 const VALUES = new Uint8Array(128).fill(255);
 for (let i = 0; i < ALPHABET.length; i++) VALUES[ALPHABET.charCodeAt(i)] = i;
 
+/** True for a character of the base64 alphabet (not the padding '='). */
+export function isBase64Char(code: number): boolean {
+  return code < 128 && VALUES[code] !== 255;
+}
+
 /** Encodes bytes as padded standard base64. */
 export function encodeBase64(bytes: Uint8Array): string {
   let out = '';

@@ -22,6 +22,7 @@ import {
 } from '../../src/core/handshake.js';
 import { InvalidArgumentError } from '../../src/core/errors.js';
 import { HttpHeadParser } from '../../src/core/http-head.js';
+import { decodeBase64 } from '../../src/core/base64.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -75,6 +76,16 @@ describe('RFC 6455 section 4.2.2: Sec-WebSocket-Accept', () => {
       assert.equal(computeAcceptKey(key), expected);
     }
   });
+
+  it('agrees with node:crypto for any string, of any length and not only ASCII (the UTF-8 bytes are hashed)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ minLength: 24, maxLength: 24 }), fc.string({ maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 30 })), (key) => {
+        const expected = createHash('sha1').update(key + WEBSOCKET_GUID, 'utf8').digest('base64');
+        assert.equal(computeAcceptKey(key), expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
 
 describe('RFC 6455 section 4.1: Sec-WebSocket-Key', () => {
@@ -94,6 +105,16 @@ describe('RFC 6455 section 4.1: Sec-WebSocket-Key', () => {
     for (const bad of ['', 'dGhlIHNhbXBsZSBub25jZQ', 'dGhlIHNhbXBsZSBub25jZQ=', 'dGhlIHNhbXBsZSBub25jZQ===', 'dGhlIHNhbXBsZSBub25jZXh4', 'dGhlIHNhbXBsZSBub25jZ!==', ' dGhlIHNhbXBsZSBub25jZQ==', 'aGVsbG8=', 'dGhlIHNhbXBsZSBub25jZQ==, dGhlIHNhbXBsZSBub25jZQ==']) {
       assert.equal(isValidKey(bad), false, bad);
     }
+  });
+
+  it('accepts exactly the strings that are base64 of 16 bytes', () => {
+    const chars = fc.constantFrom(...'ABQgwz09+/=-_ !\u00e9'.split(''));
+    fc.assert(
+      fc.property(fc.oneof(fc.array(chars, { minLength: 22, maxLength: 26 }).map((a) => a.join('')), fc.array(chars, { minLength: 22, maxLength: 22 }).map((a) => a.join('') + '==')), (key) => {
+        assert.equal(isValidKey(key), decodeBase64(key)?.length === 16, key);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 
