@@ -453,6 +453,21 @@ describe('the accept hook', { timeout: 30_000 }, () => {
     assert.equal((errors[0] as Error).message, 'boom');
   });
 
+  it("a 'refused' listener that throws is reported, and the client still gets its answer", async (t) => {
+    const errors: unknown[] = [];
+    const { port } = await serve(t, {}, (s) => {
+      s.route('/only', () => {});
+      s.on('refused', () => {
+        throw new Error('listener bug');
+      });
+      s.on('handlerError', (e) => errors.push(e));
+    });
+    const res = await rawExchange(port, upgradeRequest('/elsewhere'));
+    assert.equal(res.status, 404);
+    assert.ok(res.ended);
+    assert.equal((errors[0] as Error).message, 'listener bug');
+  });
+
   it('a route may have its own hook, asked after the server one', async (t) => {
     const order: string[] = [];
     const { port } = await serve(
