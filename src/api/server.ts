@@ -27,7 +27,7 @@ import { ConnectionClosedError, InvalidArgumentError } from '../core/errors.js';
 import { encodeFrameHeader } from '../core/frame.js';
 import type { HttpRefusal, RequestCheck } from '../core/handshake.js';
 import { Opcode } from '../core/opcode.js';
-import { parseTokenList, type ExtensionOffer } from '../core/header-tokens.js';
+import { listHasToken, type ExtensionOffer } from '../core/header-tokens.js';
 import { HttpHeadParser, type HttpHead } from '../core/http-head.js';
 import { acceptDeflateOffer, validateDeflateOptions, type DeflateOptions } from '../core/permessage-deflate.js';
 import { DeflateCodec, validateDeflateCodecOptions, type DeflateCodecOptions } from '../node/deflate-codec.js';
@@ -966,8 +966,7 @@ function isUpgradeHead(head: HttpHead): boolean {
   if (headers['upgrade'] === undefined) return false;
   const connection = headers['connection'];
   if (connection === undefined) return false;
-  const tokens = parseTokenList(Array.isArray(connection) ? connection.join(', ') : connection);
-  return tokens !== null && tokens.some((token) => token.toLowerCase() === 'upgrade');
+  return listHasToken(Array.isArray(connection) ? connection.join(', ') : connection, 'upgrade') === true;
 }
 
 /** The IncomingMessage that handleUpgrade, the hooks and the 'connection' listeners see, filled from a parsed head. */

@@ -8,7 +8,7 @@
  */
 import { encodeBase64, isBase64Char } from './base64.js';
 import { InvalidArgumentError } from './errors.js';
-import { isToken, parseExtensions, parseTokenList, type ExtensionOffer } from './header-tokens.js';
+import { isToken, listHasToken, parseExtensions, parseTokenList, type ExtensionOffer } from './header-tokens.js';
 import { sha1 } from './sha1.js';
 import { encodeUtf8 } from './utf8.js';
 
@@ -410,6 +410,9 @@ function refuse(status: number, body: string, headers: Record<string, string> = 
   return { ok: false, status, headers, body };
 }
 
+/** The version nearly every upgrade request has, without parsing it. */
+const HTTP_1_1: readonly [number, number] = [1, 1];
+
 /** Parses an httpVersion like '1.1' into major and minor; null if it is not digits.digits. */
 function parseHttpVersion(version: string): [number, number] | null {
   const dot = version.indexOf('.');
@@ -475,7 +478,7 @@ export function checkUpgradeRequest(req: UpgradeRequest): RequestCheck {
   if (req.method !== 'GET') return refuse(405, 'A WebSocket upgrade must use the GET method.', { Allow: 'GET' });
 
   // Section 4.2.1 item 1: HTTP/1.1 or higher.
-  const version = parseHttpVersion(req.httpVersion);
+  const version = req.httpVersion === '1.1' ? HTTP_1_1 : parseHttpVersion(req.httpVersion);
   if (version === null || version[0] < 1 || (version[0] === 1 && version[1] < 1)) {
     return refuse(400, 'A WebSocket upgrade requires HTTP/1.1 or later.');
   }
@@ -491,21 +494,19 @@ export function checkUpgradeRequest(req: UpgradeRequest): RequestCheck {
   // Section 4.2.1 item 3: Upgrade containing "websocket", case-insensitively.
   const upgrade = single(headers, 'upgrade');
   if (upgrade.duplicate || repeated('upgrade')) return refuse(400, 'The request has more than one Upgrade header.');
-  const upgradeTokens = upgrade.value === undefined ? null : parseTokenList(upgrade.value);
-  if (upgradeTokens === null || !hasToken(upgradeTokens, 'websocket')) {
+  if (upgrade.value === undefined || listHasToken(upgrade.value, 'websocket') !== true) {
     return refuse(400, 'The Upgrade header must include "websocket".');
   }
 
   // Section 4.2.1 item 4: Connection containing "Upgrade", case-insensitively; it is a list
   // header, so repeated lines are one list (RFC 7230 section 3.2.2).
   const connection = joined(headers, 'connection');
-  const connectionTokens = connection === undefined ? null : parseTokenList(connection);
-  if (connectionTokens === null || !hasToken(connectionTokens, 'upgrade')) {
+  if (connection === undefined || listHasToken(connection, 'upgrade') !== true) {
     return refuse(400, 'The Connection header must include "Upgrade".');
   }
   // RFC 7230 section 6.1: "close" says the connection ends after this response, which contradicts
   // switching it to WebSocket; no client sends both, so the request is refused, not guessed at.
-  if (hasToken(connectionTokens, 'close')) return refuse(400, 'The Connection header asks both to close and to upgrade.');
+  if (listHasToken(connection, 'close') === true) return refuse(400, 'The Connection header asks both to close and to upgrade.');
 
   // A body on the upgrade request: intermediaries would read the bytes after the head as the body,
   // this server as WebSocket frames. Refusing leaves no room for that disagreement (smuggling).

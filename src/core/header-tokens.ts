@@ -82,6 +82,39 @@ export function parseTokenList(value: string): string[] | null {
 }
 
 /**
+ * Whether the token list `value` holds `token` (given in lower case), compared ASCII
+ * case-insensitively; null when `value` is not a token list. The answer of parseTokenList and a
+ * search, without building the list: a server asks this of Upgrade and Connection on every
+ * handshake.
+ */
+export function listHasToken(value: string, token: string): boolean | null {
+  const n = value.length;
+  let found = false;
+  let i = 0;
+  while (i < n) {
+    while (i < n && isOws(value.charCodeAt(i))) i++;
+    const start = i;
+    while (i < n && isTchar(value.charCodeAt(i))) i++;
+    const end = i;
+    while (i < n && isOws(value.charCodeAt(i))) i++;
+    if (i < n && value.charCodeAt(i) !== 0x2c) return null;
+    if (!found && end - start === token.length) found = sameIgnoringCase(value, start, token);
+    i++; // past the comma
+  }
+  return found;
+}
+
+/** True when value[start, start + lower.length) is `lower` with ASCII letters in either case. */
+function sameIgnoringCase(value: string, start: number, lower: string): boolean {
+  for (let k = 0; k < lower.length; k++) {
+    let c = value.charCodeAt(start + k);
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== lower.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+/**
  * Parses Sec-WebSocket-Extensions (section 9.1 grammar); null when malformed.
  *
  * Grammar: `extension *( "," extension )`, `extension = token *( ";" param )`,

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { formatExtensions, isToken, parseExtensions, parseTokenList, type ExtensionOffer } from '../../src/core/header-tokens.js';
+import { formatExtensions, isToken, listHasToken, parseExtensions, parseTokenList, type ExtensionOffer } from '../../src/core/header-tokens.js';
 import { InvalidArgumentError } from '../../src/core/errors.js';
 
 const TCHARS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -48,6 +48,21 @@ describe('RFC 7230 section 7: token lists (#rule)', () => {
     assert.equal(parseTokenList('"a"'), null);
     assert.equal(parseTokenList('a\r\nb'), null);
     assert.equal(parseTokenList('chat/1'), null);
+  });
+
+  it('listHasToken answers as parseTokenList and a case-insensitive search would', () => {
+    assert.equal(listHasToken('keep-alive, Upgrade', 'upgrade'), true);
+    assert.equal(listHasToken('keep-alive, Upgrades', 'upgrade'), false);
+    assert.equal(listHasToken('Upgrade, a b', 'upgrade'), null);
+    const pieces = fc.constantFrom('upgrade', 'UPGRADE', 'Upgrade', 'upgrad', 'upgradex', 'close', 'a', ',', ' ', '\t', ';', '"', '\u00e9', 'K');
+    fc.assert(
+      fc.property(fc.array(pieces, { maxLength: 10 }), fc.constantFrom('upgrade', 'close', 'k'), (parts, token) => {
+        const value = parts.join('');
+        const list = parseTokenList(value);
+        assert.equal(listHasToken(value, token), list === null ? null : list.some((t) => t.toLowerCase() === token), value);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('never throws on random input and returns only tokens', () => {
