@@ -458,6 +458,7 @@ try {
       entry.ceilingSummary = summarize(entry.ceiling.samples.map((s) => s.value));
       if (entry.ceiling.samples[0]?.p99 !== undefined) entry.ceilingSummary.p99 = summarize(entry.ceiling.samples.map((s) => s.p99));
       if (entry.ceiling.samples[0]?.heap !== undefined) entry.ceilingSummary.heap = summarize(entry.ceiling.samples.map((s) => s.heap));
+      if (entry.ceiling.samples[0]?.cpuPerOp !== undefined) entry.ceilingSummary.cpuPerOp = summarize(entry.ceiling.samples.map((s) => s.cpuPerOp));
     }
     results.push(entry);
     log(`  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);

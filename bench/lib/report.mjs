@@ -26,6 +26,16 @@ function ratioOf(a, b) {
   return a && b && Number.isFinite(a.median) && Number.isFinite(b.median) && b.median !== 0 ? a.median / b.median : NaN;
 }
 
+/**
+ * Connections per second that one core of server CPU serves: 10^6 / CPU us per connection (min
+ * and max swap). What the connection rate would be if the generator were not the limit.
+ */
+function oneCoreRate(summary) {
+  const cpu = summary?.cpuPerOp;
+  if (cpu === undefined || !Number.isFinite(cpu.median)) return undefined;
+  return { median: 1e6 / cpu.median, min: 1e6 / cpu.max, max: 1e6 / cpu.min, n: cpu.n };
+}
+
 function targetText(w) {
   if (w.target === null || w.target === undefined) return '-';
   return w.better === 'higher' ? `>= ${w.target}x` : `<= ${w.target}x`;
@@ -77,6 +87,11 @@ export function renderMarkdown(run) {
         const r99 = ratioOf(s.hybi?.p99, s[REF]?.p99);
         lines.push(`| ${w.title}: p99 | us | ${cell(s.hybi?.p99)} | ${cell(s.ws?.p99)} | ${cell(s[REF]?.p99)} | ${Number.isFinite(r99) ? r99.toFixed(2) : '-'} | - |  | ${cell(e.ceilingSummary?.p99)} |`);
       }
+      if (w.kind === 'connect' && oneCoreRate(s.hybi) !== undefined) {
+        const rc = ratioOf(oneCoreRate(s.hybi), oneCoreRate(s[REF]));
+        const cells = [s.hybi, s.ws, s[REF]].map((x) => cell(oneCoreRate(x)));
+        lines.push(`| ${w.title}: one core's worth (10^6 / server CPU us per connection) | conn/s | ${cells.join(' | ')} | ${Number.isFinite(rc) ? rc.toFixed(2) : '-'} | ${targetText(w)} | ${met(w, rc)} | ${cell(oneCoreRate(e.ceilingSummary))} |`);
+      }
       if (w.kind === 'memory' && s.hybi?.heap) {
         // The live heap the connections hold, without the collector's sizing of its spaces.
         const rh = ratioOf(s.hybi?.heap, s[REF]?.heap);
@@ -93,6 +108,13 @@ export function renderMarkdown(run) {
       }
       lines.push(
         `Memory: server RSS after a full GC, with ${run.options.idleCount.toLocaleString('en-US')} idle connections minus before them, per connection; the row below it is the JS heap in use (heapUsed) the same way. RSS also holds what the garbage collector keeps after growing its spaces while the connections were opened (the young generation stays at its largest, about 3 KiB per connection at 10,000), so the raw socket's RSS is the floor any net.Socket server starts from. Last run: ${detail.join('; ')}.`,
+        '',
+      );
+    }
+    const connect = server.find((e) => e.workload.kind === 'connect');
+    if (connect && connect.summary.hybi && connect.ceilingSummary && connect.summary.hybi.median >= 0.9 * connect.ceilingSummary.median) {
+      lines.push(
+        `New connections: hybi's rate is ${((100 * connect.summary.hybi.median) / connect.ceilingSummary.median).toFixed(0)}% of what the generator reaches against the bare server, so the rate row measures the generator (on this machine a loopback connection costs the client about as much CPU as the server: the kernel runs much of the TCP handshake in the connecting process). The "one core's worth" row divides one core by each server's CPU per connection: the rate each server could serve if the generator kept up.`,
         '',
       );
     }
@@ -165,11 +187,10 @@ const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
  */
 export function renderSvg(run) {
   const rows = [];
-  for (const e of run.results) {
-    const w = e.workload;
-    const s = e.summary;
+  /** One row of bars: each peer of `s` relative to ws+bufferutil's median (so longer is better). */
+  const addRow = (label, w, s) => {
     const ref = s[REF];
-    if (!ref || !Number.isFinite(ref.median)) continue;
+    if (!ref || !Number.isFinite(ref.median)) return;
     const isClient = w.kind.startsWith('client-');
     const norm = (v) => (w.better === 'higher' ? v / ref.median : ref.median / v);
     const bars = [];
@@ -181,8 +202,15 @@ export function renderSvg(run) {
       bars.push({ id, value: norm(x.median), lo, hi });
     }
     const target = w.target ? (w.better === 'higher' ? w.target : 1 / w.target) : null;
-    const label = w.kind.endsWith('latency') ? `${w.title} (p50)` : w.title;
     rows.push({ label, bars, target });
+  };
+  for (const e of run.results) {
+    const w = e.workload;
+    addRow(w.kind.endsWith('latency') ? `${w.title} (p50)` : w.title, w, e.summary);
+    if (w.kind === 'connect') {
+      const s = e.summary;
+      addRow("new connections: one core's worth", w, { hybi: oneCoreRate(s.hybi), ws: oneCoreRate(s.ws), [REF]: oneCoreRate(s[REF]) });
+    }
   }
   const colors = { hybi: '#1f6fb2', ws: '#c9c9c9', [REF]: '#7a7a7a' };
   const names = { hybi: 'hybi', ws: 'ws', [REF]: 'ws + bufferutil' };
