@@ -548,8 +548,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     }
     if ('check' in decision) return this.#open(req, socket, head, decision);
     this.#pending--;
-    this.#refused(req, decision);
-    refuseUpgrade(socket, decision);
+    this.#answer(req, socket, decision);
     return null;
   }
 
@@ -629,10 +628,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     }
     const refuse = (answer: HttpRefusal): null => {
       uncount();
-      if (guard.cancel()) {
-        this.#refused(req, answer);
-        refuseUpgrade(socket, answer);
-      }
+      if (guard.cancel()) this.#answer(req, socket, answer);
       return null;
     };
     this.#inflight.set(socket, () => refuse(shuttingDown()));
@@ -682,42 +678,22 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   #open(req: IncomingMessage, socket: Duplex, head: Uint8Array, decision: UpgradeDecision): WebSocket | null {
     let counted = true;
     let written = false;
+    let codecs: readonly MessageCodec[] = [];
     try {
-      let extra: Readonly<Record<string, string | readonly string[]>> | undefined;
-      try {
-        const h = this.#options.headers;
-        extra = typeof h === 'function' ? h(req) : h;
-      } catch (error) {
-        this.#reportError(error, undefined, req);
-        counted = false;
-        this.#pending--;
-        const answer = refusal(500, 'Internal server error.\n');
-        this.#refused(req, answer);
-        refuseUpgrade(socket, answer);
-        return null;
-      }
+      const h = this.#options.headers;
+      const extra = typeof h === 'function' ? h(req) : h;
       const negotiated = this.#negotiateExtensions(decision.check.extensions);
-      try {
-        written = writeUpgradeResponse(socket, {
-          key: decision.check.key,
-          protocol: decision.protocol,
-          extensions: negotiated.header,
-          headers: extra,
-        });
-      } catch (error) {
-        // Headers the core will not send (CR/LF, names that belong to the handshake).
-        this.#reportError(error, undefined, req);
-        for (const codec of negotiated.codecs) codec.close();
-        counted = false;
-        this.#pending--;
-        const answer = refusal(500, 'Internal server error.\n');
-        this.#refused(req, answer);
-        refuseUpgrade(socket, answer);
-        return null;
-      }
+      codecs = negotiated.codecs;
+      // Throws for extra headers the core will not send (CR/LF, names of the handshake's own).
+      written = writeUpgradeResponse(socket, {
+        key: decision.check.key,
+        protocol: decision.protocol,
+        extensions: negotiated.header,
+        headers: extra,
+      });
       if (!written) {
         // The client went away while an accept hook ran.
-        for (const codec of negotiated.codecs) codec.close();
+        for (const codec of codecs) codec.close();
         counted = false;
         this.#pending--;
         socket.destroy();
@@ -746,13 +722,13 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       if (route !== undefined) this.#run(route, ws, req, match);
       return ws;
     } catch (error) {
-      // A bug of ours or an exotic socket: never leave the client hanging or the count wrong.
+      // A headers function that threw, headers that cannot be sent, a bug of ours or an exotic
+      // socket: never leave the client hanging or the count wrong.
       this.#reportError(error, undefined, req);
       if (counted) this.#pending--;
       if (!written) {
-        const answer = refusal(500, 'Internal server error.\n');
-        this.#refused(req, answer);
-        refuseUpgrade(socket, answer);
+        for (const codec of codecs) codec.close();
+        this.#answer(req, socket, refusal(500, 'Internal server error.\n'));
       } else {
         // Past the point where an HTTP answer is possible: the 101 is on the wire.
         socket.destroy();
@@ -782,6 +758,12 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   #track(ws: WebSocket): void {
     this.#clients.add(ws);
     ws.on('close', this.#onClientClose);
+  }
+
+  /** Answers a refused upgrade (and tells 'refused' listeners). */
+  #answer(req: IncomingMessage, socket: Duplex, answer: HttpRefusal): void {
+    this.#refused(req, answer);
+    refuseUpgrade(socket, answer);
   }
 
   #refused(req: IncomingMessage, answer: HttpRefusal): void {

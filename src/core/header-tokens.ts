@@ -56,6 +56,32 @@ export function isToken(value: string): boolean {
   return true;
 }
 
+/** Where the element of a token list read by readElement lies: its token, and where the next element starts. */
+interface ListElement {
+  start: number;
+  end: number;
+  next: number;
+}
+
+/** Reused by every read (they are synchronous): list parsing allocates nothing per element. */
+const ELEMENT: ListElement = { start: 0, end: 0, next: 0 };
+
+/**
+ * Reads the list element starting at `i` into ELEMENT: optional whitespace, a token (possibly
+ * empty), optional whitespace, then a comma or the end. False when something else follows the
+ * token, i.e. the element is not a token.
+ */
+function readElement(value: string, i: number): boolean {
+  const n = value.length;
+  while (i < n && isOws(value.charCodeAt(i))) i++;
+  ELEMENT.start = i;
+  while (i < n && isTchar(value.charCodeAt(i))) i++;
+  ELEMENT.end = i;
+  while (i < n && isOws(value.charCodeAt(i))) i++;
+  ELEMENT.next = i + 1; // past the comma
+  return i >= n || value.charCodeAt(i) === 0x2c;
+}
+
 /**
  * Splits a comma-separated token list (Connection, Upgrade, Sec-WebSocket-Protocol); null if any
  * element is not a token. RFC 7230 section 7 (`#rule`): a recipient MUST accept empty list
@@ -65,18 +91,9 @@ export function isToken(value: string): boolean {
  */
 export function parseTokenList(value: string): string[] | null {
   const out: string[] = [];
-  const n = value.length;
-  let i = 0;
-  while (i < n) {
-    while (i < n && isOws(value.charCodeAt(i))) i++;
-    const start = i;
-    while (i < n && isTchar(value.charCodeAt(i))) i++;
-    const end = i;
-    while (i < n && isOws(value.charCodeAt(i))) i++;
-    // After an element only a comma (or the end) may follow; anything else is not a token.
-    if (i < n && value.charCodeAt(i) !== 0x2c) return null;
-    if (end > start) out.push(value.slice(start, end));
-    i++; // past the comma
+  for (let i = 0; i < value.length; i = ELEMENT.next) {
+    if (!readElement(value, i)) return null;
+    if (ELEMENT.end > ELEMENT.start) out.push(value.slice(ELEMENT.start, ELEMENT.end));
   }
   return out;
 }
@@ -88,18 +105,10 @@ export function parseTokenList(value: string): string[] | null {
  * handshake.
  */
 export function listHasToken(value: string, token: string): boolean | null {
-  const n = value.length;
   let found = false;
-  let i = 0;
-  while (i < n) {
-    while (i < n && isOws(value.charCodeAt(i))) i++;
-    const start = i;
-    while (i < n && isTchar(value.charCodeAt(i))) i++;
-    const end = i;
-    while (i < n && isOws(value.charCodeAt(i))) i++;
-    if (i < n && value.charCodeAt(i) !== 0x2c) return null;
-    if (!found && end - start === token.length) found = sameIgnoringCase(value, start, token);
-    i++; // past the comma
+  for (let i = 0; i < value.length; i = ELEMENT.next) {
+    if (!readElement(value, i)) return null;
+    if (!found && ELEMENT.end - ELEMENT.start === token.length) found = sameIgnoringCase(value, ELEMENT.start, token);
   }
   return found;
 }

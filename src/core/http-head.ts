@@ -95,7 +95,7 @@ interface KnownName {
   readonly lowerBytes: Uint8Array;
 }
 
-/** KNOWN_NAMES by length (no two share a length and first letter, but lists keep that unassumed). */
+/** KNOWN_NAMES grouped by length: a name is compared only with the known names as long as it. */
 const KNOWN_BY_LENGTH: KnownName[][] = [];
 for (const usual of KNOWN_NAMES) {
   const lower = usual.toLowerCase();

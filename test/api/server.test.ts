@@ -606,6 +606,24 @@ describe('routing and subprotocols', { timeout: 30_000 }, () => {
     assert.equal(errors.length, 3);
     assert.equal(server.connectionCount, 0);
   });
+
+  it('a headers function that throws is a 500 and reported, with compression offered too', async (t) => {
+    const errors: unknown[] = [];
+    const { server, port } = await serve(
+      t,
+      {
+        compress: true,
+        headers: () => {
+          throw new Error('no headers today');
+        },
+      },
+      (s) => s.on('handlerError', (e) => errors.push(e)),
+    );
+    const res = await rawExchange(port, upgradeRequest('/', { 'Sec-WebSocket-Extensions': 'permessage-deflate' }));
+    assert.equal(res.status, 500);
+    assert.equal((errors[0] as Error).message, 'no headers today');
+    assert.equal(server.connectionCount, 0);
+  });
 });
 
 describe("a handler's promise is the connection's life", { timeout: 30_000 }, () => {
