@@ -11,6 +11,7 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type SecureContextOptions } from 'node:tls';
 import { ConnectError, HandshakeError } from '../core/errors.js';
 import { HttpHeadParser, type HttpHead, type HttpHeadLimits } from '../core/http-head.js';
+import { burstReads } from './read-buffers.js';
 
 /** TLS settings for `wss:` URLs; each one is passed to `tls.connect`. */
 export interface TlsDialOptions {
@@ -121,7 +122,9 @@ export function dial(options: DialOptions): Promise<Socket> {
             // An HTTP/1.1 upgrade: say so, so that a server that also speaks h2 does not pick it.
             ALPNProtocols: ['http/1.1'],
           })
-        : netConnect({ host, port });
+        : // Plain TCP reads bursts into larger buffers (see read-buffers.ts). TLS sockets keep
+          // Node's reads: their data arrives decrypted, a record (16 KiB at most) at a time.
+          netConnect({ host, port, onread: burstReads() });
     } catch (err) {
       // Synchronous throws are bad arguments (an invalid port, a malformed key).
       reject(new ConnectError(`cannot connect to ${hostPort(host, port)}: ${describe(err)}`, host, port, { cause: err }));

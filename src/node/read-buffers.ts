@@ -1,0 +1,84 @@
+/**
+ * Where a client socket reads into (net.Socket's `onread` option). Node's own reads go into a
+ * fresh 64 KiB buffer each, shrunk to what arrived. That splits every frame larger than 64 KiB
+ * across reads, and the receiver then copies the pieces together: a 64 KiB message is 10 bytes
+ * too long for one read. Reading large bursts into larger buffers lets whole frames arrive in one
+ * read and be handed on as views, without a copy, in fewer system calls.
+ *
+ * Memory decides the rest. A buffer set aside for a socket's next read stays with it until that
+ * read happens, however long the socket then stays idle; so only a socket that is receiving a
+ * burst reads into a buffer of its own. Every other socket reads into one buffer shared by all of
+ * them, and what arrives there is copied out at once, exactly as long as it is.
+ *
+ * A chunk handed on is never written to again, as the receive path requires (it unmasks and
+ * delivers views in place): the shared buffer's bytes are always copied out, and a socket's own
+ * buffer is handed on whole and replaced by a fresh one.
+ */
+import { Buffer } from 'node:buffer';
+import type { OnReadOpts, Socket } from 'node:net';
+
+/** The buffer shared by every socket that is not receiving a burst: Node's own read size. */
+const SHARED_SIZE = 64 * 1024;
+/** A socket's own buffer starts at twice the shared one (a full shared read showed the kernel held more)... */
+const OWN_MIN = 2 * SHARED_SIZE;
+/** ...and doubles while reads fill it, up to this: the most an idle socket can hold until its next read. */
+const OWN_MAX = 256 * 1024;
+
+let shared: Buffer | null = null;
+
+/** Reads of one socket: the shared buffer until a read fills it, then buffers of the socket's own while bursts last. */
+class BurstReads {
+  /** Size of the socket's own buffer for the next read; 0 while it reads into the shared one. */
+  private size = 0;
+
+  /** The buffer for the next read (onread.buffer: Node calls it once at the start and after every read). */
+  next(): Buffer {
+    if (this.size === 0) return (shared ??= Buffer.allocUnsafeSlow(SHARED_SIZE));
+    return Buffer.allocUnsafeSlow(this.size);
+  }
+
+  /** The first `n` bytes of `buffer` arrived: the chunk to hand on, and where the next read goes. */
+  take(n: number, buffer: Uint8Array): Buffer {
+    if (buffer === shared) {
+      // A full read: the kernel had more queued. The next read gets a buffer of the socket's own.
+      if (n === SHARED_SIZE) this.size = OWN_MIN;
+      return copyOut(buffer, n);
+    }
+    const size = buffer.length;
+    if (n * 4 < size) {
+      // The burst is over: the few bytes are copied out and the buffer is let go. A socket that
+      // now goes idle holds nothing.
+      this.size = 0;
+      return copyOut(buffer, n);
+    }
+    // At least a quarter used: handed on as it is (a view keeps at most four times its bytes
+    // alive). The next buffer follows the reads: larger after a full one, smaller after one that
+    // used less than half.
+    if (n === size) this.size = Math.min(size * 2, OWN_MAX);
+    else if (n * 2 < size) this.size = Math.max(size / 2, OWN_MIN);
+    else this.size = size;
+    return Buffer.from(buffer.buffer, buffer.byteOffset, n);
+  }
+}
+
+function copyOut(buffer: Uint8Array, n: number): Buffer {
+  const chunk = Buffer.allocUnsafe(n);
+  chunk.set(n === buffer.length ? buffer : buffer.subarray(0, n));
+  return chunk;
+}
+
+/**
+ * An `onread` option for a new client socket (net.connect). Every read is pushed into the socket's
+ * readable side, so 'data', 'readable', read(), pause() and backpressure behave as without it;
+ * only the buffers the kernel writes into differ.
+ */
+export function burstReads(): OnReadOpts {
+  const reads = new BurstReads();
+  return {
+    buffer: () => reads.next(),
+    // `this` is the socket. Returning false (the readable side is full) stops reading, as Node does.
+    callback(this: Socket, n: number, buffer: Uint8Array): boolean {
+      return this.push(reads.take(n, buffer));
+    },
+  };
+}
