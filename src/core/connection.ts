@@ -281,6 +281,11 @@ export class Connection {
    */
   private buffer: Uint8Array | null = null;
   private bufferLength = 0;
+  /**
+   * `buffer` is the whole message, allocated by receiveTarget: every piece is copied (or was
+   * read) into its place there, and nothing goes to `pieces`.
+   */
+  private inPlace = false;
   private pieces: Uint8Array[] | null = null;
   /** For each of `pieces`, the key word that unmasks it (0: not masked); see FrameParser.keepMasked. */
   private pieceMasks: number[] | null = null;
@@ -386,6 +391,53 @@ export class Connection {
       this.internalFailure(cause);
     }
     if (--this.turnDepth === 0) this.endTurn();
+  }
+
+  /**
+   * Memory for the transport to read the next bytes straight into, when they can only be the rest
+   * of a large frame: the final frame of a message gathered whole (message or transform mode),
+   * with at least `minimum` payload bytes still to come and no input waiting before them. The
+   * message's memory is allocated whole now (its pieces so far are copied in), and the returned
+   * view is its unreceived rest. The transport reads into the view, from its start, and passes
+   * what it read to `receive` as a view of that same memory (at most the view's length), which is
+   * then taken where it lies instead of being copied. Input from anywhere else is handled as usual.
+   *
+   * Null otherwise. The allocation is never zero-filled by a driver's allocator, so memory that is
+   * not yet received is not yet resident either: a header alone still decides nothing about it.
+   */
+  receiveTarget(minimum: number): Uint8Array | null {
+    const mode = this.msgMode;
+    if ((mode !== BUFFER && mode !== TRANSFORM) || !this.frameFin || this.failed || this.turnDepth !== 0) return null;
+    const remaining = this.parser.payloadRemaining;
+    if (remaining < minimum || remaining === 0) return null;
+    if (!this.inPlace) this.gatherInPlace();
+    const buffer = this.buffer!;
+    // On the final frame the message's size is known: what is gathered plus what is to come.
+    if (this.bufferLength + remaining !== buffer.length) return null;
+    return buffer.subarray(this.bufferLength);
+  }
+
+  /** Joins the pieces gathered so far into memory for the whole message, for receiveTarget. */
+  private gatherInPlace(): void {
+    const target = this.allocate(this.msgSize, false);
+    let at = 0;
+    const pieces = this.pieces;
+    if (pieces !== null) {
+      const masks = this.pieceMasks!;
+      for (let i = 0; i < pieces.length; i++) {
+        maskWordInto(pieces[i]!, masks[i]!, target, at);
+        at += pieces[i]!.length;
+      }
+    }
+    if (this.bufferLength !== 0) {
+      target.set(this.buffer!.subarray(0, this.bufferLength), at);
+      at += this.bufferLength;
+    }
+    this.pieces = null;
+    this.pieceMasks = null;
+    this.buffer = target;
+    this.bufferLength = at;
+    this.inPlace = true;
   }
 
   /**
@@ -556,7 +608,7 @@ export class Connection {
     // several times maxMessageSize (the rest of the chunk was pings, already handled). The
     // message's last piece pins nothing (the message is joined right after), so when there are
     // pieces to join anyway it joins them as it is rather than through the buffer.
-    if ((data.length >= LARGE_PIECE && data.length * 2 >= data.buffer.byteLength) || (last && this.pieces !== null)) {
+    if (!this.inPlace && ((data.length >= LARGE_PIECE && data.length * 2 >= data.buffer.byteLength) || (last && this.pieces !== null))) {
       const pieces = (this.pieces ??= []);
       const masks = (this.pieceMasks ??= []);
       if (this.bufferLength !== 0) {
@@ -603,6 +655,7 @@ export class Connection {
     }
     this.buffer = null;
     this.bufferLength = 0;
+    this.inPlace = false;
     this.pieces = null;
     this.pieceMasks = null;
     this.gathered = 0;
@@ -614,6 +667,14 @@ export class Connection {
     const length = this.bufferLength;
     const need = length + data.length;
     let buffer = this.buffer;
+    if (this.inPlace) {
+      // The buffer is the whole message (receiveTarget). A piece the transport read straight
+      // into its place is already there (still to be unmasked, if it is masked).
+      const there = data.buffer === buffer!.buffer && data.byteOffset === buffer!.byteOffset + length;
+      if (!there || mask !== 0) maskWordInto(data, mask, buffer!, length);
+      this.bufferLength = need;
+      return;
+    }
     if (buffer === null || buffer.length < need) {
       // Memory follows the bytes received, never the bytes announced: a header may announce up
       // to the limit (or, with the limits relaxed, 2^63) and then send one byte. Doubling keeps
@@ -781,6 +842,7 @@ export class Connection {
     this.msgMode = NO_MESSAGE;
     this.buffer = null;
     this.bufferLength = 0;
+    this.inPlace = false;
     this.pieces = null;
     this.pieceMasks = null;
     this.gathered = 0;

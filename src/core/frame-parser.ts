@@ -231,6 +231,17 @@ export class FrameParser {
     return this.headerHave !== 0 || this.phase === PAYLOAD;
   }
 
+  /**
+   * Payload bytes of the current data frame still to come: nonzero only between a data frame's
+   * header and its last byte, with no input waiting to be parsed before them. Bytes pushed next
+   * (up to this many) are then all payload, which lets a reader put them straight where the
+   * payload is going (Connection.receiveTarget).
+   */
+  get payloadRemaining(): number {
+    if (this.phase !== PAYLOAD || this.controlFrame || this.halt !== RUNNING || this.busy || this.queue.length !== 0) return 0;
+    return this.remaining;
+  }
+
   /** True while paused by `pause`. */
   get paused(): boolean {
     return this.halt === PAUSED;

@@ -7,11 +7,11 @@
  * listener and timer it added is removed; on success only the socket remains, with no listener
  * of ours attached, ready for the WebSocket to take over.
  */
-import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type SecureContextOptions } from 'node:tls';
 import { ConnectError, HandshakeError } from '../core/errors.js';
 import { HttpHeadParser, type HttpHead, type HttpHeadLimits } from '../core/http-head.js';
-import { burstReads } from './read-buffers.js';
+import { connectBurstReads } from './read-buffers.js';
 
 /** TLS settings for `wss:` URLs; each one is passed to `tls.connect`. */
 export interface TlsDialOptions {
@@ -124,7 +124,7 @@ export function dial(options: DialOptions): Promise<Socket> {
           })
         : // Plain TCP reads bursts into larger buffers (see read-buffers.ts). TLS sockets keep
           // Node's reads: their data arrives decrypted, a record (16 KiB at most) at a time.
-          netConnect({ host, port, onread: burstReads() });
+          connectBurstReads(host, port);
     } catch (err) {
       // Synchronous throws are bad arguments (an invalid port, a malformed key).
       reject(new ConnectError(`cannot connect to ${hostPort(host, port)}: ${describe(err)}`, host, port, { cause: err }));

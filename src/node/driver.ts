@@ -17,6 +17,7 @@ import { Connection, type ConnectionHandler, type Role } from '../core/connectio
 import { CloseTimeoutError, ConnectionNotOpenError, MessageTimeoutError, ProtocolError } from '../core/errors.js';
 import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from '../core/mask.js';
 import type { MessageCodec } from './message-codec.js';
+import { setReadTarget } from './read-buffers.js';
 import { WheelTimer } from './timer-wheel.js';
 
 /**
@@ -111,6 +112,12 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * `waitForDrain` see it and hold the sender back).
  */
 const BATCH_FLUSH_BYTES = 64 * 1024;
+
+/**
+ * The rest of a frame at least this long is read straight into its message, where the socket
+ * allows it (see readTarget); shorter rests go through the socket's buffers like the rest.
+ */
+const DIRECT_READ_MIN = 64 * 1024;
 
 /** Held output of several runs up to this size is joined into one buffer before it is written (see flushHeld). */
 const JOIN_BYTES = 16 * 1024;
@@ -288,6 +295,17 @@ export class SocketDriver {
     stream.on('error', onStreamError);
     stream.on('end', onStreamEnd);
     stream.on('close', onStreamClose);
+    setReadTarget(stream, this);
+  }
+
+  /**
+   * @internal For the socket's reads (read-buffers.ts): memory for the next read to go straight
+   * into, the rest of a large frame (Connection.receiveTarget). Only while reading flows and the
+   * stream holds nothing read earlier: the next bytes read must be the next bytes parsed.
+   */
+  readTarget(): Uint8Array | null {
+    if (this.finished || this.pauseReasons !== 0 || this.stream.readableLength !== 0) return null;
+    return this.connection.receiveTarget(DIRECT_READ_MIN);
   }
 
   /**

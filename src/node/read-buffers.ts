@@ -10,12 +10,18 @@
  * burst reads into a buffer of its own. Every other socket reads into one buffer shared by all of
  * them, and what arrives there is copied out at once, exactly as long as it is.
  *
+ * The rest of a large frame is read straight into the message it belongs to, when the socket's
+ * driver has it to offer (Connection.receiveTarget): no copy at all, and reads as large as the
+ * kernel can fill.
+ *
  * A chunk handed on is never written to again, as the receive path requires (it unmasks and
- * delivers views in place): the shared buffer's bytes are always copied out, and a socket's own
- * buffer is handed on whole and replaced by a fresh one.
+ * delivers views in place): the shared buffer's bytes are always copied out, a socket's own
+ * buffer is handed on whole and replaced by a fresh one, and a message's memory is read into
+ * only where its bytes have not arrived yet.
  */
 import { Buffer } from 'node:buffer';
-import type { OnReadOpts, Socket } from 'node:net';
+import { connect, type OnReadOpts, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /** The buffer shared by every socket that is not receiving a burst: Node's own read size. */
 const SHARED_SIZE = 64 * 1024;
@@ -26,19 +32,39 @@ const OWN_MAX = 256 * 1024;
 
 let shared: Buffer | null = null;
 
+/** Where a stream dialed with connectBurstReads keeps its reads, for setReadTarget. */
+const kBurstReads = Symbol('hybi.burstReads');
+
+/** What offers memory for the next read to go straight into (a socket's driver). */
+export interface ReadTarget {
+  /** The memory, or null for the usual buffers (see Connection.receiveTarget). */
+  readTarget(): Uint8Array | null;
+}
+
 /** Reads of one socket: the shared buffer until a read fills it, then buffers of the socket's own while bursts last. */
-class BurstReads {
+export class BurstReads {
   /** Size of the socket's own buffer for the next read; 0 while it reads into the shared one. */
   private size = 0;
+  /** The socket's driver, offering the rest of a large frame (set once a driver owns the socket). */
+  target: ReadTarget | null = null;
+  /** The message memory the next read goes into, if any. */
+  private direct: Uint8Array | null = null;
 
   /** The buffer for the next read (onread.buffer: Node calls it once at the start and after every read). */
-  next(): Buffer {
+  next(): Uint8Array {
+    const direct = this.target === null ? null : this.target.readTarget();
+    if (direct !== null) return (this.direct = direct);
     if (this.size === 0) return (shared ??= Buffer.allocUnsafeSlow(SHARED_SIZE));
     return Buffer.allocUnsafeSlow(this.size);
   }
 
   /** The first `n` bytes of `buffer` arrived: the chunk to hand on, and where the next read goes. */
   take(n: number, buffer: Uint8Array): Buffer {
+    if (buffer === this.direct) {
+      // Read into its place in a message: handed on as a view of it, which the receiver recognises.
+      this.direct = null;
+      return Buffer.from(buffer.buffer, buffer.byteOffset, n);
+    }
     if (buffer === shared) {
       // A full read: the kernel had more queued. The next read gets a buffer of the socket's own.
       if (n === SHARED_SIZE) this.size = OWN_MIN;
@@ -68,12 +94,29 @@ function copyOut(buffer: Uint8Array, n: number): Buffer {
 }
 
 /**
- * An `onread` option for a new client socket (net.connect). Every read is pushed into the socket's
- * readable side, so 'data', 'readable', read(), pause() and backpressure behave as without it;
- * only the buffers the kernel writes into differ.
+ * Opens a TCP connection (net.connect) whose reads follow the rules above. Every read is pushed
+ * into the socket's readable side, so 'data', 'readable', read(), pause() and backpressure behave
+ * as without them; only the memory the kernel writes into differs.
  */
-export function burstReads(): OnReadOpts {
+export function connectBurstReads(host: string, port: number): Socket {
   const reads = new BurstReads();
+  const socket = connect({ host, port, onread: burstReads(reads) });
+  (socket as Socket & { [kBurstReads]?: BurstReads })[kBurstReads] = reads;
+  return socket;
+}
+
+/**
+ * Lets the reads of a stream from connectBurstReads go straight into the memory `target` offers
+ * (null: stop). The target must only offer memory for bytes that can come next on the stream.
+ * Any other stream is left as it is.
+ */
+export function setReadTarget(stream: Duplex, target: ReadTarget | null): void {
+  const reads = (stream as Duplex & { [kBurstReads]?: BurstReads })[kBurstReads];
+  if (reads !== undefined) reads.target = target;
+}
+
+/** The `onread` option over `reads` (exported for tests, which drive it as Node does). */
+export function burstReads(reads = new BurstReads()): OnReadOpts {
   return {
     buffer: () => reads.next(),
     // `this` is the socket. Returning false (the readable side is full) stops reading, as Node does.

@@ -232,6 +232,13 @@ describe('connect: interoperability with the ws package server', { timeout: 60_0
   let base = '';
   const serverCloses: Array<{ path: string; code: number; reason: string }> = [];
   const pongs: string[] = [];
+  // Large and small, text and binary, back to back: large frames are read straight into their
+  // messages, small ones through the socket's buffers, and the reader pauses in between.
+  const burst = [70 * 1024, 5, (1 << 20) + 7, 0, 300_001, 2 * MiB, 64 * 1024 + 1].map((n, i) =>
+    i % 3 === 1
+      ? { binary: false, data: Buffer.from('ü€'.repeat(Math.ceil(n / 5)).slice(0, Math.max(1, Math.floor(n / 2)))) }
+      : { binary: true, data: Buffer.from(Uint8Array.from({ length: n }, (_, j) => (j * 13 + i) & 0xff)) },
+  );
 
   before(async () => {
     wss = new WebSocketServer({
@@ -253,6 +260,7 @@ describe('connect: interoperability with the ws package server', { timeout: 60_0
         sock.send('ed', { fin: true });
       }
       if (path === '/ping') sock.ping('from ws');
+      if (path === '/burst') for (const m of burst) sock.send(m.data, { binary: m.binary });
       sock.on('message', (data, isBinary) => {
         if (!isBinary && data.toString() === 'please close') {
           sock.close(4000, 'server bye');
@@ -301,6 +309,19 @@ describe('connect: interoperability with the ws package server', { timeout: 60_0
       assert.ok(Buffer.from(got.data as Buffer).equals(p), `message ${i} of ${sizes[i]} bytes`);
     }
     await Promise.all(sent);
+    await ws.close();
+  });
+
+  it('receives a burst of large and small messages intact while reading slowly (pausing the socket)', async () => {
+    // A high-water mark below one message: reading pauses after every message.
+    const ws = await connect(`${base}/burst`, { ...BIG, receiveHighWaterMark: 1024 });
+    for (const [i, m] of burst.entries()) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const got = await ws.receive();
+      assert.equal(got.type, m.binary ? 'binary' : 'text', `message ${i}`);
+      if (m.binary) assert.ok(Buffer.from(got.data as Buffer).equals(m.data), `message ${i} of ${m.data.length} bytes`);
+      else assert.equal(got.data, m.data.toString(), `message ${i}`);
+    }
     await ws.close();
   });
 

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import fc from 'fast-check';
-import { burstReads } from '../../src/node/read-buffers.js';
+import { BurstReads, burstReads } from '../../src/node/read-buffers.js';
 import { dial } from '../../src/node/dial.js';
 
 const KiB = 1024;
@@ -16,7 +16,8 @@ class ReadSimulator {
   /** Buffers that reads went into, in order. */
   readonly buffers: Uint8Array[] = [];
   pushResult = true;
-  private readonly reads = burstReads();
+  readonly state = new BurstReads();
+  private readonly reads = burstReads(this.state);
   current: Uint8Array;
   private readonly socket = {
     push: (chunk: Buffer): boolean => {
@@ -104,6 +105,24 @@ describe('burstReads: where a client socket reads into', () => {
     assert.notEqual(sim.pushed[4]!.buffer, before.buffer);
     assert.equal(sim.pushed[4]!.length, 20);
     assert.equal(sim.current, new ReadSimulator().current);
+  });
+
+  it('reads into the memory its target offers, hands it on as a view of it, and goes back to its buffers after', () => {
+    const sim = new ReadSimulator();
+    const message = new Uint8Array(300 * KiB);
+    let offer: Uint8Array | null = message.subarray(100 * KiB);
+    sim.state.target = { readTarget: () => offer };
+    sim.read(pattern(10)); // the target is asked after each read
+    assert.equal(sim.current, offer);
+    sim.read(pattern(150 * KiB, 9));
+    const chunk = sim.pushed[1]!;
+    assert.equal(chunk.buffer, message.buffer);
+    assert.equal(chunk.byteOffset, 100 * KiB);
+    assert.equal(chunk.length, 150 * KiB);
+    assert.deepEqual(new Uint8Array(message.subarray(100 * KiB, 250 * KiB)), pattern(150 * KiB, 9));
+    offer = null;
+    sim.read(pattern(50 * KiB));
+    assert.equal(sim.current, new ReadSimulator().current, 'no offer: the shared buffer again');
   });
 
   it('stops reading when the readable side is full, as Node does', () => {
