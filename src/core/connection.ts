@@ -402,8 +402,8 @@ export class Connection {
    * what it read to `receive` as a view of that same memory (at most the view's length), which is
    * then taken where it lies instead of being copied. Input from anywhere else is handled as usual.
    *
-   * Null otherwise. The allocation is never zero-filled by a driver's allocator, so memory that is
-   * not yet received is not yet resident either: a header alone still decides nothing about it.
+   * Null otherwise. A driver's allocator does not zero-fill, so the part of the allocation that
+   * no bytes have reached is not touched (and, when freshly mapped, not resident).
    */
   receiveTarget(minimum: number): Uint8Array | null {
     const mode = this.msgMode;
