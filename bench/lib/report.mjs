@@ -168,6 +168,21 @@ export function renderMarkdown(run) {
       }
     }
     lines.push('');
+    const clientPerOp = client.filter((e) => e.summary.hybi?.cpuPerOp && e.summary[REF]?.cpuPerOp);
+    if (clientPerOp.length > 0) {
+      lines.push(
+        'Client CPU time per message (sent and echoed), in microseconds: the client process\'s CPU share during a run',
+        'divided by its rate, as for the servers above. Ratio: ws client / hybi client (above 1: hybi spends less).',
+        '',
+        '| workload | hybi client | ws client + bufferutil | ws / hybi |',
+        '| --- | --- | --- | --- |',
+      );
+      for (const e of clientPerOp) {
+        const s = e.summary;
+        lines.push(`| ${e.workload.title} | ${cell(s.hybi.cpuPerOp)} | ${cell(s[REF].cpuPerOp)} | ${(s[REF].cpuPerOp.median / s.hybi.cpuPerOp.median).toFixed(2)} |`);
+      }
+      lines.push('');
+    }
   }
   if (run.failures?.length > 0) {
     lines.push('## Failed workloads', '', ...run.failures.map((f) => `- ${f}`), '');
