@@ -16,8 +16,8 @@
  *
  * A chunk handed on is never written to again, as the receive path requires (it unmasks and
  * delivers views in place): the shared buffer's bytes are always copied out, a socket's own
- * buffer is handed on whole and replaced by a fresh one, and a message's memory is read into
- * only where its bytes have not arrived yet.
+ * buffer is either copied out of (and read into again) or handed on (and replaced by a fresh
+ * one), and a message's memory is read into only where its bytes have not arrived yet.
  */
 import { Buffer } from 'node:buffer';
 import { connect, type OnReadOpts, type Socket } from 'node:net';
@@ -25,10 +25,17 @@ import type { Duplex } from 'node:stream';
 
 /** The buffer shared by every socket that is not receiving a burst: Node's own read size. */
 const SHARED_SIZE = 64 * 1024;
-/** A socket's own buffer starts at twice the shared one (a full shared read showed the kernel held more)... */
+/** A read of at least this much into the shared buffer starts a burst: the peer is sending large frames. */
+const BURST_READ = SHARED_SIZE / 2;
+/** A socket's own buffer starts at twice the shared one... */
 const OWN_MIN = 2 * SHARED_SIZE;
 /** ...and doubles while reads fill it, up to this: the most an idle socket can hold until its next read. */
 const OWN_MAX = 256 * 1024;
+/**
+ * A read into a socket's own buffer smaller than this is copied out, and the buffer kept for the
+ * next read: a small chunk does not keep a large buffer alive. Two such reads in a row end the burst.
+ */
+const SMALL_READ = OWN_MIN / 4;
 
 let shared: Buffer | null = null;
 
@@ -41,10 +48,14 @@ export interface ReadTarget {
   readTarget(): Uint8Array | null;
 }
 
-/** Reads of one socket: the shared buffer until a read fills it, then buffers of the socket's own while bursts last. */
+/** Reads of one socket: the shared buffer until a large read, then buffers of the socket's own while bursts last. */
 export class BurstReads {
   /** Size of the socket's own buffer for the next read; 0 while it reads into the shared one. */
   private size = 0;
+  /** The socket's own buffer for the next read, when the last read was copied out of it (null: a fresh one). */
+  private own: Buffer | null = null;
+  /** Small reads in a row into the socket's own buffers. */
+  private smallReads = 0;
   /** The socket's driver, offering the rest of a large frame (set once a driver owns the socket). */
   target: ReadTarget | null = null;
   /** The message memory the next read goes into, if any. */
@@ -55,7 +66,7 @@ export class BurstReads {
     const direct = this.target === null ? null : this.target.readTarget();
     if (direct !== null) return (this.direct = direct);
     if (this.size === 0) return (shared ??= Buffer.allocUnsafeSlow(SHARED_SIZE));
-    return Buffer.allocUnsafeSlow(this.size);
+    return (this.own ??= Buffer.allocUnsafeSlow(this.size));
   }
 
   /** The first `n` bytes of `buffer` arrived: the chunk to hand on, and where the next read goes. */
@@ -66,20 +77,27 @@ export class BurstReads {
       return Buffer.from(buffer.buffer, buffer.byteOffset, n);
     }
     if (buffer === shared) {
-      // A full read: the kernel had more queued. The next read gets a buffer of the socket's own.
-      if (n === SHARED_SIZE) this.size = OWN_MIN;
+      // A large read: the peer sends large frames. The next read gets a buffer of the socket's own.
+      if (n >= BURST_READ) this.size = OWN_MIN;
       return copyOut(buffer, n);
     }
     const size = buffer.length;
-    if (n * 4 < size) {
-      // The burst is over: the few bytes are copied out and the buffer is let go. A socket that
-      // now goes idle holds nothing.
-      this.size = 0;
+    if (n < SMALL_READ) {
+      // Copied out; the buffer serves the next read again. A small read between large ones is
+      // usual (the tail of a frame that arrived in two segments); a second one in a row ends the
+      // burst, and a socket that then goes idle holds nothing.
+      if (++this.smallReads >= 2) {
+        this.size = 0;
+        this.own = null;
+        this.smallReads = 0;
+      }
       return copyOut(buffer, n);
     }
-    // At least a quarter used: handed on as it is (a view keeps at most four times its bytes
-    // alive). The next buffer follows the reads: larger after a full one, smaller after one that
-    // used less than half.
+    // Handed on as it is (a view keeps at most eight times its bytes alive, and only until the
+    // next buffer has followed the reads down), and replaced by a fresh buffer. The next buffer
+    // follows the reads: larger after a full one, smaller after one that used less than half.
+    this.smallReads = 0;
+    this.own = null;
     if (n === size) this.size = Math.min(size * 2, OWN_MAX);
     else if (n * 2 < size) this.size = Math.max(size / 2, OWN_MIN);
     else this.size = size;

@@ -69,10 +69,13 @@ describe('burstReads: where a client socket reads into', () => {
     assert.deepEqual(new Uint8Array(a.pushed[0]!), first);
   });
 
-  it('gives a socket whose read filled the shared buffer buffers of its own, handed on without a copy', () => {
+  it('gives a socket whose read filled half the shared buffer buffers of its own, handed on without a copy', () => {
+    const small = new ReadSimulator();
+    small.read(pattern(32 * KiB - 1));
+    assert.equal(small.current, small.buffers[0], 'just under half: still the shared buffer');
     const sim = new ReadSimulator();
     const shared = sim.current;
-    sim.read(pattern(64 * KiB));
+    sim.read(pattern(32 * KiB));
     assert.notEqual(sim.pushed[0]!.buffer, shared.buffer);
     assert.equal(sim.current.length, 128 * KiB);
     const own = sim.current;
@@ -86,7 +89,7 @@ describe('burstReads: where a client socket reads into', () => {
     assert.equal(sim.current.length, 256 * KiB);
   });
 
-  it('keeps a buffer used at least a quarter, follows the reads down, and lets go when a burst ends', () => {
+  it('hands on reads of at least 32 KiB, follows the reads down, and lets go when a burst ends', () => {
     const sim = new ReadSimulator();
     sim.read(pattern(64 * KiB));
     sim.read(pattern(128 * KiB));
@@ -99,11 +102,19 @@ describe('burstReads: where a client socket reads into', () => {
     // 80 KiB of 128: more than half, same size again.
     sim.read(pattern(80 * KiB));
     assert.equal(sim.current.length, 128 * KiB);
-    // 20 bytes: copied out, and the socket is back on the shared buffer (holding nothing of its own).
+    // 20 bytes (the tail of a frame, say): copied out, and the same buffer serves the next read.
     const before = sim.current;
     sim.read(pattern(20));
     assert.notEqual(sim.pushed[4]!.buffer, before.buffer);
     assert.equal(sim.pushed[4]!.length, 20);
+    assert.equal(sim.current, before);
+    // A large read in between keeps the burst going...
+    sim.read(pattern(90 * KiB));
+    assert.equal(sim.pushed[5]!.buffer, before.buffer);
+    sim.read(pattern(10));
+    assert.notEqual(sim.current, new ReadSimulator().current);
+    // ...two small reads in a row end it: back on the shared buffer, holding nothing of its own.
+    sim.read(pattern(10));
     assert.equal(sim.current, new ReadSimulator().current);
   });
 
@@ -151,8 +162,10 @@ describe('burstReads: where a client socket reads into', () => {
           // Every chunk still holds what was read then, after all later reads.
           assert.equal(sim.pushed.length, stream.length);
           for (let i = 0; i < stream.length; i++) assert.deepEqual(new Uint8Array(sim.pushed[i]!), stream[i]);
-          // A view is handed on only when it uses at least a quarter of its buffer.
-          for (const chunk of sim.pushed) assert.ok(chunk.length * 4 >= chunk.buffer.byteLength || chunk.length < 64 * KiB);
+          // A view of a socket's own buffer is handed on only when it is at least 32 KiB and an
+          // eighth of that buffer; everything else is a copy of its own length (or, under 4 KiB, a
+          // slice of Node's pool).
+          for (const chunk of sim.pushed) assert.ok(chunk.length < 4 * KiB || chunk.length * 8 >= chunk.buffer.byteLength);
         },
       ),
       { numRuns: 200 },
