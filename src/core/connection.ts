@@ -573,8 +573,10 @@ export class Connection {
       this.handler.fragment!(data, this.msgText, first, last);
       return;
     }
-    if (last && this.gathered === 0 && data.length === this.msgSize && mask === 0) {
+    if (last && this.gathered === 0 && data.length === this.msgSize && mask === 0 && !this.inPlace) {
       // The whole message arrived as one piece (the common case): hand over the view, no copy.
+      // (Not when it was read into memory from receiveTarget: append and takeGathered take it
+      // there, and let go of that memory, which the next message must not be gathered into.)
       this.msgMode = NO_MESSAGE;
       if (mode === TRANSFORM) return this.startTransform(data);
       if (this.msgText && !this.validText(data)) return this.fail(invalidUtf8('text message'));

@@ -79,6 +79,26 @@ describe('Connection.receiveTarget: reading the rest of a large frame straight i
     });
   }
 
+  it('lets go of the memory once its message is delivered, also when the whole payload was one read', () => {
+    // The header alone, then the whole payload read in place; then a message gathered from two
+    // chunks. The second must not be gathered into the first one's memory (the first's bytes
+    // would change under its owner).
+    const { conn, messages } = open('client');
+    const first = bytes(100 * KiB, 6);
+    const wire = frame('client', 0x2, first);
+    conn.receive(wire.slice(0, 10));
+    const target = conn.receiveTarget(64 * KiB)!;
+    assert.equal(target.length, first.length);
+    readInto(conn, target, wire.subarray(10));
+    const second = frame('client', 0x2, new Uint8Array([0xaa, 0xbb, 0xcc]));
+    conn.receive(second.slice(0, 3));
+    conn.receive(second.slice(3));
+    assert.equal(messages.length, 2);
+    assert.deepEqual(messages[0]!.data, first);
+    assert.deepEqual(messages[1]!.data, new Uint8Array([0xaa, 0xbb, 0xcc]));
+    assert.notEqual(messages[1]!.data.buffer, messages[0]!.data.buffer);
+  });
+
   it('joins the fragments received before the final frame in front of it', () => {
     const { conn, messages } = open('client');
     const a = bytes(30 * KiB, 2);
