@@ -36,6 +36,22 @@ function oneCoreRate(summary) {
   return { median: 1e6 / cpu.median, min: 1e6 / cpu.max, max: 1e6 / cpu.min, n: cpu.n };
 }
 
+/**
+ * Appends a table of CPU time per operation for the entries that have it for hybi and the
+ * reference: one column per peer in `peers`, then reference / hybi.
+ */
+function cpuTable(lines, entries, intro, peers, headings) {
+  const rows = entries.filter((e) => e.summary.hybi?.cpuPerOp && e.summary[REF]?.cpuPerOp);
+  if (rows.length === 0) return;
+  lines.push(...intro, '', `| workload | ${headings.join(' | ')} |`, `| --- |${' --- |'.repeat(headings.length)}`);
+  for (const e of rows) {
+    const s = e.summary;
+    const ratio = s[REF].cpuPerOp.median / s.hybi.cpuPerOp.median;
+    lines.push(`| ${e.workload.title} | ${peers.map((id) => cell(s[id]?.cpuPerOp)).join(' | ')} | ${ratio.toFixed(2)} |`);
+  }
+  lines.push('');
+}
+
 function targetText(w) {
   if (w.target === null || w.target === undefined) return '-';
   return w.better === 'higher' ? `>= ${w.target}x` : `<= ${w.target}x`;
@@ -118,23 +134,17 @@ export function renderMarkdown(run) {
         '',
       );
     }
-    const perOp = server.filter((e) => e.summary.hybi?.cpuPerOp && e.summary[REF]?.cpuPerOp);
-    if (perOp.length > 0) {
-      lines.push(
+    cpuTable(
+      lines,
+      server,
+      [
         'Server CPU time per operation (message, delivery or connection), in microseconds: the server\'s CPU share',
         'during a run divided by its rate. Less sensitive than the rates to other work on the machine. Ratio: ws+bu / hybi',
         '(above 1: hybi spends less).',
-        '',
-        '| workload | hybi | ws | ws + bufferutil | ws+bu / hybi |',
-        '| --- | --- | --- | --- | --- |',
-      );
-      for (const e of perOp) {
-        const s = e.summary;
-        const r = s[REF].cpuPerOp.median / s.hybi.cpuPerOp.median;
-        lines.push(`| ${e.workload.title} | ${cell(s.hybi.cpuPerOp)} | ${cell(s.ws?.cpuPerOp)} | ${cell(s[REF].cpuPerOp)} | ${r.toFixed(2)} |`);
-      }
-      lines.push('');
-    }
+      ],
+      ['hybi', 'ws', REF],
+      ['hybi', 'ws', 'ws + bufferutil', 'ws+bu / hybi'],
+    );
     const alt = server.filter((e) => e.ceiling?.alternative);
     if (alt.length > 0) {
       lines.push('Generator ceiling with one and two generator processes (raw echo server):', '');
@@ -168,21 +178,16 @@ export function renderMarkdown(run) {
       }
     }
     lines.push('');
-    const clientPerOp = client.filter((e) => e.summary.hybi?.cpuPerOp && e.summary[REF]?.cpuPerOp);
-    if (clientPerOp.length > 0) {
-      lines.push(
+    cpuTable(
+      lines,
+      client,
+      [
         'Client CPU time per message (sent and echoed), in microseconds: the client process\'s CPU share during a run',
         'divided by its rate, as for the servers above. Ratio: ws client / hybi client (above 1: hybi spends less).',
-        '',
-        '| workload | hybi client | ws client + bufferutil | ws / hybi |',
-        '| --- | --- | --- | --- |',
-      );
-      for (const e of clientPerOp) {
-        const s = e.summary;
-        lines.push(`| ${e.workload.title} | ${cell(s.hybi.cpuPerOp)} | ${cell(s[REF].cpuPerOp)} | ${(s[REF].cpuPerOp.median / s.hybi.cpuPerOp.median).toFixed(2)} |`);
-      }
-      lines.push('');
-    }
+      ],
+      ['hybi', REF],
+      ['hybi client', 'ws client + bufferutil', 'ws / hybi'],
+    );
   }
   if (run.failures?.length > 0) {
     lines.push('## Failed workloads', '', ...run.failures.map((f) => `- ${f}`), '');

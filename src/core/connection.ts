@@ -420,23 +420,11 @@ export class Connection {
   /** Joins the pieces gathered so far into memory for the whole message, for receiveTarget. */
   private gatherInPlace(): void {
     const target = this.allocate(this.msgSize, false);
-    let at = 0;
-    const pieces = this.pieces;
-    if (pieces !== null) {
-      const masks = this.pieceMasks!;
-      for (let i = 0; i < pieces.length; i++) {
-        maskWordInto(pieces[i]!, masks[i]!, target, at);
-        at += pieces[i]!.length;
-      }
-    }
-    if (this.bufferLength !== 0) {
-      target.set(this.buffer!.subarray(0, this.bufferLength), at);
-      at += this.bufferLength;
-    }
+    this.joinInto(target);
     this.pieces = null;
     this.pieceMasks = null;
     this.buffer = target;
-    this.bufferLength = at;
+    this.bufferLength = this.gathered;
     this.inPlace = true;
   }
 
@@ -604,13 +592,14 @@ export class Connection {
    * holds at most two entries per LARGE_PIECE bytes.
    */
   private append(data: Uint8Array, mask: number, last: boolean): void {
+    if (this.inPlace) return this.putInPlace(data, mask);
     this.gathered += data.length;
     // A view keeps its whole received chunk alive: kept only when it is most of that chunk, else
     // a peer could interleave control frames so that each small piece pins a full read, and hold
     // several times maxMessageSize (the rest of the chunk was pings, already handled). The
     // message's last piece pins nothing (the message is joined right after), so when there are
     // pieces to join anyway it joins them as it is rather than through the buffer.
-    if (!this.inPlace && ((data.length >= LARGE_PIECE && data.length * 2 >= data.buffer.byteLength) || (last && this.pieces !== null))) {
+    if ((data.length >= LARGE_PIECE && data.length * 2 >= data.buffer.byteLength) || (last && this.pieces !== null)) {
       const pieces = (this.pieces ??= []);
       const masks = (this.pieceMasks ??= []);
       if (this.bufferLength !== 0) {
@@ -637,22 +626,12 @@ export class Connection {
     if (pieces === null) {
       message = this.buffer === null ? EMPTY : this.buffer.subarray(0, this.bufferLength);
     } else {
-      const masks = this.pieceMasks!;
-      if (this.bufferLength !== 0) {
-        pieces.push(this.buffer!.subarray(0, this.bufferLength));
-        masks.push(0);
-      }
-      if (pieces.length === 1) {
+      if (pieces.length === 1 && this.bufferLength === 0) {
         message = pieces[0]!;
-        maskWordInto(message, masks[0]!, message, 0);
+        maskWordInto(message, this.pieceMasks![0]!, message, 0);
       } else {
         message = this.allocate(this.gathered, false);
-        let at = 0;
-        for (let i = 0; i < pieces.length; i++) {
-          const piece = pieces[i]!;
-          maskWordInto(piece, masks[i]!, message, at);
-          at += piece.length;
-        }
+        this.joinInto(message);
       }
     }
     this.buffer = null;
@@ -664,19 +643,41 @@ export class Connection {
     return message;
   }
 
+  /**
+   * Writes the bytes gathered so far (`pieces`, unmasked on the way where they are still masked,
+   * then `buffer`) into `target` from its start: `gathered` bytes.
+   */
+  private joinInto(target: Uint8Array): void {
+    let at = 0;
+    const pieces = this.pieces;
+    if (pieces !== null) {
+      const masks = this.pieceMasks!;
+      for (let i = 0; i < pieces.length; i++) {
+        maskWordInto(pieces[i]!, masks[i]!, target, at);
+        at += pieces[i]!.length;
+      }
+    }
+    if (this.bufferLength !== 0) target.set(this.buffer!.subarray(0, this.bufferLength), at);
+  }
+
+  /**
+   * Adds a piece to a message whose whole memory is `buffer` (receiveTarget). A piece the
+   * transport read straight into its place is already there (still to be unmasked, if masked).
+   */
+  private putInPlace(data: Uint8Array, mask: number): void {
+    const buffer = this.buffer!;
+    const at = this.bufferLength;
+    const there = data.buffer === buffer.buffer && data.byteOffset === buffer.byteOffset + at;
+    if (!there || mask !== 0) maskWordInto(data, mask, buffer, at);
+    this.bufferLength = at + data.length;
+    this.gathered += data.length;
+  }
+
   /** Copies a small piece into the message buffer, growing it by doubling (never past the known size or the limit). */
   private copyIn(data: Uint8Array, mask: number): void {
     const length = this.bufferLength;
     const need = length + data.length;
     let buffer = this.buffer;
-    if (this.inPlace) {
-      // The buffer is the whole message (receiveTarget). A piece the transport read straight
-      // into its place is already there (still to be unmasked, if it is masked).
-      const there = data.buffer === buffer!.buffer && data.byteOffset === buffer!.byteOffset + length;
-      if (!there || mask !== 0) maskWordInto(data, mask, buffer!, length);
-      this.bufferLength = need;
-      return;
-    }
     if (buffer === null || buffer.length < need) {
       // Memory follows the bytes received, never the bytes announced: a header may announce up
       // to the limit (or, with the limits relaxed, 2^63) and then send one byte. Doubling keeps
