@@ -18,7 +18,7 @@ import { checkClosePayload, encodeClosePayload, isValidCloseCode } from './close
 import { ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError } from './errors.js';
 import { frameHeaderSize, writeFrameHeaderAt } from './frame.js';
 import { FrameParser, type FrameParserListener } from './frame-parser.js';
-import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, MAX_CONTROL_PAYLOAD } from './limits.js';
+import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD } from './limits.js';
 import { maskInto, maskWord, maskWordInto, writeMaskKey } from './mask.js';
 import { Opcode } from './opcode.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
@@ -45,10 +45,13 @@ export interface ExtensionHook {
 export interface ConnectionOptions {
   role: Role;
   /**
-   * Largest frame payload accepted; default DEFAULT_MAX_FRAME_SIZE. Closes with 1009 from the
-   * header alone. It applies in streaming mode too: raise it (even to Infinity) to stream messages
-   * sent as huge single frames; in message mode maxMessageSize still bounds every frame, because
-   * a frame's announced length counts towards its message before any of it is buffered.
+   * Largest frame payload accepted in a message that is gathered whole (message mode, or a message
+   * for an extension's transform); default DEFAULT_MAX_FRAME_SIZE. Closes with 1009 from the header
+   * alone. Not applied to the data frames of a message received in streaming mode: their payload
+   * is reported piece by piece as it arrives, so its memory is bounded by the consumer, not by the
+   * frame, and a peer that sends a large message as one frame (as most do) must still reach a
+   * streaming reader. In message mode maxMessageSize bounds every frame anyway, because a frame's
+   * announced length counts towards its message before any of it is buffered.
    */
   maxFrameSize?: number;
   /**
@@ -215,6 +218,15 @@ function checkLimit(name: string, value: number | undefined, fallback: number, m
   return value;
 }
 
+function frameTooLarge(maxFrameSize: number): MessageTooLargeError {
+  return new MessageTooLargeError(`frame of more than ${maxFrameSize} bytes (maxFrameSize)`, maxFrameSize);
+}
+
+/** A close reason from an error message (ASCII): cut to the 123 bytes a close frame allows (section 5.5.1). */
+function closeReason(message: string): string {
+  return message.length <= MAX_CLOSE_REASON ? message : message.slice(0, MAX_CLOSE_REASON);
+}
+
 function checkRsv(rsv: number): void {
   if (!Number.isInteger(rsv) || (rsv & ~0x70) !== 0) throw new InvalidArgumentError(`rsv ${String(rsv)} has bits outside 0x70`);
 }
@@ -233,6 +245,7 @@ export class Connection {
 
   private readonly handler: ConnectionHandler;
   private readonly parser: FrameParser;
+  private readonly maxFrameSize: number;
   private readonly maxMessageSize: number;
   private readonly maxFragments: number;
   private readonly autoPong: boolean;
@@ -308,7 +321,7 @@ export class Connection {
     }
     this.role = options.role;
     this.handler = handler;
-    const maxFrameSize = checkLimit('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 0);
+    this.maxFrameSize = checkLimit('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 0);
     this.maxMessageSize = checkLimit('maxMessageSize', options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE, 0);
     this.maxFragments = checkLimit('maxFragments', options.maxFragments, DEFAULT_MAX_FRAGMENTS, 1);
     this.autoPong = options.autoPong ?? true;
@@ -328,7 +341,9 @@ export class Connection {
     if (rsvBits !== 0 && typeof handler.transformMessage !== 'function') {
       throw new InvalidArgumentError('extensions claim RSV bits but the handler has no transformMessage');
     }
-    this.parser = new FrameParser(new ParserListener(this), { role: options.role === 'client' ? 'client' : 'server', maxFrameSize, rsvBits });
+    // The frame limit depends on how the frame's message is received (see onHeader), which the
+    // parser does not know: it checks only the lengths no frame may have.
+    this.parser = new FrameParser(new ParserListener(this), { role: options.role === 'client' ? 'client' : 'server', maxFrameSize: Infinity, rsvBits });
   }
 
   /** 'open' from creation; 'closing' once a close frame was sent (or the peer failed); 'closed' once both sides closed or the transport ended. */
@@ -358,6 +373,15 @@ export class Connection {
   /** Bytes received but not parsed yet because a transform is outstanding or input is held. */
   get bufferedInput(): number {
     return this.parser.bufferedAmount;
+  }
+
+  /**
+   * True while parsing is held (holdInput, or a transform) and the input kept meanwhile holds a
+   * close frame from the peer (not parsed yet: nothing before it has been processed). A driver that
+   * holds input for a consumer that may never come back bounds the wait with it.
+   */
+  get closeHeld(): boolean {
+    return !this.failed && this.state !== 'closed' && this.parser.closeQueued;
   }
 
   /**
@@ -508,7 +532,10 @@ export class Connection {
     this.frameOpcode = opcode;
     // Control frames may come between the fragments of a message (section 5.4); the parser has
     // already checked their length, FIN and RSV bits.
-    if (opcode >= 0x8) return;
+    if (opcode >= 0x8) {
+      if (length > this.maxFrameSize) this.fail(frameTooLarge(this.maxFrameSize));
+      return;
+    }
     this.frameFin = fin;
     let mode = this.msgMode;
     if (opcode === Opcode.Continuation) {
@@ -516,7 +543,7 @@ export class Connection {
       // continue the endpoint MUST fail the connection (1002, section 7.4.1).
       if (mode === NO_MESSAGE) return this.fail(new ProtocolError('continuation frame without a message to continue', 1002));
       if (++this.msgFragments > this.maxFragments && mode !== STREAM) {
-        return this.fail(new MessageTooLargeError(`message of more than ${this.maxFragments} fragments`, this.maxFragments));
+        return this.fail(new MessageTooLargeError(`message of more than ${this.maxFragments} fragments (maxFragments)`, this.maxFragments));
       }
     } else {
       // Section 5.4: the fragments of one message MUST NOT be interleaved with another message's,
@@ -535,11 +562,13 @@ export class Connection {
         else this.validator.reset();
       }
     }
+    // Section 10.4: an endpoint may refuse frames and messages too large for it; 1009 says so
+    // (section 7.4.1). Checked on the header, before any of the payload is buffered. A streamed
+    // message's pieces go to its consumer as they arrive, so neither bound applies to it.
+    if (length > this.maxFrameSize && mode !== STREAM) return this.fail(frameTooLarge(this.maxFrameSize));
     const size = this.msgSize + length;
-    // Section 10.4: limits on message size are the endpoint's; 1009 says the message is too big
-    // (section 7.4.1). Checked on the header, before any of the payload is buffered.
     if (size > this.maxMessageSize && mode !== STREAM) {
-      return this.fail(new MessageTooLargeError(`message of more than ${this.maxMessageSize} bytes`, this.maxMessageSize));
+      return this.fail(new MessageTooLargeError(`message of more than ${this.maxMessageSize} bytes (maxMessageSize)`, this.maxMessageSize));
     }
     this.msgSize = size;
     // A frame of a binary or compressed message that spans reads is copied into the message at
@@ -814,7 +843,7 @@ export class Connection {
       // The limit applies to the transformed message: a small compressed message must not
       // become a large one in memory (section 10.4; RFC 7692 section 8.1 makes the same point).
       if (data.length > this.maxMessageSize) {
-        return this.fail(new MessageTooLargeError(`message of more than ${this.maxMessageSize} bytes`, this.maxMessageSize));
+        return this.fail(new MessageTooLargeError(`message of more than ${this.maxMessageSize} bytes (maxMessageSize)`, this.maxMessageSize));
       }
       const isText = this.transformText;
       if (isText && !this.validText(data)) return this.fail(invalidUtf8('text message'));
@@ -866,7 +895,9 @@ export class Connection {
       if (!this.closeSent) {
         this.closeSent = true;
         const code = isValidCloseCode(error.closeCode) ? error.closeCode : 1011;
-        this.writeControl(Opcode.Close, encodeClosePayload(code));
+        // A peer told only 1009 cannot tell which limit it met: the reason names it and its value.
+        const reason = error instanceof MessageTooLargeError && code === 1009 ? closeReason(error.message) : '';
+        this.writeControl(Opcode.Close, encodeClosePayload(code, reason));
       }
     } finally {
       // Reported even if the output callback threw: the error is what the driver must act on.

@@ -127,6 +127,9 @@ function checkFirstBytes(b0: number, b1: number, rsvBits: number, expectMask: nu
 }
 
 /** Header size implied by the second byte: 2, plus the extended length, plus the mask key. */
+/** Where closeQueued gathers a header (one array for every parser: the walk never re-enters). */
+const scratchHeader = new Uint8Array(14);
+
 function headerSize(b1: number): number {
   const len7 = b1 & 0x7f;
   const size = len7 === 126 ? 4 : len7 === 127 ? 10 : 2;
@@ -152,7 +155,7 @@ function checkLength(length: number, maxFrameSize: number): ProtocolError | null
   // Section 5.2: the most significant bit of a 64-bit length MUST be 0.
   if (length === -1) return protocolError('64-bit payload length with the most significant bit set');
   // Section 10.4: an endpoint may refuse frames too large for it; 1009 says so (section 7.4.1).
-  if (length > maxFrameSize) return new MessageTooLargeError(`frame of ${length} bytes exceeds maxFrameSize ${maxFrameSize}`, maxFrameSize);
+  if (length > maxFrameSize) return new MessageTooLargeError(`frame of more than ${maxFrameSize} bytes (maxFrameSize)`, maxFrameSize);
   return null;
 }
 
@@ -268,6 +271,48 @@ export class FrameParser {
     let n = 0;
     for (const chunk of this.queue) n += chunk.length;
     return n;
+  }
+
+  /**
+   * True when the input queued while paused holds the header of a close frame: the queue is
+   * walked frame by frame from where parsing stopped (headers read, payloads skipped), nothing is
+   * parsed or reported. For a driver that holds parsing for long (a consumer that does not read)
+   * and must still notice that the peer is closing. The walk gives up at a header it cannot read
+   * whole yet, or at a length no frame may have (parsing will fail there).
+   */
+  get closeQueued(): boolean {
+    if (this.halt !== PAUSED) return false;
+    const header = scratchHeader;
+    let have = 0;
+    let skip = 0;
+    if (this.phase === PAYLOAD) {
+      if (this.controlFrame) return false;
+      skip = this.remaining;
+    } else if (this.headerHave !== 0) {
+      header.set(this.headerBuffer!.subarray(0, this.headerHave));
+      have = this.headerHave;
+    }
+    for (const chunk of this.queue) {
+      let pos = 0;
+      const n = chunk.length;
+      while (pos < n) {
+        if (skip > 0) {
+          const take = Math.min(skip, n - pos);
+          pos += take;
+          skip -= take;
+          continue;
+        }
+        header[have++] = chunk[pos++]!;
+        if (have < 2) continue;
+        if ((header[0]! & 0x0f) === 0x8) return true;
+        if (have < headerSize(header[1]!)) continue;
+        const length = readLength(header, 0);
+        if (length < 0) return false;
+        skip = length;
+        have = 0;
+      }
+    }
+    return false;
   }
 
   /** Parse the next chunk of the stream. Never throws because of the input. */

@@ -221,7 +221,7 @@ export class DeflateCodec implements MessageCodec {
         // Stop at the first piece past the limit: zlib has produced at most one chunkSize more
         // than maxSize, and destroying the stream keeps it from starting the next piece.
         if (total > maxSize) {
-          fail(new MessageTooLargeError(`decompressed message exceeds ${maxSize} bytes`, maxSize));
+          fail(new MessageTooLargeError(`message of more than ${maxSize} bytes (maxMessageSize)`, maxSize));
           return;
         }
         chunks.push(chunk);

@@ -155,7 +155,9 @@ const closeFrame = (code?: number, reason = ''): Uint8Array => fromClient(0x8, e
 function assertFailed(h: Harness, closeCode: number): void {
   assert.equal(h.errors.length, 1, 'protocolError called once');
   assert.equal(h.errors[0]!.closeCode, closeCode);
-  assert.deepEqual(h.events.slice(-2), [['out', ['close', closeCode, '']], ['error', closeCode]], 'close frame sent, then the error reported');
+  // A 1009 names the limit and its value in the close reason (issue 15); other codes carry none.
+  const reason = closeCode === 1009 ? h.errors[0]!.message : '';
+  assert.deepEqual(h.events.slice(-2), [['out', ['close', closeCode, reason]], ['error', closeCode]], 'close frame sent, then the error reported');
   assert.equal(h.conn.readyState, 'closing');
   assert.equal(h.conn.closed, true);
 }
@@ -295,6 +297,22 @@ describe('Connection: limits (RFC 6455 section 10.4, close code 1009)', () => {
     const h = receiveEveryWay(concat(...parts), { maxFragments: 3 });
     assertFailed(h, 1009);
     assert.equal((h.errors[0] as MessageTooLargeError).limit, 3);
+  });
+
+  it('names the limit and its value in the reason of every 1009 it sends (issue 15)', () => {
+    const key = { maskKey: Uint8Array.of(1, 2, 3, 4) };
+    const frame = harness({ maxFrameSize: 1000, maxMessageSize: 1 << 20 });
+    frame.conn.receive(encodeFrameHeader(0x2, 1001, key));
+    const message = harness({ maxMessageSize: 100 });
+    message.conn.receive(encodeFrameHeader(0x2, 101, key));
+    const fragments = harness({ maxFragments: 2 });
+    fragments.conn.receive(concat(fromClient(0x2, 'a', false), fromClient(0x0, 'b', false), fromClient(0x0, 'c')));
+    const reasons = [frame, message, fragments].map((h) => h.events.find((e) => (e as unknown[])[0] === 'out'));
+    assert.deepEqual(reasons, [
+      ['out', ['close', 1009, 'frame of more than 1000 bytes (maxFrameSize)']],
+      ['out', ['close', 1009, 'message of more than 100 bytes (maxMessageSize)']],
+      ['out', ['close', 1009, 'message of more than 2 fragments (maxFragments)']],
+    ]);
   });
 
   it('rejects limits that are not integers', () => {
@@ -833,7 +851,7 @@ describe('Connection: streaming mode', () => {
     assertFailed(bad, 1007);
   });
 
-  it('is not bound by maxMessageSize or maxFragments (the consumer holds the memory) but is by maxFrameSize', () => {
+  it('is not bound by maxMessageSize, maxFragments or maxFrameSize (the consumer holds the memory)', () => {
     // 64 KiB in 1 KiB frames, with a 4 KiB message limit and 16 fragments at most.
     const frames: Uint8Array[] = [];
     for (let i = 0; i < 64; i++) frames.push(fromClient(i === 0 ? 0x2 : 0x0, new Uint8Array(1024).fill(i), i === 63));
@@ -843,8 +861,16 @@ describe('Connection: streaming mode', () => {
     for (const f of frames) h.conn.receive(f);
     assert.equal(total, 65536);
     assert.deepEqual(h.errors, []);
+    // Issue 15: a large message sent as one frame reaches a streaming reader (it used to fail
+    // with 1009 here); its pieces are reported as they arrive.
+    h.conn.receive(fromClient(0x2, new Uint8Array(4096).fill(7)));
+    assert.equal(total, 65536 + 4096);
+    assert.deepEqual(h.errors, []);
+    // Messages gathered whole keep the frame limit.
+    h.conn.setStreaming(false);
     h.conn.receive(encodeFrameHeader(0x2, 4096, { maskKey: Uint8Array.of(1, 1, 1, 1) }));
     assertFailed(h, 1009);
+    assert.equal((h.errors as ProtocolError[])[0]!.message, 'frame of more than 2048 bytes (maxFrameSize)');
   });
 
   it('takes effect at the next message start', () => {

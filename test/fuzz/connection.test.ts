@@ -150,7 +150,8 @@ function reference(stream: Uint8Array, m: Model): Event[] {
       if (big >= 1n << 63n) return fail(1002); // section 5.2: the top bit MUST be 0
     }
     const length = Number(big);
-    if (length > m.maxFrameSize) return fail(1009);
+    // maxFrameSize bounds control frames and the frames of messages gathered whole, not those of a streamed message.
+    if (control && length > m.maxFrameSize) return fail(1009);
     if (!control) {
       if (opcode === 0) {
         // Section 5.4: a continuation needs a message to continue.
@@ -164,6 +165,7 @@ function reference(stream: Uint8Array, m: Model): Event[] {
         const text = opcode === 1;
         message = { mode, text, size: 0, fragments: 1, parts: [], decoder: text && mode !== 'transform' ? new TextDecoder('utf-8', { fatal: true }) : null };
       }
+      if (length > m.maxFrameSize && message.mode !== 'stream') return fail(1009);
       if (message.size + length > m.maxMessageSize && message.mode !== 'stream') return fail(1009);
       message.size += length;
     }
