@@ -235,6 +235,16 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * The buffer mark of a streamed message's Readable: a quarter of receiveHighWaterMark. A reader
+ * that takes everything buffered at once (`for await`, read() without a size) then holds what it
+ * took while the buffer fills again, and one read of input may be pushed past the mark: the
+ * message's memory stays within receiveHighWaterMark instead of at twice it and more.
+ */
+function streamHighWaterMark(receiveHighWaterMark: number): number {
+  return Math.max(1, Math.floor(receiveHighWaterMark / 4));
+}
+
 /** The Readable of one received message. */
 class MessageStream extends Readable {
   readonly type: 'text' | 'binary';
@@ -1068,7 +1078,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         this.#waiters.shift();
         const stream: MessageStream = new MessageStream(
           isText ? 'text' : 'binary',
-          Math.max(1, this.#options.receiveHighWaterMark),
+          streamHighWaterMark(this.#options.receiveHighWaterMark),
           () => this.#driver.resume(PauseReason.Stream),
           () => {
             // Destroyed early by its reader, or ended: either way it no longer holds the socket.
@@ -1088,6 +1098,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (incoming.stream !== null) {
       const stream = incoming.stream;
       if (!stream.destroyed) {
+        // A small piece of a large read would keep the whole read alive while the stream counts
+        // only the piece (a peer could pin a read per byte): copied, as a queued message is.
+        if (data.byteLength * 2 < data.buffer.byteLength) data = Uint8Array.prototype.slice.call(data);
         if (data.length > 0 && !stream.push(asBuffer(data))) this.#driver.pause(PauseReason.Stream);
         if (fin) stream.push(null);
       }
@@ -1102,7 +1115,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (incoming.size > this.#options.maxMessageSize) {
       this.#incoming = null;
       this.#state = 'closing';
-      this.#startClose(1009, 'message too big');
+      this.#startClose(1009, `message of more than ${this.#options.maxMessageSize} bytes (maxMessageSize)`);
       return;
     }
     if (fin) {

@@ -28,9 +28,13 @@ import { WheelTimer } from './timer-wheel.js';
 export const PauseReason = {
   /** An extension's transform (inflate) is running: the core cannot take input meanwhile. */
   Transform: 1,
-  /** Unread messages passed the receive high-water mark. */
+  /**
+   * Unread messages passed the receive high-water mark. Holds parsing too: frames already read
+   * would otherwise go on being parsed, inflated and queued past the mark (a read of compressed
+   * frames may inflate a thousandfold).
+   */
   Queue: 2,
-  /** The Readable of a streamed message is full. */
+  /** The Readable of a streamed message is full. Holds parsing too, for the same reason as Queue. */
   Stream: 4,
   /**
    * A reply queued while a message was delivered is still being encoded (compressed). Unlike the
@@ -42,7 +46,17 @@ export const PauseReason = {
 } as const;
 
 /** The pause reasons that also hold the core's parsing, not only reading the socket. */
-const HOLDS_PARSING: number = PauseReason.Reply;
+const HOLDS_PARSING: number = PauseReason.Reply | PauseReason.Queue | PauseReason.Stream;
+
+/**
+ * The pause reasons that wait for the application to read, which may take any time: while only
+ * these hold, the socket is still read, without parsing, up to READ_AHEAD bytes of held input, so
+ * that the peer's close frame and the end of the transport are noticed (see onData and onEnd).
+ */
+const READS_AHEAD: number = PauseReason.Queue | PauseReason.Stream;
+
+/** Unparsed input read ahead while the application does not read (READS_AHEAD): one large read. */
+const READ_AHEAD = 256 * 1024;
 
 /**
  * How long a client waits for the server to close TCP after the closing handshake, at most
@@ -225,6 +239,8 @@ export class SocketDriver {
   private transportError: Error | null = null;
   private timeoutError: Error | null = null;
   private readEnded = false;
+  /** The transport's end came while parsing was held with input still unparsed: handled once it is parsed (see onEnd). */
+  private endHeld = false;
 
   /** Keep-alive and idle checks share one timer; null when both features are off. */
   private readonly liveness: WheelTimer | null;
@@ -361,7 +377,7 @@ export class SocketDriver {
     return new Promise<void>((resolve) => this.addDrainWaiter(resolve));
   }
 
-  /** Stops reading the socket for `reason` until `resume(reason)` (and parsing too, for PauseReason.Reply). */
+  /** Stops reading the socket for `reason` until `resume(reason)` (and parsing too, for the reasons in HOLDS_PARSING). */
   pause(reason: number): void {
     if ((this.pauseReasons & reason) !== 0) return;
     this.pauseReasons |= reason;
@@ -384,6 +400,14 @@ export class SocketDriver {
         this.endBatch();
       }
       this.trackMessage();
+      if ((this.pauseReasons & READS_AHEAD) !== 0) this.onReadAhead();
+      if (this.endHeld && (this.pauseReasons & HOLDS_PARSING) === 0) {
+        // The transport ended while input was held: that input is parsed now, so end as usual.
+        this.endHeld = false;
+        this.readEnded = false;
+        this.onEnd();
+        return;
+      }
     }
     this.updateFlow();
   }
@@ -616,6 +640,7 @@ export class SocketDriver {
         // Input that arrived during the transform was parsed just now.
         this.trackMessage();
         this.resume(PauseReason.Transform);
+        if ((this.pauseReasons & READS_AHEAD) !== 0) this.onReadAhead();
       },
       (error: unknown) => {
         if (this.finished) return;
@@ -693,11 +718,18 @@ export class SocketDriver {
     this.stream.destroy();
   }
 
+  /** Reading goes on while only the application holds parsing (READS_AHEAD) and little input is held. */
+  private readingAhead(): boolean {
+    return (this.pauseReasons & ~READS_AHEAD) === 0 && !this.readEnded && this.connection.bufferedInput < READ_AHEAD;
+  }
+
   private updateFlow(): void {
     if (!this.started || this.stream.destroyed) return;
     if (this.pauseReasons !== 0) {
-      if (this.stream.readableFlowing !== false) this.stream.pause();
-      // While we do not read, the peer cannot be blamed for a message not arriving.
+      if (this.readingAhead()) {
+        if (this.stream.readableFlowing !== true) this.stream.resume();
+      } else if (this.stream.readableFlowing !== false) this.stream.pause();
+      // While we do not read (or parse), the peer cannot be blamed for a message not arriving.
       if (this.messageActive && this.messageTimer?.pending) {
         this.messageTimer.cancel();
         this.messageLeft -= nowMs() - this.messageStartedAt;
@@ -724,6 +756,22 @@ export class SocketDriver {
       this.endBatch();
     }
     if (this.options.messageTimeout) this.trackMessage();
+    if ((this.pauseReasons & READS_AHEAD) !== 0) this.onReadAhead();
+  }
+
+  /**
+   * After input was read or parsed while the application holds parsing (the rest is kept,
+   * unparsed): reading goes on or stops (see readingAhead), and the peer's close frame
+   * among it is not answered until the application reads the messages before it (the lead's
+   * close path may hold the reply longer still), but a consumer that never comes back must not
+   * keep the connection forever: closeTimeout bounds the wait, then the transport is destroyed.
+   */
+  private onReadAhead(): void {
+    if (this.finished || this.peerCloseFrame !== null) return;
+    if (this.options.closeTimeout > 0 && (this.closeTimer === null || !this.closeTimer.pending) && this.connection.closeHeld) {
+      this.armCloseTimer(this.options.closeTimeout);
+    }
+    this.updateFlow();
   }
 
   /** After a read: start, keep or stop timing the partial frame or message it ended inside. */
@@ -799,6 +847,14 @@ export class SocketDriver {
   /** @internal */
   onEnd(): void {
     if (this.readEnded) return;
+    if ((this.pauseReasons & HOLDS_PARSING) !== 0 && this.connection.bufferedInput > 0 && !this.connection.closed) {
+      // Messages read before the FIN wait for the application: they are parsed (and the end
+      // handled) when it reads them, or the transport goes after closeTimeout if it never does.
+      this.readEnded = true;
+      this.endHeld = true;
+      if (this.closeTimer === null || !this.closeTimer.pending) this.armCloseTimer(this.options.closeTimeout || CLIENT_CLOSE_LINGER);
+      return;
+    }
     this.readEnded = true;
     this.stopLiveness();
     // The peer's FIN. Without a close frame before it, the connection closed abnormally (1006).
