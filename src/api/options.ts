@@ -51,12 +51,17 @@ export const DEFAULT_FRAGMENT_SIZE = 64 * 1024;
 
 /** Options of a connection, shared by connect() and the server. Each default is documented on its field. */
 export interface WebSocketOptions {
-  /** Largest frame payload accepted, in bytes (1009 beyond it); default 1 MiB (DEFAULT_MAX_FRAME_SIZE). */
+  /**
+   * Largest frame payload accepted in a message received whole, in bytes (1009 beyond it);
+   * default 1 MiB (DEFAULT_MAX_FRAME_SIZE). Not applied to messages read with `receiveStream()`,
+   * whose frames go to the stream's consumer as they arrive (a peer may send a large message as
+   * one frame).
+   */
   maxFrameSize?: number;
   /**
    * Largest message accepted, in bytes, after decompression (1009 beyond it); default 1 MiB, as
    * the CHICKEN seed and Python `websockets`. Messages read with `receiveStream()` are bounded by
-   * the stream's consumer instead (and by `maxFrameSize` per frame).
+   * the stream's consumer instead (unless compressed: those are inflated whole, and bounded).
    */
   maxMessageSize?: number;
   /** Most fragments in one message (1009 beyond it); default 262,144 (DEFAULT_MAX_FRAGMENTS). */
@@ -87,9 +92,10 @@ export interface WebSocketOptions {
    */
   propagateErrors?: boolean;
   /**
-   * Bytes of unread received data (queued messages not yet taken by `receive()`, or fragments
-   * buffered in a `receiveStream()` Readable) above which reading the socket pauses, so TCP
-   * pushes back on the peer; it resumes when they are consumed. Default 4 MiB.
+   * Bytes of unread received data (queued messages not yet taken by `receive()`) above which
+   * parsing and reading the socket pause, so TCP pushes back on the peer and input already read
+   * is not inflated past it; they resume when the queue is down to half. A `receiveStream()`
+   * Readable buffers a quarter of it. Default 4 MiB.
    */
   receiveHighWaterMark?: number;
   /** Unread messages above which reading the socket pauses, as `receiveHighWaterMark`. Default 1024. */
