@@ -89,8 +89,14 @@ export interface DriverEvents {
   fragment(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void;
   ping(payload: Uint8Array): void;
   pong(payload: Uint8Array): void;
-  /** The peer's close frame arrived; the core has answered it if we had not closed first. */
+  /**
+   * The peer's close frame arrived. The core has answered it if we had closed first or
+   * `holdCloseReply` said no; otherwise the answer waits for `SocketDriver.replyToClose` (at most
+   * closeTimeout, then it is sent anyway).
+   */
   peerClose(code: number, reason: string): void;
+  /** The peer's close frame is arriving: true to hold the answer (see ConnectionHandler.holdCloseReply). Absent: answer at once. */
+  holdCloseReply?(): boolean;
   /** The peer broke the protocol; a close frame with `error.closeCode` is on its way. */
   protocolError(error: ProtocolError): void;
   /** Nothing arrived for `pingInterval` ms: time for a keep-alive ping. */
@@ -225,6 +231,12 @@ export class SocketDriver {
   private transportError: Error | null = null;
   private timeoutError: Error | null = null;
   private readEnded = false;
+  /** The peer's FIN came while input read before it still waited to be parsed (see onEnd). */
+  private endDeferred = false;
+  /** Likewise the stream's 'close' (see onClose). */
+  private closeDeferred = false;
+  /** terminate() was called: what is still parsed is discarded, not reported. */
+  private terminated = false;
 
   /** Keep-alive and idle checks share one timer; null when both features are off. */
   private readonly liveness: WheelTimer | null;
@@ -386,6 +398,25 @@ export class SocketDriver {
       this.trackMessage();
     }
     this.updateFlow();
+    if ((this.endDeferred || this.closeDeferred) && !this.parsingPending()) {
+      if (this.endDeferred) {
+        this.endDeferred = false;
+        this.onEnd();
+      }
+      if (this.closeDeferred) {
+        this.closeDeferred = false;
+        this.finish();
+      }
+    }
+  }
+
+  /**
+   * Input already read waits in the core, unparsed, until something of ours completes: an
+   * inflation in progress, or parsing held for a reply. Both end in bounded time.
+   */
+  private parsingPending(): boolean {
+    if (this.finished || this.connection.closed) return false;
+    return this.connection.awaitingTransform || (this.pauseReasons & HOLDS_PARSING) !== 0;
   }
 
   /** Is reading paused for this reason? */
@@ -505,15 +536,29 @@ export class SocketDriver {
    */
   close(code?: number, reason?: string): void {
     const wasOpen = this.connection.readyState === 'open';
+    const answering = this.connection.closeReplyPending;
     this.connection.close(code, reason);
+    // Our close was the answer to the peer's, held until now: the handshake is complete.
+    if (answering && this.connection.readyState === 'closed') return this.endTransport();
     if (!wasOpen) return;
     this.stopLiveness();
     // Unless the answer already came (a transport may deliver it synchronously), bound the wait.
     if (this.peerCloseFrame === null) this.armCloseTimer(this.options.closeTimeout);
   }
 
+  /**
+   * Sends the answer to the peer's close frame that `holdCloseReply` held, then ends the transport
+   * as after any closing handshake. Does nothing unless an answer is held.
+   */
+  replyToClose(): void {
+    if (!this.connection.closeReplyPending) return;
+    this.connection.replyToClose();
+    this.endTransport();
+  }
+
   /** Destroys the transport at once; `closed` follows with 1006 unless the handshake had completed. */
   terminate(): void {
+    this.terminated = true;
     this.stopLiveness();
     if (!this.stream.destroyed) this.stream.destroy();
     else if (!this.finished && !this.stream.closed) queueMicrotask(() => this.finish());
@@ -557,14 +602,15 @@ export class SocketDriver {
   /** @internal */
   coreMessage(data: Uint8Array, isText: boolean): void {
     this.progress = true;
-    // Nothing reaches the owner once the transport is destroyed (terminate() from a listener).
-    if (!this.stream.destroyed) this.events.message(data, isText);
+    // Nothing reaches the owner after terminate() (from a listener, say). A transport that merely
+    // went away still delivers what was read before (parsed late, after an inflation).
+    if (!this.terminated) this.events.message(data, isText);
   }
 
   /** @internal */
   coreFragment(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void {
     if (fin) this.progress = true;
-    if (!this.stream.destroyed) this.events.fragment(data, isText, first, fin);
+    if (!this.terminated) this.events.fragment(data, isText, first, fin);
   }
 
   /** @internal */
@@ -572,13 +618,13 @@ export class SocketDriver {
     // A control frame is progress only outside a message: one between a dribbled message's
     // fragments does not bring that message any closer to its end.
     if (!this.connection.receiving) this.progress = true;
-    if (!this.stream.destroyed) this.events.ping(payload);
+    if (!this.terminated) this.events.ping(payload);
   }
 
   /** @internal */
   corePong(payload: Uint8Array): void {
     if (!this.connection.receiving) this.progress = true;
-    if (!this.stream.destroyed) this.events.pong(payload);
+    if (!this.terminated) this.events.pong(payload);
   }
 
   /** @internal */
@@ -613,9 +659,10 @@ export class SocketDriver {
         } finally {
           this.endBatch();
         }
-        // Input that arrived during the transform was parsed just now.
+        // Input that arrived during the transform was parsed just now, and may have started the
+        // next transform: reading stays paused for that one.
         this.trackMessage();
-        this.resume(PauseReason.Transform);
+        if (!this.connection.awaitingTransform) this.resume(PauseReason.Transform);
       },
       (error: unknown) => {
         if (this.finished) return;
@@ -629,9 +676,20 @@ export class SocketDriver {
   }
 
   /** @internal */
+  coreHoldCloseReply(): boolean {
+    return !this.stream.destroyed && this.events.holdCloseReply?.() === true;
+  }
+
+  /** @internal */
   coreClose(code: number, reason: string): void {
     this.peerCloseFrame = { code, reason };
     this.stopLiveness();
+    if (this.connection.closeReplyPending) {
+      // Our answer is held while the owner's consumer catches up; closeTimeout bounds the wait.
+      this.armCloseTimer(this.options.closeTimeout);
+      this.events.peerClose(code, reason);
+      return;
+    }
     this.events.peerClose(code, reason);
     this.endTransport();
   }
@@ -687,6 +745,8 @@ export class SocketDriver {
 
   private onCloseTimeout(): void {
     if (this.finished) return;
+    // The owner's consumer did not catch up in time: answer the peer's close now.
+    if (this.connection.closeReplyPending) return this.replyToClose();
     if (this.peerCloseFrame === null && this.failure === null && this.timeoutError === null) {
       this.timeoutError = new CloseTimeoutError(this.options.closeTimeout);
     }
@@ -799,6 +859,12 @@ export class SocketDriver {
   /** @internal */
   onEnd(): void {
     if (this.readEnded) return;
+    // Bytes read before the FIN may still wait in the core (an inflation in progress, parsing held
+    // for a reply): they may hold messages and the close frame, so the end waits for them (resume).
+    if (this.parsingPending()) {
+      this.endDeferred = true;
+      return;
+    }
     this.readEnded = true;
     this.stopLiveness();
     // The peer's FIN. Without a close frame before it, the connection closed abnormally (1006).
@@ -820,12 +886,19 @@ export class SocketDriver {
 
   /** @internal */
   onClose(): void {
+    // As for the FIN (onEnd): what was read before the stream went is parsed before it is over.
+    if (this.parsingPending()) {
+      this.closeDeferred = true;
+      return;
+    }
     this.finish();
   }
 
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    // The transport went while our answer to the peer's close was still held: not a clean close.
+    const unanswered = this.connection.closeReplyPending;
     this.stopLiveness();
     this.closeTimer?.cancel();
     this.messageTimer?.cancel();
@@ -843,7 +916,7 @@ export class SocketDriver {
     let result: CloseResult;
     const peer = this.peerCloseFrame;
     if (peer !== null && this.failure === null) {
-      result = { code: peer.code, reason: peer.reason, wasClean: true, error: null };
+      result = { code: peer.code, reason: peer.reason, wasClean: !unanswered, error: null };
     } else if (this.failure !== null) {
       result = { code: this.failure.closeCode, reason: this.failure.message, wasClean: false, error: this.failure };
     } else {
@@ -914,6 +987,10 @@ class CoreHandler implements ConnectionHandler {
 
   close(code: number, reason: string): void {
     this.driver.coreClose(code, reason);
+  }
+
+  holdCloseReply(): boolean {
+    return this.driver.coreHoldCloseReply();
   }
 
   protocolError(error: ProtocolError): void {

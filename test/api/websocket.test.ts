@@ -31,6 +31,7 @@ import { pendingTimers } from '../../src/node/timer-wheel.js';
 import { closePair, isSocket, rawPair, sleep, transports, within, wsPair, type RawPeer } from '../helpers/ws-pair.js';
 import type { MessageCodec } from '../../src/node/message-codec.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
+import { DeflateCodec } from '../../src/node/deflate-codec.js';
 
 const text = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -1122,3 +1123,85 @@ for (const transport of transports) {
     });
   });
 }
+
+/** permessage-deflate codecs for both ends of a wsPair, compressing every message. */
+function deflatePair(): { client: { codecs: MessageCodec[] }; server: { codecs: MessageCodec[] } } {
+  const params = { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
+  return {
+    client: { codecs: [new DeflateCodec('client', params, 'permessage-deflate', { threshold: 0 })] },
+    server: { codecs: [new DeflateCodec('server', params, 'permessage-deflate', { threshold: 0 })] },
+  };
+}
+
+// RFC 6455 section 5.5.1 lets an endpoint finish sending data before it answers a close frame. A
+// pull consumer (for await, receive()) takes messages after the whole read was parsed, so the
+// close read with them must wait for it: else its replies meet a closed connection and are lost.
+for (const transport of transports) {
+  for (const compressed of [false, true]) {
+    for (const echoer of ['server', 'client'] as const) {
+      describe(`replies of a pull consumer precede the close read with the messages (${transport}, ${compressed ? 'compressed' : 'plain'}, ${echoer} echoes)`, { timeout: 60_000 }, () => {
+        for (const count of [1, 5, 100]) {
+          test(`all ${count} messages sent then closed at once are echoed by a for await loop`, async () => {
+            const { client, server } = await wsPair(transport, compressed ? deflatePair() : {});
+            const [echo, sender] = echoer === 'server' ? [server, client] : [client, server];
+            try {
+              const echoed = (async () => {
+                for await (const m of echo) await echo.send(m.data);
+              })();
+              const received: string[] = [];
+              sender.on('message', (data) => received.push(String(data)));
+              const closed = next(sender, 'close');
+              for (let i = 0; i < count; i++) void sender.send(`message ${i}`);
+              const info = await within(sender.close(1000, 'done'), 10_000, 'the close');
+              assert.equal(info.code, 1000);
+              await within(closed, 10_000, 'close event');
+              await within(echoed, 10_000, 'the loop');
+              assert.deepEqual(received, Array.from({ length: count }, (_, i) => `message ${i}`));
+            } finally {
+              await closePair(client, server);
+            }
+          });
+        }
+
+        test('receive() replies too, and a ping read before the close is still answered at once', async () => {
+          const { client, server } = await wsPair(transport, compressed ? deflatePair() : {});
+          const [echo, sender] = echoer === 'server' ? [server, client] : [client, server];
+          try {
+            const received: string[] = [];
+            sender.on('message', (data) => received.push(String(data)));
+            void sender.send('one');
+            void sender.send('two');
+            const pong = sender.ping('are you there', { timeout: 10_000 });
+            const closing = sender.close(1000);
+            await within(pong, 10_000, 'the pong');
+            for (let i = 0; i < 2; i++) {
+              const m = await within(echo.receive(), 10_000, 'a message');
+              await echo.send(`re: ${String(m.data)}`);
+            }
+            await within(closing, 10_000, 'the close');
+            assert.deepEqual(received, ['re: one', 're: two']);
+          } finally {
+            await closePair(client, server);
+          }
+        });
+      });
+    }
+  }
+}
+
+describe('a close read behind messages nobody takes', { timeout: 60_000 }, () => {
+  test('is answered after closeTimeout, and the queued messages can still be received', async () => {
+    const { client, server } = await wsPair('tcp', { server: { closeTimeout: 200 } });
+    try {
+      void client.send('never taken');
+      const started = performance.now();
+      const info = await within(client.close(1000), 10_000, 'the close');
+      assert.equal(info.code, 1000);
+      assert.ok(performance.now() - started >= 150, 'the reply waited for closeTimeout');
+      await within(next(server, 'close'), 10_000, 'server close');
+      assert.deepEqual(await server.receive(), { type: 'text', data: 'never taken' });
+    } finally {
+      await closePair(client, server);
+    }
+  });
+});
