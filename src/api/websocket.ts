@@ -467,10 +467,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   // #send and #sendEncoded mark every promise that may reject with handled(); the fast path
-  // returns the driver's, which never rejects, as is: no second promise per message.
+  // returns the driver's as is (already marked): no second promise per message.
   #send(data: SendData, options: SendOptions | undefined): Promise<void> {
     if (!this.#mayWrite()) return handled(Promise.reject(this.#notOpenError()));
-    if (this.#overBufferLimit()) return handled(Promise.reject(this.#failSendBuffer()));
+    this.#watchBuffered();
     const fragmentSize = options?.fragmentSize;
     if (fragmentSize !== undefined && (!Number.isInteger(fragmentSize) || fragmentSize < 1)) {
       throw new InvalidArgumentError(`fragmentSize must be a positive integer, got ${String(fragmentSize)}`);
@@ -499,7 +499,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         // The fast path: straight to the core and the socket, synchronously, so a reply sent
         // from a 'message' listener leaves before anything the core writes after that message.
         this.#driver.sendMessage(bytes, isText, fragmentSize === undefined ? undefined : { fragmentSize });
-        return this.#driver.waitForDrain();
+        return this.#driver.whenWritten();
       }
       return handled(
         this.#enqueue((settle) => ({
@@ -540,10 +540,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   #sendEncoded(chunks: readonly Uint8Array[], size: number): Promise<void> {
     if (this.#role !== 'server') throw new InvalidArgumentError('encoded frames are for the server role (client frames are masked one by one)');
     if (!this.#mayWrite()) return handled(Promise.reject(this.#notOpenError()));
-    if (this.#overBufferLimit()) return handled(Promise.reject(this.#failSendBuffer()));
+    this.#watchBuffered();
     if (!this.#sendBusy && this.#sendQueue.length === 0) {
       this.#driver.sendEncoded(chunks);
-      return this.#driver.waitForDrain();
+      return this.#driver.whenWritten();
     }
     return handled(this.#enqueue((settle) => ({ ...settle, kind: 'encoded', chunks, size })));
   }
@@ -556,19 +556,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     return this.#state === 'open' || (this.#closePromise === null && this.#driver.connection.closeReplyPending);
   }
 
-  #overBufferLimit(): boolean {
-    return this.bufferedAmount > this.#options.maxBufferedAmount;
-  }
-
   /**
-   * A peer that does not read while we keep sending: fail the connection (1008) and drop the
-   * socket at once, since a close frame could not get through the full buffer anyway.
+   * Much is waiting to be written: a burst of sends, or a peer that does not read. The driver
+   * tells them apart by progress (watchStall) and fails only the second, with 1008.
    */
-  #failSendBuffer(): SendBufferFullError {
-    const error = new SendBufferFullError(this.#options.maxBufferedAmount);
-    this.#state = 'closing';
-    this.#driver.fail(error, true);
-    return error;
+  #watchBuffered(): void {
+    const limit = this.#options.maxBufferedAmount;
+    if (this.bufferedAmount > limit) this.#driver.watchStall(limit, this.#options.stallTimeout);
   }
 
   #enqueue(make: (settle: Settle) => SendJob): Promise<void> {
@@ -638,7 +632,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       this.#assertSendable();
       driver.sendEncoded(job.chunks);
       this.#handedOver(job);
-      await driver.waitForDrain();
+      await driver.whenWritten();
       return;
     }
     if (job.kind === 'message') {
@@ -657,7 +651,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       driver.sendMessage(data, job.isText, job.fragmentSize > 0 || rsv !== 0 ? { rsv, fragmentSize: job.fragmentSize || undefined } : undefined);
       // Parsing may go on now (which may deliver the next message and queue its reply).
       this.#handedOver(job);
-      await driver.waitForDrain();
+      await driver.whenWritten();
       return;
     }
     await this.#runStream(job.source, job.isText, job.fragmentSize);
@@ -689,13 +683,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
           first = false;
         }
         // Backpressure: read the source no faster than the socket drains.
-        await driver.waitForDrain();
+        await driver.whenWritten();
       }
       this.#assertSendable();
       // The message ends with an empty final frame: a chunk is sent as soon as it is read, before
       // anyone knows whether it was the last.
       driver.sendFrame(EMPTY, isText ?? false, first, true);
-      await driver.waitForDrain();
+      await driver.whenWritten();
     } catch (error) {
       if (!done) {
         try {
@@ -790,7 +784,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         throw new InvalidArgumentError(`a pong payload is at most ${MAX_CONTROL_PAYLOAD} bytes, got ${payload.length}`);
       }
       this.#driver.pong(payload);
-      promise = this.#driver.waitForDrain();
+      promise = this.#driver.whenWritten();
     } catch (error) {
       promise = Promise.reject(error);
     }

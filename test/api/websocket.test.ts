@@ -680,8 +680,8 @@ for (const transport of transports) {
       assert.equal(code, 1008);
     });
 
-    test('maxBufferedAmount: past the bound the next send fails the connection (1008) and the socket goes', async () => {
-      const { client, server, serverStream } = await wsPair(transport, { client: { maxBufferedAmount: 256 * 1024 } });
+    test('maxBufferedAmount: past the bound, a peer that takes nothing for stallTimeout is failed (1008) and the socket goes', async () => {
+      const { client, server, serverStream } = await wsPair(transport, { client: { maxBufferedAmount: 256 * 1024, stallTimeout: 200 } });
       serverStream.pause(); // a peer that reads nothing
       const chunk = Buffer.alloc(64 * 1024);
       const closed = next(client, 'close');
@@ -1200,6 +1200,86 @@ describe('a close read behind messages nobody takes', { timeout: 60_000 }, () =>
       assert.ok(performance.now() - started >= 150, 'the reply waited for closeTimeout');
       await within(next(server, 'close'), 10_000, 'server close');
       assert.deepEqual(await server.receive(), { type: 'text', data: 'never taken' });
+    } finally {
+      await closePair(client, server);
+    }
+  });
+});
+
+// What a resolved send() promises (docs/connection.md, Sending): its bytes were accepted by the
+// operating system. A local burst to a peer that reads is not a dead peer; a peer that reads
+// nothing at all is still cut off, once bytes have waited stallTimeout without any being written.
+describe('sends that keep their word (tcp)', { timeout: 60_000 }, () => {
+  test('eight 1 MiB sends fired at once to a peer that reads all arrive, and every one resolves', async () => {
+    const { client, server } = await wsPair('tcp', { server: { maxMessageSize: 2 << 20, maxFrameSize: 2 << 20 } });
+    try {
+      const got: number[] = [];
+      server.on('message', (data) => got.push((data as Buffer).length));
+      const sends = Array.from({ length: 8 }, () => client.send(Buffer.alloc(1 << 20)));
+      await within(Promise.all(sends), 20_000, 'the sends');
+      await until(() => got.length === 8, 20_000, 'eight messages');
+      assert.equal(client.readyState, 'open');
+      assert.deepEqual(got, Array(8).fill(1 << 20));
+    } finally {
+      await closePair(client, server);
+    }
+  });
+
+  test('two 16 MiB messages in flight from a client both arrive', async () => {
+    const big = { maxMessageSize: 32 << 20, maxFrameSize: 32 << 20 };
+    const { client, server } = await wsPair('tcp', { server: big });
+    try {
+      const first = client.send(Buffer.alloc(16 << 20, 1));
+      const second = client.send(Buffer.alloc(16 << 20, 2));
+      const a = await within(server.receive(), 30_000, 'the first');
+      const b = await within(server.receive(), 30_000, 'the second');
+      await within(Promise.all([first, second]), 30_000, 'the sends');
+      assert.equal(a.data.length, 16 << 20);
+      assert.equal((a.data as Buffer)[0], 1);
+      assert.equal((b.data as Buffer)[0], 2);
+    } finally {
+      await closePair(client, server);
+    }
+  });
+
+  test('sends whose bytes never left the process reject with ConnectionClosedError when the connection ends', async () => {
+    const { client, server, serverStream, clientStream } = await wsPair('tcp', { client: { maxBufferedAmount: 256 << 20 } });
+    try {
+      serverStream.pause(); // reads nothing: the kernel buffers fill, then our own
+      const outcomes: (true | Error)[] = [];
+      const sends = Array.from({ length: 32 }, (_, i) =>
+        client.send(Buffer.alloc(1 << 20)).then(
+          () => (outcomes[i] = true),
+          (error: Error) => (outcomes[i] = error),
+        ),
+      );
+      await until(() => clientStream.writableLength > 0 && clientStream.writableNeedDrain, 10_000, 'bytes waiting in the process');
+      serverStream.destroy();
+      await within(Promise.all(sends), 10_000, 'every send settles');
+      const rejected = outcomes.filter((o) => o !== true);
+      assert.ok(rejected.length > 0, 'the sends still in the process did not report success');
+      for (const error of rejected) assert.ok(error instanceof ConnectionClosedError, String(error));
+      // In order: what resolved went before what was lost.
+      const firstRejected = outcomes.findIndex((o) => o !== true);
+      assert.ok(outcomes.slice(firstRejected).every((o) => o !== true));
+    } finally {
+      await closePair(client, server);
+    }
+  });
+
+  test('a peer that reads nothing is cut off (1008) once bytes waited stallTimeout without progress, reason saying so', async () => {
+    const { client, server, serverStream } = await wsPair('tcp', { client: { maxBufferedAmount: 256 * 1024, stallTimeout: 300 } });
+    try {
+      serverStream.pause();
+      const closed = next(client, 'close');
+      const chunk = Buffer.alloc(64 * 1024);
+      for (let i = 0; i < 2000 && client.readyState === 'open'; i++) {
+        client.send(chunk).catch(() => {});
+        if (i % 16 === 0) await tick();
+      }
+      const [code, reason] = await within(closed, 10_000, 'close');
+      assert.equal(code, 1008);
+      assert.match(String(reason), /waited 300 ms/);
     } finally {
       await closePair(client, server);
     }
