@@ -41,10 +41,17 @@ export const DEFAULT_RECEIVE_HIGH_WATER_MESSAGES = 1024;
 export const DEFAULT_MESSAGE_TIMEOUT = 60_000;
 
 /**
- * Default `maxBufferedAmount`: 4 MiB waiting for a peer that does not read, after which the next
- * send() fails the connection (1008). Producers that await send() never get there.
+ * Default `maxBufferedAmount`: 4 MiB waiting to be written, past which the connection watches for
+ * a peer that reads nothing (see `stallTimeout`). Producers that await send() never get there.
  */
 export const DEFAULT_MAX_BUFFERED_AMOUNT = 4 * 1024 * 1024;
+
+/**
+ * Default `stallTimeout`: 30 s with more than maxBufferedAmount waiting and not a byte of it
+ * written. As long as pingInterval: a peer that takes nothing off its socket for that long while
+ * megabytes wait for it is not reading, and a slow but reading peer makes progress much sooner.
+ */
+export const DEFAULT_STALL_TIMEOUT = 30_000;
 
 /** Default `fragmentSize` of a streamed send: 64 KiB per frame, as Node's stream chunks. */
 export const DEFAULT_FRAGMENT_SIZE = 64 * 1024;
@@ -108,12 +115,20 @@ export interface WebSocketOptions {
    */
   messageTimeout?: number;
   /**
-   * When more than this many bytes already wait to be written (`bufferedAmount`), the next
-   * send() fails the connection (1008, SendBufferFullError) and destroys the socket: a peer that
-   * does not read cannot make us buffer without bound. Infinity disables. Default 4 MiB
+   * When a send() finds more than this many bytes already waiting to be written
+   * (`bufferedAmount`), the connection starts watching the peer: if then `stallTimeout` ms pass
+   * in which bytes wait and not one of them is written, the connection fails (1008,
+   * SendBufferFullError) and the socket is destroyed. A peer that reads, however slowly, is never
+   * cut off: a burst of sends is not a dead peer. Infinity disables. Default 4 MiB
    * (DEFAULT_MAX_BUFFERED_AMOUNT).
    */
   maxBufferedAmount?: number;
+  /**
+   * How long bytes may wait with no progress at all, once more than `maxBufferedAmount` were
+   * waiting, before the peer counts as not reading (1008); 0 disables. Default 30 s
+   * (DEFAULT_STALL_TIMEOUT).
+   */
+  stallTimeout?: number;
 }
 
 /** WebSocketOptions with every default applied, as the WebSocket uses them. */
@@ -130,6 +145,7 @@ export interface ResolvedOptions {
   receiveHighWaterMessages: number;
   messageTimeout: number;
   maxBufferedAmount: number;
+  stallTimeout: number;
 }
 
 function size(name: string, value: unknown, fallback: number, allowInfinity: boolean): number {
@@ -161,5 +177,6 @@ export function resolveOptions(options: WebSocketOptions = {}): ResolvedOptions 
     receiveHighWaterMessages: size('receiveHighWaterMessages', options.receiveHighWaterMessages, DEFAULT_RECEIVE_HIGH_WATER_MESSAGES, true),
     messageTimeout: size('messageTimeout', options.messageTimeout, DEFAULT_MESSAGE_TIMEOUT, false),
     maxBufferedAmount: size('maxBufferedAmount', options.maxBufferedAmount, DEFAULT_MAX_BUFFERED_AMOUNT, true),
+    stallTimeout: size('stallTimeout', options.stallTimeout, DEFAULT_STALL_TIMEOUT, false),
   };
 }

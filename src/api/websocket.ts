@@ -140,6 +140,7 @@ type SendJob =
   | (Settle & { kind: 'message'; data: Uint8Array; isText: boolean; fragmentSize: number; compress: boolean; size: number })
   | (Settle & { kind: 'stream'; source: AsyncIterable<unknown>; isText: boolean | undefined; fragmentSize: number; size: 0 })
   | (Settle & { kind: 'close'; code: number | undefined; reason: string; size: 0 })
+  | (Settle & { kind: 'reply'; size: 0 })
   | (Settle & { kind: 'encoded'; chunks: readonly Uint8Array[]; size: number });
 
 /** The state of the message being received in the core's streaming mode. */
@@ -319,6 +320,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       this.ws.#onPeerClose(code, reason);
     }
 
+    holdCloseReply(): boolean {
+      return this.ws.#holdCloseReply();
+    }
+
     protocolError(error: ProtocolError): void {
       this.ws.#onProtocolError(error);
     }
@@ -375,6 +380,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   #flushScheduled = false;
   #streaming = false;
   #incoming: Incoming | null = null;
+  /**
+   * A pull consumer took a message and has not come back for the next one yet: an iterator whose
+   * loop body is running ('iterate'), or a receive() or receiveStream() caller ('receive'). While
+   * it is set, or messages are queued, the answer to the peer's close waits (#holdCloseReply).
+   */
+  #pullTaken: 'iterate' | 'receive' | null = null;
+  /** Counts takes by receive() while a close answer waits, so that each gets its grace (#graceForTake). */
+  #takes = 0;
 
   // Pings and closing.
   /** Pings waiting for their pong, oldest first; null until the first ping. */
@@ -464,10 +477,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   // #send and #sendEncoded mark every promise that may reject with handled(); the fast path
-  // returns the driver's, which never rejects, as is: no second promise per message.
+  // returns the driver's as is (already marked): no second promise per message.
   #send(data: SendData, options: SendOptions | undefined): Promise<void> {
-    if (this.#state !== 'open') return handled(Promise.reject(this.#notOpenError()));
-    if (this.#overBufferLimit()) return handled(Promise.reject(this.#failSendBuffer()));
+    if (!this.#mayWrite()) return handled(Promise.reject(this.#notOpenError()));
+    this.#watchBuffered();
     const fragmentSize = options?.fragmentSize;
     if (fragmentSize !== undefined && (!Number.isInteger(fragmentSize) || fragmentSize < 1)) {
       throw new InvalidArgumentError(`fragmentSize must be a positive integer, got ${String(fragmentSize)}`);
@@ -496,7 +509,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         // The fast path: straight to the core and the socket, synchronously, so a reply sent
         // from a 'message' listener leaves before anything the core writes after that message.
         this.#driver.sendMessage(bytes, isText, fragmentSize === undefined ? undefined : { fragmentSize });
-        return this.#driver.waitForDrain();
+        return this.#driver.whenWritten();
       }
       return handled(
         this.#enqueue((settle) => ({
@@ -536,28 +549,30 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   #sendEncoded(chunks: readonly Uint8Array[], size: number): Promise<void> {
     if (this.#role !== 'server') throw new InvalidArgumentError('encoded frames are for the server role (client frames are masked one by one)');
-    if (this.#state !== 'open') return handled(Promise.reject(this.#notOpenError()));
-    if (this.#overBufferLimit()) return handled(Promise.reject(this.#failSendBuffer()));
+    if (!this.#mayWrite()) return handled(Promise.reject(this.#notOpenError()));
+    this.#watchBuffered();
     if (!this.#sendBusy && this.#sendQueue.length === 0) {
       this.#driver.sendEncoded(chunks);
-      return this.#driver.waitForDrain();
+      return this.#driver.whenWritten();
     }
     return handled(this.#enqueue((settle) => ({ ...settle, kind: 'encoded', chunks, size })));
   }
 
-  #overBufferLimit(): boolean {
-    return this.bufferedAmount > this.#options.maxBufferedAmount;
+  /**
+   * Data may be sent while open, and after the peer's close while our answer is held for the
+   * consumer to catch up (unless we were asked to close meanwhile).
+   */
+  #mayWrite(): boolean {
+    return this.#state === 'open' || (this.#closePromise === null && this.#driver.connection.closeReplyPending);
   }
 
   /**
-   * A peer that does not read while we keep sending: fail the connection (1008) and drop the
-   * socket at once, since a close frame could not get through the full buffer anyway.
+   * Much is waiting to be written: a burst of sends, or a peer that does not read. The driver
+   * tells them apart by progress (watchStall) and fails only the second, with 1008.
    */
-  #failSendBuffer(): SendBufferFullError {
-    const error = new SendBufferFullError(this.#options.maxBufferedAmount);
-    this.#state = 'closing';
-    this.#driver.fail(error, true);
-    return error;
+  #watchBuffered(): void {
+    const limit = this.#options.maxBufferedAmount;
+    if (this.bufferedAmount > limit) this.#driver.watchStall(limit, this.#options.stallTimeout);
   }
 
   #enqueue(make: (settle: Settle) => SendJob): Promise<void> {
@@ -615,14 +630,19 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   async #run(job: SendJob): Promise<void> {
     const driver = this.#driver;
     if (job.kind === 'close') {
-      if (driver.connection.readyState === 'open') this.#startClose(job.code, job.reason);
+      if (driver.connection.canSendData) this.#startClose(job.code, job.reason);
+      return;
+    }
+    if (job.kind === 'reply') {
+      // Behind every send queued before it: the replies to the messages read before the close.
+      driver.replyToClose();
       return;
     }
     if (job.kind === 'encoded') {
       this.#assertSendable();
       driver.sendEncoded(job.chunks);
       this.#handedOver(job);
-      await driver.waitForDrain();
+      await driver.whenWritten();
       return;
     }
     if (job.kind === 'message') {
@@ -641,7 +661,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       driver.sendMessage(data, job.isText, job.fragmentSize > 0 || rsv !== 0 ? { rsv, fragmentSize: job.fragmentSize || undefined } : undefined);
       // Parsing may go on now (which may deliver the next message and queue its reply).
       this.#handedOver(job);
-      await driver.waitForDrain();
+      await driver.whenWritten();
       return;
     }
     await this.#runStream(job.source, job.isText, job.fragmentSize);
@@ -673,13 +693,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
           first = false;
         }
         // Backpressure: read the source no faster than the socket drains.
-        await driver.waitForDrain();
+        await driver.whenWritten();
       }
       this.#assertSendable();
       // The message ends with an empty final frame: a chunk is sent as soon as it is read, before
       // anyone knows whether it was the last.
       driver.sendFrame(EMPTY, isText ?? false, first, true);
-      await driver.waitForDrain();
+      await driver.whenWritten();
     } catch (error) {
       if (!done) {
         try {
@@ -690,7 +710,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       }
       // Half a message is on the wire and cannot be taken back: the only honest end is to fail
       // the connection (1011), so the peer never mistakes a truncated message for a whole one.
-      if (!first && driver.connection.readyState === 'open') {
+      if (!first && driver.connection.canSendData) {
         this.#state = 'closing';
         this.#startClose(1011, 'message stream failed');
       }
@@ -699,7 +719,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   #assertSendable(): void {
-    if (this.#driver.connection.readyState !== 'open' || !this.#driver.active) {
+    if (!this.#driver.connection.canSendData || !this.#driver.active) {
       const info = this.#final ?? this.#peerClose;
       throw new ConnectionClosedError(info?.code ?? 1006, info?.reason ?? '', this.#final?.wasClean ?? info !== null);
     }
@@ -732,7 +752,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   #ping(data: string | Uint8Array | ArrayBuffer | undefined, timeout: number): Promise<number> {
-    if (this.#state !== 'open') return Promise.reject(this.#notOpenError());
+    if (!this.#mayWrite()) return Promise.reject(this.#notOpenError());
     if (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout)) {
       throw new InvalidArgumentError(`ping timeout must be a non-negative number of ms, got ${String(timeout)}`);
     }
@@ -774,7 +794,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         throw new InvalidArgumentError(`a pong payload is at most ${MAX_CONTROL_PAYLOAD} bytes, got ${payload.length}`);
       }
       this.#driver.pong(payload);
-      promise = this.#driver.waitForDrain();
+      promise = this.#driver.whenWritten();
     } catch (error) {
       promise = Promise.reject(error);
     }
@@ -857,7 +877,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       this.#closeSettle = { resolve, reject };
     });
     this.#closePromise.catch(noop);
-    if (this.#state === 'open') {
+    // While the answer to the peer's close is held, this close (after the sends before it) is it.
+    if (this.#state === 'open' || this.#driver.connection.closeReplyPending) {
       this.#state = 'closing';
       if (!this.#sendBusy && this.#sendQueue.length === 0) this.#startClose(code, reason);
       else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code, reason, size: 0 })).catch(noop);
@@ -891,13 +912,16 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   receive(): Promise<Message> {
     const queued = this.#inbox.shift();
     if (queued !== undefined) {
+      this.#taken('receive');
       this.#consumed(queued);
       return Promise.resolve(toMessage(queued.data, queued.isText));
     }
     if (this.#final !== null) return Promise.reject(this.#closedError());
-    return new Promise<Message>((resolve, reject) => {
+    const waiting = new Promise<Message>((resolve, reject) => {
       (this.#waiters = own(this.#waiters)).push({ kind: 'receive', resolve: resolve as Waiter['resolve'], reject });
     });
+    this.#cameBack();
+    return waiting;
   }
 
   /**
@@ -910,14 +934,17 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   receiveStream(): Promise<MessageReadable> {
     const queued = this.#inbox.shift();
     if (queued !== undefined) {
+      this.#taken('receive');
       this.#consumed(queued);
       return Promise.resolve(this.#wholeStream(queued.data, queued.isText));
     }
     if (this.#final !== null) return Promise.reject(this.#closedError());
-    return new Promise<MessageReadable>((resolve, reject) => {
+    const waiting = new Promise<MessageReadable>((resolve, reject) => {
       (this.#waiters = own(this.#waiters)).push({ kind: 'stream', resolve: resolve as Waiter['resolve'], reject });
       this.#updateStreaming();
     });
+    this.#cameBack();
+    return waiting;
   }
 
   /**
@@ -933,6 +960,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       if (finished) return;
       finished = true;
       this.#iterators--;
+      // A loop that ended (break, return) will send no more replies to what it took.
+      if (this.#pullTaken === 'iterate') this.#cameBack();
       this.#scheduleFlush();
     };
     const iterator: AsyncIterableIterator<Message> = {
@@ -940,6 +969,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         if (finished) return Promise.resolve({ done: true, value: undefined });
         const queued = this.#inbox.shift();
         if (queued !== undefined) {
+          this.#taken('iterate');
           this.#consumed(queued);
           return Promise.resolve({ done: false, value: toMessage(queued.data, queued.isText) });
         }
@@ -948,7 +978,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
           const error = this.#iterationError();
           return error === null ? Promise.resolve({ done: true, value: undefined }) : Promise.reject(error);
         }
-        return new Promise<IteratorResult<Message>>((resolve, reject) => {
+        const waiting = new Promise<IteratorResult<Message>>((resolve, reject) => {
           (this.#waiters = own(this.#waiters)).push({
             kind: 'iterate',
             resolve: (value) => {
@@ -962,6 +992,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
             },
           });
         });
+        // The loop came back for more: its body has sent whatever it sends for the last message.
+        this.#cameBack();
+        return waiting;
       },
       return: (): Promise<IteratorResult<Message>> => {
         finish();
@@ -993,10 +1026,50 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.#deliver(data, isText);
   }
 
+  // The answer to the peer's close (RFC 6455 section 5.5.1: an endpoint may send its remaining
+  // data before answering). A pull consumer takes messages after the read that held them was
+  // parsed, so a close in the same read would otherwise be answered, and the connection closed
+  // to sends, before its replies: they would be lost. The answer is held while messages read
+  // before the close are queued or a consumer that took one has not come back for the next; it
+  // then goes behind the sends queued meanwhile. The driver bounds the wait with closeTimeout.
+
+  /** The peer's close frame is arriving: hold the answer? */
+  #holdCloseReply(): boolean {
+    const hold = this.#inbox.length > 0 || this.#pullTaken !== null;
+    if (hold && this.#pullTaken === 'receive') this.#graceForTake();
+    return hold;
+  }
+
+  /** A pull consumer took a message (it may send a reply before it comes back). */
+  #taken(by: 'iterate' | 'receive'): void {
+    this.#pullTaken = by;
+    if (by === 'receive' && this.#driver.connection.closeReplyPending) this.#graceForTake();
+  }
+
+  /**
+   * A receive() caller may never call again: its reply is expected within the continuations of
+   * the take (microtasks), so the take counts until the next macrotask.
+   */
+  #graceForTake(): void {
+    const take = ++this.#takes;
+    setImmediate(() => {
+      if (take === this.#takes && this.#pullTaken === 'receive') this.#cameBack();
+    });
+  }
+
+  /** The consumer came back (or will not): answer the peer's close if nothing else is pending. */
+  #cameBack(): void {
+    this.#pullTaken = null;
+    if (!this.#driver.connection.closeReplyPending || this.#inbox.length > 0) return;
+    if (!this.#sendBusy && this.#sendQueue.length === 0) this.#driver.replyToClose();
+    else void this.#enqueue((settle) => ({ ...settle, kind: 'reply', size: 0 })).catch(noop);
+  }
+
   /** Routes one whole message to exactly one consumer (the rules at the top of this file). */
   #deliver(data: Uint8Array, isText: boolean): void {
     const waiter = this.#waiters.shift();
     if (waiter !== undefined) {
+      this.#pullTaken = waiter.kind === 'iterate' ? 'iterate' : 'receive';
       if (waiter.kind === 'stream') waiter.resolve(this.#wholeStream(data, isText));
       else if (waiter.kind === 'iterate') waiter.resolve({ done: false, value: toMessage(data, isText) });
       else waiter.resolve(toMessage(data, isText));
@@ -1051,6 +1124,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         this.#consumed(queued);
         this.#emitMessage(queued.data, queued.isText);
       }
+      // The listeners took the queue (their replies are sent or queued): a held close answer may go.
+      if (this.#inbox.length === 0 && this.#pullTaken === null) this.#cameBack();
     });
   }
 
@@ -1076,6 +1151,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       const waiter = this.#waiters.peek();
       if (waiter !== undefined && waiter.kind === 'stream') {
         this.#waiters.shift();
+        this.#pullTaken = 'receive';
         const stream: MessageStream = new MessageStream(
           isText ? 'text' : 'binary',
           streamHighWaterMark(this.#options.receiveHighWaterMark),

@@ -95,12 +95,20 @@ export class Session {
     return message;
   }
 
-  /** Sends and counts; a send that fails because the connection ended is not an error here. */
+  /**
+   * Sends and counts what was sent; a send that fails because the connection ended is not an
+   * error here. Tried also while the connection is closing: a reply to a message read before the
+   * client's close still goes out (hybi holds its answer to the close for it).
+   */
   send(data: string | Uint8Array): Promise<void> {
-    if (this.ws.readyState !== 'open') return Promise.resolve();
-    this.messagesOut++;
-    this.bytesOut += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
-    return this.ws.send(data).catch(() => {});
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    return this.ws.send(data).then(
+      () => {
+        this.messagesOut++;
+        this.bytesOut += size;
+      },
+      () => {},
+    );
   }
 
   /**

@@ -130,9 +130,18 @@ export interface ConnectionHandler {
    * The peer's close frame arrived. If we had not sent a close yet, the core has already answered
    * it (echoing the code, as section 5.5.1 asks) and the state is 'closed': the driver should end
    * the transport (the server closes TCP first, section 7.1.1). `code` is 1005 when the frame had
-   * no status code.
+   * no status code. When `holdCloseReply` returned true, the answer is not sent yet (state
+   * 'closing', `closeReplyPending` true) and the driver must not end the transport until
+   * `replyToClose` (or `close`) has sent it.
    */
   close(code: number, reason: string): void;
+  /**
+   * Asked when the peer's close frame arrives and we have not sent one: true to answer it later,
+   * with `replyToClose`. RFC 6455 section 5.5.1 lets an endpoint finish sending its data before it
+   * answers a close: an owner whose consumer has not yet taken the messages read before the close
+   * holds the answer, so the replies it sends meanwhile still go out. Absent: answer at once.
+   */
+  holdCloseReply?(): boolean;
   /**
    * The peer broke the protocol or a limit. The core has already queued a close frame with
    * `error.closeCode` (unless it had sent one before), moved to 'closing', and will ignore all
@@ -264,6 +273,8 @@ export class Connection {
 
   private state: ReadyState = 'open';
   private closeSent = false;
+  /** The answer to the peer's close frame, while it is held (see ConnectionHandler.holdCloseReply). */
+  private closeReply: Uint8Array | null = null;
   private failed = false;
   private transforming = false;
   /** Parsing held by `holdInput` (independent of a transform's pause). */
@@ -346,7 +357,7 @@ export class Connection {
     this.parser = new FrameParser(new ParserListener(this), { role: options.role === 'client' ? 'client' : 'server', maxFrameSize: Infinity, rsvBits });
   }
 
-  /** 'open' from creation; 'closing' once a close frame was sent (or the peer failed); 'closed' once both sides closed or the transport ended. */
+  /** 'open' from creation; 'closing' once a close frame was sent (or the peer failed, or the peer's close awaits our held answer); 'closed' once both sides closed or the transport ended. */
   get readyState(): ReadyState {
     return this.state;
   }
@@ -358,6 +369,19 @@ export class Connection {
    */
   get closed(): boolean {
     return this.state === 'closed' || this.failed;
+  }
+
+  /**
+   * True while the peer's close frame has arrived and our answer is held (holdCloseReply): data
+   * may still be sent until `replyToClose` or `close` sends it.
+   */
+  get closeReplyPending(): boolean {
+    return this.closeReply !== null;
+  }
+
+  /** True while data frames may be sent: the state is 'open', or the answer to the peer's close is held. */
+  get canSendData(): boolean {
+    return !this.closeSent && !this.failed && this.state !== 'closed';
   }
 
   /** True while a transform is outstanding: the driver may stop reading the socket meanwhile. */
@@ -508,7 +532,8 @@ export class Connection {
     const pending = this.pendingPong;
     if (pending === null) return;
     this.pendingPong = null;
-    if (this.state !== 'open' || this.failed) return;
+    // Pings read before a close whose answer is held are still answered (only our close ends that duty).
+    if (this.closeSent || this.failed || this.state === 'closed') return;
     try {
       this.writeControl(Opcode.Pong, pending);
     } catch (cause) {
@@ -799,12 +824,22 @@ export class Connection {
     // Section 5.5.1: the peer sends nothing after its close; whatever follows is ignored.
     this.parser.stop();
     this.dropMessage();
-    this.state = 'closed';
     if (!this.closeSent) {
       // Section 5.5.1: an endpoint that receives a close and has not sent one MUST send one in
-      // response, typically echoing the status code received (none if there was none).
+      // response, typically echoing the status code received (none if there was none). It may
+      // first finish sending its data ("after sending all its data"): the owner says whether to.
+      const reply = result.code === 1005 ? EMPTY : payload.slice(0, 2);
+      if (this.handler.holdCloseReply?.() === true) {
+        this.closeReply = reply;
+        this.state = 'closing';
+        this.handler.close(result.code, result.reason);
+        return;
+      }
       this.closeSent = true;
-      this.writeControl(Opcode.Close, result.code === 1005 ? EMPTY : payload.subarray(0, 2));
+      this.state = 'closed';
+      this.writeControl(Opcode.Close, reply);
+    } else {
+      this.state = 'closed';
     }
     this.handler.close(result.code, result.reason);
   }
@@ -891,6 +926,8 @@ export class Connection {
     this.parser.stop();
     this.dropMessage();
     this.state = 'closing';
+    // A held answer to the peer's close is replaced by the close frame of the failure.
+    this.closeReply = null;
     try {
       if (!this.closeSent) {
         this.closeSent = true;
@@ -921,8 +958,9 @@ export class Connection {
   // Sending
 
   private checkOpen(): void {
-    // Section 5.5.1: after sending a close frame the endpoint MUST NOT send any more data frames.
-    if (this.state !== 'open') throw new ConnectionNotOpenError(this.state);
+    // Section 5.5.1: after sending a close frame the endpoint MUST NOT send any more data frames
+    // (until then it may, also while the answer to the peer's close is held).
+    if (!this.canSendData) throw new ConnectionNotOpenError(this.state);
   }
 
   /**
@@ -1006,13 +1044,29 @@ export class Connection {
     const payload = encodeClosePayload(code, reason);
     if (this.closeSent || this.state === 'closed') return;
     this.closeSent = true;
-    this.state = 'closing';
+    // While the answer to the peer's close is held, this close is that answer: the handshake is done.
+    this.state = this.closeReply !== null ? 'closed' : 'closing';
+    this.closeReply = null;
     this.writeControl(Opcode.Close, payload);
+  }
+
+  /**
+   * Send the answer to the peer's close frame held by `holdCloseReply` (echoing its code) and move
+   * to 'closed'. Does nothing unless an answer is held.
+   */
+  replyToClose(): void {
+    const reply = this.closeReply;
+    if (reply === null || this.closeSent) return;
+    this.closeReply = null;
+    this.closeSent = true;
+    this.state = 'closed';
+    this.writeControl(Opcode.Close, reply);
   }
 
   /** The transport ended or failed without a close frame: move to 'closed' (code 1006, the driver reports it). */
   transportClosed(): void {
     this.state = 'closed';
+    this.closeReply = null;
     this.pendingPong = null;
     this.parser.stop();
     this.dropMessage();

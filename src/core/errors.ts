@@ -150,17 +150,21 @@ export class MessageTimeoutError extends ProtocolError {
 }
 
 /**
- * More than `maxBufferedAmount` bytes were waiting to be written to a peer that does not read
- * them when more was sent: the connection was failed with 1008 (policy violation) and the socket
- * destroyed, rather than let one peer make us buffer without bound.
+ * More than `maxBufferedAmount` bytes were waiting to be written, and then `stallTimeout` ms
+ * passed without the peer taking any of them: the connection was failed with 1008 (policy
+ * violation) and the socket destroyed, rather than let a peer that reads nothing make us buffer
+ * without bound. A peer that reads, however slowly, never causes it.
  */
 export class SendBufferFullError extends ProtocolError {
-  /** The bound, in bytes. */
+  /** The bound, in bytes, past which the peer was watched. */
   readonly limit: number;
+  /** How long the bytes waited without any being written, in ms. */
+  readonly timeout: number;
 
-  constructor(limit: number) {
-    super(`more than ${limit} bytes waiting for a peer that does not read`, 1008, ErrorCode.SendBufferFull);
+  constructor(limit: number, timeout: number) {
+    super(`more than ${limit} bytes waited ${timeout} ms and none were read: the peer does not read`, 1008, ErrorCode.SendBufferFull);
     this.limit = limit;
+    this.timeout = timeout;
   }
 }
 

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Connection, type ConnectionHandler, type Role } from '../core/connection.js';
-import { CloseTimeoutError, ConnectionNotOpenError, MessageTimeoutError, ProtocolError } from '../core/errors.js';
+import { CloseTimeoutError, ConnectionClosedError, ConnectionNotOpenError, MessageTimeoutError, ProtocolError, SendBufferFullError } from '../core/errors.js';
 import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from '../core/mask.js';
 import type { MessageCodec } from './message-codec.js';
 import { setReadTarget } from './read-buffers.js';
@@ -103,8 +103,14 @@ export interface DriverEvents {
   fragment(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void;
   ping(payload: Uint8Array): void;
   pong(payload: Uint8Array): void;
-  /** The peer's close frame arrived; the core has answered it if we had not closed first. */
+  /**
+   * The peer's close frame arrived. The core has answered it if we had closed first or
+   * `holdCloseReply` said no; otherwise the answer waits for `SocketDriver.replyToClose` (at most
+   * closeTimeout, then it is sent anyway).
+   */
   peerClose(code: number, reason: string): void;
+  /** The peer's close frame is arriving: true to hold the answer (see ConnectionHandler.holdCloseReply). Absent: answer at once. */
+  holdCloseReply?(): boolean;
   /** The peer broke the protocol; a close frame with `error.closeCode` is on its way. */
   protocolError(error: ProtocolError): void;
   /** Nothing arrived for `pingInterval` ms: time for a keep-alive ping. */
@@ -119,11 +125,14 @@ const EMPTY = new Uint8Array(0);
 const NO_CODECS: readonly MessageCodec[] = [];
 /** One settled promise for every wait that is already over (no allocation per send). */
 const RESOLVED: Promise<void> = Promise.resolve();
+const ignore = (): void => {};
+/** An empty write, used only for its callback (see whenWritten). */
+const EMPTY_WRITE = Buffer.alloc(0);
 
 /**
  * Output held in a batch is written at once when it reaches this many bytes, so that a sender
- * looping within one tick never holds more than this outside the stream (where `needDrain` and
- * `waitForDrain` see it and hold the sender back).
+ * looping within one tick never holds more than this outside the stream (where `whenWritten`
+ * sees it and holds the sender back).
  */
 const BATCH_FLUSH_BYTES = 64 * 1024;
 
@@ -144,10 +153,6 @@ type DrivenStream = Duplex & { [kDriver]: SocketDriver };
 
 function onStreamData(this: DrivenStream, chunk: Uint8Array): void {
   this[kDriver].onData(chunk);
-}
-
-function onStreamDrain(this: DrivenStream): void {
-  this[kDriver].onDrain();
 }
 
 function onStreamError(this: DrivenStream, error: Error): void {
@@ -195,10 +200,38 @@ function allocateForSocket(size: number, output: boolean): Uint8Array {
   return Buffer.allocUnsafeSlow(size);
 }
 
-/** Writes one chunk; a block of the masking module's memory goes back to its pool once written (or dropped). */
-function writeChunk(stream: Duplex, chunk: Uint8Array): void {
-  if (isMaskMemory(chunk)) stream.write(chunk, () => releaseMaskMemory(chunk));
-  else stream.write(chunk);
+/**
+ * Writes one chunk; a block of the masking module's memory goes back to its pool once written (or
+ * dropped). `done` (the driver's afterWrite, while senders wait) runs when the stream is done with it.
+ */
+function writeChunk(stream: Duplex, chunk: Uint8Array, done: ((error?: Error | null) => void) | null): void {
+  if (isMaskMemory(chunk)) {
+    stream.write(chunk, (error?: Error | null) => {
+      releaseMaskMemory(chunk);
+      done?.(error);
+    });
+  } else if (done !== null) {
+    stream.write(chunk, done);
+  } else {
+    stream.write(chunk);
+  }
+}
+
+/** A sender waiting until the operating system has taken the output up to `upTo` (see whenWritten). */
+interface WriteWaiter {
+  upTo: number;
+  promise: Promise<void>;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** A peer being watched for not reading (see watchStall). */
+interface StallWatch {
+  timer: WheelTimer;
+  /** Bytes written when the watch was last armed: no more by the next check means no progress. */
+  mark: number;
+  limit: number;
+  timeout: number;
 }
 
 /** Output that will never be written (the stream is gone): its blocks of masking memory go back now. */
@@ -223,6 +256,9 @@ export class SocketDriver {
   private static readonly messageTimeout = function (this: SocketDriver): void {
     this.onMessageTimeout();
   };
+  private static readonly stallCheck = function (this: SocketDriver): void {
+    this.checkStall();
+  };
 
   readonly connection: Connection;
   readonly stream: Duplex;
@@ -239,8 +275,12 @@ export class SocketDriver {
   private transportError: Error | null = null;
   private timeoutError: Error | null = null;
   private readEnded = false;
-  /** The transport's end came while parsing was held with input still unparsed: handled once it is parsed (see onEnd). */
-  private endHeld = false;
+  /** The peer's FIN came while input read before it still waited to be parsed (see onEnd). */
+  private endDeferred = false;
+  /** Likewise the stream's 'close' (see onClose). */
+  private closeDeferred = false;
+  /** terminate() was called: what is still parsed is discarded, not reported. */
+  private terminated = false;
 
   /** Keep-alive and idle checks share one timer; null when both features are off. */
   private readonly liveness: WheelTimer | null;
@@ -258,14 +298,21 @@ export class SocketDriver {
   private messageStartedAt = 0;
   /** The core completed a frame or message during the current read. */
   private progress = false;
-  /** Senders waiting for 'drain' (null while there are none: no array per idle connection). */
-  private drainWaiters: (() => void)[] | null = null;
+  /** Bytes handed to stream.write so far (held output counts once it is written). */
+  private written = 0;
+  /** See writtenOut(). */
+  private lastWrittenOut = 0;
   /**
-   * What senders wait on while output is held (see waitForDrain): one promise per batch, shared
-   * by every send of the batch, rather than one per send (a broadcast makes one send per client).
+   * Senders waiting for the operating system to take their bytes, oldest first; null while there
+   * are none (no array per idle connection). One entry per batch, shared by its sends.
    */
-  private flushPromise: Promise<void> | null = null;
-  private flushResolve: (() => void) | null = null;
+  private writeWaiters: WriteWaiter[] | null = null;
+  /** The write callback passed while senders wait; made when first needed. */
+  private afterWrite: ((error?: Error | null) => void) | null = null;
+  /** The watch on a peer that may not be reading; null until a send found too much waiting. */
+  private stall: StallWatch | null = null;
+  /** How the connection ended, once it has. */
+  private result: CloseResult | null = null;
 
   // Output batching. While a batch is open (a read being processed, or the tick of a send from
   // outside a read), the core's output is held rather than written, and written in one go when
@@ -360,21 +407,86 @@ export class SocketDriver {
     return this.stream.writableLength + this.heldBytes;
   }
 
-  /** True when the stream asked writers to wait for 'drain'. */
-  get needDrain(): boolean {
-    return this.stream.writableNeedDrain;
+  /**
+   * Bytes of our output the stream has handed to the operating system (a socket's write
+   * completed), as last seen while the stream was alive: a destroyed stream forgets the bytes it
+   * held (writableLength drops to 0) without having written them.
+   */
+  private writtenOut(): number {
+    if (!this.stream.destroyed) this.lastWrittenOut = this.written - this.stream.writableLength;
+    return this.lastWrittenOut;
   }
 
   /**
-   * Resolves once what was sent so far is in the stream (not only held in a batch) and the
-   * stream can take more, or once the transport is gone. Until then the caller's payload may
-   * still be read: a server frame's payload is the caller's buffer itself, never copied.
+   * Resolves once everything sent so far has been taken by the operating system (for a socket:
+   * its write completed, as the callback of Node's `write` says), so `await` on it never outruns
+   * a slow peer. Rejects with ConnectionClosedError when the transport ends first: those bytes
+   * may never have left the process. Until it settles the caller's payload may still be read: a
+   * server frame's payload is the caller's buffer itself, never copied.
    */
-  waitForDrain(): Promise<void> {
-    if (this.finished) return RESOLVED;
-    if (this.heldBytes > 0) return (this.flushPromise ??= new Promise<void>((resolve) => (this.flushResolve = resolve)));
-    if (!this.stream.writableNeedDrain) return RESOLVED;
-    return new Promise<void>((resolve) => this.addDrainWaiter(resolve));
+  whenWritten(): Promise<void> {
+    const upTo = this.written + this.heldBytes;
+    if (upTo <= this.writtenOut()) return RESOLVED;
+    if (this.finished) return Promise.reject(this.closedError());
+    const waiters = (this.writeWaiters ??= []);
+    const last = waiters.length === 0 ? undefined : waiters[waiters.length - 1]!;
+    if (last !== undefined && last.upTo === upTo) return last.promise;
+    let settle: { resolve(): void; reject(error: Error): void } | undefined;
+    const promise = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    // Senders may fire and forget: a rejection nobody awaits must not be an unhandled one.
+    promise.catch(ignore);
+    waiters.push({ upTo, promise, resolve: settle!.resolve, reject: settle!.reject });
+    const afterWrite = (this.afterWrite ??= (error?: Error | null) => this.onWritten(error));
+    // Held output is written with the callback (flushHeld). Output already in the stream had
+    // none: an empty write behind it calls back once everything before it is written.
+    if (this.heldBytes === 0 && !this.stream.writableEnded) this.stream.write(EMPTY_WRITE, afterWrite);
+    return promise;
+  }
+
+  /** A write the stream was given while senders waited is done (or failed): settle what is out. */
+  private onWritten(_error?: Error | null): void {
+    this.settleWritten();
+  }
+
+  /** Resolves the senders whose bytes the operating system has taken, oldest first. */
+  private settleWritten(): void {
+    const waiters = this.writeWaiters;
+    if (waiters === null) return;
+    const out = this.writtenOut();
+    let done = 0;
+    while (done < waiters.length && waiters[done]!.upTo <= out) waiters[done++]!.resolve();
+    if (done === waiters.length) this.writeWaiters = null;
+    else if (done > 0) waiters.splice(0, done);
+  }
+
+  /**
+   * A send found more than `limit` bytes waiting: from now on, `timeout` ms in which bytes wait
+   * and none of them is written mean a peer that does not read, and the connection is failed
+   * (1008) and destroyed. A peer that takes anything off its socket in that time is watched for
+   * another period while bytes still wait. 0 disables.
+   */
+  watchStall(limit: number, timeout: number): void {
+    if (timeout <= 0 || this.finished) return;
+    let stall = this.stall;
+    if (stall === null) stall = this.stall = { timer: new WheelTimer(SocketDriver.stallCheck, { target: this }), mark: 0, limit, timeout };
+    else if (stall.timer.pending) return;
+    stall.mark = this.writtenOut();
+    stall.limit = limit;
+    stall.timeout = timeout;
+    stall.timer.schedule(timeout);
+  }
+
+  private checkStall(): void {
+    const stall = this.stall;
+    if (stall === null || this.finished || this.bufferedAmount === 0) return;
+    const out = this.writtenOut();
+    if (out === stall.mark) {
+      this.fail(new SendBufferFullError(stall.limit, stall.timeout), true);
+      return;
+    }
+    // Progress, but bytes still wait: keep watching.
+    stall.mark = out;
+    stall.timer.schedule(stall.timeout);
   }
 
   /** Stops reading the socket for `reason` until `resume(reason)` (and parsing too, for the reasons in HOLDS_PARSING). */
@@ -401,15 +513,27 @@ export class SocketDriver {
       }
       this.trackMessage();
       if ((this.pauseReasons & READS_AHEAD) !== 0) this.onReadAhead();
-      if (this.endHeld && (this.pauseReasons & HOLDS_PARSING) === 0) {
-        // The transport ended while input was held: that input is parsed now, so end as usual.
-        this.endHeld = false;
-        this.readEnded = false;
-        this.onEnd();
-        return;
-      }
     }
     this.updateFlow();
+    if ((this.endDeferred || this.closeDeferred) && !this.parsingPending()) {
+      if (this.endDeferred) {
+        this.endDeferred = false;
+        this.onEnd();
+      }
+      if (this.closeDeferred) {
+        this.closeDeferred = false;
+        this.finish();
+      }
+    }
+  }
+
+  /**
+   * Input already read waits in the core, unparsed, until something of ours completes: an
+   * inflation in progress, or parsing held for a reply. Both end in bounded time.
+   */
+  private parsingPending(): boolean {
+    if (this.finished || this.connection.closed) return false;
+    return this.connection.awaitingTransform || ((this.pauseReasons & HOLDS_PARSING) !== 0 && this.connection.bufferedInput > 0);
   }
 
   /** Is reading paused for this reason? */
@@ -459,8 +583,11 @@ export class SocketDriver {
       if (held !== null) dropChunks(held);
       releaseMaskMemory(last);
     } else {
+      // The senders of this output wait for the stream to finish with it (see whenWritten).
+      const done = this.writeWaiters === null ? null : this.afterWrite;
+      this.written += total;
       if (held === null) {
-        writeChunk(stream, last);
+        writeChunk(stream, last, done);
       } else if (total <= JOIN_BYTES) {
         // Several small runs (frames prepared once for many connections, a header and a small
         // payload): one copy into one buffer costs less than a writev of many small chunks, each
@@ -472,28 +599,19 @@ export class SocketDriver {
           at += chunk.length;
         }
         joined.set(last, at);
-        stream.write(joined);
+        if (done !== null) stream.write(joined, done);
+        else stream.write(joined);
         // Copied: blocks of masking memory among them are free again.
         dropChunks(held);
         releaseMaskMemory(last);
       } else {
         stream.cork();
-        for (const chunk of held) writeChunk(stream, chunk);
-        writeChunk(stream, last);
+        for (const chunk of held) writeChunk(stream, chunk, null);
+        writeChunk(stream, last, done);
         stream.uncork();
       }
+      this.settleWritten();
     }
-    this.releaseFlushWaiters();
-  }
-
-  /** The held output is in the stream (or was dropped with it): its senders wait for 'drain' now, if at all. */
-  private releaseFlushWaiters(): void {
-    const resolve = this.flushResolve;
-    if (resolve === null) return;
-    this.flushPromise = null;
-    this.flushResolve = null;
-    if (!this.finished && this.stream.writableNeedDrain) this.addDrainWaiter(resolve);
-    else resolve();
   }
 
   /** Ends the stream after writing whatever a batch still holds (a close reply must precede the FIN). */
@@ -529,15 +647,29 @@ export class SocketDriver {
    */
   close(code?: number, reason?: string): void {
     const wasOpen = this.connection.readyState === 'open';
+    const answering = this.connection.closeReplyPending;
     this.connection.close(code, reason);
+    // Our close was the answer to the peer's, held until now: the handshake is complete.
+    if (answering && this.connection.readyState === 'closed') return this.endTransport();
     if (!wasOpen) return;
     this.stopLiveness();
     // Unless the answer already came (a transport may deliver it synchronously), bound the wait.
     if (this.peerCloseFrame === null) this.armCloseTimer(this.options.closeTimeout);
   }
 
+  /**
+   * Sends the answer to the peer's close frame that `holdCloseReply` held, then ends the transport
+   * as after any closing handshake. Does nothing unless an answer is held.
+   */
+  replyToClose(): void {
+    if (!this.connection.closeReplyPending) return;
+    this.connection.replyToClose();
+    this.endTransport();
+  }
+
   /** Destroys the transport at once; `closed` follows with 1006 unless the handshake had completed. */
   terminate(): void {
+    this.terminated = true;
     this.stopLiveness();
     if (!this.stream.destroyed) this.stream.destroy();
     else if (!this.finished && !this.stream.closed) queueMicrotask(() => this.finish());
@@ -554,13 +686,19 @@ export class SocketDriver {
       if (this.heldBytes >= BATCH_FLUSH_BYTES) this.flushHeld();
       return;
     }
+    const done = this.writeWaiters === null ? null : this.afterWrite;
     if (chunks.length === 1) {
-      writeChunk(stream, chunks[0]!);
-      return;
+      this.written += chunks[0]!.byteLength;
+      writeChunk(stream, chunks[0]!, done);
+    } else {
+      stream.cork();
+      for (const chunk of chunks) {
+        this.written += chunk.byteLength;
+        writeChunk(stream, chunk, done);
+      }
+      stream.uncork();
     }
-    stream.cork();
-    for (const chunk of chunks) writeChunk(stream, chunk);
-    stream.uncork();
+    this.settleWritten();
   }
 
   /** Appends a chunk to the held output, extending the current run when it follows it in memory. */
@@ -581,14 +719,15 @@ export class SocketDriver {
   /** @internal */
   coreMessage(data: Uint8Array, isText: boolean): void {
     this.progress = true;
-    // Nothing reaches the owner once the transport is destroyed (terminate() from a listener).
-    if (!this.stream.destroyed) this.events.message(data, isText);
+    // Nothing reaches the owner after terminate() (from a listener, say). A transport that merely
+    // went away still delivers what was read before (parsed late, after an inflation).
+    if (!this.terminated) this.events.message(data, isText);
   }
 
   /** @internal */
   coreFragment(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void {
     if (fin) this.progress = true;
-    if (!this.stream.destroyed) this.events.fragment(data, isText, first, fin);
+    if (!this.terminated) this.events.fragment(data, isText, first, fin);
   }
 
   /** @internal */
@@ -596,13 +735,13 @@ export class SocketDriver {
     // A control frame is progress only outside a message: one between a dribbled message's
     // fragments does not bring that message any closer to its end.
     if (!this.connection.receiving) this.progress = true;
-    if (!this.stream.destroyed) this.events.ping(payload);
+    if (!this.terminated) this.events.ping(payload);
   }
 
   /** @internal */
   corePong(payload: Uint8Array): void {
     if (!this.connection.receiving) this.progress = true;
-    if (!this.stream.destroyed) this.events.pong(payload);
+    if (!this.terminated) this.events.pong(payload);
   }
 
   /** @internal */
@@ -637,9 +776,10 @@ export class SocketDriver {
         } finally {
           this.endBatch();
         }
-        // Input that arrived during the transform was parsed just now.
+        // Input that arrived during the transform was parsed just now, and may have started the
+        // next transform: reading stays paused for that one.
         this.trackMessage();
-        this.resume(PauseReason.Transform);
+        if (!this.connection.awaitingTransform) this.resume(PauseReason.Transform);
         if ((this.pauseReasons & READS_AHEAD) !== 0) this.onReadAhead();
       },
       (error: unknown) => {
@@ -654,9 +794,20 @@ export class SocketDriver {
   }
 
   /** @internal */
+  coreHoldCloseReply(): boolean {
+    return !this.stream.destroyed && this.events.holdCloseReply?.() === true;
+  }
+
+  /** @internal */
   coreClose(code: number, reason: string): void {
     this.peerCloseFrame = { code, reason };
     this.stopLiveness();
+    if (this.connection.closeReplyPending) {
+      // Our answer is held while the owner's consumer catches up; closeTimeout bounds the wait.
+      this.armCloseTimer(this.options.closeTimeout);
+      this.events.peerClose(code, reason);
+      return;
+    }
     this.events.peerClose(code, reason);
     this.endTransport();
   }
@@ -712,8 +863,16 @@ export class SocketDriver {
 
   private onCloseTimeout(): void {
     if (this.finished) return;
+    // The owner's consumer did not catch up in time: answer the peer's close now.
+    if (this.connection.closeReplyPending) return this.replyToClose();
     if (this.peerCloseFrame === null && this.failure === null && this.timeoutError === null) {
       this.timeoutError = new CloseTimeoutError(this.options.closeTimeout);
+    }
+    // The stream is already gone and what it left unparsed was never taken: end without it.
+    if (this.closeDeferred) {
+      this.closeDeferred = false;
+      this.endDeferred = false;
+      return this.finish();
     }
     this.stream.destroy();
   }
@@ -818,27 +977,6 @@ export class SocketDriver {
     if (destroy) this.terminate();
   }
 
-  /**
-   * The 'drain' listener is there only while someone waits: one event name fewer in the
-   * stream's listener table of every connection that never fills its socket buffer.
-   */
-  private addDrainWaiter(resolve: () => void): void {
-    if (this.drainWaiters === null) {
-      this.drainWaiters = [];
-      this.stream.on('drain', onStreamDrain);
-    }
-    this.drainWaiters.push(resolve);
-  }
-
-  /** @internal */
-  onDrain(): void {
-    const waiters = this.drainWaiters;
-    if (waiters === null) return;
-    this.drainWaiters = null;
-    this.stream.off('drain', onStreamDrain);
-    for (const resolve of waiters) resolve();
-  }
-
   /** @internal */
   onError(error: Error): void {
     this.transportError ??= error;
@@ -847,12 +985,12 @@ export class SocketDriver {
   /** @internal */
   onEnd(): void {
     if (this.readEnded) return;
-    if ((this.pauseReasons & HOLDS_PARSING) !== 0 && this.connection.bufferedInput > 0 && !this.connection.closed) {
-      // Messages read before the FIN wait for the application: they are parsed (and the end
-      // handled) when it reads them, or the transport goes after closeTimeout if it never does.
-      this.readEnded = true;
-      this.endHeld = true;
-      if (this.closeTimer === null || !this.closeTimer.pending) this.armCloseTimer(this.options.closeTimeout || CLIENT_CLOSE_LINGER);
+    // Bytes read before the FIN may still wait in the core (an inflation in progress, parsing held
+    // for a reply or for the application): they may hold messages and the close frame, so the end
+    // waits for them (resume). The application may never read: closeTimeout bounds the wait.
+    if (this.parsingPending()) {
+      this.endDeferred = true;
+      this.boundDeferredEnd();
       return;
     }
     this.readEnded = true;
@@ -876,19 +1014,30 @@ export class SocketDriver {
 
   /** @internal */
   onClose(): void {
+    // As for the FIN (onEnd): what was read before the stream went is parsed before it is over.
+    if (this.parsingPending()) {
+      this.closeDeferred = true;
+      this.boundDeferredEnd();
+      return;
+    }
     this.finish();
+  }
+
+  private boundDeferredEnd(): void {
+    if (this.closeTimer === null || !this.closeTimer.pending) this.armCloseTimer(this.options.closeTimeout || CLIENT_CLOSE_LINGER);
   }
 
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    // The transport went while our answer to the peer's close was still held: not a clean close.
+    const unanswered = this.connection.closeReplyPending;
     this.stopLiveness();
     this.closeTimer?.cancel();
     this.messageTimer?.cancel();
     this.messageActive = false;
     if (!this.connection.closed) this.connection.transportClosed();
-    this.releaseFlushWaiters();
-    this.onDrain();
+    this.stall?.timer.cancel();
     for (const codec of this.codecs) {
       try {
         codec.close();
@@ -899,13 +1048,25 @@ export class SocketDriver {
     let result: CloseResult;
     const peer = this.peerCloseFrame;
     if (peer !== null && this.failure === null) {
-      result = { code: peer.code, reason: peer.reason, wasClean: true, error: null };
+      result = { code: peer.code, reason: peer.reason, wasClean: !unanswered, error: null };
     } else if (this.failure !== null) {
       result = { code: this.failure.closeCode, reason: this.failure.message, wasClean: false, error: this.failure };
     } else {
       result = { code: 1006, reason: '', wasClean: false, error: this.timeoutError ?? this.transportError };
     }
+    this.result = result;
+    // Senders whose bytes the operating system took are done; the others' may never have left.
+    this.settleWritten();
+    const waiters = this.writeWaiters;
+    this.writeWaiters = null;
+    for (const waiter of waiters ?? []) waiter.reject(this.closedError());
     this.events.closed(result);
+  }
+
+  /** The error for a send that did not make it before the transport ended. */
+  private closedError(): ConnectionClosedError {
+    const result = this.result;
+    return new ConnectionClosedError(result?.code ?? 1006, result?.reason ?? '', result?.wasClean ?? false);
   }
 
   private scheduleLiveness(): void {
@@ -970,6 +1131,10 @@ class CoreHandler implements ConnectionHandler {
 
   close(code: number, reason: string): void {
     this.driver.coreClose(code, reason);
+  }
+
+  holdCloseReply(): boolean {
+    return this.driver.coreHoldCloseReply();
   }
 
   protocolError(error: ProtocolError): void {

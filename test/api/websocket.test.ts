@@ -31,6 +31,7 @@ import { pendingTimers } from '../../src/node/timer-wheel.js';
 import { closePair, isSocket, rawPair, sleep, transports, within, wsPair, type RawPeer } from '../helpers/ws-pair.js';
 import type { MessageCodec } from '../../src/node/message-codec.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
+import { DeflateCodec } from '../../src/node/deflate-codec.js';
 
 const text = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -679,8 +680,8 @@ for (const transport of transports) {
       assert.equal(code, 1008);
     });
 
-    test('maxBufferedAmount: past the bound the next send fails the connection (1008) and the socket goes', async () => {
-      const { client, server, serverStream } = await wsPair(transport, { client: { maxBufferedAmount: 256 * 1024 } });
+    test('maxBufferedAmount: past the bound, a peer that takes nothing for stallTimeout is failed (1008) and the socket goes', async () => {
+      const { client, server, serverStream } = await wsPair(transport, { client: { maxBufferedAmount: 256 * 1024, stallTimeout: 200 } });
       serverStream.pause(); // a peer that reads nothing
       const chunk = Buffer.alloc(64 * 1024);
       const closed = next(client, 'close');
@@ -1122,3 +1123,165 @@ for (const transport of transports) {
     });
   });
 }
+
+/** permessage-deflate codecs for both ends of a wsPair, compressing every message. */
+function deflatePair(): { client: { codecs: MessageCodec[] }; server: { codecs: MessageCodec[] } } {
+  const params = { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
+  return {
+    client: { codecs: [new DeflateCodec('client', params, 'permessage-deflate', { threshold: 0 })] },
+    server: { codecs: [new DeflateCodec('server', params, 'permessage-deflate', { threshold: 0 })] },
+  };
+}
+
+// RFC 6455 section 5.5.1 lets an endpoint finish sending data before it answers a close frame. A
+// pull consumer (for await, receive()) takes messages after the whole read was parsed, so the
+// close read with them must wait for it: else its replies meet a closed connection and are lost.
+for (const transport of transports) {
+  for (const compressed of [false, true]) {
+    for (const echoer of ['server', 'client'] as const) {
+      describe(`replies of a pull consumer precede the close read with the messages (${transport}, ${compressed ? 'compressed' : 'plain'}, ${echoer} echoes)`, { timeout: 60_000 }, () => {
+        for (const count of [1, 5, 100]) {
+          test(`all ${count} messages sent then closed at once are echoed by a for await loop`, async () => {
+            const { client, server } = await wsPair(transport, compressed ? deflatePair() : {});
+            const [echo, sender] = echoer === 'server' ? [server, client] : [client, server];
+            try {
+              const echoed = (async () => {
+                for await (const m of echo) await echo.send(m.data);
+              })();
+              const received: string[] = [];
+              sender.on('message', (data) => received.push(String(data)));
+              const closed = next(sender, 'close');
+              for (let i = 0; i < count; i++) void sender.send(`message ${i}`);
+              const info = await within(sender.close(1000, 'done'), 10_000, 'the close');
+              assert.equal(info.code, 1000);
+              await within(closed, 10_000, 'close event');
+              await within(echoed, 10_000, 'the loop');
+              assert.deepEqual(received, Array.from({ length: count }, (_, i) => `message ${i}`));
+            } finally {
+              await closePair(client, server);
+            }
+          });
+        }
+
+        test('receive() replies too, and a ping read before the close is still answered at once', async () => {
+          const { client, server } = await wsPair(transport, compressed ? deflatePair() : {});
+          const [echo, sender] = echoer === 'server' ? [server, client] : [client, server];
+          try {
+            const received: string[] = [];
+            sender.on('message', (data) => received.push(String(data)));
+            void sender.send('one');
+            void sender.send('two');
+            const pong = sender.ping('are you there', { timeout: 10_000 });
+            const closing = sender.close(1000);
+            await within(pong, 10_000, 'the pong');
+            for (let i = 0; i < 2; i++) {
+              const m = await within(echo.receive(), 10_000, 'a message');
+              await echo.send(`re: ${String(m.data)}`);
+            }
+            await within(closing, 10_000, 'the close');
+            assert.deepEqual(received, ['re: one', 're: two']);
+          } finally {
+            await closePair(client, server);
+          }
+        });
+      });
+    }
+  }
+}
+
+describe('a close read behind messages nobody takes', { timeout: 60_000 }, () => {
+  test('is answered after closeTimeout, and the queued messages can still be received', async () => {
+    const { client, server } = await wsPair('tcp', { server: { closeTimeout: 200 } });
+    try {
+      void client.send('never taken');
+      const started = performance.now();
+      const info = await within(client.close(1000), 10_000, 'the close');
+      assert.equal(info.code, 1000);
+      assert.ok(performance.now() - started >= 150, 'the reply waited for closeTimeout');
+      await within(next(server, 'close'), 10_000, 'server close');
+      assert.deepEqual(await server.receive(), { type: 'text', data: 'never taken' });
+    } finally {
+      await closePair(client, server);
+    }
+  });
+});
+
+// What a resolved send() promises (docs/connection.md, Sending): its bytes were accepted by the
+// operating system. A local burst to a peer that reads is not a dead peer; a peer that reads
+// nothing at all is still cut off, once bytes have waited stallTimeout without any being written.
+describe('sends that keep their word (tcp)', { timeout: 60_000 }, () => {
+  test('eight 1 MiB sends fired at once to a peer that reads all arrive, and every one resolves', async () => {
+    const { client, server } = await wsPair('tcp', { server: { maxMessageSize: 2 << 20, maxFrameSize: 2 << 20 } });
+    try {
+      const got: number[] = [];
+      server.on('message', (data) => got.push((data as Buffer).length));
+      const sends = Array.from({ length: 8 }, () => client.send(Buffer.alloc(1 << 20)));
+      await within(Promise.all(sends), 20_000, 'the sends');
+      await until(() => got.length === 8, 20_000, 'eight messages');
+      assert.equal(client.readyState, 'open');
+      assert.deepEqual(got, Array(8).fill(1 << 20));
+    } finally {
+      await closePair(client, server);
+    }
+  });
+
+  test('two 16 MiB messages in flight from a client both arrive', async () => {
+    const big = { maxMessageSize: 32 << 20, maxFrameSize: 32 << 20 };
+    const { client, server } = await wsPair('tcp', { server: big });
+    try {
+      const first = client.send(Buffer.alloc(16 << 20, 1));
+      const second = client.send(Buffer.alloc(16 << 20, 2));
+      const a = await within(server.receive(), 30_000, 'the first');
+      const b = await within(server.receive(), 30_000, 'the second');
+      await within(Promise.all([first, second]), 30_000, 'the sends');
+      assert.equal(a.data.length, 16 << 20);
+      assert.equal((a.data as Buffer)[0], 1);
+      assert.equal((b.data as Buffer)[0], 2);
+    } finally {
+      await closePair(client, server);
+    }
+  });
+
+  test('sends whose bytes never left the process reject with ConnectionClosedError when the connection ends', async () => {
+    const { client, server, serverStream, clientStream } = await wsPair('tcp', { client: { maxBufferedAmount: 256 << 20 } });
+    try {
+      serverStream.pause(); // reads nothing: the kernel buffers fill, then our own
+      const outcomes: (true | Error)[] = [];
+      const sends = Array.from({ length: 32 }, (_, i) =>
+        client.send(Buffer.alloc(1 << 20)).then(
+          () => (outcomes[i] = true),
+          (error: Error) => (outcomes[i] = error),
+        ),
+      );
+      await until(() => clientStream.writableLength > 0 && clientStream.writableNeedDrain, 10_000, 'bytes waiting in the process');
+      serverStream.destroy();
+      await within(Promise.all(sends), 10_000, 'every send settles');
+      const rejected = outcomes.filter((o) => o !== true);
+      assert.ok(rejected.length > 0, 'the sends still in the process did not report success');
+      for (const error of rejected) assert.ok(error instanceof ConnectionClosedError, String(error));
+      // In order: what resolved went before what was lost.
+      const firstRejected = outcomes.findIndex((o) => o !== true);
+      assert.ok(outcomes.slice(firstRejected).every((o) => o !== true));
+    } finally {
+      await closePair(client, server);
+    }
+  });
+
+  test('a peer that reads nothing is cut off (1008) once bytes waited stallTimeout without progress, reason saying so', async () => {
+    const { client, server, serverStream } = await wsPair('tcp', { client: { maxBufferedAmount: 256 * 1024, stallTimeout: 300 } });
+    try {
+      serverStream.pause();
+      const closed = next(client, 'close');
+      const chunk = Buffer.alloc(64 * 1024);
+      for (let i = 0; i < 2000 && client.readyState === 'open'; i++) {
+        client.send(chunk).catch(() => {});
+        if (i % 16 === 0) await tick();
+      }
+      const [code, reason] = await within(closed, 10_000, 'close');
+      assert.equal(code, 1008);
+      assert.match(String(reason), /waited 300 ms/);
+    } finally {
+      await closePair(client, server);
+    }
+  });
+});

@@ -102,6 +102,27 @@ describe('hybi serve --echo (the default)', () => {
     assert.equal(done.status, 0);
   });
 
+  // The client closes as soon as stdin ends, so its close arrives with (or right behind) its last
+  // messages: the echoes of every one of them must still come back before the server's answer.
+  for (const flags of [[], ['--compress']]) {
+    it(`echoes every line and every byte of a pipe that closes at once (${flags.join(' ') || 'plain'})`, async () => {
+      const { origin } = await serve(['--quiet', ...flags]);
+      for (let run = 0; run < 5; run++) {
+        const done = await runCli(['connect', `${origin}/`, ...flags], 'a\nb\nc\n');
+        assert.equal(done.stdout, 'a\nb\nc\n', `run ${run}`);
+        assert.equal(done.status, 0);
+      }
+      const file = Buffer.alloc(300_000);
+      for (let i = 0; i < file.length; i++) file[i] = (i * 7919) >>> 3;
+      for (let run = 0; run < 2; run++) {
+        const done = await runCli(['connect', `${origin}/`, '--binary', '--show-binary', 'raw', ...flags], file);
+        assert.equal(done.stdoutBytes.length, file.length, `run ${run}`);
+        assert.ok(done.stdoutBytes.equals(file), `run ${run}: the bytes came back unchanged`);
+        assert.equal(done.status, 0);
+      }
+    });
+  }
+
   it('answers plain HTTP with 426 and a hint', async () => {
     const { port } = await serve(['--quiet']);
     const res = await new Promise<{ status: number; upgrade: string | undefined; body: string }>((resolve, reject) => {

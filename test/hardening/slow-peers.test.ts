@@ -225,9 +225,12 @@ describe('Hardening: a peer that never reads (maxBufferedAmount)', () => {
     assert.equal(DEFAULT_MAX_BUFFERED_AMOUNT, 4 * MiB);
   });
 
-  it('send() reports backpressure; a producer that ignores it is cut off with 1008 past the bound, and memory is given back', async () => {
+  // The bound is bytes waiting *and* no progress for stallTimeout (a burst to a reading peer is
+  // not a dead peer), so a producer that ignores backpressure holds what it sent within that time.
+  it('send() reports backpressure; a producer that ignores it is cut off with 1008 once nothing is read for stallTimeout, and memory is given back', async () => {
     let server: WebSocket | null = null;
-    const s = await serve({}, (srv) => {
+    const stallTimeout = 500;
+    const s = await serve({ stallTimeout }, (srv) => {
       srv.on('connection', (ws) => {
         server = ws;
       });
@@ -256,10 +259,11 @@ describe('Hardening: a peer that never reads (maxBufferedAmount)', () => {
       const [code] = await closed;
       const elapsed = performance.now() - started;
       assert.equal(code, 1008, 'policy violation');
-      assert.ok(elapsed < 5000, `cut off after ${elapsed.toFixed(0)} ms`);
+      assert.ok(elapsed < stallTimeout + 5000, `cut off after ${elapsed.toFixed(0)} ms`);
       const bytes = sends * chunk.length;
       assert.ok(bytes > DEFAULT_MAX_BUFFERED_AMOUNT, `sent ${bytes} bytes before the bound`);
-      assert.ok(bytes < DEFAULT_MAX_BUFFERED_AMOUNT + 16 * MiB, `${(bytes / MiB).toFixed(1)} MiB accepted before the bound hit (kernel buffers absorb some)`);
+      // Not one of the sends past what the kernel took resolved: they were never written.
+      assert.ok(settled.every((done) => done), 'every send settled when the connection went');
       peer.destroy();
       await eventually(() => s.server.clients.size === 0, 'connection released');
       await assertMemoryNear(baseline, 3 * MiB, 'after the non-reading peer');
@@ -365,7 +369,7 @@ describe('Hardening: the core hooks drivers bound slow peers with (Connection.re
     assert.equal(s.conn.receiving, false);
     assert.equal((s.conn as unknown as { buffer: Uint8Array | null }).buffer, null, 'the partial message is freed');
     s.conn.receive(frame(0, new Uint8Array(3), true));
-    s.conn.failConnection(new SendBufferFullError(10));
+    s.conn.failConnection(new SendBufferFullError(10, 1000));
     assert.equal(s.errors.length, 1, 'once only');
     assert.equal(s.messages, 0);
     assert.equal(s.conn.closed, true);
