@@ -533,17 +533,71 @@ for (const transport of transports) {
       await closePair(client, server);
     });
 
-    test('a pong with other data rejects the oldest ping with PongMismatchError', async () => {
+    test('a ping that saw only pongs with other data rejects with PongMismatchError at its timeout', async () => {
       const { client, server } = await wsPair(transport, { server: { autoPong: false } });
-      server.on('ping', () => void server.pong('something else'));
-      await assert.rejects(client.ping('expected'), (error: unknown) => {
-        assert.ok(error instanceof PongMismatchError);
-        assert.deepEqual(Buffer.from(error.expected), text('expected'));
-        assert.deepEqual(Buffer.from(error.received), text('something else'));
-        return true;
-      });
-      assert.equal(client.readyState, 'open');
-      await closePair(client, server);
+      try {
+        server.on('ping', () => void server.pong('something else'));
+        const start = performance.now();
+        await assert.rejects(client.ping('expected', { timeout: 150 }), (error: unknown) => {
+          assert.ok(error instanceof PongMismatchError);
+          assert.deepEqual(Buffer.from(error.expected), text('expected'));
+          assert.deepEqual(Buffer.from(error.received), text('something else'));
+          return true;
+        });
+        const waited = performance.now() - start;
+        assert.ok(waited >= 145, `rejected after ${waited.toFixed(0)} ms, before its 150 ms timeout`);
+        assert.equal(client.readyState, 'open');
+      } finally {
+        await closePair(client, server);
+      }
+    });
+
+    test('an unsolicited pong neither resolves nor fails a waiting ping (RFC 6455 5.5.3); its own pong resolves it', async () => {
+      const { client, server } = await wsPair(transport, { server: { autoPong: false } });
+      try {
+        let settled = 'pending';
+        const pending = client.ping('mine', { timeout: 10_000 }).then(
+          (rtt) => {
+            settled = 'resolved';
+            return rtt;
+          },
+          (error: unknown) => {
+            settled = `rejected: ${String(error)}`;
+            throw error;
+          },
+        );
+        pending.catch(() => {});
+        await next(server, 'ping');
+        const heartbeats = next(client, 'pong');
+        await server.pong('heartbeat');
+        assert.deepEqual(await heartbeats, [text('heartbeat')]);
+        await tick();
+        assert.equal(settled, 'pending', 'the heartbeat pong settled the ping');
+        await server.pong('mine');
+        assert.equal(typeof (await within(pending, 3000, 'the ping')), 'number');
+      } finally {
+        await closePair(client, server);
+      }
+    });
+
+    test('keep-alive pings go on while a ping() waits among pongs with other data', async () => {
+      const { client, server } = await wsPair(transport, { client: { pingInterval: 30 }, server: { autoPong: false } });
+      try {
+        let keepalives = 0;
+        // A peer that answers every ping with its own heartbeat payload.
+        server.on('ping', (payload) => {
+          if (payload.length === 0) keepalives++;
+          void server.pong('hb');
+        });
+        await assert.rejects(
+          client.ping('x', { timeout: 300 }),
+          (error: unknown) => error instanceof PongMismatchError && Buffer.from(error.received).equals(text('hb')),
+        );
+        assert.ok(keepalives >= 2, `only ${keepalives} keep-alive pings while the ping waited 300 ms at a 30 ms interval`);
+        assert.equal(client.readyState, 'open');
+      } finally {
+        await closePair(client, server);
+      }
     });
 
     test('no pong within the timeout rejects with PingTimeoutError; unsolicited pongs are fine', async () => {
