@@ -445,7 +445,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * socket and the socket is not over its high-water mark; rejects with ConnectionNotOpenError
    * when called after the close began, with ConnectionClosedError when the connection closed
    * before a queued message could go. The returned promise never counts as an unhandled
-   * rejection: fire-and-forget is safe. Do not modify a buffer until its send has resolved.
+   * rejection: fire-and-forget is safe.
+   *
+   * Bytes (not strings) are copied only when the message is queued: when it is compressed
+   * (permessage-deflate negotiated and `compress` not false) or waits behind earlier sends.
+   * Otherwise (the fast path) the buffer itself is framed and written, without a copy, and is read
+   * until the returned promise settles: do not change it before then. A streamed message's chunks
+   * are never copied either.
    */
   send(data: SendData, options?: SendOptions): Promise<void> {
     try {
@@ -490,6 +496,11 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         this.#driver.sendMessage(bytes, isText, fragmentSize === undefined ? undefined : { fragmentSize });
         return this.#driver.waitForDrain();
       }
+      // Queued, the bytes are read later (by the codec, or once the sends ahead are done), so they
+      // are copied now: the message is what the caller gave even if the buffer changes after
+      // send() returns. Next to deflating or waiting in the queue the copy is cheap; a string's
+      // bytes are ours already, and the fast path above copies nothing.
+      if (typeof data !== 'string') bytes = new Uint8Array(bytes);
       return handled(
         this.#enqueue((settle) => ({
           ...settle,

@@ -31,6 +31,7 @@ import { pendingTimers } from '../../src/node/timer-wheel.js';
 import { closePair, isSocket, rawPair, sleep, transports, within, wsPair, type RawPeer } from '../helpers/ws-pair.js';
 import type { MessageCodec } from '../../src/node/message-codec.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
+import { deflateCodecs } from '../helpers/deflate.js';
 
 const text = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -103,6 +104,39 @@ for (const transport of transports) {
         ['as text', false],
       ]);
       await closePair(client, server);
+    });
+
+    test('the bytes sent are the bytes given: a compressed or queued message is copied at send()', async () => {
+      const codecs = deflateCodecs();
+      const { client, server } = await wsPair(transport, { client: { codecs: codecs.client }, server: { codecs: codecs.server } });
+      try {
+        for (const [from, to] of [
+          [client, server],
+          [server, client],
+        ] as const) {
+          const seen = collect(to);
+          const compressed = new Uint8Array([1, 2, 3]);
+          const sent = [from.send(compressed)];
+          compressed[0] = 9;
+          // Not compressed, but queued behind the message being compressed.
+          const queued = new Uint8Array([4, 5, 6]).buffer;
+          sent.push(from.send(queued, { compress: false }));
+          new Uint8Array(queued)[0] = 9;
+          const view = new DataView(new Uint8Array([0, 7, 8]).buffer, 1);
+          sent.push(from.send(view));
+          view.setUint8(0, 9);
+          await within(Promise.all(sent), 5000, 'the sends');
+          await until(() => seen.length === 3);
+          assert.deepEqual(seen, [
+            [Buffer.from([1, 2, 3]), true],
+            [Buffer.from([4, 5, 6]), true],
+            [Buffer.from([7, 8]), true],
+          ]);
+          to.removeAllListeners('message');
+        }
+      } finally {
+        await closePair(client, server);
+      }
     });
 
     test('start and end send a sub-range of a buffer (and of a string)', async () => {
