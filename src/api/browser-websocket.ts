@@ -13,6 +13,7 @@
  * process (Node's EventTarget would rethrow it as an uncaught exception; a browser logs it).
  */
 import { Buffer } from 'node:buffer';
+import { types } from 'node:util';
 import { connect, type ConnectOptions } from './connect.js';
 import { kCloseResult, kCloseWithoutCode, type WebSocket } from './websocket.js';
 
@@ -32,21 +33,82 @@ export interface CloseEventInit extends EventInit {
   reason?: string;
 }
 
+/** Web IDL `unsigned short` conversion (no [Clamp], no [EnforceRange]): truncated, then modulo 2^16. */
+function toUnsignedShort(value: unknown): number {
+  // Number() would turn a BigInt into a number; ToNumber (and so IDL) throws a TypeError for it.
+  if (typeof value === 'bigint') throw new TypeError('cannot convert a BigInt to an unsigned short');
+  const n = Number(value);
+  if (!Number.isFinite(n)) return 0;
+  const m = Math.trunc(n) % 65536;
+  return m < 0 ? m + 65536 : m + 0;
+}
+
+/** Web IDL `USVString` conversion: ToString (a TypeError for a Symbol), lone surrogates become U+FFFD. */
+function toUSVString(value: unknown): string {
+  const text = `${value as string}`;
+  return text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+}
+
 /**
  * The event a WebSocket fires when its connection closes (Node 20 has no global CloseEvent).
  * `wasClean` is true when the closing handshake completed; `code` is the peer's close code, 1005
  * when its close frame had none, 1006 when there was no closing handshake.
+ *
+ * Constructed as its Web IDL definition says (WebSockets Standard, "The CloseEvent interface";
+ * Web IDL "Dictionary types" for the init dictionary): the type is required, the init
+ * dictionary is undefined, null or an object (else a TypeError), and its members are read once
+ * each, inherited EventInit members first, then `code`, `reason`, `wasClean`, converted to
+ * unsigned short, USVString and boolean.
  */
 export class CloseEvent extends Event {
-  readonly wasClean: boolean;
-  readonly code: number;
-  readonly reason: string;
+  static {
+    // Web IDL: attributes are enumerable accessors on the prototype, and the class string makes
+    // Object.prototype.toString say [object CloseEvent].
+    for (const name of ['wasClean', 'code', 'reason']) {
+      Object.defineProperty(CloseEvent.prototype, name, { ...Object.getOwnPropertyDescriptor(CloseEvent.prototype, name), enumerable: true });
+    }
+    Object.defineProperty(CloseEvent.prototype, Symbol.toStringTag, { value: 'CloseEvent', writable: false, enumerable: false, configurable: true });
+  }
 
-  constructor(type: string, init: CloseEventInit = {}) {
-    super(type, init);
-    this.wasClean = init.wasClean ?? false;
-    this.code = init.code ?? 0;
-    this.reason = init.reason ?? '';
+  readonly #wasClean: boolean;
+  readonly #code: number;
+  readonly #reason: string;
+
+  constructor(type: string, eventInitDict?: CloseEventInit) {
+    if (arguments.length === 0) throw new TypeError("CloseEvent: the 'type' argument is required");
+    const name = `${type}`;
+    if (eventInitDict !== undefined && eventInitDict !== null && typeof eventInitDict !== 'object' && typeof eventInitDict !== 'function') {
+      throw new TypeError('CloseEvent: the init dictionary must be an object');
+    }
+    const dict = eventInitDict ?? {};
+    // Each member is read once and converted at once, in the order Web IDL does it.
+    const bubbles = Boolean(dict.bubbles);
+    const cancelable = Boolean(dict.cancelable);
+    const composed = Boolean(dict.composed);
+    const code = dict.code;
+    const codeValue = code === undefined ? 0 : toUnsignedShort(code);
+    const reason = dict.reason;
+    const reasonValue = reason === undefined ? '' : toUSVString(reason);
+    const wasClean = Boolean(dict.wasClean);
+    super(name, { bubbles, cancelable, composed });
+    this.#code = codeValue;
+    this.#reason = reasonValue;
+    this.#wasClean = wasClean;
+  }
+
+  /** Whether the closing handshake completed. */
+  get wasClean(): boolean {
+    return this.#wasClean;
+  }
+
+  /** The close code (0 unless given). */
+  get code(): number {
+    return this.#code;
+  }
+
+  /** The close reason ('' unless given). */
+  get reason(): string {
+    return this.#reason;
   }
 }
 
@@ -71,6 +133,13 @@ function isToken(value: string): boolean {
     if ('()<>@,;:\\"/[]?={}'.includes(value[i]!)) return false;
   }
   return true;
+}
+
+function ignore(): void {}
+
+/** True for a resizable ArrayBuffer (Node 20 has them; Web IDL's BufferSource excludes them). */
+function isResizable(buffer: ArrayBufferLike): boolean {
+  return (buffer as { resizable?: boolean }).resizable === true;
 }
 
 function reportListenerError(error: unknown): void {
@@ -115,6 +184,11 @@ export class BrowserWebSocket extends EventTarget {
   #binaryType: BinaryType = 'blob';
   /** Bytes passed to send() after the close began (the standard counts them in bufferedAmount). */
   #discarded = 0;
+  /**
+   * Payload bytes handed to the native send() whose promise has not resolved: not yet written
+   * out. A send that rejects (the connection ended first) was never transmitted and stays counted.
+   */
+  #sending = 0;
   /** Blob sends waiting for their bytes, and everything sent after them (order is kept). */
   #chain: Promise<void> | null = null;
   #chainBytes = 0;
@@ -210,9 +284,14 @@ export class BrowserWebSocket extends EventTarget {
     if (value === 'blob' || value === 'arraybuffer' || value === 'nodebuffer') this.#binaryType = value;
   }
 
-  /** Bytes queued by send() and not yet written to the network. */
+  /**
+   * Bytes of application data (UTF-8 text and binary payload) passed to send() and not yet
+   * transmitted. As the WebSockets Standard's bufferedAmount getter says, it does not include
+   * framing overhead: 'x' counts 1 and 'å' 2, compressed or not. It falls as the native send()
+   * calls resolve, and keeps counting what was sent once the connection is closing or closed.
+   */
   get bufferedAmount(): number {
-    return (this.#native?.bufferedAmount ?? 0) + this.#chainBytes + this.#discarded;
+    return this.#sending + this.#chainBytes + this.#discarded;
   }
 
   get onopen(): Handler {
@@ -241,38 +320,55 @@ export class BrowserWebSocket extends EventTarget {
   }
 
   /**
-   * Sends a message: a string as text, a Blob, ArrayBuffer or view as binary, in call order.
-   * Throws an InvalidStateError DOMException while CONNECTING; once closing, the data is
-   * discarded (and counted in bufferedAmount, as the standard says).
+   * Sends a message: a string as text, a Blob, ArrayBuffer or view as binary, in call order. The
+   * bytes are copied at the call, so changing the buffer afterwards does not change the message.
+   * Throws a TypeError for a typed array or DataView over a SharedArrayBuffer or a resizable
+   * buffer (a SharedArrayBuffer itself is sent as the text of its string conversion), as the
+   * Web IDL conversion of the argument says; an InvalidStateError DOMException while CONNECTING.
+   * Once closing, the data is discarded (and counted in bufferedAmount, as the standard says).
    */
   send(data: BrowserSendData): void {
-    if (this.#readyState === CONNECTING) throw new DOMException('the WebSocket is still connecting', 'InvalidStateError');
-    const isBlob = typeof Blob !== 'undefined' && data instanceof Blob;
+    // The argument is first converted to the IDL union (BufferSource or Blob or USVString), as
+    // Web IDL's "Union types" conversion (#js-union) does, before the method steps run: a Blob
+    // (a platform object) is a Blob; an ArrayBuffer that is not shared is an ArrayBuffer, whose
+    // conversion throws a TypeError when it is resizable ("Buffer source types",
+    // #js-buffer-source-types); a DataView or typed array converts to its ArrayBufferView type,
+    // which throws a TypeError when its buffer is shared or resizable (no [AllowShared] or
+    // [AllowResizable] on send()); a SharedArrayBuffer matches no member (BufferSource has no
+    // SharedArrayBuffer), so it falls through, like any other value, to the USVString
+    // conversion, and is sent as the text "[object SharedArrayBuffer]".
     let size: number;
     let payload: string | Uint8Array | null = null;
+    let blob: Blob | null = null;
     if (typeof data === 'string') {
-      size = Buffer.byteLength(data, 'utf8');
       payload = data;
-    } else if (isBlob) {
-      size = (data as Blob).size;
+      size = Buffer.byteLength(data, 'utf8');
+    } else if (typeof Blob !== 'undefined' && data instanceof Blob) {
+      blob = data;
+      size = data.size;
+    } else if (types.isArrayBuffer(data)) {
+      if (isResizable(data)) throw new TypeError('send() does not take a resizable ArrayBuffer');
+      size = data.byteLength;
+      // WebSockets Standard, send(): the message is "the data stored in the buffer" when send() is
+      // called; it goes out later (after compression, or behind earlier sends), so it is copied.
+      payload = size === 0 ? new Uint8Array(0) : new Uint8Array(data.slice(0));
     } else if (ArrayBuffer.isView(data)) {
+      if (types.isSharedArrayBuffer(data.buffer)) throw new TypeError('send() does not take a view on a SharedArrayBuffer');
+      if (isResizable(data.buffer)) throw new TypeError('send() does not take a view on a resizable ArrayBuffer');
       size = data.byteLength;
-      payload = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    } else if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer)) {
-      size = data.byteLength;
-      payload = new Uint8Array(data);
+      payload = size === 0 ? new Uint8Array(0) : new Uint8Array(data.buffer, data.byteOffset, size).slice();
     } else {
-      // WebIDL converts anything else to a string.
-      payload = String(data);
+      payload = toUSVString(data);
       size = Buffer.byteLength(payload, 'utf8');
     }
+    if (this.#readyState === CONNECTING) throw new DOMException('the WebSocket is still connecting', 'InvalidStateError');
     const native = this.#native;
     if (this.readyState !== OPEN || native === null) {
       this.#discarded += size;
       return;
     }
-    if (!isBlob && this.#chain === null) {
-      void native.send(payload!);
+    if (blob === null && this.#chain === null) {
+      this.#transmit(native, payload!, size);
       return;
     }
     // A Blob's bytes come asynchronously; everything sent after it waits behind it.
@@ -281,7 +377,7 @@ export class BrowserWebSocket extends EventTarget {
     const next = previous.then(async () => {
       let bytes: string | Uint8Array | null = payload;
       try {
-        if (isBlob) bytes = new Uint8Array(await (data as Blob).arrayBuffer());
+        if (blob !== null) bytes = new Uint8Array(await blob.arrayBuffer());
       } catch {
         // An unreadable Blob: a browser fails the connection when it cannot send.
         bytes = null;
@@ -289,10 +385,18 @@ export class BrowserWebSocket extends EventTarget {
       }
       this.#chainBytes -= size;
       if (this.#chain === next) this.#chain = null;
-      if (bytes !== null && native.readyState === 'open') void native.send(bytes);
+      if (bytes !== null && native.readyState === 'open') this.#transmit(native, bytes, size);
       else this.#discarded += size;
     });
     this.#chain = next;
+  }
+
+  /** Hands a message to the native connection; its `size` payload bytes count in bufferedAmount until it is written. */
+  #transmit(native: WebSocket, data: string | Uint8Array, size: number): void {
+    this.#sending += size;
+    native.send(data).then(() => {
+      this.#sending -= size;
+    }, ignore);
   }
 
   /**

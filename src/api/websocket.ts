@@ -129,6 +129,8 @@ interface PendingPing {
   resolve: ((rtt: number) => void) | null;
   reject: ((error: Error) => void) | null;
   timer: WheelTimer | null;
+  /** The last pong that answered no outstanding ping while this one waited (what its timeout reports), or null. */
+  stray: Uint8Array | null;
 }
 
 interface Settle {
@@ -462,11 +464,18 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * Sends one message. A string goes as text; bytes (Buffer, Uint8Array, ArrayBuffer, any view)
    * as binary; a Readable or async iterable as one fragmented message, each chunk sent as it
    * comes (split to `fragmentSize`), ended by an empty final frame. Messages go out in call
-   * order and their fragments never interleave. Resolves once the message was handed to the
-   * socket and the socket is not over its high-water mark; rejects with ConnectionNotOpenError
-   * when called after the close began, with ConnectionClosedError when the connection closed
-   * before a queued message could go. The returned promise never counts as an unhandled
-   * rejection: fire-and-forget is safe. Do not modify a buffer until its send has resolved.
+   * order and their fragments never interleave. Resolves once the operating system has taken the
+   * message's bytes (a socket's write completed), so awaiting it never outruns a slow peer;
+   * rejects with ConnectionNotOpenError when called after the close began (sends still work
+   * while our answer to the peer's close is held for a pull consumer, see docs/connection.md),
+   * with ConnectionClosedError when the connection ended before its bytes were seen to leave the
+   * process. The returned promise never counts as an unhandled rejection: fire-and-forget is safe.
+   *
+   * Bytes (not strings) are copied only when the message is queued: when it is compressed
+   * (permessage-deflate negotiated and `compress` not false) or waits behind earlier sends.
+   * Otherwise (the fast path) the buffer itself is framed and written, without a copy, and is read
+   * until the returned promise settles: do not change it before then. A streamed message's chunks
+   * are never copied either.
    */
   send(data: SendData, options?: SendOptions): Promise<void> {
     try {
@@ -511,6 +520,11 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         this.#driver.sendMessage(bytes, isText, fragmentSize === undefined ? undefined : { fragmentSize });
         return this.#driver.whenWritten();
       }
+      // Queued, the bytes are read later (by the codec, or once the sends ahead are done), so they
+      // are copied now: the message is what the caller gave even if the buffer changes after
+      // send() returns. Next to deflating or waiting in the queue the copy is cheap; a string's
+      // bytes are ours already, and the fast path above copies nothing.
+      if (typeof data !== 'string') bytes = new Uint8Array(bytes);
       return handled(
         this.#enqueue((settle) => ({
           ...settle,
@@ -734,11 +748,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   /**
    * Sends a ping (payload at most 125 bytes) and resolves with the round-trip time in ms when
-   * the pong with the same payload arrives. Rejects with PongMismatchError when a pong with other
-   * data arrives while this is the oldest outstanding ping, with PingTimeoutError after
-   * `timeout` ms (0 or absent: no timeout, the close still ends the wait), with
-   * ConnectionClosedError if the connection closes first. A pong that answers a later ping also
-   * answers the earlier ones (RFC 6455 section 5.5.3 lets a peer answer only the latest).
+   * the pong with the same payload arrives. A pong that answers a later ping also answers the
+   * earlier ones (RFC 6455 section 5.5.3 lets a peer answer only the latest). A pong that answers
+   * no outstanding ping is an unsolicited heartbeat (section 5.5.3) and leaves the ping waiting.
+   * After `timeout` ms without its pong it rejects with PongMismatchError (`expected` is its
+   * payload, `received` the last of those other pongs) if pongs with other payloads arrived
+   * meanwhile, else with PingTimeoutError. Without `timeout` (0 or absent) it waits until the
+   * connection closes, and then rejects with ConnectionClosedError.
    */
   ping(data?: string | Uint8Array | ArrayBuffer, options?: { timeout?: number }): Promise<number> {
     let promise: Promise<number>;
@@ -762,7 +778,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       throw new InvalidArgumentError(`a ping payload is at most ${MAX_CONTROL_PAYLOAD} bytes, got ${payload.length}`);
     }
     return new Promise<number>((resolve, reject) => {
-      const entry: PendingPing = { payload, sent: performance.now(), keepalive: false, resolve, reject, timer: null };
+      const entry: PendingPing = { payload, sent: performance.now(), keepalive: false, resolve, reject, timer: null, stray: null };
       // Listed before it is written: a transport may deliver the pong synchronously.
       (this.#pings ??= []).push(entry);
       this.#driver.ping(payload);
@@ -771,7 +787,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
           () => {
             const index = this.#pings === null ? -1 : this.#pings.indexOf(entry);
             if (index >= 0) this.#pings!.splice(index, 1);
-            reject(new PingTimeoutError(timeout));
+            // Pongs came, none with our payload: say what arrived rather than "no pong".
+            reject(entry.stray === null ? new PingTimeoutError(timeout) : new PongMismatchError(payload, entry.stray));
           },
           { ref: true },
         );
@@ -806,7 +823,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (this.#state !== 'open') return;
     // At most one keep-alive entry waits for its pong, so a silent peer cannot grow the list.
     if (this.#pings === null || !this.#pings.some((p) => p.keepalive)) {
-      (this.#pings ??= []).push({ payload: EMPTY, sent: performance.now(), keepalive: true, resolve: null, reject: null, timer: null });
+      (this.#pings ??= []).push({ payload: EMPTY, sent: performance.now(), keepalive: true, resolve: null, reject: null, timer: null, stray: null });
     }
     this.#driver.ping(EMPTY);
   }
@@ -828,11 +845,11 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
           entry.resolve?.(now - entry.sent);
         }
       } else {
-        // Not an answer to any outstanding ping: the oldest one gets the mismatch. (With no ping
-        // outstanding it is an unsolicited pong, a heartbeat RFC 6455 section 5.5.3 allows.)
-        const oldest = pings.shift()!;
-        oldest.timer?.cancel();
-        oldest.reject?.(new PongMismatchError(oldest.payload, Buffer.from(payload)));
+        // Not an answer to any outstanding ping: an unsolicited pong, a heartbeat RFC 6455 section
+        // 5.5.3 allows, so no ping ends here. Each waiting ping keeps the last one it saw (one
+        // copy, shared), so that its timeout can report a peer that answers with other data.
+        const stray = Buffer.from(payload);
+        for (const entry of pings) if (!entry.keepalive) entry.stray = stray;
       }
     }
     this.#safeEmit('pong', Buffer.from(payload));

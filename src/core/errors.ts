@@ -168,13 +168,17 @@ export class SendBufferFullError extends ProtocolError {
   }
 }
 
-/** A pong answered a ping with different application data (the Sagittarius seed's pong check). */
+/**
+ * A ping's timeout passed without the pong carrying its payload, while pongs with other data
+ * arrived (the Sagittarius seed's pong check): `expected` is the ping's payload, `received` the
+ * last of those other pongs.
+ */
 export class PongMismatchError extends WebSocketError {
   readonly expected: Uint8Array;
   readonly received: Uint8Array;
 
   constructor(expected: Uint8Array, received: Uint8Array) {
-    super(ErrorCode.PongMismatch, 'pong payload does not match the ping');
+    super(ErrorCode.PongMismatch, 'no pong with the ping\'s payload before its timeout; pongs with other data arrived');
     this.expected = expected;
     this.received = received;
   }

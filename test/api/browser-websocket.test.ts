@@ -8,21 +8,37 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { BrowserWebSocket, CloseEvent, wrapOpenWebSocket } from '../../src/api/browser-websocket.js';
+import { setImmediate as tick } from 'node:timers/promises';
+import { BrowserWebSocket, CloseEvent, wrapOpenWebSocket, type CloseEventInit } from '../../src/api/browser-websocket.js';
 import { WebSocketServer } from '../../src/api/server.js';
-import type { WebSocket } from '../../src/api/websocket.js';
-import { closePair, sleep, within, wsPair } from '../helpers/ws-pair.js';
+import { WebSocket } from '../../src/api/websocket.js';
+import { closePair, RawPeer, sleep, within, wsPair } from '../helpers/ws-pair.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
+import { deflateCodecs } from '../helpers/deflate.js';
 
 /** The next event of a type, as a promise (what `await new Promise(r => ws.onmessage = r)` does). */
 function nextEvent<T extends Event = Event>(target: EventTarget, type: string): Promise<T> {
   return new Promise((resolve) => target.addEventListener(type, (event) => resolve(event as T), { once: true }));
 }
 
-/** A browser-style WebSocket over an in-memory pair, with the native server end to talk to. */
-async function browserPair(): Promise<{ ws: BrowserWebSocket; server: WebSocket; native: WebSocket }> {
-  const { client, server } = await wsPair('memory', { client: { url: 'ws://example.test/chat' } });
-  const ws = wrapOpenWebSocket(client);
-  return { ws, server, native: client };
+/**
+ * A browser-style WebSocket over an in-memory pair, with the native end to talk to (`server`,
+ * whatever its role). By default the browser side is the client, without permessage-deflate.
+ */
+async function browserPair(options: { compress?: boolean; role?: 'client' | 'server' } = {}): Promise<{ ws: BrowserWebSocket; server: WebSocket; native: WebSocket }> {
+  const codecs = options.compress === true ? deflateCodecs() : { client: [], server: [] };
+  const { client, server } = await wsPair('memory', { client: { url: 'ws://example.test/chat', codecs: codecs.client }, server: { codecs: codecs.server } });
+  if (options.role === 'server') return { ws: wrapOpenWebSocket(server, 'ws://example.test/chat'), server: client, native: server };
+  return { ws: wrapOpenWebSocket(client), server, native: client };
+}
+
+/**
+ * Waits, a bounded number of event-loop turns (no timers), until `condition` holds: for what
+ * follows from I/O already done, like a send's promise resolving after the peer read it.
+ */
+async function turnsUntil(condition: () => boolean, what: string, turns = 200): Promise<void> {
+  for (let i = 0; i < turns && !condition(); i++) await tick();
+  assert.ok(condition(), `${what}: not so after ${turns} turns of the event loop`);
 }
 
 describe('the WebSocket interface', { timeout: 30_000 }, () => {
@@ -224,6 +240,150 @@ describe('the WebSocket interface', { timeout: 30_000 }, () => {
       process.off('warning', onWarning);
     }
     await closePair(native, server);
+  });
+});
+
+describe('as the WebSockets Standard and Web IDL say', { timeout: 30_000 }, () => {
+  for (const compress of [false, true]) {
+    test(`bufferedAmount counts payload bytes only, not framing: 1, 3, 203 (${compress ? 'permessage-deflate' : 'plain'})`, async () => {
+      const { ws, server, native } = await browserPair({ compress });
+      try {
+        await nextEvent(ws, 'open');
+        assert.equal(native.extensions, compress ? 'permessage-deflate' : '');
+        ws.send('x');
+        assert.equal(ws.bufferedAmount, 1);
+        ws.send('å');
+        assert.equal(ws.bufferedAmount, 3);
+        ws.send(new Uint8Array(200));
+        assert.equal(ws.bufferedAmount, 203);
+        const got = [];
+        for (let i = 0; i < 3; i++) got.push(await within(server.receive(), 5000, 'a message'));
+        assert.deepEqual(got, [
+          { type: 'text', data: 'x' },
+          { type: 'text', data: 'å' },
+          { type: 'binary', data: Buffer.alloc(200) },
+        ]);
+        await turnsUntil(() => ws.bufferedAmount === 0, 'bufferedAmount back to 0 once the peer has all three');
+      } finally {
+        await closePair(native, server);
+      }
+    });
+  }
+
+  test('bufferedAmount stays up while the peer reads nothing, and falls to 0 once it reads', async () => {
+    const [clientStream, serverStream] = duplexPair();
+    const native = new WebSocket(clientStream, { role: 'client', url: 'ws://example.test/', pingInterval: 0, idleTimeout: 0 });
+    const ws = wrapOpenWebSocket(native);
+    try {
+      await nextEvent(ws, 'open');
+      const size = 256 * 1024;
+      ws.send(new Uint8Array(size));
+      assert.equal(ws.bufferedAmount, size);
+      // Nothing reads the other end: after many turns of the event loop the message is still not out.
+      for (let i = 0; i < 50; i++) await tick();
+      assert.equal(ws.bufferedAmount, size);
+      const peer = new RawPeer(serverStream, 'server');
+      const frame = await within(peer.nextFrame(), 5000, 'the frame');
+      assert.equal(frame?.payload.length, size);
+      await turnsUntil(() => ws.bufferedAmount === 0, 'bufferedAmount back to 0 once the peer read the message');
+    } finally {
+      await closePair(native);
+    }
+  });
+
+  for (const role of ['client', 'server'] as const) {
+    for (const compress of [false, true]) {
+      test(`send() copies: changing the buffer after send() does not change the message (${role}, ${compress ? 'permessage-deflate' : 'plain'})`, async () => {
+        const { ws, server, native } = await browserPair({ role, compress });
+        try {
+          await nextEvent(ws, 'open');
+          // 1000 bytes: big enough that a frame is not merged into the connection's own buffer.
+          const bytes = new Uint8Array(1000).fill(1);
+          ws.send(bytes);
+          bytes[0] = 9;
+          const buffer = new Uint8Array(1000).fill(2).buffer;
+          ws.send(buffer);
+          new Uint8Array(buffer)[0] = 9;
+          const view = new DataView(new Uint8Array(1001).fill(3).buffer, 1);
+          ws.send(view);
+          view.setUint8(0, 9);
+          const got = [];
+          for (let i = 0; i < 3; i++) got.push(await within(server.receive(), 5000, 'a message'));
+          assert.deepEqual(got, [
+            { type: 'binary', data: Buffer.alloc(1000, 1) },
+            { type: 'binary', data: Buffer.alloc(1000, 2) },
+            { type: 'binary', data: Buffer.alloc(1000, 3) },
+          ]);
+        } finally {
+          await closePair(native, server);
+        }
+      });
+    }
+  }
+
+  test('send(): a view on a SharedArrayBuffer or a resizable buffer is a TypeError; a SharedArrayBuffer is sent as its string', async () => {
+    const { ws, server, native } = await browserPair();
+    try {
+      await nextEvent(ws, 'open');
+      const shared = new SharedArrayBuffer(4);
+      const resizable = new (ArrayBuffer as unknown as new (length: number, options: { maxByteLength: number }) => ArrayBuffer)(4, { maxByteLength: 8 });
+      const before = ws.bufferedAmount;
+      for (const data of [new Uint8Array(shared), new DataView(shared), new Uint16Array(shared, 2), resizable, new Uint8Array(resizable)]) {
+        assert.throws(() => ws.send(data), TypeError, Object.prototype.toString.call(data));
+      }
+      assert.equal(ws.bufferedAmount, before, 'a send that threw counts nothing');
+      ws.send(shared);
+      assert.deepEqual(await within(server.receive(), 5000, 'the message'), { type: 'text', data: '[object SharedArrayBuffer]' });
+    } finally {
+      await closePair(native, server);
+    }
+  });
+
+  test('new CloseEvent() follows its Web IDL definition', () => {
+    const Construct = CloseEvent as unknown as new (...args: unknown[]) => CloseEvent;
+    assert.throws(() => new Construct(), TypeError);
+    assert.throws(() => new Construct('close', 5), TypeError);
+    assert.throws(() => new Construct('close', 'init'), TypeError);
+    assert.throws(() => new Construct('close', { code: 1n }), TypeError);
+    assert.throws(() => new Construct('close', { reason: Symbol('r') }), TypeError);
+
+    const plain = new CloseEvent('close');
+    assert.deepEqual([plain.type, plain.code, plain.reason, plain.wasClean], ['close', 0, '', false]);
+    const fromNull = new Construct('close', null);
+    assert.deepEqual([fromNull.code, fromNull.reason, fromNull.wasClean], [0, '', false]);
+    assert.equal(new Construct(undefined).type, 'undefined');
+
+    // unsigned short: truncated, modulo 2^16; NaN and infinities are 0.
+    const code = (value: unknown): number => new Construct('close', { code: value }).code;
+    assert.deepEqual([65536 + 1000, -1, 3.9, -3.9, '4000', NaN, Infinity, null, true].map(code), [1000, 65535, 3, 65533, 4000, 0, 0, 0, 1]);
+    // USVString: ToString, and a lone surrogate becomes U+FFFD.
+    assert.equal(new Construct('close', { reason: 'a\uD800b\uDC00' }).reason, 'a\uFFFDb\uFFFD');
+    assert.equal(new Construct('close', { reason: 'ok \uD83D\uDE00' }).reason, 'ok \uD83D\uDE00');
+    assert.equal(new Construct('close', { reason: 42 }).reason, '42');
+    // boolean: ToBoolean.
+    assert.equal(new Construct('close', { wasClean: 'yes' }).wasClean, true);
+    assert.equal(new Construct('close', { wasClean: 0 }).wasClean, false);
+
+    // Members are read once each, inherited EventInit members first, each dictionary's in lexicographic order.
+    const reads: string[] = [];
+    const init = new Proxy({ bubbles: true, code: 4001, reason: 'why', wasClean: true } as CloseEventInit, {
+      get(target, key, receiver) {
+        if (typeof key === 'string') reads.push(key);
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    const event = new CloseEvent('close', init);
+    assert.deepEqual(reads, ['bubbles', 'cancelable', 'composed', 'code', 'reason', 'wasClean']);
+    assert.deepEqual([event.bubbles, event.code, event.reason, event.wasClean], [true, 4001, 'why', true]);
+
+    assert.equal(Object.prototype.toString.call(event), '[object CloseEvent]');
+    assert.ok(event instanceof Event);
+    // Read-only attributes: accessors on the prototype, not own data properties.
+    assert.deepEqual(Object.keys(event), Object.keys(new Event('close')));
+    assert.throws(() => {
+      (event as { code: number }).code = 1;
+    }, TypeError);
+    assert.equal(event.code, 4001);
   });
 });
 

@@ -31,7 +31,7 @@ import { pendingTimers } from '../../src/node/timer-wheel.js';
 import { closePair, isSocket, rawPair, sleep, transports, within, wsPair, type RawPeer } from '../helpers/ws-pair.js';
 import type { MessageCodec } from '../../src/node/message-codec.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
-import { DeflateCodec } from '../../src/node/deflate-codec.js';
+import { deflateCodecs } from '../helpers/deflate.js';
 
 const text = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -104,6 +104,39 @@ for (const transport of transports) {
         ['as text', false],
       ]);
       await closePair(client, server);
+    });
+
+    test('the bytes sent are the bytes given: a compressed or queued message is copied at send()', async () => {
+      const codecs = deflateCodecs();
+      const { client, server } = await wsPair(transport, { client: { codecs: codecs.client }, server: { codecs: codecs.server } });
+      try {
+        for (const [from, to] of [
+          [client, server],
+          [server, client],
+        ] as const) {
+          const seen = collect(to);
+          const compressed = new Uint8Array([1, 2, 3]);
+          const sent = [from.send(compressed)];
+          compressed[0] = 9;
+          // Not compressed, but queued behind the message being compressed.
+          const queued = new Uint8Array([4, 5, 6]).buffer;
+          sent.push(from.send(queued, { compress: false }));
+          new Uint8Array(queued)[0] = 9;
+          const view = new DataView(new Uint8Array([0, 7, 8]).buffer, 1);
+          sent.push(from.send(view));
+          view.setUint8(0, 9);
+          await within(Promise.all(sent), 5000, 'the sends');
+          await until(() => seen.length === 3);
+          assert.deepEqual(seen, [
+            [Buffer.from([1, 2, 3]), true],
+            [Buffer.from([4, 5, 6]), true],
+            [Buffer.from([7, 8]), true],
+          ]);
+          to.removeAllListeners('message');
+        }
+      } finally {
+        await closePair(client, server);
+      }
     });
 
     test('start and end send a sub-range of a buffer (and of a string)', async () => {
@@ -534,17 +567,71 @@ for (const transport of transports) {
       await closePair(client, server);
     });
 
-    test('a pong with other data rejects the oldest ping with PongMismatchError', async () => {
+    test('a ping that saw only pongs with other data rejects with PongMismatchError at its timeout', async () => {
       const { client, server } = await wsPair(transport, { server: { autoPong: false } });
-      server.on('ping', () => void server.pong('something else'));
-      await assert.rejects(client.ping('expected'), (error: unknown) => {
-        assert.ok(error instanceof PongMismatchError);
-        assert.deepEqual(Buffer.from(error.expected), text('expected'));
-        assert.deepEqual(Buffer.from(error.received), text('something else'));
-        return true;
-      });
-      assert.equal(client.readyState, 'open');
-      await closePair(client, server);
+      try {
+        server.on('ping', () => void server.pong('something else'));
+        const start = performance.now();
+        await assert.rejects(client.ping('expected', { timeout: 150 }), (error: unknown) => {
+          assert.ok(error instanceof PongMismatchError);
+          assert.deepEqual(Buffer.from(error.expected), text('expected'));
+          assert.deepEqual(Buffer.from(error.received), text('something else'));
+          return true;
+        });
+        const waited = performance.now() - start;
+        assert.ok(waited >= 145, `rejected after ${waited.toFixed(0)} ms, before its 150 ms timeout`);
+        assert.equal(client.readyState, 'open');
+      } finally {
+        await closePair(client, server);
+      }
+    });
+
+    test('an unsolicited pong neither resolves nor fails a waiting ping (RFC 6455 5.5.3); its own pong resolves it', async () => {
+      const { client, server } = await wsPair(transport, { server: { autoPong: false } });
+      try {
+        let settled = 'pending';
+        const pending = client.ping('mine', { timeout: 10_000 }).then(
+          (rtt) => {
+            settled = 'resolved';
+            return rtt;
+          },
+          (error: unknown) => {
+            settled = `rejected: ${String(error)}`;
+            throw error;
+          },
+        );
+        pending.catch(() => {});
+        await next(server, 'ping');
+        const heartbeats = next(client, 'pong');
+        await server.pong('heartbeat');
+        assert.deepEqual(await heartbeats, [text('heartbeat')]);
+        await tick();
+        assert.equal(settled, 'pending', 'the heartbeat pong settled the ping');
+        await server.pong('mine');
+        assert.equal(typeof (await within(pending, 3000, 'the ping')), 'number');
+      } finally {
+        await closePair(client, server);
+      }
+    });
+
+    test('keep-alive pings go on while a ping() waits among pongs with other data', async () => {
+      const { client, server } = await wsPair(transport, { client: { pingInterval: 30 }, server: { autoPong: false } });
+      try {
+        let keepalives = 0;
+        // A peer that answers every ping with its own heartbeat payload.
+        server.on('ping', (payload) => {
+          if (payload.length === 0) keepalives++;
+          void server.pong('hb');
+        });
+        await assert.rejects(
+          client.ping('x', { timeout: 300 }),
+          (error: unknown) => error instanceof PongMismatchError && Buffer.from(error.received).equals(text('hb')),
+        );
+        assert.ok(keepalives >= 2, `only ${keepalives} keep-alive pings while the ping waited 300 ms at a 30 ms interval`);
+        assert.equal(client.readyState, 'open');
+      } finally {
+        await closePair(client, server);
+      }
     });
 
     test('no pong within the timeout rejects with PingTimeoutError; unsolicited pongs are fine', async () => {
@@ -1126,11 +1213,8 @@ for (const transport of transports) {
 
 /** permessage-deflate codecs for both ends of a wsPair, compressing every message. */
 function deflatePair(): { client: { codecs: MessageCodec[] }; server: { codecs: MessageCodec[] } } {
-  const params = { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
-  return {
-    client: { codecs: [new DeflateCodec('client', params, 'permessage-deflate', { threshold: 0 })] },
-    server: { codecs: [new DeflateCodec('server', params, 'permessage-deflate', { threshold: 0 })] },
-  };
+  const codecs = deflateCodecs();
+  return { client: { codecs: codecs.client }, server: { codecs: codecs.server } };
 }
 
 // RFC 6455 section 5.5.1 lets an endpoint finish sending data before it answers a close frame. A
