@@ -1041,6 +1041,30 @@ describe('interoperability with real clients', { timeout: 60_000 }, () => {
       assert.equal(connections, 0);
     });
 
+    it('by default, a page of another origin (another port) is refused, a page of the server itself is not', async (t) => {
+      let connections = 0;
+      const pagePort = await serveBrowser(t, {}, (s) => s.route('/echo', echo));
+      const other = await serve(t, {}, (s) => {
+        s.route('/echo', echo);
+        s.on('connection', () => connections++);
+      });
+      const tab = await context.newPage();
+      t.after(() => tab.close());
+      await tab.goto(`http://127.0.0.1:${pagePort}/`);
+      const run = (url: string) =>
+        tab.evaluate(
+          ([u]) => (window as unknown as { runClient: (u: string, p: string[], c: number) => Promise<unknown> }).runClient(u!, [], 1000),
+          [url],
+        ) as Promise<{ events: string[]; code: number }>;
+      const foreign = await run(`ws://127.0.0.1:${other.port}/echo`);
+      assert.deepEqual(foreign.events, ['error', 'close']);
+      assert.equal(foreign.code, 1006);
+      assert.equal(connections, 0);
+      const own = await run(`ws://127.0.0.1:${pagePort}/echo`);
+      assert.equal(own.events[0], 'open');
+      assert.equal(own.code, 1000);
+    });
+
     it('a page from an allowed origin gets the full exchange; the server closes with its own code', async (t) => {
       const serverSaw: Array<[number, string]> = [];
       let allowed: string[] = [];
