@@ -75,8 +75,8 @@ export interface ConnectOptions extends WebSocketOptions {
   signal?: AbortSignal;
   /**
    * Redirects (301, 302, 303, 307, 308) to follow to ws:, wss:, http: or https: URLs; default 0,
-   * as browsers never follow them for WebSockets. Credentials and cookies are dropped on a redirect
-   * to another host.
+   * as browsers never follow them for WebSockets. Authorization, Proxy-Authorization and Cookie
+   * are dropped on a redirect to another origin (scheme, host or port); other headers go on.
    */
   maxRedirects?: number;
   /** How to carry the upgrade; only 'http1' (the default) for now. HTTP/2 (RFC 8441) is planned. */
@@ -95,8 +95,11 @@ export interface ConnectOptions extends WebSocketOptions {
 /** HTTP statuses that redirect, when `maxRedirects` allows it. */
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
-/** Headers dropped when a redirect leads to another host: they carry credentials for the first. */
-const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'cookie']);
+/**
+ * Headers dropped when a redirect leads to another origin: they carry credentials for the first
+ * (Proxy-Authorization too: undici CVE-2024-24758 and follow-redirects CVE-2024-28849 sent it on).
+ */
+const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'cookie']);
 
 /**
  * An extension the client offers, and how it turns the server's acceptance into a codec. Adding
@@ -346,7 +349,9 @@ async function handshake(first: WebSocketURL, settings: Plan, signal: AbortSigna
           flatHeaders(response.head),
         );
       }
-      if (next.host !== current.host || (current.secure && !next.secure)) {
+      // Another origin (RFC 6454: scheme, host and port; ws: and http: are one scheme here) gets
+      // none of the credentials meant for this one, in either direction between ws: and wss:.
+      if (next.secure !== current.secure || next.hostname !== current.hostname || next.port !== current.port) {
         headers = stripCredentials(headers);
       }
       headers = next.auth !== '' ? withAuth(stripCredentials(headers), next) : headers;

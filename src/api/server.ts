@@ -12,7 +12,8 @@
  *   RFC 6455 section 4.2.1             405 (method), 426 (version), 400 (the rest): the core decides
  *   request target unusable            400
  *   no route for the path              404
- *   Origin not in allowedOrigins       403
+ *   Origin not allowed                 403: not in allowedOrigins; by default (no allowedOrigins,
+ *                                      no accept hook) an Origin naming another host than Host
  *   no acceptable subprotocol          400 (only for routes that require one)
  *   accept hook                        403 for false, or the hook's own answer; 500 if it throws
  *   handshake not done in time         408
@@ -29,6 +30,7 @@ import type { HttpRefusal, RequestCheck } from '../core/handshake.js';
 import { Opcode } from '../core/opcode.js';
 import { listHasToken, type ExtensionOffer } from '../core/header-tokens.js';
 import { HttpHeadParser, type HttpHead } from '../core/http-head.js';
+import { originMatchesHost } from '../core/host.js';
 import { acceptDeflateOffer, validateDeflateOptions, type DeflateOptions } from '../core/permessage-deflate.js';
 import { DeflateCodec, validateDeflateCodecOptions, type DeflateCodecOptions } from '../node/deflate-codec.js';
 import {
@@ -62,6 +64,12 @@ export type AcceptResult = boolean | { status: number; headers?: Record<string, 
 export interface UpgradeInfo extends RouteMatch {
   /** The Origin header (browsers always send it; other clients usually do not). */
   readonly origin: string | undefined;
+  /**
+   * True when the request carries an Origin that names another host or port than its Host: a
+   * page of another site, which the server refuses by default when no hook is given. A hook that
+   * wants to keep that default refuses these (`accept: (req, info) => !info.crossOrigin && ...`).
+   */
+  readonly crossOrigin: boolean;
   /** Subprotocols the client offered, in its order. */
   readonly protocols: readonly string[];
   /** The subprotocol the server will answer with ('' for none). */
@@ -119,15 +127,24 @@ export interface WebSocketServerOptions extends WebSocketOptions {
   protocols?: readonly string[];
   /** Refuse clients that offer none of the route's protocols (400); default false. */
   requireProtocol?: boolean;
-  /** Asked before every upgrade; default: accept all (but see `allowedOrigins`). */
+  /**
+   * Asked before every upgrade; default: accept all (but see `allowedOrigins`). Given (here or on
+   * the route) without `allowedOrigins`, it replaces the default Origin check: the hook decides,
+   * with `info.origin` and `info.crossOrigin` to decide on.
+   */
   accept?: AcceptHook;
   /**
    * Origins (scheme://host[:port], compared case-insensitively) whose pages may connect; a request
-   * whose Origin is not listed is refused with 403. Requests without an Origin header (non-browser
-   * clients) are let through: the check protects browser users from other sites' pages.
-   * Default: no check.
+   * whose Origin is not listed is refused with 403, before any accept hook. `'*'` lets every
+   * Origin in. Requests without an Origin header (non-browser clients) are let through either
+   * way: the check protects browser users from other sites' pages.
+   *
+   * Default: same host only. A request whose Origin names another host or port than its Host is
+   * refused with 403 (cross-site WebSocket hijacking: a foreign page would connect with the
+   * user's cookies), unless an `accept` hook is given, which then decides. Schemes are not
+   * compared, so pages served over https through a TLS-terminating proxy still get in.
    */
-  allowedOrigins?: readonly string[];
+  allowedOrigins?: readonly string[] | '*';
   /** Headers added to every 101 response; default none. */
   headers?: HeadersOption;
   /**
@@ -249,7 +266,8 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   readonly #handshakeTimeout: number;
   readonly #maxConnections: number;
   readonly #concurrency: number;
-  readonly #allowedOrigins: Set<string> | null;
+  /** The listed origins (lower case), '*' for any, or null for the default same-host check. */
+  readonly #allowedOrigins: Set<string> | '*' | null;
   readonly #deflate: ServerDeflateOptions | null;
   /** How long close() waits for clients' closing handshakes (their closeTimeout; 0 = no bound). */
   readonly #closeWait: number;
@@ -301,7 +319,10 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     this.#concurrency = positiveInteger('concurrency', concurrency, 1);
     positiveInteger('maxHeadSize', options.maxHeadSize, 1, false);
     positiveInteger('maxHeaderCount', options.maxHeaderCount, 1, false);
-    this.#allowedOrigins = allowedOrigins === undefined ? null : new Set(allowedOrigins.map((o) => o.toLowerCase()));
+    if (allowedOrigins !== undefined && allowedOrigins !== '*' && !Array.isArray(allowedOrigins)) {
+      throw new InvalidArgumentError(`allowedOrigins must be an array of origins or '*', got ${JSON.stringify(allowedOrigins)}`);
+    }
+    this.#allowedOrigins = allowedOrigins === undefined || allowedOrigins === '*' ? (allowedOrigins ?? null) : new Set(allowedOrigins.map((o) => String(o).toLowerCase()));
     this.#deflate = compress === undefined || compress === false ? null : compress === true ? {} : compress;
     if (this.#deflate !== null) {
       // Bad compression options fail here, not on the first client that offers compression.
@@ -580,22 +601,29 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       if (match === null) return refusal(404, 'No WebSocket endpoint at this path.\n');
     }
 
+    const routeOptions = route?.options ?? {};
+    const hooked = this.#options.accept !== undefined || routeOptions.accept !== undefined;
+
     // Cross-site WebSocket hijacking: a page on another site can open a WebSocket to us with the
     // user's cookies; the Origin header the browser adds is how we tell (RFC 6455 section 10.2).
-    if (this.#allowedOrigins !== null && check.origin !== undefined && !this.#allowedOrigins.has(check.origin.toLowerCase())) {
-      return refusal(403, 'Origin not allowed.\n');
+    // A listed origin is enforced before any hook; without a list, a hook decides, and without
+    // either only pages of the host the request was sent to get in (as gorilla/websocket does).
+    const crossOrigin = check.origin !== undefined && !originMatchesHost(check.origin, check.host);
+    const allowed = this.#allowedOrigins;
+    if (check.origin !== undefined && allowed !== '*') {
+      if (allowed === null ? crossOrigin && !hooked : !allowed.has(check.origin.toLowerCase())) {
+        return refusal(403, 'Origin not allowed.\n');
+      }
     }
 
-    const routeOptions = route?.options ?? {};
     const preference = routeOptions.protocols ?? this.#options.protocols ?? [];
     const protocol = selectProtocol(preference, check.protocols);
     if (protocol === undefined && (routeOptions.requireProtocol ?? this.#options.requireProtocol ?? false)) {
       return refusal(400, `Unsupported subprotocol; this endpoint speaks: ${preference.join(', ') || '(none)'}.\n`);
     }
 
-    const hooked = this.#options.accept !== undefined || routeOptions.accept !== undefined;
     const info: UpgradeInfo | null = hooked
-      ? { ...match, origin: check.origin, protocols: check.protocols, protocol: protocol ?? '', extensions: check.extensions }
+      ? { ...match, origin: check.origin, crossOrigin, protocols: check.protocols, protocol: protocol ?? '', extensions: check.extensions }
       : null;
     return { check, route, match, protocol, info };
   }

@@ -174,8 +174,16 @@ export function parseConnectArgs(argv: string[]): ConnectSettings | null {
   };
 }
 
-/** One line for stderr that says why no connection was made. */
+/**
+ * One line for stderr that says why no connection was made. Escape sequences in it are shown as
+ * \\xNN: a refusal's body and the header values quoted in error messages come from the server, and
+ * must not retitle, clear or recolour the user's terminal.
+ */
 export function describeConnectError(err: unknown): string {
+  return sanitizeForTerminal(connectErrorText(err));
+}
+
+function connectErrorText(err: unknown): string {
   if (err instanceof HandshakeError) {
     const firstLine = err.body.split('\n', 1)[0]!.trim().slice(0, 200);
     return `handshake failed: ${err.message}${err.status && !err.message.includes(String(err.status)) ? ` (HTTP ${err.status})` : ''}${firstLine ? `: ${firstLine}` : ''}`;
@@ -220,7 +228,8 @@ function statusOf(end: Ending): number {
 }
 
 function abnormalLine(end: Ending): string {
-  const why = end.error ? `: ${end.error.message}` : '';
+  // The error's message may quote what the peer sent.
+  const why = end.error ? `: ${sanitizeForTerminal(end.error.message)}` : '';
   return `hybi connect: connection closed abnormally: ${describeClose(end.code, end.reason)}${why}\n`;
 }
 

@@ -11,7 +11,8 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { WebSocketServer, type WebSocketServerOptions as ServerOptions, type WebSocket } from '../index.js';
+import { WebSocketServer, type AcceptResult, type UpgradeInfo, type WebSocketServerOptions as ServerOptions, type WebSocket } from '../index.js';
+import { isIPv4, parseHost } from '../core/index.js';
 import { ChatRoom } from './chat-room.js';
 import { DEMO_PAGE_CSP, renderDemoPage } from './demo-page.js';
 import { pathOf, remoteAddressOf, Session } from './session.js';
@@ -37,8 +38,11 @@ Options:
       --path PATH            accept WebSocket connections on this path only
                              (default: any path; /chat with --demo)
   -p, --protocol NAME        a subprotocol to accept, in order of preference (repeatable)
-      --origin ORIGIN        accept only browsers from this Origin (repeatable); the demo
-                             accepts only its own page unless --origin is given
+      --origin ORIGIN        accept browser pages from this Origin (repeatable); without it
+                             the demo accepts only its own page, the other modes none
+      --allow-host NAME      answer requests for this host name too (repeatable); bound to
+                             a loopback address, the server answers only requests whose
+                             Host is localhost, 127.x.x.x or [::1] (DNS rebinding)
       --compress             accept permessage-deflate
       --tls-cert FILE        serve wss:// with this certificate (PEM) ...
       --tls-key FILE         ... and this private key (PEM)
@@ -77,6 +81,7 @@ const OPTIONS = {
   demo: { type: 'boolean' },
   protocol: { type: 'string', short: 'p', multiple: true },
   origin: { type: 'string', multiple: true },
+  'allow-host': { type: 'string', multiple: true },
   compress: { type: 'boolean' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
@@ -97,6 +102,11 @@ export interface ServeSettings {
   mode: ServeMode;
   command: string | undefined;
   server: ServerOptions;
+  /**
+   * Host names (lower case, IPv6 in brackets) that requests may name besides the loopback ones,
+   * or null when any Host is answered (bound to a non-loopback address without --allow-host).
+   */
+  allowedHosts: string[] | null;
   tls: { cert: Buffer; key: Buffer } | undefined;
   quiet: boolean;
 }
@@ -119,12 +129,27 @@ export function parseServeArgs(argv: string[]): ServeSettings | null {
   }
   if (modes[0] === 'demo' && path === '/') throw new UsageError('--path: the demo serves its page at /, so its WebSocket path must be another one');
 
+  const host = values.host ?? '127.0.0.1';
+  const mode = modes[0] ?? 'echo';
+  const allowedHosts = hostList(host, values['allow-host'] ?? []);
   const server: ServerOptions = {};
   if (values.protocol && values.protocol.length > 0) server.protocols = values.protocol;
   if (values.origin && values.origin.length > 0) server.allowedOrigins = values.origin;
-  // The demo's page is served by the same process, so by default only that page may connect:
-  // another site open in the same browser must not be able to join (and read) the room.
-  else if (modes[0] === 'demo') server.accept = sameOriginOnly;
+  // Any web page the user visits can open a WebSocket to this machine; with --exec that would be
+  // running commands for it, with --broadcast reading others' messages. Only the pages the user
+  // named may connect; the echo, broadcast and exec modes serve no page of their own, so by
+  // default none at all (non-browser clients send no Origin and are not affected).
+  else if (mode !== 'demo') server.allowedOrigins = [];
+  // The demo's page is served by the same process, so by default only that page may connect
+  // (the server's own default: an Origin naming the Host the request was sent to), and the Host
+  // must be one of ours (below), so that a rebound name cannot pass for our own page.
+  if (allowedHosts !== null) {
+    const keepDefault = server.allowedOrigins === undefined;
+    server.accept = (req: IncomingMessage, info: UpgradeInfo): AcceptResult => {
+      if (!hostAllowed(req.headers.host, allowedHosts)) return hostRefusal();
+      return !(keepDefault && info.crossOrigin);
+    };
+  }
   if (values.compress) server.compress = true;
   if (values['ping-interval'] !== undefined) server.pingInterval = parseDuration('ping-interval', values['ping-interval']);
   if (values['idle-timeout'] !== undefined) server.idleTimeout = parseDuration('idle-timeout', values['idle-timeout']);
@@ -140,31 +165,66 @@ export function parseServeArgs(argv: string[]): ServeSettings | null {
   }
   return {
     port: values.port !== undefined ? parseInteger('port', values.port, 0, 65535) : 8080,
-    host: values.host ?? '127.0.0.1',
+    host,
     path,
-    mode: modes[0] ?? 'echo',
+    mode,
     command: values.exec,
     server,
+    allowedHosts,
     tls,
     quiet: values.quiet === true,
   };
 }
 
 /**
- * An accept hook that lets in clients without an Origin (not browsers: hybi connect, scripts) and
- * browser pages whose origin has the host they connect to, i.e. pages this server served; others
- * get 403. RFC 6455 section 10.2: the Origin header is how a server tells which page is asking.
+ * The host names requests may name (see ServeSettings.allowedHosts). DNS rebinding: a page of
+ * rebind.example:PORT whose name is made to resolve to 127.0.0.1 reaches a server bound there, as
+ * its own origin; only the Host header it sends (rebind.example:PORT) gives it away. So a server
+ * bound to a loopback address answers only loopback names and the ones given with --allow-host.
  */
-export function sameOriginOnly(req: IncomingMessage, info: { readonly origin: string | undefined }): boolean {
-  if (info.origin === undefined) return true;
-  let host: string;
-  try {
-    host = new URL(info.origin).host;
-  } catch {
-    // "null" (sandboxed frames, file: pages) or garbage: not one of our pages.
-    return false;
+export function hostList(bind: string, extra: readonly string[]): string[] | null {
+  const names: string[] = [];
+  for (const name of extra) {
+    const parsed = parseHost(name);
+    if (parsed === null || parsed.port !== null || name.endsWith(':')) {
+      throw new UsageError(`--allow-host: '${name}' is not a host name (no port, IPv6 in brackets)`);
+    }
+    names.push(parsed.hostname.toLowerCase());
   }
-  return host !== '' && host.toLowerCase() === (req.headers.host ?? '').toLowerCase();
+  return names.length > 0 || isLoopbackAddress(bind) ? names : null;
+}
+
+/** An address to listen on that only this machine can reach: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopbackAddress(address: string): boolean {
+  const a = address.toLowerCase();
+  const v4 = a.startsWith('::ffff:') ? a.slice(7) : a;
+  return a === 'localhost' || a === '::1' || a === '[::1]' || a === '0:0:0:0:0:0:0:1' || (isIPv4(v4) && v4.startsWith('127.'));
+}
+
+/** True when the Host header names this machine's loopback (localhost, 127.x.x.x, [::1]) or an allowed name. */
+export function hostAllowed(host: string | undefined, allowed: readonly string[] | null): boolean {
+  if (allowed === null) return true;
+  const parsed = parseHost(host ?? '');
+  if (parsed === null) return false;
+  const name = parsed.hostname.toLowerCase();
+  if (name === 'localhost' || name === '[::1]' || (isIPv4(name) && name.startsWith('127.'))) return true;
+  return allowed.includes(name);
+}
+
+function hostRefusal(): { status: number; body: string } {
+  return { status: 403, body: 'This server does not answer to that Host name (hybi serve --allow-host NAME adds one).\n' };
+}
+
+/** What the startup line says about who may connect: browser pages, and Host names. */
+function accessLine(s: ServeSettings): string {
+  const origins = s.server.allowedOrigins;
+  const pages =
+    origins === undefined ? 'browser pages: its own only' : origins.length === 0 ? 'browser pages: none (--origin to allow one)' : `browser pages: ${[...origins].join(', ')}`;
+  const hosts =
+    s.allowedHosts === null
+      ? 'Host: any'
+      : `Host: localhost, 127.x.x.x, [::1]${s.allowedHosts.length > 0 ? `, ${s.allowedHosts.join(', ')}` : ' (--allow-host to add one)'}`;
+  return `${pages}; ${hosts}`;
 }
 
 function readOption(option: string, file: string): Buffer {
@@ -291,10 +351,10 @@ export async function runServe(argv: string[]): Promise<number> {
   const host = s.host.includes(':') ? `[${s.host}]` : s.host;
   const ws = `${s.tls ? 'wss' : 'ws'}://${host}:${port}${s.path ?? '/'}`;
   if (s.mode === 'demo') {
-    process.stderr.write(`hybi serve: chat demo at ${s.tls ? 'https' : 'http'}://${host}:${port}/ (WebSocket ${ws}); Ctrl-C stops\n`);
+    process.stderr.write(`hybi serve: chat demo at ${s.tls ? 'https' : 'http'}://${host}:${port}/ (WebSocket ${ws}); ${accessLine(s)}; Ctrl-C stops\n`);
   } else {
     const what = s.mode === 'exec' ? `exec ${JSON.stringify(s.command)}` : s.mode;
-    process.stderr.write(`hybi serve: ${what} server listening on ${ws}${s.path === undefined ? ' (any path)' : ''}\n`);
+    process.stderr.write(`hybi serve: ${what} server listening on ${ws}${s.path === undefined ? ' (any path)' : ''}; ${accessLine(s)}\n`);
   }
 
   return new Promise<number>((resolve) => {
@@ -335,6 +395,13 @@ export async function runServe(argv: string[]): Promise<number> {
 /** Plain HTTP requests: the demo page, or a hint that this is a WebSocket endpoint. */
 function answerHttp(req: IncomingMessage, res: ServerResponse, s: ServeSettings, page: string): void {
   const path = pathOf(req);
+  // A rebound name gets nothing: not the demo's page (whose script would then connect as our
+  // own origin), not even the hint.
+  if (!hostAllowed(req.headers.host, s.allowedHosts)) {
+    const answer = hostRefusal();
+    res.writeHead(answer.status, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' }).end(answer.body);
+    return;
+  }
   if (s.mode === 'demo' && (path === '/' || path === '/index.html')) {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end('method not allowed\n');

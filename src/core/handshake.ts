@@ -9,6 +9,7 @@
 import { encodeBase64, isBase64Char } from './base64.js';
 import { InvalidArgumentError } from './errors.js';
 import { isToken, listHasToken, parseExtensions, parseTokenList, type ExtensionOffer } from './header-tokens.js';
+import { isValidHost } from './host.js';
 import { sha1 } from './sha1.js';
 import { encodeUtf8 } from './utf8.js';
 
@@ -459,7 +460,8 @@ function sameAuthority(target: string, host: string): boolean {
 }
 
 /**
- * Checks method GET (405 otherwise), HTTP/1.1 or later, Host present and single, Upgrade and
+ * Checks method GET (405 otherwise), HTTP/1.1 or later, Host present, single and valid
+ * (`host [":" port]`, see parseHost), Upgrade and
  * Connection tokens (case-insensitive comma lists), a single valid key, version 13 (else 426 with
  * `Sec-WebSocket-Version: 13`), single Origin, parsable Sec-WebSocket-Protocol and
  * Sec-WebSocket-Extensions (400 otherwise), and refuses (400) what would contradict the upgrade:
@@ -490,6 +492,10 @@ export function checkUpgradeRequest(req: UpgradeRequest): RequestCheck {
   const host = single(headers, 'host');
   if (host.duplicate || repeated('host')) return refuse(400, 'The request has more than one Host header.');
   if (host.value === undefined || host.value.trim() === '') return refuse(400, 'The request has no Host header.');
+  // RFC 9112 section 3.2: a server MUST answer 400 to a Host header field with an invalid value;
+  // RFC 9110 section 7.2 makes that value `host [":" port]`. `a b`, `evil@host` and `host/path`
+  // would otherwise reach hooks and same-origin checks that trust it to name one host.
+  if (!isValidHost(host.value.trim())) return refuse(400, 'The Host header is not a valid host with an optional port.');
 
   // Section 4.2.1 item 3: Upgrade containing "websocket", case-insensitively.
   const upgrade = single(headers, 'upgrade');

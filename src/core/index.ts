@@ -13,5 +13,6 @@ export * from './frame-parser.js';
 export * from './connection.js';
 export * from './header-tokens.js';
 export * from './handshake.js';
+export * from './host.js';
 export * from './http-head.js';
 export * from './permessage-deflate.js';

@@ -4,6 +4,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer, type Server, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import fc from 'fast-check';
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws';
 import { connect, retryDelay, type ConnectOptions } from '../../src/api/connect.js';
@@ -810,6 +812,106 @@ describe('connect: redirects', { timeout: 20_000 }, () => {
     assert.equal(away.url, `ws://127.0.0.1:${other.port}/landing`);
     assert.deepEqual(await away.receive(), message('no auth'));
     away.terminate();
+  });
+});
+
+describe('connect: what a redirect to another origin keeps', { timeout: 20_000 }, () => {
+  const credentials = { Authorization: 'Bearer a', 'Proxy-Authorization': 'Basic cHJveHk6c2VjcmV0', Cookie: 'session=1', 'X-Trace': 't1' };
+  const landed = (req: RawRequest, socket: Socket): void => {
+    if (req.path === '/landing') socket.write(upgrade(req.key));
+  };
+
+  it('drops Authorization, Proxy-Authorization and Cookie for another port, keeps the rest; keeps all on the same origin', async () => {
+    const target = await rawServer(landed);
+    const origin = await rawServer((req, socket) => {
+      if (req.path === '/away') socket.end(`HTTP/1.1 307 Moved\r\nLocation: ws://127.0.0.1:${target.port}/landing\r\nContent-Length: 0\r\n\r\n`);
+      else if (req.path === '/here') socket.end('HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:' + origin.port + '/landing\r\nContent-Length: 0\r\n\r\n');
+      else landed(req, socket);
+    });
+    try {
+      const away = await connect(`ws://127.0.0.1:${origin.port}/away`, { maxRedirects: 1, headers: credentials });
+      away.terminate();
+      const seen = target.requests[0]!.headers;
+      assert.equal(seen['authorization'], undefined);
+      assert.equal(seen['proxy-authorization'], undefined);
+      assert.equal(seen['cookie'], undefined);
+      assert.equal(seen['x-trace'], 't1');
+      // ws: and http: are one origin: a redirect to http://same-host:same-port/ keeps everything.
+      const here = await connect(`ws://127.0.0.1:${origin.port}/here`, { maxRedirects: 1, headers: credentials });
+      here.terminate();
+      const kept = origin.requests.at(-1)!.headers;
+      assert.equal(kept['authorization'], 'Bearer a');
+      assert.equal(kept['proxy-authorization'], 'Basic cHJveHk6c2VjcmV0');
+      assert.equal(kept['cookie'], 'session=1');
+    } finally {
+      await origin.close();
+      await target.close();
+    }
+  });
+
+  it('drops them when only the scheme changes (ws: to wss: on the same host and port)', async () => {
+    const { cert, key } = selfSignedCertificate();
+    const seen: Array<Record<string, string>> = [];
+    // One port that speaks plain HTTP and TLS, told apart by the first byte (0x16: a TLS handshake).
+    const sockets = new Set<Socket>();
+    const server = createServer((raw) => {
+      sockets.add(raw);
+      raw.on('close', () => sockets.delete(raw));
+      raw.on('error', () => {});
+      raw.once('data', (first: Buffer) => {
+        raw.pause();
+        raw.unshift(first);
+        // A TLSSocket over a net.Socket reads its handle directly and would miss the byte read
+        // here; over a plain Duplex relaying the socket it reads everything.
+        let socket: Socket | TLSSocket = raw;
+        if (first[0] === 0x16) {
+          const relay = new Duplex({
+            read: () => raw.resume(),
+            write: (chunk: Buffer, _encoding, callback) => raw.write(chunk, callback),
+            final: (callback) => raw.end(callback),
+          });
+          raw.on('data', (chunk: Buffer) => {
+            if (!relay.push(chunk)) raw.pause();
+          });
+          raw.on('end', () => relay.push(null));
+          relay.on('error', () => {});
+          socket = new TLSSocket(relay, { isServer: true, cert, key });
+        }
+        socket.on('error', () => {});
+        let head = '';
+        socket.on('data', (chunk: Buffer) => {
+          if (head.includes('\r\n\r\n')) return;
+          head += chunk.toString('latin1');
+          const end = head.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const headers: Record<string, string> = {};
+          for (const line of head.slice(0, end).split('\r\n').slice(1)) {
+            const colon = line.indexOf(':');
+            headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+          }
+          seen.push(headers);
+          if (socket === raw) socket.end(`HTTP/1.1 301 Moved\r\nLocation: wss://127.0.0.1:${port}/landing\r\nContent-Length: 0\r\n\r\n`);
+          else socket.write(upgrade(headers['sec-websocket-key']!));
+        });
+        if (socket === raw) raw.resume();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const ws = await connect(`ws://127.0.0.1:${port}/start`, { maxRedirects: 1, headers: credentials, tls: { ca: cert } });
+      assert.equal(ws.url, `wss://127.0.0.1:${port}/landing`);
+      ws.terminate();
+      assert.equal(seen.length, 2);
+      assert.equal(seen[0]!['proxy-authorization'], 'Basic cHJveHk6c2VjcmV0');
+      assert.equal(seen[1]!['authorization'], undefined);
+      assert.equal(seen[1]!['proxy-authorization'], undefined);
+      assert.equal(seen[1]!['cookie'], undefined);
+      assert.equal(seen[1]!['x-trace'], 't1');
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
 

@@ -14,6 +14,7 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import WsClient from 'ws';
 import { WebSocketServer, type WebSocketServerOptions } from '../../src/api/server.js';
 import type { WebSocket } from '../../src/api/websocket.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 import { selfSignedCertificate } from '../fixtures/cert.js';
 
 const fixtures = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
@@ -326,6 +327,66 @@ describe('refusals, with the exact status, before any upgrade', { timeout: 30_00
     assert.equal((await rawExchange(port, upgradeRequest('/', { Origin: 'null' }))).status, 403);
     assert.equal((await rawExchange(port, upgradeRequest('/', { Origin: 'HTTP://GOOD.EXAMPLE' }), { timeout: 300 })).status, 101);
     assert.equal((await rawExchange(port, upgradeRequest('/'), { timeout: 300 })).status, 101);
+  });
+
+  it('by default an Origin naming another host or port than Host is 403; the same host, and no Origin, get in', async (t) => {
+    const { port, url } = await serve(t, {}, (s) => s.route('/', echo));
+    const host = `127.0.0.1:${port}`;
+    const status = async (headers: Record<string, string>): Promise<number> => (await rawExchange(port, upgradeRequest('/', { Host: host, ...headers }), { timeout: 300 })).status;
+    assert.equal(await status({ Origin: 'http://evil.example' }), 403);
+    assert.equal(await status({ Origin: `http://evil.example:${port}` }), 403);
+    assert.equal(await status({ Origin: `http://127.0.0.1:${port + 1}` }), 403);
+    assert.equal(await status({ Origin: `http://localhost:${port}` }), 403);
+    assert.equal(await status({ Origin: 'null' }), 403);
+    // Host and port compared, not the scheme; host names case-insensitively.
+    assert.equal(await status({ Origin: `http://127.0.0.1:${port}` }), 101);
+    assert.equal(await status({ Origin: `HTTPS://127.0.0.1:${port}` }), 101);
+    assert.equal(await status({ Host: `LOCALHOST:${port}`, Origin: `http://localhost:${port}` }), 101);
+    assert.equal(await status({}), 101);
+    // What a browser user notices: a foreign page's client is refused, a same-origin one is not.
+    await assert.rejects(openClient(`${url}/`, [], { origin: 'https://evil.example' }), { status: 403 });
+    (await openClient(`${url}/`, [], { origin: `http://127.0.0.1:${port}` })).terminate();
+  });
+
+  it("allowedOrigins: '*' lets every Origin in (the old default)", async (t) => {
+    const { port } = await serve(t, { allowedOrigins: '*' }, (s) => s.route('/', echo));
+    assert.equal((await rawExchange(port, upgradeRequest('/', { Host: `127.0.0.1:${port}`, Origin: 'http://evil.example' }), { timeout: 300 })).status, 101);
+    assert.equal((await rawExchange(port, upgradeRequest('/', { Origin: 'null' }), { timeout: 300 })).status, 101);
+    assert.throws(() => new WebSocketServer({ allowedOrigins: 'https://a.example' as unknown as '*' }), InvalidArgumentError);
+  });
+
+  it('an accept hook without allowedOrigins decides on cross-origin requests, told by info.crossOrigin', async (t) => {
+    const seen: Array<[string | undefined, boolean]> = [];
+    const { port } = await serve(t, { accept: (_req, info) => (seen.push([info.origin, info.crossOrigin]), info.origin !== 'http://blocked.example') }, (s) => s.route('/', echo));
+    const status = async (headers: Record<string, string>): Promise<number> =>
+      (await rawExchange(port, upgradeRequest('/', { Host: `127.0.0.1:${port}`, ...headers }), { timeout: 300 })).status;
+    assert.equal(await status({ Origin: 'http://partner.example' }), 101);
+    assert.equal(await status({ Origin: 'http://blocked.example' }), 403);
+    assert.equal(await status({ Origin: `http://127.0.0.1:${port}` }), 101);
+    assert.equal(await status({}), 101);
+    assert.deepEqual(seen, [
+      ['http://partner.example', true],
+      ['http://blocked.example', true],
+      [`http://127.0.0.1:${port}`, false],
+      [undefined, false],
+    ]);
+    // A route's own hook hands it the decision the same way; routes without one keep the default.
+    const routed = await serve(t, {}, (s) => s.route('/open', { accept: () => true }, echo).route('/closed', echo));
+    const foreign = (path: string) => upgradeRequest(path, { Host: `127.0.0.1:${routed.port}`, Origin: 'http://partner.example' });
+    assert.equal((await rawExchange(routed.port, foreign('/open'), { timeout: 300 })).status, 101);
+    assert.equal((await rawExchange(routed.port, foreign('/closed'), { timeout: 300 })).status, 403);
+  });
+
+  it('a Host that is not a host with an optional port is 400 (RFC 9112 section 3.2)', async (t) => {
+    let connections = 0;
+    const { port } = await serve(t, { allowedOrigins: '*' }, (s) => s.route('/', echo).on('connection', () => connections++));
+    for (const host of [`a b:${port}`, `evil.example@127.0.0.1:${port}`, `127.0.0.1:${port}/evil`]) {
+      const res = await rawExchange(port, upgradeRequest('/', { Host: host }));
+      assert.equal(res.status, 400, host);
+      assert.match(res.body, /Host header is not a valid host/);
+    }
+    assert.equal(connections, 0);
+    assert.equal((await rawExchange(port, upgradeRequest('/', { Host: `127.0.0.1:${port}` }), { timeout: 300 })).status, 101);
   });
 
   it('an oversized head is 431 (Node parser limit set from maxHeadSize)', async (t) => {
@@ -978,6 +1039,30 @@ describe('interoperability with real clients', { timeout: 60_000 }, () => {
       assert.deepEqual(seen.events, ['error', 'close']);
       assert.equal(seen.code, 1006);
       assert.equal(connections, 0);
+    });
+
+    it('by default, a page of another origin (another port) is refused, a page of the server itself is not', async (t) => {
+      let connections = 0;
+      const pagePort = await serveBrowser(t, {}, (s) => s.route('/echo', echo));
+      const other = await serve(t, {}, (s) => {
+        s.route('/echo', echo);
+        s.on('connection', () => connections++);
+      });
+      const tab = await context.newPage();
+      t.after(() => tab.close());
+      await tab.goto(`http://127.0.0.1:${pagePort}/`);
+      const run = (url: string) =>
+        tab.evaluate(
+          ([u]) => (window as unknown as { runClient: (u: string, p: string[], c: number) => Promise<unknown> }).runClient(u!, [], 1000),
+          [url],
+        ) as Promise<{ events: string[]; code: number }>;
+      const foreign = await run(`ws://127.0.0.1:${other.port}/echo`);
+      assert.deepEqual(foreign.events, ['error', 'close']);
+      assert.equal(foreign.code, 1006);
+      assert.equal(connections, 0);
+      const own = await run(`ws://127.0.0.1:${pagePort}/echo`);
+      assert.equal(own.events[0], 'open');
+      assert.equal(own.code, 1000);
     });
 
     it('a page from an allowed origin gets the full exchange; the server closes with its own code', async (t) => {

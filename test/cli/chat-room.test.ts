@@ -5,6 +5,7 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { request } from 'node:http';
 import WebSocket from 'ws';
 import { cleanName, cleanText, HISTORY, MAX_NAME, MAX_TEXT } from '../../src/cli/chat-room.js';
 import { killAll, serve } from './harness.js';
@@ -160,6 +161,44 @@ describe('who may join', () => {
     assert.equal(await refusal({ Origin: 'http://evil.test' }), 403);
     assert.equal(await refusal({ Origin: `http://localhost:${port}` }), 403);
     assert.equal(await refusal({ Origin: 'null' }), 403);
+  });
+
+  it('a rebound name (DNS rebinding) gets neither the page nor the room; loopback names and --allow-host names do', async () => {
+    const get = (port: number, host: string): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        request({ host: '127.0.0.1', port, path: '/', headers: { Host: host } }, (r) => {
+          let body = '';
+          r.setEncoding('utf8');
+          r.on('data', (d: string) => (body += d));
+          r.on('end', () => resolve({ status: r.statusCode!, body }));
+        })
+          .on('error', reject)
+          .end();
+      });
+    const status = async (url: string, host: string, pageOrigin: string): Promise<number> => {
+      const ws = new WebSocket(url, { headers: { Host: host }, origin: pageOrigin });
+      ws.on('error', () => {});
+      const result = await Promise.race([
+        once(ws, 'open').then(() => 101),
+        once(ws, 'unexpected-response').then(([, res]) => (res as { statusCode: number }).statusCode),
+      ]);
+      ws.terminate();
+      return result;
+    };
+    const { cli, origin, port } = await serve(['--demo', '--quiet']);
+    assert.match(cli.stderr, /chat demo at http:\/\/127\.0\.0\.1:\d+\/ .*; browser pages: its own only; Host: localhost, 127\.x\.x\.x, \[::1\] \(--allow-host to add one\)/);
+    const rebound = await get(port, `rebind.example:${port}`);
+    assert.equal(rebound.status, 403);
+    assert.ok(!rebound.body.includes('<script'), 'no page for a rebound name');
+    assert.equal(await status(`${origin}/chat`, `rebind.example:${port}`, `http://rebind.example:${port}`), 403);
+    assert.equal((await get(port, `localhost:${port}`)).status, 200);
+    assert.equal(await status(`${origin}/chat`, `localhost:${port}`, `http://localhost:${port}`), 101);
+    // The Origin is checked against our names and the Host, never against the Host alone.
+    assert.equal(await status(`${origin}/chat`, `localhost:${port}`, `http://rebind.example:${port}`), 403);
+
+    const named = await serve(['--demo', '--quiet', '--allow-host', 'rebind.example']);
+    assert.equal((await get(named.port, `rebind.example:${named.port}`)).status, 200);
+    assert.equal(await status(`${named.origin}/chat`, `rebind.example:${named.port}`, `http://rebind.example:${named.port}`), 101);
   });
 
   it('--origin replaces that rule with an explicit list', async () => {

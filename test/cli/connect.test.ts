@@ -225,6 +225,58 @@ describe('hybi connect, scripted, against the ws package', () => {
   });
 });
 
+describe('hybi connect shows what a refusing server sent without its escape sequences', () => {
+  /** A server that answers every request head with `answer` (latin1 bytes) and hangs up. */
+  async function answering(answer: string): Promise<{ url: string; close(): Promise<void> }> {
+    const sockets = new Set<Socket>();
+    const server = createTcpServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      let head = '';
+      socket.on('data', (chunk: Buffer) => {
+        head += chunk.toString('latin1');
+        if (head.includes('\r\n\r\n')) socket.end(answer, 'latin1');
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    return {
+      url: `ws://127.0.0.1:${port}/`,
+      close: async () => {
+        for (const s of sockets) s.destroy();
+        server.close();
+        await once(server, 'close');
+      },
+    };
+  }
+
+  it("a refusal body's first line: ESC ] (title), BEL, ESC [ 2J (clear) and C1 controls come out as \\xNN", async () => {
+    const body = '\x1b]0;pwned\x07\x1b[2J\x9b31mAccess denied\nsecond line';
+    const server = await answering(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${Buffer.from(body).toString('latin1')}`);
+    try {
+      const done = await runCli(['connect', server.url]);
+      assert.equal(done.status, 1);
+      for (const control of ['\x1b', '\x07', '\x9b']) assert.ok(!done.stderr.includes(control), JSON.stringify(done.stderr));
+      assert.ok(done.stderr.includes('Forbidden: \\x1b]0;pwned\\x07\\x1b[2J\\x9b31mAccess denied\n'), JSON.stringify(done.stderr));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('header values quoted in the error (an Upgrade header holding a C1 CSI)', async () => {
+    const server = await answering('HTTP/1.1 101 Switching Protocols\r\nUpgrade: \x9b2J\x9b0;0H\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n');
+    try {
+      const done = await runCli(['connect', server.url]);
+      assert.equal(done.status, 1);
+      assert.ok(!done.stderr.includes('\x9b'), JSON.stringify(done.stderr));
+      assert.match(done.stderr, /Upgrade: \\x9b2J\\x9b0;0H instead of websocket/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('hybi connect when there is no connection', () => {
   it('exits 1 when nothing listens on the port', async () => {
     const port = await freePort();

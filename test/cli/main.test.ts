@@ -38,7 +38,7 @@ describe('hybi --help and friends', () => {
     const done = await runCli(['serve', '-h']);
     assert.equal(done.status, 0);
     assert.match(done.stdout, /^Usage: hybi serve \[options\]/);
-    for (const option of ['--port', '--host', '--path', '--echo', '--broadcast', '--exec CMD', '--demo', '--origin', '--compress', '--tls-cert', '--tls-key', '--ping-interval', '--idle-timeout', '--max-message-size', '--max-connections', '--quiet', 'SIGINT']) {
+    for (const option of ['--port', '--host', '--path', '--echo', '--broadcast', '--exec CMD', '--demo', '--origin', '--allow-host', '--compress', '--tls-cert', '--tls-key', '--ping-interval', '--idle-timeout', '--max-message-size', '--max-connections', '--quiet', 'SIGINT']) {
       assert.ok(done.stdout.includes(option), option);
     }
   });

@@ -9,6 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import WebSocket from 'ws';
+import { parseServeArgs } from '../../src/cli/serve.js';
+import { UsageError } from '../../src/cli/units.js';
 import { Cli, killAll, runCli, serve } from './harness.js';
 
 afterEach(killAll);
@@ -338,6 +340,84 @@ describe('hybi serve options that shape connections', () => {
     const c = client(`${origin}/`, { perMessageDeflate: true });
     await c.opened();
     assert.equal(c.ws.extensions, '');
+  });
+});
+
+/** How an upgrade ends: 101 when it opened, else the refusal's status; bounded, never hangs. */
+async function upgradeStatus(url: string, options?: WebSocket.ClientOptions): Promise<number> {
+  const c = client(url, options);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      once(c.ws, 'open').then(() => 101),
+      once(c.ws, 'unexpected-response').then(([, res]) => (res as { statusCode: number }).statusCode),
+      new Promise<number>((resolve) => (timer = setTimeout(() => resolve(-1), 5000))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    c.ws.terminate();
+  }
+}
+
+/** GET `path` with the given Host header: the status and the body. */
+function httpGet(port: number, path: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path, headers: { Host: host } }, (r) => {
+      let body = '';
+      r.setEncoding('utf8');
+      r.on('data', (d: string) => (body += d));
+      r.on('end', () => resolve({ status: r.statusCode!, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+describe('hybi serve: which web pages and Host names may connect', () => {
+  for (const mode of [[], ['--broadcast'], ['--exec', 'cat']]) {
+    it(`${mode[0] ?? 'echo (the default)'} refuses any page's Origin unless --origin names it, and says so when it starts`, async () => {
+      const { cli, origin, port } = await serve([...mode, '--quiet']);
+      assert.match(cli.stderr, /listening on ws:\/\/127\.0\.0\.1:\d+\/ \(any path\); browser pages: none \(--origin to allow one\); Host: localhost, 127\.x\.x\.x, \[::1\] \(--allow-host to add one\)/);
+      assert.equal(await upgradeStatus(`${origin}/`, { origin: 'http://evil.example' }), 403);
+      // It serves no page, so even an Origin of its own address is not one of its pages.
+      assert.equal(await upgradeStatus(`${origin}/`, { origin: `http://127.0.0.1:${port}` }), 403);
+      assert.equal(await upgradeStatus(`${origin}/`), 101);
+    });
+  }
+
+  it('with --origin, the startup line lists the pages it lets in', async () => {
+    const { cli } = await serve(['--exec', 'cat', '--origin', 'http://good.test', '--quiet']);
+    assert.match(cli.stderr, /; browser pages: http:\/\/good\.test; Host: /);
+  });
+
+  it('bound to loopback, answers only loopback Host names and those given with --allow-host (DNS rebinding)', async () => {
+    const { origin, port } = await serve(['--quiet']);
+    assert.equal(await upgradeStatus(`${origin}/`, { headers: { Host: `rebind.example:${port}` } }), 403);
+    for (const host of [`localhost:${port}`, `LOCALHOST:${port}`, `127.0.0.2:${port}`, `[::1]:${port}`]) {
+      assert.equal(await upgradeStatus(`${origin}/`, { headers: { Host: host } }), 101, host);
+    }
+    const hint = await httpGet(port, '/', `rebind.example:${port}`);
+    assert.equal(hint.status, 403);
+    assert.ok(!hint.body.includes('hybi connect'), hint.body);
+
+    const named = await serve(['--allow-host', 'Rebind.Example', '--quiet']);
+    assert.match(named.cli.stderr, /Host: localhost, 127\.x\.x\.x, \[::1\], rebind\.example/);
+    assert.equal(await upgradeStatus(`${named.origin}/`, { headers: { Host: `rebind.example:${named.port}` } }), 101);
+    assert.equal(await upgradeStatus(`${named.origin}/`, { headers: { Host: `other.example:${named.port}` } }), 403);
+  });
+
+  it('decides which Host names to answer from the address it is bound to', () => {
+    assert.equal(parseServeArgs([])!.allowedHosts?.length, 0);
+    assert.equal(parseServeArgs(['--host', '::1'])!.allowedHosts?.length, 0);
+    assert.equal(parseServeArgs(['--host', '127.1.2.3'])!.allowedHosts?.length, 0);
+    assert.equal(parseServeArgs(['--host', 'localhost'])!.allowedHosts?.length, 0);
+    // Reachable from other machines under whatever name they use: any Host, unless names are given.
+    assert.equal(parseServeArgs(['--host', '0.0.0.0'])!.allowedHosts, null);
+    assert.equal(parseServeArgs(['--host', '::'])!.allowedHosts, null);
+    assert.deepEqual(parseServeArgs(['--host', '0.0.0.0', '--allow-host', 'chat.example'])!.allowedHosts, ['chat.example']);
+    for (const bad of ['a b', 'chat.example:8080', 'user@host', '']) {
+      assert.throws(() => parseServeArgs(['--allow-host', bad]), UsageError, bad);
+    }
   });
 });
 

@@ -295,6 +295,15 @@ describe('RFC 6455 section 4.2.1: checking the client request', () => {
     assert.match(refused(checkUpgradeRequest(request({ rawHeaders }))).body, /more than one Host/);
   });
 
+  it('answers 400 to a Host that is not a host with an optional port (RFC 9112 section 3.2)', () => {
+    for (const host of ['a b:8080', 'evil.example@127.0.0.1:8080', '127.0.0.1:8080/evil', 'host:80:80', '[::1', 'host:99999']) {
+      const r = refused(checkUpgradeRequest(request({ extra: { host } })));
+      assert.equal(r.status, 400, host);
+      assert.match(r.body, /Host header is not a valid host/, host);
+    }
+    for (const host of ['127.0.0.1:8080', '[::1]:8080', 'Chat.Example']) assert.equal(checkUpgradeRequest(request({ extra: { host } })).ok, true, host);
+  });
+
   it('answers 400 when Upgrade lacks websocket, across repeated lines too', () => {
     assert.match(refused(checkUpgradeRequest(request({ extra: { upgrade: undefined } }))).body, /websocket/);
     assert.equal(refused(checkUpgradeRequest(request({ extra: { upgrade: 'h2c' } }))).status, 400);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HttpHeadParser, type HttpHeadLimits, type HttpHeadResult } from '../../src/core/http-head.js';
 import { checkUpgradeRequest, isValidKey, type UpgradeRequest } from '../../src/core/handshake.js';
+import { isValidHost } from '../../src/core/host.js';
 import { formatExtensions, isToken, parseExtensions, parseTokenList } from '../../src/core/header-tokens.js';
 import { fuzzParameters } from './fuzz-runs.js';
 
@@ -224,6 +225,8 @@ describe('Fuzz: checkUpgradeRequest (RFC 6455 section 4.2.1) on mutated requests
         for (const name of ['host', 'upgrade', 'sec-websocket-key', 'sec-websocket-version']) assert.equal(count(name), 1, `one ${name}`);
         assert.ok(count('origin') <= 1, 'at most one Origin');
         assert.ok(check.host.length > 0);
+        // RFC 9112 section 3.2: only a valid `host [":" port]` gets through.
+        assert.ok(isValidHost(check.host), check.host);
         for (const p of check.protocols) assert.ok(isToken(p));
       }),
       fuzzParameters(),
