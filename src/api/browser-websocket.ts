@@ -13,7 +13,8 @@
  * process (Node's EventTarget would rethrow it as an uncaught exception; a browser logs it).
  */
 import { Buffer } from 'node:buffer';
-import { connect, type ConnectOptions } from './connect.js';
+import { connectResolved, resolveConnectOptions, type ConnectOptions } from './connect.js';
+import { parseWebSocketURL } from './url.js';
 import { kCloseResult, kCloseWithoutCode, type WebSocket } from './websocket.js';
 
 /** What `binaryType` may be: the browser's two, plus Node Buffers. */
@@ -170,9 +171,16 @@ export class BrowserWebSocket extends EventTarget {
       return;
     }
     // A browser negotiates permessage-deflate and sends no keep-alive pings of its own, nor
-    // closes idle connections: the same defaults here, each overridable.
-    const settings: ConnectOptions = { compress: true, pingInterval: 0, idleTimeout: 0, ...options, protocols: list };
-    connect(this.#url, settings).then(
+    // closes idle connections: the same defaults here, each overridable. The options are checked
+    // here, so that a bad or unknown one throws InvalidArgumentError from the constructor (as a
+    // bad subprotocol throws SyntaxError) rather than becoming an 'error' event after a dial.
+    const settings = resolveConnectOptions(
+      { compress: true, pingInterval: 0, idleTimeout: 0, ...options, protocols: list },
+      'new BrowserWebSocket()',
+    );
+    // Inside the promise: whatever the URL parser still finds is an 'error' event, as before.
+    const href = parsed.href;
+    (async () => connectResolved(parseWebSocketURL(href), settings))().then(
       (ws) => this.#attach(ws),
       () => this.#failBeforeOpen(),
     );
