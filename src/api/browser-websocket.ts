@@ -127,8 +127,9 @@ export class BrowserWebSocket extends EventTarget {
   /**
    * Opens a connection to `url` (ws:, wss:, or http:/https: mapped to them). Throws a
    * SyntaxError DOMException for a URL that cannot be a WebSocket URL, a fragment, or duplicate
-   * or invalid subprotocols, exactly as a browser does; any later failure is an 'error' event
-   * followed by 'close' (code 1006).
+   * or invalid subprotocols, exactly as a browser does, and InvalidArgumentError for a bad or
+   * unknown connect() option in an options object, before anything is dialed; any later failure
+   * is an 'error' event followed by 'close' (code 1006).
    */
   constructor(url: string | URL, protocols?: BrowserWebSocketInit) {
     super();

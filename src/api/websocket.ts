@@ -451,6 +451,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * Wraps an upgraded stream. The stream must be in paused mode with no 'data' listener (a
    * socket fresh from an upgrade is). Reading starts, and 'open' is emitted, on the next turn of
    * the event loop, so that listeners attached right after construction see everything.
+   * Throws InvalidArgumentError for a bad or unknown option in `init`, before the stream is touched.
    */
   constructor(stream: Duplex, init: WebSocketInit) {
     super({ captureRejections: true });
