@@ -816,8 +816,9 @@ export class SocketDriver {
     this.peerCloseFrame = { code, reason };
     this.stopLiveness();
     if (this.connection.closeReplyPending) {
-      // Our answer is held while the owner's consumer catches up; closeTimeout bounds the wait.
-      this.armCloseTimer(this.options.closeTimeout);
+      // Our answer is held while the owner's consumer catches up, for at most half of closeTimeout:
+      // a peer that bounds its closing handshake with the same timeout still gets it in time.
+      this.armCloseTimer(Math.ceil(this.options.closeTimeout / 2));
       this.events.peerClose(code, reason);
       return;
     }
