@@ -465,8 +465,6 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   #pullTaken: 'iterate' | 'receive' | null = null;
   /** Counts takes by receive() while a close answer waits, so that each gets its grace (#graceForTake). */
   #takes = 0;
-  /** Some pull call was made (receive, receiveStream, an iterator): only then is a close answer held. */
-  #pulled = false;
 
   // Pings and closing.
   /** Pings waiting for their pong, oldest first; null until the first ping. */
@@ -1077,7 +1075,6 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * connection is closed and nothing is queued.
    */
   receive(): Promise<Message> {
-    this.#pulled = true;
     const queued = this.#inbox.shift();
     if (queued !== undefined) {
       this.#taken('receive');
@@ -1100,7 +1097,6 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * message is discarded. It errors with ConnectionClosedError if the connection closes midway.
    */
   receiveStream(): Promise<MessageReadable> {
-    this.#pulled = true;
     const queued = this.#inbox.shift();
     if (queued !== undefined) {
       this.#taken('receive');
@@ -1124,7 +1120,6 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
     let finished = false;
-    this.#pulled = true;
     this.#iterators++;
     const finish = (): void => {
       if (finished) return;
@@ -1205,8 +1200,6 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   /** The peer's close frame is arriving: hold the answer? */
   #holdCloseReply(): boolean {
-    // Messages queued on a connection nobody has ever pulled from have no consumer to wait for.
-    if (!this.#pulled) return false;
     const hold = this.#inbox.length > 0 || this.#pullTaken !== null;
     if (hold && this.#pullTaken === 'receive') this.#graceForTake();
     return hold;
