@@ -122,8 +122,8 @@ function addConnection(into: Totals, ws: WebSocket): void {
 
 /**
  * @internal One server's collector. The server calls `refused` for every HTTP error it answers
- * an upgrade with, `track` for every connection it opens, and hands it to each connection as the
- * observer of ping round trips.
+ * an upgrade with, `track` for every connection it opens and `closed` when it closes, and hands
+ * it to each connection as the observer of ping round trips.
  */
 export class ServerMetrics {
   #accepted = 0;
@@ -138,16 +138,6 @@ export class ServerMetrics {
   readonly #rtt: number[] = new Array<number>(PING_RTT_BUCKETS.length + 1).fill(0);
   #rttSum = 0;
   #rttCount = 0;
-  /** Shared by every connection ('close' calls it with the WebSocket as `this`): no closure per connection. */
-  readonly #onClose: (this: WebSocket) => void;
-
-  constructor() {
-    const metrics = this;
-    this.#onClose = function (this: WebSocket): void {
-      metrics.#closedOne(this);
-    };
-  }
-
   /** An upgrade was answered with an HTTP error: counted, and published on `hybi:server:reject`. */
   refused(request: unknown, socket: Duplex, answer: HttpRefusal): void {
     this.#refusedTotal++;
@@ -165,10 +155,9 @@ export class ServerMetrics {
     publishReject(request, socket, answer.status, answer.body);
   }
 
-  /** A connection was accepted: counted now, its counters summed when it closes. */
-  track(ws: WebSocket): void {
+  /** A connection was accepted (101 sent): counted now; its counters are summed when it closes (`closed`). */
+  track(_ws: WebSocket): void {
     this.#accepted++;
-    ws.on('close', this.#onClose);
   }
 
   /** A ping of ours was answered after `ms` milliseconds. */
@@ -181,7 +170,11 @@ export class ServerMetrics {
     this.#rttCount++;
   }
 
-  #closedOne(ws: WebSocket): void {
+  /**
+   * A tracked connection closed (the server's own 'close' listener calls this, so that metrics
+   * add no listener per connection): its counters join the totals, once.
+   */
+  closed(ws: WebSocket): void {
     addConnection(this.#totals, ws);
     const result = ws[kCloseResult]();
     if (result === null) return;

@@ -293,11 +293,13 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     super();
     const early = this.#early;
     const clients = this.#clients;
+    const metrics = this.#metrics;
     this.#onEarlyClose = function (this: Duplex): void {
       early.delete(this);
     };
     this.#onClientClose = function (this: WebSocket): void {
       clients.delete(this);
+      metrics.closed(this);
     };
     this.#options = options;
     const {
