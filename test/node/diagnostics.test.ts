@@ -220,7 +220,7 @@ describe('hybi:* diagnostics channels', { timeout: 30_000 }, () => {
 
   test('a ping timeout: unanswered keep-alive pings, then the idle error and a close (1001) the server started', async (t) => {
     const events = record(t);
-    const { server, port } = await serve(t, { pingInterval: 20, idleTimeout: 120 });
+    const { server, port } = await serve(t, { pingInterval: 20, idleTimeout: 600 });
     const closed = serverClosed(server);
     // A client that never answers pings (autoPong: false) and sends nothing.
     const ws = await connect(`ws://127.0.0.1:${port}/`, { autoPong: false, pingInterval: 0, idleTimeout: 0 });
