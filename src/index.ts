@@ -24,3 +24,6 @@ export type {
 export type { HttpRefusal } from './core/handshake.js';
 export { zlibLimiter, ZlibLimiter, DEFAULT_ZLIB_CONCURRENCY } from './node/zlib-limiter.js';
 export * from './api/index.js';
+export { PING_RTT_BUCKETS } from './api/metrics.js';
+export type { CloseOutcomes, DeflateFigures, MetricsSnapshot } from './api/metrics.js';
+export type { ClosedBy, ConnectContext, PeerAddress } from './node/diagnostics.js';

@@ -13,6 +13,7 @@ import { formatExtensions, type ExtensionOffer } from '../core/header-tokens.js'
 import type { HttpHead } from '../core/http-head.js';
 import { checkDeflateResponse, formatDeflateOffer, PERMESSAGE_DEFLATE, type DeflateOptions } from '../core/permessage-deflate.js';
 import { DeflateCodec, validateDeflateCodecOptions, type DeflateCodecOptions } from '../node/deflate-codec.js';
+import { connectTracing, publishRetry } from '../node/diagnostics.js';
 import {
   abortedError,
   DEFAULT_BODY_TIMEOUT,
@@ -334,7 +335,14 @@ function sleep(ms: number, signal: AbortSignal | undefined, target: WebSocketURL
  * answer other than a valid 101: status, headers and the start of the body are on the error).
  * No failure leaves a socket, a timer or a listener behind.
  */
-export async function connect(url: string | URL, options?: ConnectOptions): Promise<WebSocket> {
+export function connect(url: string | URL, options?: ConnectOptions): Promise<WebSocket> {
+  // The tracing channel's context object is made only when someone listens.
+  if (connectTracing.hasSubscribers) return connectTracing.tracePromise(connectAttempts, { url, options }, undefined, url, options);
+  return connectAttempts(url, options);
+}
+
+/** connect() itself: the tries, with a wait before each retry. */
+async function connectAttempts(url: string | URL, options: ConnectOptions | undefined): Promise<WebSocket> {
   const target = parseWebSocketURL(url);
   return connectResolved(target, resolveConnectOptions(options));
 }
@@ -351,6 +359,7 @@ export async function connectResolved(target: WebSocketURL, settings: ConnectPla
       if (attempt >= settings.attempts || !isRetryable(error, settings.signal)) throw error;
       const wait = retryDelay(attempt, settings.minDelay, settings.maxDelay);
       settings.onRetry?.(error as Error, attempt, wait);
+      publishRetry(target.href, attempt, wait, error);
       await sleep(wait, settings.signal, target);
     }
   }

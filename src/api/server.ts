@@ -47,6 +47,8 @@ import {
   writeUpgradeResponse,
   type HandshakeGuard,
 } from '../node/upgrade.js';
+import { publishUpgrade } from '../node/diagnostics.js';
+import { ServerMetrics, type MetricsSnapshot } from './metrics.js';
 import { compilePattern, selectProtocol, splitTarget, type PathMatcher, type RouteMatch, type RoutePattern } from './route.js';
 import {
   checkOptionNames,
@@ -366,16 +368,20 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
    */
   readonly #onEarlyClose: (this: Duplex) => void;
   readonly #onClientClose: (this: WebSocket) => void;
+  /** Counts refusals, accepted connections, closes and ping round trips (see metrics()). */
+  readonly #metrics = new ServerMetrics();
 
   constructor(options: WebSocketServerOptions = {}) {
     super();
     const early = this.#early;
     const clients = this.#clients;
+    const metrics = this.#metrics;
     this.#onEarlyClose = function (this: Duplex): void {
       early.delete(this);
     };
     this.#onClientClose = function (this: WebSocket): void {
       clients.delete(this);
+      metrics.closed(this);
     };
     // ws's constructor takes a callback for 'listening'; here listen() returns a promise, and a
     // callback passed anyway would never be called.
@@ -431,6 +437,16 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   /** The open connections (a live view; it shrinks as they close). */
   get clients(): ReadonlySet<WebSocket> {
     return this.#clients;
+  }
+
+  /**
+   * A snapshot of the server's figures: connections open and closed (by outcome, side and close
+   * code), refused handshakes by status and reason, messages and bytes both ways, bytes waiting
+   * for slow peers, the ping round-trip histogram and the permessage-deflate ratio.
+   * `toPrometheus()` renders it for a Prometheus scrape. See docs/observability.md.
+   */
+  metrics(): MetricsSnapshot {
+    return this.#metrics.snapshot(this.#clients);
   }
 
   /** Open connections plus handshakes in progress: what `maxConnections` bounds. Refused requests never count. */
@@ -514,7 +530,9 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       }
       this.#early.get(socket)?.cancel();
       this.#early.delete(socket);
-      refuseUpgrade(socket, clientErrorRefusal(error));
+      const answer = clientErrorRefusal(error);
+      this.#metrics.refused(null, socket, answer);
+      refuseUpgrade(socket, answer);
     });
     this.#hook(server);
     return new Promise<AddressInfo>((resolve, reject) => {
@@ -551,7 +569,9 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       // Over the bound: answered before its request is even read, with no handshake timer or
       // bookkeeping of ours, so a flood of connections (slow ones included) costs nothing more.
       this.#overCapacity.add(socket);
-      refuseUpgrade(socket, tooManyConnections());
+      const answer = tooManyConnections();
+      this.#metrics.refused(null, socket, answer);
+      refuseUpgrade(socket, answer);
       return;
     }
     // Both let go once the head is read: the closures of this function live as long as the
@@ -584,7 +604,9 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     // head byte by byte is answered 408 and dropped.
     const guard = guardHandshake(socket, this.#handshakeTimeout, () => {
       socket.off('data', onData);
-      return timeoutRefusal();
+      const answer = timeoutRefusal();
+      this.#metrics.refused(null, socket, answer);
+      return answer;
     });
     this.#trackEarly(socket, guard);
     socket.on('data', onData);
@@ -682,6 +704,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
    * its own (measured on the connection-rate benchmark).
    */
   #upgrade(req: IncomingMessage, socket: Duplex, head: Uint8Array): WebSocket | null | Promise<WebSocket | null> {
+    publishUpgrade(req, socket);
     // On our own server the handshake timer started with the connection (#accept); it goes on
     // bounding the rest of the handshake, one timer per connection rather than two.
     const early = this.#early.get(socket) ?? null;
@@ -874,6 +897,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
         protocol: decision.protocol ?? '',
         head: head.length > 0 ? head : undefined,
         codecs: negotiated.codecs,
+        observer: this.#metrics,
       });
       this.#track(ws);
       counted = false;
@@ -925,6 +949,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   #track(ws: WebSocket): void {
     this.#clients.add(ws);
     ws.on('close', this.#onClientClose);
+    this.#metrics.track(ws);
   }
 
   /** Answers a refused upgrade (and tells 'refused' listeners). */
@@ -934,6 +959,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   }
 
   #refused(req: IncomingMessage, answer: HttpRefusal): void {
+    this.#metrics.refused(req, req.socket, answer);
     if (this.listenerCount('refused') === 0) return;
     try {
       this.emit('refused', req, answer);

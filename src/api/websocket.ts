@@ -30,6 +30,17 @@ import {
   SendBufferFullError,
 } from '../core/errors.js';
 import { MAX_CONTROL_PAYLOAD } from '../core/limits.js';
+import {
+  backpressureChannel,
+  errorChannel,
+  noteAboveMark,
+  noteBuffered,
+  publishClose,
+  publishError,
+  publishOpen,
+  publishPing,
+  publishPong,
+} from '../node/diagnostics.js';
 import { PauseReason, SocketDriver, type CloseResult, type DriverEvents, type DriverOptions } from '../node/driver.js';
 import type { MessageCodec } from '../node/message-codec.js';
 import { WheelTimer } from '../node/timer-wheel.js';
@@ -66,6 +77,8 @@ export interface WebSocketInit extends WebSocketOptions {
    * An object that did not come from `resolveOptions` is checked like the fields would be.
    */
   options?: ResolvedOptions;
+  /** @internal The server's metrics: told each round trip of a ping this connection sent. */
+  observer?: { pingRoundTrip(ms: number): void };
 }
 
 /** What a WebSocketInit may hold: its own fields and every connection option. */
@@ -359,6 +372,9 @@ export const kCloseResult: unique symbol = Symbol('hybi.closeResult');
  */
 export const kSendEncoded: unique symbol = Symbol('hybi.sendEncoded');
 
+/** Internal: the connection's driver, whose counters the server's metrics sum (`ws[kDriverOf]()`). */
+export const kDriverOf: unique symbol = Symbol('hybi.driverOf');
+
 /**
  * A WebSocket connection (RFC 6455) over any Duplex, client or server side. See DESIGN.md "The
  * public API" and docs/connection.md. `connect()` and `WebSocketServer` construct it; a user
@@ -386,6 +402,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     }
 
     ping(payload: Uint8Array): void {
+      publishPing(this.ws, this.ws.#role, payload);
       this.ws.#safeEmit('ping', Buffer.from(payload));
     }
 
@@ -430,6 +447,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   readonly #protocol: string;
   readonly #extensions: string;
   readonly #role: Role;
+  readonly #observer: { pingRoundTrip(ms: number): void } | null;
 
   #state: ReadyState = 'open';
   #final: CloseResult | null = null;
@@ -485,13 +503,17 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     this.#url = init.url ?? '';
     this.#protocol = init.protocol ?? '';
     this.#role = init.role;
+    this.#observer = init.observer ?? null;
     this.#extensions = this.#codecs.length === 0 ? '' : this.#codecs.map((c) => c.header).join(', ');
     this.#driver = new SocketDriver(stream, driverOptions(this.#options, init), new WebSocket.#DriverEventsOf(this));
     // Messages queued while nobody listened go to a 'message' listener as soon as one is added.
     (this as EventEmitter).on('newListener', WebSocket.#onNewListener);
     const head = init.head;
     setImmediate(() => {
-      if (this.#state === 'open') this.#safeEmit('open');
+      if (this.#state === 'open') {
+        publishOpen(this, this.#role, this.#driver.stream, this.#protocol, this.#extensions, this.#url);
+        this.#safeEmit('open');
+      }
       this.#driver.start(head);
     });
   }
@@ -696,7 +718,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    */
   #watchBuffered(): void {
     const limit = this.#options.maxBufferedAmount;
-    if (this.bufferedAmount > limit) this.#driver.watchStall(limit, this.#options.stallTimeout);
+    if (this.bufferedAmount > limit) {
+      this.#driver.watchStall(limit, this.#options.stallTimeout);
+      noteAboveMark(this, this.#role, this.#driver.stream, limit);
+    } else if (backpressureChannel.hasSubscribers) noteBuffered(this);
   }
 
   #enqueue(make: (settle: Settle) => SendJob): Promise<void> {
@@ -978,6 +1003,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   #onPong(payload: Uint8Array): void {
     const pings = this.#pings;
+    let roundTrip: number | null = null;
     if (pings !== null && pings.length > 0) {
       let index = -1;
       for (let i = 0; i < pings.length; i++) {
@@ -988,6 +1014,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       }
       if (index >= 0) {
         const now = performance.now();
+        roundTrip = now - pings[index]!.sent;
+        this.#observer?.pingRoundTrip(roundTrip);
         for (const entry of pings.splice(0, index + 1)) {
           entry.timer?.cancel();
           entry.resolve?.(now - entry.sent);
@@ -1000,6 +1028,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         for (const entry of pings) if (!entry.keepalive) entry.stray = stray;
       }
     }
+    publishPong(this, this.#role, payload, roundTrip);
     this.#safeEmit('pong', Buffer.from(payload));
   }
 
@@ -1025,6 +1054,11 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /** @internal */
   [kCloseResult](): CloseResult | null {
     return this.#final;
+  }
+
+  /** @internal */
+  [kDriverOf](): SocketDriver {
+    return this.#driver;
   }
 
   #close(code: number | undefined, reason: string): Promise<CloseInfo> {
@@ -1373,6 +1407,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   #onProtocolError(error: ProtocolError): void {
+    publishError(this, this.#role, error);
     if (this.#state === 'open') this.#state = 'closing';
     // A full send buffer is reported by the send() that found it (its promise rejects), like the
     // other bounds on a peer that went quiet; 'error' only when asked for.
@@ -1383,6 +1418,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   #onIdle(): void {
     if (this.#state !== 'open') return;
     this.#state = 'closing';
+    if (errorChannel.hasSubscribers) publishError(this, this.#role, new IdleTimeoutError(this.#options.idleTimeout));
     if (this.#options.propagateErrors) {
       this.#errorReported = true;
       this.#emitError(new IdleTimeoutError(this.#options.idleTimeout));
@@ -1436,6 +1472,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       if (result.error instanceof CloseTimeoutError) settle.reject(result.error);
       else settle.resolve({ code: result.code, reason: result.reason });
     }
+    // A protocol error was published when it happened (#onProtocolError).
+    if (result.error !== null && !(result.error instanceof ProtocolError)) publishError(this, this.#role, result.error);
+    const driver = this.#driver;
+    publishClose(this, this.#role, result.code, result.reason, result.wasClean, driver.closedBy, driver.openedAt);
     this.#safeEmit('close', result.code, result.reason);
   }
 

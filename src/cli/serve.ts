@@ -50,6 +50,8 @@ Options:
       --idle-timeout DUR     close a client that sent nothing for this long (default 0: never)
       --max-message-size SZ  largest message accepted (default 1MiB); 1009 above it
       --max-connections N    refuse connections beyond N at once (with HTTP 503)
+      --metrics PATH         serve the server's metrics (Prometheus text format) to plain
+                             HTTP GET requests on PATH, on the same port
   -q, --quiet                no log line per connection
   -h, --help                 show this help
 
@@ -89,6 +91,7 @@ const OPTIONS = {
   'idle-timeout': { type: 'string' },
   'max-message-size': { type: 'string' },
   'max-connections': { type: 'string' },
+  metrics: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -109,6 +112,8 @@ export interface ServeSettings {
   allowedHosts: string[] | null;
   tls: { cert: Buffer; key: Buffer } | undefined;
   quiet: boolean;
+  /** --metrics: the path that answers GET with the Prometheus text, or undefined. */
+  metrics: string | undefined;
 }
 
 /** Parses `hybi serve` arguments; returns null when --help was asked for. Throws UsageError. */
@@ -128,6 +133,15 @@ export function parseServeArgs(argv: string[]): ServeSettings | null {
     throw new UsageError(`--path: '${path}' must start with / and hold no query or fragment`);
   }
   if (modes[0] === 'demo' && path === '/') throw new UsageError('--path: the demo serves its page at /, so its WebSocket path must be another one');
+
+  const metrics = values.metrics;
+  if (metrics !== undefined) {
+    if (!metrics.startsWith('/') || metrics.includes('?') || metrics.includes('#')) {
+      throw new UsageError(`--metrics: '${metrics}' must start with / and hold no query or fragment`);
+    }
+    if (metrics === path) throw new UsageError('--metrics: the WebSocket path and the metrics path must differ');
+    if (modes[0] === 'demo' && (metrics === '/' || metrics === '/index.html')) throw new UsageError('--metrics: the demo serves its page there');
+  }
 
   const host = values.host ?? '127.0.0.1';
   const mode = modes[0] ?? 'echo';
@@ -173,6 +187,7 @@ export function parseServeArgs(argv: string[]): ServeSettings | null {
     allowedHosts,
     tls,
     quiet: values.quiet === true,
+    metrics,
   };
 }
 
@@ -315,7 +330,8 @@ export async function runServe(argv: string[]): Promise<number> {
   else wss.on('connection', handler);
 
   const page = s.mode === 'demo' ? renderDemoPage(s.path!) : '';
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => answerHttp(req, res, s, page);
+  const metricsText = (): string => wss.metrics().toPrometheus();
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => answerHttp(req, res, s, page, metricsText);
   // Without listeners these would be process warnings or (for 'error') a crash; here they are log lines.
   wss.on('error', (err: Error) => process.stderr.write(`hybi serve: ${err.message}\n`));
   wss.on('handlerError', (err: unknown) => log(`handler error: ${err instanceof Error ? err.message : String(err)}`));
@@ -392,14 +408,29 @@ export async function runServe(argv: string[]): Promise<number> {
   });
 }
 
-/** Plain HTTP requests: the demo page, or a hint that this is a WebSocket endpoint. */
-function answerHttp(req: IncomingMessage, res: ServerResponse, s: ServeSettings, page: string): void {
+/** Plain HTTP requests: the demo page, the metrics (--metrics), or a hint that this is a WebSocket endpoint. */
+function answerHttp(req: IncomingMessage, res: ServerResponse, s: ServeSettings, page: string, metricsText: () => string): void {
   const path = pathOf(req);
   // A rebound name gets nothing: not the demo's page (whose script would then connect as our
   // own origin), not even the hint.
   if (!hostAllowed(req.headers.host, s.allowedHosts)) {
     const answer = hostRefusal();
     res.writeHead(answer.status, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' }).end(answer.body);
+    return;
+  }
+  if (s.metrics !== undefined && path === s.metrics) {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
+      return;
+    }
+    const text = metricsText();
+    res.writeHead(200, {
+      // The exposition format's content type (Prometheus text format 0.0.4).
+      'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+      'Content-Length': Buffer.byteLength(text),
+      'Cache-Control': 'no-store',
+    });
+    res.end(req.method === 'HEAD' ? undefined : text);
     return;
   }
   if (s.mode === 'demo' && (path === '/' || path === '/index.html')) {

@@ -116,6 +116,14 @@ export class DeflateCodec implements MessageCodec {
   /** After a failed inflation the window is unknown, so every later decode fails the same way. */
   #decodeError: Error | undefined;
   #closed = false;
+  // For metrics (the compression ratio): message bytes before and after, per direction, counted
+  // once per compressed message. Messages sent uncompressed are not counted.
+  /** Bytes of the messages we compressed, before and after. */
+  rawSent = 0;
+  compressedSent = 0;
+  /** Bytes of the compressed messages we received, before and after inflating them. */
+  compressedReceived = 0;
+  rawReceived = 0;
   /** The reject functions of operations in progress, so that close() settles them. */
   readonly #inFlight = new Set<(error: Error) => void>();
 
@@ -271,6 +279,8 @@ export class DeflateCodec implements MessageCodec {
         // After a final block the stream is finished; so is the window when the peer promised
         // no_context_takeover. Either way the next message starts from a fresh context.
         if (unconsumed > 0 || codec.#inflateReset) codec.#discardInflater(inflater);
+        codec.compressedReceived += data.length;
+        codec.rawReceived += total;
         settle(undefined, total === 0 ? new Uint8Array(0) : Buffer.concat(chunks, total));
       }
     });
@@ -342,7 +352,11 @@ export class DeflateCodec implements MessageCodec {
         // Without context takeover the peer's window does not depend on this message, so an
         // incompressible message may as well go out as it is.
         if (this.#deflateReset && payload.length >= data.length) settle(undefined, null);
-        else settle(undefined, { data: payload, rsv: DEFLATE_RSV });
+        else {
+          this.rawSent += data.length;
+          this.compressedSent += payload.length;
+          settle(undefined, { data: payload, rsv: DEFLATE_RSV });
+        }
       });
     });
   }

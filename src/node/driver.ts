@@ -253,7 +253,8 @@ export class SocketDriver {
   readonly stream: Duplex;
   private readonly events: DriverEvents;
   private readonly options: DriverOptions;
-  private readonly codecs: readonly MessageCodec[];
+  /** The negotiated extension codecs (read by the server's metrics). */
+  readonly codecs: readonly MessageCodec[];
 
   private pauseReasons = 0;
   private started = false;
@@ -304,6 +305,19 @@ export class SocketDriver {
   private stall: StallWatch | null = null;
   /** How the connection ended, once it has. */
   private result: CloseResult | null = null;
+
+  // Counters for metrics (WebSocketServer.metrics()): plain integers in the object, one increment
+  // per message or read, summed only when someone asks; nothing else is done with them.
+  /** Messages received: whole ones, and the last fragment of each one delivered in pieces. */
+  messagesIn = 0;
+  /** Messages handed over to be sent (a broadcast counts once per connection). */
+  messagesOut = 0;
+  /** Bytes read from the stream, frame headers included. */
+  bytesIn = 0;
+  /** When the driver was made, in whole ms of the monotonic clock (a connection's duration). */
+  readonly openedAt: number = nowMs();
+  /** Who started the end: 0 nobody (yet), 1 we did (a close frame, a failure, terminate), 2 the peer's close frame came first. */
+  closedBy: 0 | 1 | 2 = 0;
 
   // Output batching. While a batch is open (a read being processed, or the tick of a send from
   // outside a read), the core's output is held rather than written, and written in one go when
@@ -396,6 +410,11 @@ export class SocketDriver {
   /** Bytes sent that the stream has not yet written out (held in a batch, or buffered by the stream). */
   get bufferedAmount(): number {
     return this.stream.writableLength + this.heldBytes;
+  }
+
+  /** Bytes of output so far, frame headers included: handed to the stream or held in a batch (for metrics). */
+  get bytesOut(): number {
+    return this.written + this.heldBytes;
   }
 
   /**
@@ -561,12 +580,14 @@ export class SocketDriver {
   sendMessage(data: Uint8Array, isText: boolean, options?: { rsv?: number; fragmentSize?: number }): void {
     this.openTickBatch();
     this.connection.sendMessage(data, isText, options);
+    this.messagesOut++;
   }
 
   /** See Connection.sendFrame. */
   sendFrame(data: Uint8Array, isText: boolean, first: boolean, fin: boolean, rsv?: number): void {
     this.openTickBatch();
     this.connection.sendFrame(data, isText, first, fin, rsv);
+    if (fin) this.messagesOut++;
   }
 
   private openTickBatch(): void {
@@ -643,6 +664,7 @@ export class SocketDriver {
     if (this.connection.readyState !== 'open') throw new ConnectionNotOpenError(this.connection.readyState);
     this.openTickBatch();
     this.coreOutput(chunks as Uint8Array[]);
+    this.messagesOut++;
   }
 
   /** See Connection.ping. */
@@ -666,6 +688,7 @@ export class SocketDriver {
     // Our close was the answer to the peer's, held until now: the handshake is complete.
     if (answering && this.connection.readyState === 'closed') return this.endTransport();
     if (!wasOpen) return;
+    if (this.closedBy === 0) this.closedBy = 1;
     this.stopLiveness();
     // Unless the answer already came (a transport may deliver it synchronously), bound the wait.
     if (this.peerCloseFrame === null) this.armCloseTimer(this.options.closeTimeout);
@@ -684,6 +707,7 @@ export class SocketDriver {
   /** Destroys the transport at once; `closed` follows with 1006 unless the handshake had completed. */
   terminate(): void {
     this.terminated = true;
+    if (this.closedBy === 0 && !this.finished) this.closedBy = 1;
     this.stopLiveness();
     if (!this.stream.destroyed) this.stream.destroy();
     else if (!this.finished && !this.stream.closed) queueMicrotask(() => this.finish());
@@ -732,6 +756,7 @@ export class SocketDriver {
   /** @internal */
   coreMessage(data: Uint8Array, isText: boolean): void {
     this.progress = true;
+    this.messagesIn++;
     // Nothing reaches the owner after terminate() (from a listener, say). A transport that merely
     // went away still delivers what was read before (parsed late, after an inflation).
     if (!this.terminated) this.events.message(data, isText);
@@ -739,7 +764,10 @@ export class SocketDriver {
 
   /** @internal */
   coreFragment(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void {
-    if (fin) this.progress = true;
+    if (fin) {
+      this.progress = true;
+      this.messagesIn++;
+    }
     if (!this.terminated) this.events.fragment(data, isText, first, fin);
   }
 
@@ -814,6 +842,7 @@ export class SocketDriver {
   /** @internal */
   coreClose(code: number, reason: string): void {
     this.peerCloseFrame = { code, reason };
+    if (this.closedBy === 0) this.closedBy = 2;
     this.stopLiveness();
     if (this.connection.closeReplyPending) {
       // Our answer is held while the owner's consumer catches up, for at most half of closeTimeout:
@@ -829,6 +858,7 @@ export class SocketDriver {
   /** @internal */
   coreProtocolError(error: ProtocolError): void {
     if (this.failure === null) this.failure = error;
+    if (this.closedBy === 0) this.closedBy = 1;
     this.stopLiveness();
     this.events.protocolError(error);
     // RFC 6455 section 7.1.7: after the close frame, _Close the WebSocket Connection_ (TCP); we
@@ -920,6 +950,7 @@ export class SocketDriver {
   /** @internal */
   onData(chunk: Uint8Array): void {
     if (this.liveness !== null) this.lastReceived = nowMs();
+    this.bytesIn += chunk.length;
     // One batch for the whole chunk: everything the core and the owner's listeners write while
     // it is processed (pongs, echoed messages, a close reply) leaves in one write.
     this.batchDepth++;

@@ -142,6 +142,36 @@ describe('hybi serve --echo (the default)', () => {
     assert.match(res.body, /hybi connect ws:\/\/127\.0\.0\.1:\d+\//);
   });
 
+  it('--metrics PATH answers GET on that path with the Prometheus text, counting what clients did', async () => {
+    const { port, origin } = await serve(['--quiet', '--metrics', '/metrics']);
+    const c = client(`${origin}/`);
+    await c.opened();
+    c.ws.send('one');
+    c.ws.send('two');
+    await c.messages(2);
+    const get = (method: string, path: string) =>
+      new Promise<{ status: number; type: string | undefined; body: string }>((resolve, reject) => {
+        request({ host: '127.0.0.1', port, path, method }, (r) => {
+          let body = '';
+          r.setEncoding('utf8');
+          r.on('data', (d: string) => (body += d));
+          r.on('end', () => resolve({ status: r.statusCode!, type: r.headers['content-type'], body }));
+        })
+          .on('error', reject)
+          .end();
+      });
+    const res = await get('GET', '/metrics');
+    assert.equal(res.status, 200);
+    assert.equal(res.type, 'text/plain; version=0.0.4; charset=utf-8');
+    assert.match(res.body, /^hybi_connections_open 1$/m);
+    assert.match(res.body, /^hybi_messages_received_total 2$/m);
+    assert.match(res.body, /^hybi_messages_sent_total 2$/m);
+    assert.match(res.body, /^# TYPE hybi_ping_rtt_seconds histogram$/m);
+    assert.equal((await get('POST', '/metrics')).status, 405);
+    // Other paths are still the WebSocket endpoint's hint.
+    assert.equal((await get('GET', '/other')).status, 426);
+  });
+
   it('--quiet drops the per-connection lines', async () => {
     const { cli, origin } = await serve(['--quiet']);
     const c = client(`${origin}/`);
@@ -449,6 +479,8 @@ describe('hybi serve usage errors', () => {
       [['--idle-timeout', 'later'], /--idle-timeout/],
       [['tr', 'a-z'], /unexpected argument 'tr'/],
       [['--exec', ''], /--exec needs a command/],
+      [['--metrics', 'metrics'], /--metrics/],
+      [['--path', '/ws', '--metrics', '/ws'], /--metrics: the WebSocket path and the metrics path must differ/],
     ];
     for (const [args, message] of cases) {
       const done = await runCli(['serve', ...args]);
