@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { setImmediate as tick } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer as WsServer, type WebSocket as WsSocket } from 'ws';
-import { CloseTimeoutError, ConnectionNotOpenError, InvalidArgumentError, NotUtf8Error } from '../../src/core/errors.js';
+import { CloseTimeoutError, ConnectionClosedError, ConnectionNotOpenError, InvalidArgumentError, NotUtf8Error } from '../../src/core/errors.js';
 import { Opcode } from '../../src/core/opcode.js';
 import { connect } from '../../src/api/connect.js';
 import type { Fragment } from '../../src/api/fragment-reader.js';
@@ -83,6 +83,7 @@ describe('beginMessage(): the caller controls FIN', () => {
     // Nothing of this message was sent: it never existed, and the next send goes through.
     const bad = client.beginMessage();
     await assert.rejects(bad.write(bytes(0xff)), InvalidArgumentError);
+    assert.equal(bad.finished, true);
     await assert.rejects(bad.end('x'), InvalidArgumentError);
     await client.send('next');
     assert.deepEqual(await within(server.receive(), 5000), { type: 'text', data: 'next' });
@@ -119,6 +120,22 @@ describe('beginMessage(): the caller controls FIN', () => {
     assert.equal(code, 1011);
     await assert.rejects(client.beginMessage().write('late'), ConnectionNotOpenError);
     await closePair(client, server);
+  });
+
+  test('a writer waiting in the queue rejects its parts with ConnectionClosedError when the connection ends', async (t) => {
+    const { client, server } = await wsPair('tcp');
+    t.after(() => closePair(client, server));
+    const open = client.beginMessage();
+    await open.write('a');
+    const queued = client.beginMessage();
+    const part = queued.write('b');
+    assert.ok(client.bufferedAmount >= 1);
+    const closed = once(client, 'close');
+    server.terminate();
+    await within(closed, 5000, 'close');
+    await assert.rejects(part, ConnectionClosedError);
+    await assert.rejects(open.end('c'), ConnectionClosedError);
+    assert.equal(client.bufferedAmount, 0);
   });
 
   test('parts arrive as one message at a ws server', async () => {
@@ -202,6 +219,19 @@ describe('receiveFragments()', () => {
     peer.send({ opcode: Opcode.Text, payload: Buffer.from('next') });
     assert.deepEqual(await within(ws.receive(), 5000), { type: 'text', data: 'next' });
     await closePair(ws);
+  });
+
+  test('a connection that closes midway ends the iterator with ConnectionClosedError after the pieces it holds', async (t) => {
+    const { ws, peer, peerStream } = await rawPair('tcp', 'client');
+    t.after(() => closePair(ws));
+    const iterator = ws.receiveFragments();
+    const closed = once(ws, 'close');
+    peer.send({ opcode: Opcode.Text, fin: false, payload: Buffer.from('par') });
+    const first = await within(iterator.next(), 5000, 'first piece');
+    assert.deepEqual(first.value, { data: Buffer.from('par'), fin: false, type: 'text' });
+    peerStream.destroy();
+    await within(closed, 5000, 'close');
+    await assert.rejects(iterator.next(), ConnectionClosedError);
   });
 
   test('the socket is not read while the consumer is behind', async (t) => {
