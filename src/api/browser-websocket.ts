@@ -14,7 +14,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { types } from 'node:util';
-import { connect, type ConnectOptions } from './connect.js';
+import { connectResolved, resolveConnectOptions, type ConnectOptions } from './connect.js';
+import { parseWebSocketURL } from './url.js';
 import { kCloseResult, kCloseWithoutCode, type WebSocket } from './websocket.js';
 
 /** What `binaryType` may be: the browser's two, plus Node Buffers. */
@@ -200,8 +201,9 @@ export class BrowserWebSocket extends EventTarget {
   /**
    * Opens a connection to `url` (ws:, wss:, or http:/https: mapped to them). Throws a
    * SyntaxError DOMException for a URL that cannot be a WebSocket URL, a fragment, or duplicate
-   * or invalid subprotocols, exactly as a browser does; any later failure is an 'error' event
-   * followed by 'close' (code 1006).
+   * or invalid subprotocols, exactly as a browser does, and InvalidArgumentError for a bad or
+   * unknown connect() option in an options object, before anything is dialed; any later failure
+   * is an 'error' event followed by 'close' (code 1006).
    */
   constructor(url: string | URL, protocols?: BrowserWebSocketInit) {
     super();
@@ -244,9 +246,16 @@ export class BrowserWebSocket extends EventTarget {
       return;
     }
     // A browser negotiates permessage-deflate and sends no keep-alive pings of its own, nor
-    // closes idle connections: the same defaults here, each overridable.
-    const settings: ConnectOptions = { compress: true, pingInterval: 0, idleTimeout: 0, ...options, protocols: list };
-    connect(this.#url, settings).then(
+    // closes idle connections: the same defaults here, each overridable. The options are checked
+    // here, so that a bad or unknown one throws InvalidArgumentError from the constructor (as a
+    // bad subprotocol throws SyntaxError) rather than becoming an 'error' event after a dial.
+    const settings = resolveConnectOptions(
+      { compress: true, pingInterval: 0, idleTimeout: 0, ...options, protocols: list },
+      'new BrowserWebSocket()',
+    );
+    // Inside the promise: whatever the URL parser still finds is an 'error' event, as before.
+    const href = parsed.href;
+    (async () => connectResolved(parseWebSocketURL(href), settings))().then(
       (ws) => this.#attach(ws),
       () => this.#failBeforeOpen(),
     );

@@ -22,6 +22,18 @@ import {
   type ResponseHead,
   type TlsDialOptions,
 } from '../node/dial.js';
+import {
+  checkOptionNames,
+  CONNECTION_OPTION_NAMES,
+  count,
+  DEFLATE_HINTS,
+  DEFLATE_NAMES,
+  duration,
+  optionalFunction,
+  optionsObject,
+  resolveOptions,
+  type ResolvedOptions,
+} from './options.js';
 import { parseWebSocketURL, type WebSocketURL } from './url.js';
 import { WebSocket, type MessageCodec, type WebSocketOptions } from './websocket.js';
 
@@ -101,6 +113,43 @@ const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
  */
 const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'cookie']);
 
+/** The names connect() takes: its own and every connection option. */
+const CONNECT_NAMES: ReadonlySet<string> = new Set([
+  'protocols',
+  'headers',
+  'origin',
+  'tls',
+  'handshakeTimeout',
+  'signal',
+  'maxRedirects',
+  'transport',
+  'retry',
+  'compress',
+  ...CONNECTION_OPTION_NAMES,
+]);
+
+/** The names of TlsDialOptions: what `tls` passes to Node's TLS dial. */
+const TLS_NAMES: ReadonlySet<string> = new Set(['ca', 'cert', 'key', 'passphrase', 'rejectUnauthorized', 'servername']);
+
+const RETRY_NAMES: ReadonlySet<string> = new Set(['attempts', 'minDelay', 'maxDelay', 'onRetry']);
+
+/**
+ * Names other clients use (ws's above all, undici's too) and what connect() calls them. The TLS
+ * settings go in `tls`, so that they are never mistaken for connection options.
+ */
+const CONNECT_HINTS: Readonly<Record<string, string>> = {
+  maxPayload: 'hybi calls it maxMessageSize',
+  perMessageDeflate: 'hybi calls it compress',
+  followRedirects: 'set maxRedirects, default 0',
+  protocolVersion: 'hybi speaks version 13 only',
+  protocol: 'the option is protocols',
+  subprotocols: 'the option is protocols',
+  timeout: 'the handshake bound is handshakeTimeout',
+  skipUTF8Validation: 'text is always validated (RFC 6455 section 8.1)',
+  dispatcher: "undici's option; hybi dials itself, see tls and headers",
+};
+for (const name of TLS_NAMES) (CONNECT_HINTS as Record<string, string>)[name] = `put it in tls: { ${name} }`;
+
 /**
  * An extension the client offers, and how it turns the server's acceptance into a codec. Adding
  * permessage-deflate is one entry in `clientExtensions`.
@@ -117,7 +166,11 @@ interface ClientExtension {
 function clientExtensions(options: ConnectOptions): ClientExtension[] {
   const { compress } = options;
   if (compress === undefined || compress === false) return [];
+  if (compress !== true && (compress === null || typeof compress !== 'object')) {
+    throw new InvalidArgumentError(`compress must be a boolean or an object, got ${String(compress)}`);
+  }
   const deflate: ClientDeflateOptions = compress === true ? {} : compress;
+  checkOptionNames('compress', deflate, DEFLATE_NAMES, DEFLATE_HINTS);
   // Formatting validates the negotiated options, so a bad window size fails before dialing; the
   // codec's tuning (level, memLevel, threshold) is checked here too.
   const offer = formatDeflateOffer(deflate);
@@ -137,8 +190,11 @@ function clientExtensions(options: ConnectOptions): ClientExtension[] {
   ];
 }
 
-/** Options after validation, with defaults applied. */
-interface Plan {
+/**
+ * connect()'s options after validation, with defaults applied: what `resolveConnectOptions`
+ * returns and `connectResolved` dials with.
+ */
+export interface ConnectPlan {
   protocols: string[];
   headers: Record<string, string | readonly string[]>;
   origin: string | undefined;
@@ -151,18 +207,18 @@ interface Plan {
   maxDelay: number;
   onRetry: RetryOptions['onRetry'];
   extensions: ClientExtension[];
-  connection: WebSocketOptions;
+  connection: ResolvedOptions;
 }
 
-function isCount(value: unknown, min: number): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= min;
-}
-
-function isDuration(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
-}
-
-function plan(options: ConnectOptions): Plan {
+/**
+ * Checks connect()'s options, all of them, before anything is dialed, and resolves the
+ * connection options once (they are handed to the WebSocket as they are). `where` names the
+ * caller in error messages. Throws InvalidArgumentError naming the first bad option, or every
+ * unknown option name.
+ */
+export function resolveConnectOptions(given: ConnectOptions | undefined, where = 'connect()'): ConnectPlan {
+  const options = optionsObject(where, given) as ConnectOptions;
+  checkOptionNames(where, options, CONNECT_NAMES, CONNECT_HINTS);
   const {
     protocols,
     headers,
@@ -189,19 +245,24 @@ function plan(options: ConnectOptions): Plan {
   for (const protocol of offered) {
     if (typeof protocol !== 'string') throw new InvalidArgumentError(`a subprotocol is a string, got ${typeof protocol}`);
   }
-  const timeout = handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-  if (!isDuration(timeout)) throw new InvalidArgumentError(`handshakeTimeout must be a number of ms >= 0, got ${String(handshakeTimeout)}`);
-  const redirects = maxRedirects ?? 0;
-  if (!isCount(redirects, 0)) throw new InvalidArgumentError(`maxRedirects must be an integer >= 0, got ${String(maxRedirects)}`);
-  const attempts = retry === undefined ? 1 : (retry.attempts ?? DEFAULT_RETRY_ATTEMPTS);
-  if (!isCount(attempts, 1)) throw new InvalidArgumentError(`retry.attempts must be an integer >= 1, got ${String(retry?.attempts)}`);
-  const minDelay = retry?.minDelay ?? DEFAULT_RETRY_MIN_DELAY;
-  const maxDelay = retry?.maxDelay ?? Math.max(DEFAULT_RETRY_MAX_DELAY, minDelay);
-  if (!isDuration(minDelay) || !isDuration(maxDelay) || maxDelay < minDelay) {
+  // The values are checked by buildClientRequest, before any dial; the container here.
+  if (headers !== undefined && (headers === null || typeof headers !== 'object' || Array.isArray(headers))) {
+    throw new InvalidArgumentError('headers must be an object of header names to values');
+  }
+  const timeout = duration('handshakeTimeout', handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT);
+  const redirects = count('maxRedirects', maxRedirects, 0, 0, false);
+  const retrying = retry === undefined ? {} : optionsObject('retry', retry);
+  checkOptionNames('retry', retrying, RETRY_NAMES);
+  const attempts = retry === undefined ? 1 : count('retry.attempts', retrying.attempts, DEFAULT_RETRY_ATTEMPTS, 1, false);
+  const minDelay = duration('retry.minDelay', retrying.minDelay, DEFAULT_RETRY_MIN_DELAY);
+  const maxDelay = duration('retry.maxDelay', retrying.maxDelay, Math.max(DEFAULT_RETRY_MAX_DELAY, minDelay));
+  if (maxDelay < minDelay) {
     throw new InvalidArgumentError(`retry delays must be numbers of ms with 0 <= minDelay <= maxDelay, got ${String(minDelay)} and ${String(maxDelay)}`);
   }
+  optionalFunction('retry.onRetry', retrying.onRetry);
   if (origin !== undefined && typeof origin !== 'string') throw new InvalidArgumentError('origin must be a string');
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
+  if (tls !== undefined) checkOptionNames('tls', optionsObject('tls', tls), TLS_NAMES);
 
   return {
     protocols: offered,
@@ -214,9 +275,9 @@ function plan(options: ConnectOptions): Plan {
     attempts,
     minDelay,
     maxDelay,
-    onRetry: retry?.onRetry,
+    onRetry: retrying.onRetry,
     extensions: clientExtensions(options),
-    connection,
+    connection: resolveOptions(connection),
   };
 }
 
@@ -273,9 +334,16 @@ function sleep(ms: number, signal: AbortSignal | undefined, target: WebSocketURL
  * answer other than a valid 101: status, headers and the start of the body are on the error).
  * No failure leaves a socket, a timer or a listener behind.
  */
-export async function connect(url: string | URL, options: ConnectOptions = {}): Promise<WebSocket> {
+export async function connect(url: string | URL, options?: ConnectOptions): Promise<WebSocket> {
   const target = parseWebSocketURL(url);
-  const settings = plan(options);
+  return connectResolved(target, resolveConnectOptions(options));
+}
+
+/**
+ * connect() with options already resolved by `resolveConnectOptions` (BrowserWebSocket checks
+ * them in its constructor, so that a bad option throws there): the tries, with retries.
+ */
+export async function connectResolved(target: WebSocketURL, settings: ConnectPlan): Promise<WebSocket> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await attemptOnce(target, settings);
@@ -289,7 +357,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
 }
 
 /** One try: a bounded handshake, following redirects as allowed. */
-async function attemptOnce(target: WebSocketURL, settings: Plan): Promise<WebSocket> {
+async function attemptOnce(target: WebSocketURL, settings: ConnectPlan): Promise<WebSocket> {
   // One signal for the whole try: it fires on the caller's abort or when the time is up. The
   // timeout's reason is a TimeoutError, which is how the dial layer tells the two apart.
   const controller = new AbortController();
@@ -311,7 +379,7 @@ async function attemptOnce(target: WebSocketURL, settings: Plan): Promise<WebSoc
   }
 }
 
-async function handshake(first: WebSocketURL, settings: Plan, signal: AbortSignal, deadline: number): Promise<WebSocket> {
+async function handshake(first: WebSocketURL, settings: ConnectPlan, signal: AbortSignal, deadline: number): Promise<WebSocket> {
   let current = first;
   let headers = withAuth(settings.headers, first);
   for (let redirects = 0; ; redirects++) {
@@ -376,7 +444,7 @@ async function handshake(first: WebSocketURL, settings: Plan, signal: AbortSigna
 }
 
 /** Checks a 101 and hands the socket to a new WebSocket; any failure destroys the socket. */
-function open(socket: Socket, response: ResponseHead, url: WebSocketURL, key: string, settings: Plan): WebSocket {
+function open(socket: Socket, response: ResponseHead, url: WebSocketURL, key: string, settings: ConnectPlan): WebSocket {
   try {
     const check = checkServerResponse(101, response.head.headers as HeaderMap, {
       key,
@@ -397,7 +465,8 @@ function open(socket: Socket, response: ResponseHead, url: WebSocketURL, key: st
       codecs.push(codec);
     }
     return new WebSocket(socket, {
-      ...settings.connection,
+      // Resolved before dialing; the WebSocket uses them as they are.
+      options: settings.connection,
       role: 'client',
       url: url.href,
       protocol: check.protocol,

@@ -1,10 +1,11 @@
 /**
- * The options of one connection, with every default in one place. `connect()` and
- * `WebSocketServer` take them (they also accept the handshake's own options) and hand them to
- * the `WebSocket`, which validates them with `resolveOptions`.
+ * The options of one connection, with every default in one place, and the rules every front-end
+ * applies to options before any network: `connect()`, `WebSocketServer`, `BrowserWebSocket` and a
+ * directly built `WebSocket` each run `resolveOptions` once and hand the resolved object down,
+ * so a bad option is an InvalidArgumentError at the call, never a failure after a 101.
  */
 import { InvalidArgumentError } from '../core/errors.js';
-import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE } from '../core/limits.js';
+import { resolveCoreLimits, type CoreLimits } from '../core/limits.js';
 
 /**
  * Default `pingInterval`: 30 s. Proxies and NAT tables commonly drop flows silent for 60 s; a
@@ -131,12 +132,15 @@ export interface WebSocketOptions {
   stallTimeout?: number;
 }
 
-/** WebSocketOptions with every default applied, as the WebSocket uses them. */
-export interface ResolvedOptions {
-  maxFrameSize: number;
-  maxMessageSize: number;
-  maxFragments: number;
-  autoPong: boolean;
+/**
+ * The largest duration a timer option may have: 2^31 - 1 ms (about 24.8 days). Node's timers
+ * cannot hold more; a longer `setTimeout` fires after 1 ms instead, which would turn a generous
+ * timeout into an instant one. Use 0 to disable a timer.
+ */
+export const MAX_DURATION = 2 ** 31 - 1;
+
+/** WebSocketOptions with every default applied, as the WebSocket uses them. Made only by `resolveOptions`. */
+export interface ResolvedOptions extends CoreLimits {
   pingInterval: number;
   idleTimeout: number;
   closeTimeout: number;
@@ -148,35 +152,131 @@ export interface ResolvedOptions {
   stallTimeout: number;
 }
 
-function size(name: string, value: unknown, fallback: number, allowInfinity: boolean): number {
+/** The names of every WebSocketOptions field, for the front-ends' checks of unknown option names. */
+export const CONNECTION_OPTION_NAMES: readonly (keyof WebSocketOptions)[] = [
+  'maxFrameSize',
+  'maxMessageSize',
+  'maxFragments',
+  'autoPong',
+  'pingInterval',
+  'idleTimeout',
+  'closeTimeout',
+  'propagateErrors',
+  'receiveHighWaterMark',
+  'receiveHighWaterMessages',
+  'messageTimeout',
+  'maxBufferedAmount',
+  'stallTimeout',
+];
+
+/** The names of ClientDeflateOptions (and ServerDeflateOptions): the negotiated parameters and the codec's tuning. */
+export const DEFLATE_NAMES: ReadonlySet<string> = new Set([
+  'serverNoContextTakeover',
+  'clientNoContextTakeover',
+  'serverMaxWindowBits',
+  'clientMaxWindowBits',
+  'threshold',
+  'level',
+  'memLevel',
+  'chunkSize',
+  'limiter',
+]);
+
+/** What ws's perMessageDeflate names (and other libraries' near misses) are called here. */
+export const DEFLATE_HINTS: Readonly<Record<string, string>> = {
+  zlibDeflateOptions: 'set level, memLevel and chunkSize directly',
+  zlibInflateOptions: 'set chunkSize directly',
+  concurrencyLimit: 'pass limiter: new ZlibLimiter(n)',
+};
+
+/** A value as an error message shows it: strings quoted, so that '5' and 5 read differently. */
+function shown(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/** A duration option: a finite number of ms from 0 (disabled) to MAX_DURATION; fractions are fine. */
+export function duration(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (!allowInfinity && !Number.isFinite(value))) {
-    throw new InvalidArgumentError(`${name} must be a non-negative ${allowInfinity ? 'number' : 'finite number'}, got ${String(value)}`);
+  if (typeof value !== 'number' || !(value >= 0 && value <= MAX_DURATION)) {
+    throw new InvalidArgumentError(`${name} must be a number of ms from 0 to ${MAX_DURATION}, got ${shown(value)}`);
   }
   return value;
 }
 
-function flag(name: string, value: unknown, fallback: boolean): boolean {
+/** A count or byte bound: an integer of at least `min`, or Infinity where `infinite` allows no bound. */
+export function count(name: string, value: unknown, fallback: number, min: number, infinite: boolean): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${name} must be a boolean, got ${String(value)}`);
+  if (typeof value !== 'number' || !(value >= min) || (value === Infinity ? !infinite : !Number.isInteger(value))) {
+    throw new InvalidArgumentError(`${name} must be an integer of at least ${min}${infinite ? ' (or Infinity)' : ''}, got ${shown(value)}`);
+  }
   return value;
 }
 
-/** Applies the defaults and validates; throws InvalidArgumentError naming the first bad option. */
+/** A boolean option; anything else (1, 'yes') is refused rather than read as truthy. */
+export function flag(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${name} must be a boolean, got ${shown(value)}`);
+  return value;
+}
+
+/** An optional function option (a hook, a callback). */
+export function optionalFunction(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'function') throw new InvalidArgumentError(`${name} must be a function, got ${shown(value)}`);
+}
+
+/** The options argument itself: absent, or a plain object (not a string of protocols, not null). */
+export function optionsObject<T extends object>(where: string, value: T | undefined): T {
+  if (value === undefined) return {} as T;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidArgumentError(`the options of ${where} must be an object, got ${Array.isArray(value) ? 'an array' : shown(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Refuses option names `where` does not know, naming every one, so that a misspelt or foreign
+ * option (JavaScript callers have no type checker to tell them) fails loudly instead of being
+ * ignored. `hints` maps names other libraries use (ws's above all) to what hybi offers instead.
+ */
+export function checkOptionNames(where: string, options: object, known: ReadonlySet<string>, hints: Readonly<Record<string, string>> = {}): void {
+  let unknown: string[] | null = null;
+  // for-in rather than Object.keys: no array per call (send() options pass through here).
+  for (const name in options) {
+    if (!known.has(name) && Object.hasOwn(options, name)) (unknown ??= []).push(name);
+  }
+  if (unknown === null) return;
+  const named = unknown.map((name) => (Object.hasOwn(hints, name) ? `'${name}' (${hints[name]})` : `'${name}'`));
+  throw new InvalidArgumentError(`unknown option${unknown.length > 1 ? 's' : ''} for ${where}: ${named.join(', ')}`);
+}
+
+/** Resolved option objects: a WebSocket trusts these without checking them again. */
+const resolved = new WeakSet<object>();
+
+/** Whether `options` came from `resolveOptions` (and so needs no further check). */
+export function isResolvedOptions(options: unknown): options is ResolvedOptions {
+  return typeof options === 'object' && options !== null && resolved.has(options);
+}
+
+/**
+ * Applies the defaults and validates, once per front-end call: `connect()` before dialing, a
+ * `WebSocketServer` at construction, a `WebSocket` built directly from its init. The size limits
+ * and `autoPong` follow the core's own rules (resolveCoreLimits), so that nothing accepted here
+ * can fail later inside the core, after a 101 was sent. Throws InvalidArgumentError naming the
+ * first bad option; names other than WebSocketOptions' are the caller's business.
+ */
 export function resolveOptions(options: WebSocketOptions = {}): ResolvedOptions {
-  return {
-    maxFrameSize: size('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, true),
-    maxMessageSize: size('maxMessageSize', options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE, true),
-    maxFragments: size('maxFragments', options.maxFragments, DEFAULT_MAX_FRAGMENTS, true),
-    autoPong: flag('autoPong', options.autoPong, true),
-    pingInterval: size('pingInterval', options.pingInterval, DEFAULT_PING_INTERVAL, false),
-    idleTimeout: size('idleTimeout', options.idleTimeout, DEFAULT_IDLE_TIMEOUT, false),
-    closeTimeout: size('closeTimeout', options.closeTimeout, DEFAULT_CLOSE_TIMEOUT, false),
+  const result: ResolvedOptions = {
+    ...resolveCoreLimits(options),
+    pingInterval: duration('pingInterval', options.pingInterval, DEFAULT_PING_INTERVAL),
+    idleTimeout: duration('idleTimeout', options.idleTimeout, DEFAULT_IDLE_TIMEOUT),
+    closeTimeout: duration('closeTimeout', options.closeTimeout, DEFAULT_CLOSE_TIMEOUT),
     propagateErrors: flag('propagateErrors', options.propagateErrors, false),
-    receiveHighWaterMark: size('receiveHighWaterMark', options.receiveHighWaterMark, DEFAULT_RECEIVE_HIGH_WATER_MARK, true),
-    receiveHighWaterMessages: size('receiveHighWaterMessages', options.receiveHighWaterMessages, DEFAULT_RECEIVE_HIGH_WATER_MESSAGES, true),
-    messageTimeout: size('messageTimeout', options.messageTimeout, DEFAULT_MESSAGE_TIMEOUT, false),
-    maxBufferedAmount: size('maxBufferedAmount', options.maxBufferedAmount, DEFAULT_MAX_BUFFERED_AMOUNT, true),
-    stallTimeout: size('stallTimeout', options.stallTimeout, DEFAULT_STALL_TIMEOUT, false),
+    receiveHighWaterMark: count('receiveHighWaterMark', options.receiveHighWaterMark, DEFAULT_RECEIVE_HIGH_WATER_MARK, 0, true),
+    receiveHighWaterMessages: count('receiveHighWaterMessages', options.receiveHighWaterMessages, DEFAULT_RECEIVE_HIGH_WATER_MESSAGES, 0, true),
+    messageTimeout: duration('messageTimeout', options.messageTimeout, DEFAULT_MESSAGE_TIMEOUT),
+    maxBufferedAmount: count('maxBufferedAmount', options.maxBufferedAmount, DEFAULT_MAX_BUFFERED_AMOUNT, 0, true),
+    stallTimeout: duration('stallTimeout', options.stallTimeout, DEFAULT_STALL_TIMEOUT),
   };
+  resolved.add(result);
+  return result;
 }

@@ -28,7 +28,7 @@ import { ConnectionClosedError, InvalidArgumentError } from '../core/errors.js';
 import { encodeFrameHeader } from '../core/frame.js';
 import type { HttpRefusal, RequestCheck } from '../core/handshake.js';
 import { Opcode } from '../core/opcode.js';
-import { listHasToken, type ExtensionOffer } from '../core/header-tokens.js';
+import { isToken, listHasToken, type ExtensionOffer } from '../core/header-tokens.js';
 import { HttpHeadParser, type HttpHead } from '../core/http-head.js';
 import { originMatchesHost } from '../core/host.js';
 import { acceptDeflateOffer, validateDeflateOptions, type DeflateOptions } from '../core/permessage-deflate.js';
@@ -48,7 +48,19 @@ import {
   type HandshakeGuard,
 } from '../node/upgrade.js';
 import { compilePattern, selectProtocol, splitTarget, type PathMatcher, type RouteMatch, type RoutePattern } from './route.js';
-import { resolveOptions, type ResolvedOptions } from './options.js';
+import {
+  checkOptionNames,
+  CONNECTION_OPTION_NAMES,
+  count,
+  DEFLATE_HINTS,
+  DEFLATE_NAMES,
+  duration,
+  flag,
+  optionalFunction,
+  optionsObject,
+  resolveOptions,
+  type ResolvedOptions,
+} from './options.js';
 import { kSendEncoded, WebSocket, type Message, type MessageCodec, type WebSocketOptions } from './websocket.js';
 
 export type { RouteMatch, RoutePattern } from './route.js';
@@ -227,11 +239,80 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
-function positiveInteger(name: string, value: number | undefined, fallback: number, infinite = true): number {
-  if (value === undefined) return fallback;
-  if (value === Infinity && infinite) return value;
-  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got ${String(value)}`);
-  return value;
+/** The server's options that are read per upgrade, checked once by the constructor. */
+interface ServerSettings {
+  readonly protocols: readonly string[] | undefined;
+  readonly requireProtocol: boolean;
+  readonly accept: AcceptHook | undefined;
+  readonly headers: HeadersOption | undefined;
+  readonly maxHeadSize: number;
+  readonly maxHeaderCount: number;
+}
+
+/** The names `new WebSocketServer()` takes: its own and every connection option. */
+const SERVER_NAMES: ReadonlySet<string> = new Set([
+  'protocols',
+  'requireProtocol',
+  'accept',
+  'allowedOrigins',
+  'headers',
+  'compress',
+  'concurrency',
+  'handshakeTimeout',
+  'maxHeadSize',
+  'maxHeaderCount',
+  'maxConnections',
+  ...CONNECTION_OPTION_NAMES,
+]);
+
+/** ws's server option names (and a few near misses) and what hybi offers instead. */
+const SERVER_HINTS: Readonly<Record<string, string>> = {
+  server: 'use server.attach(httpServer)',
+  port: 'use await server.listen({ port })',
+  host: 'use await server.listen({ host })',
+  noServer: "no option needed: call server.handleUpgrade() from your own 'upgrade' listener",
+  maxPayload: 'hybi calls it maxMessageSize',
+  perMessageDeflate: 'hybi calls it compress',
+  verifyClient: 'use accept(req, info)',
+  handleProtocols: 'list protocols in order of preference',
+  path: 'use server.route(path, handler)',
+  clientTracking: 'server.clients is always kept',
+  skipUTF8Validation: 'text is always validated (RFC 6455 section 8.1)',
+};
+
+const ROUTE_NAMES: ReadonlySet<string> = new Set(['protocols', 'requireProtocol', 'accept', 'concurrency']);
+
+const LISTEN_NAMES: ReadonlySet<string> = new Set(['port', 'host', 'onRequest']);
+
+const LISTEN_HINTS: Readonly<Record<string, string>> = {
+  tls: 'listen() serves plain HTTP; for TLS, attach() an https server',
+  key: 'listen() serves plain HTTP; for TLS, attach() an https server',
+  cert: 'listen() serves plain HTTP; for TLS, attach() an https server',
+  path: 'use server.route(path, handler)',
+};
+
+const BROADCAST_NAMES: ReadonlySet<string> = new Set(['except', 'binary']);
+
+/** A list of subprotocols: tokens (RFC 6455 section 4.1), copied so that later changes to the caller's array do not count. */
+function subprotocols(name: string, value: unknown): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((p) => typeof p !== 'string' || !isToken(p))) {
+    throw new InvalidArgumentError(`${name} must be an array of subprotocol names (HTTP tokens), got ${String(value)}`);
+  }
+  return Object.freeze([...(value as string[])]);
+}
+
+function hook(name: string, value: unknown): AcceptHook | undefined {
+  optionalFunction(name, value);
+  return value as AcceptHook | undefined;
+}
+
+/** The headers option's shape; the names and values are the core's to check when it writes the 101. */
+function headersOption(value: unknown): HeadersOption | undefined {
+  if (value !== undefined && typeof value !== 'function' && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new InvalidArgumentError('headers must be an object of header names to values, or a function of the request returning one');
+  }
+  return value as HeadersOption | undefined;
 }
 
 /** The events of a WebSocketServer and their arguments. */
@@ -251,7 +332,8 @@ export interface WebSocketServerEvents {
 
 /** A WebSocket server; see the module comment for the order of checks and docs/server.md for a guide. */
 export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
-  readonly #options: WebSocketServerOptions;
+  /** The server's own options, checked and with defaults applied (the connection options are apart). */
+  readonly #options: ServerSettings;
   /** Resolved once and shared by every connection (an idle connection should not hold a copy). */
   readonly #connectionOptions: ResolvedOptions;
   readonly #routes: Route[] = [];
@@ -295,36 +377,51 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     this.#onClientClose = function (this: WebSocket): void {
       clients.delete(this);
     };
-    this.#options = options;
+    // ws's constructor takes a callback for 'listening'; here listen() returns a promise, and a
+    // callback passed anyway would never be called.
+    if (arguments.length > 1) throw new InvalidArgumentError('new WebSocketServer() takes no callback: await server.listen() instead');
+    const given = optionsObject('new WebSocketServer()', options);
+    checkOptionNames('new WebSocketServer()', given, SERVER_NAMES, SERVER_HINTS);
     const {
-      protocols: _p,
-      requireProtocol: _r,
-      accept: _a,
+      protocols,
+      requireProtocol,
+      accept,
       allowedOrigins,
-      headers: _h,
+      headers,
       compress,
       concurrency,
       handshakeTimeout,
-      maxHeadSize: _s,
-      maxHeaderCount: _n,
+      maxHeadSize,
+      maxHeaderCount,
       maxConnections,
       ...connectionOptions
-    } = options;
-    // Bad connection options fail here rather than after a client's 101 has been sent.
+    } = given;
+    // Every option is checked here, before any socket: a bad one never shows up after a 101.
+    // The server keeps its own checked copy, so a later change to the caller's object cannot
+    // slip an unchecked value in.
     this.#connectionOptions = resolveOptions(connectionOptions);
-    this.#handshakeTimeout = handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-    if (!(this.#handshakeTimeout >= 0)) throw new InvalidArgumentError('handshakeTimeout must be a number of ms >= 0');
+    this.#handshakeTimeout = duration('handshakeTimeout', handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT);
     this.#closeWait = this.#connectionOptions.closeTimeout;
-    this.#maxConnections = positiveInteger('maxConnections', maxConnections, DEFAULT_MAX_CONNECTIONS);
-    this.#concurrency = positiveInteger('concurrency', concurrency, 1);
-    positiveInteger('maxHeadSize', options.maxHeadSize, 1, false);
-    positiveInteger('maxHeaderCount', options.maxHeaderCount, 1, false);
-    if (allowedOrigins !== undefined && allowedOrigins !== '*' && !Array.isArray(allowedOrigins)) {
-      throw new InvalidArgumentError(`allowedOrigins must be an array of origins or '*', got ${JSON.stringify(allowedOrigins)}`);
+    this.#maxConnections = count('maxConnections', maxConnections, DEFAULT_MAX_CONNECTIONS, 1, true);
+    this.#concurrency = count('concurrency', concurrency, 1, 1, true);
+    this.#options = Object.freeze({
+      protocols: subprotocols('protocols', protocols),
+      requireProtocol: flag('requireProtocol', requireProtocol, false),
+      accept: hook('accept', accept),
+      headers: headersOption(headers),
+      maxHeadSize: count('maxHeadSize', maxHeadSize, DEFAULT_MAX_HEAD_SIZE, 1, false),
+      maxHeaderCount: count('maxHeaderCount', maxHeaderCount, DEFAULT_MAX_HEADER_COUNT, 1, false),
+    });
+    if (allowedOrigins !== undefined && allowedOrigins !== '*' && (!Array.isArray(allowedOrigins) || allowedOrigins.some((o) => typeof o !== 'string'))) {
+      throw new InvalidArgumentError(`allowedOrigins must be an array of origins (strings such as https://example.com) or '*', got ${JSON.stringify(allowedOrigins)}`);
     }
-    this.#allowedOrigins = allowedOrigins === undefined || allowedOrigins === '*' ? (allowedOrigins ?? null) : new Set(allowedOrigins.map((o) => String(o).toLowerCase()));
+    this.#allowedOrigins = allowedOrigins === undefined || allowedOrigins === '*' ? (allowedOrigins ?? null) : new Set(allowedOrigins.map((o) => o.toLowerCase()));
+    if (compress !== undefined && typeof compress !== 'boolean' && (compress === null || typeof compress !== 'object')) {
+      throw new InvalidArgumentError(`compress must be a boolean or an object, got ${String(compress)}`);
+    }
     this.#deflate = compress === undefined || compress === false ? null : compress === true ? {} : compress;
     if (this.#deflate !== null) {
+      checkOptionNames('compress', this.#deflate, DEFLATE_NAMES, DEFLATE_HINTS);
       // Bad compression options fail here, not on the first client that offers compression.
       validateDeflateOptions(this.#deflate, 'server');
       validateDeflateCodecOptions(this.#deflate);
@@ -351,11 +448,18 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   route(pattern: RoutePattern, options: RouteOptions, handler: ConnectionHandler | MessageHandler): this;
   route(pattern: RoutePattern, a: RouteOptions | ConnectionHandler | MessageHandler, b?: ConnectionHandler | MessageHandler): this {
     const handler = b ?? (a as ConnectionHandler | MessageHandler);
-    const options = b === undefined ? {} : (a as RouteOptions);
+    const given = b === undefined ? {} : optionsObject('route()', a as RouteOptions);
     if (typeof handler !== 'function' && (handler === null || typeof handler !== 'object' || typeof handler.message !== 'function')) {
       throw new InvalidArgumentError('a route handler is a function (ws, req, match) or an object with a message(msg, ws, req, match) method');
     }
-    positiveInteger('concurrency', options.concurrency, 1);
+    checkOptionNames('route()', given, ROUTE_NAMES);
+    // Checked and copied here, once: upgrades read them as they are.
+    const options: RouteOptions = Object.freeze({
+      protocols: subprotocols('protocols', given.protocols),
+      requireProtocol: given.requireProtocol === undefined ? undefined : flag('requireProtocol', given.requireProtocol, false),
+      accept: hook('accept', given.accept),
+      concurrency: given.concurrency === undefined ? undefined : count('concurrency', given.concurrency, 1, 1, true),
+    });
     this.#routes.push({ pattern, matcher: compilePattern(pattern), options, handler });
     return this;
   }
@@ -365,13 +469,24 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
    * request with 426 (or hands it to `onRequest`). Resolves with the address once listening.
    */
   listen(options: ListenOptions = {}): Promise<AddressInfo> {
+    try {
+      // A callback would never be called: the address comes back through the promise.
+      if (arguments.length > 1) throw new InvalidArgumentError('listen() takes no callback: it returns a promise of the address');
+      checkOptionNames('listen()', optionsObject('listen()', options), LISTEN_NAMES, LISTEN_HINTS);
+      if (options.port !== undefined) count('port', options.port, 0, 0, false);
+      if (options.port !== undefined && options.port > 65535) throw new InvalidArgumentError(`port must be from 0 to 65535, got ${options.port}`);
+      if (options.host !== undefined && typeof options.host !== 'string') throw new InvalidArgumentError('host must be a string');
+      optionalFunction('onRequest', options.onRequest);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.#own !== null) return Promise.reject(new Error('this WebSocketServer is already listening'));
     if (this.#closing !== null) return Promise.reject(new Error('this WebSocketServer is closed'));
-    const maxHeadSize = this.#options.maxHeadSize ?? DEFAULT_MAX_HEAD_SIZE;
+    const maxHeadSize = this.#options.maxHeadSize;
     const server = createServer({ maxHeaderSize: maxHeadSize });
     // Node drops header fields beyond maxHeadersCount without telling anyone; keep one more than
     // our bound so that checkRequestLimits sees the excess and answers 431.
-    server.maxHeadersCount = (this.#options.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT) + 1;
+    server.maxHeadersCount = this.#options.maxHeaderCount + 1;
     // The http.Server never listens itself: it gets the connections #accept hands over. This
     // starts its bookkeeping of them (closeIdleConnections, request and headers timeouts), which
     // Node otherwise starts on 'listening'.
@@ -524,17 +639,41 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
    * Handles one upgrade request, for frameworks that own the http server and its 'upgrade'
    * event. Resolves with the connection, or with null when the request was refused (the socket
    * has then been answered and closed). Never rejects.
+   *
+   * `callback`, as ws's: called with `(ws, req)` once the connection is open, after the
+   * 'connection' event and the route's handler have started; not called for a refused request.
+   * (Unlike with ws, do not emit 'connection' yourself: the server already did.) A callback that
+   * throws is reported like a throwing 'connection' listener ('handlerError', then 1011). A
+   * `callback` that is not a function throws InvalidArgumentError at once, socket untouched.
    */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer | Uint8Array = new Uint8Array(0)): Promise<WebSocket | null> {
+  handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer | Uint8Array = new Uint8Array(0),
+    callback?: (ws: WebSocket, req: IncomingMessage) => void,
+  ): Promise<WebSocket | null> {
+    optionalFunction('the handleUpgrade() callback', callback);
+    let outcome: Promise<WebSocket | null>;
     try {
-      const outcome = this.#upgrade(req, socket, head);
-      return outcome instanceof Promise ? outcome : Promise.resolve(outcome);
+      const upgraded = this.#upgrade(req, socket, head);
+      outcome = upgraded instanceof Promise ? upgraded : Promise.resolve(upgraded);
     } catch (error) {
       // Only an exotic socket whose own methods throw gets here; the promise still never rejects.
       this.#reportError(error, undefined, req);
       socket.destroy();
       return Promise.resolve(null);
     }
+    if (callback !== undefined) {
+      void outcome.then((ws) => {
+        if (ws === null) return;
+        try {
+          callback(ws, req);
+        } catch (error) {
+          this.#failed(error, ws, req);
+        }
+      });
+    }
+    return outcome;
   }
 
   /**
@@ -618,7 +757,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
 
     const preference = routeOptions.protocols ?? this.#options.protocols ?? [];
     const protocol = selectProtocol(preference, check.protocols);
-    if (protocol === undefined && (routeOptions.requireProtocol ?? this.#options.requireProtocol ?? false)) {
+    if (protocol === undefined && (routeOptions.requireProtocol ?? this.#options.requireProtocol)) {
       return refusal(400, `Unsupported subprotocol; this endpoint speaks: ${preference.join(', ') || '(none)'}.\n`);
     }
 
@@ -878,6 +1017,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
    * negotiated permessage-deflate), so the payload is never transformed or copied per client.
    */
   broadcast(data: string | Uint8Array | ArrayBuffer, options: BroadcastOptions = {}): number {
+    checkOptionNames('broadcast()', optionsObject('broadcast()', options), BROADCAST_NAMES);
     const except = options.except;
     const skip: (ws: WebSocket) => boolean =
       except === undefined

@@ -34,7 +34,16 @@ import { MAX_CONTROL_PAYLOAD } from '../core/limits.js';
 import { PauseReason, SocketDriver, type CloseResult, type DriverEvents, type DriverOptions } from '../node/driver.js';
 import type { MessageCodec } from '../node/message-codec.js';
 import { WheelTimer } from '../node/timer-wheel.js';
-import { DEFAULT_FRAGMENT_SIZE, resolveOptions, type ResolvedOptions, type WebSocketOptions } from './options.js';
+import {
+  checkOptionNames,
+  CONNECTION_OPTION_NAMES,
+  DEFAULT_FRAGMENT_SIZE,
+  isResolvedOptions,
+  optionsObject,
+  resolveOptions,
+  type ResolvedOptions,
+  type WebSocketOptions,
+} from './options.js';
 import { FragmentReader, type Fragment } from './fragment-reader.js';
 import { checkFragmentSize, fragmentEnds, type FragmentSizer } from './fragment-size.js';
 import { MessageWriter, type BeginMessageOptions, type MessageWriterSink } from './message-writer.js';
@@ -62,8 +71,25 @@ export interface WebSocketInit extends WebSocketOptions {
   /**
    * Options already checked by `resolveOptions`, used instead of the WebSocketOptions fields of
    * this object: a server resolves its connection options once, and its connections share them.
+   * An object that did not come from `resolveOptions` is checked like the fields would be.
    */
   options?: ResolvedOptions;
+}
+
+/** What a WebSocketInit may hold: its own fields and every connection option. */
+const INIT_NAMES: ReadonlySet<string> = new Set(['role', 'url', 'protocol', 'head', 'codecs', 'maskKey', 'options', ...CONNECTION_OPTION_NAMES]);
+
+/**
+ * The options of a WebSocket built from `init`: the front-ends (connect(), the server) resolved
+ * theirs before any network and pass the result, which is used as it is; a direct construction
+ * is checked here, names included, before the stream is touched.
+ */
+function initOptions(init: WebSocketInit): ResolvedOptions {
+  if (isResolvedOptions(init?.options)) return init.options;
+  // Without an init there is no role, and the constructor could not go on.
+  if (init === undefined) throw new InvalidArgumentError("new WebSocket() needs an init with a role ('client' or 'server')");
+  checkOptionNames('new WebSocket()', optionsObject('new WebSocket()', init), INIT_NAMES);
+  return resolveOptions(init.options !== undefined ? optionsObject('WebSocketInit.options', init.options) : init);
 }
 
 /** One received message, as `receive()` and `for await` give it. */
@@ -111,6 +137,22 @@ export interface CloseOptions {
    * destroyed and close() rejects with CloseTimeoutError; 0 waits without bound. Default: the
    * connection's closeTimeout.
    */
+  timeout?: number;
+}
+
+/**
+ * A ws-style completion callback of `send()`, `ping()` and `pong()`: called with no argument once
+ * the frame was handed to the socket (as the returned promise resolves), or with the error the
+ * promise rejects with.
+ */
+export type SendCallback = (error?: Error) => void;
+
+/** A ping or pong payload: at most 125 bytes (RFC 6455 section 5.5). */
+export type PingData = string | Uint8Array | ArrayBuffer;
+
+/** Options of one `ping()`. */
+export interface PingOptions {
+  /** Reject with PingTimeoutError when no matching pong came within this many ms; default 0 (wait until the close). */
   timeout?: number;
 }
 
@@ -191,6 +233,42 @@ interface Incoming {
 const EMPTY = new Uint8Array(0);
 const noop = (): void => {};
 const NO_CODECS: readonly MessageCodec[] = [];
+
+const SEND_NAMES: ReadonlySet<string> = new Set(['binary', 'fragmentSize', 'start', 'end', 'compress']);
+
+/** ws's send options that hybi does not take, and why. */
+const SEND_HINTS: Readonly<Record<string, string>> = {
+  mask: 'frames are masked as the role requires (RFC 6455 section 5.3)',
+  fin: 'to send a message in pieces, use beginMessage(), or pass a Readable or an async iterable',
+};
+
+const PING_NAMES: ReadonlySet<string> = new Set(['timeout']);
+const CLOSE_NAMES: ReadonlySet<string> = new Set(['timeout']);
+const RECEIVE_NAMES: ReadonlySet<string> = new Set(['as']);
+const BEGIN_MESSAGE_NAMES: ReadonlySet<string> = new Set(['binary']);
+
+/**
+ * The arguments of ping() and pong() in ws's forms: (cb), (data, cb), (data, mask, cb), and
+ * hybi's (data, options). A callback in any other place, or a non-function last argument after a
+ * callback, throws: the call would otherwise go through with the callback silently dropped.
+ */
+function controlArguments(
+  method: string,
+  data: unknown,
+  a: unknown,
+  b: unknown,
+): { payload: PingData | undefined; options: unknown; callback: SendCallback | undefined } {
+  if (typeof data === 'function') {
+    if (a !== undefined || b !== undefined) throw new InvalidArgumentError(`${method}(callback) takes nothing after the callback`);
+    return { payload: undefined, options: undefined, callback: data as SendCallback };
+  }
+  if (typeof a === 'function') {
+    if (b !== undefined) throw new InvalidArgumentError(`${method}(data, callback) takes nothing after the callback`);
+    return { payload: data as PingData | undefined, options: undefined, callback: a as SendCallback };
+  }
+  if (b !== undefined && typeof b !== 'function') throw new InvalidArgumentError(`the ${method}() callback must be a function, got ${String(b)}`);
+  return { payload: data as PingData | undefined, options: a, callback: b as SendCallback | undefined };
+}
 
 /**
  * Driver options made from resolved options, kept for connections without extension codecs or
@@ -444,10 +522,11 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * Wraps an upgraded stream. The stream must be in paused mode with no 'data' listener (a
    * socket fresh from an upgrade is). Reading starts, and 'open' is emitted, on the next turn of
    * the event loop, so that listeners attached right after construction see everything.
+   * Throws InvalidArgumentError for a bad or unknown option in `init`, before the stream is touched.
    */
   constructor(stream: Duplex, init: WebSocketInit) {
     super({ captureRejections: true });
-    this.#options = init.options ?? resolveOptions(init);
+    this.#options = initOptions(init);
     this.#codecs = init.codecs !== undefined && init.codecs.length > 0 ? init.codecs : NO_CODECS;
     this.#url = init.url ?? '';
     this.#protocol = init.protocol ?? '';
@@ -552,12 +631,46 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * Otherwise (the fast path) the buffer itself is framed and written, without a copy, and is read
    * until the returned promise settles: do not change it before then. A streamed message's chunks
    * are never copied either.
+   *
+   * ws's callback forms `send(data, cb)` and `send(data, options, cb)` work too: `cb()` when the
+   * promise resolves, `cb(error)` when it rejects. Unknown option names reject with
+   * InvalidArgumentError; a callback that is not a function throws it at once.
    */
-  send(data: SendData, options?: SendOptions): Promise<void> {
+  send(data: SendData, options?: SendOptions, callback?: SendCallback): Promise<void>;
+  send(data: SendData, callback: SendCallback): Promise<void>;
+  send(data: SendData, a?: SendOptions | SendCallback, b?: SendCallback): Promise<void> {
+    // ws's forms: send(data, cb) and send(data, options, cb). The callback gets what the promise
+    // gives; one that is not a function throws at once, since a rejection nobody awaits is silent.
+    const callback = typeof a === 'function' ? a : b;
+    if (typeof a === 'function' ? b !== undefined : callback !== undefined && typeof callback !== 'function') {
+      throw new InvalidArgumentError('the send() callback must be the last argument and a function');
+    }
+    const options = typeof a === 'function' ? undefined : a;
+    let promise: Promise<void>;
     try {
-      return this.#send(data, options);
+      if (options !== undefined) checkOptionNames('send()', optionsObject('send()', options), SEND_NAMES, SEND_HINTS);
+      promise = this.#send(data, options);
     } catch (error) {
-      return handled(Promise.reject(error));
+      promise = handled(Promise.reject(error));
+    }
+    if (callback !== undefined) this.#callBack(promise, callback);
+    return promise;
+  }
+
+  /** Calls a ws-style completion callback with the outcome of `promise`; a callback that throws is a failed listener. */
+  #callBack(promise: Promise<unknown>, callback: (error?: Error) => void): void {
+    promise.then(
+      () => this.#runCallback(callback, undefined),
+      (error: unknown) => this.#runCallback(callback, error instanceof Error ? error : new Error(String(error))),
+    );
+  }
+
+  #runCallback(callback: (error?: Error) => void, error: Error | undefined): void {
+    try {
+      if (error === undefined) callback();
+      else callback(error);
+    } catch (thrown) {
+      this.#listenerFailed(thrown, 'callback');
     }
   }
 
@@ -844,9 +957,11 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * it ends or is aborted; pings and pongs may go between its frames. Text parts must make valid
    * UTF-8 as a whole (a code point may be split between parts). Parts are never compressed.
    * Called when the connection cannot send, it returns a writer whose calls reject with
-   * ConnectionNotOpenError. See MessageWriter for abort() and errors.
+   * ConnectionNotOpenError. Throws InvalidArgumentError for an unknown option. See MessageWriter
+   * for abort() and errors.
    */
   beginMessage(options?: BeginMessageOptions): MessageWriter {
+    if (options !== undefined) checkOptionNames('beginMessage()', optionsObject('beginMessage()', options), BEGIN_MESSAGE_NAMES);
     const writer = new MessageWriter(options?.binary !== true, (delta) => {
       this.#queuedBytes += delta;
     });
@@ -899,16 +1014,46 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * payload, `received` the last of those other pongs) if pongs with other payloads arrived
    * meanwhile, else with PingTimeoutError. Without `timeout` (0 or absent) it waits until the
    * connection closes, and then rejects with ConnectionClosedError.
+   *
+   * ws's forms `ping(cb)`, `ping(data, cb)` and `ping(data, mask, cb)` work too: `cb()` once the
+   * ping frame was handed to the socket (not when the pong comes: the promise tells that), or
+   * `cb(error)` when it could not be sent. `mask` must be what RFC 6455 section 5.3 prescribes
+   * for the role (true for a client, false for a server), else InvalidArgumentError.
    */
-  ping(data?: string | Uint8Array | ArrayBuffer, options?: { timeout?: number }): Promise<number> {
+  ping(data?: PingData, options?: PingOptions | boolean, callback?: SendCallback): Promise<number>;
+  ping(data: PingData | undefined, callback: SendCallback): Promise<number>;
+  ping(callback: SendCallback): Promise<number>;
+  ping(data?: PingData | SendCallback, a?: PingOptions | boolean | SendCallback, b?: SendCallback): Promise<number> {
+    const { payload, options, callback } = controlArguments('ping', data, a, b);
     let promise: Promise<number>;
+    let sent: Promise<void> | null = null;
     try {
-      promise = this.#ping(data, options?.timeout ?? 0);
+      this.#checkMask('ping', options);
+      let timeout: number | undefined;
+      if (options !== undefined && typeof options !== 'boolean') {
+        const given = optionsObject('ping()', options as PingOptions);
+        checkOptionNames('ping()', given, PING_NAMES);
+        timeout = given.timeout;
+      }
+      const open = this.#state === 'open';
+      promise = this.#ping(payload, timeout ?? 0);
+      // ws calls the callback once the ping is written, not when the pong comes (the promise
+      // says that); when the connection was not open, it gets the promise's error.
+      if (callback !== undefined && open) sent = this.#driver.whenWritten();
     } catch (error) {
       promise = Promise.reject(error);
     }
     promise.catch(noop);
+    if (callback !== undefined) this.#callBack(sent ?? promise, callback);
     return promise;
+  }
+
+  /** ws's `mask` argument: honoured when it is what RFC 6455 section 5.3 prescribes for our role, refused otherwise. */
+  #checkMask(method: string, options: unknown): void {
+    if (typeof options !== 'boolean' || options === (this.#role === 'client')) return;
+    throw new InvalidArgumentError(
+      `${method}(data, mask): a ${this.#role} ${this.#role === 'client' ? 'masks every frame' : 'masks no frame'} (RFC 6455 section 5.3), so mask cannot be ${String(options)}`,
+    );
   }
 
   #ping(data: string | Uint8Array | ArrayBuffer | undefined, timeout: number): Promise<number> {
@@ -944,13 +1089,20 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /**
    * Sends a pong (payload at most 125 bytes): an unsolicited one-way heartbeat (RFC 6455 section
    * 5.5.3), or the answer to a ping when `autoPong` is false. Allowed while closing too, as a
-   * control frame. Rejects with ConnectionNotOpenError once closed.
+   * control frame. Rejects with ConnectionNotOpenError once closed. Takes ws's `mask` and
+   * callback arguments as `ping()` does.
    */
-  pong(data?: string | Uint8Array | ArrayBuffer): Promise<void> {
+  pong(data?: PingData, mask?: boolean, callback?: SendCallback): Promise<void>;
+  pong(data: PingData | undefined, callback: SendCallback): Promise<void>;
+  pong(callback: SendCallback): Promise<void>;
+  pong(data?: PingData | SendCallback, a?: boolean | SendCallback, b?: SendCallback): Promise<void> {
+    const { payload: given, options: mask, callback } = controlArguments('pong', data, a, b);
     let promise: Promise<void>;
     try {
+      if (mask !== undefined && typeof mask !== 'boolean') throw new InvalidArgumentError('pong() takes no options; its second argument is ws\'s mask, a boolean');
+      this.#checkMask('pong', mask);
       if (this.#state === 'closed') throw this.#notOpenError();
-      const payload = data === undefined ? EMPTY : typeof data === 'string' ? Buffer.from(data, 'utf8') : byteView(data);
+      const payload = given === undefined ? EMPTY : typeof given === 'string' ? Buffer.from(given, 'utf8') : byteView(given);
       if (payload.length > MAX_CONTROL_PAYLOAD) {
         throw new InvalidArgumentError(`a pong payload is at most ${MAX_CONTROL_PAYLOAD} bytes, got ${payload.length}`);
       }
@@ -960,6 +1112,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       promise = Promise.reject(error);
     }
     promise.catch(noop);
+    if (callback !== undefined) this.#callBack(promise, callback);
     return promise;
   }
 
@@ -1011,9 +1164,15 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * (its timeout is the first call's); after the close it resolves with how the connection ended.
    */
   close(code = 1000, reason = '', options?: CloseOptions): Promise<CloseInfo> {
-    const timeout = options?.timeout;
-    if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout))) {
-      return handled(Promise.reject(new InvalidArgumentError(`close timeout must be a non-negative number of ms, got ${String(timeout)}`)));
+    let timeout: number | undefined;
+    try {
+      if (options !== undefined) checkOptionNames('close()', optionsObject('close()', options), CLOSE_NAMES);
+      timeout = options?.timeout;
+      if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout))) {
+        throw new InvalidArgumentError(`close timeout must be a non-negative number of ms, got ${String(timeout)}`);
+      }
+    } catch (error) {
+      return handled(Promise.reject(error));
     }
     return this.#close(code, reason, timeout);
   }
@@ -1082,8 +1241,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   receive(options?: ReceiveOptions): Promise<Message>;
   receive(options?: ReceiveOptions): Promise<Message> {
     const as = options?.as;
-    if (as !== undefined && as !== 'text' && as !== 'binary') {
-      return handled(Promise.reject(new InvalidArgumentError(`receive({ as }) takes 'text' or 'binary', got ${String(as)}`)));
+    try {
+      if (options !== undefined) checkOptionNames('receive()', optionsObject('receive()', options), RECEIVE_NAMES);
+      if (as !== undefined && as !== 'text' && as !== 'binary') {
+        throw new InvalidArgumentError(`receive({ as }) takes 'text' or 'binary', got ${String(as)}`);
+      }
+    } catch (error) {
+      return handled(Promise.reject(error));
     }
     const queued = this.#inbox.shift();
     if (queued !== undefined) {

@@ -18,7 +18,7 @@ import { checkClosePayload, encodeClosePayload, isValidCloseCode } from './close
 import { ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError } from './errors.js';
 import { frameHeaderSize, writeFrameHeaderAt } from './frame.js';
 import { FrameParser, type FrameParserListener } from './frame-parser.js';
-import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE, MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD } from './limits.js';
+import { MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, resolveCoreLimits } from './limits.js';
 import { maskInto, maskWord, maskWordInto, writeMaskKey } from './mask.js';
 import { Opcode } from './opcode.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
@@ -219,14 +219,6 @@ const SET_THRESHOLD = 32;
 const SLAB_FIRST = 1024;
 const SLAB_LARGEST = 16384;
 
-function checkLimit(name: string, value: number | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < min || (Number.isFinite(value) && !Number.isInteger(value))) {
-    throw new InvalidArgumentError(`${name} must be an integer of at least ${min} (or Infinity), got ${String(value)}`);
-  }
-  return value;
-}
-
 function frameTooLarge(maxFrameSize: number): MessageTooLargeError {
   return new MessageTooLargeError(`frame of more than ${maxFrameSize} bytes (maxFrameSize)`, maxFrameSize);
 }
@@ -332,10 +324,12 @@ export class Connection {
     }
     this.role = options.role;
     this.handler = handler;
-    this.maxFrameSize = checkLimit('maxFrameSize', options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE, 0);
-    this.maxMessageSize = checkLimit('maxMessageSize', options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE, 0);
-    this.maxFragments = checkLimit('maxFragments', options.maxFragments, DEFAULT_MAX_FRAGMENTS, 1);
-    this.autoPong = options.autoPong ?? true;
+    // The core is public: it checks its own limits, by the same rules the api layer applies first.
+    const limits = resolveCoreLimits(options);
+    this.maxFrameSize = limits.maxFrameSize;
+    this.maxMessageSize = limits.maxMessageSize;
+    this.maxFragments = limits.maxFragments;
+    this.autoPong = limits.autoPong;
     this.isUtf8 = options.isUtf8;
     this.maskKeySource = options.maskKey;
     this.allocate = options.allocate ?? allocateZeroed;

@@ -335,10 +335,13 @@ describe('close(code, reason, { timeout })', () => {
     assert.equal(ws.readyState, 'closed');
   });
 
-  test('a bad timeout is InvalidArgumentError and the connection stays open', async (t) => {
+  test('a bad timeout or an unknown option name is InvalidArgumentError and the connection stays open', async (t) => {
     const { client, server } = await wsPair('tcp');
     t.after(() => closePair(client, server));
     await assert.rejects(client.close(1000, '', { timeout: -1 }), InvalidArgumentError);
+    await assert.rejects(client.close(1000, '', { timout: 5 } as never), /unknown option for close\(\): 'timout'/);
+    await assert.rejects(client.receive({ type: 'text' } as never), /unknown option for receive\(\): 'type'/);
+    assert.throws(() => client.beginMessage({ text: true } as never), /unknown option for beginMessage\(\): 'text'/);
     assert.equal(client.readyState, 'open');
     await closePair(client, server);
   });

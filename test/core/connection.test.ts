@@ -321,6 +321,11 @@ describe('Connection: limits (RFC 6455 section 10.4, close code 1009)', () => {
     assert.throws(() => harness({ maxFrameSize: Number.NaN }), InvalidArgumentError);
     harness({ maxMessageSize: Infinity });
   });
+
+  it('rejects an autoPong that is not a boolean (a truthy string is not read as true)', () => {
+    assert.throws(() => harness({ autoPong: 'no' as never }), InvalidArgumentError);
+    harness({ autoPong: false });
+  });
 });
 
 describe('Connection: UTF-8 (RFC 6455 section 8.1, close code 1007)', () => {
