@@ -50,10 +50,6 @@ import { MessageWriter, type BeginMessageOptions, type MessageWriterSink } from 
 
 export type { MessageCodec } from '../node/message-codec.js';
 export type { WebSocketOptions } from './options.js';
-export type { Fragment } from './fragment-reader.js';
-export { FragmentReader } from './fragment-reader.js';
-export type { FragmentSizer } from './fragment-size.js';
-export { MessageWriter, type BeginMessageOptions, type MessagePart } from './message-writer.js';
 
 /** What the client or server knows once the handshake is done. */
 export interface WebSocketInit extends WebSocketOptions {

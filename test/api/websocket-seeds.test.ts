@@ -357,3 +357,10 @@ describe('version and socket', () => {
     await closePair(client, server);
   });
 });
+
+describe('the public surface', () => {
+  test("'hybi' exports the writer, the fragment reader and NotUtf8Error", async () => {
+    const hybi = (await import('../../src/index.js')) as Record<string, unknown>;
+    for (const name of ['MessageWriter', 'FragmentReader', 'NotUtf8Error']) assert.equal(typeof hybi[name], 'function', name);
+  });
+});
