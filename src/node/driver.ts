@@ -200,21 +200,10 @@ function allocateForSocket(size: number, output: boolean): Uint8Array {
   return Buffer.allocUnsafeSlow(size);
 }
 
-/**
- * Writes one chunk; a block of the masking module's memory goes back to its pool once written (or
- * dropped). `done` (the driver's afterWrite, while senders wait) runs when the stream is done with it.
- */
-function writeChunk(stream: Duplex, chunk: Uint8Array, done: ((error?: Error | null) => void) | null): void {
-  if (isMaskMemory(chunk)) {
-    stream.write(chunk, (error?: Error | null) => {
-      releaseMaskMemory(chunk);
-      done?.(error);
-    });
-  } else if (done !== null) {
-    stream.write(chunk, done);
-  } else {
-    stream.write(chunk);
-  }
+/** Writes one chunk; a block of the masking module's memory goes back to its pool once written (or dropped). */
+function writeChunk(stream: Duplex, chunk: Uint8Array): void {
+  if (isMaskMemory(chunk)) stream.write(chunk, () => releaseMaskMemory(chunk));
+  else stream.write(chunk);
 }
 
 /** A sender waiting until the operating system has taken the output up to `upTo` (see whenWritten). */
@@ -309,6 +298,8 @@ export class SocketDriver {
    * are none (no array per idle connection). One entry per batch, shared by its sends.
    */
   private writeWaiters: WriteWaiter[] | null = null;
+  /** The wait shared by the sends of the batch being held (see whenWritten); null outside one. */
+  private batchWaiter: WriteWaiter | null = null;
   /** The write callback passed while senders wait; made when first needed. */
   private afterWrite: ((error?: Error | null) => void) | null = null;
   /** The watch on a peer that may not be reading; null until a send found too much waiting. */
@@ -430,22 +421,42 @@ export class SocketDriver {
    * server frame's payload is the caller's buffer itself, never copied.
    */
   whenWritten(): Promise<void> {
+    // Every send of a batch shares one wait, for the end of the batch: one promise per batch
+    // (a read's replies, a tick's sends, a broadcast's send per client), not one per message.
+    const batch = this.batchWaiter;
+    if (batch !== null) return batch.promise;
+    const held = this.heldBytes > 0;
     const upTo = this.written + this.heldBytes;
     if (upTo <= this.writtenOut()) return RESOLVED;
     if (this.finished) return Promise.reject(this.closedError());
-    const waiters = (this.writeWaiters ??= []);
-    const last = waiters.length === 0 ? undefined : waiters[waiters.length - 1]!;
-    if (last !== undefined && last.upTo === upTo) return last.promise;
     let settle: { resolve(): void; reject(error: Error): void } | undefined;
     const promise = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
     // Senders may fire and forget: a rejection nobody awaits must not be an unhandled one.
     promise.catch(ignore);
-    waiters.push({ upTo, promise, resolve: settle!.resolve, reject: settle!.reject });
-    const afterWrite = (this.afterWrite ??= (error?: Error | null) => this.onWritten(error));
-    // Held output is written with the callback (flushHeld). Output already in the stream had
-    // none: an empty write behind it calls back once everything before it is written.
-    if (this.heldBytes === 0 && !this.stream.writableEnded) this.stream.write(EMPTY_WRITE, afterWrite);
+    // Held output: the end of the batch is known when it is written (flushHeld sets upTo).
+    const waiter: WriteWaiter = { upTo: held ? Infinity : upTo, promise, resolve: settle!.resolve, reject: settle!.reject };
+    (this.writeWaiters ??= []).push(waiter);
+    if (held) this.batchWaiter = waiter;
+    else this.callBackWhenWritten();
     return promise;
+  }
+
+  /**
+   * Output is waited for and not all written yet: an empty write behind it calls back once
+   * everything before it is written. Writes themselves carry no callback: most complete at once
+   * (writtenOut sees that right after them), and a callback per write costs a tick each.
+   */
+  private callBackWhenWritten(): void {
+    if (this.stream.writableEnded || this.stream.destroyed) return;
+    this.afterWrite ??= (error?: Error | null) => this.onWritten(error);
+    this.stream.write(EMPTY_WRITE, this.afterWrite);
+  }
+
+  /** After writing: settle the senders whose bytes are out, and be called back for the rest. */
+  private afterWriting(): void {
+    if (this.writeWaiters === null) return;
+    this.settleWritten();
+    if (this.writeWaiters !== null && this.batchWaiter === null) this.callBackWhenWritten();
   }
 
   /** A write the stream was given while senders waited is done (or failed): settle what is out. */
@@ -614,12 +625,16 @@ export class SocketDriver {
     if (stream.destroyed || stream.writableEnded) {
       if (held !== null) dropChunks(held);
       releaseMaskMemory(last);
+      // Its senders stay waiting, and are told at the end that their bytes never left.
+      this.batchWaiter = null;
     } else {
-      // The senders of this output wait for the stream to finish with it (see whenWritten).
-      const done = this.writeWaiters === null ? null : this.afterWrite;
       this.written += total;
+      if (this.batchWaiter !== null) {
+        this.batchWaiter.upTo = this.written;
+        this.batchWaiter = null;
+      }
       if (held === null) {
-        writeChunk(stream, last, done);
+        writeChunk(stream, last);
       } else if (total <= JOIN_BYTES) {
         // Several small runs (frames prepared once for many connections, a header and a small
         // payload): one copy into one buffer costs less than a writev of many small chunks, each
@@ -631,18 +646,17 @@ export class SocketDriver {
           at += chunk.length;
         }
         joined.set(last, at);
-        if (done !== null) stream.write(joined, done);
-        else stream.write(joined);
+        stream.write(joined);
         // Copied: blocks of masking memory among them are free again.
         dropChunks(held);
         releaseMaskMemory(last);
       } else {
         stream.cork();
-        for (const chunk of held) writeChunk(stream, chunk, null);
-        writeChunk(stream, last, done);
+        for (const chunk of held) writeChunk(stream, chunk);
+        writeChunk(stream, last);
         stream.uncork();
       }
-      this.settleWritten();
+      this.afterWriting();
     }
   }
 
@@ -724,19 +738,18 @@ export class SocketDriver {
       if (this.heldBytes >= BATCH_FLUSH_BYTES) this.flushHeld();
       return;
     }
-    const done = this.writeWaiters === null ? null : this.afterWrite;
     if (chunks.length === 1) {
       this.written += chunks[0]!.byteLength;
-      writeChunk(stream, chunks[0]!, done);
+      writeChunk(stream, chunks[0]!);
     } else {
       stream.cork();
       for (const chunk of chunks) {
         this.written += chunk.byteLength;
-        writeChunk(stream, chunk, done);
+        writeChunk(stream, chunk);
       }
       stream.uncork();
     }
-    this.settleWritten();
+    this.afterWriting();
   }
 
   /** Appends a chunk to the held output, extending the current run when it follows it in memory. */
