@@ -17,6 +17,13 @@ export type {
   WebSocketEvents,
   WebSocketInit,
 } from './websocket.js';
+// The seeds' fragment-level API (beginMessage, receiveFragments, fragmentSize as a function, receive({ as }), close({ timeout })).
+export { MessageWriter } from './message-writer.js';
+export type { BeginMessageOptions, MessagePart } from './message-writer.js';
+export { FragmentReader } from './fragment-reader.js';
+export type { Fragment } from './fragment-reader.js';
+export type { FragmentSizer } from './fragment-size.js';
+export type { CloseOptions, ReceiveOptions } from './websocket.js';
 export { BrowserWebSocket, CloseEvent } from './browser-websocket.js';
 export type { BinaryType, BrowserSendData, BrowserWebSocketInit, CloseEventInit } from './browser-websocket.js';
 export {

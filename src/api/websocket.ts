@@ -24,6 +24,7 @@ import {
   ConnectionNotOpenError,
   IdleTimeoutError,
   InvalidArgumentError,
+  NotUtf8Error,
   PingTimeoutError,
   PongMismatchError,
   ProtocolError,
@@ -54,6 +55,9 @@ import {
   type ResolvedOptions,
   type WebSocketOptions,
 } from './options.js';
+import { FragmentReader, type Fragment } from './fragment-reader.js';
+import { checkFragmentSize, fragmentEnds, type FragmentSizer } from './fragment-size.js';
+import { MessageWriter, type BeginMessageOptions, type MessageWriterSink } from './message-writer.js';
 
 export type { MessageCodec } from '../node/message-codec.js';
 export type { WebSocketOptions } from './options.js';
@@ -112,15 +116,37 @@ export interface SendOptions {
   binary?: boolean;
   /**
    * Split the message into frames of at most this many bytes. Streams default to 64 KiB
-   * (DEFAULT_FRAGMENT_SIZE) per frame; a plain buffer or string is one frame unless given.
+   * (DEFAULT_FRAGMENT_SIZE) per frame; a plain buffer or string is one frame unless given. May
+   * also be a function `(data, offset) => size` choosing each frame's size (see FragmentSizer),
+   * called with the message's bytes (after compression, if any) or a streamed chunk's.
    */
-  fragmentSize?: number;
+  fragmentSize?: number | FragmentSizer;
   /** Send only from this index (bytes for binary data, UTF-16 code units for a string), without copying bytes. */
   start?: number;
   /** Send only up to this index (exclusive). */
   end?: number;
   /** Let a negotiated extension (permessage-deflate) transform this message; default true. Streams are never compressed. */
   compress?: boolean;
+}
+
+/** Options of `receive()`. */
+export interface ReceiveOptions {
+  /**
+   * Force the message's type: 'text' decodes a binary message as UTF-8 (a message that is not valid
+   * UTF-8 rejects this call with NotUtf8Error, the connection stays open); 'binary' gives a text
+   * message's UTF-8 bytes. By default each message comes as the type it was sent as.
+   */
+  as?: 'text' | 'binary';
+}
+
+/** Options of one `close()`. */
+export interface CloseOptions {
+  /**
+   * How long to wait for the peer's close frame once ours is sent, in ms, before the socket is
+   * destroyed and close() rejects with CloseTimeoutError; 0 waits without bound. Default: the
+   * connection's closeTimeout.
+   */
+  timeout?: number;
 }
 
 /**
@@ -169,10 +195,14 @@ interface QueuedMessage {
   isText: boolean;
 }
 
-type WaiterKind = 'receive' | 'stream' | 'iterate';
+type WaiterKind = 'receive' | 'stream' | 'iterate' | 'fragments';
 
 interface Waiter {
   kind: WaiterKind;
+  /** receive({ as }). */
+  as?: 'text' | 'binary' | undefined;
+  /** The reader of a receiveFragments() call. */
+  reader?: FragmentReader;
   resolve(value: Message | MessageReadable | IteratorResult<Message>): void;
   reject(error: Error): void;
 }
@@ -194,15 +224,17 @@ interface Settle {
 }
 
 type SendJob =
-  | (Settle & { kind: 'message'; data: Uint8Array; isText: boolean; fragmentSize: number; compress: boolean; size: number })
-  | (Settle & { kind: 'stream'; source: AsyncIterable<unknown>; isText: boolean | undefined; fragmentSize: number; size: 0 })
-  | (Settle & { kind: 'close'; code: number | undefined; reason: string; size: 0 })
+  | (Settle & { kind: 'message'; data: Uint8Array; isText: boolean; fragmentSize: number | FragmentSizer; compress: boolean; size: number })
+  | (Settle & { kind: 'stream'; source: AsyncIterable<unknown>; isText: boolean | undefined; fragmentSize: number | FragmentSizer; size: 0 })
+  | (Settle & { kind: 'writer'; writer: MessageWriter; size: 0 })
+  | (Settle & { kind: 'close'; code: number | undefined; reason: string; timeout: number | undefined; size: 0 })
   | (Settle & { kind: 'reply'; size: 0 })
   | (Settle & { kind: 'encoded'; chunks: readonly Uint8Array[]; size: number });
 
 /** The state of the message being received in the core's streaming mode. */
 interface Incoming {
   stream: MessageStream | null;
+  reader?: FragmentReader | null;
   chunks: Uint8Array[] | null;
   size: number;
 }
@@ -216,10 +248,13 @@ const SEND_NAMES: ReadonlySet<string> = new Set(['binary', 'fragmentSize', 'star
 /** ws's send options that hybi does not take, and why. */
 const SEND_HINTS: Readonly<Record<string, string>> = {
   mask: 'frames are masked as the role requires (RFC 6455 section 5.3)',
-  fin: 'to send a message in pieces, pass a Readable or an async iterable',
+  fin: 'to send a message in pieces, use beginMessage(), or pass a Readable or an async iterable',
 };
 
 const PING_NAMES: ReadonlySet<string> = new Set(['timeout']);
+const CLOSE_NAMES: ReadonlySet<string> = new Set(['timeout']);
+const RECEIVE_NAMES: ReadonlySet<string> = new Set(['as']);
+const BEGIN_MESSAGE_NAMES: ReadonlySet<string> = new Set(['binary']);
 
 /**
  * The arguments of ping() and pong() in ws's forms: (cb), (data, cb), (data, mask, cb), and
@@ -285,6 +320,11 @@ function makeDriverOptions(options: ResolvedOptions, role: Role, codecs?: readon
 function handled<T>(promise: Promise<T>): Promise<T> {
   promise.catch(noop);
   return promise;
+}
+
+/** A send that may never end (a streamed source, a message writer): nothing is held for it. */
+function isOpenEnded(job: SendJob): boolean {
+  return job.kind === 'stream' || job.kind === 'writer';
 }
 
 /** Close codes after which `for await` ends quietly even with propagateErrors. */
@@ -466,6 +506,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   #streamSends = 0;
   /** The last send queued from a 'message' listener while parsing is held for it (PauseReason.Reply). */
   #replyHold: SendJob | null = null;
+  /** The beginMessage() writer whose turn it is, until its message is over. */
+  #writer: MessageWriter | null = null;
 
   // Receiving.
   #inbox: Fifo<QueuedMessage> = NO_QUEUE;
@@ -556,6 +598,39 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     return this.#final?.reason ?? null;
   }
 
+  /**
+   * The protocol version spoken: 'hybi-13', RFC 6455's (Sec-WebSocket-Version: 13), as
+   * websocket-driver's `version` names it.
+   */
+  get version(): 'hybi-13' {
+    return 'hybi-13';
+  }
+
+  /**
+   * Advanced use: the transport under the connection (a net.Socket or tls.TLSSocket, or whatever
+   * Duplex the connection was made over), for its addresses, TLS details or socket options. Do
+   * not read from it, write to it or pause it: the connection owns its bytes and flow.
+   */
+  get socket(): Duplex {
+    return this.#driver.stream;
+  }
+
+  /**
+   * Holds outgoing frames until the matching `uncork()`, so frames sent in between leave in one
+   * write (one system call, one TCP segment when small). Calls nest; `uncork()` must be called as
+   * often. Held output of 64 KiB or more is written anyway, and pongs and pings wait too, so uncork
+   * soon (typically in the same tick). A send's promise resolves only after its bytes were
+   * written, so do not await a send while corked. Closing (ours or the peer's) uncorks.
+   */
+  cork(): void {
+    if (this.#final === null) this.#driver.cork();
+  }
+
+  /** Ends one `cork()`; the last one writes what was held. Extra calls do nothing. */
+  uncork(): void {
+    this.#driver.uncork();
+  }
+
   // Sending.
 
   /**
@@ -623,9 +698,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (!this.#mayWrite()) return handled(Promise.reject(this.#notOpenError()));
     this.#watchBuffered();
     const fragmentSize = options?.fragmentSize;
-    if (fragmentSize !== undefined && (!Number.isInteger(fragmentSize) || fragmentSize < 1)) {
-      throw new InvalidArgumentError(`fragmentSize must be a positive integer, got ${String(fragmentSize)}`);
-    }
+    if (fragmentSize !== undefined) checkFragmentSize(fragmentSize);
     const binary = options?.binary;
     if (typeof data === 'string' || isByteSource(data)) {
       let bytes: Uint8Array;
@@ -649,7 +722,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       if (!compress && !this.#sendBusy && this.#sendQueue.length === 0) {
         // The fast path: straight to the core and the socket, synchronously, so a reply sent
         // from a 'message' listener leaves before anything the core writes after that message.
-        this.#driver.sendMessage(bytes, isText, fragmentSize === undefined ? undefined : { fragmentSize });
+        if (typeof fragmentSize === 'function') this.#sendSplit(bytes, isText, fragmentSize, 0);
+        else this.#driver.sendMessage(bytes, isText, fragmentSize === undefined ? undefined : { fragmentSize });
         return this.#driver.whenWritten();
       }
       // Queued, the bytes are read later (by the codec, or once the sends ahead are done), so they
@@ -705,6 +779,20 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   /**
+   * Sends a whole message as frames cut where `size` says (a fragmentSize function); every size is
+   * asked for (and checked) before the first frame goes, so a bad answer sends nothing.
+   */
+  #sendSplit(data: Uint8Array, isText: boolean, size: FragmentSizer, rsv: number): void {
+    const ends = fragmentEnds(data, size);
+    let start = 0;
+    for (let i = 0; i < ends.length; i++) {
+      const end = ends[i]!;
+      this.#driver.sendFrame(data.subarray(start, end), isText, i === 0, i === ends.length - 1, i === 0 ? rsv : 0);
+      start = end;
+    }
+  }
+
+  /**
    * Data may be sent while open, and after the peer's close while our answer is held for the
    * consumer to catch up (unless we were asked to close meanwhile).
    */
@@ -729,7 +817,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       const job = make({ resolve, reject });
       (this.#sendQueue = own(this.#sendQueue)).push(job);
       this.#queuedBytes += job.size;
-      if (job.kind === 'stream') {
+      if (isOpenEnded(job)) {
         this.#streamSends++;
       } else if (this.#delivering > 0 && this.#streamSends === 0) {
         // A reply from a 'message' listener that cannot go out at once (it is compressed, or
@@ -767,7 +855,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         } catch (error) {
           job.reject(error);
         } finally {
-          if (job.kind === 'stream') this.#streamSends--;
+          if (isOpenEnded(job)) this.#streamSends--;
           this.#handedOver(job);
         }
       }
@@ -779,7 +867,16 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   async #run(job: SendJob): Promise<void> {
     const driver = this.#driver;
     if (job.kind === 'close') {
-      if (driver.connection.canSendData) this.#startClose(job.code, job.reason);
+      if (driver.connection.canSendData) this.#startClose(job.code, job.reason, job.timeout);
+      return;
+    }
+    if (job.kind === 'writer') {
+      this.#writer = job.writer;
+      try {
+        await job.writer.start(this.#writerSink());
+      } finally {
+        this.#writer = null;
+      }
       return;
     }
     if (job.kind === 'reply') {
@@ -807,7 +904,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         }
       }
       this.#assertSendable();
-      driver.sendMessage(data, job.isText, job.fragmentSize > 0 || rsv !== 0 ? { rsv, fragmentSize: job.fragmentSize || undefined } : undefined);
+      const fragmentSize = job.fragmentSize;
+      if (typeof fragmentSize === 'function') this.#sendSplit(data, job.isText, fragmentSize, rsv);
+      else driver.sendMessage(data, job.isText, fragmentSize > 0 || rsv !== 0 ? { rsv, fragmentSize: fragmentSize || undefined } : undefined);
       // Parsing may go on now (which may deliver the next message and queue its reply).
       this.#handedOver(job);
       await driver.whenWritten();
@@ -816,7 +915,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     await this.#runStream(job.source, job.isText, job.fragmentSize);
   }
 
-  async #runStream(source: AsyncIterable<unknown>, binaryHint: boolean | undefined, fragmentSize: number): Promise<void> {
+  async #runStream(source: AsyncIterable<unknown>, binaryHint: boolean | undefined, fragmentSize: number | FragmentSizer): Promise<void> {
     const driver = this.#driver;
     const iterator = source[Symbol.asyncIterator]();
     let isText = binaryHint;
@@ -836,9 +935,13 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
         else throw new InvalidArgumentError('a streamed message yields strings or bytes');
         isText ??= typeof chunk === 'string';
         if (bytes.length === 0) continue;
+        // The chunk's frame sizes are all asked for before its first frame goes (see #sendSplit).
+        const ends = fragmentEnds(bytes, fragmentSize);
         this.#assertSendable();
-        for (let offset = 0; offset < bytes.length; offset += fragmentSize) {
-          driver.sendFrame(bytes.subarray(offset, offset + fragmentSize), isText, first, false);
+        let offset = 0;
+        for (const end of ends) {
+          driver.sendFrame(bytes.subarray(offset, end), isText, first, false);
+          offset = end;
           first = false;
         }
         // Backpressure: read the source no faster than the socket drains.
@@ -865,6 +968,48 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
       }
       throw error;
     }
+  }
+
+  /**
+   * Starts a message sent part by part, where the caller says which part is the last (each part is
+   * one frame; the part given to `end()` carries FIN): `const w = ws.beginMessage({ binary: true });
+   * await w.write(a); await w.end(b)`. The writer takes its place in the send queue now: its
+   * frames go out after the sends called before, and sends (and close()) called after wait until
+   * it ends or is aborted; pings and pongs may go between its frames. Text parts must make valid
+   * UTF-8 as a whole (a code point may be split between parts). Parts are never compressed.
+   * Called when the connection cannot send, it returns a writer whose calls reject with
+   * ConnectionNotOpenError. Throws InvalidArgumentError for an unknown option. See MessageWriter
+   * for abort() and errors.
+   */
+  beginMessage(options?: BeginMessageOptions): MessageWriter {
+    if (options !== undefined) checkOptionNames('beginMessage()', optionsObject('beginMessage()', options), BEGIN_MESSAGE_NAMES);
+    const writer = new MessageWriter(options?.binary !== true, (delta) => {
+      this.#queuedBytes += delta;
+    });
+    if (!this.#mayWrite()) {
+      writer.close(this.#notOpenError());
+      return writer;
+    }
+    this.#watchBuffered();
+    void this.#enqueue((settle) => ({ ...settle, kind: 'writer', writer, size: 0 })).catch(noop);
+    return writer;
+  }
+
+  /** How the writer whose turn it is reaches the socket. */
+  #writerSink(): MessageWriterSink {
+    const driver = this.#driver;
+    return {
+      frame: (data, isText, first, fin) => {
+        this.#assertSendable();
+        driver.sendFrame(data, isText, first, fin);
+      },
+      written: () => driver.whenWritten(),
+      failConnection: () => {
+        if (!driver.connection.canSendData) return;
+        this.#state = 'closing';
+        this.#startClose(1011, 'message writer failed');
+      },
+    };
   }
 
   #assertSendable(): void {
@@ -1038,12 +1183,23 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * Starts the closing handshake with `code` (default 1000) and `reason` (at most 123 UTF-8
    * bytes), after every send called before it, and resolves with the peer's code and reason once
    * the transport is closed (code 1006 if it went away without answering). Rejects with
-   * CloseTimeoutError when the peer did not answer within closeTimeout (the socket was then
-   * destroyed), with InvalidArgumentError for a code that may not be sent. Calling it again
-   * returns the same promise; after the close it resolves with how the connection ended.
+   * CloseTimeoutError when the peer did not answer within `options.timeout` ms of our close frame
+   * (default: the closeTimeout option; the socket was then destroyed), with InvalidArgumentError
+   * for a code that may not be sent or a bad timeout. Calling it again returns the same promise
+   * (its timeout is the first call's); after the close it resolves with how the connection ended.
    */
-  close(code = 1000, reason = ''): Promise<CloseInfo> {
-    return this.#close(code, reason);
+  close(code = 1000, reason = '', options?: CloseOptions): Promise<CloseInfo> {
+    let timeout: number | undefined;
+    try {
+      if (options !== undefined) checkOptionNames('close()', optionsObject('close()', options), CLOSE_NAMES);
+      timeout = options?.timeout;
+      if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0) || !Number.isFinite(timeout))) {
+        throw new InvalidArgumentError(`close timeout must be a non-negative number of ms, got ${String(timeout)}`);
+      }
+    } catch (error) {
+      return handled(Promise.reject(error));
+    }
+    return this.#close(code, reason, timeout);
   }
 
   /** @internal the browser's close() without a code: an empty close frame. */
@@ -1061,7 +1217,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     return this.#driver;
   }
 
-  #close(code: number | undefined, reason: string): Promise<CloseInfo> {
+  #close(code: number | undefined, reason: string, timeout?: number): Promise<CloseInfo> {
     if (this.#closePromise !== null) return this.#closePromise;
     if (this.#final !== null) return Promise.resolve({ code: this.#final.code, reason: this.#final.reason });
     try {
@@ -1079,15 +1235,15 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     // While the answer to the peer's close is held, this close (after the sends before it) is it.
     if (this.#state === 'open' || this.#driver.connection.closeReplyPending) {
       this.#state = 'closing';
-      if (!this.#sendBusy && this.#sendQueue.length === 0) this.#startClose(code, reason);
-      else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code, reason, size: 0 })).catch(noop);
+      if (!this.#sendBusy && this.#sendQueue.length === 0) this.#startClose(code, reason, timeout);
+      else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code, reason, timeout, size: 0 })).catch(noop);
     }
     return this.#closePromise;
   }
 
-  #startClose(code: number | undefined, reason: string): void {
+  #startClose(code: number | undefined, reason: string, timeout?: number): void {
     try {
-      this.#driver.close(code, reason);
+      this.#driver.close(code, reason, timeout);
     } catch {
       // Validated beforehand; a core that refuses now is already closing.
     }
@@ -1106,18 +1262,36 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   /**
    * The next message, in order: `{ type: 'text', data: string }` or `{ type: 'binary', data:
    * Buffer }`. Takes a queued message first; rejects with ConnectionClosedError once the
-   * connection is closed and nothing is queued.
+   * connection is closed and nothing is queued. `{ as: 'text' }` or `{ as: 'binary' }` forces the
+   * type (see ReceiveOptions); a binary message that is not UTF-8 then rejects with NotUtf8Error
+   * (its bytes in `error.data`) and the connection stays open.
    */
-  receive(): Promise<Message> {
+  receive(options: { as: 'text' }): Promise<{ type: 'text'; data: string }>;
+  receive(options: { as: 'binary' }): Promise<{ type: 'binary'; data: Buffer }>;
+  receive(options?: ReceiveOptions): Promise<Message>;
+  receive(options?: ReceiveOptions): Promise<Message> {
+    const as = options?.as;
+    try {
+      if (options !== undefined) checkOptionNames('receive()', optionsObject('receive()', options), RECEIVE_NAMES);
+      if (as !== undefined && as !== 'text' && as !== 'binary') {
+        throw new InvalidArgumentError(`receive({ as }) takes 'text' or 'binary', got ${String(as)}`);
+      }
+    } catch (error) {
+      return handled(Promise.reject(error));
+    }
     const queued = this.#inbox.shift();
     if (queued !== undefined) {
       this.#taken('receive');
       this.#consumed(queued);
-      return Promise.resolve(toMessage(queued.data, queued.isText));
+      try {
+        return Promise.resolve(toMessage(queued.data, queued.isText, as));
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
     if (this.#final !== null) return Promise.reject(this.#closedError());
     const waiting = new Promise<Message>((resolve, reject) => {
-      (this.#waiters = own(this.#waiters)).push({ kind: 'receive', resolve: resolve as Waiter['resolve'], reject });
+      (this.#waiters = own(this.#waiters)).push({ kind: 'receive', as, resolve: resolve as Waiter['resolve'], reject });
     });
     this.#cameBack();
     return waiting;
@@ -1144,6 +1318,47 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     });
     this.#cameBack();
     return waiting;
+  }
+
+  /**
+   * The next message as its pieces, as they arrive: `for await (const f of ws.receiveFragments())`
+   * yields `{ data: Buffer, fin, type }` until the piece with `fin` (see Fragment: a piece is a
+   * frame's payload, or the part of a long frame read so far; text may end inside a code point).
+   * One message per call, taken in order with the other pull calls. Like receiveStream(), the
+   * pieces come as they arrive (so `maxMessageSize` does not apply), and while more than a quarter
+   * of `receiveHighWaterMark` waits unread in the iterator the socket is not read. A message
+   * already queued whole comes as one piece. Breaking out of the loop discards the rest of the
+   * message. If the connection closes first the iterator throws ConnectionClosedError (after the
+   * pieces it already holds).
+   */
+  receiveFragments(): AsyncIterableIterator<Fragment> {
+    let reader: FragmentReader;
+    const queued = this.#inbox.shift();
+    if (queued !== undefined) {
+      this.#taken('receive');
+      this.#consumed(queued);
+      reader = new FragmentReader(Number.POSITIVE_INFINITY, noop, noop);
+      reader.push(asBuffer(queued.data), queued.isText, true);
+      return reader;
+    }
+    reader = new FragmentReader(
+      streamHighWaterMark(this.#options.receiveHighWaterMark),
+      () => {
+        if (this.#incoming?.reader === reader) this.#driver.resume(PauseReason.Stream);
+      },
+      () => {
+        // Given up by its reader: the rest of its message is discarded and no longer holds the socket.
+        if (this.#incoming?.reader === reader) this.#driver.resume(PauseReason.Stream);
+      },
+    );
+    if (this.#final !== null) {
+      reader.fail(this.#closedError());
+      return reader;
+    }
+    (this.#waiters = own(this.#waiters)).push({ kind: 'fragments', reader, resolve: noop, reject: (error) => reader.fail(error) });
+    this.#updateStreaming();
+    this.#cameBack();
+    return reader;
   }
 
   /**
@@ -1266,12 +1481,17 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   /** Routes one whole message to exactly one consumer (the rules at the top of this file). */
   #deliver(data: Uint8Array, isText: boolean): void {
+    this.#dropCancelled();
     const waiter = this.#waiters.shift();
     if (waiter !== undefined) {
       this.#pullTaken = waiter.kind === 'iterate' ? 'iterate' : 'receive';
       if (waiter.kind === 'stream') waiter.resolve(this.#wholeStream(data, isText));
       else if (waiter.kind === 'iterate') waiter.resolve({ done: false, value: toMessage(data, isText) });
-      else waiter.resolve(toMessage(data, isText));
+      else if (waiter.kind === 'fragments') waiter.reader!.push(asBuffer(data), isText, true);
+      else if (waiter.as === 'text' && !isText && !isUtf8(data)) {
+        // Only this call fails: the message was valid binary, the connection goes on.
+        waiter.reject(new NotUtf8Error(asBuffer(data)));
+      } else waiter.resolve(toMessage(data, isText, waiter.as));
       this.#updateStreaming();
       return;
     }
@@ -1328,10 +1548,18 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     });
   }
 
-  /** Streaming mode is on exactly when the next message will go to a receiveStream() call. */
+  /** receiveFragments() iterators given up before their message came take none. */
+  #dropCancelled(): void {
+    for (let first = this.#waiters.peek(); first?.kind === 'fragments' && first.reader!.cancelled; first = this.#waiters.peek()) {
+      this.#waiters.shift();
+    }
+  }
+
+  /** Streaming mode is on exactly when the next message will go to a receiveStream() or receiveFragments() call. */
   #updateStreaming(): void {
+    this.#dropCancelled();
     const first = this.#waiters.peek();
-    const wanted = this.#inbox.length === 0 && first !== undefined && first.kind === 'stream';
+    const wanted = this.#inbox.length === 0 && first !== undefined && (first.kind === 'stream' || first.kind === 'fragments');
     if (wanted !== this.#streaming && this.#final === null) {
       this.#streaming = wanted;
       this.#driver.connection.setStreaming(wanted);
@@ -1347,8 +1575,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
 
   #onFragment(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void {
     if (first) {
+      this.#dropCancelled();
       const waiter = this.#waiters.peek();
-      if (waiter !== undefined && waiter.kind === 'stream') {
+      if (waiter !== undefined && waiter.kind === 'fragments') {
+        this.#waiters.shift();
+        this.#pullTaken = 'receive';
+        this.#incoming = { stream: null, reader: waiter.reader!, chunks: null, size: 0 };
+        this.#updateStreaming();
+      } else if (waiter !== undefined && waiter.kind === 'stream') {
         this.#waiters.shift();
         this.#pullTaken = 'receive';
         const stream: MessageStream = new MessageStream(
@@ -1370,6 +1604,19 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     }
     const incoming = this.#incoming;
     if (incoming === null) return;
+    const reader = incoming.reader;
+    if (reader !== undefined && reader !== null) {
+      if (!reader.cancelled) {
+        // Copied when a small view of a large read, as for a message stream (below).
+        if (data.byteLength * 2 < data.buffer.byteLength) data = Uint8Array.prototype.slice.call(data);
+        if (!reader.push(asBuffer(data), isText, fin)) this.#driver.pause(PauseReason.Stream);
+      }
+      if (fin) {
+        this.#incoming = null;
+        this.#driver.resume(PauseReason.Stream);
+      }
+      return;
+    }
     if (incoming.stream !== null) {
       const stream = incoming.stream;
       if (!stream.destroyed) {
@@ -1438,8 +1685,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     }
     this.#pings = null;
 
+    this.#writer?.close(closedError());
     for (let job = this.#sendQueue.shift(); job !== undefined; job = this.#sendQueue.shift()) {
-      if (job.kind === 'stream') this.#streamSends--;
+      if (isOpenEnded(job)) this.#streamSends--;
+      if (job.kind === 'writer') job.writer.close(closedError());
       job.reject(closedError());
     }
     this.#queuedBytes = 0;
@@ -1450,6 +1699,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (incoming?.stream && !incoming.stream.destroyed && !incoming.stream.readableEnded) {
       incoming.stream.destroy(closedError());
     }
+    incoming?.reader?.fail(closedError());
     for (let waiter = this.#waiters.shift(); waiter !== undefined; waiter = this.#waiters.shift()) {
       if (waiter.kind === 'iterate') {
         const error = this.#iterationError();
@@ -1531,14 +1781,17 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
     if (this.#state === 'open') {
       this.#state = 'closing';
       if (!this.#sendBusy && this.#sendQueue.length === 0) this.#startClose(1011, 'internal error');
-      else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code: 1011, reason: 'internal error', size: 0 })).catch(noop);
+      else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code: 1011, reason: 'internal error', timeout: undefined, size: 0 })).catch(noop);
     }
   }
 }
 
-function toMessage(data: Uint8Array, isText: boolean): Message {
+/** A received message as `receive()` gives it; `as` forces the type (NotUtf8Error for binary that is not UTF-8). */
+function toMessage(data: Uint8Array, isText: boolean, as?: 'text' | 'binary'): Message {
   const buffer = asBuffer(data);
-  return isText ? { type: 'text', data: buffer.toString('utf8') } : { type: 'binary', data: buffer };
+  if (as === 'text' && !isText && !isUtf8(buffer)) throw new NotUtf8Error(buffer);
+  const text = as === undefined ? isText : as === 'text';
+  return text ? { type: 'text', data: buffer.toString('utf8') } : { type: 'binary', data: buffer };
 }
 
 /** `queue` itself, or a new queue in place of the shared empty one: call it before pushing. */

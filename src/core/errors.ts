@@ -21,6 +21,7 @@ export const ErrorCode = {
   MessageTimeout: 'ERR_MESSAGE_TIMEOUT',
   SendBufferFull: 'ERR_SEND_BUFFER_FULL',
   InvalidArgument: 'ERR_INVALID_ARGUMENT',
+  NotUtf8: 'ERR_NOT_UTF8',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -218,5 +219,20 @@ export class IdleTimeoutError extends WebSocketError {
 export class InvalidArgumentError extends WebSocketError {
   constructor(message: string) {
     super(ErrorCode.InvalidArgument, message);
+  }
+}
+
+/**
+ * A message asked for as text (`receive({ as: 'text' })`) arrived as binary and is not valid
+ * UTF-8. Only that call fails: the connection stays open (the peer broke no rule, a binary message
+ * may hold any bytes), and the message's bytes are in `data`, so nothing is lost.
+ */
+export class NotUtf8Error extends WebSocketError {
+  /** The received message's bytes. */
+  readonly data: Uint8Array;
+
+  constructor(data: Uint8Array) {
+    super(ErrorCode.NotUtf8, `a binary message of ${data.length} bytes asked for as text is not valid UTF-8`);
+    this.data = data;
   }
 }

@@ -277,6 +277,8 @@ export class SocketDriver {
   private lastReceived = 0;
   private lastPing = 0;
   private closeTimer: WheelTimer | null = null;
+  /** The bound on the wait for the peer's close frame (closeTimeout unless close() was given one), for its CloseTimeoutError. */
+  private closeWait: number;
 
   // messageTimeout: a partly received frame or message is timed from the read in which it began
   // (after the last one that completed something), minus the time reads were paused by us.
@@ -326,6 +328,8 @@ export class SocketDriver {
   // way in: the core cuts headers and small frames from one slab per connection, so the frames
   // of a batch are usually adjacent and leave as a single contiguous chunk, not a long writev.
   private batchDepth = 0;
+  /** The levels of batchDepth opened by cork() (see cork). */
+  private corkDepth = 0;
   /** Closed runs of held output, in order (null while there are none: no array per idle connection). */
   private held: Uint8Array[] | null = null;
   /** The run being extended: bytes [runStart, runEnd) of runBuffer. */
@@ -338,6 +342,7 @@ export class SocketDriver {
     this.stream = stream;
     this.options = options;
     this.events = events;
+    this.closeWait = options.closeTimeout;
     this.codecs = options.codecs ?? NO_CODECS;
     this.connection = new Connection(
       {
@@ -596,6 +601,33 @@ export class SocketDriver {
     process.nextTick(endTickBatch, this);
   }
 
+  /**
+   * Holds output until the matching uncork(), as one more level of batch: frames sent in between
+   * leave in one write (up to BATCH_FLUSH_BYTES held; past that they are written anyway, so a
+   * corked sender never holds more than that outside the stream). Calls nest.
+   */
+  cork(): void {
+    this.corkDepth++;
+    this.batchDepth++;
+  }
+
+  /** Ends one cork() level; the last one writes what was held (unless a read's batch is open). */
+  uncork(): void {
+    if (this.corkDepth === 0) return;
+    this.corkDepth--;
+    this.endBatch();
+  }
+
+  /** Ends every cork() level at once (a close must not wait behind a forgotten cork). */
+  uncorkAll(): void {
+    while (this.corkDepth > 0) this.uncork();
+  }
+
+  /** How many cork() calls are not yet matched by uncork(). */
+  get corked(): number {
+    return this.corkDepth;
+  }
+
   /** @internal Closes one level of batch; the outermost writes what was held. */
   endBatch(): void {
     if (--this.batchDepth === 0) this.flushHeld();
@@ -679,11 +711,15 @@ export class SocketDriver {
 
   /**
    * Starts the closing handshake (the core validates code and reason and may throw
-   * InvalidArgumentError) and bounds it with closeTimeout.
+   * InvalidArgumentError) and bounds the wait for the peer's close frame with `timeout` (default
+   * closeTimeout; 0 waits without bound), after which the transport is destroyed and the result's
+   * error is a CloseTimeoutError.
    */
-  close(code?: number, reason?: string): void {
+  close(code?: number, reason?: string, timeout: number = this.options.closeTimeout): void {
     const wasOpen = this.connection.readyState === 'open';
     const answering = this.connection.closeReplyPending;
+    // Our close frame goes out now, behind whatever was corked.
+    this.uncorkAll();
     this.connection.close(code, reason);
     // Our close was the answer to the peer's, held until now: the handshake is complete.
     if (answering && this.connection.readyState === 'closed') return this.endTransport();
@@ -691,7 +727,9 @@ export class SocketDriver {
     if (this.closedBy === 0) this.closedBy = 1;
     this.stopLiveness();
     // Unless the answer already came (a transport may deliver it synchronously), bound the wait.
-    if (this.peerCloseFrame === null) this.armCloseTimer(this.options.closeTimeout);
+    // A close(code, reason, { timeout }) of the owner bounds it with its own timeout.
+    this.closeWait = timeout;
+    if (this.peerCloseFrame === null) this.armCloseTimer(timeout);
   }
 
   /**
@@ -843,6 +881,8 @@ export class SocketDriver {
   coreClose(code: number, reason: string): void {
     this.peerCloseFrame = { code, reason };
     if (this.closedBy === 0) this.closedBy = 2;
+    // The answer (and what was corked before it) must not wait for an uncork that may never come.
+    this.uncorkAll();
     this.stopLiveness();
     if (this.connection.closeReplyPending) {
       // Our answer is held while the owner's consumer catches up, for at most half of closeTimeout:
@@ -859,6 +899,7 @@ export class SocketDriver {
   coreProtocolError(error: ProtocolError): void {
     if (this.failure === null) this.failure = error;
     if (this.closedBy === 0) this.closedBy = 1;
+    this.uncorkAll();
     this.stopLiveness();
     this.events.protocolError(error);
     // RFC 6455 section 7.1.7: after the close frame, _Close the WebSocket Connection_ (TCP); we
@@ -910,7 +951,7 @@ export class SocketDriver {
     // The owner's consumer did not catch up in time: answer the peer's close now.
     if (this.connection.closeReplyPending) return this.replyToClose();
     if (this.peerCloseFrame === null && this.failure === null && this.timeoutError === null) {
-      this.timeoutError = new CloseTimeoutError(this.options.closeTimeout);
+      this.timeoutError = new CloseTimeoutError(this.closeWait);
     }
     // The stream is already gone and what it left unparsed was never taken: end without it.
     if (this.closeDeferred) {
