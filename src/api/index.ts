@@ -8,14 +8,26 @@ export type {
   CloseInfo,
   Message,
   MessageCodec,
+  MessageListenerArgs,
   MessageReadable,
   SendData,
   SendOptions,
   WebSocketEvents,
   WebSocketInit,
+  WebSocketReadyState,
 } from './websocket.js';
-export { BrowserWebSocket, CloseEvent } from './browser-websocket.js';
-export type { BinaryType, BrowserSendData, BrowserWebSocketInit, CloseEventInit } from './browser-websocket.js';
+export { BrowserWebSocket, CloseEvent, ErrorEvent } from './browser-websocket.js';
+export type {
+  BinaryType,
+  BrowserEventInit,
+  BrowserEventListener,
+  BrowserListenerOptions,
+  BrowserSendData,
+  BrowserWebSocketEventMap,
+  BrowserWebSocketInit,
+  CloseEventInit,
+  ErrorEventInit,
+} from './browser-websocket.js';
 export {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_FRAGMENT_SIZE,
