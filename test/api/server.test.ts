@@ -683,10 +683,10 @@ describe('routing and subprotocols', { timeout: 30_000 }, () => {
       { accept: () => ({ data: 'from accept' }), headers: (req) => ({ headers: { 'X-Id': 'h1' }, data: { path: req.url } }) },
       (s) => s.route('/d', (ws) => void ws.send(JSON.stringify(ws.data))),
     );
-    const upgraded = new Promise<IncomingMessage['headers']>((resolve) => {
+    const upgraded = new Promise<IncomingMessage['headers']>((resolve, reject) => {
       const ws = new WsClient(`${url}/d`, { handshakeTimeout: 5000 });
       ws.once('upgrade', (res) => resolve(res.headers));
-      ws.once('error', () => {});
+      ws.once('error', reject);
       ws.once('open', () => ws.terminate());
     });
     assert.equal((await upgraded)['x-id'], 'h1');
