@@ -3,5 +3,15 @@
  * written for the browser's global `WebSocket` runs unchanged after
  * `import { WebSocket } from 'hybi/browser'`.
  */
-export { BrowserWebSocket as WebSocket, CloseEvent } from './api/browser-websocket.js';
-export type { BinaryType, BrowserSendData, BrowserWebSocketInit, CloseEventInit } from './api/browser-websocket.js';
+export { BrowserWebSocket as WebSocket, CloseEvent, ErrorEvent } from './api/browser-websocket.js';
+export type {
+  BinaryType,
+  BrowserEventInit,
+  BrowserEventListener,
+  BrowserListenerOptions,
+  BrowserSendData,
+  BrowserWebSocketEventMap,
+  BrowserWebSocketInit,
+  CloseEventInit,
+  ErrorEventInit,
+} from './api/browser-websocket.js';

@@ -14,6 +14,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { types } from 'node:util';
+import { ConnectError, ConnectionClosedError, WebSocketError, type HybiError } from '../core/errors.js';
 import { connectResolved, resolveConnectOptions, type ConnectOptions } from './connect.js';
 import { parseWebSocketURL } from './url.js';
 import { kCloseResult, kCloseWithoutCode, type WebSocket } from './websocket.js';
@@ -27,8 +28,18 @@ export type BrowserWebSocketInit = string | string[] | (ConnectOptions & { proto
 /** The data `send()` accepts, as the browser's. */
 export type BrowserSendData = string | ArrayBufferLike | ArrayBufferView | Blob;
 
+/**
+ * The members every event's init dictionary has (the DOM's EventInit, spelt out here so that
+ * hybi's type declarations name no DOM-only type and compile in a Node project without the DOM lib).
+ */
+export interface BrowserEventInit {
+  bubbles?: boolean;
+  cancelable?: boolean;
+  composed?: boolean;
+}
+
 /** The init dictionary of CloseEvent. */
-export interface CloseEventInit extends EventInit {
+export interface CloseEventInit extends BrowserEventInit {
   wasClean?: boolean;
   code?: number;
   reason?: string;
@@ -113,8 +124,126 @@ export class CloseEvent extends Event {
   }
 }
 
-type HandlerType = 'open' | 'message' | 'error' | 'close';
+/** The init dictionary of ErrorEvent. */
+export interface ErrorEventInit extends BrowserEventInit {
+  message?: string;
+  filename?: string;
+  lineno?: number;
+  colno?: number;
+  error?: unknown;
+}
+
+/**
+ * The event a BrowserWebSocket fires when its connection fails (Node 20 has no global ErrorEvent),
+ * as Node's own WebSocket (undici) does: a plain Event to code that expects one, and beside it
+ * `error`, the typed hybi error that says why (a ConnectError, a HandshakeError, a ProtocolError,
+ * a ConnectionClosedError when the transport was lost, ...) and `message`, its message. A browser
+ * gives no reason, by design (a page must not learn about the network); a Node program may.
+ */
+export class ErrorEvent extends Event {
+  static {
+    for (const name of ['message', 'filename', 'lineno', 'colno', 'error']) {
+      Object.defineProperty(ErrorEvent.prototype, name, { ...Object.getOwnPropertyDescriptor(ErrorEvent.prototype, name), enumerable: true });
+    }
+    Object.defineProperty(ErrorEvent.prototype, Symbol.toStringTag, { value: 'ErrorEvent', writable: false, enumerable: false, configurable: true });
+  }
+
+  readonly #message: string;
+  readonly #filename: string;
+  readonly #lineno: number;
+  readonly #colno: number;
+  readonly #error: unknown;
+
+  constructor(type: string, eventInitDict?: ErrorEventInit) {
+    if (arguments.length === 0) throw new TypeError("ErrorEvent: the 'type' argument is required");
+    const name = `${type}`;
+    if (eventInitDict !== undefined && eventInitDict !== null && typeof eventInitDict !== 'object' && typeof eventInitDict !== 'function') {
+      throw new TypeError('ErrorEvent: the init dictionary must be an object');
+    }
+    const dict = eventInitDict ?? {};
+    const bubbles = Boolean(dict.bubbles);
+    const cancelable = Boolean(dict.cancelable);
+    const composed = Boolean(dict.composed);
+    // Web IDL order: members sorted by name (colno, error, filename, lineno, message).
+    const colno = dict.colno === undefined ? 0 : toUnsignedLong(dict.colno);
+    const error = dict.error;
+    const filename = dict.filename === undefined ? '' : toUSVString(dict.filename);
+    const lineno = dict.lineno === undefined ? 0 : toUnsignedLong(dict.lineno);
+    const message = dict.message === undefined ? '' : `${dict.message}`;
+    super(name, { bubbles, cancelable, composed });
+    this.#message = message;
+    this.#filename = filename;
+    this.#lineno = lineno;
+    this.#colno = colno;
+    this.#error = error;
+  }
+
+  /** What went wrong, in words: the error's message. */
+  get message(): string {
+    return this.#message;
+  }
+
+  /** Always '' here (the DOM fills it for script errors). */
+  get filename(): string {
+    return this.#filename;
+  }
+
+  /** Always 0 here (the DOM fills it for script errors). */
+  get lineno(): number {
+    return this.#lineno;
+  }
+
+  /** Always 0 here (the DOM fills it for script errors). */
+  get colno(): number {
+    return this.#colno;
+  }
+
+  /**
+   * The error itself. On the events a BrowserWebSocket fires it is always one of hybi's errors,
+   * typed as the HybiError union so that `switch (event.error.code)` narrows.
+   */
+  get error(): HybiError {
+    return this.#error as HybiError;
+  }
+}
+
+/** Web IDL `unsigned long` conversion: truncated, then modulo 2^32. */
+function toUnsignedLong(value: unknown): number {
+  if (typeof value === 'bigint') throw new TypeError('cannot convert a BigInt to an unsigned long');
+  const n = Number(value);
+  if (!Number.isFinite(n)) return 0;
+  const m = Math.trunc(n) % 4294967296;
+  return m < 0 ? m + 4294967296 : m + 0;
+}
+
+/** The events of a BrowserWebSocket and their classes, as lib.dom's WebSocketEventMap gives them. */
+export interface BrowserWebSocketEventMap {
+  open: Event;
+  message: MessageEvent;
+  error: ErrorEvent;
+  close: CloseEvent;
+}
+
+/**
+ * A listener as EventTarget takes it, for an event of class `E`: a function (called with the
+ * socket as `this`) or an object with `handleEvent`.
+ */
+export type BrowserEventListener<E extends Event = Event> =
+  | ((this: BrowserWebSocket, event: E) => unknown)
+  | { handleEvent(event: E): unknown };
+
+/** addEventListener's options (the DOM's AddEventListenerOptions, spelt out: see BrowserEventInit). */
+export interface BrowserListenerOptions {
+  capture?: boolean;
+  once?: boolean;
+  passive?: boolean;
+  signal?: AbortSignal;
+}
+
+type HandlerType = keyof BrowserWebSocketEventMap;
 type Handler = ((this: BrowserWebSocket, event: Event) => unknown) | null;
+/** An event handler attribute (`onmessage` and the others), typed for its event. */
+type HandlerOf<K extends HandlerType> = ((this: BrowserWebSocket, event: BrowserWebSocketEventMap[K]) => unknown) | null;
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -257,7 +386,7 @@ export class BrowserWebSocket extends EventTarget {
     const href = parsed.href;
     (async () => connectResolved(parseWebSocketURL(href), settings))().then(
       (ws) => this.#attach(ws),
-      () => this.#failBeforeOpen(),
+      (error: unknown) => this.#failBeforeOpen(error),
     );
   }
 
@@ -303,29 +432,29 @@ export class BrowserWebSocket extends EventTarget {
     return this.#sending + this.#chainBytes + this.#discarded;
   }
 
-  get onopen(): Handler {
-    return this.#getHandler('open');
+  get onopen(): HandlerOf<'open'> {
+    return this.#getHandler('open') as HandlerOf<'open'>;
   }
-  set onopen(handler: Handler) {
-    this.#setHandler('open', handler);
+  set onopen(handler: HandlerOf<'open'>) {
+    this.#setHandler('open', handler as Handler);
   }
-  get onmessage(): Handler {
-    return this.#getHandler('message');
+  get onmessage(): HandlerOf<'message'> {
+    return this.#getHandler('message') as HandlerOf<'message'>;
   }
-  set onmessage(handler: Handler) {
-    this.#setHandler('message', handler);
+  set onmessage(handler: HandlerOf<'message'>) {
+    this.#setHandler('message', handler as Handler);
   }
-  get onerror(): Handler {
-    return this.#getHandler('error');
+  get onerror(): HandlerOf<'error'> {
+    return this.#getHandler('error') as HandlerOf<'error'>;
   }
-  set onerror(handler: Handler) {
-    this.#setHandler('error', handler);
+  set onerror(handler: HandlerOf<'error'>) {
+    this.#setHandler('error', handler as Handler);
   }
-  get onclose(): Handler {
-    return this.#getHandler('close');
+  get onclose(): HandlerOf<'close'> {
+    return this.#getHandler('close') as HandlerOf<'close'>;
   }
-  set onclose(handler: Handler) {
-    this.#setHandler('close', handler);
+  set onclose(handler: HandlerOf<'close'>) {
+    this.#setHandler('close', handler as Handler);
   }
 
   /**
@@ -439,24 +568,42 @@ export class BrowserWebSocket extends EventTarget {
     else void native.close(code ?? 1000, text ?? '');
   }
 
-  /** Like EventTarget's, with the listener's exceptions reported instead of crashing the process. */
+  /**
+   * Like EventTarget's, with the listener's exceptions reported instead of crashing the process.
+   * Typed per event as lib.dom types it: 'message' gives a MessageEvent, 'close' a CloseEvent,
+   * 'error' an ErrorEvent.
+   */
+  override addEventListener<K extends keyof BrowserWebSocketEventMap>(
+    type: K,
+    listener: BrowserEventListener<BrowserWebSocketEventMap[K]> | null,
+    options?: BrowserListenerOptions | boolean,
+  ): void;
+  override addEventListener(type: string, listener: BrowserEventListener | null, options?: BrowserListenerOptions | boolean): void;
   override addEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: AddEventListenerOptions | boolean,
+    listener: BrowserEventListener | null,
+    options?: BrowserListenerOptions | boolean,
   ): void {
-    if (listener === null || listener === undefined) return super.addEventListener(type, listener, options);
+    // EventTarget ignores a null listener (@types/node's signature omits null; the DOM's has it).
+    if (listener === null || listener === undefined) return super.addEventListener(type, listener as never, options);
     super.addEventListener(type, this.#wrap(type, listener, options), options);
   }
 
-  override removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: EventListenerOptions | boolean): void {
-    if (listener === null || listener === undefined) return super.removeEventListener(type, listener, options);
+  /** Removes a listener added by addEventListener (same type, listener and capture flag). */
+  override removeEventListener<K extends keyof BrowserWebSocketEventMap>(
+    type: K,
+    listener: BrowserEventListener<BrowserWebSocketEventMap[K]> | null,
+    options?: { capture?: boolean } | boolean,
+  ): void;
+  override removeEventListener(type: string, listener: BrowserEventListener | null, options?: { capture?: boolean } | boolean): void;
+  override removeEventListener(type: string, listener: BrowserEventListener | null, options?: { capture?: boolean } | boolean): void {
+    if (listener === null || listener === undefined) return super.removeEventListener(type, listener as never, options);
     const capture = typeof options === 'boolean' ? options : Boolean(options?.capture);
     const wrapper = this.#wrapped.get(listener)?.get(`${capture ? 1 : 0}${type}`);
     if (wrapper !== undefined) super.removeEventListener(type, wrapper, options);
   }
 
-  #wrap(type: string, listener: EventListenerOrEventListenerObject, options?: AddEventListenerOptions | boolean): (event: Event) => void {
+  #wrap(type: string, listener: BrowserEventListener, options?: BrowserListenerOptions | boolean): (event: Event) => void {
     const capture = typeof options === 'boolean' ? options : Boolean(options?.capture);
     const key = `${capture ? 1 : 0}${type}`;
     let byKey = this.#wrapped.get(listener);
@@ -515,7 +662,7 @@ export class BrowserWebSocket extends EventTarget {
   #attach(ws: WebSocket): void {
     if (this.#failedWhileConnecting) {
       ws.terminate();
-      this.#fireFailure();
+      this.#fireFailure(new ConnectionClosedError(1006, '', false, 'close() was called before the connection was open'));
       return;
     }
     this.#native = ws;
@@ -554,24 +701,41 @@ export class BrowserWebSocket extends EventTarget {
     // RFC 6455 section 7.1.5 as the standard uses it: without a completed closing handshake the
     // connection close code is 1006, and the failure is announced by 'error' first.
     if (result === null || !result.wasClean) {
-      this.dispatchEvent(new Event('error'));
+      const cause = result?.error ?? null;
+      const error = cause instanceof WebSocketError
+        ? cause
+        : new ConnectionClosedError(1006, '', false, cause === null ? undefined : `the connection was lost: ${cause.message}`);
+      this.dispatchEvent(errorEvent(error));
       this.dispatchEvent(new CloseEvent('close', { wasClean: false, code: 1006, reason: '' }));
     } else {
       this.dispatchEvent(new CloseEvent('close', { wasClean: true, code: result.code, reason: result.reason }));
     }
   }
 
-  #failBeforeOpen(): void {
-    this.#fireFailure();
+  #failBeforeOpen(cause: unknown): void {
+    if (cause instanceof WebSocketError) {
+      this.#fireFailure(cause);
+      return;
+    }
+    // connect() rejects with hybi's errors; anything else still reaches the listener typed.
+    const url = new URL(this.#url);
+    const port = url.port === '' ? (url.protocol === 'wss:' ? 443 : 80) : Number(url.port);
+    const message = cause instanceof Error ? cause.message : String(cause);
+    this.#fireFailure(new ConnectError(`could not connect: ${message}`, url.hostname, port, { cause }));
   }
 
-  #fireFailure(): void {
+  #fireFailure(error: WebSocketError): void {
     if (this.#closeFired) return;
     this.#readyState = CLOSED;
     this.#closeFired = true;
-    this.dispatchEvent(new Event('error'));
+    this.dispatchEvent(errorEvent(error));
     this.dispatchEvent(new CloseEvent('close', { wasClean: false, code: 1006, reason: '' }));
   }
+}
+
+/** The 'error' event of a failed connection: `error` is why, `message` its text. */
+function errorEvent(error: WebSocketError): ErrorEvent {
+  return new ErrorEvent('error', { error, message: error.message });
 }
 
 /**

@@ -8,6 +8,7 @@ export type {
   CloseInfo,
   Message,
   MessageCodec,
+  MessageListenerArgs,
   MessageReadable,
   PingData,
   PingOptions,
@@ -16,6 +17,7 @@ export type {
   SendOptions,
   WebSocketEvents,
   WebSocketInit,
+  WebSocketReadyState,
 } from './websocket.js';
 // The seeds' fragment-level API (beginMessage, receiveFragments, fragmentSize as a function, receive({ as }), close({ timeout })).
 export { MessageWriter } from './message-writer.js';
@@ -24,8 +26,18 @@ export { FragmentReader } from './fragment-reader.js';
 export type { Fragment } from './fragment-reader.js';
 export type { FragmentSizer } from './fragment-size.js';
 export type { CloseOptions, ReceiveOptions } from './websocket.js';
-export { BrowserWebSocket, CloseEvent } from './browser-websocket.js';
-export type { BinaryType, BrowserSendData, BrowserWebSocketInit, CloseEventInit } from './browser-websocket.js';
+export { BrowserWebSocket, CloseEvent, ErrorEvent } from './browser-websocket.js';
+export type {
+  BinaryType,
+  BrowserEventInit,
+  BrowserEventListener,
+  BrowserListenerOptions,
+  BrowserSendData,
+  BrowserWebSocketEventMap,
+  BrowserWebSocketInit,
+  CloseEventInit,
+  ErrorEventInit,
+} from './browser-websocket.js';
 export {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_FRAGMENT_SIZE,

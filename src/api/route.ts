@@ -9,8 +9,12 @@
  */
 import { InvalidArgumentError } from '../core/errors.js';
 
-/** What a matched route tells the handler about the request target. */
-export interface RouteMatch {
+/**
+ * What a matched route tells the handler about the request target. `Params` is the type of
+ * `params`: `route()` derives it from a string pattern (RouteParams), so that `'/r/:room'` gives
+ * `params.room: string` and a name the pattern does not have is a compile error.
+ */
+export interface RouteMatch<Params extends Readonly<Record<string, string>> = Readonly<Record<string, string>>> {
   /** The path of the request target, without the query, still percent-encoded. */
   readonly path: string;
   /** The query string's parameters (empty when there is none). */
@@ -19,8 +23,25 @@ export interface RouteMatch {
    * Named parts: `:name` segments of a string pattern (percent-decoded), or the named groups of a
    * RegExp pattern.
    */
-  readonly params: Readonly<Record<string, string>>;
+  readonly params: Params;
 }
+
+/** The segments of a path pattern, as a union ('/r/:room' gives '' | 'r' | ':room'). */
+type PatternSegments<P extends string> = P extends `${infer Head}/${infer Tail}` ? Head | PatternSegments<Tail> : P;
+
+/** The parameter names of a string pattern: its segments that start with ':', without it. */
+export type RouteParamNames<P extends string> = PatternSegments<P> extends infer S ? (S extends `:${infer Name}` ? Name : never) : never;
+
+/**
+ * The `params` of a route with pattern `P`, as compilePattern fills them: one string per `:name`
+ * segment of a literal string pattern (no other keys); for a RegExp, or a pattern whose text the
+ * compiler does not know, any named group or parameter may be there.
+ */
+export type RouteParams<P extends RoutePattern> = P extends string
+  ? string extends P
+    ? Readonly<Record<string, string>>
+    : { readonly [K in RouteParamNames<P>]: string }
+  : Readonly<Record<string, string>>;
 
 /** A route pattern: an exact path such as '/chat', a path with `:name` segments, or a RegExp. */
 export type RoutePattern = string | RegExp;

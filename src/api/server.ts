@@ -49,7 +49,7 @@ import {
 } from '../node/upgrade.js';
 import { publishUpgrade } from '../node/diagnostics.js';
 import { ServerMetrics, type MetricsSnapshot } from './metrics.js';
-import { compilePattern, selectProtocol, splitTarget, type PathMatcher, type RouteMatch, type RoutePattern } from './route.js';
+import { compilePattern, selectProtocol, splitTarget, type PathMatcher, type RouteMatch, type RouteParams, type RoutePattern } from './route.js';
 import {
   checkOptionNames,
   CONNECTION_OPTION_NAMES,
@@ -65,14 +65,30 @@ import {
 } from './options.js';
 import { kSendEncoded, WebSocket, type Message, type MessageCodec, type WebSocketOptions } from './websocket.js';
 
-export type { RouteMatch, RoutePattern } from './route.js';
+export type { RouteMatch, RouteParamNames, RouteParams, RoutePattern } from './route.js';
 
 /**
  * What an accept hook answers: `true` to accept, `false` to refuse with 403 and a short body (the
  * CHICKEN seed's access-denied), or a complete refusal of your own (401 with WWW-Authenticate, a
  * redirect for a browser, ...). `status` must be 300-599; anything else is answered with 500.
  */
-export type AcceptResult = boolean | { status: number; headers?: Record<string, string>; body?: string };
+export type AcceptResult<Data = unknown> = boolean | AcceptRefusal | AcceptWithData<Data>;
+
+/** An accept hook's own refusal: the HTTP status (300-599), headers and body to answer with. */
+export interface AcceptRefusal {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/**
+ * An accept hook's yes with per-connection data: the connection starts with `ws.data` set to
+ * `data` (uWS's UserData). An object without `status`, so it cannot be mistaken for a refusal.
+ */
+export interface AcceptWithData<Data = unknown> {
+  data: Data;
+  status?: undefined;
+}
 
 /** What the server knows about an upgrade request when it asks the accept hook. */
 export interface UpgradeInfo extends RouteMatch {
@@ -93,12 +109,27 @@ export interface UpgradeInfo extends RouteMatch {
 }
 
 /** Decides, before any upgrade, whether a request may become a WebSocket. May be async (authentication). */
-export type AcceptHook = (req: IncomingMessage, info: UpgradeInfo) => AcceptResult | Promise<AcceptResult>;
+export type AcceptHook<Data = unknown> = (req: IncomingMessage, info: UpgradeInfo) => AcceptResult<Data> | Promise<AcceptResult<Data>>;
 
-/** Extra response headers: fixed, or computed per request (cookies, a request id). */
-export type HeadersOption =
-  | Readonly<Record<string, string | readonly string[]>>
-  | ((req: IncomingMessage) => Readonly<Record<string, string | readonly string[]>>);
+/** Response header fields, by name. */
+export type ResponseHeaders = Readonly<Record<string, string | readonly string[]>>;
+
+/**
+ * Extra response headers: fixed, or computed per request (cookies, a request id). The function
+ * may also return `{ headers, data }` (the Racket seed's conn-headers, which returns headers and
+ * state): `headers` are sent and the connection starts with `ws.data` set to `data` (replacing
+ * what an accept hook handed over). It is told apart from a header named "headers" by its value,
+ * an object that is not an array.
+ */
+export type HeadersOption<Data = unknown> =
+  | ResponseHeaders
+  | ((req: IncomingMessage) => ResponseHeaders | HeadersWithData<Data>);
+
+/** What a `headers` function returns to hand data to the connection (HeadersOption). */
+export interface HeadersWithData<Data = unknown> {
+  headers: ResponseHeaders;
+  data: Data;
+}
 
 /**
  * A connection handler: runs once per connection. If it returns a promise, that promise is the
@@ -106,7 +137,11 @@ export type HeadersOption =
  * function throws) with 1011, so that no error leaves a socket open. A handler that returns
  * nothing (event style, `ws.on('message', ...)`) leaves the connection open until someone closes it.
  */
-export type ConnectionHandler = (ws: WebSocket, req: IncomingMessage, match: RouteMatch) => unknown;
+export type ConnectionHandler<Params extends Readonly<Record<string, string>> = Readonly<Record<string, string>>, Data = unknown> = (
+  ws: WebSocket<Data>,
+  req: IncomingMessage,
+  match: RouteMatch<Params>,
+) => unknown;
 
 /**
  * A message handler (the CHICKEN seed's with-websocket / with-concurrent-websocket): the server
@@ -114,14 +149,14 @@ export type ConnectionHandler = (ws: WebSocket, req: IncomingMessage, match: Rou
  * order, the next message is not read before the previous call settled). When the peer closes,
  * the server waits for the calls in flight; a call that throws closes the connection with 1011.
  */
-export interface MessageHandler {
+export interface MessageHandler<Params extends Readonly<Record<string, string>> = Readonly<Record<string, string>>, Data = unknown> {
   /** Called once before the first message; the connection may already be used (a greeting). */
-  open?(ws: WebSocket, req: IncomingMessage, match: RouteMatch): unknown;
-  message(message: Message, ws: WebSocket, req: IncomingMessage, match: RouteMatch): unknown;
+  open?(ws: WebSocket<Data>, req: IncomingMessage, match: RouteMatch<Params>): unknown;
+  message(message: Message, ws: WebSocket<Data>, req: IncomingMessage, match: RouteMatch<Params>): unknown;
 }
 
 /** What a route may set; anything it leaves out comes from the server's options. */
-export interface RouteOptions {
+export interface RouteOptions<Data = unknown> {
   /** Subprotocols this path speaks, most preferred first; default: the server's `protocols`. */
   protocols?: readonly string[];
   /**
@@ -129,14 +164,14 @@ export interface RouteOptions {
    * `requireProtocol` (false: accept it without a subprotocol, as RFC 6455 section 4.2.2 allows).
    */
   requireProtocol?: boolean;
-  /** A second accept hook for this path only, asked after the server's. */
-  accept?: AcceptHook;
+  /** A second accept hook for this path only, asked after the server's (its `{ data }` wins). */
+  accept?: AcceptHook<Data>;
   /** For a MessageHandler: messages handled at once; default: the server's `concurrency`. */
   concurrency?: number;
 }
 
 /** Options of a WebSocketServer. The connection options (maxMessageSize, pingInterval, ...) apply to every connection. */
-export interface WebSocketServerOptions extends WebSocketOptions {
+export interface WebSocketServerOptions<Data = unknown> extends WebSocketOptions {
   /** Subprotocols, most preferred first, for the paths that set none; default: none. */
   protocols?: readonly string[];
   /** Refuse clients that offer none of the route's protocols (400); default false. */
@@ -146,7 +181,7 @@ export interface WebSocketServerOptions extends WebSocketOptions {
    * the route) without `allowedOrigins`, it replaces the default Origin check: the hook decides,
    * with `info.origin` and `info.crossOrigin` to decide on.
    */
-  accept?: AcceptHook;
+  accept?: AcceptHook<Data>;
   /**
    * Origins (scheme://host[:port], compared case-insensitively) whose pages may connect; a request
    * whose Origin is not listed is refused with 403, before any accept hook. `'*'` lets every
@@ -160,7 +195,7 @@ export interface WebSocketServerOptions extends WebSocketOptions {
    */
   allowedOrigins?: readonly string[] | '*';
   /** Headers added to every 101 response; default none. */
-  headers?: HeadersOption;
+  headers?: HeadersOption<Data>;
   /**
    * permessage-deflate (RFC 7692): true accepts clients' offers with the defaults, an object sets
    * the negotiated limits (window bits, context takeover) and the codec's tuning (threshold,
@@ -318,9 +353,9 @@ function headersOption(value: unknown): HeadersOption | undefined {
 }
 
 /** The events of a WebSocketServer and their arguments. */
-export interface WebSocketServerEvents {
+export interface WebSocketServerEvents<Data = unknown> {
   /** Every accepted connection, after the 101 and before its route's handler runs. */
-  connection: [ws: WebSocket, req: IncomingMessage, match: RouteMatch];
+  connection: [ws: WebSocket<Data>, req: IncomingMessage, match: RouteMatch];
   /** Every upgrade answered with an HTTP error instead (for logs and metrics). */
   refused: [req: IncomingMessage, refusal: HttpRefusal];
   /**
@@ -333,7 +368,7 @@ export interface WebSocketServerEvents {
 }
 
 /** A WebSocket server; see the module comment for the order of checks and docs/server.md for a guide. */
-export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
+export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServerEvents<Data>> {
   /** The server's own options, checked and with defaults applied (the connection options are apart). */
   readonly #options: ServerSettings;
   /** Resolved once and shared by every connection (an idle connection should not hold a copy). */
@@ -371,7 +406,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   /** Counts refusals, accepted connections, closes and ping round trips (see metrics()). */
   readonly #metrics = new ServerMetrics();
 
-  constructor(options: WebSocketServerOptions = {}) {
+  constructor(options: WebSocketServerOptions<Data> = {}) {
     super();
     const early = this.#early;
     const clients = this.#clients;
@@ -460,10 +495,16 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
    * the path. Once any route exists, a path no route matches is refused with 404 before any
    * upgrade. Without routes every path is accepted and only 'connection' listeners see it.
    */
-  route(pattern: RoutePattern, handler: ConnectionHandler | MessageHandler): this;
-  route(pattern: RoutePattern, options: RouteOptions, handler: ConnectionHandler | MessageHandler): this;
-  route(pattern: RoutePattern, a: RouteOptions | ConnectionHandler | MessageHandler, b?: ConnectionHandler | MessageHandler): this {
-    const handler = b ?? (a as ConnectionHandler | MessageHandler);
+  route<P extends RoutePattern>(pattern: P, handler: ConnectionHandler<RouteParams<P>, Data> | MessageHandler<RouteParams<P>, Data>): this;
+  route<P extends RoutePattern>(
+    pattern: P,
+    options: RouteOptions<Data>,
+    handler: ConnectionHandler<RouteParams<P>, Data> | MessageHandler<RouteParams<P>, Data>,
+  ): this;
+  route(pattern: RoutePattern, a: unknown, b?: unknown): this {
+    // The handler types above only narrow what a caller sees (params from the pattern, ws.data
+    // from the hooks); at run time every route is the untyped Route.
+    const handler = (b ?? a) as ConnectionHandler | MessageHandler;
     const given = b === undefined ? {} : optionsObject('route()', a as RouteOptions);
     if (typeof handler !== 'function' && (handler === null || typeof handler !== 'object' || typeof handler.message !== 'function')) {
       throw new InvalidArgumentError('a route handler is a function (ws, req, match) or an object with a message(msg, ws, req, match) method');
@@ -822,6 +863,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       return null;
     };
     this.#inflight.set(socket, () => refuse(shuttingDown()));
+    let data: { value: Data } | undefined;
     try {
       const info = decision.info!;
       for (const hook of [this.#options.accept, decision.route?.options.accept]) {
@@ -845,6 +887,8 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
         if (this.#closing !== null) return refuse(shuttingDown());
         const answer = verdictRefusal(verdict);
         if (answer !== null) return refuse(answer);
+        // An accept with `{ data }`: the connection starts with it (a later hook's wins).
+        if (typeof verdict === 'object') data = { value: (verdict as AcceptWithData<Data>).data };
       }
       if (!guard.cancel()) {
         uncount();
@@ -858,20 +902,24 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       this.#inflight.delete(socket);
     }
     // Still counted: every way out above that uncounts also returns.
-    return this.#open(req, socket, head, decision);
+    return this.#open(req, socket, head, decision, data);
   }
 
   /**
    * Writes the 101 and opens the connection. The handshake timer has been stopped and the
    * upgrade is still counted in #pending, which this ends on every way out.
    */
-  #open(req: IncomingMessage, socket: Duplex, head: Uint8Array, decision: UpgradeDecision): WebSocket | null {
+  #open(req: IncomingMessage, socket: Duplex, head: Uint8Array, decision: UpgradeDecision, data?: { value: Data }): WebSocket | null {
     let counted = true;
     let written = false;
     let codecs: readonly MessageCodec[] = [];
     try {
       const h = this.#options.headers;
-      const extra = typeof h === 'function' ? h(req) : h;
+      let extra = typeof h === 'function' ? h(req) : h;
+      if (isHeadersWithData(extra)) {
+        data = { value: extra.data as Data };
+        extra = extra.headers;
+      }
       const negotiated = this.#negotiateExtensions(decision.check.extensions);
       codecs = negotiated.codecs;
       // Throws for extra headers the core will not send (CR/LF, names of the handshake's own).
@@ -890,7 +938,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
         return null;
       }
 
-      const ws = new WebSocket(socket, {
+      const ws = new WebSocket<Data>(socket, {
         options: this.#connectionOptions,
         role: 'server',
         url: req.url ?? '/',
@@ -899,6 +947,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
         codecs: negotiated.codecs,
         observer: this.#metrics,
       });
+      if (data !== undefined) ws.data = data.value;
       this.#track(ws);
       counted = false;
       this.#pending--;
@@ -1175,23 +1224,32 @@ function shuttingDown(): HttpRefusal {
 }
 
 function closeQuietly(ws: WebSocket, code: number): void {
-  if (ws.readyState === 'open' || ws.readyState === 'connecting') {
+  if (ws.readyState === 'open') {
     ws.close(code).catch(() => {
       // Closing is best effort here: the connection is ending either way.
     });
   }
 }
 
+/** A `headers` function's `{ headers, data }` (HeadersWithData), told apart from a plain header record. */
+function isHeadersWithData<Data>(value: ResponseHeaders | HeadersWithData<Data> | undefined): value is HeadersWithData<Data> {
+  if (value === undefined || value === null || !Object.hasOwn(value, 'data')) return false;
+  const headers = (value as { headers?: unknown }).headers;
+  return typeof headers === 'object' && headers !== null && !Array.isArray(headers);
+}
+
 /** Turns an accept hook's verdict into a refusal, or null to accept. */
 function verdictRefusal(verdict: AcceptResult): HttpRefusal | null {
   if (verdict === true) return null;
+  // An accept with per-connection data (AcceptWithData): no status, a `data` member.
+  if (verdict !== null && typeof verdict === 'object' && verdict.status === undefined && Object.hasOwn(verdict, 'data')) return null;
   // The CHICKEN seed's access-denied: a 403 with a short body.
   if (verdict === false) return refusal(403, 'Access denied.\n');
-  if (verdict === null || typeof verdict !== 'object' || !Number.isInteger(verdict.status) || verdict.status < 300 || verdict.status > 599) {
-    return refusal(500, 'Internal server error.\n');
-  }
-  const headers: Record<string, string> = { ...(verdict.headers ?? {}) };
+  if (verdict === null || typeof verdict !== 'object') return refusal(500, 'Internal server error.\n');
+  const answer = verdict as AcceptRefusal;
+  if (!Number.isInteger(answer.status) || answer.status < 300 || answer.status > 599) return refusal(500, 'Internal server error.\n');
+  const headers: Record<string, string> = { ...(answer.headers ?? {}) };
   const hasType = Object.keys(headers).some((k) => k.toLowerCase() === 'content-type');
   if (!hasType) headers['Content-Type'] = 'text/plain; charset=utf-8';
-  return { status: verdict.status, headers, body: verdict.body ?? '' };
+  return { status: answer.status, headers, body: answer.body ?? '' };
 }

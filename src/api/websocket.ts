@@ -172,7 +172,11 @@ export type SendData = string | Uint8Array | ArrayBuffer | ArrayBufferView | Rea
 export interface WebSocketEvents {
   /** The connection is open (emitted once, on the turn of the event loop after construction). */
   open: [];
-  /** A message for the push consumers: a string for text, a Buffer for binary. */
+  /**
+   * A message for the push consumers: a string for text, a Buffer for binary. (`on('message')`
+   * and the other ways to add a listener take a listener typed with MessageListenerArgs, where the
+   * two arguments go together.)
+   */
   message: [data: string | Buffer, isBinary: boolean];
   /** The transport is closed: the peer's code after a clean handshake, ours after a failure, 1006 otherwise. */
   close: [code: number, reason: string];
@@ -183,6 +187,12 @@ export interface WebSocketEvents {
   /** A pong arrived (solicited or not). */
   pong: [payload: Buffer];
 }
+
+/**
+ * The states a connection object can be in. It is made once the handshake is done, so it is never
+ * 'connecting' (the ReadyState of the core, which also covers the handshake, has that one too).
+ */
+export type WebSocketReadyState = Exclude<ReadyState, 'connecting'>;
 
 /** How the connection ended; `closeCode` and `closeReason` give it once `readyState` is 'closed'. */
 export interface CloseInfo {
@@ -416,11 +426,58 @@ export const kSendEncoded: unique symbol = Symbol('hybi.sendEncoded');
 export const kDriverOf: unique symbol = Symbol('hybi.driverOf');
 
 /**
+ * The arguments of a 'message' listener, correlated: text comes as a string with `isBinary`
+ * false, binary as a Buffer with `isBinary` true, so `if (isBinary)` narrows `data`.
+ */
+export type MessageListenerArgs = [data: string, isBinary: false] | [data: Buffer, isBinary: true];
+
+/** A listener of the WebSocket event `K`, its arguments as WebSocketEvents lists them. */
+type EventListenerOf<K extends keyof WebSocketEvents> = (...args: WebSocketEvents[K]) => void;
+
+/**
+ * The ways to add (and remove) a listener, with an overload for 'message' whose arguments are
+ * correlated (MessageListenerArgs) before the one that takes any listener of WebSocketEvents. The
+ * correlated form cannot be the event's tuple itself: TypeScript then rejects a listener with
+ * fewer parameters, such as `(data) => ...`. Declared here, merged into the class (no code).
+ */
+export interface WebSocket<Data = unknown> {
+  on(event: 'message', listener: (...args: MessageListenerArgs) => void): this;
+  on<K extends keyof WebSocketEvents>(event: K, listener: EventListenerOf<K>): this;
+  once(event: 'message', listener: (...args: MessageListenerArgs) => void): this;
+  once<K extends keyof WebSocketEvents>(event: K, listener: EventListenerOf<K>): this;
+  addListener(event: 'message', listener: (...args: MessageListenerArgs) => void): this;
+  addListener<K extends keyof WebSocketEvents>(event: K, listener: EventListenerOf<K>): this;
+  prependListener(event: 'message', listener: (...args: MessageListenerArgs) => void): this;
+  prependListener<K extends keyof WebSocketEvents>(event: K, listener: EventListenerOf<K>): this;
+  prependOnceListener(event: 'message', listener: (...args: MessageListenerArgs) => void): this;
+  prependOnceListener<K extends keyof WebSocketEvents>(event: K, listener: EventListenerOf<K>): this;
+  off(event: 'message', listener: (...args: MessageListenerArgs) => void): this;
+  off<K extends keyof WebSocketEvents>(event: K, listener: EventListenerOf<K>): this;
+  removeListener(event: 'message', listener: (...args: MessageListenerArgs) => void): this;
+  removeListener<K extends keyof WebSocketEvents>(event: K, listener: EventListenerOf<K>): this;
+}
+
+/**
  * A WebSocket connection (RFC 6455) over any Duplex, client or server side. See DESIGN.md "The
  * public API" and docs/connection.md. `connect()` and `WebSocketServer` construct it; a user
  * rarely does.
  */
-export class WebSocket extends EventEmitter<WebSocketEvents> {
+export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
+  /**
+   * The `readyState` values under the names `ws` and the browser use, so that ported code such
+   * as `ws.readyState === WebSocket.OPEN` works unchanged. They are the strings `readyState`
+   * holds ('open', ...), not the browser's numbers (BrowserWebSocket has those). CONNECTING is
+   * here for completeness: a WebSocket of this class is made after its handshake and is never
+   * 'connecting', so TypeScript flags a comparison with it as always false.
+   */
+  static readonly CONNECTING = 'connecting' as const;
+  /** `readyState` while messages flow both ways: 'open'. */
+  static readonly OPEN = 'open' as const;
+  /** `readyState` once a close frame was sent or received: 'closing'. */
+  static readonly CLOSING = 'closing' as const;
+  /** `readyState` once the transport is gone: 'closed'. */
+  static readonly CLOSED = 'closed' as const;
+
   /**
    * What the driver reports to, as one small object per connection: an object of nine arrow
    * functions and their context cost about 600 bytes of heap per connection, idle or not. A
@@ -489,7 +546,15 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   readonly #role: Role;
   readonly #observer: { pingRoundTrip(ms: number): void } | null;
 
-  #state: ReadyState = 'open';
+  /**
+   * Per-connection data of your own, so that nobody needs a WeakMap keyed by the connection. On
+   * the server it starts as what the `accept` hook (or the `headers` function) handed over as
+   * `{ data }`, typed from the hook's return type (see WebSocketServerOptions); undefined
+   * otherwise. Free to replace.
+   */
+  data: Data = undefined as Data;
+
+  #state: WebSocketReadyState = 'open';
   #final: CloseResult | null = null;
   #peerClose: CloseInfo | null = null;
   #terminated = false;
@@ -539,6 +604,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
    * Throws InvalidArgumentError for a bad or unknown option in `init`, before the stream is touched.
    */
   constructor(stream: Duplex, init: WebSocketInit) {
+    if (typeof stream === 'string' || stream instanceof URL) {
+      // Code ported from ws (`new WebSocket(url)`) would otherwise fail later with a confusing
+      // TypeError from the stream plumbing.
+      throw new InvalidArgumentError(
+        'this WebSocket wraps an upgraded stream and is not constructed from a URL: use `await connect(url)` ' +
+          "for a client connection, or `new BrowserWebSocket(url)` (the WebSocket of hybi/browser) for the browser API",
+      );
+    }
     super({ captureRejections: true });
     this.#options = initOptions(init);
     this.#codecs = init.codecs !== undefined && init.codecs.length > 0 ? init.codecs : NO_CODECS;
@@ -561,7 +634,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> {
   }
 
   /** 'open', then 'closing' once a close frame was sent or received, 'closed' once the transport is gone. */
-  get readyState(): ReadyState {
+  get readyState(): WebSocketReadyState {
     return this.#state;
   }
 

@@ -26,12 +26,26 @@ export const ErrorCode = {
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** The base of every error hybi raises. */
-export class WebSocketError extends Error {
-  /** A stable identifier to branch on; messages may change, codes do not. */
-  readonly code: string;
+/** The codes a ConnectionClosedError (or its subclass ConnectionNotOpenError) carries. */
+export type ConnectionClosedCode = typeof ErrorCode.ConnectionClosed | typeof ErrorCode.ConnectionNotOpen;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+/** The codes a ProtocolError (or one of its subclasses) carries. */
+export type ProtocolErrorCode =
+  | typeof ErrorCode.Protocol
+  | typeof ErrorCode.InvalidUTF8
+  | typeof ErrorCode.MessageTooLarge
+  | typeof ErrorCode.MessageTimeout
+  | typeof ErrorCode.SendBufferFull;
+
+/**
+ * The base of every error hybi raises. `C` is the literal type of `code`: each subclass fixes
+ * it, so that `HybiError`, the union of the classes, narrows on `code` in a `switch`.
+ */
+export class WebSocketError<C extends string = string> extends Error {
+  /** A stable identifier to branch on; messages may change, codes do not. */
+  readonly code: C;
+
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
@@ -39,7 +53,7 @@ export class WebSocketError extends Error {
 }
 
 /** The server answered the upgrade request with something other than a valid `101`. */
-export class HandshakeError extends WebSocketError {
+export class HandshakeError extends WebSocketError<typeof ErrorCode.Handshake> {
   /** HTTP status the peer sent (0 if it sent no parsable status line). */
   readonly status: number;
   /** Response headers, names lower-cased; repeated headers joined with ", ". */
@@ -56,7 +70,7 @@ export class HandshakeError extends WebSocketError {
 }
 
 /** A URL that cannot name a WebSocket endpoint (wrong scheme, a fragment, unparsable). */
-export class InvalidURLError extends WebSocketError {
+export class InvalidURLError extends WebSocketError<typeof ErrorCode.InvalidURL> {
   readonly url: string;
   /** The scheme found, without the colon ('' if none could be read). */
   readonly scheme: string;
@@ -69,7 +83,7 @@ export class InvalidURLError extends WebSocketError {
 }
 
 /** The transport could not be established: DNS, TCP, TLS, a handshake timeout, an abort. */
-export class ConnectError extends WebSocketError {
+export class ConnectError extends WebSocketError<typeof ErrorCode.Connect> {
   readonly host: string;
   readonly port: number;
   /** True when the failure was a timeout (`handshakeTimeout`) rather than a refusal. */
@@ -87,14 +101,14 @@ export class ConnectError extends WebSocketError {
  * The connection closed while an operation was waiting on it (a `receive()`, a `ping()`, a send
  * still queued): the peer closed, the network failed, or the connection was failed.
  */
-export class ConnectionClosedError extends WebSocketError {
+export class ConnectionClosedError<C extends ConnectionClosedCode = ConnectionClosedCode> extends WebSocketError<C> {
   /** The close code received (1005 if the close frame had none, 1006 if there was no close frame). */
   readonly closeCode: number;
   readonly reason: string;
   /** True when both close frames were exchanged (RFC 6455 section 7.1.5). */
   readonly wasClean: boolean;
 
-  constructor(closeCode: number, reason: string, wasClean: boolean, message?: string, code: string = ErrorCode.ConnectionClosed) {
+  constructor(closeCode: number, reason: string, wasClean: boolean, message?: string, code: C = ErrorCode.ConnectionClosed as C) {
     super(code, message ?? `connection closed (${closeCode}${reason ? ` ${reason}` : ''})`);
     this.closeCode = closeCode;
     this.reason = reason;
@@ -107,25 +121,25 @@ export class ConnectionClosedError extends WebSocketError {
  * A subclass of ConnectionClosedError so one `instanceof` catches both, with its own `code`
  * to tell "the peer closed" from "you used a closed connection".
  */
-export class ConnectionNotOpenError extends ConnectionClosedError {
+export class ConnectionNotOpenError extends ConnectionClosedError<typeof ErrorCode.ConnectionNotOpen> {
   constructor(state: string, closeCode = 1006, reason = '', wasClean = false) {
     super(closeCode, reason, wasClean, `the connection is ${state}`, ErrorCode.ConnectionNotOpen);
   }
 }
 
 /** The peer broke RFC 6455 (or an extension's rules); the connection was failed with `closeCode`. */
-export class ProtocolError extends WebSocketError {
+export class ProtocolError<C extends ProtocolErrorCode = ProtocolErrorCode> extends WebSocketError<C> {
   /** The close code sent to the peer: 1002, 1003, 1007, 1008, 1009, 1010 or 1011. */
   readonly closeCode: number;
 
-  constructor(message: string, closeCode = 1002, code: string = ErrorCode.Protocol) {
+  constructor(message: string, closeCode = 1002, code: C = ErrorCode.Protocol as C) {
     super(code, message);
     this.closeCode = closeCode;
   }
 }
 
 /** A frame or message exceeded `maxFrameSize`, `maxMessageSize` or the fragment bound (1009). */
-export class MessageTooLargeError extends ProtocolError {
+export class MessageTooLargeError extends ProtocolError<typeof ErrorCode.MessageTooLarge> {
   /** The limit that was exceeded, in bytes (or fragments). */
   readonly limit: number;
 
@@ -140,7 +154,7 @@ export class MessageTooLargeError extends ProtocolError {
  * dribbling a message a byte at a time would otherwise hold the connection, and the memory of the
  * partial message, forever. The connection was failed with 1008 (policy violation).
  */
-export class MessageTimeoutError extends ProtocolError {
+export class MessageTimeoutError extends ProtocolError<typeof ErrorCode.MessageTimeout> {
   /** The bound, in ms. */
   readonly timeout: number;
 
@@ -156,7 +170,7 @@ export class MessageTimeoutError extends ProtocolError {
  * violation) and the socket destroyed, rather than let a peer that reads nothing make us buffer
  * without bound. A peer that reads, however slowly, never causes it.
  */
-export class SendBufferFullError extends ProtocolError {
+export class SendBufferFullError extends ProtocolError<typeof ErrorCode.SendBufferFull> {
   /** The bound, in bytes, past which the peer was watched. */
   readonly limit: number;
   /** How long the bytes waited without any being written, in ms. */
@@ -174,7 +188,7 @@ export class SendBufferFullError extends ProtocolError {
  * arrived (the Sagittarius seed's pong check): `expected` is the ping's payload, `received` the
  * last of those other pongs.
  */
-export class PongMismatchError extends WebSocketError {
+export class PongMismatchError extends WebSocketError<typeof ErrorCode.PongMismatch> {
   readonly expected: Uint8Array;
   readonly received: Uint8Array;
 
@@ -186,7 +200,7 @@ export class PongMismatchError extends WebSocketError {
 }
 
 /** No pong arrived for a ping within its timeout. */
-export class PingTimeoutError extends WebSocketError {
+export class PingTimeoutError extends WebSocketError<typeof ErrorCode.PingTimeout> {
   readonly timeout: number;
 
   constructor(timeout: number) {
@@ -196,7 +210,7 @@ export class PingTimeoutError extends WebSocketError {
 }
 
 /** The peer did not complete the closing handshake within `closeTimeout`; the socket was destroyed. */
-export class CloseTimeoutError extends WebSocketError {
+export class CloseTimeoutError extends WebSocketError<typeof ErrorCode.CloseTimeout> {
   readonly timeout: number;
 
   constructor(timeout: number) {
@@ -206,7 +220,7 @@ export class CloseTimeoutError extends WebSocketError {
 }
 
 /** Nothing arrived from the peer for `idleTimeout` ms; the connection was closed. */
-export class IdleTimeoutError extends WebSocketError {
+export class IdleTimeoutError extends WebSocketError<typeof ErrorCode.IdleTimeout> {
   readonly timeout: number;
 
   constructor(timeout: number) {
@@ -216,7 +230,7 @@ export class IdleTimeoutError extends WebSocketError {
 }
 
 /** A call with an argument hybi cannot use (a close code not allowed on the wire, a reason too long). */
-export class InvalidArgumentError extends WebSocketError {
+export class InvalidArgumentError extends WebSocketError<typeof ErrorCode.InvalidArgument> {
   constructor(message: string) {
     super(ErrorCode.InvalidArgument, message);
   }
@@ -227,7 +241,7 @@ export class InvalidArgumentError extends WebSocketError {
  * UTF-8. Only that call fails: the connection stays open (the peer broke no rule, a binary message
  * may hold any bytes), and the message's bytes are in `data`, so nothing is lost.
  */
-export class NotUtf8Error extends WebSocketError {
+export class NotUtf8Error extends WebSocketError<typeof ErrorCode.NotUtf8> {
   /** The received message's bytes. */
   readonly data: Uint8Array;
 
@@ -235,4 +249,44 @@ export class NotUtf8Error extends WebSocketError {
     super(ErrorCode.NotUtf8, `a binary message of ${data.length} bytes asked for as text is not valid UTF-8`);
     this.data = data;
   }
+}
+
+/**
+ * Every error class hybi raises, as a union that narrows on `code`:
+ *
+ * ```ts
+ * if (isHybiError(err)) switch (err.code) {
+ *   case 'ERR_CONNECT': console.log(err.host, err.port); break;
+ *   case 'ERR_HANDSHAKE': console.log(err.status); break;
+ * }
+ * ```
+ *
+ * A parent class appears with only its own codes (a ProtocolError whose code is
+ * 'ERR_MESSAGE_TOO_LARGE' is always a MessageTooLargeError), so each case sees one class and a
+ * misspelt code does not compile.
+ */
+export type HybiError =
+  | HandshakeError
+  | InvalidURLError
+  | ConnectError
+  | ConnectionClosedError<typeof ErrorCode.ConnectionClosed>
+  | ConnectionNotOpenError
+  | ProtocolError<typeof ErrorCode.Protocol | typeof ErrorCode.InvalidUTF8>
+  | MessageTooLargeError
+  | MessageTimeoutError
+  | SendBufferFullError
+  | PongMismatchError
+  | PingTimeoutError
+  | CloseTimeoutError
+  | IdleTimeoutError
+  | InvalidArgumentError
+  | NotUtf8Error;
+
+/**
+ * True for an error hybi raised (any WebSocketError): a `catch` clause's `unknown` becomes the
+ * HybiError union, ready for a `switch` on `code`. (A subclass of WebSocketError written outside
+ * hybi passes too; its code is then not one of the union's.)
+ */
+export function isHybiError(error: unknown): error is HybiError {
+  return error instanceof WebSocketError;
 }

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { setImmediate as tick } from 'node:timers/promises';
-import { BrowserWebSocket, CloseEvent, wrapOpenWebSocket, type CloseEventInit } from '../../src/api/browser-websocket.js';
+import { BrowserWebSocket, CloseEvent, ErrorEvent, wrapOpenWebSocket, type CloseEventInit } from '../../src/api/browser-websocket.js';
+import { ConnectError, ConnectionClosedError, HandshakeError, ProtocolError } from '../../src/core/errors.js';
 import { WebSocketServer } from '../../src/api/server.js';
 import { WebSocket } from '../../src/api/websocket.js';
 import { closePair, RawPeer, sleep, within, wsPair } from '../helpers/ws-pair.js';
@@ -384,6 +385,96 @@ describe('as the WebSockets Standard and Web IDL say', { timeout: 30_000 }, () =
       (event as { code: number }).code = 1;
     }, TypeError);
     assert.equal(event.code, 4001);
+  });
+});
+
+describe("the 'error' event says why, as Node's WebSocket does", { timeout: 30_000 }, () => {
+  test('a refused connection: an ErrorEvent with the ConnectError and its message', async () => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const { port } = probe.address() as { port: number };
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const ws = new BrowserWebSocket(`ws://127.0.0.1:${port}/`);
+    const event = await within(nextEvent<ErrorEvent>(ws, 'error'), 10_000, 'error after a refused connection');
+    assert.ok(event instanceof ErrorEvent);
+    assert.ok(event instanceof Event);
+    assert.ok(event.error instanceof ConnectError);
+    assert.equal(event.error.code, 'ERR_CONNECT');
+    assert.equal(event.error.port, port);
+    assert.equal(event.message, event.error.message);
+    assert.notEqual(event.message, '');
+  });
+
+  test('a refused handshake: the HandshakeError with the status', async () => {
+    const server = new WebSocketServer({ accept: () => ({ status: 401, body: 'no' }) });
+    const address = await server.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const ws = new BrowserWebSocket(`ws://127.0.0.1:${address.port}/`);
+      const event = await within(nextEvent<ErrorEvent>(ws, 'error'), 5000, 'error');
+      assert.ok(event.error instanceof HandshakeError);
+      assert.equal(event.error.status, 401);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a connection lost without a closing handshake: a ConnectionClosedError (1006)', async () => {
+    const { ws, server } = await browserPair();
+    await nextEvent(ws, 'open');
+    const failed = nextEvent<ErrorEvent>(ws, 'error');
+    server.terminate();
+    const event = await failed;
+    assert.ok(event.error instanceof ConnectionClosedError);
+    assert.equal(event.error.closeCode, 1006);
+    assert.equal(event.message, event.error.message);
+  });
+
+  test('a peer that breaks the protocol: the ProtocolError', async () => {
+    const [clientStream, serverStream] = duplexPair();
+    const native = new WebSocket(clientStream, { role: 'client', url: 'ws://example.test/', pingInterval: 0, idleTimeout: 0 });
+    const ws = wrapOpenWebSocket(native);
+    const peer = new RawPeer(serverStream, 'server');
+    await nextEvent(ws, 'open');
+    const failed = nextEvent<ErrorEvent>(ws, 'error');
+    // A server must not mask its frames (RFC 6455 section 5.1): the client fails with 1002.
+    peer.send({ opcode: 1, payload: new TextEncoder().encode('hi'), mask: new Uint8Array([1, 2, 3, 4]) });
+    const event = await within(failed, 5000, 'error');
+    assert.ok(event.error instanceof ProtocolError);
+    assert.equal(event.error.closeCode, 1002);
+    assert.equal(event.message, event.error.message);
+  });
+
+  test('close() while connecting: a ConnectionClosedError that says so', async () => {
+    const server = new WebSocketServer();
+    const address = await server.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const ws = new BrowserWebSocket(`ws://127.0.0.1:${address.port}/`);
+      const failed = nextEvent<ErrorEvent>(ws, 'error');
+      ws.close();
+      const event = await within(failed, 5000, 'error');
+      assert.ok(event.error instanceof ConnectionClosedError);
+      assert.match(event.message, /before the connection was open/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('new ErrorEvent() reads its init dictionary as Web IDL says', () => {
+    const cause = new Error('x');
+    const event = new ErrorEvent('error', { message: 'm', error: cause, lineno: -1, colno: 2.7, filename: 'f', cancelable: true });
+    assert.equal(event.type, 'error');
+    assert.equal(event.message, 'm');
+    assert.equal(event.error as unknown, cause);
+    assert.equal(event.lineno, 4294967295);
+    assert.equal(event.colno, 2);
+    assert.equal(event.filename, 'f');
+    assert.equal(event.cancelable, true);
+    assert.equal(Object.prototype.toString.call(event), '[object ErrorEvent]');
+    const empty = new ErrorEvent('error');
+    assert.deepEqual([empty.message, empty.filename, empty.lineno, empty.colno, empty.error], ['', '', 0, 0, undefined]);
+    assert.throws(() => new (ErrorEvent as unknown as new () => ErrorEvent)(), TypeError);
+    assert.throws(() => new ErrorEvent('error', 5 as never), TypeError);
   });
 });
 

@@ -554,6 +554,32 @@ describe('the accept hook', { timeout: 30_000 }, () => {
     assert.equal((await rawExchange(port, upgradeRequest('/admin'))).status, 403);
     assert.deepEqual(order, ['server', 'route']);
   });
+
+  it("{ data } accepts and hands the value to the connection as ws.data; the route hook's wins", async (t) => {
+    const seen: unknown[] = [];
+    const { url } = await serve(
+      t,
+      { accept: (req) => ({ data: { user: new URL(req.url ?? '/', 'http://x').searchParams.get('user') } }) },
+      (s) => {
+        s.on('connection', (ws) => seen.push(ws.data));
+        const reply = (ws: WebSocket): void => void ws.send(JSON.stringify(ws.data));
+        s.route('/plain', reply);
+        s.route('/room/:id', { accept: (_req, info) => ({ data: { room: info.params['id'] } }) }, reply);
+      },
+    );
+    const plain = await openClient(`${url}/plain?user=ann`);
+    assert.deepEqual(await nextMessages(plain, 1), ['{"user":"ann"}']);
+    const room = await openClient(`${url}/room/7?user=bob`);
+    assert.deepEqual(await nextMessages(room, 1), ['{"room":"7"}']);
+    assert.deepEqual(seen, [{ user: 'ann' }, { room: '7' }]);
+    plain.terminate();
+    room.terminate();
+  });
+
+  it('an object with neither status nor data is still a 500', async (t) => {
+    const { port } = await serve(t, { accept: () => ({}) as never }, (s) => s.route('/', echo));
+    assert.equal((await rawExchange(port, upgradeRequest('/'))).status, 500);
+  });
 });
 
 describe('routing and subprotocols', { timeout: 30_000 }, () => {
@@ -649,6 +675,36 @@ describe('routing and subprotocols', { timeout: 30_000 }, () => {
     });
     assert.equal(headers['x-path'], '/h');
     assert.deepEqual(headers['set-cookie'], ['a=1', 'b=2']);
+  });
+
+  it('a headers function may return { headers, data }: the headers are sent and ws.data is set', async (t) => {
+    const { url } = await serve(
+      t,
+      { accept: () => ({ data: 'from accept' }), headers: (req) => ({ headers: { 'X-Id': 'h1' }, data: { path: req.url } }) },
+      (s) => s.route('/d', (ws) => void ws.send(JSON.stringify(ws.data))),
+    );
+    const upgraded = new Promise<IncomingMessage['headers']>((resolve, reject) => {
+      const ws = new WsClient(`${url}/d`, { handshakeTimeout: 5000 });
+      ws.once('upgrade', (res) => resolve(res.headers));
+      ws.once('error', reject);
+      ws.once('open', () => ws.terminate());
+    });
+    assert.equal((await upgraded)['x-id'], 'h1');
+    const client = await openClient(`${url}/d`);
+    assert.deepEqual(await nextMessages(client, 1), ['{"path":"/d"}']);
+    client.terminate();
+  });
+
+  it('a header record with a "headers" field that is not an object stays a header', async (t) => {
+    const { url } = await serve(t, { headers: () => ({ headers: ['a', 'b'], data: 'x' }) }, (s) => s.route('/', echo));
+    const headers = await new Promise<IncomingMessage['headers']>((resolve, reject) => {
+      const ws = new WsClient(`${url}/`);
+      ws.once('upgrade', (res) => resolve(res.headers));
+      ws.once('open', () => ws.terminate());
+      ws.once('error', reject);
+    });
+    assert.equal(headers['headers'], 'a, b');
+    assert.equal(headers['data'], 'x');
   });
 
   it('headers that would break the handshake are a 500, never sent', async (t) => {

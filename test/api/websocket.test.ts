@@ -1386,3 +1386,26 @@ describe('sends that keep their word (tcp)', { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe('coming from ws', { timeout: 30_000 }, () => {
+  test('CONNECTING/OPEN/CLOSING/CLOSED are the readyState values, so `readyState === WebSocket.OPEN` works', async () => {
+    assert.deepEqual([WebSocket.CONNECTING, WebSocket.OPEN, WebSocket.CLOSING, WebSocket.CLOSED], ['connecting', 'open', 'closing', 'closed']);
+    const { client, server } = await wsPair('memory');
+    assert.equal(client.readyState, WebSocket.OPEN);
+    const closing = client.close(1000);
+    assert.equal(client.readyState, WebSocket.CLOSING);
+    await closing;
+    await closePair(client, server);
+    assert.equal(client.readyState, WebSocket.CLOSED);
+  });
+
+  test('new WebSocket(url) throws an InvalidArgumentError that points to connect() and BrowserWebSocket', () => {
+    for (const url of ['ws://127.0.0.1:1/', new URL('ws://127.0.0.1:1/')]) {
+      assert.throws(
+        () => new (WebSocket as unknown as new (url: unknown) => WebSocket)(url),
+        (error: unknown) =>
+          error instanceof InvalidArgumentError && /connect\(url\)/.test(error.message) && /BrowserWebSocket/.test(error.message) && /hybi\/browser/.test(error.message),
+      );
+    }
+  });
+});
