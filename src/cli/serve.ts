@@ -10,13 +10,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { WebSocketServer, type AcceptResult, type UpgradeInfo, type WebSocketServerOptions as ServerOptions, type WebSocket } from '../index.js';
 import { isIPv4, parseHost } from '../core/index.js';
 import { ChatRoom } from './chat-room.js';
 import { DEMO_PAGE_CSP, renderDemoPage } from './demo-page.js';
 import { pathOf, remoteAddressOf, Session } from './session.js';
-import { parseDuration, parseInteger, parseSize, UsageError } from './units.js';
+import { parseCommandLine, parseDuration, parseInteger, parseSize, UsageError } from './units.js';
 
 /** What the server does with messages. */
 export type ServeMode = 'echo' | 'broadcast' | 'exec' | 'demo';
@@ -113,7 +112,7 @@ export interface ServeSettings {
 
 /** Parses `hybi serve` arguments; returns null when --help was asked for. Throws UsageError. */
 export function parseServeArgs(argv: string[]): ServeSettings | null {
-  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine(argv, OPTIONS);
   if (values.help) return null;
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (did you mean --exec '${positionals.join(' ')}'?)`);
   const modes: ServeMode[] = [];
