@@ -29,7 +29,7 @@ import {
   type Palette,
 } from './output.js';
 import { Prompt, parseTypedLine } from './terminal.js';
-import { parseCommandLine, parseDuration, parseHeader, parseInteger, parseSize, UsageError } from './units.js';
+import { formatDuration, parseCommandLine, parseDuration, parseHeader, parseInteger, parseSize, UsageError } from './units.js';
 
 /** Exit statuses of `hybi connect`, documented in docs/cli.md so scripts can branch on them. */
 export const ExitStatus = {
@@ -145,6 +145,8 @@ export interface ConnectSettings {
   verbose: boolean;
   /** Send all of stdin as one message (--whole). */
   whole: boolean;
+  /** --ping-timeout in ms, for the message when it strikes. */
+  pingTimeout: number | undefined;
 }
 
 /** Redirects -L follows without --max-redirects: enough for http->https and a load balancer, not a loop. */
@@ -186,8 +188,10 @@ export function parseConnectArgs(argv: string[]): ConnectSettings | null {
     options.tls = tls;
   }
   if (values['ping-interval'] !== undefined) options.pingInterval = parseDuration('ping-interval', values['ping-interval']);
+  let pingTimeout: number | undefined;
   if (values['ping-timeout'] !== undefined) {
     const wait = parseDuration('ping-timeout', values['ping-timeout']);
+    pingTimeout = wait;
     const interval = options.pingInterval ?? DEFAULT_PING_INTERVAL;
     if (interval === 0) throw new UsageError('--ping-timeout needs pings: drop --ping-interval 0');
     if (wait === 0) throw new UsageError('--ping-timeout: 0 would close at once; give a duration such as 5s');
@@ -227,6 +231,7 @@ export function parseConnectArgs(argv: string[]): ConnectSettings | null {
     showPingPong: values['show-ping-pong'] === true,
     verbose: values.verbose === true,
     whole: values.whole === true,
+    pingTimeout,
   };
 }
 
@@ -382,7 +387,10 @@ function statusOf(end: Ending): number {
   return end.weClosed || isCleanClose(end.code) ? ExitStatus.Ok : ExitStatus.AbnormalClose;
 }
 
-function abnormalLine(end: Ending): string {
+function abnormalLine(end: Ending, settings: ConnectSettings): string {
+  if (end.error instanceof IdleTimeoutError && settings.pingTimeout !== undefined) {
+    return `hybi connect: no answer to a ping within ${formatDuration(settings.pingTimeout)} (--ping-timeout); closed: ${describeClose(end.code, end.reason)}\n`;
+  }
   // The error's message may quote what the peer sent.
   const why = end.error ? `: ${sanitizeForTerminal(end.error.message)}` : '';
   return `hybi connect: connection closed abnormally: ${describeClose(end.code, end.reason)}${why}\n`;
@@ -510,7 +518,7 @@ async function runScripted(ws: WebSocket, settings: ConnectSettings): Promise<nu
   // Whoever stopped reading our output ended the session on purpose.
   if (stdoutGone) return ExitStatus.Ok;
   const status = statusOf(end);
-  if (status !== ExitStatus.Ok) process.stderr.write(abnormalLine(end));
+  if (status !== ExitStatus.Ok) process.stderr.write(abnormalLine(end, settings));
   return status;
 }
 

@@ -13,12 +13,14 @@ import { createInterface } from 'node:readline';
 import { WebSocketServer, type AcceptResult, type UpgradeInfo, type WebSocketServerOptions as ServerOptions, type WebSocket } from '../index.js';
 import { isIPv4, parseHost } from '../core/index.js';
 import { ChatRoom } from './chat-room.js';
+import { TerminalPeers } from './listen.js';
+import { paletteFor } from './output.js';
 import { DEMO_PAGE_CSP, renderDemoPage } from './demo-page.js';
 import { pathOf, remoteAddressOf, Session } from './session.js';
 import { parseCommandLine, parseDuration, parseInteger, parseSize, UsageError } from './units.js';
 
 /** What the server does with messages. */
-export type ServeMode = 'echo' | 'broadcast' | 'exec' | 'demo';
+export type ServeMode = 'echo' | 'broadcast' | 'exec' | 'demo' | 'interactive';
 
 
 export const SERVE_HELP = `Usage: hybi serve [options]
@@ -30,6 +32,9 @@ Run a WebSocket server. One mode says what it does with messages:
                              stdin (text with a newline), each line it prints is sent back;
                              it is never run unless you ask for it
       --demo                 a chat room: open http://HOST:PORT/ in several tabs
+  -i, --interactive          wired to the terminal (wscat -l; also 'hybi listen PORT'):
+                             what clients send is printed, what you type goes to all of
+                             them; without a terminal, stdin lines in and messages out
 
 Options:
       --port PORT            port to listen on (default 8080; 0 picks a free one)
@@ -78,6 +83,7 @@ const OPTIONS = {
   broadcast: { type: 'boolean' },
   exec: { type: 'string' },
   demo: { type: 'boolean' },
+  interactive: { type: 'boolean', short: 'i' },
   protocol: { type: 'string', short: 'p', multiple: true },
   origin: { type: 'string', multiple: true },
   'allow-host': { type: 'string', multiple: true },
@@ -120,6 +126,7 @@ export function parseServeArgs(argv: string[]): ServeSettings | null {
   if (values.broadcast) modes.push('broadcast');
   if (values.exec !== undefined) modes.push('exec');
   if (values.demo) modes.push('demo');
+  if (values.interactive) modes.push('interactive');
   if (modes.length > 1) throw new UsageError(`choose one mode, not ${modes.map((m) => `--${m}`).join(' and ')}`);
   if (values.exec !== undefined && values.exec.trim() === '') throw new UsageError('--exec needs a command');
   const path = values.path ?? (modes[0] === 'demo' ? '/chat' : undefined);
@@ -256,8 +263,14 @@ export async function runServe(argv: string[]): Promise<number> {
     return 0;
   }
   const s = settings;
+  const interactive = process.stdin.isTTY === true;
+  // Ctrl-C and Ctrl-D reach the prompt, not the process: they stop the server as SIGINT does.
+  const terminal =
+    s.mode === 'interactive' ? new TerminalPeers(interactive, paletteFor(process.stdout, !interactive), 'hex', () => process.emit('SIGINT', 'SIGINT')) : undefined;
   const log = (line: string): void => {
-    if (!s.quiet) process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+    if (s.quiet) return;
+    if (terminal) terminal.log(`${new Date().toISOString()} ${line}`);
+    else process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   };
 
   let wss: WebSocketServer;
@@ -304,6 +317,9 @@ export async function runServe(argv: string[]): Promise<number> {
         break;
       case 'demo':
         room!.join(session, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''));
+        break;
+      case 'interactive':
+        terminal!.attach(session);
         break;
     }
     // A route handler's promise is the connection's life: settle it when the connection ends.
@@ -355,6 +371,7 @@ export async function runServe(argv: string[]): Promise<number> {
     const what = s.mode === 'exec' ? `exec ${JSON.stringify(s.command)}` : s.mode;
     process.stderr.write(`hybi serve: ${what} server listening on ${ws}${s.path === undefined ? ' (any path)' : ''}; ${accessLine(s)}\n`);
   }
+  terminal?.start();
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -377,6 +394,7 @@ export async function runServe(argv: string[]): Promise<number> {
       }, SHUTDOWN_MS);
       tlsServer?.close(() => {});
       room?.close();
+      terminal?.close();
       wss
         .close()
         .catch(() => {})
