@@ -78,7 +78,7 @@ Options:
       --passphrase TEXT        the key's passphrase, if it is encrypted
       --ping-interval DURATION ping after this long without traffic (0: never; default 30s)
       --ping-timeout DURATION  close (exit 3) when nothing, not even a pong, arrives this
-                               long after a ping (default: 30s after it)
+                               long after a ping (default: 60s of silence closes)
   -P, --show-ping-pong         print the ping and pong frames that arrive
   -v, --verbose                print the handshake (request and response headers) on stderr
       --whole                  send all of stdin as one message, at its end
