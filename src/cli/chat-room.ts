@@ -12,8 +12,11 @@
  * {type:'ping'} that the room answers at once; the room also pings each page with real RFC 6455
  * ping frames (which browsers answer by themselves) and tells the page that round trip as 'rtt'.
  *
+ * A text message that is not JSON (a line typed into `hybi connect`) is said as it is, so a terminal
+ * joins the conversation without writing JSON by hand.
+ *
  * Everything a member sends is bounded: names and lines are cut to a length, the history keeps
- * the last lines only, and anything that is not a known JSON message is ignored.
+ * the last lines only, and JSON objects of no known type (and binary messages) are ignored.
  */
 import type { Session } from './session.js';
 
@@ -124,28 +127,25 @@ export class ChatRoom {
   }
 
   private receive(session: Session, member: Member, text: string | undefined): void {
-    // Binary messages and non-JSON text are not part of the protocol: ignore them rather than
-    // end the conversation of someone poking at the demo with `hybi connect`.
+    // Binary messages are not part of the protocol: ignore them rather than end the
+    // conversation of someone poking at the demo with `hybi connect`.
     if (text === undefined) return;
     let msg: unknown;
     try {
       msg = JSON.parse(text);
     } catch {
+      msg = undefined;
+    }
+    // Plain text (and a bare JSON string or number, which no page sends) is a chat line.
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+      this.say(member, text);
       return;
     }
-    if (typeof msg !== 'object' || msg === null) return;
     const m = msg as Record<string, unknown>;
     switch (m['type']) {
-      case 'say': {
-        const line = cleanText(m['text']);
-        if (!line) return;
-        this.chatThisSecond++;
-        const said: Said = { from: member, text: line, at: Date.now() };
-        this.history.push(said);
-        if (this.history.length > HISTORY) this.history.shift();
-        this.broadcast({ type: 'say', ...said });
+      case 'say':
+        this.say(member, m['text']);
         return;
-      }
       case 'rename': {
         const name = cleanName(m['name']);
         if (!name || name === member.name) return;
@@ -161,6 +161,16 @@ export class ChatRoom {
       default:
         return;
     }
+  }
+
+  private say(member: Member, raw: unknown): void {
+    const line = cleanText(raw);
+    if (!line) return;
+    this.chatThisSecond++;
+    const said: Said = { from: member, text: line, at: Date.now() };
+    this.history.push(said);
+    if (this.history.length > HISTORY) this.history.shift();
+    this.broadcast({ type: 'say', ...said });
   }
 
   private sendTo(session: Session, msg: object): void {

@@ -4,9 +4,19 @@
  * that says how the connection ended).
  */
 import { readFileSync } from 'node:fs';
-import { createInterface, type Interface } from 'node:readline';
-import { parseArgs } from 'node:util';
-import { connect, ConnectError, HandshakeError, InvalidURLError, type ConnectOptions, type WebSocket } from '../index.js';
+import { createInterface } from 'node:readline';
+import {
+  connect,
+  ConnectError,
+  DEFAULT_PING_INTERVAL,
+  HandshakeError,
+  IdleTimeoutError,
+  InvalidArgumentError,
+  InvalidURLError,
+  type ConnectOptions,
+  type WebSocket,
+} from '../index.js';
+import { buildClientRequest, formatDeflateOffer } from '../core/index.js';
 import {
   BINARY_FORMATS,
   type BinaryFormat,
@@ -14,12 +24,12 @@ import {
   formatBinary,
   isCleanClose,
   paletteFor,
-  parseHex,
   payloadOf,
   sanitizeForTerminal,
   type Palette,
 } from './output.js';
-import { parseDuration, parseHeader, parseInteger, parseSize, UsageError } from './units.js';
+import { Prompt, parseTypedLine } from './terminal.js';
+import { formatDuration, parseCommandLine, parseDuration, parseHeader, parseInteger, parseSize, UsageError } from './units.js';
 
 /** Exit statuses of `hybi connect`, documented in docs/cli.md so scripts can branch on them. */
 export const ExitStatus = {
@@ -42,6 +52,7 @@ Open a WebSocket connection to URL (ws://, wss://, http:// or https://).
 With a terminal on stdin it is interactive: each line you type is sent as a text
 message and each message received is printed. Commands:
   /ping [data]            send a ping and print the round-trip time
+  /pong [data]            send an unsolicited pong (a one-way heartbeat)
   /close [code] [reason]  close the connection (default 1000) and print the peer's answer
   /hex HEX, /base64 B64   send a binary message
   /help                   list the commands
@@ -58,9 +69,19 @@ Options:
   -p, --protocol NAME          offer a subprotocol (repeatable)
       --origin ORIGIN          send an Origin header
       --compress               offer permessage-deflate
+  -L, --location               follow redirects (301, 302, 303, 307, 308), at most 5
+      --max-redirects N        follow at most N redirects (implies --location)
       --ca FILE                trust the CA certificate(s) in FILE (PEM) for wss://
   -k, --insecure               do not verify the server's TLS certificate
-      --ping-interval DURATION send a ping this often (0: never; default 0)
+      --cert FILE              present this client certificate (PEM) for wss://
+      --key FILE               ... with this private key (PEM)
+      --passphrase TEXT        the key's passphrase, if it is encrypted
+      --ping-interval DURATION ping after this long without traffic (0: never; default 30s)
+      --ping-timeout DURATION  close (exit 3) when nothing, not even a pong, arrives this
+                               long after a ping (default: 60s of silence closes)
+  -P, --show-ping-pong         print the ping and pong frames that arrive
+  -v, --verbose                print the handshake (request and response headers) on stderr
+      --whole                  send all of stdin as one message, at its end
       --max-message-size SIZE  largest message accepted (default 1MiB); 1009 above it
       --timeout DURATION       give up on the opening handshake after this long (default 10s)
       --retry N                retry a failed connection N times, with backoff (default 0)
@@ -84,9 +105,18 @@ const OPTIONS = {
   protocol: { type: 'string', short: 'p', multiple: true },
   origin: { type: 'string' },
   compress: { type: 'boolean' },
+  location: { type: 'boolean', short: 'L' },
+  'max-redirects': { type: 'string' },
   ca: { type: 'string' },
   insecure: { type: 'boolean', short: 'k' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  passphrase: { type: 'string' },
   'ping-interval': { type: 'string' },
+  'ping-timeout': { type: 'string' },
+  'show-ping-pong': { type: 'boolean', short: 'P' },
+  verbose: { type: 'boolean', short: 'v' },
+  whole: { type: 'boolean' },
   'max-message-size': { type: 'string' },
   timeout: { type: 'string' },
   retry: { type: 'string' },
@@ -109,11 +139,22 @@ export interface ConnectSettings {
   linger: number;
   noClose: boolean;
   noColor: boolean;
+  /** Print ping and pong frames as they arrive (-P). */
+  showPingPong: boolean;
+  /** Print the handshake on stderr (-v). */
+  verbose: boolean;
+  /** Send all of stdin as one message (--whole). */
+  whole: boolean;
+  /** --ping-timeout in ms, for the message when it strikes. */
+  pingTimeout: number | undefined;
 }
+
+/** Redirects -L follows without --max-redirects: enough for http->https and a load balancer, not a loop. */
+export const DEFAULT_CLI_REDIRECTS = 5;
 
 /** Parses `hybi connect` arguments; returns null when --help was asked for. Throws UsageError. */
 export function parseConnectArgs(argv: string[]): ConnectSettings | null {
-  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine(argv, OPTIONS);
   if (values.help) return null;
   if (positionals.length !== 1) {
     throw new UsageError(positionals.length === 0 ? 'a URL is required' : `one URL expected, got ${positionals.length}`);
@@ -131,19 +172,35 @@ export function parseConnectArgs(argv: string[]): ConnectSettings | null {
   if (values.protocol && values.protocol.length > 0) options.protocols = values.protocol;
   if (values.origin !== undefined) options.origin = values.origin;
   if (values.compress) options.compress = true;
-  if (values.ca !== undefined || values.insecure) {
+  if (values['max-redirects'] !== undefined) options.maxRedirects = parseInteger('max-redirects', values['max-redirects'], 0, 100);
+  else if (values.location) options.maxRedirects = DEFAULT_CLI_REDIRECTS;
+  if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError('--cert and --key go together');
+  if (values.passphrase !== undefined && values.key === undefined) throw new UsageError('--passphrase goes with --cert and --key');
+  if (values.ca !== undefined || values.insecure || values.cert !== undefined) {
     const tls: NonNullable<ConnectOptions['tls']> = {};
-    if (values.ca !== undefined) {
-      try {
-        tls.ca = readFileSync(values.ca);
-      } catch (err) {
-        throw new UsageError(`--ca: cannot read ${values.ca}: ${(err as Error).message}`);
-      }
+    if (values.ca !== undefined) tls.ca = readOption('ca', values.ca);
+    if (values.cert !== undefined && values.key !== undefined) {
+      tls.cert = readOption('cert', values.cert);
+      tls.key = readOption('key', values.key);
+      if (values.passphrase !== undefined) tls.passphrase = values.passphrase;
     }
     if (values.insecure) tls.rejectUnauthorized = false;
     options.tls = tls;
   }
   if (values['ping-interval'] !== undefined) options.pingInterval = parseDuration('ping-interval', values['ping-interval']);
+  let pingTimeout: number | undefined;
+  if (values['ping-timeout'] !== undefined) {
+    const wait = parseDuration('ping-timeout', values['ping-timeout']);
+    pingTimeout = wait;
+    const interval = options.pingInterval ?? DEFAULT_PING_INTERVAL;
+    if (interval === 0) throw new UsageError('--ping-timeout needs pings: drop --ping-interval 0');
+    if (wait === 0) throw new UsageError('--ping-timeout: 0 would close at once; give a duration such as 5s');
+    // The connection pings after `interval` of silence and closes after idleTimeout of silence;
+    // so "no answer within `wait` of the ping" is an idle timeout of interval + wait.
+    options.idleTimeout = interval + wait;
+    // Then the 'error' event names the idle timeout, so that it can be told from a peer's 1001.
+    options.propagateErrors = true;
+  }
   if (values['max-message-size'] !== undefined) options.maxMessageSize = parseSize('max-message-size', values['max-message-size']);
   options.handshakeTimeout = values.timeout !== undefined ? parseDuration('timeout', values.timeout) : 10_000;
   if (values.retry !== undefined) {
@@ -171,7 +228,44 @@ export function parseConnectArgs(argv: string[]): ConnectSettings | null {
     linger: values.linger !== undefined ? parseDuration('linger', values.linger) : 0,
     noClose: values['no-close'] === true,
     noColor: values['no-color'] === true,
+    showPingPong: values['show-ping-pong'] === true,
+    verbose: values.verbose === true,
+    whole: values.whole === true,
+    pingTimeout,
   };
+}
+
+function readOption(option: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`--${option}: cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Node's codes for a server certificate that could not be verified: unknown or self-signed
+ * issuer, wrong name, expired. A TLS failure for another reason (a protocol mismatch) gets no hint.
+ */
+const CERTIFICATE_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** The hint for a certificate error, or '' for any other failure. */
+export function certificateHint(err: unknown): string {
+  const cause = err instanceof ConnectError ? err.cause : undefined;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string' || !CERTIFICATE_ERRORS.has(code)) return '';
+  return 'the server\'s certificate was not verified: trust its CA with --ca FILE, or (for tests only) skip the check with --insecure';
 }
 
 /**
@@ -208,6 +302,72 @@ interface Ending {
   error: Error | undefined;
 }
 
+/**
+ * -v: the request as connect() sends it, one header a line after '> '. The same core function
+ * builds it; only the Sec-WebSocket-Key differs (connect() draws a fresh one for every try, and it
+ * is not kept), so that line says so instead of showing a key that was never sent.
+ */
+export function describeRequest(settings: ConnectSettings): string[] {
+  let url: URL;
+  try {
+    url = new URL(settings.url);
+  } catch {
+    return [];
+  }
+  const o = settings.options;
+  const headers: Record<string, string | readonly string[]> = { ...(o.headers ?? {}) };
+  const placeholder = 'AAAAAAAAAAAAAAAAAAAAAA==';
+  let text: string;
+  try {
+    text = buildClientRequest({
+      host: url.host,
+      path: (url.pathname || '/') + url.search,
+      key: placeholder,
+      protocols: typeof o.protocols === 'string' ? [o.protocols] : o.protocols,
+      extensions: o.compress ? formatDeflateOffer(o.compress === true ? {} : o.compress) : undefined,
+      origin: o.origin,
+      headers,
+    });
+  } catch {
+    // A header connect() refuses: it says why, with the right exit status.
+    return [];
+  }
+  return text
+    .split('\r\n')
+    .filter((line) => line !== '')
+    .map((line) => `> ${line === `Sec-WebSocket-Key: ${placeholder}` ? 'Sec-WebSocket-Key: (random, new for each try)' : line}`);
+}
+
+/** -v: the answer. After a 101 hybi keeps what was agreed; a refusal carries every header. */
+export function describeResponse(result: WebSocket | unknown): string[] {
+  if (result instanceof HandshakeError) {
+    if (result.status === 0) return [];
+    return [`< HTTP/1.1 ${result.status}`, ...Object.entries(result.headers).map(([name, value]) => `< ${name}: ${value}`)];
+  }
+  if (result instanceof Error || typeof result !== 'object' || result === null) return [];
+  const ws = result as WebSocket;
+  const lines = ['< HTTP/1.1 101 Switching Protocols', '< Upgrade: websocket', '< Connection: Upgrade'];
+  if (ws.protocol) lines.push(`< Sec-WebSocket-Protocol: ${ws.protocol}`);
+  if (ws.extensions) lines.push(`< Sec-WebSocket-Extensions: ${ws.extensions}`);
+  return lines;
+}
+
+/**
+ * -P: "ping" or "pong", with the payload when there is one (as text when it is printable UTF-8,
+ * else hex), escaped for the terminal since the peer chose it.
+ */
+export function describeControl(kind: 'ping' | 'pong', payload: Uint8Array): string {
+  if (payload.byteLength === 0) return kind;
+  const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
+  const printable = !text.includes('\ufffd') && sanitizeForTerminal(text) === text;
+  return `${kind} ${printable ? JSON.stringify(text) : `[${payload.byteLength} B] ${formatBinary(payload, 'hex')}`}`;
+}
+
+/** Writes lines for -v to stderr, escaped: header values come from the server (or a redirect). */
+function dump(lines: string[]): void {
+  for (const line of lines) process.stderr.write(sanitizeForTerminal(line) + '\n');
+}
+
 /** Waits for the connection's 'close' event; records the last 'error' so it can be reported. */
 function watchClose(ws: WebSocket, session: { weClosed: boolean }): Promise<Ending> {
   let lastError: Error | undefined;
@@ -223,11 +383,14 @@ function watchClose(ws: WebSocket, session: { weClosed: boolean }): Promise<Endi
 
 /** The exit status an ending deserves: a finished closing handshake we asked for, or a normal code. */
 function statusOf(end: Ending): number {
-  if (end.code === 1006) return ExitStatus.AbnormalClose;
+  if (end.code === 1006 || end.error instanceof IdleTimeoutError) return ExitStatus.AbnormalClose;
   return end.weClosed || isCleanClose(end.code) ? ExitStatus.Ok : ExitStatus.AbnormalClose;
 }
 
-function abnormalLine(end: Ending): string {
+function abnormalLine(end: Ending, settings: ConnectSettings): string {
+  if (end.error instanceof IdleTimeoutError && settings.pingTimeout !== undefined) {
+    return `hybi connect: no answer to a ping within ${formatDuration(settings.pingTimeout)} (--ping-timeout); closed: ${describeClose(end.code, end.reason)}\n`;
+  }
   // The error's message may quote what the peer sent.
   const why = end.error ? `: ${sanitizeForTerminal(end.error.message)}` : '';
   return `hybi connect: connection closed abnormally: ${describeClose(end.code, end.reason)}${why}\n`;
@@ -249,12 +412,18 @@ export async function runConnect(argv: string[]): Promise<number> {
   const interactive = process.stdin.isTTY === true;
   const colours = paletteFor(process.stdout, settings.noColor || !interactive);
   let ws: WebSocket;
+  if (settings.verbose) dump(describeRequest(settings));
   try {
     ws = await connect(settings.url, settings.options);
   } catch (err) {
+    if (settings.verbose) dump(describeResponse(err));
     process.stderr.write(`hybi connect: ${describeConnectError(err)}\n`);
-    return err instanceof InvalidURLError ? ExitStatus.Usage : ExitStatus.ConnectFailed;
+    const hint = certificateHint(err);
+    if (hint) process.stderr.write(`hybi connect: ${hint}\n`);
+    // A bad URL or an option connect() refuses (a header it owns, a bad Origin) is a usage error.
+    return err instanceof InvalidURLError || err instanceof InvalidArgumentError ? ExitStatus.Usage : ExitStatus.ConnectFailed;
   }
+  if (settings.verbose) dump(describeResponse(ws));
   return interactive ? runInteractive(ws, settings, colours) : runScripted(ws, settings);
 }
 
@@ -292,9 +461,25 @@ async function runScripted(ws: WebSocket, settings: ConnectSettings): Promise<nu
     if (settings.count !== undefined && received >= settings.count) closeNow();
   });
 
+  // Frames are not messages: in a script they go to stderr, so stdout stays the messages only.
+  if (settings.showPingPong) {
+    ws.on('ping', (payload: Uint8Array) => process.stderr.write(`< ${describeControl('ping', payload)}\n`));
+    ws.on('pong', (payload: Uint8Array) => process.stderr.write(`< ${describeControl('pong', payload)}\n`));
+  }
+
   const pump = async (): Promise<void> => {
     try {
-      if (settings.binary) {
+      if (settings.whole) {
+        // All of stdin, then one message: a JSON document or a file that has newlines in it.
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const chunk of process.stdin) {
+          chunks.push(chunk as Buffer);
+          size += (chunk as Buffer).byteLength;
+        }
+        const data = Buffer.concat(chunks, size);
+        if (ws.readyState === 'open') await ws.send(settings.binary ? data : data.toString('utf8'));
+      } else if (settings.binary) {
         for await (const chunk of process.stdin) {
           if (ws.readyState !== 'open') break;
           await ws.send(chunk as Buffer);
@@ -333,12 +518,13 @@ async function runScripted(ws: WebSocket, settings: ConnectSettings): Promise<nu
   // Whoever stopped reading our output ended the session on purpose.
   if (stdoutGone) return ExitStatus.Ok;
   const status = statusOf(end);
-  if (status !== ExitStatus.Ok) process.stderr.write(abnormalLine(end));
+  if (status !== ExitStatus.Ok) process.stderr.write(abnormalLine(end, settings));
   return status;
 }
 
 const INTERACTIVE_HELP = `Commands:
   /ping [data]            send a ping, print the round-trip time
+  /pong [data]            send an unsolicited pong
   /close [code] [reason]  close (default 1000) and print the peer's close code and reason
   /hex HEX                send a binary message given in hex
   /base64 DATA            send a binary message given in base64
@@ -351,45 +537,25 @@ async function runInteractive(ws: WebSocket, settings: ConnectSettings, c: Palet
   const session = { weClosed: false };
   const ended = watchClose(ws, session);
   let finished = false;
-  // Once a close is under way there is nothing left to type: no more prompts.
-  let closing = false;
   const out = process.stdout;
-  // A person typing, with output to a file (`hybi connect URL > log`): no prompt, no cursor
-  // movement in the file, plain lines.
-  const tty = out.isTTY === true;
-  const rl: Interface = createInterface({
-    input: process.stdin,
-    output: tty ? out : undefined,
-    prompt: c.green('> '),
-    terminal: tty,
-    historySize: 500,
-  });
-  const prompt = (preserveCursor?: boolean): void => {
-    if (tty && !finished && !closing) rl.prompt(preserveCursor);
-  };
-  const clearLine = tty ? '\r\x1b[2K' : '';
-
-  // Writes a line above the prompt and redraws the prompt with whatever was being typed.
-  const print = (line: string): void => {
-    out.write(clearLine + line + '\n');
-    prompt(true);
-  };
+  const terminal = new Prompt(c);
+  const rl = terminal.rl;
+  const prompt = (): void => terminal.prompt();
+  const print = (line: string): void => terminal.print(line);
 
   const details = [ws.protocol ? `protocol ${ws.protocol}` : '', ws.extensions ? `extensions ${ws.extensions}` : ''].filter(Boolean).join(', ');
   out.write(c.dim(`Connected to ${ws.url || settings.url}${details ? ` (${details})` : ''}.`) + '\n');
   out.write(c.dim('Type a message and press Enter; /help lists commands; Ctrl-D closes.') + '\n');
   prompt();
 
-  ws.on('message', (data: unknown, isBinary: boolean) => {
-    const { text, bytes } = payloadOf(data, isBinary);
-    if (text !== undefined) print(`${c.cyan('<')} ${sanitizeForTerminal(text)}`);
-    else {
-      const format = settings.showBinary === 'raw' ? 'hex' : settings.showBinary;
-      print(`${c.magenta(`< [binary ${bytes!.byteLength} B]`)} ${formatBinary(bytes!, format)}`);
-    }
-  });
+  ws.on('message', (data: unknown, isBinary: boolean) => print(formatReceived(data, isBinary, settings.showBinary, c, '<')));
 
   const fail = (err: unknown): void => print(c.red(`error: ${err instanceof Error ? err.message : String(err)}`));
+
+  if (settings.showPingPong) {
+    ws.on('ping', (payload: Uint8Array) => print(c.yellow(`< ${describeControl('ping', payload)}`)));
+    ws.on('pong', (payload: Uint8Array) => print(c.yellow(`< ${describeControl('pong', payload)}`)));
+  }
 
   const startClose = (code?: number, reason?: string): void => {
     if (ws.readyState !== 'open') return;
@@ -401,67 +567,38 @@ async function runInteractive(ws: WebSocket, settings: ConnectSettings, c: Palet
     });
     // Only a close that was accepted moves the state on; a refused one is reported by the catch.
     if (ws.readyState !== 'open') {
-      closing = true;
+      // Once a close is under way there is nothing left to type: no more prompts.
+      terminal.active = false;
       print(c.dim(`closing (${code ?? 1000}${reason ? ` ${JSON.stringify(reason)}` : ''})...`));
     }
   };
 
-  const send = (data: string | Uint8Array): void => {
-    ws.send(data).catch(fail);
-  };
-
   rl.on('line', (line: string) => {
-    if (!line.startsWith('/') || line.startsWith('//')) {
-      const text = line.startsWith('//') ? line.slice(1) : line;
-      send(settings.binary ? Buffer.from(text) : text);
-      prompt();
-      return;
-    }
-    const space = line.indexOf(' ');
-    const command = space === -1 ? line : line.slice(0, space);
-    const rest = space === -1 ? '' : line.slice(space + 1);
-    switch (command) {
-      case '/ping': {
-        const payload = rest;
+    const typed = parseTypedLine(line, settings.binary);
+    switch (typed.kind) {
+      case 'send':
+        ws.send(typed.data).catch(fail);
+        break;
+      case 'ping': {
+        const payload = typed.data;
         ws.ping(payload, { timeout: 10_000 }).then(
           (rtt: number) => print(c.yellow(`pong${payload ? ` ${JSON.stringify(payload)}` : ''}: round trip ${rtt.toFixed(2)} ms`)),
           fail,
         );
         break;
       }
-      case '/close':
-      case '/quit': {
-        const parts = rest.trim();
-        if (parts === '') {
-          startClose();
-          break;
-        }
-        const gap = parts.indexOf(' ');
-        const codeText = gap === -1 ? parts : parts.slice(0, gap);
-        let code: number;
-        try {
-          code = parseInteger('close', codeText, 0, 65535);
-        } catch {
-          fail(new Error(`'${codeText}' is not a close code (try /close 1000 bye)`));
-          break;
-        }
-        startClose(code, gap === -1 ? '' : parts.slice(gap + 1));
+      case 'pong':
+        ws.pong(typed.data).then(() => print(c.dim(`pong sent${typed.data ? ` ${JSON.stringify(typed.data)}` : ''}`)), fail);
         break;
-      }
-      case '/hex': {
-        const bytes = parseHex(rest);
-        if (bytes === null) fail(new Error('/hex takes hex digits, e.g. /hex 48 69'));
-        else send(bytes);
+      case 'close':
+        startClose(typed.code, typed.reason);
         break;
-      }
-      case '/base64':
-        send(Uint8Array.from(Buffer.from(rest.trim(), 'base64')));
-        break;
-      case '/help':
+      case 'help':
         print(c.dim(INTERACTIVE_HELP));
         break;
-      default:
-        fail(new Error(`unknown command ${command}; /help lists them (use // to send a line starting with /)`));
+      case 'error':
+        fail(new Error(typed.message));
+        break;
     }
     prompt();
   });
@@ -484,11 +621,23 @@ async function runInteractive(ws: WebSocket, settings: ConnectSettings, c: Palet
 
   const end = await ended;
   finished = true;
+  terminal.active = false;
   const who = end.weClosed ? 'closed; the server answered' : 'the server closed the connection';
   const status = statusOf(end);
   const line = `${who}: ${describeClose(end.code, end.reason)}${end.error ? ` (${end.error.message})` : ''}`;
-  out.write(clearLine + (status === ExitStatus.Ok ? c.dim(line) : c.red(line)) + '\n');
+  terminal.finalLine(status === ExitStatus.Ok ? c.dim(line) : c.red(line));
   rl.close();
   process.stdin.destroy();
   return status;
+}
+
+/**
+ * A received message as one line for a person: text escaped for the terminal after `marker`,
+ * binary as "[binary N B]" and hex or base64 (raw bytes would garble the terminal).
+ */
+export function formatReceived(data: unknown, isBinary: boolean, showBinary: BinaryFormat, c: Palette, marker: string): string {
+  const { text, bytes } = payloadOf(data, isBinary);
+  if (text !== undefined) return `${c.cyan(marker)} ${sanitizeForTerminal(text)}`;
+  const format = showBinary === 'raw' ? 'hex' : showBinary;
+  return `${c.magenta(`${marker} [binary ${bytes!.byteLength} B]`)} ${formatBinary(bytes!, format)}`;
 }

@@ -93,9 +93,26 @@ svg.spark line { stroke: var(--line); stroke-width: 1; vector-effect: non-scalin
 .rtt span:nth-child(even) { font-weight: 600; font-variant-numeric: tabular-nums; text-align: right; }
 .about { font-size: 12px; color: var(--muted); line-height: 1.5; margin-top: auto; }
 .about code { font-size: 11.5px; background: var(--bubble); padding: 1px 5px; border-radius: 4px; }
+/* A phone or a narrow window: the side panel becomes a compact strip above the conversation, who
+   is online on the left, the rate and round trips on the right, so that none of them is lost. */
 @media (max-width: 720px) {
-  main { grid-template-columns: 1fr; } aside { display: none; }
-  header { gap: 10px; padding: 10px 14px; } .logo small, .you .label { display: none; } .you input { width: 120px; }
+  main { grid-template-columns: 1fr; grid-template-rows: auto minmax(0, 1fr); }
+  .chat { border-right: 0; }
+  aside {
+    order: -1; display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 8px 14px;
+    padding: 10px 14px; max-height: 40vh; border-bottom: 1px solid var(--line);
+  }
+  aside > section { min-width: 0; }
+  aside > section:first-child { grid-row: span 2; overflow-y: auto; }
+  aside h2 { margin-bottom: 4px; }
+  .metric .value { font-size: 20px; }
+  svg.spark { height: 22px; margin-top: 2px; }
+  .rtt { font-size: 12px; }
+  .about { display: none; }
+  #messages { padding: 14px; }
+  .msg { max-width: 92%; }
+  form { padding: 10px 12px; }
+  header { gap: 10px; padding: 10px 14px; } .logo small, .you .label { display: none; } .you input { width: 110px; }
 }
 `;
 
@@ -112,7 +129,8 @@ const SCRIPT = `
   nameBox.value = name;
   var tryUrl = new URL(wsPath, location.href);
   tryUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  byId('try').textContent = 'hybi connect ' + tryUrl.href;
+  // npx finds the command in a checkout of hybi (after npm start built it) or wherever it is installed.
+  byId('try').textContent = 'npx hybi connect ' + tryUrl.href;
 
   function setStatus(kind, text) {
     var el = byId('status');
@@ -356,7 +374,7 @@ export function renderDemoPage(wsPath: string): string {
         <span>ping frame (RFC 6455)</span><span id="rtt-frame">–</span>
       </div>
     </section>
-    <p class="about">Served by <code>hybi serve --demo</code>: this page and the WebSocket endpoint <code>${escapeAttribute(wsPath)}</code> share one Node.js process. Try <code id="try">hybi connect</code> in a terminal too.</p>
+    <p class="about">Served by <code>hybi serve --demo</code>: this page and the WebSocket endpoint <code>${escapeAttribute(wsPath)}</code> share one Node.js process. Join from a terminal too: run <code id="try">npx hybi connect</code> in the hybi checkout (or anywhere hybi is installed) and type a line.</p>
   </aside>
 </main>
 <script>${SCRIPT}</script>

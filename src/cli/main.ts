@@ -15,6 +15,7 @@ A WebSocket (RFC 6455) client and server for the terminal.
 Commands:
   connect URL   talk to a WebSocket server, interactively or from a script
   serve         run a WebSocket server: echo, broadcast, exec a program, or the chat demo
+  listen PORT   a server wired to the terminal (hybi serve --interactive --port PORT)
 
 Run 'hybi <command> --help' for a command's options.
   hybi connect ws://127.0.0.1:8080/
@@ -48,6 +49,10 @@ export async function main(argv: string[]): Promise<number> {
       return runConnect(rest);
     case 'serve':
       return runServe(rest);
+    case 'listen':
+      // wscat -l PORT: the port first, then any option of hybi serve.
+      if (rest[0] !== undefined && !rest[0].startsWith('-')) return runServe(['--interactive', '--port', rest[0], ...rest.slice(1)]);
+      return runServe(['--interactive', ...rest]);
     case undefined:
     case '-h':
     case '--help':

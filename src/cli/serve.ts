@@ -10,16 +10,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { WebSocketServer, type AcceptResult, type UpgradeInfo, type WebSocketServerOptions as ServerOptions, type WebSocket } from '../index.js';
 import { isIPv4, parseHost } from '../core/index.js';
 import { ChatRoom } from './chat-room.js';
+import { TerminalPeers } from './listen.js';
+import { paletteFor } from './output.js';
 import { DEMO_PAGE_CSP, renderDemoPage } from './demo-page.js';
 import { pathOf, remoteAddressOf, Session } from './session.js';
-import { parseDuration, parseInteger, parseSize, UsageError } from './units.js';
+import { parseCommandLine, parseDuration, parseInteger, parseSize, UsageError } from './units.js';
 
 /** What the server does with messages. */
-export type ServeMode = 'echo' | 'broadcast' | 'exec' | 'demo';
+export type ServeMode = 'echo' | 'broadcast' | 'exec' | 'demo' | 'interactive';
 
 
 export const SERVE_HELP = `Usage: hybi serve [options]
@@ -31,6 +32,9 @@ Run a WebSocket server. One mode says what it does with messages:
                              stdin (text with a newline), each line it prints is sent back;
                              it is never run unless you ask for it
       --demo                 a chat room: open http://HOST:PORT/ in several tabs
+  -i, --interactive          wired to the terminal (wscat -l; also 'hybi listen PORT'):
+                             what clients send is printed, what you type goes to all of
+                             them; without a terminal, stdin lines in and messages out
 
 Options:
       --port PORT            port to listen on (default 8080; 0 picks a free one)
@@ -81,6 +85,7 @@ const OPTIONS = {
   broadcast: { type: 'boolean' },
   exec: { type: 'string' },
   demo: { type: 'boolean' },
+  interactive: { type: 'boolean', short: 'i' },
   protocol: { type: 'string', short: 'p', multiple: true },
   origin: { type: 'string', multiple: true },
   'allow-host': { type: 'string', multiple: true },
@@ -118,7 +123,7 @@ export interface ServeSettings {
 
 /** Parses `hybi serve` arguments; returns null when --help was asked for. Throws UsageError. */
 export function parseServeArgs(argv: string[]): ServeSettings | null {
-  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommandLine(argv, OPTIONS);
   if (values.help) return null;
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (did you mean --exec '${positionals.join(' ')}'?)`);
   const modes: ServeMode[] = [];
@@ -126,6 +131,7 @@ export function parseServeArgs(argv: string[]): ServeSettings | null {
   if (values.broadcast) modes.push('broadcast');
   if (values.exec !== undefined) modes.push('exec');
   if (values.demo) modes.push('demo');
+  if (values.interactive) modes.push('interactive');
   if (modes.length > 1) throw new UsageError(`choose one mode, not ${modes.map((m) => `--${m}`).join(' and ')}`);
   if (values.exec !== undefined && values.exec.trim() === '') throw new UsageError('--exec needs a command');
   const path = values.path ?? (modes[0] === 'demo' ? '/chat' : undefined);
@@ -272,8 +278,14 @@ export async function runServe(argv: string[]): Promise<number> {
     return 0;
   }
   const s = settings;
+  const interactive = process.stdin.isTTY === true;
+  // Ctrl-C and Ctrl-D reach the prompt, not the process: they stop the server as SIGINT does.
+  const terminal =
+    s.mode === 'interactive' ? new TerminalPeers(interactive, paletteFor(process.stdout, !interactive), 'hex', () => process.emit('SIGINT', 'SIGINT')) : undefined;
   const log = (line: string): void => {
-    if (!s.quiet) process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+    if (s.quiet) return;
+    if (terminal) terminal.log(`${new Date().toISOString()} ${line}`);
+    else process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   };
 
   let wss: WebSocketServer;
@@ -320,6 +332,9 @@ export async function runServe(argv: string[]): Promise<number> {
         break;
       case 'demo':
         room!.join(session, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''));
+        break;
+      case 'interactive':
+        terminal!.attach(session);
         break;
     }
     // A route handler's promise is the connection's life: settle it when the connection ends.
@@ -372,6 +387,7 @@ export async function runServe(argv: string[]): Promise<number> {
     const what = s.mode === 'exec' ? `exec ${JSON.stringify(s.command)}` : s.mode;
     process.stderr.write(`hybi serve: ${what} server listening on ${ws}${s.path === undefined ? ' (any path)' : ''}; ${accessLine(s)}\n`);
   }
+  terminal?.start();
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -394,6 +410,7 @@ export async function runServe(argv: string[]): Promise<number> {
       }, SHUTDOWN_MS);
       tlsServer?.close(() => {});
       room?.close();
+      terminal?.close();
       wss
         .close()
         .catch(() => {})

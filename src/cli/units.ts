@@ -4,6 +4,7 @@
  * loop over the argument (no regular expressions on input) and throws a UsageError naming the
  * option, so `hybi` can print one clear line and exit 2 instead of a stack trace.
  */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** A command-line mistake: printed as one line followed by a pointer to `--help`, exit status 2. */
 export class UsageError extends Error {
@@ -143,4 +144,44 @@ export function formatDuration(ms: number): string {
   const m = Math.floor((s % 3600) / 60);
   const sec = String(s % 60).padStart(2, '0');
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m${sec}s` : `${m}m${sec}s`;
+}
+
+/** The option table `parseCommandLine` takes: node:util's parseArgs configuration. */
+export type OptionTable = NonNullable<ParseArgsConfig['options']>;
+
+/** What `parseCommandLine` returns: parseArgs's values and positionals for that table. */
+export type ParsedCommandLine<T extends OptionTable> = ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>>;
+
+/**
+ * node:util's parseArgs, with its errors rephrased as one-line UsageErrors: its own messages
+ * are several lines long and written for programmers ("Unknown option '--x'. To specify a
+ * positional argument starting with a '-', place it at the end of the command after '--', as
+ * in '-- "--x"'"), and a usage error must be one short line and exit status 2.
+ */
+export function parseCommandLine<T extends OptionTable>(argv: string[], options: T): ParsedCommandLine<T> {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(rephraseParseError(err, options));
+  }
+}
+
+function rephraseParseError(err: unknown, options: OptionTable): string {
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    // "Unknown option '--x'. To specify a positional argument ...": the first quoted word.
+    const open = message.indexOf("'");
+    const close = open === -1 ? -1 : message.indexOf("'", open + 1);
+    const option = close === -1 ? '' : message.slice(open + 1, close);
+    return option ? `unknown option '${option}'` : 'unknown option';
+  }
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    // "Option '-n, --count <value>' argument missing" or "Option '-h, --help' does not take an argument".
+    const entry = Object.entries(options ?? {}).find(([long]) => message.includes(`--${long} `) || message.includes(`--${long}'`));
+    const name = entry ? `--${entry[0]}` : 'an option';
+    return entry && (entry[1] as { type: string }).type === 'boolean' ? `${name} takes no value` : `${name} needs a value`;
+  }
+  // Anything else parseArgs may add later: its first sentence, on one line.
+  return message.split('\n', 1)[0]!.split('. ', 1)[0]!;
 }

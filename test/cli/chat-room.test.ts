@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { request } from 'node:http';
 import WebSocket from 'ws';
 import { cleanName, cleanText, HISTORY, MAX_NAME, MAX_TEXT } from '../../src/cli/chat-room.js';
-import { killAll, serve } from './harness.js';
+import { Cli, killAll, serve } from './harness.js';
 
 afterEach(killAll);
 
@@ -113,18 +113,47 @@ describe('the chat room protocol', () => {
     assert.ok(typeof rtt['ms'] === 'number' && rtt['ms'] >= 0);
   });
 
+  // Issue 18 changed this: text that is not JSON used to be ignored; it is now a chat line (see
+  // the test below), so only JSON objects of no known type and binary messages are ignored.
   it('ignores what is not its protocol instead of closing on the sender', async () => {
     const { origin } = await serve(['--demo', '--quiet']);
     const ada = join(origin, 'Ada');
     await ada.next('welcome');
-    ada.say('not json');
-    ada.say('null');
     ada.say({ type: 'nope' });
     ada.say({ type: 'say', text: 42 });
     ada.ws.send(Buffer.from([1, 2, 3]));
     ada.say({ type: 'say', text: 'still here' });
     assert.equal((await ada.next('say'))['text'], 'still here');
     assert.equal(ada.ws.readyState, WebSocket.OPEN);
+  });
+
+  it('takes a plain text line (not JSON) as a chat line, in order with the JSON ones', async () => {
+    const { origin } = await serve(['--demo', '--quiet']);
+    const ada = join(origin, 'Ada');
+    await ada.next('welcome');
+    ada.say('not json');
+    ada.say('null');
+    ada.say('[1, 2]');
+    ada.say({ type: 'say', text: 'json' });
+    const said = [await ada.next('say'), await ada.next('say'), await ada.next('say'), await ada.next('say')];
+    assert.deepEqual(said.map((m) => m['text']), ['not json', 'null', '[1, 2]', 'json']);
+    assert.equal(said[0]!['from'].name, 'Ada');
+  });
+
+  it('a line typed into hybi connect joins the conversation', async () => {
+    const { origin } = await serve(['--demo', '--quiet']);
+    const ada = join(origin, 'Ada');
+    await ada.next('welcome');
+    const terminal = new Cli(['connect', `${origin}/chat?name=terminal`]);
+    await ada.next('join', (m) => m['user'].name === 'terminal');
+    terminal.write('hello from the terminal\n');
+    const said = await ada.next('say');
+    assert.equal(said['text'], 'hello from the terminal');
+    assert.equal(said['from'].name, 'terminal');
+    // The terminal sees the room's answer too: its own line, as JSON.
+    await terminal.waitForStdout('"text":"hello from the terminal"');
+    terminal.end();
+    assert.equal((await terminal.finish()).status, 0);
   });
 
   it('serves the page at / and the WebSocket at /chat only', async () => {

@@ -25,8 +25,8 @@ describe('the chat demo in headless Chromium', () => {
     await browser?.close();
   });
 
-  async function open(url: string): Promise<{ page: Page; errors: string[]; close(): Promise<void> }> {
-    const context = await browser.newContext({ viewport: { width: 880, height: 640 } });
+  async function open(url: string, viewport = { width: 880, height: 640 }): Promise<{ page: Page; errors: string[]; close(): Promise<void> }> {
+    const context = await browser.newContext({ viewport });
     const page = await context.newPage();
     const errors: string[] = [];
     // Any script error or CSP violation (a blocked inline script or style) fails the test.
@@ -82,6 +82,53 @@ describe('the chat demo in headless Chromium', () => {
     } finally {
       await ada.close();
       await linus.close().catch(() => {});
+    }
+  });
+
+  it('at 400 px wide, who is online, the message rate and both round trips stay on screen', { timeout: 60_000 }, async () => {
+    const { origin } = await serve(['--demo', '--quiet']);
+    const http = origin.replace('ws:', 'http:');
+    const viewport = { width: 400, height: 700 };
+    const ada = await open(`${http}/?name=Ada`, viewport);
+    const linus = await open(`${http}/?name=Linus`, viewport);
+    try {
+      const { page } = ada;
+      await page.locator('#users li', { hasText: 'Linus' }).waitFor({ timeout: 5000 });
+      await page.waitForFunction(() => /ms$/.test(document.getElementById('rtt-app')!.textContent ?? ''), undefined, { timeout: 5000 });
+      await page.waitForFunction(() => /ms$/.test(document.getElementById('rtt-frame')!.textContent ?? ''), undefined, { timeout: 5000 });
+      // Each figure is shown (not display:none, not zero-sized) and lies inside the 400x700 viewport,
+      // so nobody has to scroll sideways or find a hidden panel to see it.
+      for (const selector of ['#users', '#user-count', '#rate', '#frames', '#rtt-app', '#rtt-frame', '#input', '#send']) {
+        const element = page.locator(selector);
+        assert.ok(await element.isVisible(), `${selector} is visible at 400 px`);
+        const box = await element.boundingBox();
+        assert.ok(box && box.width > 0 && box.height > 0, `${selector} has a size`);
+        assert.ok(box.x >= 0 && box.y >= 0 && box.x + box.width <= viewport.width + 0.5 && box.y + box.height <= viewport.height + 0.5, `${selector} lies within the viewport: ${JSON.stringify(box)}`);
+      }
+      // Both names in the online list are on screen, and the page does not scroll sideways.
+      for (const name of ['Ada', 'Linus']) {
+        const box = await page.locator('#users li', { hasText: name }).boundingBox();
+        assert.ok(box && box.x + box.width <= viewport.width + 0.5 && box.y + box.height <= viewport.height + 0.5, `${name} is on screen`);
+      }
+      assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), viewport.width);
+      // And the conversation still works at that width.
+      await page.fill('#input', 'narrow hello');
+      await page.press('#input', 'Enter');
+      await linus.page.locator('#messages .msg', { hasText: 'narrow hello' }).waitFor({ timeout: 5000 });
+      assert.deepEqual([...ada.errors, ...linus.errors], []);
+    } finally {
+      await ada.close();
+      await linus.close();
+    }
+  });
+
+  it('the hint on the page is a command that works from a checkout (npx hybi connect ...)', { timeout: 60_000 }, async () => {
+    const { origin } = await serve(['--demo', '--quiet']);
+    const ada = await open(`${origin.replace('ws:', 'http:')}/`);
+    try {
+      assert.equal(await ada.page.locator('#try').textContent(), `npx hybi connect ${origin}/chat`);
+    } finally {
+      await ada.close();
     }
   });
 });
