@@ -14,7 +14,6 @@
  */
 import { Buffer, isUtf8 } from 'node:buffer';
 import { EventEmitter } from 'node:events';
-import { performance } from 'node:perf_hooks';
 import { Readable, type Duplex } from 'node:stream';
 import { encodeClosePayload } from '../core/close.js';
 import type { ReadyState, Role } from '../core/connection.js';
@@ -25,8 +24,6 @@ import {
   IdleTimeoutError,
   InvalidArgumentError,
   NotUtf8Error,
-  PingTimeoutError,
-  PongMismatchError,
   ProtocolError,
   SendBufferFullError,
 } from '../core/errors.js';
@@ -44,7 +41,7 @@ import {
 } from '../node/diagnostics.js';
 import { PauseReason, SocketDriver, type CloseResult, type DriverEvents, type DriverOptions } from '../node/driver.js';
 import type { MessageCodec } from '../node/message-codec.js';
-import { WheelTimer } from '../node/timer-wheel.js';
+import { PingTracker } from './ping-tracker.js';
 import {
   checkOptionNames,
   CONNECTION_OPTION_NAMES,
@@ -217,17 +214,6 @@ interface Waiter {
   reject(error: Error): void;
 }
 
-interface PendingPing {
-  payload: Uint8Array;
-  sent: number;
-  keepalive: boolean;
-  resolve: ((rtt: number) => void) | null;
-  reject: ((error: Error) => void) | null;
-  timer: WheelTimer | null;
-  /** The last pong that answered no outstanding ping while this one waited (what its timeout reports), or null. */
-  stray: Uint8Array | null;
-}
-
 interface Settle {
   resolve(): void;
   reject(error: unknown): void;
@@ -368,12 +354,6 @@ function checkIndex(name: string, value: number | undefined, length: number, fal
     throw new InvalidArgumentError(`${name} must be an integer from 0 to ${length}, got ${String(value)}`);
   }
   return value;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**
@@ -592,8 +572,8 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   #takes = 0;
 
   // Pings and closing.
-  /** Pings waiting for their pong, oldest first; null until the first ping. */
-  #pings: PendingPing[] | null = null;
+  /** Pings waiting for their pong (ping-tracker.ts); null until the first ping. */
+  #pings: PingTracker | null = null;
   #closePromise: Promise<CloseInfo> | null = null;
   #closeSettle: { resolve(info: CloseInfo): void; reject(error: Error): void } | null = null;
 
@@ -1160,24 +1140,10 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     if (payload.length > MAX_CONTROL_PAYLOAD) {
       throw new InvalidArgumentError(`a ping payload is at most ${MAX_CONTROL_PAYLOAD} bytes, got ${payload.length}`);
     }
-    return new Promise<number>((resolve, reject) => {
-      const entry: PendingPing = { payload, sent: performance.now(), keepalive: false, resolve, reject, timer: null, stray: null };
-      // Listed before it is written: a transport may deliver the pong synchronously.
-      (this.#pings ??= []).push(entry);
-      this.#driver.ping(payload);
-      if (timeout > 0) {
-        entry.timer = new WheelTimer(
-          () => {
-            const index = this.#pings === null ? -1 : this.#pings.indexOf(entry);
-            if (index >= 0) this.#pings!.splice(index, 1);
-            // Pongs came, none with our payload: say what arrived rather than "no pong".
-            reject(entry.stray === null ? new PingTimeoutError(timeout) : new PongMismatchError(payload, entry.stray));
-          },
-          { ref: true },
-        );
-        entry.timer.schedule(timeout);
-      }
-    });
+    // Listed before it is written: a transport may deliver the pong synchronously.
+    const roundTrip = (this.#pings ??= new PingTracker()).add(payload, timeout);
+    this.#driver.ping(payload);
+    return roundTrip;
   }
 
   /**
@@ -1212,40 +1178,13 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
   #onKeepalive(): void {
     if (this.#state !== 'open') return;
-    // At most one keep-alive entry waits for its pong, so a silent peer cannot grow the list.
-    if (this.#pings === null || !this.#pings.some((p) => p.keepalive)) {
-      (this.#pings ??= []).push({ payload: EMPTY, sent: performance.now(), keepalive: true, resolve: null, reject: null, timer: null, stray: null });
-    }
+    (this.#pings ??= new PingTracker()).addKeepalive();
     this.#driver.ping(EMPTY);
   }
 
   #onPong(payload: Uint8Array): void {
-    const pings = this.#pings;
-    let roundTrip: number | null = null;
-    if (pings !== null && pings.length > 0) {
-      let index = -1;
-      for (let i = 0; i < pings.length; i++) {
-        if (sameBytes(pings[i]!.payload, payload)) {
-          index = i;
-          break;
-        }
-      }
-      if (index >= 0) {
-        const now = performance.now();
-        roundTrip = now - pings[index]!.sent;
-        this.#observer?.pingRoundTrip(roundTrip);
-        for (const entry of pings.splice(0, index + 1)) {
-          entry.timer?.cancel();
-          entry.resolve?.(now - entry.sent);
-        }
-      } else {
-        // Not an answer to any outstanding ping: an unsolicited pong, a heartbeat RFC 6455 section
-        // 5.5.3 allows, so no ping ends here. Each waiting ping keeps the last one it saw (one
-        // copy, shared), so that its timeout can report a peer that answers with other data.
-        const stray = Buffer.from(payload);
-        for (const entry of pings) if (!entry.keepalive) entry.stray = stray;
-      }
-    }
+    const roundTrip = this.#pings === null ? null : this.#pings.pong(payload);
+    if (roundTrip !== null) this.#observer?.pingRoundTrip(roundTrip);
     publishPong(this, this.#role, payload, roundTrip);
     this.#safeEmit('pong', Buffer.from(payload));
   }
@@ -1752,10 +1691,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     this.#state = 'closed';
     const closedError = (): ConnectionClosedError => new ConnectionClosedError(result.code, result.reason, result.wasClean);
 
-    for (const entry of this.#pings ?? []) {
-      entry.timer?.cancel();
-      entry.reject?.(closedError());
-    }
+    this.#pings?.closeAll(closedError);
     this.#pings = null;
 
     this.#writer?.close(closedError());
