@@ -17,7 +17,7 @@ import { types } from 'node:util';
 import { ConnectError, ConnectionClosedError, WebSocketError, type HybiError } from '../core/errors.js';
 import { connectResolved, resolveConnectOptions, type ConnectOptions } from './connect.js';
 import { parseWebSocketURL } from './url.js';
-import { kCloseResult, kCloseWithoutCode, type WebSocket } from './websocket.js';
+import { connectionInternals, type WebSocket } from './websocket.js';
 
 /** What `binaryType` may be: the browser's two, plus Node Buffers. */
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
@@ -564,7 +564,7 @@ export class BrowserWebSocket extends EventTarget {
     this.#readyState = CLOSING;
     const native = this.#native!;
     // With a reason but no code the standard sends 1000; with neither, a close frame without a body.
-    if (code === undefined && text === undefined) void native[kCloseWithoutCode]();
+    if (code === undefined && text === undefined) void connectionInternals.closeWithoutCode(native);
     else void native.close(code ?? 1000, text ?? '');
   }
 
@@ -695,7 +695,7 @@ export class BrowserWebSocket extends EventTarget {
 
   #onClose(ws: WebSocket): void {
     if (this.#closeFired) return;
-    const result = ws[kCloseResult]();
+    const result = connectionInternals.closeResult(ws);
     this.#readyState = CLOSED;
     this.#closeFired = true;
     // RFC 6455 section 7.1.5 as the standard uses it: without a completed closing handshake the
