@@ -2,12 +2,12 @@
  * The checks of what a WebSocket's methods are called with, before anything is sent: option
  * names, ws's argument forms (callbacks, `mask`), indexes, timeouts and control-frame payloads.
  */
-import { Buffer } from 'node:buffer';
+import { Buffer, isUtf8 } from 'node:buffer';
 import type { Role } from '../core/connection.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { MAX_CONTROL_PAYLOAD } from '../core/limits.js';
 import { byteView, EMPTY } from './bytes.js';
-import type { PingData, SendCallback } from './websocket-types.js';
+import type { PingData, SendCallback, SendOptions } from './websocket-types.js';
 
 export const SEND_NAMES: ReadonlySet<string> = new Set(['binary', 'fragmentSize', 'start', 'end', 'compress']);
 
@@ -83,10 +83,30 @@ export function checkTimeout(what: string, timeout: unknown): void {
   }
 }
 
-export function checkIndex(name: string, value: number | undefined, length: number, fallback: number): number {
+function checkIndex(name: string, value: number | undefined, length: number, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 0 || value > length) {
     throw new InvalidArgumentError(`${name} must be an integer from 0 to ${length}, got ${String(value)}`);
   }
   return value;
+}
+
+/**
+ * The bytes of a whole message given to send(): `start` to `end` of it, a view of bytes (never a
+ * copy) or a string's UTF-8. Bytes sent as text (`binary: false`) must be valid UTF-8.
+ */
+export function messageBytes(data: string | Uint8Array | ArrayBuffer | ArrayBufferView, options: SendOptions | undefined): Uint8Array {
+  if (typeof data === 'string') {
+    const start = checkIndex('start', options?.start, data.length, 0);
+    const end = checkIndex('end', options?.end, data.length, data.length);
+    return Buffer.from(start === 0 && end === data.length ? data : data.slice(start, end), 'utf8');
+  }
+  const view = byteView(data);
+  const start = checkIndex('start', options?.start, view.length, 0);
+  const end = checkIndex('end', options?.end, view.length, view.length);
+  const bytes = start === 0 && end === view.length ? view : view.subarray(start, Math.max(start, end));
+  // RFC 6455 section 5.6: a text message's payload is UTF-8; sending anything else would make the
+  // peer fail the connection, so it is the caller's error, caught here.
+  if (options?.binary === false && !isUtf8(bytes)) throw new InvalidArgumentError('bytes sent as text are not valid UTF-8');
+  return bytes;
 }

@@ -1,8 +1,8 @@
 /**
- * What the front-ends (connect(), the server) hand a new WebSocket beyond its public init: options
- * they resolved once before any network, the negotiated extension codecs, a test's mask source,
- * the server's metrics. None of it is in the public WebSocketInit. Also the driver options made
- * from resolved options, shared by the connections of one server.
+ * What the front-ends (connect(), the server) hand a new WebSocket beyond its public init: the
+ * options they resolved once before any network, the negotiated extension codecs, the server's
+ * metrics. None of it is in the public WebSocketInit. Also the driver options made from resolved
+ * options, shared by the connections of one server.
  */
 import type { Role } from '../core/connection.js';
 import { InvalidArgumentError } from '../core/errors.js';
@@ -15,8 +15,6 @@ import type { WebSocketInit } from './websocket-types.js';
 export interface ConnectionInit extends WebSocketInit {
   /** Negotiated extension codecs (permessage-deflate), in response-header order. */
   codecs?: readonly MessageCodec[];
-  /** For tests: the mask-key source of the core (the client masks every frame). */
-  maskKey?: () => Uint8Array;
   /**
    * Options already checked by `resolveOptions`, used instead of the WebSocketOptions fields of
    * this object: a server resolves its connection options once, and its connections share them.
@@ -28,7 +26,7 @@ export interface ConnectionInit extends WebSocketInit {
 }
 
 /** What a direct construction may pass: the init's fields (public and these) and every connection option. */
-const INIT_NAMES: ReadonlySet<string> = new Set(['role', 'url', 'protocol', 'head', 'codecs', 'maskKey', 'options', ...CONNECTION_OPTION_NAMES]);
+const INIT_NAMES: ReadonlySet<string> = new Set(['role', 'url', 'protocol', 'head', 'codecs', 'options', ...CONNECTION_OPTION_NAMES]);
 
 /**
  * The options of a WebSocket built from `init`: the front-ends (connect(), the server) resolved
@@ -44,24 +42,23 @@ export function initOptions(init: ConnectionInit): ResolvedOptions {
 }
 
 /**
- * Driver options made from resolved options, kept for connections without extension codecs or
- * a test's mask source: one object per server (and role) rather than one per connection.
+ * Driver options made from resolved options, kept for connections without extension codecs: one
+ * object per server (and role) rather than one per connection.
  */
 const sharedDriverOptions = new WeakMap<ResolvedOptions, { client?: DriverOptions; server?: DriverOptions }>();
 
 export function driverOptions(options: ResolvedOptions, init: ConnectionInit): DriverOptions {
-  const shareable = (init.codecs === undefined || init.codecs.length === 0) && init.maskKey === undefined;
-  if (shareable) {
+  if (init.codecs === undefined || init.codecs.length === 0) {
     let byRole = sharedDriverOptions.get(options);
     if (byRole === undefined) sharedDriverOptions.set(options, (byRole = {}));
     const cached = byRole[init.role];
     if (cached !== undefined) return cached;
     return (byRole[init.role] = makeDriverOptions(options, init.role));
   }
-  return makeDriverOptions(options, init.role, init.codecs, init.maskKey);
+  return makeDriverOptions(options, init.role, init.codecs);
 }
 
-function makeDriverOptions(options: ResolvedOptions, role: Role, codecs?: readonly MessageCodec[], maskKey?: () => Uint8Array): DriverOptions {
+function makeDriverOptions(options: ResolvedOptions, role: Role, codecs?: readonly MessageCodec[]): DriverOptions {
   return {
     role,
     maxFrameSize: options.maxFrameSize,
@@ -73,6 +70,5 @@ function makeDriverOptions(options: ResolvedOptions, role: Role, codecs?: readon
     closeTimeout: options.closeTimeout,
     messageTimeout: options.messageTimeout,
     codecs,
-    maskKey,
   };
 }

@@ -10,7 +10,7 @@
  * pull consumers, the hold on the answer to the peer's close) and the ping books
  * (ping-tracker.ts). The driver (node/driver.ts) reads and writes the socket.
  */
-import { Buffer, isUtf8 } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { encodeClosePayload } from '../core/close.js';
@@ -37,16 +37,16 @@ import {
 } from '../node/diagnostics.js';
 import { SocketDriver, type CloseResult, type DriverEvents } from '../node/driver.js';
 import type { MessageCodec } from '../node/message-codec.js';
-import { asBuffer, byteView, EMPTY, isAsyncIterable, isByteSource } from './bytes.js';
+import { asBuffer, EMPTY, isAsyncIterable, isByteSource } from './bytes.js';
 import {
   BEGIN_MESSAGE_NAMES,
-  checkIndex,
   checkMask,
   checkTimeout,
   CLOSE_NAMES,
   controlArguments,
   controlPayload,
   handled,
+  messageBytes,
   PING_NAMES,
   RECEIVE_NAMES,
   SEND_HINTS,
@@ -79,22 +79,7 @@ import type {
 
 export type { MessageCodec } from '../node/message-codec.js';
 export type { WebSocketOptions } from './options.js';
-export type {
-  CloseInfo,
-  CloseOptions,
-  Message,
-  MessageListenerArgs,
-  MessageReadable,
-  PingData,
-  PingOptions,
-  ReceiveOptions,
-  SendCallback,
-  SendData,
-  SendOptions,
-  WebSocketEvents,
-  WebSocketInit,
-  WebSocketReadyState,
-} from './websocket-types.js';
+export type * from './websocket-types.js';
 
 const noop = (): void => {};
 const NO_CODECS: readonly MessageCodec[] = [];
@@ -518,23 +503,8 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     if (fragmentSize !== undefined) checkFragmentSize(fragmentSize);
     const binary = options?.binary;
     if (typeof data === 'string' || isByteSource(data)) {
-      let bytes: Uint8Array;
-      let isText: boolean;
-      if (typeof data === 'string') {
-        const start = checkIndex('start', options?.start, data.length, 0);
-        const end = checkIndex('end', options?.end, data.length, data.length);
-        bytes = Buffer.from(start === 0 && end === data.length ? data : data.slice(start, end), 'utf8');
-        isText = binary !== true;
-      } else {
-        const view = byteView(data);
-        const start = checkIndex('start', options?.start, view.length, 0);
-        const end = checkIndex('end', options?.end, view.length, view.length);
-        bytes = start === 0 && end === view.length ? view : view.subarray(start, Math.max(start, end));
-        isText = binary === false;
-        // RFC 6455 section 5.6: a text message's payload is UTF-8; sending anything else would
-        // make the peer fail the connection, so it is the caller's error, caught here.
-        if (isText && !isUtf8(bytes)) throw new InvalidArgumentError('bytes sent as text are not valid UTF-8');
-      }
+      const isText = typeof data === 'string' ? binary !== true : binary === false;
+      let bytes = messageBytes(data, options);
       const compress = this.#codecs.length > 0 && options?.compress !== false;
       if (!compress && this.#sendIdle()) {
         // The fast path: straight to the core and the socket, synchronously, so a reply sent
