@@ -36,6 +36,7 @@ import {
   type ResolvedOptions,
 } from './options.js';
 import { parseWebSocketURL, type WebSocketURL } from './url.js';
+import type { ConnectionInit } from './connection-init.js';
 import { WebSocket, type MessageCodec, type WebSocketOptions } from './websocket.js';
 
 export type { TlsDialOptions } from '../node/dial.js';
@@ -473,7 +474,7 @@ function open(socket: Socket, response: ResponseHead, url: WebSocketURL, key: st
       }
       codecs.push(codec);
     }
-    return new WebSocket(socket, {
+    const init: ConnectionInit = {
       // Resolved before dialing; the WebSocket uses them as they are.
       options: settings.connection,
       role: 'client',
@@ -482,7 +483,8 @@ function open(socket: Socket, response: ResponseHead, url: WebSocketURL, key: st
       // The bytes that came with the 101 are the first frames: the WebSocket reads them first.
       head: response.rest,
       codecs,
-    });
+    };
+    return new WebSocket(socket, init);
   } catch (error) {
     socket.destroy();
     throw error;

@@ -1,7 +1,7 @@
 /**
  * `ws.receiveFragments()`: one received message as its pieces, as they arrive, each with the
- * message's type and whether it is the last (the seeds' per-fragment receive: Sagittarius's
- * `websocket-receive-fragments`). It is fed by the same streaming path as `receiveStream()`, and
+ * message's type and whether it is the last (as Sagittarius's `websocket-receive-fragments`
+ * gives them). It is fed by the same streaming path as `receiveStream()`, and
  * holds the socket the same way: while more than its mark is buffered, the socket is not read.
  */
 import type { Buffer } from 'node:buffer';

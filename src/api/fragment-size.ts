@@ -1,6 +1,6 @@
 /**
- * `fragmentSize` as a number or as a function of the data and an offset (the Sagittarius seed's
- * `split`, which may be a procedure): how a message or a streamed chunk is cut into frames.
+ * `fragmentSize` as a number or as a function of the data and an offset (as Sagittarius's
+ * `split` may be a procedure): how a message or a streamed chunk is cut into frames.
  */
 import { InvalidArgumentError } from '../core/errors.js';
 

@@ -1,7 +1,7 @@
 /**
  * The connection objects of the api layer: the native `WebSocket`, the browser-compatible
- * `BrowserWebSocket`, and the connection options with their defaults. Internal helpers (symbols
- * the two classes share, `wrapOpenWebSocket`) are deliberately not re-exported.
+ * `BrowserWebSocket`, and the connection options with their defaults. Internal helpers
+ * (`connectionInternals`, `ConnectionInit`, `wrapOpenWebSocket`) are deliberately not re-exported.
  */
 export { WebSocket } from './websocket.js';
 export type {
@@ -19,7 +19,7 @@ export type {
   WebSocketInit,
   WebSocketReadyState,
 } from './websocket.js';
-// The seeds' fragment-level API (beginMessage, receiveFragments, fragmentSize as a function, receive({ as }), close({ timeout })).
+// The fragment-level API (beginMessage, receiveFragments, fragmentSize as a function, receive({ as }), close({ timeout })).
 export { MessageWriter } from './message-writer.js';
 export type { BeginMessageOptions, MessagePart } from './message-writer.js';
 export { FragmentReader } from './fragment-reader.js';

@@ -1,6 +1,6 @@
 /**
  * `ws.beginMessage()`: one message sent part by part, where the caller decides which part is the
- * last (the seeds' fragment-level send: Racket's `ws-send! #:final-fragment?`). Each part is one
+ * last (as Racket's `ws-send! #:final-fragment?` does). Each part is one
  * frame; the part given to `end()` carries FIN, so no empty trailing frame is needed when the
  * caller knows its last part. The WebSocket queues the writer like any send: its frames go out
  * once the sends before it are done, and the sends after it wait until it ends.

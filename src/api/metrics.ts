@@ -12,7 +12,7 @@ import { ProtocolError } from '../core/errors.js';
 import type { HttpRefusal } from '../core/handshake.js';
 import { DeflateCodec } from '../node/deflate-codec.js';
 import { closedByName, publishReject, refusalReason } from '../node/diagnostics.js';
-import { kCloseResult, kDriverOf, type WebSocket } from './websocket.js';
+import { connectionInternals, type WebSocket } from './websocket.js';
 
 /**
  * Upper bounds (in seconds) of the ping round-trip histogram's buckets: from a millisecond on a
@@ -105,7 +105,7 @@ function zeroTotals(): Totals {
 
 /** Adds one connection's counters into `into`. */
 function addConnection(into: Totals, ws: WebSocket): void {
-  const driver = ws[kDriverOf]();
+  const driver = connectionInternals.driver(ws);
   into.messagesIn += driver.messagesIn;
   into.messagesOut += driver.messagesOut;
   into.bytesIn += driver.bytesIn;
@@ -176,12 +176,12 @@ export class ServerMetrics {
    */
   closed(ws: WebSocket): void {
     addConnection(this.#totals, ws);
-    const result = ws[kCloseResult]();
+    const result = connectionInternals.closeResult(ws);
     if (result === null) return;
     if (result.wasClean) this.#closed.clean++;
     else if (result.error instanceof ProtocolError) this.#closed.failed++;
     else this.#closed.abnormal++;
-    this.#closedBy[closedByName(ws[kDriverOf]().closedBy)]++;
+    this.#closedBy[closedByName(connectionInternals.driver(ws).closedBy)]++;
     this.#closeCodes.set(result.code, (this.#closeCodes.get(result.code) ?? 0) + 1);
   }
 

@@ -63,7 +63,8 @@ import {
   resolveOptions,
   type ResolvedOptions,
 } from './options.js';
-import { kSendEncoded, WebSocket, type Message, type MessageCodec, type WebSocketOptions } from './websocket.js';
+import type { ConnectionInit } from './connection-init.js';
+import { connectionInternals, WebSocket, type Message, type MessageCodec, type WebSocketOptions } from './websocket.js';
 
 export type { RouteMatch, RouteParamNames, RouteParams, RoutePattern } from './route.js';
 
@@ -938,7 +939,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
         return null;
       }
 
-      const ws = new WebSocket<Data>(socket, {
+      const init: ConnectionInit = {
         options: this.#connectionOptions,
         role: 'server',
         url: req.url ?? '/',
@@ -946,7 +947,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
         head: head.length > 0 ? head : undefined,
         codecs: negotiated.codecs,
         observer: this.#metrics,
-      });
+      };
+      const ws = new WebSocket<Data>(socket, init);
       if (data !== undefined) ws.data = data.value;
       this.#track(ws);
       counted = false;
@@ -1115,7 +1117,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     for (const ws of this.#clients) {
       if (ws.readyState !== 'open' || skip(ws)) continue;
       // Never rejects unhandled; a client that closed meanwhile is removed by its 'close'.
-      void ws[kSendEncoded](chunks, size);
+      void connectionInternals.sendEncoded(ws, chunks, size);
       sent++;
     }
     return sent;

@@ -13,6 +13,7 @@ import { InvalidArgumentError } from '../../src/core/errors.js';
 import { BrowserWebSocket } from '../../src/api/browser-websocket.js';
 import { connect } from '../../src/api/connect.js';
 import { WebSocketServer } from '../../src/api/server.js';
+import type { ConnectionInit } from '../../src/api/connection-init.js';
 import { WebSocket } from '../../src/api/websocket.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { closePair, wsPair } from '../helpers/ws-pair.js';
@@ -315,7 +316,8 @@ describe('new WebSocket(stream, init): options checked before the stream is touc
     }
     assert.throws(() => new WebSocket(a, { role: 'client', maxPayload: 10 } as never), invalid(/new WebSocket\(\).*'maxPayload'/));
     // Options that did not come from resolveOptions are checked like the fields would be.
-    assert.throws(() => new WebSocket(a, { role: 'client', options: { ...resolveOptions(), maxFragments: 0 } }), invalid(/maxFragments/));
+    const init: ConnectionInit = { role: 'client', options: { ...resolveOptions(), maxFragments: 0 } };
+    assert.throws(() => new WebSocket(a, init), invalid(/maxFragments/));
     assert.equal(a.listenerCount('data') + a.listenerCount('readable') + a.listenerCount('close'), 0);
     a.destroy();
     b.destroy();

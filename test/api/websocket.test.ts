@@ -24,7 +24,7 @@ import {
   SendBufferFullError,
 } from '../../src/core/errors.js';
 import { Opcode } from '../../src/core/opcode.js';
-import { kCloseWithoutCode, kSendEncoded, WebSocket, type Message } from '../../src/api/websocket.js';
+import { connectionInternals, WebSocket, type Message } from '../../src/api/websocket.js';
 import { resolveOptions } from '../../src/api/options.js';
 import { encodeFrame } from '../../src/core/frame.js';
 import { pendingTimers } from '../../src/node/timer-wheel.js';
@@ -310,14 +310,14 @@ for (const transport of transports) {
         yield 'first';
       }
       void server.send(slow());
-      await server[kSendEncoded]([frame.subarray(0, 3), frame.subarray(3)], frame.length);
-      await server[kSendEncoded]([frame], frame.length);
+      await connectionInternals.sendEncoded(server, [frame.subarray(0, 3), frame.subarray(3)], frame.length);
+      await connectionInternals.sendEncoded(server, [frame], frame.length);
       assert.deepEqual(await client.receive(), { type: 'text', data: 'streamed first' });
       assert.deepEqual(await client.receive(), { type: 'text', data: 'to everyone' });
       assert.deepEqual(await client.receive(), { type: 'text', data: 'to everyone' });
-      await assert.rejects(client[kSendEncoded]([frame], frame.length), InvalidArgumentError);
+      await assert.rejects(connectionInternals.sendEncoded(client, [frame], frame.length), InvalidArgumentError);
       await server.close();
-      await assert.rejects(server[kSendEncoded]([frame], frame.length), ConnectionNotOpenError);
+      await assert.rejects(connectionInternals.sendEncoded(server, [frame], frame.length), ConnectionNotOpenError);
       await closePair(client, server);
     });
   });
@@ -829,7 +829,7 @@ for (const transport of transports) {
       assert.deepEqual(await serverClosed, [1000, '']);
       const second = await wsPair(transport);
       const peerClosed = next(second.server, 'close');
-      assert.deepEqual(await second.client[kCloseWithoutCode](), { code: 1005, reason: '' });
+      assert.deepEqual(await connectionInternals.closeWithoutCode(second.client), { code: 1005, reason: '' });
       assert.deepEqual(await peerClosed, [1005, '']);
     });
 

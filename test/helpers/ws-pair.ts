@@ -8,7 +8,8 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { decodeFrame } from '../../src/core/frame-parser.js';
 import { encodeFrame, type EncodeFrameOptions, type Frame } from '../../src/core/frame.js';
-import { WebSocket, type WebSocketInit } from '../../src/api/websocket.js';
+import type { ConnectionInit } from '../../src/api/connection-init.js';
+import { WebSocket } from '../../src/api/websocket.js';
 import type { WebSocketOptions } from '../../src/api/options.js';
 import { duplexPair } from './duplex-pair.js';
 import { tcpPair } from './tcp-pair.js';
@@ -25,8 +26,8 @@ export async function streamPair(transport: Transport): Promise<[Duplex, Duplex]
 }
 
 export interface WsPairOptions {
-  client?: WebSocketOptions & Partial<WebSocketInit>;
-  server?: WebSocketOptions & Partial<WebSocketInit>;
+  client?: WebSocketOptions & Partial<ConnectionInit>;
+  server?: WebSocketOptions & Partial<ConnectionInit>;
 }
 
 /** No timers unless a test asks: keep-alive and idle defaults would only add noise. */
@@ -128,7 +129,7 @@ export class RawPeer {
 export async function rawPair(
   transport: Transport,
   role: 'client' | 'server',
-  options: WebSocketOptions & Partial<WebSocketInit> = {},
+  options: WebSocketOptions & Partial<ConnectionInit> = {},
 ): Promise<{ ws: WebSocket; peer: RawPeer; wsStream: Duplex; peerStream: Duplex }> {
   const [clientStream, serverStream] = await streamPair(transport);
   const wsStream = role === 'client' ? clientStream : serverStream;

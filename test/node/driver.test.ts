@@ -14,6 +14,7 @@ import { releaseMaskMemory, reserveMaskMemory } from '../../src/core/mask.js';
 import { Opcode } from '../../src/core/opcode.js';
 import { PauseReason, SocketDriver, type CloseResult, type DriverEvents, type DriverOptions } from '../../src/node/driver.js';
 import type { MessageCodec } from '../../src/node/message-codec.js';
+import type { ConnectionInit } from '../../src/api/connection-init.js';
 import { WebSocket } from '../../src/api/websocket.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { tcpPair } from '../helpers/tcp-pair.js';
@@ -290,8 +291,10 @@ describe('extension transform (the permessage-deflate path)', { timeout: 30_000 
 
   test('sends are encoded by the codec (RSV1 set) and the peer with the same codec reads them back', async () => {
     const [a, b] = duplexPair();
-    const client = new WebSocket(a, { role: 'client', codecs: [reversingCodec()], pingInterval: 0, idleTimeout: 0 });
-    const server = new WebSocket(b, { role: 'server', codecs: [reversingCodec()], pingInterval: 0, idleTimeout: 0 });
+    const clientInit: ConnectionInit = { role: 'client', codecs: [reversingCodec()], pingInterval: 0, idleTimeout: 0 };
+    const serverInit: ConnectionInit = { role: 'server', codecs: [reversingCodec()], pingInterval: 0, idleTimeout: 0 };
+    const client = new WebSocket(a, clientInit);
+    const server = new WebSocket(b, serverInit);
     const rsv1: boolean[] = [];
     await sleep(5); // the WebSockets start reading first: a 'data' listener added before would take their bytes
     b.prependListener('data', (chunk: Buffer) => {
