@@ -28,7 +28,7 @@ export const DEFAULT_PING_INTERVAL = 30_000;
  */
 export const DEFAULT_IDLE_TIMEOUT = 60_000;
 
-/** Default `closeTimeout`: 5 s, as the CHICKEN seed; a live peer answers a close in milliseconds. */
+/** Default `closeTimeout`: 5 s; a live peer answers a close in milliseconds. */
 export const DEFAULT_CLOSE_TIMEOUT = 5_000;
 
 /**
@@ -77,7 +77,7 @@ export interface WebSocketOptions {
   maxFrameSize?: number;
   /**
    * Largest message accepted, in bytes, after decompression (1009 beyond it); default 1 MiB, as
-   * the CHICKEN seed and Python `websockets`. Messages read with `receiveStream()` are bounded by
+   * Python `websockets`. Messages read with `receiveStream()` are bounded by
    * the stream's consumer instead (unless compressed: those are inflated whole, and bounded).
    */
   maxMessageSize?: number;
@@ -105,7 +105,7 @@ export interface WebSocketOptions {
   /**
    * Emit 'error' for expected endings too (the peer vanished without a close frame, a network
    * error, a close or idle timeout), and make `for await` throw when the connection did not
-   * close normally (the CHICKEN seed's propagate-common-errors). Default false.
+   * close normally. Default false.
    */
   propagateErrors?: boolean;
   /**

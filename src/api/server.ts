@@ -26,31 +26,15 @@ import { encodeFrameHeader } from '../core/frame.js';
 import type { HttpRefusal } from '../core/handshake.js';
 import { Opcode } from '../core/opcode.js';
 import type { DeflateOptions } from '../core/permessage-deflate.js';
-import { DeflateCodec, type DeflateCodecOptions } from '../node/deflate-codec.js';
-import { publishUpgrade } from '../node/diagnostics.js';
+import type { DeflateCodecOptions } from '../node/deflate-codec.js';
 import { HttpListener } from '../node/http-listener.js';
-import { guardHandshake, refuseUpgrade, refusal, writeUpgradeResponse, type HandshakeGuard } from '../node/upgrade.js';
 import { handlerFailed, runHandler, type ConnectionHandler, type ErrorReporter, type MessageHandler } from './handler-lifecycle.js';
+import { upgradeHttp1, type Http1Host } from './http1-upgrade.js';
 import { ServerMetrics, type MetricsSnapshot } from './metrics.js';
 import { checkListenOptions, checkOptionNames, optionalFunction, optionsObject, resolveServerOptions, type ResolvedServerOptions } from './options.js';
 import { Router, type RouteMatch, type RouteOptions, type RouteParams, type RoutePattern } from './route.js';
-import {
-  ABANDONED,
-  acceptUpgrade,
-  askAcceptHooks,
-  checkRfc6455Request,
-  decideUpgrade,
-  isRefusal,
-  shuttingDown,
-  tooManyConnections,
-  type AcceptHook,
-  type HeadersOption,
-  type Rfc6455Facts,
-  type UpgradeDecision,
-  type UpgradeInput,
-  type UpgradeServer,
-} from './upgrade-pipeline.js';
-import { kSendEncoded, WebSocket, type MessageCodec, type WebSocketOptions } from './websocket.js';
+import { tooManyConnections, type AcceptHook, type HeadersOption, type UpgradeAcceptance } from './upgrade-pipeline.js';
+import { kSendEncoded, WebSocket, type WebSocketOptions } from './websocket.js';
 
 export type { RouteMatch, RouteOptions, RouteParamNames, RouteParams, RoutePattern } from './route.js';
 export type { ConnectionHandler, MessageHandler } from './handler-lifecycle.js';
@@ -168,8 +152,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   readonly #sources: UpgradeSource[] = [];
   /** Handshakes past the 'upgrade' event, waiting on an accept hook: close() refuses them at once. */
   readonly #inflight = new Map<Duplex, () => void>();
-  /** What the upgrade pipeline reads of this server (one object, made once). */
-  readonly #pipeline: UpgradeServer;
+  /** What the upgrade pipeline and its HTTP/1.1 transport use of this server (one object, made once). */
+  readonly #host: Http1Host;
   readonly #report: ErrorReporter;
   #pending = 0;
   /** The listener of `listen`. */
@@ -197,12 +181,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     if (arguments.length > 1) throw new InvalidArgumentError('new WebSocketServer() takes no callback: await server.listen() instead');
     this.#options = resolveServerOptions(options);
     this.#report = (error, ws, req) => this.#reportError(error, ws, req);
-    const resolved = this.#options;
-    const router = this.#router;
     const self = this;
-    this.#pipeline = {
-      options: resolved,
-      router,
+    this.#host = {
+      options: this.#options,
+      router: this.#router,
       get closing(): boolean {
         return self.#closing !== null;
       },
@@ -210,6 +192,17 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
         return self.connectionCount;
       },
       reportError: (error, req) => this.#reportError(error, undefined, req),
+      begin: () => {
+        this.#pending++;
+      },
+      end: () => {
+        this.#pending--;
+      },
+      inflight: this.#inflight,
+      takeGuard: (socket) => this.#listener?.takeGuard(socket) ?? null,
+      observer: this.#metrics,
+      opened: (ws, req, accepted) => this.#opened(ws, req, accepted),
+      refused: (req, answer) => this.#refused(req, answer),
     };
   }
 
@@ -276,7 +269,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
         get connectionCount(): number {
           return self.connectionCount;
         },
-        upgrade: (req, socket, head) => void this.#upgrade(req, socket, head),
+        upgrade: (req, socket, head) => void upgradeHttp1(this.#host, req, socket, head),
         refused: (socket, answer) => this.#metrics.refused(null, socket, answer),
         tooManyConnections,
         error: (error) => this.emit('error', error),
@@ -311,7 +304,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     if (this.#closing !== null) throw new Error('this WebSocketServer is closed');
     if (this.#sources.some((s) => s.server === server)) return this;
     const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-      void this.#upgrade(req, socket, head);
+      void upgradeHttp1(this.#host, req, socket, head);
     };
     server.on('upgrade', listener);
     this.#sources.push({ server, listener });
@@ -338,7 +331,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     optionalFunction('the handleUpgrade() callback', callback);
     let outcome: Promise<WebSocket | null>;
     try {
-      const upgraded = this.#upgrade(req, socket, head);
+      const upgraded = upgradeHttp1(this.#host, req, socket, head);
       outcome = upgraded instanceof Promise ? upgraded : Promise.resolve(upgraded);
     } catch (error) {
       // Only an exotic socket whose own methods throw gets here; the promise still never rejects.
@@ -360,180 +353,21 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   }
 
   /**
-   * The HTTP/1.1 transport of the upgrade pipeline, synchronous unless an accept hook is to be
-   * asked: listen() and attach() call it directly, so that an upgrade without hooks costs no
-   * promise, no closure and no timer of its own (measured on the connection-rate benchmark).
+   * An upgrade became a connection: it is listed until it closes, counted as open rather than
+   * pending, announced to 'connection' listeners and handed to its route's handler.
    */
-  #upgrade(req: IncomingMessage, socket: Duplex, head: Uint8Array): WebSocket | null | Promise<WebSocket | null> {
-    publishUpgrade(req, socket);
-    // On our own server the handshake timer started with the connection; it goes on bounding the
-    // rest of the handshake, one timer per connection rather than two.
-    const early = this.#listener?.takeGuard(socket) ?? null;
-    // Counted from here until the connection is open or refused, so that slow accept hooks
-    // cannot let more than maxConnections sockets in.
-    this.#pending++;
-    const input: UpgradeInput<Rfc6455Facts> = {
-      req,
-      method: req.method ?? '',
-      url: req.url ?? '',
-      httpVersion: req.httpVersion,
-      headers: req.headers,
-      rawHeaders: req.rawHeaders,
-      handshake: checkRfc6455Request,
-    };
-    let decision: UpgradeDecision<Rfc6455Facts> | HttpRefusal;
-    try {
-      decision = decideUpgrade(input, this.#pipeline);
-    } catch (error) {
-      // A bug of ours or an exotic request object: never leave the client hanging.
-      this.#reportError(error, undefined, req);
-      decision = refusal(500, 'Internal server error.\n');
-    }
-    if (!isRefusal(decision) && decision.info !== null) return this.#upgradeAfterHooks(input, socket, head, early, decision);
-    // No await since the guard was found, so it cannot have fired: this call answers.
-    if (early !== null && !early.cancel()) {
-      this.#pending--;
-      return null;
-    }
-    if (!isRefusal(decision)) return this.#open(input, socket, head, decision);
+  #opened(ws: WebSocket, req: IncomingMessage, accepted: UpgradeAcceptance): void {
+    this.#track(ws);
     this.#pending--;
-    this.#answer(req, socket, decision);
-    return null;
-  }
-
-  /**
-   * The rest of an upgrade that has accept hooks to ask: they may be async, so the handshake
-   * timer keeps bounding it, close() can refuse it while it waits, and a client that goes away
-   * meanwhile is noticed before anything is written.
-   */
-  async #upgradeAfterHooks(
-    input: UpgradeInput<Rfc6455Facts>,
-    socket: Duplex,
-    head: Uint8Array,
-    early: HandshakeGuard | null,
-    decision: UpgradeDecision<Rfc6455Facts>,
-  ): Promise<WebSocket | null> {
-    const req = input.req;
-    let counted = true;
-    const uncount = (): void => {
-      if (counted) {
-        counted = false;
-        this.#pending--;
-      }
-    };
-    const onExpire = (): HttpRefusal => {
-      uncount();
-      const answer = refusal(408, 'The WebSocket handshake took too long.\n');
-      this.#refused(req, answer);
-      return answer;
-    };
-    let guard: HandshakeGuard;
-    if (early !== null) {
-      guard = early;
-      guard.onExpire = onExpire;
-    } else {
-      guard = guardHandshake(socket, this.#options.handshakeTimeout, onExpire);
-    }
-    const refuse = (answer: HttpRefusal): null => {
-      uncount();
-      if (guard.cancel()) this.#answer(req, socket, answer);
-      return null;
-    };
-    this.#inflight.set(socket, () => refuse(shuttingDown()));
-    let data: { value: unknown } | undefined;
+    const { route, match } = accepted;
     try {
-      const outcome = await askAcceptHooks(input, decision, this.#pipeline, {
-        get abandoned(): boolean {
-          return guard.expired || guard.gone;
-        },
-      });
-      if (outcome === ABANDONED) {
-        uncount();
-        if (!guard.expired) {
-          guard.cancel();
-          socket.destroy();
-        }
-        return null;
-      }
-      if (isRefusal(outcome)) return refuse(outcome);
-      data = outcome.data;
-      if (!guard.cancel()) {
-        uncount();
-        return null;
-      }
+      this.emit('connection', ws as WebSocket<Data>, req, match);
     } catch (error) {
-      // A bug of ours: never leave the client hanging or the count wrong.
-      this.#reportError(error, undefined, req);
-      return refuse(refusal(500, 'Internal server error.\n'));
-    } finally {
-      this.#inflight.delete(socket);
+      // A 'connection' listener threw: the upgrade is done, so the answer is a close code.
+      handlerFailed(error, ws, req, this.#report);
+      return;
     }
-    // Still counted: every way out above that uncounts also returns.
-    return this.#open(input, socket, head, decision, data);
-  }
-
-  /**
-   * Writes the 101 and opens the connection. The handshake timer has been stopped and the
-   * upgrade is still counted in #pending, which this ends on every way out.
-   */
-  #open(input: UpgradeInput<Rfc6455Facts>, socket: Duplex, head: Uint8Array, decision: UpgradeDecision<Rfc6455Facts>, data?: { value: unknown }): WebSocket | null {
-    const req = input.req;
-    let counted = true;
-    let written = false;
-    try {
-      const accepted = acceptUpgrade(input, decision, this.#pipeline, data);
-      // Throws for extra headers the core will not send (CR/LF, names of the handshake's own).
-      written = writeUpgradeResponse(socket, {
-        key: decision.facts.key,
-        protocol: accepted.protocol,
-        extensions: accepted.extensions,
-        headers: accepted.headers,
-      });
-      if (!written) {
-        // The client went away while an accept hook ran.
-        counted = false;
-        this.#pending--;
-        socket.destroy();
-        return null;
-      }
-      const codecs: MessageCodec[] =
-        accepted.deflate === null ? [] : [new DeflateCodec('server', accepted.deflate, accepted.extensions!, this.#options.deflate!)];
-      const ws = new WebSocket<Data>(socket, {
-        options: this.#options.connection,
-        role: 'server',
-        url: req.url ?? '/',
-        protocol: accepted.protocol ?? '',
-        head: head.length > 0 ? head : undefined,
-        codecs,
-        observer: this.#metrics,
-      });
-      if (accepted.data !== undefined) ws.data = accepted.data.value as Data;
-      this.#track(ws);
-      counted = false;
-      this.#pending--;
-      const { route, match } = accepted;
-      try {
-        this.emit('connection', ws, req, match);
-      } catch (error) {
-        // A 'connection' listener threw: the upgrade is done, so the answer is a close code.
-        handlerFailed(error, ws, req, this.#report);
-        return ws;
-      }
-      if (route !== undefined) runHandler(route.handler, route.options.concurrency ?? this.#options.concurrency, ws, req, match, this.#report);
-      return ws;
-    } catch (error) {
-      // A headers function that threw, headers that cannot be sent, a bug of ours or an exotic
-      // socket: never leave the client hanging or the count wrong.
-      this.#reportError(error, undefined, req);
-      if (counted) this.#pending--;
-      if (!written) {
-        this.#answer(req, socket, refusal(500, 'Internal server error.\n'));
-      } else {
-        // Past the point where an HTTP answer is possible: the 101 is on the wire.
-        socket.destroy();
-      }
-      return null;
-    }
+    if (route !== undefined) runHandler(route.handler, route.options.concurrency ?? this.#options.concurrency, ws, req, match, this.#report);
   }
 
   /**
@@ -546,12 +380,6 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     this.#clients.add(ws);
     ws.on('close', this.#onClientClose);
     this.#metrics.track(ws);
-  }
-
-  /** Answers a refused upgrade (and tells 'refused' listeners). */
-  #answer(req: IncomingMessage, socket: Duplex, answer: HttpRefusal): void {
-    this.#refused(req, answer);
-    refuseUpgrade(socket, answer);
   }
 
   #refused(req: IncomingMessage, answer: HttpRefusal): void {
