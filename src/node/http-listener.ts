@@ -108,9 +108,9 @@ export class HttpListener {
   }
 
   /**
-   * The sockets of a handshake whose head this listener read: its handshake timer, which goes on
-   * bounding the rest of the handshake (one timer per connection rather than two); null for
-   * another socket.
+   * The handshake timer that started with this socket's connection, handed over with its upgrade
+   * request so that it goes on bounding the rest of the handshake (one timer per connection
+   * rather than two); null for a socket this listener is not timing.
    */
   takeGuard(socket: Duplex): HandshakeGuard | null {
     const guard = this.#early.get(socket);
