@@ -140,7 +140,7 @@ export interface HandshakeFacts {
 /** The RFC 6455 handshake's facts: the common ones plus the key to answer with Sec-WebSocket-Accept. */
 export type Rfc6455Facts = Extract<RequestCheck, { ok: true }>;
 
-/** What the server's settings and state the checks read; the WebSocketServer facade provides it. */
+/** The server's settings and state that the checks read; the WebSocketServer facade provides it. */
 export interface UpgradeServer {
   readonly options: ResolvedServerOptions;
   readonly router: Router;
@@ -206,14 +206,13 @@ export function checkHeadLimits(input: UpgradeInput, options: ResolvedServerOpti
 
 /** Step 3 for HTTP/1.1: RFC 6455 section 4.2.1 as the core checks it (405, 426 or 400). */
 export function checkRfc6455Request(input: UpgradeInput<Rfc6455Facts>): Rfc6455Facts | HttpRefusal {
-  const check = checkUpgradeRequest({
+  return checkUpgradeRequest({
     method: input.method,
     httpVersion: input.httpVersion,
     headers: input.headers,
     rawHeaders: input.rawHeaders,
     target: input.url,
   });
-  return check;
 }
 
 /** True when the request's Origin names another host or port than the one it was sent to. */
