@@ -1,11 +1,20 @@
 /**
- * The options of one connection, with every default in one place, and the rules every front-end
- * applies to options before any network: `connect()`, `WebSocketServer`, `BrowserWebSocket` and a
- * directly built `WebSocket` each run `resolveOptions` once and hand the resolved object down,
- * so a bad option is an InvalidArgumentError at the call, never a failure after a 101.
+ * The options of one connection and of a server, with every default in one place, and the rules
+ * every front-end applies to options before any network: `connect()`, `WebSocketServer`,
+ * `BrowserWebSocket` and a directly built `WebSocket` each run `resolveOptions` once and hand the
+ * resolved object down (the server also `resolveServerOptions`, `resolveRouteOptions` and
+ * `checkListenOptions`), so a bad option is an InvalidArgumentError at the call, never a failure
+ * after a 101.
  */
 import { InvalidArgumentError } from '../core/errors.js';
+import { isToken } from '../core/header-tokens.js';
 import { resolveCoreLimits, type CoreLimits } from '../core/limits.js';
+import { validateDeflateOptions } from '../core/permessage-deflate.js';
+import { validateDeflateCodecOptions } from '../node/deflate-codec.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT } from '../node/upgrade.js';
+import type { RouteOptions } from './route.js';
+import type { ListenOptions, ServerDeflateOptions, WebSocketServerOptions } from './server.js';
+import type { AcceptHook, HeadersOption } from './upgrade-pipeline.js';
 
 /**
  * Default `pingInterval`: 30 s. Proxies and NAT tables commonly drop flows silent for 60 s; a
@@ -19,7 +28,7 @@ export const DEFAULT_PING_INTERVAL = 30_000;
  */
 export const DEFAULT_IDLE_TIMEOUT = 60_000;
 
-/** Default `closeTimeout`: 5 s, as the CHICKEN seed; a live peer answers a close in milliseconds. */
+/** Default `closeTimeout`: 5 s; a live peer answers a close in milliseconds. */
 export const DEFAULT_CLOSE_TIMEOUT = 5_000;
 
 /**
@@ -68,7 +77,7 @@ export interface WebSocketOptions {
   maxFrameSize?: number;
   /**
    * Largest message accepted, in bytes, after decompression (1009 beyond it); default 1 MiB, as
-   * the CHICKEN seed and Python `websockets`. Messages read with `receiveStream()` are bounded by
+   * Python `websockets`. Messages read with `receiveStream()` are bounded by
    * the stream's consumer instead (unless compressed: those are inflated whole, and bounded).
    */
   maxMessageSize?: number;
@@ -96,7 +105,7 @@ export interface WebSocketOptions {
   /**
    * Emit 'error' for expected endings too (the peer vanished without a close frame, a network
    * error, a close or idle timeout), and make `for await` throw when the connection did not
-   * close normally (the CHICKEN seed's propagate-common-errors). Default false.
+   * close normally. Default false.
    */
   propagateErrors?: boolean;
   /**
@@ -279,4 +288,196 @@ export function resolveOptions(options: WebSocketOptions = {}): ResolvedOptions 
   };
   resolved.add(result);
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server's options
+
+/**
+ * Default `maxConnections`: 10,000. A public endpoint must refuse somewhere before file
+ * descriptors or memory run out (an idle connection costs the server about 8 KiB of heap and
+ * buffers and 17 KiB of resident memory, see docs/hardening.md); 10,000 is far above what one
+ * process usually serves and well below what it takes to exhaust a machine. Raise it (or pass
+ * Infinity) for a dedicated server with a raised `ulimit -n`.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+
+/**
+ * Default `concurrency` of a MessageHandler: 1, each message handled after the previous one
+ * settled, in the order they arrived; a handler whose calls may overlap says so.
+ */
+export const DEFAULT_CONCURRENCY = 1;
+
+/** WebSocketServerOptions checked, with every default applied. Made only by `resolveServerOptions`. */
+export interface ResolvedServerOptions {
+  /** The connection options, resolved once and shared by every connection (an idle one holds no copy). */
+  readonly connection: ResolvedOptions;
+  readonly protocols: readonly string[] | undefined;
+  readonly requireProtocol: boolean;
+  readonly accept: AcceptHook | undefined;
+  /** The listed origins (lower case), '*' for any, or null for the default same-host check. */
+  readonly allowedOrigins: ReadonlySet<string> | '*' | null;
+  readonly headers: HeadersOption | undefined;
+  /** permessage-deflate as accepted, or null when offers are declined. */
+  readonly deflate: ServerDeflateOptions | null;
+  readonly concurrency: number;
+  readonly handshakeTimeout: number;
+  readonly maxHeadSize: number;
+  readonly maxHeaderCount: number;
+  readonly maxConnections: number;
+}
+
+/** RouteOptions checked and copied; what a route leaves out stays undefined (the server's applies). */
+export interface ResolvedRouteOptions {
+  readonly protocols: readonly string[] | undefined;
+  readonly requireProtocol: boolean | undefined;
+  readonly accept: AcceptHook | undefined;
+  readonly concurrency: number | undefined;
+}
+
+/** The names `new WebSocketServer()` takes: its own and every connection option. */
+const SERVER_NAMES: ReadonlySet<string> = new Set([
+  'protocols',
+  'requireProtocol',
+  'accept',
+  'allowedOrigins',
+  'headers',
+  'compress',
+  'concurrency',
+  'handshakeTimeout',
+  'maxHeadSize',
+  'maxHeaderCount',
+  'maxConnections',
+  ...CONNECTION_OPTION_NAMES,
+]);
+
+/** ws's server option names (and a few near misses) and what hybi offers instead. */
+const SERVER_HINTS: Readonly<Record<string, string>> = {
+  server: 'use server.attach(httpServer)',
+  port: 'use await server.listen({ port })',
+  host: 'use await server.listen({ host })',
+  noServer: "no option needed: call server.handleUpgrade() from your own 'upgrade' listener",
+  maxPayload: 'hybi calls it maxMessageSize',
+  perMessageDeflate: 'hybi calls it compress',
+  verifyClient: 'use accept(req, info)',
+  handleProtocols: 'list protocols in order of preference',
+  path: 'use server.route(path, handler)',
+  clientTracking: 'server.clients is always kept',
+  skipUTF8Validation: 'text is always validated (RFC 6455 section 8.1)',
+};
+
+const ROUTE_NAMES: ReadonlySet<string> = new Set(['protocols', 'requireProtocol', 'accept', 'concurrency']);
+
+const LISTEN_NAMES: ReadonlySet<string> = new Set(['port', 'host', 'onRequest']);
+
+const LISTEN_HINTS: Readonly<Record<string, string>> = {
+  tls: 'listen() serves plain HTTP; for TLS, attach() an https server',
+  key: 'listen() serves plain HTTP; for TLS, attach() an https server',
+  cert: 'listen() serves plain HTTP; for TLS, attach() an https server',
+  path: 'use server.route(path, handler)',
+};
+
+/** A list of subprotocols: tokens (RFC 6455 section 4.1), copied so that later changes to the caller's array do not count. */
+function subprotocols(name: string, value: unknown): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((p) => typeof p !== 'string' || !isToken(p))) {
+    throw new InvalidArgumentError(`${name} must be an array of subprotocol names (HTTP tokens), got ${String(value)}`);
+  }
+  return Object.freeze([...(value as string[])]);
+}
+
+function hook(name: string, value: unknown): AcceptHook | undefined {
+  optionalFunction(name, value);
+  return value as AcceptHook | undefined;
+}
+
+/** The headers option's shape; the names and values are the core's to check when it writes the 101. */
+function headersOption(value: unknown): HeadersOption | undefined {
+  if (value !== undefined && typeof value !== 'function' && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new InvalidArgumentError('headers must be an object of header names to values, or a function of the request returning one');
+  }
+  return value as HeadersOption | undefined;
+}
+
+/** The listed origins, lower case for comparison; '*' for any; null for the default same-host check. */
+function origins(value: unknown): ReadonlySet<string> | '*' | null {
+  if (value === undefined) return null;
+  if (value === '*') return value;
+  if (!Array.isArray(value) || value.some((o) => typeof o !== 'string')) {
+    throw new InvalidArgumentError(`allowedOrigins must be an array of origins (strings such as https://example.com) or '*', got ${JSON.stringify(value)}`);
+  }
+  return new Set((value as string[]).map((o) => o.toLowerCase()));
+}
+
+/** The compress option: null (declined), or the deflate options, checked now rather than on the first client that offers compression. */
+function compression(value: unknown): ServerDeflateOptions | null {
+  if (value !== undefined && typeof value !== 'boolean' && (value === null || typeof value !== 'object')) {
+    throw new InvalidArgumentError(`compress must be a boolean or an object, got ${String(value)}`);
+  }
+  const deflate = value === undefined || value === false ? null : value === true ? {} : (value as ServerDeflateOptions);
+  if (deflate !== null) {
+    checkOptionNames('compress', deflate, DEFLATE_NAMES, DEFLATE_HINTS);
+    validateDeflateOptions(deflate, 'server');
+    validateDeflateCodecOptions(deflate);
+  }
+  return deflate;
+}
+
+/**
+ * Checks every option of `new WebSocketServer()` and applies the defaults, before any socket: a
+ * bad one never shows up after a 101. The result is the server's own frozen copy, so a later
+ * change to the caller's object cannot slip an unchecked value in.
+ */
+export function resolveServerOptions(options: WebSocketServerOptions | undefined): ResolvedServerOptions {
+  const given = optionsObject('new WebSocketServer()', options);
+  checkOptionNames('new WebSocketServer()', given, SERVER_NAMES, SERVER_HINTS);
+  const {
+    protocols,
+    requireProtocol,
+    accept,
+    allowedOrigins,
+    headers,
+    compress,
+    concurrency,
+    handshakeTimeout,
+    maxHeadSize,
+    maxHeaderCount,
+    maxConnections,
+    ...connectionOptions
+  } = given;
+  const connection = resolveOptions(connectionOptions);
+  return Object.freeze({
+    connection,
+    handshakeTimeout: duration('handshakeTimeout', handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT),
+    maxConnections: count('maxConnections', maxConnections, DEFAULT_MAX_CONNECTIONS, 1, true),
+    concurrency: count('concurrency', concurrency, DEFAULT_CONCURRENCY, 1, true),
+    protocols: subprotocols('protocols', protocols),
+    requireProtocol: flag('requireProtocol', requireProtocol, false),
+    accept: hook('accept', accept),
+    headers: headersOption(headers),
+    maxHeadSize: count('maxHeadSize', maxHeadSize, DEFAULT_MAX_HEAD_SIZE, 1, false),
+    maxHeaderCount: count('maxHeaderCount', maxHeaderCount, DEFAULT_MAX_HEADER_COUNT, 1, false),
+    allowedOrigins: origins(allowedOrigins),
+    deflate: compression(compress),
+  });
+}
+
+/** Checks a route's options (an object from `optionsObject`) and copies them, once: upgrades read them as they are. */
+export function resolveRouteOptions(given: RouteOptions): ResolvedRouteOptions {
+  checkOptionNames('route()', given, ROUTE_NAMES);
+  return Object.freeze({
+    protocols: subprotocols('protocols', given.protocols),
+    requireProtocol: given.requireProtocol === undefined ? undefined : flag('requireProtocol', given.requireProtocol, false),
+    accept: hook('accept', given.accept),
+    concurrency: given.concurrency === undefined ? undefined : count('concurrency', given.concurrency, DEFAULT_CONCURRENCY, 1, true),
+  });
+}
+
+/** Checks the options of `listen()`; throws InvalidArgumentError naming the first bad one. */
+export function checkListenOptions(options: ListenOptions): void {
+  checkOptionNames('listen()', optionsObject('listen()', options), LISTEN_NAMES, LISTEN_HINTS);
+  if (options.port !== undefined) count('port', options.port, 0, 0, false);
+  if (options.port !== undefined && options.port > 65535) throw new InvalidArgumentError(`port must be from 0 to 65535, got ${options.port}`);
+  if (options.host !== undefined && typeof options.host !== 'string') throw new InvalidArgumentError('host must be a string');
+  optionalFunction('onRequest', options.onRequest);
 }

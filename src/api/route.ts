@@ -1,13 +1,19 @@
 /**
- * Path matching for WebSocketServer routes (the Racket seed's service mapper: a path pattern plus
- * the subprotocols each path speaks). Kept apart from the server so that the rules (what a
- * pattern means, how the request target becomes a path) are testable without sockets.
+ * Route matching for WebSocketServer, all of it: the Router (routes in the order they were added,
+ * each a path pattern, the subprotocols and hooks of its path, and its handler), what a pattern
+ * means, and how the request target becomes a path. Kept apart from the server so that the rules
+ * are testable without sockets.
  *
  * Matching runs on the raw (still percent-encoded) path, so that `%2F` can never be mistaken for a
  * segment separator; parameter values are decoded afterwards. Everything here is a bounded loop
  * over input that Node's head-size limit has already bounded.
  */
 import { InvalidArgumentError } from '../core/errors.js';
+import type { HttpRefusal } from '../core/handshake.js';
+import { refusal } from '../node/upgrade.js';
+import type { ConnectionHandler, MessageHandler } from './handler-lifecycle.js';
+import type { AcceptHook } from './upgrade-pipeline.js';
+import { optionsObject, resolveRouteOptions, type ResolvedRouteOptions } from './options.js';
 
 /**
  * What a matched route tells the handler about the request target. `Params` is the type of
@@ -165,4 +171,64 @@ export function selectProtocol(serverPreference: readonly string[], offered: rea
   if (offered.length === 0) return undefined;
   for (const p of serverPreference) if (offered.includes(p)) return p;
   return undefined;
+}
+
+/** What a route may set; anything it leaves out comes from the server's options. */
+export interface RouteOptions<Data = unknown> {
+  /** Subprotocols this path speaks, most preferred first; default: the server's `protocols`. */
+  protocols?: readonly string[];
+  /**
+   * Refuse (400) a client that offers none of `protocols`; default: the server's
+   * `requireProtocol` (false: accept it without a subprotocol, as RFC 6455 section 4.2.2 allows).
+   */
+  requireProtocol?: boolean;
+  /** A second accept hook for this path only, asked after the server's (its `{ data }` wins). */
+  accept?: AcceptHook<Data>;
+  /** For a MessageHandler: messages handled at once; default: the server's `concurrency`. */
+  concurrency?: number;
+}
+
+/** One route: its compiled pattern, its own options (checked) and its handler. */
+export interface Route {
+  readonly matcher: PathMatcher;
+  readonly options: ResolvedRouteOptions;
+  readonly handler: ConnectionHandler | MessageHandler;
+}
+
+/** The route a request target found, or none (a server without routes accepts every path). */
+export interface RouteLookup {
+  readonly route: Route | undefined;
+  readonly match: RouteMatch;
+}
+
+/** The routes of one server, matched in the order they were added. */
+export class Router {
+  readonly #routes: Route[] = [];
+
+  /** Adds a route; throws InvalidArgumentError for a bad pattern, options or handler, before any request. */
+  add(pattern: RoutePattern, given: RouteOptions | undefined, handler: ConnectionHandler | MessageHandler): void {
+    const object = optionsObject('route()', given);
+    if (typeof handler !== 'function' && (handler === null || typeof handler !== 'object' || typeof handler.message !== 'function')) {
+      throw new InvalidArgumentError('a route handler is a function (ws, req, match) or an object with a message(msg, ws, req, match) method');
+    }
+    const options = resolveRouteOptions(object);
+    this.#routes.push({ matcher: compilePattern(pattern), options, handler });
+  }
+
+  /**
+   * The first route whose pattern matches the target's path, or a refusal: 400 for a target that
+   * is not origin-form or absolute-form, 404 for a path no route matches. Without routes every
+   * path is accepted, with no route.
+   */
+  find(target: string): RouteLookup | HttpRefusal {
+    const parts = splitTarget(target);
+    if (parts === null) return refusal(400, 'Unusable request target.\n');
+    const query = new URLSearchParams(parts.query);
+    if (this.#routes.length === 0) return { route: undefined, match: { path: parts.path, query, params: {} } };
+    for (const route of this.#routes) {
+      const match = route.matcher(parts.path, query);
+      if (match !== null) return { route, match };
+    }
+    return refusal(404, 'No WebSocket endpoint at this path.\n');
+  }
 }

@@ -82,7 +82,10 @@ export function timeoutRefusal(): HttpRefusal {
  * `rawHeaders` is exact as long as the server's `maxHeadersCount` is above our bound; the size is
  * recomputed from the parsed parts (Node trims values, so it can only undercount by whitespace).
  */
-export function checkRequestLimits(req: IncomingMessage, limits: UpgradeLimits = {}): HttpRefusal | null {
+export function checkRequestLimits(
+  req: { readonly method?: string; readonly url?: string; readonly rawHeaders: readonly string[] },
+  limits: UpgradeLimits = {},
+): HttpRefusal | null {
   const maxCount = limits.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT;
   const raw = req.rawHeaders;
   if (raw.length / 2 > maxCount) {
