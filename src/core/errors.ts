@@ -185,8 +185,7 @@ export class SendBufferFullError extends ProtocolError<typeof ErrorCode.SendBuff
 
 /**
  * A ping's timeout passed without the pong carrying its payload, while pongs with other data
- * arrived (the Sagittarius seed's pong check): `expected` is the ping's payload, `received` the
- * last of those other pongs.
+ * arrived: `expected` is the ping's payload, `received` the last of those other pongs.
  */
 export class PongMismatchError extends WebSocketError<typeof ErrorCode.PongMismatch> {
   readonly expected: Uint8Array;
