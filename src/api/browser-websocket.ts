@@ -14,7 +14,9 @@
  */
 import { Buffer } from 'node:buffer';
 import { types } from 'node:util';
-import { ConnectError, ConnectionClosedError, WebSocketError, type HybiError } from '../core/errors.js';
+import { ConnectionClosedError, WebSocketError } from '../core/errors.js';
+import { ConnectError } from '../node/errors.js';
+import type { HybiError } from './errors.js';
 import { connectResolved, resolveConnectOptions, type ConnectOptions } from './connect.js';
 import { parseWebSocketURL } from './url.js';
 import { kCloseResult, kCloseWithoutCode, type WebSocket } from './websocket.js';

@@ -17,16 +17,9 @@ import { EventEmitter } from 'node:events';
 import { Readable, type Duplex } from 'node:stream';
 import { encodeClosePayload } from '../core/close.js';
 import type { ReadyState, Role } from '../core/connection.js';
-import {
-  CloseTimeoutError,
-  ConnectionClosedError,
-  ConnectionNotOpenError,
-  IdleTimeoutError,
-  InvalidArgumentError,
-  NotUtf8Error,
-  ProtocolError,
-  SendBufferFullError,
-} from '../core/errors.js';
+import { ConnectionClosedError, ConnectionNotOpenError, InvalidArgumentError, ProtocolError } from '../core/errors.js';
+import { CloseTimeoutError, SendBufferFullError } from '../node/errors.js';
+import { IdleTimeoutError, NotUtf8Error } from './errors.js';
 import { MAX_CONTROL_PAYLOAD } from '../core/limits.js';
 import {
   backpressureChannel,

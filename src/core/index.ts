@@ -4,6 +4,7 @@
  *
  * Every name is listed: what is not here (buffer writers that fill memory at an offset, tuning
  * thresholds, the parts a Connection is built from) is internal and may change without notice.
+ * The package's `hybi/core` entry (src/hybi-core.ts) adds the error classes the layers above raise.
  */
 export { Opcode, isControlOpcode, isDataOpcode, isKnownOpcode } from './opcode.js';
 export {
@@ -11,23 +12,11 @@ export {
   type ConnectionClosedCode,
   type ProtocolErrorCode,
   WebSocketError,
-  HandshakeError,
-  InvalidURLError,
-  ConnectError,
   ConnectionClosedError,
   ConnectionNotOpenError,
   ProtocolError,
   MessageTooLargeError,
-  MessageTimeoutError,
-  SendBufferFullError,
-  PongMismatchError,
-  PingTimeoutError,
-  CloseTimeoutError,
-  IdleTimeoutError,
   InvalidArgumentError,
-  NotUtf8Error,
-  type HybiError,
-  isHybiError,
 } from './errors.js';
 export {
   DEFAULT_MAX_MESSAGE_SIZE,

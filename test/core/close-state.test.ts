@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { Connection, type ConnectionHandler } from '../../src/core/connection.js';
 import { encodeClosePayload } from '../../src/core/close.js';
 import { encodeFrame } from '../../src/core/frame.js';
-import { MessageTimeoutError, type ProtocolError } from '../../src/core/errors.js';
+import { type ProtocolError } from '../../src/core/errors.js';
+import { MessageTimeoutError } from '../../src/node/errors.js';
 
 // The one close state of the core (issue 16, point 1): who closed, how far the handshake got, and
 // the close result, as the driver and the api read them.
