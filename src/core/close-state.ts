@@ -7,8 +7,6 @@
  * Inside the core the state is a small integer (the checks on the send and receive paths are
  * comparisons); `CloseState` is the same state by name, for everyone else.
  */
-import type { ProtocolError } from './errors.js';
-
 /**
  * Where the connection is in its closing, by who began it:
  * - 'open': no close frame sent or received, no failure.
@@ -65,16 +63,17 @@ export function readyStateOf(state: number): 'open' | 'closing' | 'closed' {
 }
 
 /**
- * The close result for the state reached: the failure when there was one, else the peer's close
- * frame (clean once our answer went too), else 1006 with the transport's error.
+ * What ended the connection, kept as it happens: the peer's close frame, the failure (which
+ * replaces a peer's close whose answer was still held), or the transport's end (1006).
  */
-export function closeResultOf(
-  state: number,
-  failure: ProtocolError | null,
-  peerClose: { code: number; reason: string } | null,
-  transportError: Error | null,
-): CloseResult {
-  if (failure !== null) return { code: failure.closeCode, reason: failure.message, wasClean: false, error: failure };
-  if (peerClose !== null) return { code: peerClose.code, reason: peerClose.reason, wasClean: state === CLOSED || state === CLOSED_ENDED, error: null };
-  return { code: 1006, reason: '', wasClean: false, error: transportError };
+export interface Ending {
+  readonly code: number;
+  readonly reason: string;
+  readonly error: Error | null;
+}
+
+/** The close result for the state reached: clean once both close frames were exchanged. */
+export function closeResultOf(state: number, ending: Ending | null): CloseResult {
+  if (ending === null) return { code: 1006, reason: '', wasClean: false, error: null };
+  return { code: ending.code, reason: ending.reason, wasClean: state === CLOSED || state === CLOSED_ENDED, error: ending.error };
 }

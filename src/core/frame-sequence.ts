@@ -10,7 +10,7 @@
  * class and adds the calls of its owner (sending, closing, streaming, receive targets).
  */
 import { checkClosePayload, encodeClosePayload, isValidCloseCode } from './close.js';
-import { CLOSED, CLOSED_ENDED, CLOSING_BY_PEER, CLOSING_BY_US, closeResultOf, closeStateName, FAILED, OPEN, readyStateOf, TERMINATED, type CloseResult, type CloseState } from './close-state.js';
+import { CLOSED, CLOSED_ENDED, CLOSING_BY_PEER, CLOSING_BY_US, closeResultOf, closeStateName, FAILED, OPEN, readyStateOf, TERMINATED, type CloseResult, type CloseState, type Ending } from './close-state.js';
 import type { ConnectionHandler, ReadyState } from './connection.js';
 import { ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError } from './errors.js';
 import { FrameParser, type FrameParserListener } from './frame-parser.js';
@@ -57,12 +57,8 @@ export class FrameSequence implements FrameParserListener {
   protected state = OPEN;
   /** The answer to the peer's close frame, while it is held (see ConnectionHandler.holdCloseReply). */
   private closeReply: Uint8Array | null = null;
-  /** The peer's close frame, once it arrived. */
-  private peerClose: { code: number; reason: string } | null = null;
-  /** The error we failed the connection with. */
-  private failure: ProtocolError | null = null;
-  /** Why the transport ended, as its owner told (transportClosed). */
-  private transportError: Error | null = null;
+  /** What ended the connection (see Ending): one field, set when the state leaves the open ones. */
+  private ending: Ending | null = null;
   private transforming = false;
   /** Parsing held by `holdInput` (independent of a transform's pause). */
   private inputHeld = false;
@@ -113,7 +109,7 @@ export class FrameSequence implements FrameParserListener {
   get closeResult(): CloseResult | null {
     const state = this.state;
     if (state < FAILED) return null;
-    return closeResultOf(state, this.failure, this.peerClose, this.transportError);
+    return closeResultOf(state, this.ending);
   }
 
   /**
@@ -349,7 +345,7 @@ export class FrameSequence implements FrameParserListener {
     // Section 5.5.1: the peer sends nothing after its close; whatever follows is ignored.
     this.parser.stop();
     this.dropMessage();
-    this.peerClose = result;
+    this.ending = { code: result.code, reason: result.reason, error: null };
     if (this.state === OPEN) {
       // Section 5.5.1: an endpoint that receives a close and has not sent one MUST send one in
       // response, typically echoing the status code received (none if there was none). It may
@@ -440,7 +436,7 @@ export class FrameSequence implements FrameParserListener {
     const state = this.state;
     if (state >= FAILED) return;
     this.state = FAILED;
-    this.failure = error;
+    this.ending = { code: error.closeCode, reason: error.message, error };
     this.parser.stop();
     this.dropMessage();
     // A held answer to the peer's close is replaced by the close frame of the failure.
@@ -503,7 +499,7 @@ export class FrameSequence implements FrameParserListener {
    */
   transportClosed(error: Error | null = null): void {
     this.state = this.state === CLOSED || this.state === CLOSED_ENDED ? CLOSED_ENDED : TERMINATED;
-    if (this.transportError === null) this.transportError = error;
+    this.ending ??= { code: 1006, reason: '', error };
     this.closeReply = null;
     this.pendingPong = null;
     this.parser.stop();
