@@ -2,6 +2,8 @@
  * hybi: the public API. `hybi/core` holds the low-level layer; everything a user needs is here.
  */
 export * from './core/errors.js';
+export * from './node/errors.js';
+export * from './api/errors.js';
 export { connect, DEFAULT_HANDSHAKE_TIMEOUT } from './api/connect.js';
 export type { ClientDeflateOptions, ConnectOptions, RetryOptions, TlsDialOptions } from './api/connect.js';
 export { WebSocketServer } from './api/server.js';

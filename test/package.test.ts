@@ -31,6 +31,18 @@ test("'hybi/core' exports the low-level layer", async () => {
   assert.deepEqual([...frame], [0x81, 0x02, 0x68, 0x69]);
 });
 
+// The error classes that only the node and api layers raise live there now (issue 16, point 6);
+// both entry points that exported them before still do, and give the very same classes.
+test("every error class is still exported by both 'hybi' and 'hybi/core', as the same object", async () => {
+  const [hybi, core] = await Promise.all([load('hybi'), load('hybi/core')]);
+  for (const name of ['HandshakeError', 'ConnectError', 'MessageTimeoutError', 'SendBufferFullError', 'CloseTimeoutError',
+    'InvalidURLError', 'PongMismatchError', 'PingTimeoutError', 'IdleTimeoutError', 'NotUtf8Error', 'isHybiError',
+    'WebSocketError', 'ProtocolError', 'ConnectionClosedError', 'ConnectionNotOpenError', 'MessageTooLargeError', 'InvalidArgumentError']) {
+    assert.equal(typeof core[name], 'function', `core.${name}`);
+    assert.equal(core[name], hybi[name], `hybi.${name} and core.${name}`);
+  }
+});
+
 test("'hybi/browser' names the browser-compatible class WebSocket", async () => {
   const [browser, hybi] = await Promise.all([load('hybi/browser'), load('hybi')]);
   assert.equal(browser.WebSocket, hybi.BrowserWebSocket);
@@ -79,7 +91,7 @@ test('npm pack: the tarball installs offline into a fresh project that imports a
     assert.equal(packed.status, 0, packed.stderr);
     const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const files = new Set(info!.files.map((f) => f.path));
-    for (const name of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/core/index.js', 'dist/browser.js', 'dist/cli/main.js']) {
+    for (const name of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/core/index.js', 'dist/hybi-core.js', 'dist/browser.js', 'dist/cli/main.js']) {
       assert.ok(files.has(name), `the tarball has ${name}`);
     }
     assert.ok(![...files].some((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('build/')), 'no sources, tests or test builds');

@@ -3,7 +3,8 @@
  * CloseEvent and ErrorEvent as their Web IDL definitions construct them (Node 20 has neither
  * global), the event map, listener and init types, and the Web IDL conversions the class uses.
  */
-import { type HybiError, type WebSocketError } from '../core/errors.js';
+import type { WebSocketError } from '../core/errors.js';
+import type { HybiError } from './errors.js';
 import type { BrowserWebSocket } from './browser-websocket.js';
 import type { ConnectOptions } from './connect.js';
 /** What `binaryType` may be: the browser's two, plus Node Buffers. */

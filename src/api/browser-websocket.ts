@@ -14,7 +14,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { types } from 'node:util';
-import { ConnectError, ConnectionClosedError, WebSocketError } from '../core/errors.js';
+import { ConnectionClosedError, WebSocketError } from '../core/errors.js';
+import { ConnectError } from '../node/errors.js';
 import {
   clampUnsignedShort,
   CloseEvent,

@@ -7,7 +7,9 @@
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers';
-import { ConnectError, HandshakeError, InvalidArgumentError, InvalidURLError } from '../core/errors.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { ConnectError, HandshakeError } from '../node/errors.js';
+import { InvalidURLError } from './errors.js';
 import { buildClientRequest, checkServerResponse, generateKey, type HeaderMap } from '../core/handshake.js';
 import { formatExtensions, type ExtensionOffer } from '../core/header-tokens.js';
 import type { HttpHead } from '../core/http-head.js';

@@ -5,7 +5,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
-import { PingTimeoutError, PongMismatchError } from '../core/errors.js';
+import { PingTimeoutError, PongMismatchError } from './errors.js';
 import { WheelTimer } from '../node/timer-wheel.js';
 
 interface PendingPing {

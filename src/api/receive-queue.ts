@@ -14,7 +14,8 @@
  * So no message is delivered twice, and none is dropped while nobody listens.
  */
 import { Buffer, isUtf8 } from 'node:buffer';
-import { ConnectionClosedError, NotUtf8Error } from '../core/errors.js';
+import { ConnectionClosedError } from '../core/errors.js';
+import { NotUtf8Error } from './errors.js';
 import { PauseReason, type CloseResult, type SocketDriver } from '../node/driver.js';
 import { asBuffer, detached } from './bytes.js';
 import { NO_QUEUE, own, type Fifo } from './fifo.js';

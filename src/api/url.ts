@@ -3,7 +3,7 @@
  * so hosts, ports, IPv6 literals and percent-encoding are read exactly as a browser reads them.
  */
 import { isIP } from 'node:net';
-import { InvalidURLError } from '../core/errors.js';
+import { InvalidURLError } from './errors.js';
 
 /** Everything the client needs from a URL to dial and to write its request line and Host header. */
 export interface WebSocketURL {

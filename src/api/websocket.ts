@@ -15,15 +15,9 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { encodeClosePayload } from '../core/close.js';
 import type { Role } from '../core/connection.js';
-import {
-  CloseTimeoutError,
-  ConnectionClosedError,
-  ConnectionNotOpenError,
-  IdleTimeoutError,
-  InvalidArgumentError,
-  ProtocolError,
-  SendBufferFullError,
-} from '../core/errors.js';
+import { ConnectionClosedError, ConnectionNotOpenError, InvalidArgumentError, ProtocolError } from '../core/errors.js';
+import { CloseTimeoutError, SendBufferFullError } from '../node/errors.js';
+import { IdleTimeoutError } from './errors.js';
 import {
   backpressureChannel,
   errorChannel,

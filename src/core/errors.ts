@@ -1,7 +1,8 @@
 /**
- * hybi's typed errors. Every error a user can see is a `WebSocketError` with a stable string
- * `code` (the table in docs/errors.md) and the fields a caller needs to act on it. They live in
- * the core because they are plain JavaScript and every layer raises them.
+ * hybi's typed errors: the codes of all of them (the table in docs/errors.md), their base class,
+ * and the classes the core raises itself. Every error a user can see is a `WebSocketError` with a
+ * stable string `code` and the fields a caller needs to act on it. The classes only the layers
+ * above raise live there (node/errors.ts, api/errors.ts); `hybi` and `hybi/core` export them all.
  */
 
 /** Stable string codes, one per error class (ProtocolError also names the kind of violation). */
@@ -49,51 +50,6 @@ export class WebSocketError<C extends string = string> extends Error {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
-  }
-}
-
-/** The server answered the upgrade request with something other than a valid `101`. */
-export class HandshakeError extends WebSocketError<typeof ErrorCode.Handshake> {
-  /** HTTP status the peer sent (0 if it sent no parsable status line). */
-  readonly status: number;
-  /** Response headers, names lower-cased; repeated headers joined with ", ". */
-  readonly headers: Readonly<Record<string, string>>;
-  /** The response body, as far as it was read (bounded), decoded as UTF-8. */
-  readonly body: string;
-
-  constructor(message: string, status = 0, headers: Record<string, string> = {}, body = '', options?: { cause?: unknown }) {
-    super(ErrorCode.Handshake, message, options);
-    this.status = status;
-    this.headers = headers;
-    this.body = body;
-  }
-}
-
-/** A URL that cannot name a WebSocket endpoint (wrong scheme, a fragment, unparsable). */
-export class InvalidURLError extends WebSocketError<typeof ErrorCode.InvalidURL> {
-  readonly url: string;
-  /** The scheme found, without the colon ('' if none could be read). */
-  readonly scheme: string;
-
-  constructor(message: string, url: string, scheme: string) {
-    super(ErrorCode.InvalidURL, message);
-    this.url = url;
-    this.scheme = scheme;
-  }
-}
-
-/** The transport could not be established: DNS, TCP, TLS, a handshake timeout, an abort. */
-export class ConnectError extends WebSocketError<typeof ErrorCode.Connect> {
-  readonly host: string;
-  readonly port: number;
-  /** True when the failure was a timeout (`handshakeTimeout`) rather than a refusal. */
-  readonly timedOut: boolean;
-
-  constructor(message: string, host: string, port: number, options?: { cause?: unknown; timedOut?: boolean }) {
-    super(ErrorCode.Connect, message, options);
-    this.host = host;
-    this.port = port;
-    this.timedOut = options?.timedOut ?? false;
   }
 }
 
@@ -149,144 +105,9 @@ export class MessageTooLargeError extends ProtocolError<typeof ErrorCode.Message
   }
 }
 
-/**
- * The peer began a message (or a frame) and did not finish it within `messageTimeout`: a peer
- * dribbling a message a byte at a time would otherwise hold the connection, and the memory of the
- * partial message, forever. The connection was failed with 1008 (policy violation).
- */
-export class MessageTimeoutError extends ProtocolError<typeof ErrorCode.MessageTimeout> {
-  /** The bound, in ms. */
-  readonly timeout: number;
-
-  constructor(timeout: number) {
-    super(`a message was not completed within ${timeout} ms`, 1008, ErrorCode.MessageTimeout);
-    this.timeout = timeout;
-  }
-}
-
-/**
- * More than `maxBufferedAmount` bytes were waiting to be written, and then `stallTimeout` ms
- * passed without the peer taking any of them: the connection was failed with 1008 (policy
- * violation) and the socket destroyed, rather than let a peer that reads nothing make us buffer
- * without bound. A peer that reads, however slowly, never causes it.
- */
-export class SendBufferFullError extends ProtocolError<typeof ErrorCode.SendBufferFull> {
-  /** The bound, in bytes, past which the peer was watched. */
-  readonly limit: number;
-  /** How long the bytes waited without any being written, in ms. */
-  readonly timeout: number;
-
-  constructor(limit: number, timeout: number) {
-    super(`more than ${limit} bytes waited ${timeout} ms and none were read: the peer does not read`, 1008, ErrorCode.SendBufferFull);
-    this.limit = limit;
-    this.timeout = timeout;
-  }
-}
-
-/**
- * A ping's timeout passed without the pong carrying its payload, while pongs with other data
- * arrived (the Sagittarius seed's pong check): `expected` is the ping's payload, `received` the
- * last of those other pongs.
- */
-export class PongMismatchError extends WebSocketError<typeof ErrorCode.PongMismatch> {
-  readonly expected: Uint8Array;
-  readonly received: Uint8Array;
-
-  constructor(expected: Uint8Array, received: Uint8Array) {
-    super(ErrorCode.PongMismatch, 'no pong with the ping\'s payload before its timeout; pongs with other data arrived');
-    this.expected = expected;
-    this.received = received;
-  }
-}
-
-/** No pong arrived for a ping within its timeout. */
-export class PingTimeoutError extends WebSocketError<typeof ErrorCode.PingTimeout> {
-  readonly timeout: number;
-
-  constructor(timeout: number) {
-    super(ErrorCode.PingTimeout, `no pong within ${timeout} ms`);
-    this.timeout = timeout;
-  }
-}
-
-/** The peer did not complete the closing handshake within `closeTimeout`; the socket was destroyed. */
-export class CloseTimeoutError extends WebSocketError<typeof ErrorCode.CloseTimeout> {
-  readonly timeout: number;
-
-  constructor(timeout: number) {
-    super(ErrorCode.CloseTimeout, `closing handshake not completed within ${timeout} ms`);
-    this.timeout = timeout;
-  }
-}
-
-/** Nothing arrived from the peer for `idleTimeout` ms; the connection was closed. */
-export class IdleTimeoutError extends WebSocketError<typeof ErrorCode.IdleTimeout> {
-  readonly timeout: number;
-
-  constructor(timeout: number) {
-    super(ErrorCode.IdleTimeout, `nothing received for ${timeout} ms`);
-    this.timeout = timeout;
-  }
-}
-
 /** A call with an argument hybi cannot use (a close code not allowed on the wire, a reason too long). */
 export class InvalidArgumentError extends WebSocketError<typeof ErrorCode.InvalidArgument> {
   constructor(message: string) {
     super(ErrorCode.InvalidArgument, message);
   }
-}
-
-/**
- * A message asked for as text (`receive({ as: 'text' })`) arrived as binary and is not valid
- * UTF-8. Only that call fails: the connection stays open (the peer broke no rule, a binary message
- * may hold any bytes), and the message's bytes are in `data`, so nothing is lost.
- */
-export class NotUtf8Error extends WebSocketError<typeof ErrorCode.NotUtf8> {
-  /** The received message's bytes. */
-  readonly data: Uint8Array;
-
-  constructor(data: Uint8Array) {
-    super(ErrorCode.NotUtf8, `a binary message of ${data.length} bytes asked for as text is not valid UTF-8`);
-    this.data = data;
-  }
-}
-
-/**
- * Every error class hybi raises, as a union that narrows on `code`:
- *
- * ```ts
- * if (isHybiError(err)) switch (err.code) {
- *   case 'ERR_CONNECT': console.log(err.host, err.port); break;
- *   case 'ERR_HANDSHAKE': console.log(err.status); break;
- * }
- * ```
- *
- * A parent class appears with only its own codes (a ProtocolError whose code is
- * 'ERR_MESSAGE_TOO_LARGE' is always a MessageTooLargeError), so each case sees one class and a
- * misspelt code does not compile.
- */
-export type HybiError =
-  | HandshakeError
-  | InvalidURLError
-  | ConnectError
-  | ConnectionClosedError<typeof ErrorCode.ConnectionClosed>
-  | ConnectionNotOpenError
-  | ProtocolError<typeof ErrorCode.Protocol | typeof ErrorCode.InvalidUTF8>
-  | MessageTooLargeError
-  | MessageTimeoutError
-  | SendBufferFullError
-  | PongMismatchError
-  | PingTimeoutError
-  | CloseTimeoutError
-  | IdleTimeoutError
-  | InvalidArgumentError
-  | NotUtf8Error;
-
-/**
- * True for an error hybi raised (any WebSocketError): a `catch` clause's `unknown` becomes the
- * HybiError union, ready for a `switch` on `code`. (A subclass of WebSocketError written outside
- * hybi passes too; its code is then not one of the union's.)
- */
-export function isHybiError(error: unknown): error is HybiError {
-  return error instanceof WebSocketError;
 }

@@ -1,18 +1,81 @@
 /**
  * hybi/core: the sans-I/O RFC 6455 protocol layer. Pure and synchronous, it works on Uint8Array
  * and imports nothing, so it runs on any transport and any JavaScript runtime.
+ *
+ * Every name is listed: what is not here (buffer writers that fill memory at an offset, tuning
+ * thresholds, the parts a Connection is built from) is internal and may change without notice.
+ * The package's `hybi/core` entry (src/hybi-core.ts) adds the error classes the layers above raise.
  */
-export * from './opcode.js';
-export * from './errors.js';
-export * from './limits.js';
-export * from './mask.js';
-export * from './utf8.js';
-export * from './close.js';
-export * from './frame.js';
-export * from './frame-parser.js';
-export * from './connection.js';
-export * from './header-tokens.js';
-export * from './handshake.js';
-export * from './host.js';
-export * from './http-head.js';
-export * from './permessage-deflate.js';
+export { Opcode, isControlOpcode, isDataOpcode, isKnownOpcode } from './opcode.js';
+export {
+  ErrorCode,
+  type ConnectionClosedCode,
+  type ProtocolErrorCode,
+  WebSocketError,
+  ConnectionClosedError,
+  ConnectionNotOpenError,
+  ProtocolError,
+  MessageTooLargeError,
+  InvalidArgumentError,
+} from './errors.js';
+export {
+  DEFAULT_MAX_MESSAGE_SIZE,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_MAX_FRAGMENTS,
+  DEFAULT_AUTO_PONG,
+  MAX_CONTROL_PAYLOAD,
+  MAX_CLOSE_REASON,
+  type CoreLimitOptions,
+  type CoreLimits,
+  resolveCoreLimits,
+} from './limits.js';
+export { generateMaskKey, applyMask, maskInto, maskWord, maskWordInto } from './mask.js';
+export { Utf8Validator, isValidUtf8, decodeUtf8, encodeUtf8 } from './utf8.js';
+export { CloseCode, isValidCloseCode, encodeClosePayload, checkClosePayload, parseClosePayload } from './close.js';
+export type { CloseState, CloseResult } from './close-state.js';
+export { type Frame, type EncodeFrameOptions, type FrameHeaderOptions, frameHeaderSize, encodeFrameHeader, encodeFrame } from './frame.js';
+export {
+  type FrameParserRole,
+  type FrameParserOptions,
+  type FrameParserListener,
+  type DecodeFrameOptions,
+  FrameParser,
+  decodeFrame,
+} from './frame-parser.js';
+export { type Role, type ReadyState, type ExtensionHook, type ConnectionOptions, type ConnectionHandler, Connection } from './connection.js';
+export { type ExtensionOffer, isToken, parseTokenList, listHasToken, parseExtensions, formatExtensions } from './header-tokens.js';
+export {
+  WEBSOCKET_GUID,
+  WEBSOCKET_VERSION,
+  type HeaderMap,
+  computeAcceptKey,
+  generateKey,
+  isValidKey,
+  type ClientRequestInit,
+  buildClientRequest,
+  type ResponseExpectation,
+  type ResponseCheck,
+  checkServerResponse,
+  type UpgradeRequest,
+  type HttpRefusal,
+  type RequestCheck,
+  checkUpgradeRequest,
+  type UpgradeResponseInit,
+  buildUpgradeResponse,
+  reasonPhrase,
+  buildRefusalResponse,
+} from './handshake.js';
+export { type HostAndPort, parseHost, isValidHost, isIPv4, originMatchesHost } from './host.js';
+export { DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT, type HttpHeadLimits, type HttpHead, type HttpHeadResult, HttpHeadParser } from './http-head.js';
+export {
+  PERMESSAGE_DEFLATE,
+  DEFLATE_RSV,
+  type DeflateOptions,
+  type DeflateParams,
+  type DeflateOptionsParsed,
+  parseDeflateParams,
+  validateDeflateOptions,
+  formatDeflateOffer,
+  acceptDeflateOffer,
+  checkDeflateResponse,
+} from './permessage-deflate.js';

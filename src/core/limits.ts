@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError } from './errors.js';
 
-/** Largest message accepted, in bytes (after decompression): 1 MiB, as the CHICKEN seed and Python `websockets`. */
+/** Largest message accepted, in bytes (after decompression): 1 MiB, as Python `websockets`. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024;
 
 /** Largest single frame accepted, in bytes. Defaults to the message limit: a frame is never larger than its message. */

@@ -134,7 +134,7 @@ const SIMD_MODULE = new Uint8Array([
 /** Bytes per block through the module's memory: its one page. */
 const SIMD_BLOCK = 65536;
 /** Below this many bytes the copies in and out cost more than SIMD saves. */
-const SIMD_THRESHOLD = 1024;
+export const SIMD_THRESHOLD = 1024;
 
 /** What the core needs of the WebAssembly API (it has no DOM or Node types to describe it). */
 interface WasmApi {
@@ -142,16 +142,22 @@ interface WasmApi {
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
 }
 
-interface SimdKernel {
+/** One instance of the masking module: its XOR and its memory. */
+export interface SimdKernel {
   /** XORs memory[p, p + n) in place with the 32-bit little-endian key `k` repeated; n a multiple of 64. */
   xor(p: number, n: number, k: number): void;
   /** The first SIMD_BLOCK bytes of the module's memory: the block that ranges pass through. */
   memory: Uint8Array;
-  /** The module's WebAssembly.Memory, grown once for the output pool (see reserveMaskMemory). */
+  /** The module's WebAssembly.Memory, which an owner may grow for memory of its own (node/mask-pool.ts does). */
   wasmMemory: { buffer: ArrayBuffer; grow(pages: number): number };
 }
 
-function loadSimd(): SimdKernel | null {
+/**
+ * A new instance of the masking module, checked against a known answer; null where the runtime
+ * has no WebAssembly SIMD. The core masks through one of its own; a layer that wants masked
+ * output to land straight in module memory (the Node driver's pool) makes another.
+ */
+export function loadSimd(): SimdKernel | null {
   const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
   if (wasm === undefined) return null;
   try {
@@ -172,110 +178,6 @@ function loadSimd(): SimdKernel | null {
 }
 
 const simd = loadSimd();
-
-// ---------------------------------------------------------------------------------------------
-// Output memory in the module. Masking into an ordinary array costs a copy into the module's
-// memory, the XOR, and a copy back out (besides allocating, and first touching, a fresh array);
-// a frame masked straight into the module's memory costs one copy and the XOR, in memory that is
-// used again and again. So the module's memory also holds a pool of blocks for masked output:
-// a sender asks for one (reserveMaskMemory), masks into it (maskInto and maskWordInto see where
-// their target is), hands it to its transport, and gives it back once the transport no longer
-// reads it (releaseMaskMemory). The memory grows once, on first use, before any block is handed
-// out, and never again: growing would detach the buffer that handed-out blocks are views of.
-
-/** Bytes per pool block; a reservation takes whole, consecutive blocks. */
-const POOL_BLOCK = 64 * 1024;
-/** Blocks in the pool: 16 MiB, reserved (not touched) on first use. */
-const POOL_BLOCKS = 256;
-/** The pool follows the scratch block. */
-const POOL_BASE = SIMD_BLOCK;
-/** 1 for a block handed out, 0 for a free one (a second release of a block is ignored); null until the pool exists. */
-let blockInUse: Uint8Array | null = null;
-
-function createPool(kernel: SimdKernel): void {
-  try {
-    const pages = (POOL_BASE + POOL_BLOCK * POOL_BLOCKS - kernel.wasmMemory.buffer.byteLength) / 65536;
-    if (pages > 0) kernel.wasmMemory.grow(pages);
-  } catch {
-    // The runtime refused the memory: masked output goes to ordinary arrays.
-    blockInUse = new Uint8Array(0);
-    return;
-  }
-  // The old buffer is detached by the growth: view the new one.
-  kernel.memory = new Uint8Array(kernel.wasmMemory.buffer, 0, SIMD_BLOCK);
-  blockInUse = new Uint8Array(POOL_BLOCKS);
-}
-
-/**
- * Memory of the masking module for a masked frame (or part of one) to be written into with
- * maskInto or maskWordInto (one copy instead of three): `size` bytes, one contiguous range, so
- * that a frame leaves in one write; or, when the pool has no free run that long, the longest
- * free run (whole blocks of 64 KiB); null when there is no SIMD module or no free block. The
- * lowest free run that fits is taken, so the same (cache-warm) memory serves frame after frame.
- * The caller owns it until it gives it back with releaseMaskMemory, which it must do only once
- * its transport will never read the bytes again (a socket's write callback).
- */
-export function reserveMaskMemory(size: number): Uint8Array | null {
-  const kernel = simd;
-  if (kernel === null || !(size > 0)) return null;
-  if (blockInUse === null) createPool(kernel);
-  const used = blockInUse!;
-  const need = Math.ceil(size / POOL_BLOCK);
-  // First fit; else the longest run.
-  let bestStart = -1;
-  let bestLength = 0;
-  for (let i = 0; i < used.length; ) {
-    if (used[i] === 1) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < used.length && used[j] === 0 && j - i < need) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-      if (bestLength === need) break;
-    }
-    while (j < used.length && used[j] === 0) j++;
-    i = j;
-  }
-  if (bestLength === 0) return null;
-  used.fill(1, bestStart, bestStart + bestLength);
-  const bytes = bestLength * POOL_BLOCK;
-  return new Uint8Array(kernel.wasmMemory.buffer, POOL_BASE + bestStart * POOL_BLOCK, size < bytes ? size : bytes);
-}
-
-/** Whether `view` lies in the masking module's memory, i.e. is (part of) memory from reserveMaskMemory. */
-export function isMaskMemory(view: Uint8Array): boolean {
-  return simd !== null && view.buffer === simd.memory.buffer;
-}
-
-/**
- * Gives back the blocks that `view` covers: memory from reserveMaskMemory, or several such
- * ranges joined into one view. Anything else, and blocks already given back, are ignored.
- */
-export function releaseMaskMemory(view: Uint8Array): void {
-  const used = blockInUse;
-  if (used === null || view.byteLength === 0 || !isMaskMemory(view)) return;
-  const first = Math.max(0, Math.floor((view.byteOffset - POOL_BASE) / POOL_BLOCK));
-  const last = Math.min(used.length - 1, Math.floor((view.byteOffset + view.byteLength - 1 - POOL_BASE) / POOL_BLOCK));
-  if (last >= first) used.fill(0, first, last + 1);
-}
-
-/**
- * Writes `source` XOR the key word into `target` at `targetOffset` when `target` is in the
- * module's memory: one copy, then the XOR in place there. False when it is not (or too short).
- */
-function maskInModule(source: Uint8Array, word: number, target: Uint8Array, targetOffset: number): boolean {
-  const kernel = simd;
-  const n = source.length;
-  if (kernel === null || n < SIMD_THRESHOLD || target.buffer !== kernel.memory.buffer) return false;
-  target.set(source, targetOffset);
-  const done = n & ~63;
-  kernel.xor(target.byteOffset + targetOffset, done, word | 0);
-  if (done < n) xorTailWithWord(target, targetOffset + done, targetOffset + n, word);
-  return true;
-}
 
 /**
  * XORs target[start, end) with the key word, from key byte 0: the ragged end after whole
@@ -395,13 +297,11 @@ export function maskWordInto(source: Uint8Array, word: number, target: Uint8Arra
     if (source !== target || targetOffset !== 0) target.set(source, targetOffset);
     return;
   }
-  if (source !== target && maskInModule(source, word, target, targetOffset)) return;
   if (simd !== null && n >= SIMD_THRESHOLD) done = simdXor(simd, source, 0, n, word | 0, target, targetOffset);
   if (done === n) return;
   if (source !== target || targetOffset !== 0) target.set(done === 0 ? source : source.subarray(done), targetOffset + done);
   xorTailWithWord(target, targetOffset + done, targetOffset + n, word);
 }
-
 
 /**
  * Writes `source` XOR `key` into `target` starting at `targetOffset`, leaving `source` untouched
@@ -426,7 +326,6 @@ export function maskInto(source: Uint8Array, key: Uint8Array, target: Uint8Array
     for (; i < n; i++, t++) target[t] = source[i]! ^ key[i & 3]!;
     return;
   }
-  if (maskInModule(source, keyWordLE(key, 0), target, targetOffset)) return;
   if (simd !== null && n >= SIMD_THRESHOLD) {
     // Through the module: source in, XOR, out into target; the ragged end as below.
     const done = simdXor(simd, source, 0, n, keyWordLE(key, 0), target, targetOffset);

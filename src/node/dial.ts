@@ -9,7 +9,7 @@
  */
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type SecureContextOptions } from 'node:tls';
-import { ConnectError, HandshakeError } from '../core/errors.js';
+import { ConnectError, HandshakeError } from './errors.js';
 import { HttpHeadParser, type HttpHead, type HttpHeadLimits } from '../core/http-head.js';
 import { connectBurstReads } from './read-buffers.js';
 

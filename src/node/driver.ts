@@ -14,8 +14,9 @@ import { performance } from 'node:perf_hooks';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Connection, type ConnectionHandler, type Role } from '../core/connection.js';
-import { CloseTimeoutError, ConnectionClosedError, ConnectionNotOpenError, MessageTimeoutError, ProtocolError, SendBufferFullError } from '../core/errors.js';
-import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from '../core/mask.js';
+import { ConnectionClosedError, ConnectionNotOpenError, ProtocolError } from '../core/errors.js';
+import { CloseTimeoutError, MessageTimeoutError, SendBufferFullError } from './errors.js';
+import { isMaskMemory, maskIntoPool, releaseMaskMemory, reserveMaskMemory } from './mask-pool.js';
 import type { MessageCodec } from './message-codec.js';
 import { setReadTarget } from './read-buffers.js';
 import { WheelTimer } from './timer-wheel.js';
@@ -355,6 +356,7 @@ export class SocketDriver {
         isUtf8,
         maskKey: options.maskKey,
         allocate: stream instanceof Socket ? allocateForSocket : allocateUninitialised,
+        maskOutput: stream instanceof Socket ? maskIntoPool : undefined,
       },
       new CoreHandler(this),
     );

@@ -10,7 +10,7 @@ import { connect } from '../../src/api/connect.js';
 import { MAX_REFUSAL_REASONS, PING_RTT_BUCKETS, toPrometheus, type MetricsSnapshot } from '../../src/api/metrics.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../../src/api/server.js';
 import type { WebSocket } from '../../src/api/websocket.js';
-import { HandshakeError } from '../../src/core/errors.js';
+import { HandshakeError } from '../../src/node/errors.js';
 
 async function serve(t: TestContext, options: WebSocketServerOptions = {}) {
   const server = new WebSocketServer({ pingInterval: 0, idleTimeout: 0, ...options });

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseWebSocketURL } from '../../src/api/url.js';
-import { InvalidURLError } from '../../src/core/errors.js';
+import { InvalidURLError } from '../../src/api/errors.js';
 
 function rejects(input: string, scheme: string): void {
   assert.throws(

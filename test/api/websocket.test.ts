@@ -11,18 +11,9 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import {
-  CloseTimeoutError,
-  ConnectionClosedError,
-  ConnectionNotOpenError,
-  IdleTimeoutError,
-  InvalidArgumentError,
-  MessageTimeoutError,
-  PingTimeoutError,
-  PongMismatchError,
-  ProtocolError,
-  SendBufferFullError,
-} from '../../src/core/errors.js';
+import { ConnectionClosedError, ConnectionNotOpenError, InvalidArgumentError, ProtocolError } from '../../src/core/errors.js';
+import { CloseTimeoutError, MessageTimeoutError, SendBufferFullError } from '../../src/node/errors.js';
+import { IdleTimeoutError, PingTimeoutError, PongMismatchError } from '../../src/api/errors.js';
 import { Opcode } from '../../src/core/opcode.js';
 import { connectionInternals, WebSocket, type Message } from '../../src/api/websocket.js';
 import { resolveOptions } from '../../src/api/options.js';

@@ -1,25 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { applyMask, generateMaskKey, isMaskMemory, maskInto, maskWord, maskWordInto, releaseMaskMemory, reserveMaskMemory, writeMaskKey } from '../../src/core/mask.js';
-
-/** The definition of section 5.3, one byte at a time: the oracle for the word-at-a-time code. */
-function referenceMask(data: Uint8Array, key: Uint8Array, offset = 0): Uint8Array {
-  const out = new Uint8Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = data[i]! ^ key[(offset + i) & 3]!;
-  return out;
-}
-
-const key4 = fc.uint8Array({ minLength: 4, maxLength: 4 });
-// Payload sizes on both sides of the word threshold, placed at every alignment inside a larger
-// buffer so that unaligned views are exercised.
-const placed = fc
-  .record({ data: fc.uint8Array({ maxLength: 300 }), lead: fc.integer({ min: 0, max: 7 }) })
-  .map(({ data, lead }) => {
-    const backing = new Uint8Array(lead + data.length + 3).fill(0xee);
-    backing.set(data, lead);
-    return { view: backing.subarray(lead, lead + data.length), backing, lead };
-  });
+import { applyMask, generateMaskKey, maskInto, maskWord, maskWordInto, writeMaskKey } from '../../src/core/mask.js';
+import { key4, placed, placedLong, referenceMask } from '../helpers/mask.js';
 
 describe('RFC 6455 5.3 masking: applyMask', () => {
   it('masks the section 5.7 "Hello" example to its wire bytes', () => {
@@ -102,20 +85,6 @@ describe('RFC 6455 5.3 masking: maskInto', () => {
   });
 });
 
-// Long payloads, for the WebAssembly SIMD path (from 1 KiB, in blocks of 64 KiB, 64-byte groups
-// with a ragged end): lengths around and across the block size, at every alignment.
-const placedLong = fc
-  .record({
-    length: fc.oneof(fc.integer({ min: 1000, max: 5000 }), fc.integer({ min: 65_000, max: 140_000 })),
-    lead: fc.integer({ min: 0, max: 7 }),
-    seed: fc.nat(255),
-  })
-  .map(({ length, lead, seed }) => {
-    const backing = new Uint8Array(lead + length + 3).fill(0xee);
-    for (let i = 0; i < length; i++) backing[lead + i] = (i * 31 + seed) & 0xff;
-    return { view: backing.subarray(lead, lead + length), backing, lead };
-  });
-
 describe('RFC 6455 5.3 masking: long payloads', () => {
   it('applyMask equals the byte-by-byte definition at any length, alignment and mask offset', () => {
     fc.assert(
@@ -183,73 +152,6 @@ describe('RFC 6455 5.3 masking: key words (maskWord, maskWordInto)', () => {
       }),
       { numRuns: 100 },
     );
-  });
-});
-
-describe('masking memory: blocks of the SIMD module\'s memory for masked output', () => {
-  /** Reserves blocks until none is left (or `limit`), for the tests below to give back. */
-  function reserveAll(size: number, limit = 1000): Uint8Array[] {
-    const blocks: Uint8Array[] = [];
-    for (let b = reserveMaskMemory(size); b !== null && blocks.length < limit; b = blocks.length < limit ? reserveMaskMemory(size) : null) blocks.push(b);
-    return blocks;
-  }
-
-  it('hands out separate contiguous ranges, takes them back, and hands them out again', (t) => {
-    const first = reserveMaskMemory(100);
-    if (first === null) return t.skip('no WebAssembly SIMD in this runtime');
-    assert.equal(first.length, 100);
-    assert.ok(isMaskMemory(first));
-    assert.equal(isMaskMemory(new Uint8Array(100)), false);
-    releaseMaskMemory(first);
-    const MiB = 1 << 20;
-    const ranges = reserveAll(MiB);
-    assert.ok(ranges.length >= 4, 'a pool of several MiB');
-    for (const r of ranges) assert.equal(r.length, MiB, 'as much as asked, in one range');
-    assert.equal(reserveMaskMemory(10), null, 'none left: the caller allocates');
-    // No two ranges overlap.
-    const sorted = [...ranges].sort((x, y) => x.byteOffset - y.byteOffset);
-    for (let i = 1; i < sorted.length; i++) assert.ok(sorted[i]!.byteOffset - sorted[i - 1]!.byteOffset >= MiB);
-    // Giving one back twice frees it once; the lowest free memory is handed out first.
-    releaseMaskMemory(sorted[3]!);
-    releaseMaskMemory(sorted[3]!);
-    const small = reserveMaskMemory(5000)!;
-    assert.equal(small.byteOffset, sorted[3]!.byteOffset);
-    // No free run as long as asked: the longest there is.
-    const rest = reserveMaskMemory(2 * MiB)!;
-    assert.ok(rest.length < MiB && rest.length > 0, `${rest.length} bytes`);
-    assert.equal(rest.byteOffset, small.byteOffset + 64 * 1024);
-    assert.equal(reserveMaskMemory(1), null);
-    // A view spanning consecutive ranges gives all of them back.
-    releaseMaskMemory(new Uint8Array(sorted[0]!.buffer, sorted[0]!.byteOffset, 2 * MiB));
-    const two = reserveMaskMemory(2 * MiB)!;
-    assert.equal(two.length, 2 * MiB);
-    assert.equal(two.byteOffset, sorted[0]!.byteOffset);
-    for (const r of [two, small, rest, ...sorted.slice(2)]) releaseMaskMemory(r);
-    assert.equal(reserveAll(MiB).length, ranges.length, 'all of it is free again');
-    for (const r of sorted) releaseMaskMemory(r);
-  });
-
-  it('maskInto and maskWordInto into a block equal the definition, at any length, offset and phase', (t) => {
-    const block = reserveMaskMemory(1 << 20);
-    if (block === null) return t.skip('no WebAssembly SIMD in this runtime');
-    try {
-      fc.assert(
-        fc.property(fc.oneof(placed, placedLong), key4, fc.nat(11), fc.integer({ min: 0, max: 40 }), ({ view }, key, phase, targetOffset) => {
-          const source = view.slice();
-          block.fill(0xaa, 0, targetOffset + view.length + 8);
-          maskInto(view, key, block, targetOffset);
-          assert.deepEqual(block.subarray(targetOffset, targetOffset + view.length), referenceMask(source, key));
-          maskWordInto(view, maskWord(key, phase), block, targetOffset);
-          assert.deepEqual(block.subarray(targetOffset, targetOffset + view.length), referenceMask(source, key, phase));
-          assert.deepEqual(view, source, 'source unchanged');
-          assert.ok(block.subarray(0, targetOffset).every((b) => b === 0xaa), 'bytes before untouched');
-          assert.ok(block.subarray(targetOffset + view.length, targetOffset + view.length + 8).every((b) => b === 0xaa), 'bytes after untouched');
-        }),
-        { numRuns: 200 },
-      );
-    } finally {
-      releaseMaskMemory(block);
-    }
   });
 });
 

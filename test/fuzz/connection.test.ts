@@ -13,7 +13,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
-import { AUTO_PONG_BUDGET, Connection, type ConnectionHandler, type Role } from '../../src/core/connection.js';
+import { Connection, type ConnectionHandler, type Role } from '../../src/core/connection.js';
+import { AUTO_PONG_BUDGET } from '../../src/core/frame-sequence.js';
 import { decodeFrame } from '../../src/core/frame-parser.js';
 import { fuzzParameters } from './fuzz-runs.js';
 
@@ -330,8 +331,8 @@ function runConnection(chunks: readonly Uint8Array[], s: Setup): Run {
   );
   connection.setStreaming(s.streaming);
   let maxBuffered = 0;
-  // White-box: what the core holds for a message being gathered.
-  const internals = connection as unknown as { buffer: Uint8Array | null; pieces: Uint8Array[] | null };
+  // White-box: what the core (its message assembler) holds for a message being gathered.
+  const internals = (connection as unknown as { assembler: { buffer: Uint8Array | null; pieces: Uint8Array[] | null } }).assembler;
   const held = (): number => {
     let n = internals.buffer?.length ?? 0;
     const pinned = new Set<ArrayBufferLike>();

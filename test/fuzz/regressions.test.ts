@@ -28,8 +28,8 @@ function server(options: { maxFrameSize?: number; maxMessageSize?: number }): { 
     },
   };
   const conn = new Connection({ role: 'server', ...options }, handler);
-  // White-box: the message buffer is the memory a peer can make the core hold.
-  const internals = conn as unknown as { buffer: Uint8Array | null };
+  // White-box: the message buffer (the assembler's) is the memory a peer can make the core hold.
+  const internals = (conn as unknown as { assembler: { buffer: Uint8Array | null } }).assembler;
   return { conn, errors, buffered: () => internals.buffer?.length ?? 0 };
 }
 

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { encodeFrame } from '../../src/core/frame.js';
 import { Connection, type ConnectionHandler } from '../../src/core/connection.js';
-import { MessageTimeoutError, SendBufferFullError, type ProtocolError } from '../../src/core/errors.js';
+import { type ProtocolError } from '../../src/core/errors.js';
+import { MessageTimeoutError, SendBufferFullError } from '../../src/node/errors.js';
 import { DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MESSAGE_TIMEOUT, DEFAULT_PING_INTERVAL } from '../../src/api/options.js';
 import type { WebSocket } from '../../src/api/websocket.js';
 import { MiB, RawWebSocket, assertMemoryNear, eventually, serve, settledMemory, sleep } from './harness.js';
@@ -367,7 +368,7 @@ describe('Hardening: the core hooks drivers bound slow peers with (Connection.re
     assert.equal(s.errors[0]!.closeCode, 1008);
     assert.deepEqual([...s.out[s.out.length - 1]!], [0x88, 2, 0x03, 0xf0], 'a close frame with 1008');
     assert.equal(s.conn.receiving, false);
-    assert.equal((s.conn as unknown as { buffer: Uint8Array | null }).buffer, null, 'the partial message is freed');
+    assert.equal((s.conn as unknown as { assembler: { buffer: Uint8Array | null } }).assembler.buffer, null, 'the partial message is freed');
     s.conn.receive(frame(0, new Uint8Array(3), true));
     s.conn.failConnection(new SendBufferFullError(10, 1000));
     assert.equal(s.errors.length, 1, 'once only');

@@ -9,7 +9,9 @@ import { connect as netConnect, createServer as createNetServer, type AddressInf
 import { connect } from '../../src/api/connect.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../../src/api/server.js';
 import type { WebSocket } from '../../src/api/websocket.js';
-import { ConnectError, HandshakeError, IdleTimeoutError, ProtocolError } from '../../src/core/errors.js';
+import { ProtocolError } from '../../src/core/errors.js';
+import { ConnectError, HandshakeError } from '../../src/node/errors.js';
+import { IdleTimeoutError } from '../../src/api/errors.js';
 
 const CHANNELS = [
   'hybi:server:upgrade',

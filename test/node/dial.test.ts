@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import fc from 'fast-check';
 import { ChunkedDecoder, dial, readResponseBody, readResponseHead } from '../../src/node/dial.js';
-import { ConnectError, HandshakeError } from '../../src/core/errors.js';
+import { ConnectError, HandshakeError } from '../../src/node/errors.js';
 import { selfSignedCertificate } from '../fixtures/cert.js';
 import { activeResources, leftover } from '../fixtures/resources.js';
 

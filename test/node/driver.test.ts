@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { decodeFrame } from '../../src/core/frame-parser.js';
 import { encodeFrame } from '../../src/core/frame.js';
 import { MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
-import { releaseMaskMemory, reserveMaskMemory } from '../../src/core/mask.js';
+import { releaseMaskMemory, reserveMaskMemory } from '../../src/node/mask-pool.js';
 import { Opcode } from '../../src/core/opcode.js';
 import { PauseReason, SocketDriver, type CloseResult, type DriverEvents, type DriverOptions } from '../../src/node/driver.js';
 import type { MessageCodec } from '../../src/node/message-codec.js';
