@@ -276,15 +276,18 @@ export class ProxyError extends WebSocketError<typeof ErrorCode.Proxy> {
 
 /**
  * The proxy wants credentials it was not given or refused the ones it was: an HTTP proxy's 407
- * (with its `Proxy-Authenticate` challenge), or a SOCKS5 proxy that rejected the user name and
+ * (with its `Proxy-Authenticate` challenge) or 401 to CONNECT, or a SOCKS5 proxy that rejected the user name and
  * password (RFC 1929) or accepts none of the methods offered.
  */
 export class ProxyAuthError extends WebSocketError<typeof ErrorCode.ProxyAuth> {
   /** The proxy's URL, without credentials. */
   readonly proxy: string;
-  /** 407 from an HTTP proxy; 0 from a SOCKS proxy. */
+  /** 407 (or the 401 some proxies send for refused credentials) from an HTTP proxy; 0 from a SOCKS proxy. */
   readonly status: number;
-  /** The `Proxy-Authenticate` header of a 407 (repeats joined with ', '); '' when absent or SOCKS. */
+  /**
+   * The challenge: the `Proxy-Authenticate` header (or a 401's `WWW-Authenticate`), repeats joined
+   * with ', '; '' when absent or SOCKS.
+   */
   readonly proxyAuthenticate: string;
 
   constructor(message: string, proxy: string, status: number, proxyAuthenticate: string) {

@@ -53,7 +53,8 @@ export function connectRequest(options: ConnectTunnelOptions): string {
  */
 export async function connectTunnel(socket: Socket, options: ConnectTunnelOptions): Promise<void> {
   const { proxy, signal } = options;
-  socket.write(connectRequest(options));
+  const request = connectRequest(options);
+  socket.write(request);
   let answer;
   try {
     answer = await readResponseHead(socket, { host: proxy.hostname, port: proxy.port, signal, limits: LIMITS });
@@ -73,12 +74,15 @@ export async function connectTunnel(socket: Socket, options: ConnectTunnelOption
   socket.destroy();
   const reason = head.startLine[2];
   const statusText = `${status}${reason ? ` ${reason}` : ''}`;
-  if (status === 407) {
-    const challenge = head.headers['proxy-authenticate'];
+  // 407 is the proxy's challenge. A 401 to CONNECT can only be the proxy's too (the server is not
+  // reached yet): tinyproxy, for one, answers refused credentials with 401 and WWW-Authenticate.
+  if (status === 407 || status === 401) {
+    const challenge = head.headers['proxy-authenticate'] ?? head.headers['www-authenticate'];
+    const sent = /\r\nProxy-Authorization:/i.test(request);
     throw new ProxyAuthError(
-      `proxy ${proxy.href} wants authentication: ${statusText}${proxy.username === '' ? ' (no credentials were given)' : ' (the credentials were refused)'}`,
+      `proxy ${proxy.href} wants authentication: ${statusText}${sent ? ' (the credentials were refused)' : ' (no credentials were given)'}`,
       proxy.href,
-      407,
+      status,
       Array.isArray(challenge) ? challenge.join(', ') : (challenge ?? ''),
     );
   }
