@@ -388,6 +388,33 @@ describe('proxy options are checked before any network', () => {
 });
 
 describe('agent refusals', () => {
+  it('the agent\'s proxy answering 407 is a ProxyAuthError; a silent one is bounded by handshakeTimeout', async () => {
+    const proxy = await startTestProxy();
+    const agent = new HttpsProxyAgent(`http://user:secret@127.0.0.1:${proxy.port}`);
+    try {
+      const baseline = activeResources();
+      proxy.behaviour = { kind: 'answer', text: 'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="agent"\r\nContent-Length: 0\r\n\r\n' };
+      await assert.rejects(connect('ws://127.0.0.1:9/', { agent }), (e: unknown) => {
+        assert.ok(e instanceof ProxyAuthError, String(e));
+        assert.equal(e.proxyAuthenticate, 'Basic realm="agent"');
+        assert.equal(e.proxy, `http://127.0.0.1:${proxy.port}`);
+        assert.doesNotMatch(e.message, /secret/);
+        return true;
+      });
+      proxy.behaviour = { kind: 'silent' };
+      const started = Date.now();
+      await assert.rejects(connect('ws://127.0.0.1:9/', { agent, handshakeTimeout: 300 }), (e: unknown) => {
+        assert.ok(e instanceof ConnectError && e.timedOut, String(e));
+        return true;
+      });
+      assert.ok(Date.now() - started < 3000);
+      assert.deepEqual(await leftover(baseline), []);
+    } finally {
+      agent.destroy();
+      await proxy.close();
+    }
+  });
+
   it('a server refusing through an agent is a HandshakeError with its status and body', async () => {
     const proxy = await startTestProxy();
     const refusing = createServer((socket) => {

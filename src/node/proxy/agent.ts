@@ -8,7 +8,7 @@ import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
-import { ConnectError } from '../../core/errors.js';
+import { ConnectError, ProxyAuthError } from '../../core/errors.js';
 import type { HttpHead } from '../../core/http-head.js';
 import { abortedError, type ResponseHead, type TlsDialOptions } from '../dial.js';
 
@@ -41,6 +41,16 @@ function requestParts(request: string): { path: string; headers: [string, string
     return [line.slice(0, colon), line.slice(colon + 1).trim()];
   });
   return { path, headers };
+}
+
+/** The agent's proxy URL without credentials when it tells (https-proxy-agent's `proxy`), for messages. */
+function agentProxy(agent: Agent): string {
+  const proxy = (agent as { proxy?: unknown }).proxy;
+  if (!(proxy instanceof URL)) return '(unknown)';
+  const copy = new URL(proxy.href);
+  copy.username = '';
+  copy.password = '';
+  return copy.origin !== 'null' ? copy.origin : copy.href;
 }
 
 /** A response head as the core's parser would give it: lower-case names, repeats as arrays. */
@@ -98,6 +108,19 @@ export function requestThroughAgent(options: AgentRequestOptions): Promise<Agent
     });
     req.on('response', (res: IncomingMessage) => {
       done();
+      // 407 is only ever a proxy's answer; https-proxy-agent hands its proxy's refusal on as the
+      // response. The same typed error as the proxy option's, then.
+      if (res.statusCode === 407) {
+        const challenge = res.headers['proxy-authenticate'];
+        res.destroy();
+        reject(new ProxyAuthError(
+          `the agent's proxy ${agentProxy(options.agent)} wants authentication: 407${res.statusMessage ? ` ${res.statusMessage}` : ''}`,
+          agentProxy(options.agent),
+          407,
+          challenge ?? '',
+        ));
+        return;
+      }
       // Read as a socket by the refusal path (read(), 'readable', 'end', destroy()): same calls.
       resolve({ socket: res as unknown as Socket, response: { head: headOf(res, true), status: res.statusCode ?? 0, rest: new Uint8Array(0) } });
     });
