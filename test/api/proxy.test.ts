@@ -215,6 +215,7 @@ describe('connect({ proxy }) through real proxies', () => {
   });
 
   it('microsocks refuses a wrong password and a client with none: ProxyAuthError', async () => {
+    const baseline = activeResources();
     for (const proxy of [`socks5h://bob:nope@127.0.0.1:${socks.port}`, `socks5h://127.0.0.1:${socks.port}`]) {
       await assert.rejects(connect(`ws://127.0.0.1:${echo.port}/`, { proxy }), (e: unknown) => {
         assert.ok(e instanceof ProxyAuthError, String(e));
@@ -222,6 +223,13 @@ describe('connect({ proxy }) through real proxies', () => {
         return true;
       });
     }
+    // A name SOCKS5 cannot carry (over 255 bytes) fails before the request, and leaves nothing open.
+    const long = Array.from({ length: 5 }, () => 'a'.repeat(60)).join('.');
+    await assert.rejects(connect(`ws://${long}/`, { proxy: `socks5h://bob:s3cret@127.0.0.1:${socks.port}` }), (e: unknown) => {
+      assert.ok(e instanceof ProxyError && /too long for SOCKS5/.test(e.message), String(e));
+      return true;
+    });
+    assert.deepEqual(await leftover(baseline), []);
   });
 
   it('an http.Agent (https-proxy-agent) carries ws: and wss: through tinyproxy', async () => {

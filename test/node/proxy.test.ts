@@ -6,6 +6,7 @@ import { ConnectError, InvalidArgumentError, ProxyAuthError, ProxyError } from '
 import { bypassesProxy, proxyFromEnv, snapshotProxyEnv } from '../../src/node/proxy/env.js';
 import { connectRequest, connectTunnel, MAX_PROXY_HEAD_SIZE } from '../../src/node/proxy/http-connect.js';
 import { parseProxyURL, type ProxyURL } from '../../src/node/proxy/proxy-url.js';
+import { dialRoute } from '../../src/node/proxy/route.js';
 import { socks4Tunnel, socks5Tunnel } from '../../src/node/proxy/socks.js';
 
 describe('no_proxy', () => {
@@ -347,6 +348,39 @@ describe('SOCKS on the wire', () => {
       assert.ok(pair.client.destroyed);
     } finally {
       await pair.close();
+    }
+  });
+});
+
+describe('dialRoute', () => {
+  it('a failure inside a tunnel (a name SOCKS5 cannot carry) closes the connection to the proxy', async () => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as { port: number }).port;
+    let proxySide: Socket | undefined;
+    const peerClosed = new Promise<void>((resolve) => {
+      server.once('connection', (peer: Socket) => {
+        proxySide = peer;
+        peer.on('error', () => {});
+        peer.once('data', () => peer.write(Buffer.from([5, 0])));
+        peer.once('close', () => resolve());
+      });
+    });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const long = Array.from({ length: 5 }, () => 'a'.repeat(60)).join('.');
+      const route = { proxy: parseProxyURL(`socks5h://127.0.0.1:${port}`), headers: {}, tls: {} };
+      await assert.rejects(dialRoute(route, { host: long, port: 80 }), /too long for SOCKS5/);
+      await Promise.race([
+        peerClosed,
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the socket to the proxy was left open')), 2000))),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      // Closing our end frees the client socket too, when the code under test left it open.
+      proxySide?.destroy();
+      server.close();
     }
   });
 });

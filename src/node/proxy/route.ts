@@ -52,9 +52,16 @@ export async function dialRoute(route: ProxyRoute | undefined, options: DialOpti
     throw new ConnectError(`proxy ${proxy.href}: ${error.message}`, error.host, error.port, { cause: error.cause ?? error, timedOut: error.timedOut });
   }
   const tunnel = { proxy, host: options.host, port: options.port, signal };
-  if (proxy.protocol === 'http' || proxy.protocol === 'https') await connectTunnel(socket, { ...tunnel, headers: route.headers });
-  else if (proxy.protocol === 'socks5' || proxy.protocol === 'socks5h') await socks5Tunnel(socket, tunnel);
-  else await socks4Tunnel(socket, tunnel);
+  try {
+    if (proxy.protocol === 'http' || proxy.protocol === 'https') await connectTunnel(socket, { ...tunnel, headers: route.headers });
+    else if (proxy.protocol === 'socks5' || proxy.protocol === 'socks5h') await socks5Tunnel(socket, tunnel);
+    else await socks4Tunnel(socket, tunnel);
+  } catch (error) {
+    // The tunnels destroy the socket on the failures they detect; this covers the rest (a local
+    // DNS failure for socks5:, a name too long for SOCKS5).
+    socket.destroy();
+    throw error;
+  }
   if (!options.tls) return socket;
   try {
     // The server's TLS inside the tunnel: certificate and SNI are the server's, not the proxy's.

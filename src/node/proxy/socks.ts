@@ -108,12 +108,12 @@ function portBytes(port: number): Buffer {
 }
 
 /** RFC 1928's address field: ATYP and the address (a name prefixed by its length). */
-function socks5Address(host: string): Buffer {
+function socks5Address(host: string, proxy: ProxyURL): Buffer {
   const kind = isIP(host);
   if (kind === 4) return Buffer.from([1, ...host.split('.').map(Number)]);
   if (kind === 6) return Buffer.concat([Buffer.from([4]), ipv6Bytes(host)]);
   const name = Buffer.from(host, 'utf8');
-  if (name.length > 255) throw new ProxyError(`host name too long for SOCKS5 (${name.length} bytes, 255 at most)`, '');
+  if (name.length > 255) throw new ProxyError(`host name too long for SOCKS5 (${name.length} bytes, 255 at most)`, proxy.href);
   return Buffer.concat([Buffer.from([3, name.length]), name]);
 }
 
@@ -165,7 +165,7 @@ export async function socks5Tunnel(socket: Socket, options: SocksTunnelOptions):
     fail(new ProxyError(`proxy ${proxy.href} chose SOCKS5 method ${choice[1]}, which was not offered`, proxy.href));
   }
   const host = proxy.protocol === 'socks5h' ? options.host : await resolveLocally(options, 0);
-  socket.write(Buffer.concat([Buffer.from([5, 1, 0]), socks5Address(host), portBytes(options.port)]));
+  socket.write(Buffer.concat([Buffer.from([5, 1, 0]), socks5Address(host, proxy), portBytes(options.port)]));
   const reply = await readExactly(socket, 4, options);
   if (reply[0] !== 5) fail(new ProxyError(`proxy ${proxy.href} sent a malformed SOCKS5 reply`, proxy.href));
   if (reply[1] !== 0) {
