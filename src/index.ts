@@ -6,6 +6,7 @@ export * from './node/errors.js';
 export * from './api/errors.js';
 export { connect, DEFAULT_HANDSHAKE_TIMEOUT } from './api/connect.js';
 export type { ClientDeflateOptions, ConnectOptions, RetryOptions, TlsDialOptions } from './api/connect.js';
+export type { ProxyOptions } from './api/options.js';
 export { WebSocketServer } from './api/server.js';
 export type {
   AcceptHook,

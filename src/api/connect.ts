@@ -19,7 +19,6 @@ import { connectTracing, publishRetry } from '../node/diagnostics.js';
 import {
   abortedError,
   DEFAULT_BODY_TIMEOUT,
-  dial,
   readResponseBody,
   readResponseHead,
   type ResponseHead,
@@ -37,6 +36,9 @@ import {
   resolveOptions,
   type ResolvedOptions,
 } from './options.js';
+import { requestThroughAgent } from '../node/proxy/agent.js';
+import { dialRoute } from '../node/proxy/route.js';
+import { PROXY_OPTION_NAMES, resolveProxyOptions, type ProxyOptions, type ResolvedProxy } from './options.js';
 import { parseWebSocketURL, type WebSocketURL } from './url.js';
 import type { ConnectionInit } from './connection-init.js';
 import { WebSocket, type MessageCodec, type WebSocketOptions } from './websocket.js';
@@ -69,7 +71,7 @@ export interface RetryOptions {
 }
 
 /** Options of `connect()`: the handshake's, plus every connection option of `WebSocketOptions`. */
-export interface ConnectOptions extends WebSocketOptions {
+export interface ConnectOptions extends WebSocketOptions, ProxyOptions {
   /** Subprotocols to offer (Sec-WebSocket-Protocol), most preferred first; the server picks one or none. Default none. */
   protocols?: string | readonly string[];
   /**
@@ -130,6 +132,7 @@ const CONNECT_NAMES: ReadonlySet<string> = new Set([
   'retry',
   'compress',
   ...CONNECTION_OPTION_NAMES,
+  ...PROXY_OPTION_NAMES,
 ]);
 
 /** The names of TlsDialOptions: what `tls` passes to Node's TLS dial. */
@@ -212,6 +215,8 @@ export interface ConnectPlan {
   onRetry: RetryOptions['onRetry'];
   extensions: ClientExtension[];
   connection: ResolvedOptions;
+  /** Proxy or agent (src/node/proxy/); both undefined for a direct connection. */
+  proxy: ResolvedProxy;
 }
 
 /**
@@ -282,6 +287,7 @@ export function resolveConnectOptions(given: ConnectOptions | undefined, where =
     onRetry: retrying.onRetry,
     extensions: clientExtensions(options),
     connection: resolveOptions(connection),
+    proxy: resolveProxyOptions(options),
   };
 }
 
@@ -407,15 +413,11 @@ async function handshake(first: WebSocketURL, settings: ConnectPlan, signal: Abo
       origin: settings.origin,
       headers,
     });
-    const socket = await dial({
-      host: current.hostname,
-      port: current.port,
-      tls: current.secure ? settings.tls : false,
-      signal,
-    });
-    socket.write(request);
-    // Listeners are attached in this same tick, so no error from the write can go unheard.
-    const response = await readResponseHead(socket, { host: current.hostname, port: current.port, signal });
+    const dialOptions = { host: current.hostname, port: current.port, tls: current.secure ? settings.tls : false, signal } as const;
+    // An agent carries the request itself; otherwise dial, directly or through a proxy (src/node/proxy/).
+    const { socket, response } = settings.proxy.agent !== undefined
+      ? await requestThroughAgent({ ...dialOptions, agent: settings.proxy.agent, secure: current.secure, tls: settings.tls, request })
+      : await exchange(await dialRoute(settings.proxy.route, dialOptions), request, current, signal);
 
     if (response.status === 101) return open(socket, response, current, key, settings);
 
@@ -453,6 +455,13 @@ async function handshake(first: WebSocketURL, settings: ConnectPlan, signal: Abo
       new TextDecoder().decode(body),
     );
   }
+}
+
+/** Writes the upgrade request and reads the answer's head off the socket. */
+async function exchange(socket: Socket, request: string, current: WebSocketURL, signal: AbortSignal): Promise<{ socket: Socket; response: ResponseHead }> {
+  socket.write(request);
+  // Listeners are attached in this same tick, so no error from the write can go unheard.
+  return { socket, response: await readResponseHead(socket, { host: current.hostname, port: current.port, signal }) };
 }
 
 /** Checks a 101 and hands the socket to a new WebSocket; any failure destroys the socket. */

@@ -12,7 +12,7 @@ import {
   ProtocolError,
   WebSocketError,
 } from '../core/errors.js';
-import { CloseTimeoutError, ConnectError, HandshakeError, MessageTimeoutError, SendBufferFullError } from '../node/errors.js';
+import { CloseTimeoutError, ConnectError, HandshakeError, MessageTimeoutError, ProxyAuthError, ProxyError, SendBufferFullError } from '../node/errors.js';
 
 /** A URL that cannot name a WebSocket endpoint (wrong scheme, a fragment, unparsable). */
 export class InvalidURLError extends WebSocketError<typeof ErrorCode.InvalidURL> {
@@ -106,7 +106,9 @@ export type HybiError =
   | CloseTimeoutError
   | IdleTimeoutError
   | InvalidArgumentError
-  | NotUtf8Error;
+  | NotUtf8Error
+  | ProxyError
+  | ProxyAuthError;
 
 /**
  * True for an error hybi raised (any WebSocketError): a `catch` clause's `unknown` becomes the

@@ -10,6 +10,7 @@ import {
   ConnectError,
   DEFAULT_PING_INTERVAL,
   HandshakeError,
+  ProxyAuthError,
   IdleTimeoutError,
   InvalidArgumentError,
   InvalidURLError,
@@ -76,6 +77,9 @@ Options:
       --cert FILE              present this client certificate (PEM) for wss://
       --key FILE               ... with this private key (PEM)
       --passphrase TEXT        the key's passphrase, if it is encrypted
+      --proxy URL              go through a proxy: http://, https://, socks5://, socks5h://,
+                               socks4:// or socks4a://, user:password@ for credentials; 'env'
+                               reads https_proxy, http_proxy, all_proxy, no_proxy and the like
       --ping-interval DURATION ping after this long without traffic (0: never; default 30s)
       --ping-timeout DURATION  close (exit 3) when nothing, not even a pong, arrives this
                                long after a ping (default: 60s of silence closes)
@@ -112,6 +116,7 @@ const OPTIONS = {
   cert: { type: 'string' },
   key: { type: 'string' },
   passphrase: { type: 'string' },
+  proxy: { type: 'string' },
   'ping-interval': { type: 'string' },
   'ping-timeout': { type: 'string' },
   'show-ping-pong': { type: 'boolean', short: 'P' },
@@ -187,6 +192,8 @@ export function parseConnectArgs(argv: string[]): ConnectSettings | null {
     if (values.insecure) tls.rejectUnauthorized = false;
     options.tls = tls;
   }
+  // Checked by connect() before any network; a bad proxy URL is a usage error like a bad URL.
+  if (values.proxy !== undefined) options.proxy = values.proxy;
   if (values['ping-interval'] !== undefined) options.pingInterval = parseDuration('ping-interval', values['ping-interval']);
   let pingTimeout: number | undefined;
   if (values['ping-timeout'] !== undefined) {
@@ -286,6 +293,7 @@ function connectErrorText(err: unknown): string {
     const cause = err.cause instanceof Error && !err.message.includes(err.cause.message) ? `: ${err.cause.message}` : '';
     return `${err.message}${cause}`;
   }
+  if (err instanceof ProxyAuthError && err.proxyAuthenticate !== '') return `${err.message}; it asks for: ${err.proxyAuthenticate.slice(0, 200)}`;
   if (err instanceof Error) return err.message;
   return String(err);
 }

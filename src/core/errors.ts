@@ -23,6 +23,8 @@ export const ErrorCode = {
   SendBufferFull: 'ERR_SEND_BUFFER_FULL',
   InvalidArgument: 'ERR_INVALID_ARGUMENT',
   NotUtf8: 'ERR_NOT_UTF8',
+  Proxy: 'ERR_PROXY',
+  ProxyAuth: 'ERR_PROXY_AUTH',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -46,6 +46,12 @@ export interface DialOptions {
   signal?: AbortSignal;
   /** Milliseconds until the dial (including the TLS handshake) gives up; 0 or absent: no bound of its own. */
   timeout?: number;
+  /**
+   * With `tls`: run the TLS handshake over this already open stream (a proxy's tunnel, see
+   * node/proxy/route.ts) instead of dialing host:port; `host` still names the server for SNI and
+   * the certificate check.
+   */
+  socket?: Socket;
 }
 
 /** Largest body kept from a refusal (a 401 or 403 page): enough for any error page, bounded against a hostile one. */
@@ -112,6 +118,7 @@ export function dial(options: DialOptions): Promise<Socket> {
         ? tlsConnect({
             host,
             port,
+            socket: options.socket,
             ca: tls.ca,
             cert: tls.cert,
             key: tls.key,

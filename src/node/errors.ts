@@ -79,3 +79,49 @@ export class CloseTimeoutError extends WebSocketError<typeof ErrorCode.CloseTime
     this.timeout = timeout;
   }
 }
+
+/**
+ * The proxy refused to open a tunnel to the server: an HTTP proxy answered CONNECT with a status
+ * other than 2xx (403, 502, ...), a SOCKS proxy replied with an error, or the proxy's answer was
+ * not one the protocol allows. The server itself was never reached.
+ */
+export class ProxyError extends WebSocketError<typeof ErrorCode.Proxy> {
+  /** The proxy's URL, without credentials. */
+  readonly proxy: string;
+  /** The HTTP status the proxy answered CONNECT with; 0 for SOCKS or an unreadable answer. */
+  readonly status: number;
+  /** The SOCKS reply code (RFC 1928 section 6, or SOCKS4's 91-93); 0 for HTTP or an unreadable answer. */
+  readonly reply: number;
+
+  constructor(message: string, proxy: string, status = 0, reply = 0, options?: { cause?: unknown }) {
+    super(ErrorCode.Proxy, message, options);
+    this.proxy = proxy;
+    this.status = status;
+    this.reply = reply;
+  }
+}
+
+/**
+ * The proxy wants credentials it was not given or refused the ones it was: an HTTP proxy's 407
+ * (with its `Proxy-Authenticate` challenge) or 401 to CONNECT, or a SOCKS5 proxy that rejected the user name and
+ * password (RFC 1929) or accepts none of the methods offered.
+ */
+export class ProxyAuthError extends WebSocketError<typeof ErrorCode.ProxyAuth> {
+  /** The proxy's URL, without credentials. */
+  readonly proxy: string;
+  /** 407 (or the 401 some proxies send for refused credentials) from an HTTP proxy; 0 from a SOCKS proxy. */
+  readonly status: number;
+  /**
+   * The challenge: the `Proxy-Authenticate` header (or a 401's `WWW-Authenticate`), repeats joined
+   * with ', '; '' when absent or SOCKS.
+   */
+  readonly proxyAuthenticate: string;
+
+  constructor(message: string, proxy: string, status: number, proxyAuthenticate: string) {
+    super(ErrorCode.ProxyAuth, message);
+    this.proxy = proxy;
+    this.status = status;
+    this.proxyAuthenticate = proxyAuthenticate;
+  }
+}
+
