@@ -22,6 +22,7 @@ export const ErrorCode = {
   SendBufferFull: 'ERR_SEND_BUFFER_FULL',
   InvalidArgument: 'ERR_INVALID_ARGUMENT',
   NotUtf8: 'ERR_NOT_UTF8',
+  SendQueueFull: 'ERR_SEND_QUEUE_FULL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -252,6 +253,20 @@ export class NotUtf8Error extends WebSocketError<typeof ErrorCode.NotUtf8> {
 }
 
 /**
+ * A ReconnectingWebSocket with the queue policy 'reject' was asked to queue a message while
+ * disconnected and its queue was full (docs/client.md "Reconnection"); nothing was queued or dropped.
+ */
+export class SendQueueFullError extends WebSocketError<typeof ErrorCode.SendQueueFull> {
+  /** The bound that was reached: 'messages' or 'bytes'. */
+  readonly limit: 'messages' | 'bytes';
+
+  constructor(limit: 'messages' | 'bytes', max: number) {
+    super(ErrorCode.SendQueueFull, `the send queue is full (${max} ${limit}) while reconnecting; the message was not queued`);
+    this.limit = limit;
+  }
+}
+
+/**
  * Every error class hybi raises, as a union that narrows on `code`:
  *
  * ```ts
@@ -280,7 +295,8 @@ export type HybiError =
   | CloseTimeoutError
   | IdleTimeoutError
   | InvalidArgumentError
-  | NotUtf8Error;
+  | NotUtf8Error
+  | SendQueueFullError;
 
 /**
  * True for an error hybi raised (any WebSocketError): a `catch` clause's `unknown` becomes the
