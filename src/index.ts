@@ -59,3 +59,6 @@ export type {
   ReconnectingWebSocketOptions,
   SendResult,
 } from './api/reconnecting-websocket.js';
+// WebSocketStream (issue 21): WHATWG streams over a connection, with backpressure on the receive side.
+export { WebSocketStream } from './api/websocket-stream.js';
+export type { WebSocketCloseInfo, WebSocketOpenInfo, WebSocketStreamOptions, WebSocketStreamPair } from './api/websocket-stream.js';

@@ -55,6 +55,7 @@ import {
 import { FragmentReader, type Fragment } from './fragment-reader.js';
 import { checkFragmentSize, fragmentEnds, type FragmentSizer } from './fragment-size.js';
 import { MessageWriter, type BeginMessageOptions, type MessageWriterSink } from './message-writer.js';
+import { streamPair, type WebSocketStreamPair } from './stream-pair.js'; // issue 21 hook: ws.stream()
 
 export type { MessageCodec } from '../node/message-codec.js';
 export type { WebSocketOptions } from './options.js';
@@ -1330,6 +1331,14 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     });
     this.#cameBack();
     return waiting;
+  }
+
+  /**
+   * The connection as WHATWG streams, the shape of WebSocketStream's `opened` plus `closed` and
+   * `close()`; reading stops reading the socket when the reader stops (src/api/stream-pair.ts).
+   */
+  stream(): WebSocketStreamPair {
+    return streamPair(this);
   }
 
   /**

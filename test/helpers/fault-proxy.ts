@@ -17,6 +17,8 @@ export class FaultProxy {
   retryAfter = 7;
   /** Connections accepted so far. */
   accepted = 0;
+  /** Bytes forwarded from the target to clients (what a client could have read so far). */
+  toClient = 0;
   readonly #pairs = new Set<[Socket, Socket]>();
   readonly #targetPort: () => number;
 
@@ -78,12 +80,12 @@ export class FaultProxy {
     };
     client.on('close', forget);
     upstream.on('close', forget);
-    this.#pipe(client, upstream);
-    this.#pipe(upstream, client);
+    this.#pipe(client, upstream, false);
+    this.#pipe(upstream, client, true);
   }
 
   /** Forwards `from` to `to` as the mode says, looked up per chunk so a mode change applies at once. */
-  #pipe(from: Socket, to: Socket): void {
+  #pipe(from: Socket, to: Socket, toClient: boolean): void {
     from.on('data', (chunk: Buffer) => {
       if (this.mode === 'stall') return; // swallowed: the link is dead but nobody knows
       if (this.mode === 'drip') {
@@ -99,7 +101,12 @@ export class FaultProxy {
         tick();
         return;
       }
-      to.write(chunk);
+      if (toClient) this.toClient += chunk.length;
+      // Backpressure passes through: a receiver that stops reading stops the sender, as on a direct link.
+      if (!to.write(chunk)) {
+        from.pause();
+        to.once('drain', () => from.resume());
+      }
     });
     from.on('end', () => to.end());
   }
