@@ -163,3 +163,47 @@ describe('ReconnectingWebSocket: the send queue while disconnected', { timeout: 
     assert.deepEqual(drops, ['old expired']);
   });
 });
+
+describe('ReconnectingWebSocket: sends the connection could not take', { timeout: 30_000 }, () => {
+  it('a message reported sent that never reached the socket goes back to the queue and out on the next connection', async (t) => {
+    // Each connection's messages, as the server saw them.
+    const byConnection: string[][] = [];
+    let wake: () => void = () => {};
+    const server = new WebSocketServer({ maxMessageSize: 2 * 1024 * 1024, maxFrameSize: 2 * 1024 * 1024 });
+    server.route('/', async (ws) => {
+      const seen: string[] = [];
+      byConnection.push(seen);
+      for await (const m of ws) {
+        seen.push(String(m.data).slice(0, 8));
+        wake();
+      }
+    });
+    const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+    t.after(() => server.close());
+    const proxy = await FaultProxy.start(port);
+    t.after(() => proxy.close());
+    const rws = new ReconnectingWebSocket(`ws://127.0.0.1:${proxy.port}/`, { minDelay: 10, maxDelay: 50, liveness: false });
+    t.after(() => rws.close());
+    const drops: unknown[] = [];
+    rws.on('drop', (data) => drops.push(data));
+    await once(rws, 'open');
+    // Nothing gets through: the kernel buffers take the first megabytes, the rest waits in the connection.
+    proxy.mode = 'stall';
+    const body = 'x'.repeat(1024 * 1024);
+    const names = Array.from({ length: 40 }, (_, i) => `m${String(i).padStart(2, '0')}`.padEnd(8, '.'));
+    for (const name of names) assert.equal(rws.send(name + body), 'sent');
+    assert.ok(rws.bufferedAmount > 8 * 1024 * 1024, `only ${rws.bufferedAmount} bytes waited`);
+    const reopened = once(rws, 'open');
+    proxy.reset();
+    proxy.mode = 'pass';
+    await reopened;
+    // The second connection carries a run of messages that ends with the last one, in order.
+    while (byConnection.length < 2 || byConnection[1]!.at(-1) !== names.at(-1)) await new Promise<void>((resolve) => (wake = resolve));
+    const second = byConnection[1]!;
+    const start = names.indexOf(second[0]!);
+    assert.ok(start > 0, `the second connection began with ${second[0]}`);
+    assert.deepEqual(second, names.slice(start));
+    assert.deepEqual(drops, []);
+  });
+});
+
