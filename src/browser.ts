@@ -15,3 +15,6 @@ export type {
   CloseEventInit,
   ErrorEventInit,
 } from './api/browser-websocket.js';
+// The browser's streams API for WebSockets under its browser name (issue 21).
+export { WebSocketStream } from './api/websocket-stream.js';
+export type { WebSocketCloseInfo, WebSocketOpenInfo, WebSocketStreamOptions } from './api/websocket-stream.js';

@@ -36,3 +36,32 @@ export * from './api/index.js';
 export { PING_RTT_BUCKETS } from './api/metrics.js';
 export type { CloseOutcomes, DeflateFigures, MetricsSnapshot } from './api/metrics.js';
 export type { ClosedBy, ConnectContext, PeerAddress } from './node/diagnostics.js';
+// Reconnection (issue 21): the engine's two shapes, its policy and the send queue.
+export { reconnecting } from './api/reconnect/engine.js';
+export type { BackoffInfo, PerAttempt, ReconnectOptions, ReconnectURL } from './api/reconnect/engine.js';
+export {
+  backoffDelay,
+  defaultDecision,
+  parseRetryAfter,
+  DEFAULT_LIVENESS_INTERVAL,
+  DEFAULT_LIVENESS_TIMEOUT,
+  DEFAULT_MAX_RETRY_AFTER,
+  DEFAULT_MIN_UPTIME,
+  DEFAULT_RECONNECT_MAX_DELAY,
+  DEFAULT_RECONNECT_MIN_DELAY,
+} from './api/reconnect/policy.js';
+export type { BackoffOptions, LivenessOptions, ReconnectDecision, ReconnectEnding } from './api/reconnect/policy.js';
+export type { ReconnectClock } from './api/reconnect/clock.js';
+export { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_MESSAGES } from './api/reconnect/queue.js';
+export type { DropReason, QueueOptions, QueuePolicy } from './api/reconnect/queue.js';
+export { ReconnectingWebSocket } from './api/reconnecting-websocket.js';
+export type {
+  ReconnectingReadyState,
+  ReconnectingSendData,
+  ReconnectingWebSocketEvents,
+  ReconnectingWebSocketOptions,
+  SendResult,
+} from './api/reconnecting-websocket.js';
+// WebSocketStream (issue 21): WHATWG streams over a connection, with backpressure on the receive side.
+export { WebSocketStream } from './api/websocket-stream.js';
+export type { WebSocketCloseInfo, WebSocketOpenInfo, WebSocketStreamOptions, WebSocketStreamPair } from './api/websocket-stream.js';

@@ -3,15 +3,7 @@
  * `HybiError`, the union of every error class hybi raises; see core/errors.ts for the codes and
  * the base class.
  */
-import {
-  ConnectionClosedError,
-  ConnectionNotOpenError,
-  ErrorCode,
-  InvalidArgumentError,
-  MessageTooLargeError,
-  ProtocolError,
-  WebSocketError,
-} from '../core/errors.js';
+import { ConnectionClosedError, ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError, WebSocketError } from '../core/errors.js';
 import { CloseTimeoutError, ConnectError, HandshakeError, MessageTimeoutError, ProxyAuthError, ProxyError, SendBufferFullError } from '../node/errors.js';
 
 /** A URL that cannot name a WebSocket endpoint (wrong scheme, a fragment, unparsable). */
@@ -78,6 +70,20 @@ export class NotUtf8Error extends WebSocketError<typeof ErrorCode.NotUtf8> {
 }
 
 /**
+ * A ReconnectingWebSocket with the queue policy 'reject' was asked to queue a message while
+ * disconnected and its queue was full (docs/client.md "Reconnection"); nothing was queued or dropped.
+ */
+export class SendQueueFullError extends WebSocketError<typeof ErrorCode.SendQueueFull> {
+  /** The bound that was reached: 'messages' or 'bytes'. */
+  readonly limit: 'messages' | 'bytes';
+
+  constructor(limit: 'messages' | 'bytes', max: number) {
+    super(ErrorCode.SendQueueFull, `the send queue is full (${max} ${limit}) while reconnecting; the message was not queued`);
+    this.limit = limit;
+  }
+}
+
+/**
  * Every error class hybi raises, as a union that narrows on `code`:
  *
  * ```ts
@@ -108,7 +114,8 @@ export type HybiError =
   | InvalidArgumentError
   | NotUtf8Error
   | ProxyError
-  | ProxyAuthError;
+  | ProxyAuthError
+  | SendQueueFullError;
 
 /**
  * True for an error hybi raised (any WebSocketError): a `catch` clause's `unknown` becomes the

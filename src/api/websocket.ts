@@ -52,6 +52,7 @@ import { checkFragmentSize } from './fragment-size.js';
 import { MessageWriter, type BeginMessageOptions } from './message-writer.js';
 import { checkOptionNames, DEFAULT_FRAGMENT_SIZE, optionsObject, type ResolvedOptions } from './options.js';
 import { PingTracker } from './ping-tracker.js';
+import { streamPair, type WebSocketStreamPair } from './stream-pair.js';
 import { ReceiveQueue, type ReceiveQueueOwner } from './receive-queue.js';
 import { sendSplit, SendQueue, type SendJob, type SendQueueOwner, type Settle } from './send-queue.js';
 import type {
@@ -807,6 +808,14 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
    */
   receiveStream(): Promise<MessageReadable> {
     return this.#receiveQueue().receiveStream();
+  }
+
+  /**
+   * The connection as WHATWG streams, the shape of WebSocketStream's `opened` plus `closed` and
+   * `close()`; reading stops reading the socket when the reader stops (src/api/stream-pair.ts).
+   */
+  stream(): WebSocketStreamPair {
+    return streamPair(this);
   }
 
   /**

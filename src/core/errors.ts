@@ -25,6 +25,7 @@ export const ErrorCode = {
   NotUtf8: 'ERR_NOT_UTF8',
   Proxy: 'ERR_PROXY',
   ProxyAuth: 'ERR_PROXY_AUTH',
+  SendQueueFull: 'ERR_SEND_QUEUE_FULL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
