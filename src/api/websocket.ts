@@ -39,7 +39,8 @@ import {
   publishPing,
   publishPong,
 } from '../node/diagnostics.js';
-import { PauseReason, SocketDriver, type CloseResult, type DriverEvents, type DriverOptions } from '../node/driver.js';
+import { SocketDriver, type CloseResult, type DriverEvents, type DriverOptions } from '../node/driver.js';
+import { PauseReason } from './holds.js';
 import type { MessageCodec } from '../node/message-codec.js';
 import { PingTracker } from './ping-tracker.js';
 import {
@@ -1142,7 +1143,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     }
     // Listed before it is written: a transport may deliver the pong synchronously.
     const roundTrip = (this.#pings ??= new PingTracker()).add(payload, timeout);
-    this.#driver.ping(payload);
+    this.#driver.sendPing(payload);
     return roundTrip;
   }
 
@@ -1166,7 +1167,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
       if (payload.length > MAX_CONTROL_PAYLOAD) {
         throw new InvalidArgumentError(`a pong payload is at most ${MAX_CONTROL_PAYLOAD} bytes, got ${payload.length}`);
       }
-      this.#driver.pong(payload);
+      this.#driver.sendPong(payload);
       promise = this.#driver.whenWritten();
     } catch (error) {
       promise = Promise.reject(error);
@@ -1179,7 +1180,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   #onKeepalive(): void {
     if (this.#state !== 'open') return;
     (this.#pings ??= new PingTracker()).addKeepalive();
-    this.#driver.ping(EMPTY);
+    this.#driver.sendPing(EMPTY);
   }
 
   #onPong(payload: Uint8Array): void {
@@ -1255,7 +1256,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
   #startClose(code: number | undefined, reason: string, timeout?: number): void {
     try {
-      this.#driver.close(code, reason, timeout);
+      this.#driver.startClose(code, reason, timeout);
     } catch {
       // Validated beforehand; a core that refuses now is already closing.
     }

@@ -19,6 +19,7 @@ export const ErrorCode = {
   CloseTimeout: 'ERR_CLOSE_TIMEOUT',
   IdleTimeout: 'ERR_IDLE_TIMEOUT',
   MessageTimeout: 'ERR_MESSAGE_TIMEOUT',
+  KeepaliveTimeout: 'ERR_KEEPALIVE_TIMEOUT',
   SendBufferFull: 'ERR_SEND_BUFFER_FULL',
   InvalidArgument: 'ERR_INVALID_ARGUMENT',
   NotUtf8: 'ERR_NOT_UTF8',
@@ -35,6 +36,7 @@ export type ProtocolErrorCode =
   | typeof ErrorCode.InvalidUTF8
   | typeof ErrorCode.MessageTooLarge
   | typeof ErrorCode.MessageTimeout
+  | typeof ErrorCode.KeepaliveTimeout
   | typeof ErrorCode.SendBufferFull;
 
 /**
@@ -165,6 +167,21 @@ export class MessageTimeoutError extends ProtocolError<typeof ErrorCode.MessageT
 }
 
 /**
+ * A keep-alive ping had no pong within `pongTimeout` ms (RFC 6455 section 5.5.2: a live peer MUST
+ * answer a ping). The connection was failed with 1011, as Python websockets does for its
+ * "keepalive ping timeout": the peer, or the path to it, is gone or wedged.
+ */
+export class KeepaliveTimeoutError extends ProtocolError<typeof ErrorCode.KeepaliveTimeout> {
+  /** The bound, in ms. */
+  readonly timeout: number;
+
+  constructor(timeout: number) {
+    super(`keepalive ping timeout: no pong within ${timeout} ms`, 1011, ErrorCode.KeepaliveTimeout);
+    this.timeout = timeout;
+  }
+}
+
+/**
  * More than `maxBufferedAmount` bytes were waiting to be written, and then `stallTimeout` ms
  * passed without the peer taking any of them: the connection was failed with 1008 (policy
  * violation) and the socket destroyed, rather than let a peer that reads nothing make us buffer
@@ -274,6 +291,7 @@ export type HybiError =
   | ProtocolError<typeof ErrorCode.Protocol | typeof ErrorCode.InvalidUTF8>
   | MessageTooLargeError
   | MessageTimeoutError
+  | KeepaliveTimeoutError
   | SendBufferFullError
   | PongMismatchError
   | PingTimeoutError
