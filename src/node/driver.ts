@@ -102,7 +102,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
   private timeoutError: Error | null = null;
   /** terminate() was called: what is still parsed is discarded, not reported. */
   private terminated = false;
-  /** The bound on the wait for the peer's close frame (closeTimeout unless close() was given one), for its CloseTimeoutError. */
+  /** The bound on the wait for the peer's close frame (closeTimeout unless startClose() was given one), for its CloseTimeoutError. */
   private closeWait: number;
   /** How the connection ended, once it has. */
   private result: CloseResult | null = null;
