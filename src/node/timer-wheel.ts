@@ -19,6 +19,11 @@
  */
 import { systemClock, type Clock, type Ticker } from './clock.js';
 
+/** WheelTimer.flags: scheduled and not yet fired or cancelled. */
+const ARMED = 1;
+/** WheelTimer.flags: keeps the process alive while pending. */
+const REF = 2;
+
 /** A one-shot timer that can be (re)scheduled on a wheel and cancelled, any number of times. */
 export class WheelTimer {
   /** Called when the timer fires, with `target` as `this`. It may re-schedule the timer. */
@@ -30,8 +35,12 @@ export class WheelTimer {
   readonly target: unknown;
   /** @internal tick at which the timer is due. */
   tick = 0;
-  /** @internal scheduled and neither fired nor cancelled (stays true while it waits in a batch about to fire). */
-  armed = false;
+  /**
+   * @internal ARMED: scheduled and neither fired nor cancelled (stays set while it waits in a
+   * batch about to fire); REF: see `ref`. One small integer rather than two boolean fields: 8
+   * bytes less per timer, and an idle connection has one.
+   */
+  flags: number;
   /** @internal the wheel holding it, or null when not pending. */
   wheel: TimerWheel | null = null;
   /** @internal intrusive list links within the slot. */
@@ -39,12 +48,6 @@ export class WheelTimer {
   /** @internal */
   prev: WheelTimer | null = null;
 
-  /**
-   * Whether a pending timer keeps the process alive. Connection timers do not (their socket
-   * does); a timer the user awaits the outcome of (a ping timeout, a closing handshake) does, as a
-   * `setTimeout` would.
-   */
-  readonly ref: boolean;
 
   /** The service (the wheels and their clock) the timer runs on. */
   readonly timers: TimerService;
@@ -54,13 +57,22 @@ export class WheelTimer {
   constructor(callback: (this: never) => void, options?: { ref?: boolean; target?: unknown; timers?: TimerService }) {
     this.callback = callback;
     this.target = options?.target;
-    this.ref = options?.ref ?? false;
+    this.flags = options?.ref === true ? REF : 0;
     this.timers = options?.timers ?? systemTimers;
+  }
+
+  /**
+   * Whether a pending timer keeps the process alive. Connection timers do not (their socket
+   * does); a timer the user awaits the outcome of (a ping timeout, a closing handshake) does, as a
+   * `setTimeout` would.
+   */
+  get ref(): boolean {
+    return (this.flags & REF) !== 0;
   }
 
   /** True while the timer is scheduled and has not fired. */
   get pending(): boolean {
-    return this.armed;
+    return (this.flags & ARMED) !== 0;
   }
 
   /** (Re)schedules the timer to fire `delay` ms from now on the wheel suited to that delay. */
@@ -71,7 +83,7 @@ export class WheelTimer {
 
   /** Cancels the timer if it is pending; harmless otherwise. */
   cancel(): void {
-    this.armed = false;
+    this.flags &= ~ARMED;
     this.wheel?.remove(this);
   }
 }
@@ -126,7 +138,7 @@ export class TimerWheel {
     if (head) head.prev = timer;
     this.slots[index] = timer;
     timer.wheel = this;
-    timer.armed = true;
+    timer.flags |= ARMED;
     this.count++;
   }
 
@@ -163,8 +175,8 @@ export class TimerWheel {
     for (const t of this.due) this.remove(t);
     const fired = this.due.splice(0, this.due.length);
     for (const t of fired) {
-      if (t.armed && t.wheel === null) {
-        t.armed = false;
+      if ((t.flags & ARMED) !== 0 && t.wheel === null) {
+        t.flags &= ~ARMED;
         try {
           t.callback.call(t.target as never);
         } catch (error) {
