@@ -6,7 +6,6 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { setTimeout as delay } from 'node:timers';
 import { InvalidArgumentError } from '../core/errors.js';
 import { ConnectError, HandshakeError } from '../node/errors.js';
 import { InvalidURLError } from './errors.js';
@@ -16,6 +15,7 @@ import type { HttpHead } from '../core/http-head.js';
 import { checkDeflateResponse, formatDeflateOffer, PERMESSAGE_DEFLATE, type DeflateOptions } from '../core/permessage-deflate.js';
 import { DeflateCodec, validateDeflateCodecOptions, type DeflateCodecOptions } from '../node/deflate-codec.js';
 import { connectTracing, publishRetry } from '../node/diagnostics.js';
+import { systemTimers, WheelTimer } from '../node/timer-wheel.js';
 import {
   abortedError,
   DEFAULT_BODY_TIMEOUT,
@@ -323,13 +323,18 @@ function sleep(ms: number, signal: AbortSignal | undefined, target: WebSocketURL
       return;
     }
     const onAbort = (): void => {
-      clearTimeout(timer);
+      timer.cancel();
       reject(abortedError(target.hostname, target.port, signal!));
     };
-    const timer = delay(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
+    // Ref'd, as a setTimeout: the caller awaits it.
+    const timer = new WheelTimer(
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      { ref: true },
+    );
+    timer.schedule(ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -381,18 +386,19 @@ async function attemptOnce(target: WebSocketURL, settings: ConnectPlan): Promise
   const controller = new AbortController();
   const user = settings.signal;
   const onUserAbort = (): void => controller.abort(user!.reason);
-  let timer: NodeJS.Timeout | undefined;
+  let timer: WheelTimer | undefined;
   if (user?.aborted) controller.abort(user.reason);
   else user?.addEventListener('abort', onUserAbort, { once: true });
   if (settings.handshakeTimeout > 0) {
     const ms = settings.handshakeTimeout;
-    timer = delay(() => controller.abort(new DOMException(`no WebSocket handshake within ${ms} ms`, 'TimeoutError')), ms);
+    timer = new WheelTimer(() => controller.abort(new DOMException(`no WebSocket handshake within ${ms} ms`, 'TimeoutError')), { ref: true });
+    timer.schedule(ms);
   }
-  const deadline = settings.handshakeTimeout > 0 ? Date.now() + settings.handshakeTimeout : Infinity;
+  const deadline = settings.handshakeTimeout > 0 ? systemTimers.now() + settings.handshakeTimeout : Infinity;
   try {
     return await handshake(target, settings, controller.signal, deadline);
   } finally {
-    if (timer !== undefined) clearTimeout(timer);
+    timer?.cancel();
     user?.removeEventListener('abort', onUserAbort);
   }
 }
@@ -442,7 +448,7 @@ async function handshake(first: WebSocketURL, settings: ConnectPlan, signal: Abo
     }
 
     // A refusal: read (a bounded piece of) its body so a 401 or 403 page can be shown.
-    const remaining = deadline - Date.now();
+    const remaining = deadline - systemTimers.now();
     const body = await readResponseBody(socket, response, {
       timeout: Math.max(0, Math.min(DEFAULT_BODY_TIMEOUT, remaining)),
       signal,

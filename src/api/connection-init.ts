@@ -66,6 +66,7 @@ function makeDriverOptions(options: ResolvedOptions, role: Role, codecs?: readon
     maxFragments: options.maxFragments,
     autoPong: options.autoPong,
     pingInterval: options.pingInterval,
+    pongTimeout: options.pongTimeout,
     idleTimeout: options.idleTimeout,
     closeTimeout: options.closeTimeout,
     messageTimeout: options.messageTimeout,

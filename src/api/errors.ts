@@ -4,7 +4,7 @@
  * the base class.
  */
 import { ConnectionClosedError, ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError, WebSocketError } from '../core/errors.js';
-import { CloseTimeoutError, ConnectError, HandshakeError, MessageTimeoutError, ProxyAuthError, ProxyError, SendBufferFullError } from '../node/errors.js';
+import { CloseTimeoutError, ConnectError, HandshakeError, KeepaliveTimeoutError, MessageTimeoutError, ProxyAuthError, ProxyError, SendBufferFullError } from '../node/errors.js';
 
 /** A URL that cannot name a WebSocket endpoint (wrong scheme, a fragment, unparsable). */
 export class InvalidURLError extends WebSocketError<typeof ErrorCode.InvalidURL> {
@@ -115,7 +115,8 @@ export type HybiError =
   | NotUtf8Error
   | ProxyError
   | ProxyAuthError
-  | SendQueueFullError;
+  | SendQueueFullError
+  | KeepaliveTimeoutError;
 
 /**
  * True for an error hybi raised (any WebSocketError): a `catch` clause's `unknown` becomes the

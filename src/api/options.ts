@@ -28,6 +28,15 @@ import type { ProxyRoute } from '../node/proxy/route.js';
 export const DEFAULT_PING_INTERVAL = 30_000;
 
 /**
+ * Default `pongTimeout`: 20 s, as Python websockets' `ping_timeout`. RFC 6455 section 5.5.2 says a
+ * peer MUST answer a ping "as soon as is practical", so a live one answers within a round trip;
+ * 20 s leaves room for a congested path and still finds a dead peer at 50 s of silence (a ping at
+ * 30 s, then 20 s), before `idleTimeout`'s 60 s, with a close code (1011) and an error
+ * (KeepaliveTimeoutError) that name the cause.
+ */
+export const DEFAULT_PONG_TIMEOUT = 20_000;
+
+/**
  * Default `idleTimeout`: 60 s, twice the ping interval. A live peer answers the keep-alive ping
  * (RFC 6455 section 5.5.2 says it MUST), so only a dead or wedged peer stays silent that long.
  */
@@ -96,6 +105,13 @@ export interface WebSocketOptions {
    */
   pingInterval?: number;
   /**
+   * Fail the connection (1011, KeepaliveTimeoutError) when a keep-alive ping of `pingInterval`
+   * has had no pong for this many ms; any pong counts, since a peer may answer only the latest of
+   * several pings. 0 disables (then only `idleTimeout` notices a dead peer). Time during which we
+   * ourselves stopped reading does not count. Default 20 s (DEFAULT_PONG_TIMEOUT).
+   */
+  pongTimeout?: number;
+  /**
    * Close the connection (1001, "idle timeout") when nothing at all, not even a pong, arrived for
    * this many ms; 0 disables. Time during which we ourselves stopped reading (backpressure) does
    * not count. Default 60 s (DEFAULT_IDLE_TIMEOUT).
@@ -156,6 +172,7 @@ export const MAX_DURATION = 2 ** 31 - 1;
 /** WebSocketOptions with every default applied, as the WebSocket uses them. Made only by `resolveOptions`. */
 export interface ResolvedOptions extends CoreLimits {
   pingInterval: number;
+  pongTimeout: number;
   idleTimeout: number;
   closeTimeout: number;
   propagateErrors: boolean;
@@ -173,6 +190,7 @@ export const CONNECTION_OPTION_NAMES: readonly (keyof WebSocketOptions)[] = [
   'maxFragments',
   'autoPong',
   'pingInterval',
+  'pongTimeout',
   'idleTimeout',
   'closeTimeout',
   'propagateErrors',
@@ -282,6 +300,7 @@ export function resolveOptions(options: WebSocketOptions = {}): ResolvedOptions 
   const result: ResolvedOptions = {
     ...resolveCoreLimits(options),
     pingInterval: duration('pingInterval', options.pingInterval, DEFAULT_PING_INTERVAL),
+    pongTimeout: duration('pongTimeout', options.pongTimeout, DEFAULT_PONG_TIMEOUT),
     idleTimeout: duration('idleTimeout', options.idleTimeout, DEFAULT_IDLE_TIMEOUT),
     closeTimeout: duration('closeTimeout', options.closeTimeout, DEFAULT_CLOSE_TIMEOUT),
     propagateErrors: flag('propagateErrors', options.propagateErrors, false),

@@ -4,9 +4,8 @@
  * the frames; this only keeps the books. One per connection, made at its first ping.
  */
 import { Buffer } from 'node:buffer';
-import { performance } from 'node:perf_hooks';
 import { PingTimeoutError, PongMismatchError } from './errors.js';
-import { WheelTimer } from '../node/timer-wheel.js';
+import { systemTimers, WheelTimer, type TimerService } from '../node/timer-wheel.js';
 
 interface PendingPing {
   payload: Uint8Array;
@@ -31,6 +30,12 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /** The outstanding pings of one connection, oldest first. */
 export class PingTracker {
   readonly #pending: PendingPing[] = [];
+  /** The clock of the round trips and the wheels of the timeouts. */
+  readonly #timers: TimerService;
+
+  constructor(timers: TimerService = systemTimers) {
+    this.#timers = timers;
+  }
 
   /**
    * Lists a ping whose frame is about to be sent (listed first: a transport may deliver the pong
@@ -40,7 +45,7 @@ export class PingTracker {
    */
   add(payload: Uint8Array, timeout: number): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      const entry: PendingPing = { payload, sent: performance.now(), keepalive: false, resolve, reject, timer: null, stray: null };
+      const entry: PendingPing = { payload, sent: this.#timers.now(), keepalive: false, resolve, reject, timer: null, stray: null };
       this.#pending.push(entry);
       if (timeout > 0) {
         entry.timer = new WheelTimer(
@@ -50,7 +55,7 @@ export class PingTracker {
             // Pongs came, none with our payload: say what arrived rather than "no pong".
             reject(entry.stray === null ? new PingTimeoutError(timeout) : new PongMismatchError(payload, entry.stray));
           },
-          { ref: true },
+          { ref: true, timers: this.#timers },
         );
         entry.timer.schedule(timeout);
       }
@@ -60,7 +65,7 @@ export class PingTracker {
   /** Lists a keep-alive ping (empty payload); at most one waits, so a silent peer cannot grow the list. */
   addKeepalive(): void {
     if (this.#pending.some((p) => p.keepalive)) return;
-    this.#pending.push({ payload: EMPTY, sent: performance.now(), keepalive: true, resolve: null, reject: null, timer: null, stray: null });
+    this.#pending.push({ payload: EMPTY, sent: this.#timers.now(), keepalive: true, resolve: null, reject: null, timer: null, stray: null });
   }
 
   /**
@@ -85,7 +90,7 @@ export class PingTracker {
       for (const entry of pending) if (!entry.keepalive) entry.stray = stray;
       return null;
     }
-    const now = performance.now();
+    const now = this.#timers.now();
     const roundTrip = now - pending[index]!.sent;
     for (const entry of pending.splice(0, index + 1)) {
       entry.timer?.cancel();

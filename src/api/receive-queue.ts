@@ -16,7 +16,8 @@
 import { Buffer, isUtf8 } from 'node:buffer';
 import { ConnectionClosedError } from '../core/errors.js';
 import { NotUtf8Error } from './errors.js';
-import { PauseReason, type CloseResult, type SocketDriver } from '../node/driver.js';
+import type { CloseResult, SocketDriver } from '../node/driver.js';
+import { PauseReason } from './holds.js';
 import { asBuffer, detached } from './bytes.js';
 import { NO_QUEUE, own, type Fifo } from './fifo.js';
 import { FragmentReader, type Fragment } from './fragment-reader.js';

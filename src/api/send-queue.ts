@@ -6,7 +6,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { InvalidArgumentError } from '../core/errors.js';
-import { PauseReason, type SocketDriver } from '../node/driver.js';
+import type { SocketDriver } from '../node/driver.js';
+import { PauseReason } from './holds.js';
 import type { MessageCodec } from '../node/message-codec.js';
 import { byteView, EMPTY, isByteSource } from './bytes.js';
 import { Fifo } from './fifo.js';

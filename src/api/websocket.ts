@@ -668,7 +668,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     const payload = controlPayload('ping', data, true);
     // Listed before it is written: a transport may deliver the pong synchronously.
     const roundTrip = (this.#pings ??= new PingTracker()).add(payload, timeout);
-    this.#driver.ping(payload);
+    this.#driver.sendPing(payload);
     return roundTrip;
   }
 
@@ -688,7 +688,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
       if (mask !== undefined && typeof mask !== 'boolean') throw new InvalidArgumentError('pong() takes no options; its second argument is ws\'s mask, a boolean');
       checkMask('pong', this.#role, mask);
       if (this.#state === 'closed') throw this.#notOpenError();
-      this.#driver.pong(controlPayload('pong', given, false));
+      this.#driver.sendPong(controlPayload('pong', given, false));
       promise = this.#driver.whenWritten();
     } catch (error) {
       promise = Promise.reject(error);
@@ -701,7 +701,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   #onKeepalive(): void {
     if (this.#state !== 'open') return;
     (this.#pings ??= new PingTracker()).addKeepalive();
-    this.#driver.ping(EMPTY);
+    this.#driver.sendPing(EMPTY);
   }
 
   #onPong(payload: Uint8Array): void {
@@ -760,7 +760,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
   #startClose(code: number | undefined, reason: string, timeout?: number): void {
     try {
-      this.#driver.close(code, reason, timeout);
+      this.#driver.startClose(code, reason, timeout);
     } catch {
       // Validated beforehand; a core that refuses now is already closing.
     }

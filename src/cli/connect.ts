@@ -12,6 +12,7 @@ import {
   HandshakeError,
   ProxyAuthError,
   IdleTimeoutError,
+  KeepaliveTimeoutError,
   InvalidArgumentError,
   InvalidURLError,
   type ConnectOptions,
@@ -81,8 +82,8 @@ Options:
                                socks4:// or socks4a://, user:password@ for credentials; 'env'
                                reads https_proxy, http_proxy, all_proxy, no_proxy and the like
       --ping-interval DURATION ping after this long without traffic (0: never; default 30s)
-      --ping-timeout DURATION  close (exit 3) when nothing, not even a pong, arrives this
-                               long after a ping (default: 60s of silence closes)
+      --ping-timeout DURATION  close (exit 3) when a ping has no pong this long after it
+                               (default 20s; 60s with nothing at all received closes too)
   -P, --show-ping-pong         print the ping and pong frames that arrive
   -v, --verbose                print the handshake (request and response headers) on stderr
       --whole                  send all of stdin as one message, at its end
@@ -202,11 +203,9 @@ export function parseConnectArgs(argv: string[]): ConnectSettings | null {
     const interval = options.pingInterval ?? DEFAULT_PING_INTERVAL;
     if (interval === 0) throw new UsageError('--ping-timeout needs pings: drop --ping-interval 0');
     if (wait === 0) throw new UsageError('--ping-timeout: 0 would close at once; give a duration such as 5s');
-    // The connection pings after `interval` of silence and closes after idleTimeout of silence;
-    // so "no answer within `wait` of the ping" is an idle timeout of interval + wait.
-    options.idleTimeout = interval + wait;
-    // Then the 'error' event names the idle timeout, so that it can be told from a peer's 1001.
-    options.propagateErrors = true;
+    // The connection's own pong timeout: a keep-alive ping without a pong within `wait` fails it
+    // (1011, KeepaliveTimeoutError, reported by the 'error' event), so it is told from a peer's close.
+    options.pongTimeout = wait;
   }
   if (values['max-message-size'] !== undefined) options.maxMessageSize = parseSize('max-message-size', values['max-message-size']);
   options.handshakeTimeout = values.timeout !== undefined ? parseDuration('timeout', values.timeout) : 10_000;
@@ -391,12 +390,12 @@ function watchClose(ws: WebSocket, session: { weClosed: boolean }): Promise<Endi
 
 /** The exit status an ending deserves: a finished closing handshake we asked for, or a normal code. */
 function statusOf(end: Ending): number {
-  if (end.code === 1006 || end.error instanceof IdleTimeoutError) return ExitStatus.AbnormalClose;
+  if (end.code === 1006 || end.error instanceof IdleTimeoutError || end.error instanceof KeepaliveTimeoutError) return ExitStatus.AbnormalClose;
   return end.weClosed || isCleanClose(end.code) ? ExitStatus.Ok : ExitStatus.AbnormalClose;
 }
 
 function abnormalLine(end: Ending, settings: ConnectSettings): string {
-  if (end.error instanceof IdleTimeoutError && settings.pingTimeout !== undefined) {
+  if (end.error instanceof KeepaliveTimeoutError && settings.pingTimeout !== undefined) {
     return `hybi connect: no answer to a ping within ${formatDuration(settings.pingTimeout)} (--ping-timeout); closed: ${describeClose(end.code, end.reason)}\n`;
   }
   // The error's message may quote what the peer sent.

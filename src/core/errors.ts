@@ -20,6 +20,7 @@ export const ErrorCode = {
   CloseTimeout: 'ERR_CLOSE_TIMEOUT',
   IdleTimeout: 'ERR_IDLE_TIMEOUT',
   MessageTimeout: 'ERR_MESSAGE_TIMEOUT',
+  KeepaliveTimeout: 'ERR_KEEPALIVE_TIMEOUT',
   SendBufferFull: 'ERR_SEND_BUFFER_FULL',
   InvalidArgument: 'ERR_INVALID_ARGUMENT',
   NotUtf8: 'ERR_NOT_UTF8',
@@ -39,6 +40,7 @@ export type ProtocolErrorCode =
   | typeof ErrorCode.InvalidUTF8
   | typeof ErrorCode.MessageTooLarge
   | typeof ErrorCode.MessageTimeout
+  | typeof ErrorCode.KeepaliveTimeout
   | typeof ErrorCode.SendBufferFull;
 
 /**

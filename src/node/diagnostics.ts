@@ -14,8 +14,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { channel, tracingChannel } from 'node:diagnostics_channel';
-import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
+import { systemTimers } from './timer-wheel.js';
 
 /** Published when an HTTP upgrade request reaches the server, before any check. */
 export const upgradeChannel = channel('hybi:server:upgrade');
@@ -93,11 +93,11 @@ export function publishOpen(websocket: unknown, role: string, stream: Duplex, pr
 
 /**
  * `hybi:connection:close`: `{ websocket, role, code, reason, wasClean, closedBy, duration }`;
- * `closedBy` is the driver's 0/1/2, `openedAt` its start in ms of the monotonic clock.
+ * `closedBy` is the driver's 0/1/2, `openedAt` its start in ms of the timer service's clock.
  */
 export function publishClose(websocket: unknown, role: string, code: number, reason: string, wasClean: boolean, closedBy: number, openedAt: number): void {
   if (!closeChannel.hasSubscribers) return;
-  const duration = Math.max(0, Math.floor(performance.now()) - openedAt);
+  const duration = Math.max(0, Math.floor(systemTimers.now()) - openedAt);
   closeChannel.publish({ websocket, role, code, reason, wasClean, closedBy: closedByName(closedBy), duration });
 }
 

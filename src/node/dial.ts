@@ -12,6 +12,7 @@ import { connect as tlsConnect, type SecureContextOptions } from 'node:tls';
 import { ConnectError, HandshakeError } from './errors.js';
 import { HttpHeadParser, type HttpHead, type HttpHeadLimits } from '../core/http-head.js';
 import { connectBurstReads } from './read-buffers.js';
+import { WheelTimer } from './timer-wheel.js';
 
 /** TLS settings for `wss:` URLs; each one is passed to `tls.connect`. */
 export interface TlsDialOptions {
@@ -138,13 +139,13 @@ export function dial(options: DialOptions): Promise<Socket> {
       return;
     }
     const readyEvent = tls ? 'secureConnect' : 'connect';
-    let timer: NodeJS.Timeout | undefined;
+    let timer: WheelTimer | undefined;
 
     const cleanup = (): void => {
       socket.off(readyEvent, onReady);
       socket.off('error', onError);
       signal?.removeEventListener('abort', onAbort);
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.cancel();
     };
     const fail = (error: ConnectError): void => {
       cleanup();
@@ -170,9 +171,12 @@ export function dial(options: DialOptions): Promise<Socket> {
     signal?.addEventListener('abort', onAbort, { once: true });
     if (options.timeout !== undefined && options.timeout > 0) {
       const ms = options.timeout;
-      timer = setTimeout(() => {
-        fail(new ConnectError(`timed out connecting to ${hostPort(host, port)} after ${ms} ms`, host, port, { timedOut: true }));
-      }, ms);
+      // Ref'd, as a setTimeout: the caller awaits the dial.
+      timer = new WheelTimer(
+        () => fail(new ConnectError(`timed out connecting to ${hostPort(host, port)} after ${ms} ms`, host, port, { timedOut: true })),
+        { ref: true },
+      );
+      timer.schedule(ms);
     }
   });
 }
@@ -309,7 +313,7 @@ export function readResponseBody(socket: Socket, response: ResponseHead, options
   return new Promise<Uint8Array>((resolve) => {
     const parts: Uint8Array[] = [];
     let size = 0;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: WheelTimer | undefined;
     const decoder = chunked ? new ChunkedDecoder() : undefined;
     let done = false;
 
@@ -321,7 +325,7 @@ export function readResponseBody(socket: Socket, response: ResponseHead, options
       socket.off('close', finish);
       socket.off('error', finish);
       signal?.removeEventListener('abort', finish);
-      if (timer !== undefined) clearTimeout(timer);
+      timer?.cancel();
       socket.on('error', ignore);
       socket.destroy();
       resolve(concat(parts, size));
@@ -351,7 +355,8 @@ export function readResponseBody(socket: Socket, response: ResponseHead, options
       finish();
       return;
     }
-    timer = setTimeout(finish, timeout);
+    timer = new WheelTimer(finish, { ref: true });
+    timer.schedule(timeout);
     socket.on('end', finish);
     socket.on('close', finish);
     socket.on('error', finish);

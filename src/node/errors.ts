@@ -125,3 +125,18 @@ export class ProxyAuthError extends WebSocketError<typeof ErrorCode.ProxyAuth> {
   }
 }
 
+
+/**
+ * A keep-alive ping had no pong within `pongTimeout` ms (RFC 6455 section 5.5.2: a live peer MUST
+ * answer a ping). The connection was failed with 1011, as Python websockets does for its
+ * "keepalive ping timeout": the peer, or the path to it, is gone or wedged.
+ */
+export class KeepaliveTimeoutError extends ProtocolError<typeof ErrorCode.KeepaliveTimeout> {
+  /** The bound, in ms. */
+  readonly timeout: number;
+
+  constructor(timeout: number) {
+    super(`keepalive ping timeout: no pong within ${timeout} ms`, 1011, ErrorCode.KeepaliveTimeout);
+    this.timeout = timeout;
+  }
+}

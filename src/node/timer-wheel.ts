@@ -12,8 +12,17 @@
  * wheels exist (10 ms, 100 ms, 1 s resolution); a delay goes to the coarsest wheel whose
  * resolution is at most a twentieth of it, so lateness stays within about 5% of the delay (or
  * 10 ms for short ones).
+ *
+ * The wheels of one clock form a `TimerService`: every connection timer, ping timeout and
+ * handshake bound of the node and api layers runs on one (the process's `systemTimers` unless
+ * another was injected), so that one fake clock can drive all of them in tests.
  */
-import { performance } from 'node:perf_hooks';
+import { systemClock, type Clock, type Ticker } from './clock.js';
+
+/** WheelTimer.flags: scheduled and not yet fired or cancelled. */
+const ARMED = 1;
+/** WheelTimer.flags: keeps the process alive while pending. */
+const REF = 2;
 
 /** A one-shot timer that can be (re)scheduled on a wheel and cancelled, any number of times. */
 export class WheelTimer {
@@ -26,8 +35,12 @@ export class WheelTimer {
   readonly target: unknown;
   /** @internal tick at which the timer is due. */
   tick = 0;
-  /** @internal scheduled and neither fired nor cancelled (stays true while it waits in a batch about to fire). */
-  armed = false;
+  /**
+   * @internal ARMED: scheduled and neither fired nor cancelled (stays set while it waits in a
+   * batch about to fire); REF: see `ref`. One small integer rather than two boolean fields: 8
+   * bytes less per timer, and an idle connection has one.
+   */
+  flags: number;
   /** @internal the wheel holding it, or null when not pending. */
   wheel: TimerWheel | null = null;
   /** @internal intrusive list links within the slot. */
@@ -35,45 +48,53 @@ export class WheelTimer {
   /** @internal */
   prev: WheelTimer | null = null;
 
+
+  /** The service (the wheels and their clock) the timer runs on. */
+  readonly timers: TimerService;
+
+  constructor(callback: () => void, options?: { ref?: boolean; timers?: TimerService });
+  constructor(callback: (this: never) => void, options: { ref?: boolean; target: unknown; timers?: TimerService });
+  constructor(callback: (this: never) => void, options?: { ref?: boolean; target?: unknown; timers?: TimerService }) {
+    this.callback = callback;
+    this.target = options?.target;
+    this.flags = options?.ref === true ? REF : 0;
+    this.timers = options?.timers ?? systemTimers;
+  }
+
   /**
    * Whether a pending timer keeps the process alive. Connection timers do not (their socket
    * does); a timer the user awaits the outcome of (a ping timeout, a closing handshake) does, as a
    * `setTimeout` would.
    */
-  readonly ref: boolean;
-
-  constructor(callback: () => void, options?: { ref?: boolean });
-  constructor(callback: (this: never) => void, options: { ref?: boolean; target: unknown });
-  constructor(callback: (this: never) => void, options?: { ref?: boolean; target?: unknown }) {
-    this.callback = callback;
-    this.target = options?.target;
-    this.ref = options?.ref ?? false;
+  get ref(): boolean {
+    return (this.flags & REF) !== 0;
   }
 
   /** True while the timer is scheduled and has not fired. */
   get pending(): boolean {
-    return this.armed;
+    return (this.flags & ARMED) !== 0;
   }
 
   /** (Re)schedules the timer to fire `delay` ms from now on the wheel suited to that delay. */
   schedule(delay: number): void {
     this.cancel();
-    wheelFor(delay).add(this, delay);
+    this.timers.wheelFor(delay).add(this, delay);
   }
 
   /** Cancels the timer if it is pending; harmless otherwise. */
   cancel(): void {
-    this.armed = false;
+    this.flags &= ~ARMED;
     this.wheel?.remove(this);
   }
 }
 
-/** A hashed timer wheel: `slotCount` slots of `resolution` ms each, driven by one unref'd interval. */
+/** A hashed timer wheel: `slotCount` slots of `resolution` ms each, driven by one unref'd tick of its clock. */
 export class TimerWheel {
   readonly resolution: number;
+  private readonly clock: Clock;
   private readonly slots: (WheelTimer | null)[];
   private readonly mask: number;
-  private interval: NodeJS.Timeout | null = null;
+  private interval: Ticker | null = null;
   /** The last tick whose slot was processed. */
   private currentTick = 0;
   private count = 0;
@@ -83,11 +104,12 @@ export class TimerWheel {
   private readonly due: WheelTimer[] = [];
 
   /** `slotCount` must be a power of two. */
-  constructor(resolution: number, slotCount = 256) {
+  constructor(resolution: number, slotCount = 256, clock: Clock = systemClock) {
     if (!(resolution > 0) || slotCount <= 0 || (slotCount & (slotCount - 1)) !== 0) {
       throw new RangeError('a timer wheel needs a positive resolution and a power-of-two slot count');
     }
     this.resolution = resolution;
+    this.clock = clock;
     this.slots = new Array<WheelTimer | null>(slotCount).fill(null);
     this.mask = slotCount - 1;
   }
@@ -99,13 +121,12 @@ export class TimerWheel {
 
   /** @internal use `WheelTimer.schedule`. */
   add(timer: WheelTimer, delay: number): void {
-    const now = performance.now();
+    const now = this.clock.now();
     if (this.interval === null) {
       this.currentTick = Math.floor(now / this.resolution);
       // One interval per wheel, unref'd unless a ref'd timer is pending: connection timers never
       // keep the process alive on their own (the sockets they belong to do).
-      this.interval = setInterval(() => this.advance(), this.resolution);
-      this.interval.unref();
+      this.interval = this.clock.every(this.resolution, () => this.advance());
     }
     if (timer.ref && this.refs++ === 0) this.interval.ref();
     // Rounded up, and never the tick being processed: a timer never fires early.
@@ -117,7 +138,7 @@ export class TimerWheel {
     if (head) head.prev = timer;
     this.slots[index] = timer;
     timer.wheel = this;
-    timer.armed = true;
+    timer.flags |= ARMED;
     this.count++;
   }
 
@@ -131,14 +152,14 @@ export class TimerWheel {
     timer.wheel = null;
     if (timer.ref && --this.refs === 0 && this.interval !== null) this.interval.unref();
     if (--this.count === 0 && this.interval !== null) {
-      clearInterval(this.interval);
+      this.interval.stop();
       this.interval = null;
     }
   }
 
   /** Processes every tick up to now; after a long event-loop stall each slot is visited once. */
   private advance(): void {
-    const target = Math.floor(performance.now() / this.resolution);
+    const target = Math.floor(this.clock.now() / this.resolution);
     const steps = Math.min(target - this.currentTick, this.slots.length);
     for (let i = 1; i <= steps; i++) {
       let timer = this.slots[(this.currentTick + i) & this.mask] ?? null;
@@ -154,8 +175,8 @@ export class TimerWheel {
     for (const t of this.due) this.remove(t);
     const fired = this.due.splice(0, this.due.length);
     for (const t of fired) {
-      if (t.armed && t.wheel === null) {
-        t.armed = false;
+      if ((t.flags & ARMED) !== 0 && t.wheel === null) {
+        t.flags &= ~ARMED;
         try {
           t.callback.call(t.target as never);
         } catch (error) {
@@ -169,20 +190,52 @@ export class TimerWheel {
   }
 }
 
-const wheels = [new TimerWheel(10), new TimerWheel(100), new TimerWheel(1000)];
+/**
+ * The timer service: the three shared wheels (10 ms, 100 ms, 1 s) over one clock. Every timer of
+ * a connection asks it for its wheel and its clock, so nothing in the node and api layers reads
+ * `performance.now()`, `Date.now()` or calls `setTimeout` for connection timing on its own.
+ */
+export class TimerService {
+  readonly clock: Clock;
+  private readonly wheels: readonly TimerWheel[];
 
-/** The shared wheel for a delay: the coarsest whose resolution is at most delay / 20. */
-export function wheelFor(delay: number): TimerWheel {
-  for (let i = wheels.length - 1; i > 0; i--) {
-    const wheel = wheels[i]!;
-    if (wheel.resolution * 20 <= delay) return wheel;
+  constructor(clock: Clock = systemClock) {
+    this.clock = clock;
+    this.wheels = [new TimerWheel(10, 256, clock), new TimerWheel(100, 256, clock), new TimerWheel(1000, 256, clock)];
   }
-  return wheels[0]!;
+
+  /** Milliseconds of the service's monotonic clock. */
+  now(): number {
+    return this.clock.now();
+  }
+
+  /** The wheel for a delay: the coarsest whose resolution is at most delay / 20. */
+  wheelFor(delay: number): TimerWheel {
+    const wheels = this.wheels;
+    for (let i = wheels.length - 1; i > 0; i--) {
+      const wheel = wheels[i]!;
+      if (wheel.resolution * 20 <= delay) return wheel;
+    }
+    return wheels[0]!;
+  }
+
+  /** Pending timers across the wheels (for leak checks in tests). */
+  get pending(): number {
+    let n = 0;
+    for (const w of this.wheels) n += w.size;
+    return n;
+  }
 }
 
-/** Pending timers across the shared wheels (for leak checks in tests). */
+/** The process's timer service, over the system clock: what every timer uses unless given another. */
+export const systemTimers = new TimerService(systemClock);
+
+/** The shared wheel of the process's timer service for a delay (see TimerService.wheelFor). */
+export function wheelFor(delay: number): TimerWheel {
+  return systemTimers.wheelFor(delay);
+}
+
+/** Pending timers across the process's shared wheels (for leak checks in tests). */
 export function pendingTimers(): number {
-  let n = 0;
-  for (const w of wheels) n += w.size;
-  return n;
+  return systemTimers.pending;
 }

@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { systemTimers, WheelTimer, type TimerService } from './timer-wheel.js';
 import {
   buildRefusalResponse,
   buildUpgradeResponse,
@@ -127,7 +128,7 @@ function swallow(): void {
  * (so that the kernel does not answer it with a reset that could destroy our response before the
  * client reads it), and the socket is destroyed after `linger` ms if the client never closes.
  */
-export function refuseUpgrade(socket: Duplex, answer: HttpRefusal, linger = REFUSAL_LINGER): void {
+export function refuseUpgrade(socket: Duplex, answer: HttpRefusal, linger = REFUSAL_LINGER, timers: TimerService = systemTimers): void {
   socket.on('error', swallow);
   if (socket.destroyed || !socket.writable) {
     socket.destroy();
@@ -141,9 +142,9 @@ export function refuseUpgrade(socket: Duplex, answer: HttpRefusal, linger = REFU
     // the client still gets a well-formed answer.
     bytes = buildRefusalResponse(refusal(500, 'Internal server error.\n'));
   }
-  const timer = setTimeout(() => socket.destroy(), linger);
-  timer.unref?.();
-  socket.once('close', () => clearTimeout(timer));
+  const timer = new WheelTimer(() => socket.destroy(), { timers });
+  timer.schedule(linger);
+  socket.once('close', () => timer.cancel());
   socket.resume();
   socket.end(bytes);
 }
@@ -186,14 +187,17 @@ class Guard implements HandshakeGuard {
   onExpire: () => HttpRefusal | null;
   private active = true;
   private readonly socket: Duplex;
-  private readonly timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly timer: WheelTimer | undefined;
+  private readonly timers: TimerService;
 
-  constructor(socket: Duplex, timeout: number, onExpire: () => HttpRefusal | null) {
+  constructor(socket: Duplex, timeout: number, onExpire: () => HttpRefusal | null, timers: TimerService) {
     this.socket = socket;
     this.onExpire = onExpire;
+    this.timers = timers;
     socket.on('error', swallow);
-    this.timer = timeout > 0 && Number.isFinite(timeout) ? setTimeout(expireGuard, timeout, this) : undefined;
-    this.timer?.unref?.();
+    // On the timer service (unref'd, as the socket keeps the process alive while it matters).
+    this.timer = timeout > 0 && Number.isFinite(timeout) ? new WheelTimer(expireGuard, { target: this, timers }) : undefined;
+    this.timer?.schedule(timeout);
   }
 
   get gone(): boolean {
@@ -203,7 +207,7 @@ class Guard implements HandshakeGuard {
   cancel(): boolean {
     if (!this.active) return false;
     this.active = false;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.socket.off('error', swallow);
     return true;
   }
@@ -215,20 +219,26 @@ class Guard implements HandshakeGuard {
     this.expired = true;
     const answer = this.onExpire();
     if (answer === null) this.socket.destroy();
-    else refuseUpgrade(this.socket, answer);
+    else refuseUpgrade(this.socket, answer, REFUSAL_LINGER, this.timers);
   }
 }
 
-function expireGuard(guard: Guard): void {
-  guard.expire();
+function expireGuard(this: Guard): void {
+  this.expire();
 }
 
 /**
  * Bounds a handshake: after `timeout` ms the socket is answered with `onExpire()`'s refusal (408
  * by default) and closed. While the guard runs, socket errors (a client resetting mid-handshake)
  * are swallowed, so the caller can drop the handshake without a crash. `timeout` 0 or Infinity
- * disables the timer (errors are still swallowed).
+ * disables the timer (errors are still swallowed). The timer runs on `timers` (the process's
+ * timer service unless another, a fake clock's in tests, is given).
  */
-export function guardHandshake(socket: Duplex, timeout: number, onExpire: () => HttpRefusal | null = timeoutRefusal): HandshakeGuard {
-  return new Guard(socket, timeout, onExpire);
+export function guardHandshake(
+  socket: Duplex,
+  timeout: number,
+  onExpire: () => HttpRefusal | null = timeoutRefusal,
+  timers: TimerService = systemTimers,
+): HandshakeGuard {
+  return new Guard(socket, timeout, onExpire, timers);
 }

@@ -24,6 +24,7 @@ import {
   DEFAULT_STALL_TIMEOUT,
   DEFAULT_MESSAGE_TIMEOUT,
   DEFAULT_PING_INTERVAL,
+  DEFAULT_PONG_TIMEOUT,
   DEFAULT_RECEIVE_HIGH_WATER_MARK,
   DEFAULT_RECEIVE_HIGH_WATER_MESSAGES,
   MAX_DURATION,
@@ -38,6 +39,7 @@ describe('defaults', () => {
       maxFragments: 262_144,
       autoPong: true,
       pingInterval: DEFAULT_PING_INTERVAL,
+      pongTimeout: DEFAULT_PONG_TIMEOUT,
       idleTimeout: DEFAULT_IDLE_TIMEOUT,
       closeTimeout: DEFAULT_CLOSE_TIMEOUT,
       propagateErrors: false,
@@ -52,6 +54,7 @@ describe('defaults', () => {
     assert.equal(DEFAULT_MAX_BUFFERED_AMOUNT, 4 * 1024 * 1024);
     assert.equal(DEFAULT_PING_INTERVAL, 30_000);
     assert.equal(DEFAULT_IDLE_TIMEOUT, 60_000);
+    assert.equal(DEFAULT_PONG_TIMEOUT, 20_000);
     assert.equal(DEFAULT_CLOSE_TIMEOUT, 5_000);
   });
 
@@ -70,6 +73,7 @@ describe('validation', () => {
       [{ closeTimeout: -1 }, 'closeTimeout'],
       [{ pingInterval: Number.NaN }, 'pingInterval'],
       [{ idleTimeout: Infinity }, 'idleTimeout'],
+      [{ pongTimeout: -1 }, 'pongTimeout'],
       [{ messageTimeout: -5 }, 'messageTimeout'],
       [{ maxBufferedAmount: -1 }, 'maxBufferedAmount'],
       [{ maxMessageSize: '5' }, 'maxMessageSize'],
@@ -127,6 +131,7 @@ const BAD_CONNECTION_OPTIONS: ReadonlyArray<readonly [Record<string, unknown>, s
   [{ maxFrameSize: -1 }, 'maxFrameSize'],
   [{ pingInterval: -1 }, 'pingInterval'],
   [{ idleTimeout: Number.NaN }, 'idleTimeout'],
+  [{ pongTimeout: '20s' }, 'pongTimeout'],
   // Beyond what Node's timers hold, a timer would fire after 1 ms instead.
   [{ closeTimeout: 2 ** 31 }, 'closeTimeout'],
   [{ messageTimeout: Infinity }, 'messageTimeout'],

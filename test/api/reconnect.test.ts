@@ -7,7 +7,7 @@ import type { WebSocket } from '../../src/api/websocket.js';
 import { ConnectError, HandshakeError } from '../../src/node/errors.js';
 import { ConnectionClosedError, InvalidArgumentError } from '../../src/core/errors.js';
 import { InvalidURLError } from '../../src/api/errors.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeClock } from '../helpers/fake-reconnect-clock.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 
 /** A hybi server: /echo echoes, /close/:code closes with that code, a path starting /deny is refused with 401. */

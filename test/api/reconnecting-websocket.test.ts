@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ReconnectingWebSocket } from '../../src/api/reconnecting-websocket.js';
 import { WebSocketServer } from '../../src/api/server.js';
 import { SendQueueFullError } from '../../src/api/errors.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeClock } from '../helpers/fake-reconnect-clock.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 
 const serverScript = fileURLToPath(new URL('../fixtures/reconnect-server.js', import.meta.url));

@@ -1,65 +1,74 @@
 /**
- * A fake clock for timer logic (the ReconnectClock interface): time moves only when a test calls
- * advance(), so a schedule of waits is checked without real waiting and without timing luck.
+ * A clock for timer tests: time moves only when the test says so, and the timer wheels of a
+ * `TimerService` built over it tick as it moves. No test that uses it sleeps or depends on how
+ * busy the machine is.
  */
-import type { ReconnectClock } from '../../src/api/reconnect/clock.js';
+import type { Clock, Ticker } from '../../src/node/clock.js';
+import { TimerService } from '../../src/node/timer-wheel.js';
 
-interface Timer {
-  at: number;
-  seq: number;
-  callback: () => void;
+interface FakeTicker extends Ticker {
+  period: number;
+  next: number;
+  tick: () => void;
+  stopped: boolean;
+  refd: boolean;
 }
 
-export class FakeClock implements ReconnectClock {
-  #now: number;
-  #seq = 0;
-  readonly #timers = new Map<number, Timer>();
-  #onTimer: Array<() => void> = [];
+export class FakeClock implements Clock {
+  private time: number;
+  private readonly tickers = new Set<FakeTicker>();
 
-  constructor(start = 1_700_000_000_000) {
-    this.#now = start;
+  constructor(start = 1_000_000) {
+    this.time = start;
   }
 
   now(): number {
-    return this.#now;
+    return this.time;
   }
 
-  setTimeout(callback: () => void, ms: number): unknown {
-    const id = ++this.#seq;
-    this.#timers.set(id, { at: this.#now + ms, seq: id, callback });
-    const waiting = this.#onTimer;
-    this.#onTimer = [];
-    for (const wake of waiting) wake();
-    return id;
+  every(period: number, tick: () => void): Ticker {
+    const ticker: FakeTicker = {
+      period,
+      next: this.time + period,
+      tick,
+      stopped: false,
+      refd: false,
+      ref: () => void (ticker.refd = true),
+      unref: () => void (ticker.refd = false),
+      stop: () => {
+        ticker.stopped = true;
+        this.tickers.delete(ticker);
+      },
+    };
+    this.tickers.add(ticker);
+    return ticker;
   }
 
-  clearTimeout(handle: unknown): void {
-    this.#timers.delete(handle as number);
+  /** Ticks running now (a wheel with pending timers has one). */
+  get running(): number {
+    return this.tickers.size;
   }
 
-  /** The delays (from now) of the timers still pending, soonest first. */
-  get pending(): number[] {
-    return [...this.#timers.values()].map((t) => t.at - this.#now).sort((a, b) => a - b);
-  }
-
-  /** Resolves once at least one timer is pending (at once if one already is). */
-  async untilTimer(): Promise<void> {
-    while (this.#timers.size === 0) await new Promise<void>((resolve) => this.#onTimer.push(resolve));
-  }
-
-  /** Moves time forward by `ms`, firing every timer that falls due, in order of time. */
+  /**
+   * Moves time forward by `ms`, firing every tick due on the way in time order, with time set to
+   * each tick's moment while it runs (so a timer scheduled from a callback is timed from then).
+   */
   advance(ms: number): void {
-    const end = this.#now + ms;
+    const end = this.time + ms;
     for (;;) {
-      let next: [number, Timer] | null = null;
-      for (const entry of this.#timers) {
-        if (entry[1].at <= end && (next === null || entry[1].at < next[1].at || (entry[1].at === next[1].at && entry[1].seq < next[1].seq))) next = entry;
-      }
-      if (next === null) break;
-      this.#timers.delete(next[0]);
-      this.#now = Math.max(this.#now, next[1].at);
-      next[1].callback();
+      let first: FakeTicker | null = null;
+      for (const t of this.tickers) if (first === null || t.next < first.next) first = t;
+      if (first === null || first.next > end) break;
+      this.time = Math.max(this.time, first.next);
+      first.next += first.period;
+      first.tick();
     }
-    this.#now = end;
+    this.time = end;
   }
+}
+
+/** A timer service over a fresh fake clock. */
+export function fakeTimers(): { clock: FakeClock; timers: TimerService } {
+  const clock = new FakeClock();
+  return { clock, timers: new TimerService(clock) };
 }

@@ -12,7 +12,8 @@ import { encodeFrame } from '../../src/core/frame.js';
 import { MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
 import { releaseMaskMemory, reserveMaskMemory } from '../../src/node/mask-pool.js';
 import { Opcode } from '../../src/core/opcode.js';
-import { PauseReason, SocketDriver, type CloseResult, type DriverEvents, type DriverOptions } from '../../src/node/driver.js';
+import { SocketDriver, TransformHold, type CloseResult, type DriverEvents, type DriverOptions } from '../../src/node/driver.js';
+import { PauseReason } from '../../src/api/holds.js';
 import type { MessageCodec } from '../../src/node/message-codec.js';
 import type { ConnectionInit } from '../../src/api/connection-init.js';
 import { WebSocket } from '../../src/api/websocket.js';
@@ -259,14 +260,14 @@ describe('extension transform (the permessage-deflate path)', { timeout: 30_000 
     );
     await sleep(10);
     assert.deepEqual(record.messages, [], 'nothing is delivered while the first message is being decoded');
-    assert.ok(driver.isPaused(PauseReason.Transform));
+    assert.ok(driver.isPaused(TransformHold));
     await sleep(100);
     assert.deepEqual(record.messages, [
       ['hello', true],
       ['plain', true],
       ['world', false],
     ]);
-    assert.ok(!driver.isPaused(PauseReason.Transform));
+    assert.ok(!driver.isPaused(TransformHold));
     driver.terminate();
     await record.closed;
     assert.equal(codec.closed, 1, 'the codec is released when the connection closes');

@@ -12,6 +12,8 @@ import {
   upgradeRequiredRefusal,
   writeUpgradeResponse,
 } from '../../src/node/upgrade.js';
+import { duplexPair } from '../helpers/duplex-pair.js';
+import { fakeTimers } from '../helpers/fake-clock.js';
 
 /** A connected TCP pair on loopback: `server` is the accepted side. */
 async function socketPair(listener: Server): Promise<{ client: Socket; server: Socket }> {
@@ -212,6 +214,22 @@ describe('handshake timeout', { timeout: 30_000 }, () => {
     assert.equal(got, 0);
     assert.equal(guard.expired, false);
     assert.equal(server.destroyed, false);
+  });
+
+  it('runs on the injected timer service: a fake clock expires it, and nothing before its time', async () => {
+    const { clock, timers } = fakeTimers();
+    const [client, server] = duplexPair();
+    let text = '';
+    client.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    const guard = guardHandshake(server, 5000, undefined, timers);
+    clock.advance(4990);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(guard.expired, false);
+    assert.equal(text, '');
+    clock.advance(30);
+    assert.equal(guard.expired, true);
+    await once(client, 'end');
+    assert.match(text, /^HTTP\/1\.1 408 /);
   });
 
   it('notices a client that went away and swallows its reset', async () => {

@@ -1,0 +1,400 @@
+/**
+ * Output batching, the writing half of the socket driver: what the core writes is held while a
+ * batch is open (a read being processed, the tick of a send from outside a read, a cork) and
+ * leaves in one write when it ends; `whenWritten` tells senders when the operating system has
+ * taken their bytes (an empty write behind the rest calls back); and a peer that stops reading
+ * while megabytes wait for it is watched for (`watchStall`) and failed.
+ *
+ * SocketDriver (driver.ts) is built on this class; a connection is still one object.
+ */
+import { Buffer } from 'node:buffer';
+import type { Duplex } from 'node:stream';
+import { SendBufferFullError } from './errors.js';
+import { type ConnectionClosedError, type ProtocolError } from '../core/errors.js';
+import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from './mask-pool.js';
+import { WheelTimer, type TimerService } from './timer-wheel.js';
+
+/** One settled promise for every wait that is already over (no allocation per send). */
+const RESOLVED: Promise<void> = Promise.resolve();
+const ignore = (): void => {};
+/** An empty write, used only for its callback (see whenWritten). */
+const EMPTY_WRITE = Buffer.alloc(0);
+
+/**
+ * Output held in a batch is written at once when it reaches this many bytes, so that a sender
+ * looping within one tick never holds more than this outside the stream (where `whenWritten`
+ * sees it and holds the sender back).
+ */
+const BATCH_FLUSH_BYTES = 64 * 1024;
+
+/** Held output of several runs up to this size is joined into one buffer before it is written (see flushHeld). */
+const JOIN_BYTES = 16 * 1024;
+
+/**
+ * The core's allocator (ConnectionOptions.allocate): memory that is not zero-filled first, for
+ * arrays the core overwrites entirely (an assembled message, a masked frame). Its own
+ * ArrayBuffer, never a slice of Node's shared pool, whose other bytes `.buffer` would expose.
+ */
+export function allocateUninitialised(size: number): Uint8Array {
+  return Buffer.allocUnsafeSlow(size);
+}
+
+/**
+ * The allocator over a net.Socket (TLS included): masked frames go into blocks of the masking
+ * module's memory (one copy instead of three, in memory used again and again), given back once
+ * the socket has written them (see writeChunk). Only for sockets: a socket is done with a chunk
+ * when its write callback runs, while another Duplex (an in-memory pair) may hand the very chunk
+ * on to its reader.
+ */
+export function allocateForSocket(size: number, output: boolean): Uint8Array {
+  if (output) {
+    const block = reserveMaskMemory(size);
+    if (block !== null) return block;
+  }
+  return Buffer.allocUnsafeSlow(size);
+}
+
+/** Writes one chunk; a block of the masking module's memory goes back to its pool once written (or dropped). */
+function writeChunk(stream: Duplex, chunk: Uint8Array): void {
+  if (isMaskMemory(chunk)) stream.write(chunk, () => releaseMaskMemory(chunk));
+  else stream.write(chunk);
+}
+
+/** A sender waiting until the operating system has taken the output up to `upTo` (see whenWritten). */
+interface WriteWaiter {
+  upTo: number;
+  promise: Promise<void>;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** A peer being watched for not reading (see watchStall). */
+interface StallWatch {
+  timer: WheelTimer;
+  /** Bytes written when the watch was last armed: no more by the next check means no progress. */
+  mark: number;
+  limit: number;
+  timeout: number;
+}
+
+/** Output that will never be written (the stream is gone): its blocks of masking memory go back now. */
+export function dropChunks(chunks: readonly Uint8Array[]): void {
+  for (const chunk of chunks) releaseMaskMemory(chunk);
+}
+
+/** Ends the batch a send opened outside any read (see openTickBatch). */
+function endTickBatch(batcher: OutputBatcher): void {
+  batcher.endBatch();
+}
+
+/** The output side of one connection over one Duplex (see the file's comment). */
+export abstract class OutputBatcher {
+  // Shared by every connection (the timer passes its batcher as `this`).
+  private static readonly stallCheck = function (this: OutputBatcher): void {
+    this.checkStall();
+  };
+
+  readonly stream: Duplex;
+  /** The timers of this connection: the process's shared wheels unless others were injected. */
+  readonly timers: TimerService;
+  /** The transport is gone and `closed` was reported. */
+  protected finished = false;
+
+  /** Bytes handed to stream.write so far (held output counts once it is written). */
+  private written = 0;
+  /** See writtenOut(). */
+  private lastWrittenOut = 0;
+  /**
+   * Senders waiting for the operating system to take their bytes, oldest first; null while there
+   * are none (no array per idle connection). One entry per batch, shared by its sends.
+   */
+  protected writeWaiters: WriteWaiter[] | null = null;
+  /** The wait shared by the sends of the batch being held (see whenWritten); null outside one. */
+  private batchWaiter: WriteWaiter | null = null;
+  /** The write callback passed while senders wait; made when first needed. */
+  private afterWrite: ((error?: Error | null) => void) | null = null;
+  /** The watch on a peer that may not be reading; null until a send found too much waiting. */
+  protected stall: StallWatch | null = null;
+  // Output batching. While a batch is open (a read being processed, or the tick of a send from
+  // outside a read), the core's output is held rather than written, and written in one go when
+  // the batch ends: one write per read instead of one per frame, which is most of the cost of
+  // small messages (a write is a system call). Consecutive views of one buffer are merged on the
+  // way in: the core cuts headers and small frames from one slab per connection, so the frames
+  // of a batch are usually adjacent and leave as a single contiguous chunk, not a long writev.
+  protected batchDepth = 0;
+  /** The levels of batchDepth opened by cork() (see cork). */
+  private corkDepth = 0;
+  /** Closed runs of held output, in order (null while there are none: no array per idle connection). */
+  private held: Uint8Array[] | null = null;
+  /** The run being extended: bytes [runStart, runEnd) of runBuffer. */
+  private runBuffer: ArrayBufferLike | null = null;
+  private runStart = 0;
+  private runEnd = 0;
+  protected heldBytes = 0;
+
+  constructor(stream: Duplex, timers: TimerService) {
+    this.stream = stream;
+    this.timers = timers;
+  }
+
+  /** Fails the connection for a bound of ours (here: a peer that does not read); see SocketDriver.fail. */
+  abstract fail(error: ProtocolError, destroy?: boolean): void;
+
+  /** The error for a send that did not make it before the transport ended. */
+  protected abstract closedError(): ConnectionClosedError;
+
+  /** Bytes sent that the stream has not yet written out (held in a batch, or buffered by the stream). */
+  get bufferedAmount(): number {
+    return this.stream.writableLength + this.heldBytes;
+  }
+
+  /** Bytes of output so far, frame headers included: handed to the stream or held in a batch (for metrics). */
+  get bytesOut(): number {
+    return this.written + this.heldBytes;
+  }
+
+  /**
+   * Bytes of our output the stream has handed to the operating system (a socket's write
+   * completed), as last seen while the stream was alive: a destroyed stream forgets the bytes it
+   * held (writableLength drops to 0) without having written them.
+   */
+  protected writtenOut(): number {
+    if (!this.stream.destroyed) this.lastWrittenOut = this.written - this.stream.writableLength;
+    return this.lastWrittenOut;
+  }
+
+  /**
+   * Resolves once everything sent so far has been taken by the operating system (for a socket:
+   * its write completed, as the callback of Node's `write` says), so `await` on it never outruns
+   * a slow peer. Rejects with ConnectionClosedError when the transport ends first: those bytes
+   * may never have left the process. Until it settles the caller's payload may still be read: a
+   * server frame's payload is the caller's buffer itself, never copied.
+   */
+  whenWritten(): Promise<void> {
+    // Every send of a batch shares one wait, for the end of the batch: one promise per batch
+    // (a read's replies, a tick's sends, a broadcast's send per client), not one per message.
+    const batch = this.batchWaiter;
+    if (batch !== null) return batch.promise;
+    const held = this.heldBytes > 0;
+    const upTo = this.written + this.heldBytes;
+    if (upTo <= this.writtenOut()) return RESOLVED;
+    if (this.finished) return Promise.reject(this.closedError());
+    let settle: { resolve(): void; reject(error: Error): void } | undefined;
+    const promise = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    // Senders may fire and forget: a rejection nobody awaits must not be an unhandled one.
+    promise.catch(ignore);
+    // Held output: the end of the batch is known when it is written (flushHeld sets upTo).
+    const waiter: WriteWaiter = { upTo: held ? Infinity : upTo, promise, resolve: settle!.resolve, reject: settle!.reject };
+    (this.writeWaiters ??= []).push(waiter);
+    if (held) this.batchWaiter = waiter;
+    else this.callBackWhenWritten();
+    return promise;
+  }
+
+  /**
+   * Output is waited for and not all written yet: an empty write behind it calls back once
+   * everything before it is written. Writes themselves carry no callback: most complete at once
+   * (writtenOut sees that right after them), and a callback per write costs a tick each.
+   */
+  private callBackWhenWritten(): void {
+    if (this.stream.writableEnded || this.stream.destroyed) return;
+    this.afterWrite ??= (error?: Error | null) => this.onWritten(error);
+    this.stream.write(EMPTY_WRITE, this.afterWrite);
+  }
+
+  /** After writing: settle the senders whose bytes are out, and be called back for the rest. */
+  protected afterWriting(): void {
+    if (this.writeWaiters === null) return;
+    this.settleWritten();
+    if (this.writeWaiters !== null && this.batchWaiter === null) this.callBackWhenWritten();
+  }
+
+  /** A write the stream was given while senders waited is done (or failed): settle what is out. */
+  private onWritten(_error?: Error | null): void {
+    this.settleWritten();
+  }
+
+  /** Resolves the senders whose bytes the operating system has taken, oldest first. */
+  protected settleWritten(): void {
+    const waiters = this.writeWaiters;
+    if (waiters === null) return;
+    const out = this.writtenOut();
+    let done = 0;
+    while (done < waiters.length && waiters[done]!.upTo <= out) waiters[done++]!.resolve();
+    if (done === waiters.length) this.writeWaiters = null;
+    else if (done > 0) waiters.splice(0, done);
+  }
+
+  /**
+   * A send found more than `limit` bytes waiting: from now on, `timeout` ms in which bytes wait
+   * and none of them is written mean a peer that does not read, and the connection is failed
+   * (1008) and destroyed. A peer that takes anything off its socket in that time is watched for
+   * another period while bytes still wait. 0 disables.
+   */
+  watchStall(limit: number, timeout: number): void {
+    if (timeout <= 0 || this.finished) return;
+    let stall = this.stall;
+    if (stall === null) stall = this.stall = { timer: new WheelTimer(OutputBatcher.stallCheck, { target: this, timers: this.timers }), mark: 0, limit, timeout };
+    else if (stall.timer.pending) return;
+    stall.mark = this.writtenOut();
+    stall.limit = limit;
+    stall.timeout = timeout;
+    stall.timer.schedule(timeout);
+  }
+
+  private checkStall(): void {
+    const stall = this.stall;
+    if (stall === null || this.finished || this.bufferedAmount === 0) return;
+    const out = this.writtenOut();
+    if (out === stall.mark) {
+      this.fail(new SendBufferFullError(stall.limit, stall.timeout), true);
+      return;
+    }
+    // Progress, but bytes still wait: keep watching.
+    stall.mark = out;
+    stall.timer.schedule(stall.timeout);
+  }
+
+  // Sending. Inside a read, output joins the read's batch. Outside one, the first send opens a
+  // batch that ends on process.nextTick: sends made in one tick (a broadcast, a loop, replies
+  // from promise continuations) reach the socket as one write per connection. The bytes are
+  // handed over in order either way; only the system call waits for the end of the tick.
+
+  protected openTickBatch(): void {
+    if (this.batchDepth !== 0) return;
+    this.batchDepth = 1;
+    process.nextTick(endTickBatch, this);
+  }
+
+  /**
+   * Holds output until the matching uncork(), as one more level of batch: frames sent in between
+   * leave in one write (up to BATCH_FLUSH_BYTES held; past that they are written anyway, so a
+   * corked sender never holds more than that outside the stream). Calls nest.
+   */
+  cork(): void {
+    this.corkDepth++;
+    this.batchDepth++;
+  }
+
+  /** Ends one cork() level; the last one writes what was held (unless a read's batch is open). */
+  uncork(): void {
+    if (this.corkDepth === 0) return;
+    this.corkDepth--;
+    this.endBatch();
+  }
+
+  /** Ends every cork() level at once (a close must not wait behind a forgotten cork). */
+  uncorkAll(): void {
+    while (this.corkDepth > 0) this.uncork();
+  }
+
+  /** How many cork() calls are not yet matched by uncork(). */
+  get corked(): number {
+    return this.corkDepth;
+  }
+
+  /** @internal Closes one level of batch; the outermost writes what was held. */
+  endBatch(): void {
+    if (--this.batchDepth === 0) this.flushHeld();
+  }
+
+  /** Writes the held output now: one chunk as a plain write, several corked into one writev. */
+  protected flushHeld(): void {
+    if (this.runBuffer === null) return;
+    const last = new Uint8Array(this.runBuffer, this.runStart, this.runEnd - this.runStart);
+    const held = this.held;
+    const total = this.heldBytes;
+    this.held = null;
+    this.runBuffer = null;
+    this.heldBytes = 0;
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableEnded) {
+      if (held !== null) dropChunks(held);
+      releaseMaskMemory(last);
+      // Its senders stay waiting, and are told at the end that their bytes never left.
+      this.batchWaiter = null;
+    } else {
+      this.written += total;
+      if (this.batchWaiter !== null) {
+        this.batchWaiter.upTo = this.written;
+        this.batchWaiter = null;
+      }
+      if (held === null) {
+        writeChunk(stream, last);
+      } else if (total <= JOIN_BYTES) {
+        // Several small runs (frames prepared once for many connections, a header and a small
+        // payload): one copy into one buffer costs less than a writev of many small chunks, each
+        // wrapped and tracked by the stream. Every byte of the buffer is written below.
+        const joined = Buffer.allocUnsafe(total);
+        let at = 0;
+        for (const chunk of held) {
+          joined.set(chunk, at);
+          at += chunk.length;
+        }
+        joined.set(last, at);
+        stream.write(joined);
+        // Copied: blocks of masking memory among them are free again.
+        dropChunks(held);
+        releaseMaskMemory(last);
+      } else {
+        stream.cork();
+        for (const chunk of held) writeChunk(stream, chunk);
+        writeChunk(stream, last);
+        stream.uncork();
+      }
+      this.afterWriting();
+    }
+  }
+
+  /** Ends the stream after writing whatever a batch still holds (a close reply must precede the FIN). */
+  protected endStream(): void {
+    this.flushHeld();
+    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+  }
+
+  /** @internal The core's output (ConnectionHandler.output): held in the open batch, or written now. */
+  output(chunks: Uint8Array[]): void {
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableEnded) return dropChunks(chunks);
+    if (this.batchDepth !== 0) {
+      for (let i = 0; i < chunks.length; i++) this.hold(chunks[i]!);
+      if (this.heldBytes >= BATCH_FLUSH_BYTES) this.flushHeld();
+      return;
+    }
+    if (chunks.length === 1) {
+      this.written += chunks[0]!.byteLength;
+      writeChunk(stream, chunks[0]!);
+    } else {
+      stream.cork();
+      for (const chunk of chunks) {
+        this.written += chunk.byteLength;
+        writeChunk(stream, chunk);
+      }
+      stream.uncork();
+    }
+    this.afterWriting();
+  }
+
+  /** Appends a chunk to the held output, extending the current run when it follows it in memory. */
+  private hold(chunk: Uint8Array): void {
+    const length = chunk.byteLength;
+    if (length === 0) return;
+    if (this.runBuffer === chunk.buffer && this.runEnd === chunk.byteOffset) {
+      this.runEnd += length;
+    } else {
+      if (this.runBuffer !== null) (this.held ??= []).push(new Uint8Array(this.runBuffer, this.runStart, this.runEnd - this.runStart));
+      this.runBuffer = chunk.buffer;
+      this.runStart = chunk.byteOffset;
+      this.runEnd = chunk.byteOffset + length;
+    }
+    this.heldBytes += length;
+  }
+
+  /** The transport ended: senders whose bytes the operating system took are done, the others' may never have left. */
+  protected rejectWaiters(): void {
+    this.settleWritten();
+    const waiters = this.writeWaiters;
+    this.writeWaiters = null;
+    for (const waiter of waiters ?? []) waiter.reject(this.closedError());
+  }
+}
