@@ -16,8 +16,20 @@ function reportListenerError(error: unknown): void {
   process.emitWarning(error instanceof Error ? error : new Error(`a WebSocket event listener threw ${String(error)}`));
 }
 
-/** An EventTarget with a WebSocket's event handler attributes and listeners that cannot crash the process. */
+/**
+ * An EventTarget shaped like a browser WebSocket: the readyState constants (on the class and on
+ * each instance, as the standard has them), the event handler attributes, and listeners that
+ * cannot crash the process.
+ */
 export class BrowserEventTarget extends EventTarget {
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSING = 2;
+  static readonly CLOSED = 3;
+  readonly CONNECTING = 0;
+  readonly OPEN = 1;
+  readonly CLOSING = 2;
+  readonly CLOSED = 3;
   readonly #handlers = new Map<HandlerType, { handler: Handler; listener: (event: Event) => void }>();
   readonly #wrapped = new WeakMap<object, Map<string, (event: Event) => void>>();
 

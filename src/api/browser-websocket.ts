@@ -58,14 +58,6 @@ let adopting: WebSocket | null = null;
  * package's `WebSocket` export is the native class.
  */
 export class BrowserWebSocket extends BrowserEventTarget {
-  static readonly CONNECTING = CONNECTING;
-  static readonly OPEN = OPEN;
-  static readonly CLOSING = CLOSING;
-  static readonly CLOSED = CLOSED;
-  readonly CONNECTING = CONNECTING;
-  readonly OPEN = OPEN;
-  readonly CLOSING = CLOSING;
-  readonly CLOSED = CLOSED;
 
   #url: string;
   #origin: string;
