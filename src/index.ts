@@ -62,6 +62,9 @@ export type {
   ReconnectingWebSocketOptions,
   SendResult,
 } from './api/reconnecting-websocket.js';
+// The same with the browser class's interface; 'hybi/browser' names it ReconnectingWebSocket.
+export { BrowserReconnectingWebSocket } from './api/browser-reconnecting-websocket.js';
+export type { BrowserReconnectingInit } from './api/browser-reconnecting-websocket.js';
 // WebSocketStream (issue 21): WHATWG streams over a connection, with backpressure on the receive side.
 export { WebSocketStream } from './api/websocket-stream.js';
 export type { WebSocketCloseInfo, WebSocketOpenInfo, WebSocketStreamOptions, WebSocketStreamPair } from './api/websocket-stream.js';

@@ -214,10 +214,10 @@ export interface BrowserWebSocketEventMap {
 
 /**
  * A listener as EventTarget takes it, for an event of class `E`: a function (called with the
- * socket as `this`) or an object with `handleEvent`.
+ * socket, of class `This`, as `this`) or an object with `handleEvent`.
  */
-export type BrowserEventListener<E extends Event = Event> =
-  | ((this: BrowserWebSocket, event: E) => unknown)
+export type BrowserEventListener<E extends Event = Event, This = BrowserWebSocket> =
+  | ((this: This, event: E) => unknown)
   | { handleEvent(event: E): unknown };
 
 /** addEventListener's options (the DOM's AddEventListenerOptions, spelt out: see BrowserEventInit). */

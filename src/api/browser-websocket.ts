@@ -16,18 +16,9 @@ import { Buffer } from 'node:buffer';
 import { types } from 'node:util';
 import { ConnectionClosedError, WebSocketError } from '../core/errors.js';
 import { ConnectError } from '../node/errors.js';
-import {
-  clampUnsignedShort,
-  CloseEvent,
-  errorEvent,
-  toUSVString,
-  type BinaryType,
-  type BrowserEventListener,
-  type BrowserListenerOptions,
-  type BrowserSendData,
-  type BrowserWebSocketEventMap,
-  type BrowserWebSocketInit,
-} from './browser-events.js';
+import { BrowserEventTarget } from './browser-event-target.js';
+import { CloseEvent, errorEvent, toUSVString, type BinaryType, type BrowserSendData, type BrowserWebSocketInit } from './browser-events.js';
+import { checkCloseArguments, closeEvents, messageData } from './browser-translate.js';
 import { connectResolved, resolveConnectOptions, type ConnectOptions } from './connect.js';
 import { parseWebSocketURL } from './url.js';
 import { connectionInternals, type WebSocket } from './websocket.js';
@@ -35,18 +26,10 @@ import { connectionInternals, type WebSocket } from './websocket.js';
 export { CloseEvent, ErrorEvent } from './browser-events.js';
 export type * from './browser-events.js';
 
-type HandlerType = keyof BrowserWebSocketEventMap;
-type Handler = ((this: BrowserWebSocket, event: Event) => unknown) | null;
-/** An event handler attribute (`onmessage` and the others), typed for its event. */
-type HandlerOf<K extends HandlerType> = ((this: BrowserWebSocket, event: BrowserWebSocketEventMap[K]) => unknown) | null;
-
 const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
-
-/** WHATWG: the UTF-8 encoding of a close reason is at most 123 bytes. */
-const MAX_REASON_BYTES = 123;
 
 /** RFC 7230 token characters (the Sec-WebSocket-Protocol element grammar). */
 function isToken(value: string): boolean {
@@ -67,10 +50,6 @@ function isResizable(buffer: ArrayBufferLike): boolean {
   return (buffer as { resizable?: boolean }).resizable === true;
 }
 
-function reportListenerError(error: unknown): void {
-  process.emitWarning(error instanceof Error ? error : new Error(`a WebSocket event listener threw ${String(error)}`));
-}
-
 /** Internal: set by `wrapOpenWebSocket` for the constructor call it makes. */
 let adopting: WebSocket | null = null;
 
@@ -78,15 +57,7 @@ let adopting: WebSocket | null = null;
  * The browser-compatible WebSocket. Exported from the package as `BrowserWebSocket`; the
  * package's `WebSocket` export is the native class.
  */
-export class BrowserWebSocket extends EventTarget {
-  static readonly CONNECTING = CONNECTING;
-  static readonly OPEN = OPEN;
-  static readonly CLOSING = CLOSING;
-  static readonly CLOSED = CLOSED;
-  readonly CONNECTING = CONNECTING;
-  readonly OPEN = OPEN;
-  readonly CLOSING = CLOSING;
-  readonly CLOSED = CLOSED;
+export class BrowserWebSocket extends BrowserEventTarget {
 
   #url: string;
   #origin: string;
@@ -107,8 +78,6 @@ export class BrowserWebSocket extends EventTarget {
   #chainBytes = 0;
   #failedWhileConnecting = false;
   #closeFired = false;
-  readonly #handlers = new Map<HandlerType, { handler: Handler; listener: (event: Event) => void }>();
-  readonly #wrapped = new WeakMap<object, Map<string, (event: Event) => void>>();
 
   /**
    * Opens a connection to `url` (ws:, wss:, or http:/https: mapped to them). Throws a
@@ -215,31 +184,6 @@ export class BrowserWebSocket extends EventTarget {
     return this.#sending + this.#chainBytes + this.#discarded;
   }
 
-  get onopen(): HandlerOf<'open'> {
-    return this.#getHandler('open') as HandlerOf<'open'>;
-  }
-  set onopen(handler: HandlerOf<'open'>) {
-    this.#setHandler('open', handler as Handler);
-  }
-  get onmessage(): HandlerOf<'message'> {
-    return this.#getHandler('message') as HandlerOf<'message'>;
-  }
-  set onmessage(handler: HandlerOf<'message'>) {
-    this.#setHandler('message', handler as Handler);
-  }
-  get onerror(): HandlerOf<'error'> {
-    return this.#getHandler('error') as HandlerOf<'error'>;
-  }
-  set onerror(handler: HandlerOf<'error'>) {
-    this.#setHandler('error', handler as Handler);
-  }
-  get onclose(): HandlerOf<'close'> {
-    return this.#getHandler('close') as HandlerOf<'close'>;
-  }
-  set onclose(handler: HandlerOf<'close'>) {
-    this.#setHandler('close', handler as Handler);
-  }
-
   /**
    * Sends a message: a string as text, a Blob, ArrayBuffer or view as binary, in call order. The
    * bytes are copied at the call, so changing the buffer afterwards does not change the message.
@@ -326,17 +270,8 @@ export class BrowserWebSocket extends EventTarget {
    * CONNECTING it fails the connection instead; once closing or closed it does nothing.
    */
   close(code?: number, reason?: string): void {
-    if (code !== undefined) {
-      const clamped = clampUnsignedShort(code);
-      if (clamped !== 1000 && (clamped < 3000 || clamped > 4999)) {
-        throw new DOMException(`close code must be 1000 or between 3000 and 4999, got ${String(code)}`, 'InvalidAccessError');
-      }
-      code = clamped;
-    }
-    const text = reason === undefined ? undefined : String(reason);
-    if (text !== undefined && Buffer.byteLength(text, 'utf8') > MAX_REASON_BYTES) {
-      throw new DOMException(`close reason must be at most ${MAX_REASON_BYTES} UTF-8 bytes`, 'SyntaxError');
-    }
+    let text: string | undefined;
+    ({ code, reason: text } = checkCloseArguments(code, reason));
     if (this.readyState === CLOSING || this.readyState === CLOSED) return;
     if (this.#readyState === CONNECTING) {
       // The standard: fail the WebSocket connection; error and close (1006) follow.
@@ -349,97 +284,6 @@ export class BrowserWebSocket extends EventTarget {
     // With a reason but no code the standard sends 1000; with neither, a close frame without a body.
     if (code === undefined && text === undefined) void connectionInternals.closeWithoutCode(native);
     else void native.close(code ?? 1000, text ?? '');
-  }
-
-  /**
-   * Like EventTarget's, with the listener's exceptions reported instead of crashing the process.
-   * Typed per event as lib.dom types it: 'message' gives a MessageEvent, 'close' a CloseEvent,
-   * 'error' an ErrorEvent.
-   */
-  override addEventListener<K extends keyof BrowserWebSocketEventMap>(
-    type: K,
-    listener: BrowserEventListener<BrowserWebSocketEventMap[K]> | null,
-    options?: BrowserListenerOptions | boolean,
-  ): void;
-  override addEventListener(type: string, listener: BrowserEventListener | null, options?: BrowserListenerOptions | boolean): void;
-  override addEventListener(
-    type: string,
-    listener: BrowserEventListener | null,
-    options?: BrowserListenerOptions | boolean,
-  ): void {
-    // EventTarget ignores a null listener (@types/node's signature omits null; the DOM's has it).
-    if (listener === null || listener === undefined) return super.addEventListener(type, listener as never, options);
-    super.addEventListener(type, this.#wrap(type, listener, options), options);
-  }
-
-  /** Removes a listener added by addEventListener (same type, listener and capture flag). */
-  override removeEventListener<K extends keyof BrowserWebSocketEventMap>(
-    type: K,
-    listener: BrowserEventListener<BrowserWebSocketEventMap[K]> | null,
-    options?: { capture?: boolean } | boolean,
-  ): void;
-  override removeEventListener(type: string, listener: BrowserEventListener | null, options?: { capture?: boolean } | boolean): void;
-  override removeEventListener(type: string, listener: BrowserEventListener | null, options?: { capture?: boolean } | boolean): void {
-    if (listener === null || listener === undefined) return super.removeEventListener(type, listener as never, options);
-    const capture = typeof options === 'boolean' ? options : Boolean(options?.capture);
-    const wrapper = this.#wrapped.get(listener)?.get(`${capture ? 1 : 0}${type}`);
-    if (wrapper !== undefined) super.removeEventListener(type, wrapper, options);
-  }
-
-  #wrap(type: string, listener: BrowserEventListener, options?: BrowserListenerOptions | boolean): (event: Event) => void {
-    const capture = typeof options === 'boolean' ? options : Boolean(options?.capture);
-    const key = `${capture ? 1 : 0}${type}`;
-    let byKey = this.#wrapped.get(listener);
-    if (byKey === undefined) {
-      byKey = new Map();
-      this.#wrapped.set(listener, byKey);
-    }
-    let wrapper = byKey.get(key);
-    if (wrapper === undefined) {
-      const self = this;
-      wrapper = function (event: Event): void {
-        try {
-          if (typeof listener === 'function') listener.call(self, event);
-          else listener.handleEvent(event);
-        } catch (error) {
-          reportListenerError(error);
-        }
-      };
-      byKey.set(key, wrapper);
-    }
-    return wrapper;
-  }
-
-  #getHandler(type: HandlerType): Handler {
-    return this.#handlers.get(type)?.handler ?? null;
-  }
-
-  /** Event handler attributes: registered on first set, in place afterwards, removed by null. */
-  #setHandler(type: HandlerType, handler: Handler): void {
-    const current = this.#handlers.get(type);
-    if (typeof handler !== 'function') {
-      if (current !== undefined) {
-        super.removeEventListener(type, current.listener);
-        this.#handlers.delete(type);
-      }
-      return;
-    }
-    if (current !== undefined) {
-      current.handler = handler;
-      return;
-    }
-    const entry = {
-      handler,
-      listener: (event: Event): void => {
-        try {
-          entry.handler?.call(this, event);
-        } catch (error) {
-          reportListenerError(error);
-        }
-      },
-    };
-    this.#handlers.set(type, entry);
-    super.addEventListener(type, entry.listener);
   }
 
   #attach(ws: WebSocket): void {
@@ -467,32 +311,14 @@ export class BrowserWebSocket extends EventTarget {
   #onMessage(data: string | Buffer, isBinary: boolean): void {
     // The standard: a message received when the ready state is not OPEN is dropped.
     if (this.#readyState !== OPEN) return;
-    let value: unknown = data;
-    if (isBinary) {
-      const bytes = data as Buffer;
-      if (this.#binaryType === 'blob') value = new Blob([bytes as Uint8Array<ArrayBuffer>]);
-      else if (this.#binaryType === 'arraybuffer') value = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-    }
-    this.dispatchEvent(new MessageEvent('message', { data: value, origin: this.#origin }));
+    this.dispatchEvent(new MessageEvent('message', { data: messageData(data, isBinary, this.#binaryType), origin: this.#origin }));
   }
 
   #onClose(ws: WebSocket): void {
     if (this.#closeFired) return;
-    const result = connectionInternals.closeResult(ws);
     this.#readyState = CLOSED;
     this.#closeFired = true;
-    // RFC 6455 section 7.1.5 as the standard uses it: without a completed closing handshake the
-    // connection close code is 1006, and the failure is announced by 'error' first.
-    if (result === null || !result.wasClean) {
-      const cause = result?.error ?? null;
-      const error = cause instanceof WebSocketError
-        ? cause
-        : new ConnectionClosedError(1006, '', false, cause === null ? undefined : `the connection was lost: ${cause.message}`);
-      this.dispatchEvent(errorEvent(error));
-      this.dispatchEvent(new CloseEvent('close', { wasClean: false, code: 1006, reason: '' }));
-    } else {
-      this.dispatchEvent(new CloseEvent('close', { wasClean: true, code: result.code, reason: result.reason }));
-    }
+    for (const event of closeEvents(ws)) this.dispatchEvent(event);
   }
 
   #failBeforeOpen(cause: unknown): void {
