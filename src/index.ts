@@ -33,3 +33,22 @@ export * from './api/index.js';
 export { PING_RTT_BUCKETS } from './api/metrics.js';
 export type { CloseOutcomes, DeflateFigures, MetricsSnapshot } from './api/metrics.js';
 export type { ClosedBy, ConnectContext, PeerAddress } from './node/diagnostics.js';
+// Topics (issue 20): memoryBroker and the shapes of publish, history and brokers.
+export { memoryBroker } from './api/topics/index.js';
+export type {
+  Broker,
+  BrokerSink,
+  HistoryOptions,
+  HistoryResult,
+  MemoryBrokerOptions,
+  PublishOptions,
+  PublishResult,
+  SlowSubscriberOptions,
+  SlowSubscriberPolicy,
+  SubscribeOptions,
+  TopicDrop,
+  TopicMessage,
+  TopicMetrics,
+  TopicPosition,
+  TopicServerOptions,
+} from './api/topics/index.js';

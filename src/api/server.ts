@@ -25,9 +25,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import type { Duplex } from 'node:stream';
 import { Buffer } from 'node:buffer';
 import { ConnectionClosedError, InvalidArgumentError } from '../core/errors.js';
-import { encodeFrameHeader } from '../core/frame.js';
 import type { HttpRefusal, RequestCheck } from '../core/handshake.js';
-import { Opcode } from '../core/opcode.js';
 import { isToken, listHasToken, type ExtensionOffer } from '../core/header-tokens.js';
 import { HttpHeadParser, type HttpHead } from '../core/http-head.js';
 import { originMatchesHost } from '../core/host.js';
@@ -63,7 +61,11 @@ import {
   resolveOptions,
   type ResolvedOptions,
 } from './options.js';
-import { kSendEncoded, WebSocket, type Message, type MessageCodec, type WebSocketOptions } from './websocket.js';
+import { WebSocket, type Message, type MessageCodec, type WebSocketOptions } from './websocket.js';
+// Topics hooks (issue 20): the logic is in api/topics/.
+import type { TopicHub } from './topics/hub.js';
+import { serverTopics, TOPIC_SERVER_NAMES } from './topics/server-topics.js';
+import type { HistoryOptions, HistoryResult, PublishOptions, PublishResult, TopicDrop, TopicMetrics, TopicServerOptions } from './topics/types.js';
 
 export type { RouteMatch, RouteParamNames, RouteParams, RoutePattern } from './route.js';
 
@@ -171,7 +173,7 @@ export interface RouteOptions<Data = unknown> {
 }
 
 /** Options of a WebSocketServer. The connection options (maxMessageSize, pingInterval, ...) apply to every connection. */
-export interface WebSocketServerOptions<Data = unknown> extends WebSocketOptions {
+export interface WebSocketServerOptions<Data = unknown> extends WebSocketOptions, TopicServerOptions {
   /** Subprotocols, most preferred first, for the paths that set none; default: none. */
   protocols?: readonly string[];
   /** Refuse clients that offer none of the route's protocols (400); default false. */
@@ -299,6 +301,7 @@ const SERVER_NAMES: ReadonlySet<string> = new Set([
   'maxHeadSize',
   'maxHeaderCount',
   'maxConnections',
+  ...TOPIC_SERVER_NAMES, // topics hook (issue 20)
   ...CONNECTION_OPTION_NAMES,
 ]);
 
@@ -363,8 +366,10 @@ export interface WebSocketServerEvents<Data = unknown> {
    * Without a listener the error becomes a process warning, so that bugs are not silent.
    */
   handlerError: [error: unknown, ws: WebSocket | undefined, req: IncomingMessage];
-  /** An error of the http.Server that `listen` created, after it started listening. */
+  /** An error of the http.Server that `listen` created, after it started listening; or of the broker. */
   error: [error: Error];
+  /** Topics hook (issue 20): a message dropped for a slow subscriber (see SlowSubscriberPolicy). */
+  topicDrop: [drop: TopicDrop];
 }
 
 /** A WebSocket server; see the module comment for the order of checks and docs/server.md for a guide. */
@@ -405,6 +410,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   readonly #onClientClose: (this: WebSocket) => void;
   /** Counts refusals, accepted connections, closes and ping round trips (see metrics()). */
   readonly #metrics = new ServerMetrics();
+  /** Topics hook (issue 20): subscriptions, publish and the broker. */
+  readonly #topics: TopicHub;
 
   constructor(options: WebSocketServerOptions<Data> = {}) {
     super();
@@ -435,6 +442,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
       maxHeadSize,
       maxHeaderCount,
       maxConnections,
+      broker, // topics hook (issue 20)
+      slowSubscriber, // topics hook (issue 20)
       ...connectionOptions
     } = given;
     // Every option is checked here, before any socket: a bad one never shows up after a 101.
@@ -467,6 +476,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
       validateDeflateOptions(this.#deflate, 'server');
       validateDeflateCodecOptions(this.#deflate);
     }
+    this.#topics = serverTopics(this, { broker, slowSubscriber }, this.#deflate); // topics hook (issue 20)
   }
 
   /** The open connections (a live view; it shrinks as they close). */
@@ -997,6 +1007,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
    */
   #track(ws: WebSocket): void {
     this.#clients.add(ws);
+    this.#topics.attach(ws); // topics hook (issue 20)
     ws.on('close', this.#onClientClose);
     this.#metrics.track(ws);
   }
@@ -1087,38 +1098,44 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
 
   /**
    * Sends one message to every open client except `options.except`, and returns how many clients
-   * it was sent to. A string is encoded to UTF-8 once and the same bytes are handed to every
-   * connection; extensions are not applied (an uncompressed frame is valid on a connection that
-   * negotiated permessage-deflate), so the payload is never transformed or copied per client.
+   * it was sent to: publishing to everyone on this server (no broker, no history). The message is
+   * framed once and the same bytes are handed to every connection; extensions are not applied (an
+   * uncompressed frame is valid on a connection that negotiated permessage-deflate). Clients with
+   * subscriptions get it in order with their topics' messages, under the slowSubscriber policy.
    */
   broadcast(data: string | Uint8Array | ArrayBuffer, options: BroadcastOptions = {}): number {
     checkOptionNames('broadcast()', optionsObject('broadcast()', options), BROADCAST_NAMES);
-    const except = options.except;
-    const skip: (ws: WebSocket) => boolean =
-      except === undefined
-        ? () => false
-        : typeof except === 'function'
-          ? except
-          : except instanceof WebSocket
-            ? (ws) => ws === except
-            : ((set) => (ws: WebSocket) => set.has(ws))(new Set(except));
-    const isText = typeof data === 'string' && options.binary !== true;
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-    // Server frames are unmasked, so one header and one payload serve every client: the frame is
-    // built once and the same two chunks are written to each socket, never copied per client.
-    // Uncompressed even where permessage-deflate was agreed (RFC 7692 lets any message go without
-    // RSV1), since compressing per client would defeat framing once.
-    const header = encodeFrameHeader(isText ? Opcode.Text : Opcode.Binary, bytes.length);
-    const chunks = [header, bytes];
-    const size = header.length + bytes.length;
-    let sent = 0;
-    for (const ws of this.#clients) {
-      if (ws.readyState !== 'open' || skip(ws)) continue;
-      // Never rejects unhandled; a client that closed meanwhile is removed by its 'close'.
-      void ws[kSendEncoded](chunks, size);
-      sent++;
-    }
-    return sent;
+    return this.#topics.broadcast(this.#clients, data, options.binary === true, options.except); // topics hook (issue 20)
+  }
+
+  // Topics hooks (issue 20): each delegates to api/topics/hub.ts; see docs/topics.md.
+
+  /**
+   * Publishes `data` to `topic`: stored in the topic's history with the next offset and sent, by
+   * the broker, to the topic's subscribers on every server that shares it, in publish order.
+   * Resolves with the message's `{ topic, epoch, offset }`; rejects when the broker could not
+   * store it (then nobody got it). See PublishOptions.
+   */
+  publish(topic: string, data: string | Uint8Array | ArrayBuffer, options?: PublishOptions): Promise<PublishResult> {
+    return this.#topics.publish(topic, data, options);
+  }
+
+  /** How many connections of this server are subscribed to `topic`. */
+  subscriberCount(topic: string): number {
+    return this.#topics.subscriberCount(topic);
+  }
+
+  /**
+   * The messages of `topic` after `options.since` that the broker's bounded history still holds,
+   * the topic's current position, and whether that fills the gap (`complete`).
+   */
+  history(topic: string, options: HistoryOptions = {}): Promise<HistoryResult> {
+    return this.#topics.history(topic, optionsObject('history()', options).since);
+  }
+
+  /** Counters of published messages, deliveries, drops and queued bytes (see TopicMetrics). */
+  topicMetrics(): TopicMetrics {
+    return this.#topics.metrics();
   }
 
   /**
@@ -1177,6 +1194,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
       await stopped;
       this.#unhook(own);
     }
+    await this.#topics.close(); // topics hook (issue 20)
   }
 }
 

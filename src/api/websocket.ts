@@ -17,6 +17,9 @@ import { EventEmitter } from 'node:events';
 import { Readable, type Duplex } from 'node:stream';
 import { encodeClosePayload } from '../core/close.js';
 import type { ReadyState, Role } from '../core/connection.js';
+import type { PreparedFrame } from '../core/prepared-frame.js';
+import { hubOf, topicsOf } from './topics/hub.js';
+import type { SubscribeOptions } from './topics/types.js';
 import {
   CloseTimeoutError,
   ConnectionClosedError,
@@ -225,7 +228,7 @@ type SendJob =
   | (Settle & { kind: 'writer'; writer: MessageWriter; size: 0 })
   | (Settle & { kind: 'close'; code: number | undefined; reason: string; timeout: number | undefined; size: 0 })
   | (Settle & { kind: 'reply'; size: 0 })
-  | (Settle & { kind: 'encoded'; chunks: readonly Uint8Array[]; size: number });
+  | (Settle & { kind: 'encoded'; frame: PreparedFrame; size: number });
 
 /** The state of the message being received in the core's streaming mode. */
 interface Incoming {
@@ -396,9 +399,9 @@ export const kCloseWithoutCode: unique symbol = Symbol('hybi.closeWithoutCode');
 export const kCloseResult: unique symbol = Symbol('hybi.closeResult');
 
 /**
- * Internal: sends a frame already encoded (server role only: unmasked), in order with the other
- * sends: `ws[kSendEncoded](chunks, size)`. For WebSocketServer.broadcast, which frames a message
- * once for every client. Same promise and bounds as send(); never compressed.
+ * Internal: sends a frame prepared once for many connections (core/prepared-frame.ts; server role
+ * only: unmasked), in order with the other sends, through the core's checks:
+ * `ws[kSendEncoded](frame)`. For publish and broadcast (issue 20). Same promise and bounds as send().
  */
 export const kSendEncoded: unique symbol = Symbol('hybi.sendEncoded');
 
@@ -633,6 +636,26 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     return this.#url;
   }
 
+  // Topics hook (issue 20): the subscriptions live in api/topics/hub.ts.
+  /**
+   * Subscribes this connection (one a WebSocketServer accepted) to `topic`: messages the server
+   * publishes to it are sent here, in publish order. `options.policy` overrides the server's
+   * slowSubscriber policy for this topic. Subscribing again only updates the policy.
+   */
+  subscribe(topic: string, options?: SubscribeOptions): void {
+    hubOf(this).subscribe(this, topic, options);
+  }
+
+  /** Ends a subscription; false when there was none. Messages of the topic still queued are dropped. */
+  unsubscribe(topic: string): boolean {
+    return hubOf(this).unsubscribe(this, topic);
+  }
+
+  /** The topics this connection is subscribed to (a copy). */
+  get topics(): ReadonlySet<string> {
+    return topicsOf(this);
+  }
+
   /**
    * Bytes accepted by `send()` but not yet written to the network: queued in the send queue or
    * buffered in the socket. It grows when the peer reads slower than we send.
@@ -812,23 +835,23 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   }
 
   /** @internal see kSendEncoded. */
-  [kSendEncoded](chunks: readonly Uint8Array[], size: number): Promise<void> {
+  [kSendEncoded](frame: PreparedFrame): Promise<void> {
     try {
-      return this.#sendEncoded(chunks, size);
+      return this.#sendEncoded(frame);
     } catch (error) {
       return handled(Promise.reject(error));
     }
   }
 
-  #sendEncoded(chunks: readonly Uint8Array[], size: number): Promise<void> {
+  #sendEncoded(frame: PreparedFrame): Promise<void> {
     if (this.#role !== 'server') throw new InvalidArgumentError('encoded frames are for the server role (client frames are masked one by one)');
     if (!this.#mayWrite()) return handled(Promise.reject(this.#notOpenError()));
     this.#watchBuffered();
     if (!this.#sendBusy && this.#sendQueue.length === 0) {
-      this.#driver.sendEncoded(chunks);
+      this.#driver.sendPrepared(frame);
       return this.#driver.whenWritten();
     }
-    return handled(this.#enqueue((settle) => ({ ...settle, kind: 'encoded', chunks, size })));
+    return handled(this.#enqueue((settle) => ({ ...settle, kind: 'encoded', frame, size: frame.size })));
   }
 
   /**
@@ -939,7 +962,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     }
     if (job.kind === 'encoded') {
       this.#assertSendable();
-      driver.sendEncoded(job.chunks);
+      driver.sendPrepared(job.frame);
       this.#handedOver(job);
       await driver.whenWritten();
       return;

@@ -18,6 +18,7 @@ import { checkClosePayload, encodeClosePayload, isValidCloseCode } from './close
 import { ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError } from './errors.js';
 import { frameHeaderSize, writeFrameHeaderAt } from './frame.js';
 import { FrameParser, type FrameParserListener } from './frame-parser.js';
+import { checkPreparedFrame, type PreparedFrame } from './prepared-frame.js';
 import { MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD, resolveCoreLimits } from './limits.js';
 import { maskInto, maskWord, maskWordInto, writeMaskKey } from './mask.js';
 import { Opcode } from './opcode.js';
@@ -275,6 +276,8 @@ export class Connection {
   private streaming = false;
   /** A message sent piece by piece with sendFrame is open. */
   private sendingFragmented = false;
+  /** Topics hook (issue 20): the RSV bits the extensions claim, for sendPrepared. */
+  private readonly rsvBits: number;
 
   // The frame being received.
   private frameOpcode = 0;
@@ -343,6 +346,7 @@ export class Connection {
       }
       rsvBits |= bits;
     }
+    this.rsvBits = rsvBits;
     if (rsvBits !== 0 && typeof handler.transformMessage !== 'function') {
       throw new InvalidArgumentError('extensions claim RSV bits but the handler has no transformMessage');
     }
@@ -1006,6 +1010,17 @@ export class Connection {
     this.frame(chunks, first ? (isText ? Opcode.Text : Opcode.Binary) : Opcode.Continuation, data, fin, first ? rsv : 0);
     this.sendingFragmented = !fin;
     this.handler.output(chunks);
+  }
+
+  /**
+   * Topics hook (issue 20): outputs a frame prepared once for many connections (see
+   * prepared-frame.ts), after the same checks as any whole message. Throws ConnectionNotOpenError
+   * unless open, InvalidArgumentError when the frame may not go on this connection.
+   */
+  sendPrepared(frame: PreparedFrame): void {
+    this.checkOpen();
+    checkPreparedFrame(frame, this.role, this.rsvBits, this.sendingFragmented);
+    this.handler.output(frame.chunks as Uint8Array[]);
   }
 
   /** Output a ping (payload at most 125 bytes, else InvalidArgumentError is thrown). Allowed while open or closing. */

@@ -9,6 +9,7 @@ export * from './mask.js';
 export * from './utf8.js';
 export * from './close.js';
 export * from './frame.js';
+export * from './prepared-frame.js';
 export * from './frame-parser.js';
 export * from './connection.js';
 export * from './header-tokens.js';

@@ -14,8 +14,9 @@ import { performance } from 'node:perf_hooks';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Connection, type ConnectionHandler, type Role } from '../core/connection.js';
-import { CloseTimeoutError, ConnectionClosedError, ConnectionNotOpenError, MessageTimeoutError, ProtocolError, SendBufferFullError } from '../core/errors.js';
+import { CloseTimeoutError, ConnectionClosedError, MessageTimeoutError, ProtocolError, SendBufferFullError } from '../core/errors.js';
 import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from '../core/mask.js';
+import type { PreparedFrame } from '../core/prepared-frame.js';
 import type { MessageCodec } from './message-codec.js';
 import { setReadTarget } from './read-buffers.js';
 import { WheelTimer } from './timer-wheel.js';
@@ -688,14 +689,12 @@ export class SocketDriver {
   }
 
   /**
-   * Writes frames encoded elsewhere, byte for byte (a server's broadcast: one unmasked frame
-   * built once and written to every client). The caller guarantees they are whole, valid frames
-   * for this role and that no message sent piece by piece is open.
+   * Topics hook (issue 20): sends a frame prepared once for many connections (a server's publish
+   * or broadcast) through the core, which checks it as any send (see Connection.sendPrepared).
    */
-  sendEncoded(chunks: readonly Uint8Array[]): void {
-    if (this.connection.readyState !== 'open') throw new ConnectionNotOpenError(this.connection.readyState);
+  sendPrepared(frame: PreparedFrame): void {
     this.openTickBatch();
-    this.coreOutput(chunks as Uint8Array[]);
+    this.connection.sendPrepared(frame);
     this.messagesOut++;
   }
 
