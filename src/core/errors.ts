@@ -22,6 +22,7 @@ export const ErrorCode = {
   SendBufferFull: 'ERR_SEND_BUFFER_FULL',
   InvalidArgument: 'ERR_INVALID_ARGUMENT',
   NotUtf8: 'ERR_NOT_UTF8',
+  Broker: 'ERR_BROKER', // topics hook (issue 20)
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -252,6 +253,22 @@ export class NotUtf8Error extends WebSocketError<typeof ErrorCode.NotUtf8> {
 }
 
 /**
+ * Topics hook (issue 20): a broker could not do what was asked (store a publish, read history):
+ * its link is down, it did not answer within the timeout, or too many publishes wait for it.
+ * Nothing was lost silently: the call that got this error is the one whose work was not done
+ * (a timed-out publish may still be applied later; retry it with the same `id`).
+ */
+export class BrokerError extends WebSocketError<typeof ErrorCode.Broker> {
+  /** What went wrong: 'timeout', 'overloaded', 'closed' or 'failed' (the broker's own error is the `cause`). */
+  readonly reason: 'timeout' | 'overloaded' | 'closed' | 'failed';
+
+  constructor(reason: BrokerError['reason'], message: string, cause?: unknown) {
+    super(ErrorCode.Broker, message, cause === undefined ? undefined : { cause });
+    this.reason = reason;
+  }
+}
+
+/**
  * Every error class hybi raises, as a union that narrows on `code`:
  *
  * ```ts
@@ -280,7 +297,8 @@ export type HybiError =
   | CloseTimeoutError
   | IdleTimeoutError
   | InvalidArgumentError
-  | NotUtf8Error;
+  | NotUtf8Error
+  | BrokerError;
 
 /**
  * True for an error hybi raised (any WebSocketError): a `catch` clause's `unknown` becomes the
