@@ -42,7 +42,7 @@ test("'hybi/redis' exports redisBroker, and 'hybi' exports memoryBroker (topics,
   assert.equal(typeof redis.redisBroker, 'function');
   assert.equal(typeof hybi.memoryBroker, 'function');
   assert.equal(typeof hybi.BrokerError, 'function');
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as Record<string, Record<string, unknown>>;
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as Record<string, Record<string, unknown>>;
   // redis stays optional: `hybi` itself has no runtime dependency.
   assert.equal(pkg.dependencies, undefined);
   assert.deepEqual(pkg.peerDependenciesMeta!.redis, { optional: true });

@@ -53,7 +53,7 @@ async function texts(ws: WebSocket, n: number): Promise<string[]> {
 }
 
 /** A raw client that completed the handshake; its reading can be paused. */
-async function rawClient(port: number, path: string, extensions?: string): Promise<{ socket: Socket; peer: RawPeer; response: string }> {
+async function rawClient(port: number, path: string, extensions?: string, framed = true): Promise<{ socket: Socket; peer: RawPeer; response: string }> {
   const socket = netConnect({ port, host: '127.0.0.1' });
   await once(socket, 'connect');
   socket.write(
@@ -69,8 +69,9 @@ async function rawClient(port: number, path: string, extensions?: string): Promi
   socket.pause();
   const end = head.indexOf('\r\n\r\n') + 4;
   if (end < head.length) socket.unshift(head.subarray(end));
-  const peer = new RawPeer(socket, 'client');
-  socket.resume();
+  // Unframed: the test counts bytes itself (RawPeer re-reads its buffer on every chunk).
+  const peer = framed ? new RawPeer(socket, 'client') : (null as unknown as RawPeer);
+  if (framed) socket.resume();
   return { socket, peer, response: head.subarray(0, end).toString('latin1') };
 }
 
@@ -184,6 +185,35 @@ describe('topics on one server', { timeout: 60_000 }, () => {
     assert.equal(Buffer.from(f3.payload).toString(), text);
     await server.publish('z', text, { compress: false });
     assert.equal((await shared.peer.nextFrame())!.rsv1, false, 'compress: false');
+  });
+});
+
+describe('a socket full of the application\'s own sends', { timeout: 60_000 }, () => {
+  it('queues published messages behind them and sends them once it drains', async (t) => {
+    const { server, port, own } = await serve(t, { slowSubscriber: { writeBuffer: 1024 } });
+    const raw = await rawClient(port, '/t/q', undefined, false);
+    own(() => raw.socket.destroy());
+    await until(() => server.subscriberCount('q') === 1);
+    const ws = [...server.clients][0]!;
+    // The application's own send fills the socket; the publishes wait in the topic queue.
+    const big = 'b'.repeat(8 << 20);
+    void ws.send(big).catch(() => {});
+    await server.publish('q', 'first');
+    await server.publish('q', 'second');
+    assert.equal(server.topicMetrics().queuedMessages, 2);
+    // The big message's frame (10-byte header), then the two published ones, in that order.
+    const expected = 10 + big.length + (2 + 'first'.length) + (2 + 'second'.length);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    raw.socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      total += chunk.length;
+    });
+    raw.socket.resume();
+    await until(() => total >= expected, 'everything arrived');
+    const tail = Buffer.concat(chunks).subarray(10 + big.length);
+    assert.deepEqual([...tail], [0x81, 5, ...Buffer.from('first'), 0x81, 6, ...Buffer.from('second')]);
+    assert.equal(total, expected);
   });
 });
 

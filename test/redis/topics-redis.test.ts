@@ -4,96 +4,14 @@
 // and without its data behave as docs/topics.md says.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { connect } from '../../src/api/connect.js';
 import type { WebSocket } from '../../src/api/websocket.js';
-
-interface Answer {
-  seq: number;
-  ok: boolean;
-  result?: { epoch: string; offset: number; complete?: boolean; messages?: string[] } & Record<string, unknown>;
-  code?: string;
-  reason?: string;
-}
-
-interface Node {
-  child: ChildProcess;
-  port: number;
-  call(request: Record<string, unknown>): Promise<Answer>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** redis-server on `port`, persistence off (a test SAVEs by hand), its files in `dir`. */
-async function startRedis(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 15_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('exit', () => reject(new Error(`redis-server exited: ${out}`)));
-  });
-  return child;
-}
-
-async function stopRedis(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exited;
-}
-
-async function startNode(redisUrl: string): Promise<Node> {
-  const child = fork(join(import.meta.dirname, 'node-process.js'), { env: { ...process.env, REDIS_URL: redisUrl, BROKER_TIMEOUT: '2000' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const waiting = new Map<number, (answer: Answer) => void>();
-  let seq = 0;
-  const [ready] = (await once(child, 'message')) as [{ ready: number }];
-  child.on('message', (message) => {
-    const answer = message as Answer;
-    waiting.get(answer.seq)?.(answer);
-    waiting.delete(answer.seq);
-  });
-  return {
-    child,
-    port: ready.ready,
-    call(request) {
-      const n = ++seq;
-      return new Promise((resolve) => {
-        waiting.set(n, resolve);
-        child.send({ ...request, seq: n });
-      });
-    },
-  };
-}
-
-/** Resolves once `condition` holds; checks every 10 ms, fails after `ms`. */
-async function until(condition: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { freePort, requireProgram, startNode, startRedis, stopNode, stopProcess as stopRedis, until, type Answer, type Node } from './harness.js';
 
 describe('topics across processes through Redis', { timeout: 180_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'hybi-redis-'));
@@ -117,8 +35,7 @@ describe('topics across processes through Redis', { timeout: 180_000 }, () => {
   }
 
   before(async () => {
-    const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-    assert.equal(version.status, 0, 'redis-server is installed (CI installs the Debian package)');
+    requireProgram('redis-server', ['--version']);
     redisPort = await freePort();
     redis = await startRedis(redisPort, dir);
     admin = createClient({ url: `redis://127.0.0.1:${redisPort}` });
@@ -150,14 +67,7 @@ describe('topics across processes through Redis', { timeout: 180_000 }, () => {
 
   after(async () => {
     for (const c of clients) c.ws.terminate();
-    await Promise.all(nodes.map(async (node) => {
-      if (node.child.connected) await node.call({ op: 'close' });
-      if (node.child.exitCode === null) {
-        const exited = once(node.child, 'exit');
-        node.child.kill();
-        await exited;
-      }
-    }));
+    await Promise.all(nodes.map(stopNode));
     await admin?.close().catch(() => {});
     if (redis) await stopRedis(redis);
     rmSync(dir, { recursive: true, force: true });

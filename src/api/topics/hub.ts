@@ -76,6 +76,13 @@ interface Subscriber {
   lastWrite: Promise<void> | null;
 }
 
+/** How long a queue waits before looking again at a socket it has no send of its own to wait on. */
+const RECHECK_MS = 20;
+
+function recheckLater(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, RECHECK_MS).unref());
+}
+
 /** Which hub each server-side connection belongs to (set when the server accepts it). */
 const hubs = new WeakMap<WebSocket, TopicHub>();
 
@@ -429,7 +436,11 @@ export class TopicHub {
   #wait(subscriber: Subscriber): void {
     if (subscriber.waiting) return;
     subscriber.waiting = true;
-    const written = subscriber.lastWrite ?? Promise.resolve();
+    // Our last send's promise says when the socket took it. Without one pending (the socket is
+    // full of the application's own sends, or the last flush could send nothing), look again a
+    // little later: waiting on a settled promise would spin without letting the socket drain.
+    const written = subscriber.lastWrite ?? recheckLater();
+    subscriber.lastWrite = null;
     written.then(
       () => {
         subscriber.waiting = false;
