@@ -67,6 +67,9 @@ export { WebSocketStream } from './api/websocket-stream.js';
 export type { WebSocketCloseInfo, WebSocketOpenInfo, WebSocketStreamOptions, WebSocketStreamPair } from './api/websocket-stream.js';
 // Topics (issue 20): memoryBroker and the shapes of publish, history and brokers.
 export { memoryBroker } from './api/topics/index.js';
+// Topics across the workers of node:cluster (issue 20).
+export { clusterBroker, clusterPrimary, startCluster } from './api/topics/cluster-broker.js';
+export type { ClusterBrokerOptions, ClusterHandle, ClusterPrimary, ClusterPrimaryOptions, StartClusterOptions } from './api/topics/cluster-broker.js';
 export type {
   Broker,
   BrokerSink,

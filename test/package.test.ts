@@ -53,6 +53,8 @@ test("'hybi/redis' exports redisBroker, and 'hybi' exports memoryBroker (topics,
   const [redis, hybi] = await Promise.all([load('hybi/redis'), load('hybi')]);
   assert.equal(typeof redis.redisBroker, 'function');
   assert.equal(typeof hybi.memoryBroker, 'function');
+  assert.equal(typeof hybi.clusterBroker, 'function');
+  assert.equal(typeof hybi.startCluster, 'function');
   assert.equal(typeof hybi.BrokerError, 'function');
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as Record<string, Record<string, unknown>>;
   // redis stays optional: `hybi` itself has no runtime dependency.

@@ -70,6 +70,6 @@ function isBroker(value: unknown): value is Broker {
  */
 export function resolveTopicOptions(options: TopicServerOptions): ResolvedTopicOptions {
   const broker = options.broker ?? memoryBroker();
-  if (!isBroker(broker)) throw new InvalidArgumentError('broker must be a Broker (memoryBroker(), redisBroker(), ...)');
+  if (!isBroker(broker)) throw new InvalidArgumentError('broker must be a Broker (memoryBroker(), clusterBroker(), redisBroker(), ...)');
   return Object.freeze({ broker, slowSubscriber: resolveSlowSubscriber(options.slowSubscriber) });
 }

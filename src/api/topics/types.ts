@@ -142,8 +142,8 @@ export interface BrokerSink {
 
 /**
  * Carries publishes between the servers of one application and keeps each topic's offset, epoch
- * and bounded history. `memoryBroker()` (one process, the default), `redisBroker()` from
- * 'hybi/redis' (processes and machines). A server calls `open` once, then `subscribe` when its
+ * and bounded history. `memoryBroker()` (one process, the default), `clusterBroker()` (the workers
+ * of node:cluster), `redisBroker()` from 'hybi/redis' (processes and machines). A server calls `open` once, then `subscribe` when its
  * first local subscriber of a topic comes and `unsubscribe` when the last one leaves.
  */
 export interface Broker {
