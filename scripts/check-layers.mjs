@@ -2,6 +2,9 @@
 // Enforces DESIGN.md's one-way dependency rule: cli -> api -> node -> core.
 // A layer may import itself and the layers below it, never one above. The core may import
 // nothing from outside itself (no node:* and no packages), so it stays portable and sans-I/O.
+// hybi/redis (src/redis) is an entry point of its own beside the layers: it may import the api
+// layer and below and its optional peer dependency `redis`; nothing imports it, so `hybi` keeps no
+// runtime dependency.
 // Exits non-zero and names every offending import, so `npm test` fails on a wrong-way import.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, dirname, sep } from 'node:path';
@@ -13,7 +16,7 @@ const order = ['core', 'node', 'api', 'cli'];
 
 function layerOf(file) {
   const first = relative(src, file).split(sep)[0];
-  return order.includes(first) ? first : 'index';
+  return order.includes(first) || first === 'redis' ? first : 'index';
 }
 
 function* tsFiles(dir) {
@@ -36,12 +39,21 @@ for (const file of tsFiles(src)) {
     const spec = match[1];
     const where = `${relative(root, file)}: imports '${spec}'`;
     if (!spec.startsWith('.')) {
+      if (layer === 'redis' && (spec === 'redis' || spec.startsWith('node:'))) continue;
       if (layer === 'core') problems.push(`${where}, but the core imports nothing outside itself`);
       else if (!spec.startsWith('node:')) problems.push(`${where}, but hybi has no runtime dependencies`);
       continue;
     }
     const target = layerOf(resolve(dirname(file), spec));
+    if (target === 'redis' && layer !== 'redis') {
+      problems.push(`${where}: nothing imports hybi/redis (its peer dependency must stay optional)`);
+      continue;
+    }
     if (layer === 'index') continue; // the public surface re-exports every layer
+    if (layer === 'redis') {
+      if (target === 'cli' || target === 'index') problems.push(`${where}: hybi/redis may import the api layer and below only`);
+      continue;
+    }
     if (target === 'index') {
       // The CLI is written as a user of the package would write it: through the public surface.
       if (layer !== 'cli') problems.push(`${where}: only the CLI and users import the package index`);

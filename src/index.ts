@@ -68,3 +68,25 @@ export type { BrowserReconnectingInit } from './api/browser-reconnecting-websock
 // WebSocketStream (issue 21): WHATWG streams over a connection, with backpressure on the receive side.
 export { WebSocketStream } from './api/websocket-stream.js';
 export type { WebSocketCloseInfo, WebSocketOpenInfo, WebSocketStreamOptions, WebSocketStreamPair } from './api/websocket-stream.js';
+// Topics (issue 20): memoryBroker and the shapes of publish, history and brokers.
+export { memoryBroker } from './api/topics/index.js';
+// Topics across the workers of node:cluster (issue 20).
+export { clusterBroker, clusterPrimary, startCluster } from './api/topics/cluster-broker.js';
+export type { ClusterBrokerOptions, ClusterHandle, ClusterPrimary, ClusterPrimaryOptions, StartClusterOptions } from './api/topics/cluster-broker.js';
+export type {
+  Broker,
+  BrokerSink,
+  HistoryOptions,
+  HistoryResult,
+  MemoryBrokerOptions,
+  PublishOptions,
+  PublishResult,
+  SlowSubscriberOptions,
+  SlowSubscriberPolicy,
+  SubscribeOptions,
+  TopicDrop,
+  TopicMessage,
+  TopicMetrics,
+  TopicPosition,
+  TopicServerOptions,
+} from './api/topics/index.js';

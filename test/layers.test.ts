@@ -76,3 +76,24 @@ test('the core tsconfig rejects a Node import at compile time', () => {
     },
   );
 });
+
+test('hybi/redis may import the api layer and its peer dependency; nothing may import it', () => {
+  withTree(
+    {
+      'redis/index.ts': "import { createClient } from 'redis';\nimport { x } from '../api/a.js';\n",
+      'api/a.ts': 'export const x = 1;\n',
+      'api/b.ts': "import { redisBroker } from '../redis/index.js';\n",
+      'node/c.ts': "import { createClient } from 'redis';\n",
+      'redis/d.ts': "import { main } from '../cli/main.js';\n",
+      'cli/main.ts': 'export const main = 1;\n',
+    },
+    (dir) => {
+      const result = check(dir);
+      assert.equal(result.status, 1);
+      assert.match(result.stderr, /api\/b\.ts: imports '\.\.\/redis\/index\.js': nothing imports hybi\/redis/);
+      assert.match(result.stderr, /node\/c\.ts: imports 'redis', but hybi has no runtime dependencies/);
+      assert.match(result.stderr, /redis\/d\.ts: imports '\.\.\/cli\/main\.js': hybi\/redis may import the api layer and below only/);
+      assert.doesNotMatch(result.stderr, /redis\/index\.ts/);
+    },
+  );
+});

@@ -49,6 +49,19 @@ test("'hybi/browser' names the browser-compatible class WebSocket", async () => 
   assert.equal((browser.WebSocket as { CLOSED: number }).CLOSED, 3);
 });
 
+test("'hybi/redis' exports redisBroker, and 'hybi' exports memoryBroker (topics, issue 20)", async () => {
+  const [redis, hybi] = await Promise.all([load('hybi/redis'), load('hybi')]);
+  assert.equal(typeof redis.redisBroker, 'function');
+  assert.equal(typeof hybi.memoryBroker, 'function');
+  assert.equal(typeof hybi.clusterBroker, 'function');
+  assert.equal(typeof hybi.startCluster, 'function');
+  assert.equal(typeof hybi.BrokerError, 'function');
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as Record<string, Record<string, unknown>>;
+  // redis stays optional: `hybi` itself has no runtime dependency.
+  assert.equal(pkg.dependencies, undefined);
+  assert.deepEqual(pkg.peerDependenciesMeta!.redis, { optional: true });
+});
+
 // CommonJS: Node 20.19+ (and 22.12+) load ES modules with require(), and the exports map has
 // "require" conditions pointing at the same files, so require() and import give the very same
 // classes (no second copy whose instanceof checks disagree).

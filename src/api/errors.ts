@@ -84,6 +84,22 @@ export class SendQueueFullError extends WebSocketError<typeof ErrorCode.SendQueu
 }
 
 /**
+ * Topics hook (issue 20): a broker could not do what was asked (store a publish, read history):
+ * its link is down, it did not answer within the timeout, or too many publishes wait for it.
+ * Nothing was lost silently: the call that got this error is the one whose work was not done
+ * (a timed-out publish may still be applied later; retry it with the same `id`).
+ */
+export class BrokerError extends WebSocketError<typeof ErrorCode.Broker> {
+  /** What went wrong: 'timeout', 'overloaded', 'closed' or 'failed' (the broker's own error is the `cause`). */
+  readonly reason: 'timeout' | 'overloaded' | 'closed' | 'failed';
+
+  constructor(reason: BrokerError['reason'], message: string, cause?: unknown) {
+    super(ErrorCode.Broker, message, cause === undefined ? undefined : { cause });
+    this.reason = reason;
+  }
+}
+
+/**
  * Every error class hybi raises, as a union that narrows on `code`:
  *
  * ```ts
@@ -116,7 +132,8 @@ export type HybiError =
   | ProxyError
   | ProxyAuthError
   | SendQueueFullError
-  | KeepaliveTimeoutError;
+  | KeepaliveTimeoutError
+  | BrokerError;
 
 /**
  * True for an error hybi raised (any WebSocketError): a `catch` clause's `unknown` becomes the

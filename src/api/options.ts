@@ -16,6 +16,7 @@ import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_CO
 import type { RouteOptions } from './route.js';
 import type { ListenOptions, ServerDeflateOptions, WebSocketServerOptions } from './server.js';
 import type { AcceptHook, HeadersOption } from './upgrade-pipeline.js';
+import { resolveTopicOptions, TOPIC_SERVER_NAMES, type ResolvedTopicOptions } from './topics/topic-options.js'; // topics hook (issue 20)
 import type { TlsDialOptions } from '../node/dial.js';
 import { snapshotProxyEnv } from '../node/proxy/env.js';
 import { parseProxyURL } from '../node/proxy/proxy-url.js';
@@ -349,6 +350,8 @@ export interface ResolvedServerOptions {
   readonly maxHeadSize: number;
   readonly maxHeaderCount: number;
   readonly maxConnections: number;
+  /** Topics hook (issue 20): the broker and the slow-subscriber bounds (topics/topic-options.ts). */
+  readonly topics: ResolvedTopicOptions;
 }
 
 /** RouteOptions checked and copied; what a route leaves out stays undefined (the server's applies). */
@@ -372,6 +375,7 @@ const SERVER_NAMES: ReadonlySet<string> = new Set([
   'maxHeadSize',
   'maxHeaderCount',
   'maxConnections',
+  ...TOPIC_SERVER_NAMES, // topics hook (issue 20)
   ...CONNECTION_OPTION_NAMES,
 ]);
 
@@ -467,6 +471,8 @@ export function resolveServerOptions(options: WebSocketServerOptions | undefined
     maxHeadSize,
     maxHeaderCount,
     maxConnections,
+    broker, // topics hook (issue 20)
+    slowSubscriber, // topics hook (issue 20)
     ...connectionOptions
   } = given;
   const connection = resolveOptions(connectionOptions);
@@ -483,6 +489,7 @@ export function resolveServerOptions(options: WebSocketServerOptions | undefined
     maxHeaderCount: count('maxHeaderCount', maxHeaderCount, DEFAULT_MAX_HEADER_COUNT, 1, false),
     allowedOrigins: origins(allowedOrigins),
     deflate: compression(compress),
+    topics: resolveTopicOptions({ broker, slowSubscriber }), // topics hook (issue 20)
   });
 }
 

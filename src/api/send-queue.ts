@@ -6,6 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { InvalidArgumentError } from '../core/errors.js';
+import type { PreparedFrame } from '../core/prepared-frame.js';
 import type { SocketDriver } from '../node/driver.js';
 import { PauseReason } from './holds.js';
 import type { MessageCodec } from '../node/message-codec.js';
@@ -27,7 +28,7 @@ export type SendJob =
   | (Settle & { kind: 'writer'; writer: MessageWriter; size: 0 })
   | (Settle & { kind: 'close'; code: number | undefined; reason: string; timeout: number | undefined; size: 0 })
   | (Settle & { kind: 'reply'; size: 0 })
-  | (Settle & { kind: 'encoded'; chunks: readonly Uint8Array[]; size: number });
+  | (Settle & { kind: 'encoded'; frame: PreparedFrame; size: number }); // topics hook (issue 20): a prepared frame
 
 /** What a send queue needs of its connection. */
 export interface SendQueueOwner {
@@ -176,7 +177,7 @@ export class SendQueue extends Fifo<SendJob> {
     }
     if (job.kind === 'encoded') {
       owner.assertSendable();
-      driver.sendEncoded(job.chunks);
+      driver.sendPrepared(job.frame); // topics hook (issue 20)
       this.#handedOver(job);
       await driver.whenWritten();
       return;

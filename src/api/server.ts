@@ -22,9 +22,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Buffer } from 'node:buffer';
 import { InvalidArgumentError } from '../core/errors.js';
-import { encodeFrameHeader } from '../core/frame.js';
 import type { HttpRefusal } from '../core/handshake.js';
-import { Opcode } from '../core/opcode.js';
 import type { DeflateOptions } from '../core/permessage-deflate.js';
 import type { DeflateCodecOptions } from '../node/deflate-codec.js';
 import { HttpListener } from '../node/http-listener.js';
@@ -34,7 +32,11 @@ import { ServerMetrics, type MetricsSnapshot } from './metrics.js';
 import { checkListenOptions, checkOptionNames, optionalFunction, optionsObject, resolveServerOptions, type ResolvedServerOptions } from './options.js';
 import { Router, type RouteMatch, type RouteOptions, type RouteParams, type RoutePattern } from './route.js';
 import { tooManyConnections, type AcceptHook, type HeadersOption, type UpgradeAcceptance } from './upgrade-pipeline.js';
-import { connectionInternals, WebSocket, type WebSocketOptions } from './websocket.js';
+import { WebSocket, type WebSocketOptions } from './websocket.js';
+// Topics hooks (issue 20): the logic is in api/topics/.
+import type { TopicHub } from './topics/hub.js';
+import { serverTopics } from './topics/server-topics.js';
+import type { HistoryOptions, HistoryResult, PublishOptions, PublishResult, TopicDrop, TopicMetrics, TopicServerOptions } from './topics/types.js';
 
 export type { RouteMatch, RouteOptions, RouteParamNames, RouteParams, RoutePattern } from './route.js';
 export type { ConnectionHandler, MessageHandler } from './handler-lifecycle.js';
@@ -51,7 +53,7 @@ export type {
 export { DEFAULT_MAX_CONNECTIONS } from './options.js';
 
 /** Options of a WebSocketServer. The connection options (maxMessageSize, pingInterval, ...) apply to every connection. */
-export interface WebSocketServerOptions<Data = unknown> extends WebSocketOptions {
+export interface WebSocketServerOptions<Data = unknown> extends WebSocketOptions, TopicServerOptions {
   /** Subprotocols, most preferred first, for the paths that set none; default: none. */
   protocols?: readonly string[];
   /** Refuse clients that offer none of the route's protocols (400); default false. */
@@ -139,8 +141,10 @@ export interface WebSocketServerEvents<Data = unknown> {
    * Without a listener the error becomes a process warning, so that bugs are not silent.
    */
   handlerError: [error: unknown, ws: WebSocket | undefined, req: IncomingMessage];
-  /** An error of the http.Server that `listen` created, after it started listening. */
+  /** An error of the http.Server that `listen` created, after it started listening; or of the broker. */
   error: [error: Error];
+  /** Topics hook (issue 20): a message dropped for a slow subscriber (see SlowSubscriberPolicy). */
+  topicDrop: [drop: TopicDrop];
 }
 
 /** A WebSocket server; see upgrade-pipeline.ts for the order of checks and docs/server.md for a guide. */
@@ -167,6 +171,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   readonly #onClientClose: (this: WebSocket) => void;
   /** Counts refusals, accepted connections, closes and ping round trips (see metrics()). */
   readonly #metrics = new ServerMetrics();
+  /** Topics hook (issue 20): subscriptions, publish and the broker. */
+  readonly #topics: TopicHub;
 
   constructor(options: WebSocketServerOptions<Data> = {}) {
     super();
@@ -180,6 +186,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     // callback passed anyway would never be called.
     if (arguments.length > 1) throw new InvalidArgumentError('new WebSocketServer() takes no callback: await server.listen() instead');
     this.#options = resolveServerOptions(options);
+    this.#topics = serverTopics(this, this.#options.topics, this.#options.deflate); // topics hook (issue 20)
     this.#report = (error, ws, req) => this.#reportError(error, ws, req);
     const self = this;
     this.#host = {
@@ -378,6 +385,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
    */
   #track(ws: WebSocket): void {
     this.#clients.add(ws);
+    this.#topics.attach(ws); // topics hook (issue 20)
     ws.on('close', this.#onClientClose);
     this.#metrics.track(ws);
   }
@@ -403,38 +411,44 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
 
   /**
    * Sends one message to every open client except `options.except`, and returns how many clients
-   * it was sent to. A string is encoded to UTF-8 once and the same bytes are handed to every
-   * connection; extensions are not applied (an uncompressed frame is valid on a connection that
-   * negotiated permessage-deflate), so the payload is never transformed or copied per client.
+   * it was sent to: publishing to everyone on this server (no broker, no history). The message is
+   * framed once and the same bytes are handed to every connection; extensions are not applied (an
+   * uncompressed frame is valid on a connection that negotiated permessage-deflate). Clients with
+   * subscriptions get it in order with their topics' messages, under the slowSubscriber policy.
    */
   broadcast(data: string | Uint8Array | ArrayBuffer, options: BroadcastOptions = {}): number {
     checkOptionNames('broadcast()', optionsObject('broadcast()', options), BROADCAST_NAMES);
-    const except = options.except;
-    const skip: (ws: WebSocket) => boolean =
-      except === undefined
-        ? () => false
-        : typeof except === 'function'
-          ? except
-          : except instanceof WebSocket
-            ? (ws) => ws === except
-            : ((set) => (ws: WebSocket) => set.has(ws))(new Set(except));
-    const isText = typeof data === 'string' && options.binary !== true;
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-    // Server frames are unmasked, so one header and one payload serve every client: the frame is
-    // built once and the same two chunks are written to each socket, never copied per client.
-    // Uncompressed even where permessage-deflate was agreed (RFC 7692 lets any message go without
-    // RSV1), since compressing per client would defeat framing once.
-    const header = encodeFrameHeader(isText ? Opcode.Text : Opcode.Binary, bytes.length);
-    const chunks = [header, bytes];
-    const size = header.length + bytes.length;
-    let sent = 0;
-    for (const ws of this.#clients) {
-      if (ws.readyState !== 'open' || skip(ws)) continue;
-      // Never rejects unhandled; a client that closed meanwhile is removed by its 'close'.
-      void connectionInternals.sendEncoded(ws, chunks, size);
-      sent++;
-    }
-    return sent;
+    return this.#topics.broadcast(this.#clients, data, options.binary === true, options.except); // topics hook (issue 20)
+  }
+
+  // Topics hooks (issue 20): each delegates to api/topics/hub.ts; see docs/topics.md.
+
+  /**
+   * Publishes `data` to `topic`: stored in the topic's history with the next offset and sent, by
+   * the broker, to the topic's subscribers on every server that shares it, in publish order.
+   * Resolves with the message's `{ topic, epoch, offset }`; rejects when the broker could not
+   * store it (then nobody got it). See PublishOptions.
+   */
+  publish(topic: string, data: string | Uint8Array | ArrayBuffer, options?: PublishOptions): Promise<PublishResult> {
+    return this.#topics.publish(topic, data, options);
+  }
+
+  /** How many connections of this server are subscribed to `topic`. */
+  subscriberCount(topic: string): number {
+    return this.#topics.subscriberCount(topic);
+  }
+
+  /**
+   * The messages of `topic` after `options.since` that the broker's bounded history still holds,
+   * the topic's current position, and whether that fills the gap (`complete`).
+   */
+  history(topic: string, options: HistoryOptions = {}): Promise<HistoryResult> {
+    return this.#topics.history(topic, optionsObject('history()', options).since);
+  }
+
+  /** Counters of published messages, deliveries, drops and queued bytes (see TopicMetrics). */
+  topicMetrics(): TopicMetrics {
+    return this.#topics.metrics();
   }
 
   /**
@@ -478,5 +492,6 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
       }),
     );
     await own?.closeAll();
+    await this.#topics.close(); // topics hook (issue 20)
   }
 }

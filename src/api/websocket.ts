@@ -15,6 +15,9 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { encodeClosePayload } from '../core/close.js';
 import type { Role } from '../core/connection.js';
+import type { PreparedFrame } from '../core/prepared-frame.js';
+import { hubOf, topicsOf } from './topics/hub.js';
+import type { SubscribeOptions } from './topics/types.js';
 import { ConnectionClosedError, ConnectionNotOpenError, InvalidArgumentError, ProtocolError } from '../core/errors.js';
 import { CloseTimeoutError, SendBufferFullError } from '../node/errors.js';
 import { IdleTimeoutError } from './errors.js';
@@ -86,11 +89,11 @@ const NO_CODECS: readonly MessageCodec[] = [];
  */
 export interface ConnectionInternals {
   /**
-   * Sends a frame already encoded (server role only: unmasked), in order with the other sends.
-   * For WebSocketServer.broadcast, which frames a message once for every client. Same promise and
-   * bounds as send(); never compressed.
+   * Sends a frame prepared once for many connections (core/prepared-frame.ts; server role only:
+   * unmasked), in order with the other sends, through the core's checks (Connection.sendPrepared).
+   * For WebSocketServer.publish and broadcast (topics hook, issue 20). Same promise and bounds as send().
    */
-  sendEncoded(ws: WebSocket, chunks: readonly Uint8Array[], size: number): Promise<void>;
+  sendPrepared(ws: WebSocket, frame: PreparedFrame): Promise<void>;
   /** The browser's close() with no code: a close frame without a status code. */
   closeWithoutCode(ws: WebSocket): Promise<CloseInfo>;
   /** How the connection ended (with wasClean); null before. */
@@ -267,9 +270,9 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   };
 
   static {
-    connectionInternals.sendEncoded = (ws, chunks, size) => {
+    connectionInternals.sendPrepared = (ws, frame) => {
       try {
-        return ws.#sendEncoded(chunks, size);
+        return ws.#sendPrepared(frame);
       } catch (error) {
         return handled(Promise.reject(error));
       }
@@ -375,6 +378,26 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   /** The URL this connection was opened to ('' when the creator did not say). */
   get url(): string {
     return this.#url;
+  }
+
+  // Topics hook (issue 20): the subscriptions live in api/topics/hub.ts.
+  /**
+   * Subscribes this connection (one a WebSocketServer accepted) to `topic`: messages the server
+   * publishes to it are sent here, in publish order. `options.policy` overrides the server's
+   * slowSubscriber policy for this topic. Subscribing again only updates the policy.
+   */
+  subscribe(topic: string, options?: SubscribeOptions): void {
+    hubOf(this).subscribe(this, topic, options);
+  }
+
+  /** Ends a subscription; false when there was none. Messages of the topic still queued are dropped. */
+  unsubscribe(topic: string): boolean {
+    return hubOf(this).unsubscribe(this, topic);
+  }
+
+  /** The topics this connection is subscribed to (a copy). */
+  get topics(): ReadonlySet<string> {
+    return topicsOf(this);
   }
 
   /**
@@ -489,7 +512,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     }
   }
 
-  // #send and #sendEncoded mark every promise that may reject with handled(); the fast path
+  // #send and #sendPrepared mark every promise that may reject with handled(); the fast path
   // returns the driver's as is (already marked): no second promise per message.
   #send(data: SendData, options: SendOptions | undefined): Promise<void> {
     if (!this.#mayWrite()) return handled(Promise.reject(this.#notOpenError()));
@@ -540,15 +563,15 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     throw new InvalidArgumentError('send() takes a string, bytes, a Readable or an async iterable');
   }
 
-  #sendEncoded(chunks: readonly Uint8Array[], size: number): Promise<void> {
+  #sendPrepared(frame: PreparedFrame): Promise<void> {
     if (this.#role !== 'server') throw new InvalidArgumentError('encoded frames are for the server role (client frames are masked one by one)');
     if (!this.#mayWrite()) return handled(Promise.reject(this.#notOpenError()));
     this.#watchBuffered();
     if (this.#sendIdle()) {
-      this.#driver.sendEncoded(chunks);
+      this.#driver.sendPrepared(frame); // topics hook (issue 20): the core checks the frame
       return this.#driver.whenWritten();
     }
-    return handled(this.#enqueue((settle) => ({ ...settle, kind: 'encoded', chunks, size })));
+    return handled(this.#enqueue((settle) => ({ ...settle, kind: 'encoded', frame, size: frame.size })));
   }
 
   /**

@@ -23,6 +23,7 @@ import { MAX_CONTROL_PAYLOAD, resolveCoreLimits } from './limits.js';
 import { maskWordInto } from './mask.js';
 import { MessageAssembler } from './message-assembler.js';
 import { Opcode } from './opcode.js';
+import { checkPreparedFrame, type PreparedFrame } from './prepared-frame.js';
 import type { ProtocolError } from './errors.js';
 
 /** Which end of the connection this is; it decides masking (RFC 6455 section 5.3). */
@@ -178,6 +179,8 @@ export class Connection extends FrameSequence {
 
   /** A message sent piece by piece with sendFrame is open. */
   private sendingFragmented = false;
+  /** Topics hook (issue 20): the RSV bits the extensions claim, for sendPrepared. */
+  private readonly rsvBits: number;
 
   constructor(options: ConnectionOptions, handler: ConnectionHandler) {
     if (options.role !== 'client' && options.role !== 'server') {
@@ -202,6 +205,7 @@ export class Connection extends FrameSequence {
     const writer = new FrameWriter(client, allocate, options.maskOutput ?? maskWordInto, options.maskKey);
     super(handler, new MessageAssembler(limits, allocate, options.isUtf8), writer, client, limits.autoPong, rsvBits);
     this.role = options.role;
+    this.rsvBits = rsvBits; // topics hook (issue 20)
   }
 
   /**
@@ -291,6 +295,17 @@ export class Connection extends FrameSequence {
     this.writer.frame(chunks, first ? (isText ? Opcode.Text : Opcode.Binary) : Opcode.Continuation, data, fin, first ? rsv : 0);
     this.sendingFragmented = !fin;
     this.handler.output(chunks);
+  }
+
+  /**
+   * Topics hook (issue 20): outputs a frame prepared once for many connections (see
+   * prepared-frame.ts), after the same checks as any whole message. Throws ConnectionNotOpenError
+   * unless open, InvalidArgumentError when the frame may not go on this connection.
+   */
+  sendPrepared(frame: PreparedFrame): void {
+    this.checkOpen();
+    checkPreparedFrame(frame, this.role, this.rsvBits, this.sendingFragmented);
+    this.handler.output(frame.chunks as Uint8Array[]);
   }
 
   /** Output a ping (payload at most 125 bytes, else InvalidArgumentError is thrown). Allowed while open or closing. */

@@ -27,6 +27,7 @@ export const ErrorCode = {
   Proxy: 'ERR_PROXY',
   ProxyAuth: 'ERR_PROXY_AUTH',
   SendQueueFull: 'ERR_SEND_QUEUE_FULL',
+  Broker: 'ERR_BROKER', // topics hook (issue 20): raised by the brokers (api/errors.ts)
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

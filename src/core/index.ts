@@ -34,6 +34,7 @@ export { Utf8Validator, isValidUtf8, decodeUtf8, encodeUtf8 } from './utf8.js';
 export { CloseCode, isValidCloseCode, encodeClosePayload, checkClosePayload, parseClosePayload } from './close.js';
 export type { CloseState, CloseResult } from './close-state.js';
 export { type Frame, type EncodeFrameOptions, type FrameHeaderOptions, frameHeaderSize, encodeFrameHeader, encodeFrame } from './frame.js';
+export { type PreparedFrame, prepareFrame, checkPreparedFrame } from './prepared-frame.js'; // topics (issue 20)
 export {
   type FrameParserRole,
   type FrameParserOptions,

@@ -18,7 +18,8 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Connection, type ConnectionHandler, type Role } from '../core/connection.js';
 import { CloseTimeoutError } from './errors.js';
-import { ConnectionClosedError, ConnectionNotOpenError, type ProtocolError } from '../core/errors.js';
+import { ConnectionClosedError, type ProtocolError } from '../core/errors.js';
+import type { PreparedFrame } from '../core/prepared-frame.js';
 import { CLIENT_CLOSE_LINGER } from './connection-timers.js';
 import type { MessageCodec } from './message-codec.js';
 import { maskIntoPool } from './mask-pool.js';
@@ -170,14 +171,12 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
   }
 
   /**
-   * Writes frames encoded elsewhere, byte for byte (a server's broadcast: one unmasked frame
-   * built once and written to every client). The caller guarantees they are whole, valid frames
-   * for this role and that no message sent piece by piece is open.
+   * Topics hook (issue 20): sends a frame prepared once for many connections (a server's publish
+   * or broadcast) through the core, which checks it as any send (see Connection.sendPrepared).
    */
-  sendEncoded(chunks: readonly Uint8Array[]): void {
-    if (this.connection.readyState !== 'open') throw new ConnectionNotOpenError(this.connection.readyState);
+  sendPrepared(frame: PreparedFrame): void {
     this.openTickBatch();
-    this.output(chunks as Uint8Array[]);
+    this.connection.sendPrepared(frame);
     this.messagesOut++;
   }
 

@@ -17,7 +17,7 @@ import { IdleTimeoutError, PingTimeoutError, PongMismatchError } from '../../src
 import { Opcode } from '../../src/core/opcode.js';
 import { connectionInternals, WebSocket, type Message } from '../../src/api/websocket.js';
 import { resolveOptions } from '../../src/api/options.js';
-import { encodeFrame } from '../../src/core/frame.js';
+import { prepareFrame } from '../../src/core/prepared-frame.js';
 import { pendingTimers } from '../../src/node/timer-wheel.js';
 import { closePair, isSocket, rawPair, sleep, transports, within, wsPair, type RawPeer } from '../helpers/ws-pair.js';
 import type { MessageCodec } from '../../src/node/message-codec.js';
@@ -294,21 +294,23 @@ for (const transport of transports) {
   describe(`frames encoded once (broadcast) (${transport})`, { timeout: 120_000 }, () => {
     test('a server sends a prepared frame as is, in order with its other sends; a client may not', async () => {
       const { client, server } = await wsPair(transport);
-      const frame = encodeFrame({ opcode: Opcode.Text, payload: text('to everyone') });
+      // Issue 16 point 6 / issue 20: prepared frames (core/prepared-frame.ts) replace raw chunks,
+      // so the core checks them as any send.
+      const frame = prepareFrame(text('to everyone'), true);
       async function* slow(): AsyncGenerator<string> {
         yield 'streamed ';
         await sleep(20);
         yield 'first';
       }
       void server.send(slow());
-      await connectionInternals.sendEncoded(server, [frame.subarray(0, 3), frame.subarray(3)], frame.length);
-      await connectionInternals.sendEncoded(server, [frame], frame.length);
+      await connectionInternals.sendPrepared(server, frame);
+      await connectionInternals.sendPrepared(server, frame);
       assert.deepEqual(await client.receive(), { type: 'text', data: 'streamed first' });
       assert.deepEqual(await client.receive(), { type: 'text', data: 'to everyone' });
       assert.deepEqual(await client.receive(), { type: 'text', data: 'to everyone' });
-      await assert.rejects(connectionInternals.sendEncoded(client, [frame], frame.length), InvalidArgumentError);
+      await assert.rejects(connectionInternals.sendPrepared(client, frame), InvalidArgumentError);
       await server.close();
-      await assert.rejects(connectionInternals.sendEncoded(server, [frame], frame.length), ConnectionNotOpenError);
+      await assert.rejects(connectionInternals.sendPrepared(server, frame), ConnectionNotOpenError);
       await closePair(client, server);
     });
   });

@@ -1,0 +1,145 @@
+// Shared parts of the Redis tests (issue 20): free loopback ports, a redis-server, hybi server
+// processes driven over IPC, haproxy, and waiting for a condition across processes.
+import assert from 'node:assert/strict';
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { connect as netConnect, createServer } from 'node:net';
+import { join } from 'node:path';
+
+export interface Answer {
+  seq: number;
+  ok: boolean;
+  result?: { epoch: string; offset: number; complete?: boolean; messages?: string[] } & Record<string, unknown>;
+  code?: string;
+  reason?: string;
+}
+
+export interface Node {
+  child: ChildProcess;
+  port: number;
+  call(request: Record<string, unknown>): Promise<Answer>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Fails (does not skip) when a program the test needs is missing: CI installs it. */
+export function requireProgram(name: string, args: string[]): void {
+  const result = spawnSync(name, args, { encoding: 'utf8' });
+  assert.equal(result.status, 0, `${name} is installed (CI installs the Debian package)`);
+}
+
+/** redis-server on `port`, persistence off (a test SAVEs by hand), its files in `dir`. */
+export async function startRedis(port: number, dir: string): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 15_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', () => reject(new Error(`redis-server exited: ${out}`)));
+  });
+  return child;
+}
+
+/** Kills a child process and waits for it to be gone. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/** A hybi server process (node-process.ts) using a redisBroker on `redisUrl`. */
+export async function startNode(redisUrl: string): Promise<Node> {
+  const child = fork(join(import.meta.dirname, 'node-process.js'), { env: { ...process.env, REDIS_URL: redisUrl, BROKER_TIMEOUT: '2000' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const waiting = new Map<number, (answer: Answer) => void>();
+  let seq = 0;
+  const [ready] = (await once(child, 'message')) as [{ ready: number }];
+  child.on('message', (message) => {
+    const answer = message as Answer;
+    waiting.get(answer.seq)?.(answer);
+    waiting.delete(answer.seq);
+  });
+  return {
+    child,
+    port: ready.ready,
+    call(request) {
+      const n = ++seq;
+      return new Promise((resolve) => {
+        waiting.set(n, resolve);
+        child.send({ ...request, seq: n });
+      });
+    },
+  };
+}
+
+/** Asks a node to close its server, then makes sure its process is gone. */
+export async function stopNode(node: Node): Promise<void> {
+  if (node.child.connected) await node.call({ op: 'close' });
+  await stopProcess(node.child);
+}
+
+/** Resolves once `condition` holds; checks every 10 ms, fails after `ms`. */
+export async function until(condition: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** haproxy on `port`, spreading connections over `backends` by round robin; ready once it accepts. */
+export async function startHaproxy(port: number, backends: number[], dir: string): Promise<ChildProcess> {
+  const config = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    config,
+    [
+      'global',
+      '  maxconn 1000',
+      'defaults',
+      '  mode http',
+      '  timeout connect 5s',
+      '  timeout client 60s',
+      '  timeout server 60s',
+      '  timeout tunnel 60s',
+      'frontend ws',
+      `  bind 127.0.0.1:${port}`,
+      '  default_backend nodes',
+      'backend nodes',
+      '  balance roundrobin',
+      ...backends.map((p, i) => `  server node${i} 127.0.0.1:${p}`),
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('haproxy', ['-f', config, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`haproxy exited: ${err}`);
+    const accepted = await new Promise<boolean>((resolve) => {
+      const socket = netConnect({ port, host: '127.0.0.1' });
+      socket.on('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (accepted) return child;
+    assert.ok(i < 500, `haproxy did not listen: ${err}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
