@@ -22,6 +22,7 @@ export const ErrorCode = {
   SendBufferFull: 'ERR_SEND_BUFFER_FULL',
   InvalidArgument: 'ERR_INVALID_ARGUMENT',
   NotUtf8: 'ERR_NOT_UTF8',
+  NotSupportedByVersion: 'ERR_NOT_SUPPORTED_BY_VERSION',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -252,6 +253,25 @@ export class NotUtf8Error extends WebSocketError<typeof ErrorCode.NotUtf8> {
 }
 
 /**
+ * An operation the connection's protocol version cannot carry: a binary message, a ping, a
+ * message sent in fragments, or a close code on a hybi-00 (draft-hixie-76) connection, whose wire
+ * format has only text frames and a bare closing handshake. The connection is unaffected. Check
+ * `ws.supportsPayloadType()`, `ws.supportsFragmentation` and `ws.signalsStatusOnClose` first.
+ */
+export class NotSupportedByVersionError extends WebSocketError<typeof ErrorCode.NotSupportedByVersion> {
+  /** The version spoken, e.g. 'hybi-00'. */
+  readonly version: string;
+  /** What was asked for: 'binary', 'ping', 'pong', 'fragments'. */
+  readonly feature: string;
+
+  constructor(version: string, feature: string, message: string) {
+    super(ErrorCode.NotSupportedByVersion, message);
+    this.version = version;
+    this.feature = feature;
+  }
+}
+
+/**
  * Every error class hybi raises, as a union that narrows on `code`:
  *
  * ```ts
@@ -280,7 +300,8 @@ export type HybiError =
   | CloseTimeoutError
   | IdleTimeoutError
   | InvalidArgumentError
-  | NotUtf8Error;
+  | NotUtf8Error
+  | NotSupportedByVersionError;
 
 /**
  * True for an error hybi raised (any WebSocketError): a `catch` clause's `unknown` becomes the
