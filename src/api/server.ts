@@ -48,6 +48,9 @@ import {
   type HandshakeGuard,
 } from '../node/upgrade.js';
 import { publishUpgrade } from '../node/diagnostics.js';
+import { checkHybi00Upgrade, hasKey3, isHybi00Check, withKey3, writeHybi00Response } from '../node/hybi00.js'; // legacy (issue 22)
+import { isHybi00Request } from '../core/hybi00/handshake.js'; // legacy (issue 22)
+import { resolveLegacy, sendLegacyText, type LegacyOptions } from './legacy.js'; // legacy (issue 22)
 import { ServerMetrics, type MetricsSnapshot } from './metrics.js';
 import { compilePattern, selectProtocol, splitTarget, type PathMatcher, type RouteMatch, type RouteParams, type RoutePattern } from './route.js';
 import {
@@ -218,6 +221,12 @@ export interface WebSocketServerOptions<Data = unknown> extends WebSocketOptions
    * DEFAULT_MAX_CONNECTIONS (10,000). Infinity removes the bound.
    */
   maxConnections?: number;
+  /**
+   * legacy (issue 22): pre-RFC 6455 protocols to accept too: `{ hybi00: true }` serves hybi-00
+   * (draft-hixie-76) clients through the same routes, hooks and origin checks. Default: none
+   * (such requests get 426), because hybi-00 frames are not masked; see docs/legacy.md.
+   */
+  legacy?: LegacyOptions;
 }
 
 /**
@@ -298,6 +307,7 @@ const SERVER_NAMES: ReadonlySet<string> = new Set([
   'handshakeTimeout',
   'maxHeadSize',
   'maxHeaderCount',
+  'legacy', // legacy (issue 22)
   'maxConnections',
   ...CONNECTION_OPTION_NAMES,
 ]);
@@ -383,6 +393,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   /** Sockets of our own server refused at accept (over maxConnections): their requests are ignored. */
   readonly #overCapacity = new WeakSet<Duplex>();
   readonly #handshakeTimeout: number;
+  /** legacy (issue 22): accept hybi-00 handshakes. */
+  readonly #hybi00: boolean;
   readonly #maxConnections: number;
   readonly #concurrency: number;
   /** The listed origins (lower case), '*' for any, or null for the default same-host check. */
@@ -435,8 +447,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
       maxHeadSize,
       maxHeaderCount,
       maxConnections,
+      legacy,
       ...connectionOptions
     } = given;
+    this.#hybi00 = resolveLegacy(legacy); // legacy (issue 22)
     // Every option is checked here, before any socket: a bad one never shows up after a 101.
     // The server keeps its own checked copy, so a later change to the caller's object cannot
     // slip an unchecked value in.
@@ -745,6 +759,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
    * its own (measured on the connection-rate benchmark).
    */
   #upgrade(req: IncomingMessage, socket: Duplex, head: Uint8Array): WebSocket | null | Promise<WebSocket | null> {
+    // legacy (issue 22): a hybi-00 request's key3 follows its head; read it (bounded), then go on.
+    if (this.#hybi00 && isHybi00Request(req.headers) && !hasKey3(req)) return withKey3(req, socket, head, this.#early.get(socket) ?? null, this.#handshakeTimeout, (rest) => this.#upgrade(req, socket, rest));
     publishUpgrade(req, socket);
     // On our own server the handshake timer started with the connection (#accept); it goes on
     // bounding the rest of the handshake, one timer per connection rather than two.
@@ -783,7 +799,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   #decide(req: IncomingMessage): UpgradeDecision | HttpRefusal {
     if (this.#closing !== null) return shuttingDown();
     if (this.#clients.size + this.#pending > this.#maxConnections) return tooManyConnections();
-    const check = checkUpgrade(req, { maxHeadSize: this.#options.maxHeadSize, maxHeaderCount: this.#options.maxHeaderCount });
+    const limits = { maxHeadSize: this.#options.maxHeadSize, maxHeaderCount: this.#options.maxHeaderCount };
+    const check = this.#hybi00 && isHybi00Request(req.headers) ? checkHybi00Upgrade(req, limits) : checkUpgrade(req, limits); // legacy (issue 22)
     if (!check.ok) return check;
 
     const target = splitTarget(req.url ?? '');
@@ -923,7 +940,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
       const negotiated = this.#negotiateExtensions(decision.check.extensions);
       codecs = negotiated.codecs;
       // Throws for extra headers the core will not send (CR/LF, names of the handshake's own).
-      written = writeUpgradeResponse(socket, {
+      const hybi00 = isHybi00Check(decision.check); // legacy (issue 22)
+      written = isHybi00Check(decision.check) ? writeHybi00Response(socket, req, decision.check, decision.protocol, extra) : writeUpgradeResponse(socket, {
         key: decision.check.key,
         protocol: decision.protocol,
         extensions: negotiated.header,
@@ -946,6 +964,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
         head: head.length > 0 ? head : undefined,
         codecs: negotiated.codecs,
         observer: this.#metrics,
+        version: hybi00 ? 'hybi-00' : undefined, // legacy (issue 22)
       });
       if (data !== undefined) ws.data = data.value;
       this.#track(ws);
@@ -1114,6 +1133,11 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     let sent = 0;
     for (const ws of this.#clients) {
       if (ws.readyState !== 'open' || skip(ws)) continue;
+      // legacy (issue 22): hybi-00 clients get text through their own framing, and no binary.
+      if (ws.version === 'hybi-00') {
+        if (isText) sendLegacyText(ws, bytes) && sent++;
+        continue;
+      }
       // Never rejects unhandled; a client that closed meanwhile is removed by its 'close'.
       void ws[kSendEncoded](chunks, size);
       sent++;

@@ -55,6 +55,7 @@ import {
 import { FragmentReader, type Fragment } from './fragment-reader.js';
 import { checkFragmentSize, fragmentEnds, type FragmentSizer } from './fragment-size.js';
 import { MessageWriter, type BeginMessageOptions, type MessageWriterSink } from './message-writer.js';
+import { hybi00SendRefusal, hybi00Unsupported, supportsPayloadType, versionDriverOptions, type ProtocolVersion } from './legacy.js'; // legacy (issue 22)
 
 export type { MessageCodec } from '../node/message-codec.js';
 export type { WebSocketOptions } from './options.js';
@@ -80,10 +81,12 @@ export interface WebSocketInit extends WebSocketOptions {
   options?: ResolvedOptions;
   /** @internal The server's metrics: told each round trip of a ping this connection sent. */
   observer?: { pingRoundTrip(ms: number): void };
+  /** legacy (issue 22): the protocol the handshake agreed on; default 'hybi-13' (RFC 6455). */
+  version?: ProtocolVersion;
 }
 
 /** What a WebSocketInit may hold: its own fields and every connection option. */
-const INIT_NAMES: ReadonlySet<string> = new Set(['role', 'url', 'protocol', 'head', 'codecs', 'maskKey', 'options', ...CONNECTION_OPTION_NAMES]);
+const INIT_NAMES: ReadonlySet<string> = new Set(['role', 'url', 'protocol', 'head', 'codecs', 'maskKey', 'options', 'version', ...CONNECTION_OPTION_NAMES]);
 
 /**
  * The options of a WebSocket built from `init`: the front-ends (connect(), the server) resolved
@@ -524,6 +527,8 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   readonly #protocol: string;
   readonly #extensions: string;
   readonly #role: Role;
+  /** legacy (issue 22): the protocol spoken. */
+  readonly #version: ProtocolVersion;
   readonly #observer: { pingRoundTrip(ms: number): void } | null;
 
   /**
@@ -600,7 +605,8 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     this.#role = init.role;
     this.#observer = init.observer ?? null;
     this.#extensions = this.#codecs.length === 0 ? '' : this.#codecs.map((c) => c.header).join(', ');
-    this.#driver = new SocketDriver(stream, driverOptions(this.#options, init), new WebSocket.#DriverEventsOf(this));
+    this.#version = init.version === 'hybi-00' ? 'hybi-00' : 'hybi-13'; // legacy (issue 22)
+    this.#driver = new SocketDriver(stream, versionDriverOptions(driverOptions(this.#options, init), this.#version), new WebSocket.#DriverEventsOf(this));
     // Messages queued while nobody listened go to a 'message' listener as soon as one is added.
     (this as EventEmitter).on('newListener', WebSocket.#onNewListener);
     const head = init.head;
@@ -653,10 +659,27 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
   /**
    * The protocol version spoken: 'hybi-13', RFC 6455's (Sec-WebSocket-Version: 13), as
-   * websocket-driver's `version` names it.
+   * websocket-driver's `version` names it; 'hybi-00' for a legacy draft-hixie-76 peer (see
+   * docs/legacy.md).
    */
-  get version(): 'hybi-13' {
-    return 'hybi-13';
+  get version(): ProtocolVersion {
+    return this.#version;
+  }
+
+  // legacy (issue 22): what the peer's protocol can carry, as the Racket seed's ws-conn-supports-*.
+  /** True when messages may be sent and received in fragments (RFC 6455); false on hybi-00. */
+  get supportsFragmentation(): boolean {
+    return this.#version !== 'hybi-00';
+  }
+
+  /** True when messages of `type` ('text' or 'binary') can be exchanged: both on RFC 6455, text only on hybi-00. */
+  supportsPayloadType(type: 'text' | 'binary'): boolean {
+    return supportsPayloadType(this.#version, type);
+  }
+
+  /** True when close() sends its code and reason to the peer (RFC 6455); false on hybi-00, whose peer's close reads as 1005. */
+  get signalsStatusOnClose(): boolean {
+    return this.#version !== 'hybi-00';
   }
 
   /**
@@ -749,6 +772,8 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   // returns the driver's as is (already marked): no second promise per message.
   #send(data: SendData, options: SendOptions | undefined): Promise<void> {
     if (!this.#mayWrite()) return handled(Promise.reject(this.#notOpenError()));
+    const refused = this.#version === 'hybi-00' ? hybi00SendRefusal(data, options) : null; // legacy (issue 22)
+    if (refused !== null) return handled(Promise.reject(refused));
     this.#watchBuffered();
     const fragmentSize = options?.fragmentSize;
     if (fragmentSize !== undefined) checkFragmentSize(fragmentSize);
@@ -1035,6 +1060,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
    * for abort() and errors.
    */
   beginMessage(options?: BeginMessageOptions): MessageWriter {
+    if (this.#version === 'hybi-00') throw hybi00Unsupported('fragments'); // legacy (issue 22)
     if (options !== undefined) checkOptionNames('beginMessage()', optionsObject('beginMessage()', options), BEGIN_MESSAGE_NAMES);
     const writer = new MessageWriter(options?.binary !== true, (delta) => {
       this.#queuedBytes += delta;
@@ -1102,6 +1128,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     let promise: Promise<number>;
     let sent: Promise<void> | null = null;
     try {
+      if (this.#version === 'hybi-00') throw hybi00Unsupported('ping'); // legacy (issue 22)
       this.#checkMask('ping', options);
       let timeout: number | undefined;
       if (options !== undefined && typeof options !== 'boolean') {
@@ -1159,6 +1186,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     const { payload: given, options: mask, callback } = controlArguments('pong', data, a, b);
     let promise: Promise<void>;
     try {
+      if (this.#version === 'hybi-00') throw hybi00Unsupported('pong'); // legacy (issue 22)
       if (mask !== undefined && typeof mask !== 'boolean') throw new InvalidArgumentError('pong() takes no options; its second argument is ws\'s mask, a boolean');
       this.#checkMask('pong', mask);
       if (this.#state === 'closed') throw this.#notOpenError();

@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Connection, type ConnectionHandler, type Role } from '../core/connection.js';
+import { Hybi00Connection, type CoreConnection } from '../core/hybi00/connection.js'; // legacy hybi-00 (issue 22)
 import { CloseTimeoutError, ConnectionClosedError, ConnectionNotOpenError, MessageTimeoutError, ProtocolError, SendBufferFullError } from '../core/errors.js';
 import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from '../core/mask.js';
 import type { MessageCodec } from './message-codec.js';
@@ -84,6 +85,8 @@ export interface DriverOptions {
   codecs?: readonly MessageCodec[];
   /** For tests: the mask-key source handed to the core. */
   maskKey?: () => Uint8Array;
+  /** legacy (issue 22): 'hybi-00' drives a Hybi00Connection instead of the RFC 6455 Connection; default 'hybi-13'. */
+  version?: 'hybi-13' | 'hybi-00';
 }
 
 /** How the connection ended, reported once by `DriverEvents.closed`. */
@@ -249,7 +252,7 @@ export class SocketDriver {
     this.checkStall();
   };
 
-  readonly connection: Connection;
+  readonly connection: CoreConnection; // legacy (issue 22): a Connection or a Hybi00Connection
   readonly stream: Duplex;
   private readonly events: DriverEvents;
   private readonly options: DriverOptions;
@@ -344,7 +347,7 @@ export class SocketDriver {
     this.events = events;
     this.closeWait = options.closeTimeout;
     this.codecs = options.codecs ?? NO_CODECS;
-    this.connection = new Connection(
+    this.connection = new (options.version === 'hybi-00' ? Hybi00Connection : Connection)( // legacy (issue 22)
       {
         role: options.role,
         maxFrameSize: options.maxFrameSize,
