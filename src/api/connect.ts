@@ -37,6 +37,8 @@ import {
 } from './options.js';
 import { parseWebSocketURL, type WebSocketURL } from './url.js';
 import { WebSocket, type MessageCodec, type WebSocketOptions } from './websocket.js';
+import { resolveVersion, type ProtocolVersion } from './legacy.js'; // legacy (issue 22)
+import { connectHybi00 } from './legacy-connect.js'; // legacy (issue 22)
 
 export type { TlsDialOptions } from '../node/dial.js';
 
@@ -103,6 +105,11 @@ export interface ConnectOptions extends WebSocketOptions {
    * with parameters that were not offered fails the handshake.
    */
   compress?: boolean | ClientDeflateOptions;
+  /**
+   * legacy (issue 22): the protocol to speak, 'hybi-13' (RFC 6455, the default) or 'hybi-00'
+   * (draft-hixie-76) for old servers that speak nothing else; see docs/legacy.md.
+   */
+  version?: ProtocolVersion;
 }
 
 /** HTTP statuses that redirect, when `maxRedirects` allows it. */
@@ -126,6 +133,7 @@ const CONNECT_NAMES: ReadonlySet<string> = new Set([
   'transport',
   'retry',
   'compress',
+  'version', // legacy (issue 22)
   ...CONNECTION_OPTION_NAMES,
 ]);
 
@@ -142,7 +150,7 @@ const CONNECT_HINTS: Readonly<Record<string, string>> = {
   maxPayload: 'hybi calls it maxMessageSize',
   perMessageDeflate: 'hybi calls it compress',
   followRedirects: 'set maxRedirects, default 0',
-  protocolVersion: 'hybi speaks version 13 only',
+  protocolVersion: "hybi speaks version 13 (RFC 6455), or hybi-00 with version: 'hybi-00'",
   protocol: 'the option is protocols',
   subprotocols: 'the option is protocols',
   timeout: 'the handshake bound is handshakeTimeout',
@@ -209,6 +217,8 @@ export interface ConnectPlan {
   onRetry: RetryOptions['onRetry'];
   extensions: ClientExtension[];
   connection: ResolvedOptions;
+  /** legacy (issue 22): the protocol to speak. */
+  version: ProtocolVersion;
 }
 
 /**
@@ -231,6 +241,7 @@ export function resolveConnectOptions(given: ConnectOptions | undefined, where =
     transport,
     retry,
     compress: _compress,
+    version,
     ...connection
   } = options;
 
@@ -279,6 +290,7 @@ export function resolveConnectOptions(given: ConnectOptions | undefined, where =
     onRetry: retrying.onRetry,
     extensions: clientExtensions(options),
     connection: resolveOptions(connection),
+    version: resolveVersion(version), // legacy (issue 22)
   };
 }
 
@@ -389,6 +401,7 @@ async function attemptOnce(target: WebSocketURL, settings: ConnectPlan): Promise
 }
 
 async function handshake(first: WebSocketURL, settings: ConnectPlan, signal: AbortSignal, deadline: number): Promise<WebSocket> {
+  if (settings.version === 'hybi-00') return connectHybi00(first, { ...settings, headers: withAuth(settings.headers, first) }, signal); // legacy (issue 22)
   let current = first;
   let headers = withAuth(settings.headers, first);
   for (let redirects = 0; ; redirects++) {
