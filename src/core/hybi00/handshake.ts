@@ -116,14 +116,22 @@ export function checkHybi00Request(req: UpgradeRequest): Hybi00RequestCheck {
   const key1 = once(headers, 'sec-websocket-key1');
   const key2 = once(headers, 'sec-websocket-key2');
   if (key1 === null || key2 === null) return refuse('The request must have exactly one Sec-WebSocket-Key1 and one Sec-WebSocket-Key2 header.');
+  const contentLength = once(headers, 'content-length')?.trim();
   // The rules both drafts share are RFC 6455's checks; it is asked with the RFC 6455 headers its
   // version and key checks look for (a valid placeholder), and with no extensions (hybi-00 has none).
   const shared = checkUpgradeRequest({
     ...req,
-    headers: { ...headers, 'sec-websocket-version': '13', 'sec-websocket-key': 'AAAAAAAAAAAAAAAAAAAAAA==', 'sec-websocket-extensions': undefined },
+    headers: {
+      ...headers,
+      'sec-websocket-version': '13',
+      'sec-websocket-key': 'AAAAAAAAAAAAAAAAAAAAAA==',
+      'sec-websocket-extensions': undefined,
+      // Some draft-76 clients (Perl's Protocol::WebSocket) announce key3 as an 8-byte body.
+      'content-length': contentLength === String(KEY3_SIZE) ? undefined : headers['content-length'],
+    },
     rawHeaders: req.rawHeaders?.filter((_, i, raw) => {
       const name = raw[i - (i % 2)]!.toLowerCase();
-      return name !== 'sec-websocket-version' && name !== 'sec-websocket-key' && name !== 'sec-websocket-extensions';
+      return name !== 'sec-websocket-version' && name !== 'sec-websocket-key' && name !== 'sec-websocket-extensions' && name !== 'content-length';
     }),
   });
   if (!shared.ok) return { ok: false, status: shared.status, headers: shared.headers, body: shared.body };
