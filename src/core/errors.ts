@@ -253,9 +253,9 @@ export class NotUtf8Error extends WebSocketError<typeof ErrorCode.NotUtf8> {
 }
 
 /**
- * An operation the connection's protocol version cannot carry: a binary message, a ping, a
- * message sent in fragments, or a close code on a hybi-00 (draft-hixie-76) connection, whose wire
- * format has only text frames and a bare closing handshake. The connection is unaffected. Check
+ * An operation the connection's protocol version cannot carry: a binary message, a ping or pong,
+ * or a message sent in fragments on a hybi-00 (draft-hixie-76) connection, whose wire format has
+ * only text frames and a bare closing handshake. The connection is unaffected. Check
  * `ws.supportsPayloadType()`, `ws.supportsFragmentation` and `ws.signalsStatusOnClose` first.
  */
 export class NotSupportedByVersionError extends WebSocketError<typeof ErrorCode.NotSupportedByVersion> {
