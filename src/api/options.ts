@@ -15,6 +15,7 @@ import { validateDeflateCodecOptions } from '../node/deflate-codec.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT } from '../node/upgrade.js';
 import type { RouteOptions } from './route.js';
 import type { ListenOptions, ServerDeflateOptions, WebSocketServerOptions } from './server.js';
+import type { LegacyOptions } from './legacy.js'; // legacy (issue 22)
 import type { AcceptHook, HeadersOption } from './upgrade-pipeline.js';
 import type { TlsDialOptions } from '../node/dial.js';
 import { snapshotProxyEnv } from '../node/proxy/env.js';
@@ -349,6 +350,8 @@ export interface ResolvedServerOptions {
   readonly maxHeadSize: number;
   readonly maxHeaderCount: number;
   readonly maxConnections: number;
+  /** legacy (issue 22): also serve hybi-00 (draft-hixie-76) handshakes; false unless `legacy: { hybi00: true }`. */
+  readonly hybi00: boolean;
 }
 
 /** RouteOptions checked and copied; what a route leaves out stays undefined (the server's applies). */
@@ -372,6 +375,7 @@ const SERVER_NAMES: ReadonlySet<string> = new Set([
   'maxHeadSize',
   'maxHeaderCount',
   'maxConnections',
+  'legacy', // legacy (issue 22)
   ...CONNECTION_OPTION_NAMES,
 ]);
 
@@ -467,6 +471,7 @@ export function resolveServerOptions(options: WebSocketServerOptions | undefined
     maxHeadSize,
     maxHeaderCount,
     maxConnections,
+    legacy,
     ...connectionOptions
   } = given;
   const connection = resolveOptions(connectionOptions);
@@ -483,7 +488,18 @@ export function resolveServerOptions(options: WebSocketServerOptions | undefined
     maxHeaderCount: count('maxHeaderCount', maxHeaderCount, DEFAULT_MAX_HEADER_COUNT, 1, false),
     allowedOrigins: origins(allowedOrigins),
     deflate: compression(compress),
+    hybi00: legacyHybi00(legacy), // legacy (issue 22)
   });
+}
+
+const LEGACY_NAMES: ReadonlySet<string> = new Set(['hybi00']);
+
+/** legacy (issue 22): checks the server's `legacy` option; true when hybi-00 is to be accepted. */
+function legacyHybi00(value: LegacyOptions | undefined): boolean {
+  if (value === undefined) return false;
+  const given = optionsObject('legacy', value);
+  checkOptionNames('legacy', given, LEGACY_NAMES);
+  return flag('legacy.hybi00', given.hybi00, false);
 }
 
 /** Checks a route's options (an object from `optionsObject`) and copies them, once: upgrades read them as they are. */

@@ -30,6 +30,7 @@ import type { DeflateCodecOptions } from '../node/deflate-codec.js';
 import { HttpListener } from '../node/http-listener.js';
 import { handlerFailed, runHandler, type ConnectionHandler, type ErrorReporter, type MessageHandler } from './handler-lifecycle.js';
 import { upgradeHttp1, type Http1Host } from './http1-upgrade.js';
+import { sendLegacyText, type LegacyOptions } from './legacy.js'; // legacy (issue 22)
 import { ServerMetrics, type MetricsSnapshot } from './metrics.js';
 import { checkListenOptions, checkOptionNames, optionalFunction, optionsObject, resolveServerOptions, type ResolvedServerOptions } from './options.js';
 import { Router, type RouteMatch, type RouteOptions, type RouteParams, type RoutePattern } from './route.js';
@@ -98,6 +99,12 @@ export interface WebSocketServerOptions<Data = unknown> extends WebSocketOptions
    * DEFAULT_MAX_CONNECTIONS (10,000). Infinity removes the bound.
    */
   maxConnections?: number;
+  /**
+   * legacy (issue 22): pre-RFC 6455 protocols to accept too: `{ hybi00: true }` serves hybi-00
+   * (draft-hixie-76) clients through the same routes, hooks and origin checks. Default: none
+   * (such requests get 426), because hybi-00 frames are not masked; see docs/legacy.md.
+   */
+  legacy?: LegacyOptions;
 }
 
 /** permessage-deflate as the server accepts it: the negotiation limits plus the codec's tuning. */
@@ -430,6 +437,11 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     let sent = 0;
     for (const ws of this.#clients) {
       if (ws.readyState !== 'open' || skip(ws)) continue;
+      // legacy (issue 22): hybi-00 clients get text through their own framing, and no binary.
+      if (ws.version === 'hybi-00') {
+        if (isText) sendLegacyText(ws, bytes) && sent++;
+        continue;
+      }
       // Never rejects unhandled; a client that closed meanwhile is removed by its 'close'.
       void connectionInternals.sendEncoded(ws, chunks, size);
       sent++;

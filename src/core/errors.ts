@@ -27,6 +27,7 @@ export const ErrorCode = {
   Proxy: 'ERR_PROXY',
   ProxyAuth: 'ERR_PROXY_AUTH',
   SendQueueFull: 'ERR_SEND_QUEUE_FULL',
+  NotSupportedByVersion: 'ERR_NOT_SUPPORTED_BY_VERSION',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -114,5 +115,24 @@ export class MessageTooLargeError extends ProtocolError<typeof ErrorCode.Message
 export class InvalidArgumentError extends WebSocketError<typeof ErrorCode.InvalidArgument> {
   constructor(message: string) {
     super(ErrorCode.InvalidArgument, message);
+  }
+}
+
+/**
+ * An operation the connection's protocol version cannot carry: a binary message, a ping or pong,
+ * or a message sent in fragments on a hybi-00 (draft-hixie-76) connection, whose wire format has
+ * only text frames and a bare closing handshake. The connection is unaffected. Check
+ * `ws.supportsPayloadType()`, `ws.supportsFragmentation` and `ws.signalsStatusOnClose` first.
+ */
+export class NotSupportedByVersionError extends WebSocketError<typeof ErrorCode.NotSupportedByVersion> {
+  /** The version spoken, e.g. 'hybi-00'. */
+  readonly version: string;
+  /** What was asked for: 'binary', 'ping', 'pong', 'fragments'. */
+  readonly feature: string;
+
+  constructor(version: string, feature: string, message: string) {
+    super(ErrorCode.NotSupportedByVersion, message);
+    this.version = version;
+    this.feature = feature;
   }
 }
