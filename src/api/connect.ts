@@ -299,7 +299,7 @@ export function resolveConnectOptions(given: ConnectOptions | undefined, where =
     extensions: clientExtensions(options),
     connection: resolveOptions(connection),
     proxy: resolveProxyOptions(options),
-    version: resolveVersion(version), // legacy (issue 22)
+    version: resolveVersion(version, options.agent), // legacy (issue 22)
   };
 }
 
@@ -416,7 +416,7 @@ async function attemptOnce(target: WebSocketURL, settings: ConnectPlan): Promise
 }
 
 async function handshake(first: WebSocketURL, settings: ConnectPlan, signal: AbortSignal, deadline: number): Promise<WebSocket> {
-  if (settings.version === 'hybi-00') return connectHybi00(first, { ...settings, headers: withAuth(settings.headers, first) }, signal); // legacy (issue 22)
+  if (settings.version === 'hybi-00') return connectHybi00(first, { ...settings, headers: withAuth(settings.headers, first), dialSocket: (o) => dialRoute(settings.proxy.route, o) }, signal); // legacy (issue 22)
   let current = first;
   let headers = withAuth(settings.headers, first);
   for (let redirects = 0; ; redirects++) {

@@ -1,8 +1,8 @@
 /**
  * `connect(url, { version: 'hybi-00' })` (issue 22): the hybi-00 (draft-hixie-76) opening
  * handshake as a client, the Racket seed's `ws-connect #:protocol 'hybi00`. The same dialing,
- * timeout and abort as RFC 6455's (connect.ts calls this in place of its own handshake); redirects
- * are not followed, since draft-76 clients never did.
+ * timeout, abort and proxies as RFC 6455's (connect.ts calls this in place of its own handshake);
+ * redirects are not followed, since draft-76 clients never did.
  */
 import { getRandomValues } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -25,6 +25,8 @@ export interface Hybi00ConnectSettings {
   origin: string | undefined;
   tls: Parameters<typeof dial>[0]['tls'];
   connection: ResolvedOptions;
+  /** How to reach the server: connect()'s proxy route (directly, or through a proxy's tunnel). */
+  dialSocket?: (options: Parameters<typeof dial>[0]) => Promise<Socket>;
 }
 
 function flat(head: HttpHead): Record<string, string> {
@@ -46,7 +48,7 @@ export async function connectHybi00(url: WebSocketURL, settings: Hybi00ConnectSe
   const protocol = settings.protocols[0];
   // Built before dialing: CR/LF in a value or a reserved header name fails here.
   const request = buildHybi00ClientRequest({ host: url.host, path: url.path, origin, protocol, key1: keys.key1, key2: keys.key2, headers: settings.headers });
-  const socket: Socket = await dial({ host: url.hostname, port: url.port, tls: url.secure ? settings.tls : false, signal });
+  const socket: Socket = await (settings.dialSocket ?? dial)({ host: url.hostname, port: url.port, tls: url.secure ? settings.tls : false, signal });
   const onAbort = (): void => {
     socket.destroy();
   };

@@ -21,10 +21,17 @@ export interface LegacyOptions {
   hybi00?: boolean;
 }
 
-/** Checks connect()'s `version` option; 'hybi-13' by default. */
-export function resolveVersion(value: unknown): ProtocolVersion {
+/**
+ * Checks connect()'s `version` option; 'hybi-13' by default. hybi-00 with an `agent` is refused:
+ * an agent carries Node's own HTTP request, which cannot send key3 after the head or read the
+ * answer after the 101 (a `proxy` works, it only provides the tunnel).
+ */
+export function resolveVersion(value: unknown, agent?: unknown): ProtocolVersion {
   if (value === undefined || value === 'hybi-13') return 'hybi-13';
-  if (value === HYBI00_VERSION) return HYBI00_VERSION;
+  if (value === HYBI00_VERSION) {
+    if (agent !== undefined) throw new InvalidArgumentError("version 'hybi-00' cannot go through an agent; use the proxy option for a proxy");
+    return HYBI00_VERSION;
+  }
   throw new InvalidArgumentError(`version must be 'hybi-13' (RFC 6455, the default) or 'hybi-00' (draft-hixie-76), got ${JSON.stringify(value)}`);
 }
 

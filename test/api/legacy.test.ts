@@ -3,7 +3,8 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { connect as netConnect, type Socket } from 'node:net';
+import { Agent } from 'node:http';
+import { connect as netConnect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { WebSocketServer, type WebSocketServerOptions } from '../../src/api/server.js';
 import { connect } from '../../src/api/connect.js';
@@ -261,5 +262,47 @@ describe('connect(url, { version: \'hybi-00\' })', () => {
     t.after(() => liar.close());
     const port = (liar.address() as { port: number }).port;
     await assert.rejects(connect(`ws://127.0.0.1:${port}/demo`, { version: 'hybi-00' }), /challenge answer is wrong/);
+  });
+});
+
+// Ported onto the redesigned main, where connect() gained proxies (issue 21): the hybi-00 client
+// dials through the same route, and refuses an agent, which cannot carry the draft's handshake.
+describe('hybi-00 client: proxies', () => {
+  it("connect(url, { version: 'hybi-00', proxy }) goes through the proxy's CONNECT tunnel", async (t) => {
+    const { port } = await serve(t, { legacy: { hybi00: true } }, echo);
+    const heads: string[] = [];
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      sockets.add(client);
+      client.on('error', () => {});
+      client.once('data', (chunk: Buffer) => {
+        const text = chunk.toString('latin1');
+        heads.push(text.slice(0, text.indexOf('\r\n')));
+        const [host, p] = text.split(' ')[1]!.split(':');
+        const upstream = netConnect(Number(p), host!, () => {
+          client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+          client.pipe(upstream).pipe(client);
+        });
+        sockets.add(upstream);
+        upstream.on('error', () => client.destroy());
+      });
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+      proxy.close();
+    });
+    const proxyPort = (proxy.address() as AddressInfo).port;
+    const ws = await connect(`ws://127.0.0.1:${port}/demo`, { version: 'hybi-00', proxy: `http://127.0.0.1:${proxyPort}` });
+    t.after(() => ws.terminate());
+    assert.deepEqual(heads, [`CONNECT 127.0.0.1:${port} HTTP/1.1`]);
+    assert.equal(ws.version, 'hybi-00');
+    await ws.send('via proxy');
+    assert.deepEqual(await ws.receive(), { type: 'text', data: 'echo:via proxy' });
+  });
+
+  it("version 'hybi-00' with an agent is an InvalidArgumentError before any network", async () => {
+    await assert.rejects(connect('ws://127.0.0.1:1/demo', { version: 'hybi-00', agent: new Agent() }), (e: unknown) => e instanceof InvalidArgumentError && /agent/.test((e as Error).message));
   });
 });

@@ -101,4 +101,38 @@ describe('Hybi00Connection: the RFC 6455 Connection\'s surface over hybi-00 fram
     assert.deepEqual(events, [['message', 'a', true], ['message', 'b', true]]);
     assert.equal(conn.bufferedInput, 0);
   });
+
+  // The redesigned core (issue 16) names its close state and result; the driver sees either core
+  // through the same members, so hybi-00 presents them too (issue 22, ported onto the split core).
+  it('names its close state and result as the RFC 6455 core does: a clean draft close reads 1005', () => {
+    const { conn } = make();
+    assert.equal(conn.closeState, 'open');
+    assert.equal(conn.closeExpected(), false);
+    assert.equal(conn.closeResult, null);
+    conn.close(1000, 'bye');
+    assert.equal(conn.closeState, 'closing-by-us');
+    assert.equal(conn.closeExpected(), true);
+    assert.equal(conn.closeResult, null);
+    conn.receive(Uint8Array.from([0xff, 0x00]));
+    assert.equal(conn.closeState, 'closed');
+    conn.transportClosed();
+    assert.equal(conn.closeExpected(), false);
+    assert.deepEqual(conn.closeResult, { code: 1005, reason: '', wasClean: true, error: null });
+  });
+
+  it('reports a failure, and a transport that ended first, as closeResult', () => {
+    const failed = make({ maxMessageSize: 2 });
+    failed.conn.receive(Uint8Array.from([0, 0x61, 0x62, 0x63]));
+    assert.equal(failed.conn.closeState, 'failed');
+    const result = failed.conn.closeResult;
+    assert.equal(result?.code, 1009);
+    assert.equal(result?.wasClean, false);
+    assert.equal((result?.error as ProtocolError | null)?.code, 'ERR_MESSAGE_TOO_LARGE');
+
+    const cut = make();
+    const error = new Error('reset');
+    cut.conn.transportClosed(error);
+    assert.equal(cut.conn.closeState, 'terminated');
+    assert.deepEqual(cut.conn.closeResult, { code: 1006, reason: '', wasClean: false, error });
+  });
 });
