@@ -31,6 +31,19 @@ test("'hybi/core' exports the low-level layer", async () => {
   assert.deepEqual([...frame], [0x81, 0x02, 0x68, 0x69]);
 });
 
+// legacy (issue 22): the hybi-00 core is public under names that say so.
+test("'hybi/core' exports the hybi-00 core, and 'hybi' and 'hybi/core' the same NotSupportedByVersionError", async () => {
+  const [hybi, core] = await Promise.all([load('hybi'), load('hybi/core')]);
+  for (const name of ['Hybi00Connection', 'Hybi00Parser', 'encodeHybi00TextFrame', 'encodeHybi00CloseFrame', 'checkHybi00Request',
+    'buildHybi00Response', 'buildHybi00ClientRequest', 'checkHybi00Response', 'generateHybi00Keys', 'hybi00ChallengeAnswer',
+    'isHybi00Request', 'parseHybi00Key', 'md5', 'NotSupportedByVersionError']) {
+    assert.equal(typeof core[name], 'function', `core.${name}`);
+  }
+  assert.equal(core.NotSupportedByVersionError, hybi.NotSupportedByVersionError);
+  const frame = (core.encodeHybi00TextFrame as (p: Uint8Array) => Uint8Array)(new TextEncoder().encode('hi'));
+  assert.deepEqual([...frame], [0x00, 0x68, 0x69, 0xff]);
+});
+
 // The error classes that only the node and api layers raise live there now (issue 16, point 6);
 // both entry points that exported them before still do, and give the very same classes.
 test("every error class is still exported by both 'hybi' and 'hybi/core', as the same object", async () => {

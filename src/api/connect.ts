@@ -42,6 +42,8 @@ import { PROXY_OPTION_NAMES, resolveProxyOptions, type ProxyOptions, type Resolv
 import { parseWebSocketURL, type WebSocketURL } from './url.js';
 import type { ConnectionInit } from './connection-init.js';
 import { WebSocket, type MessageCodec, type WebSocketOptions } from './websocket.js';
+import { resolveVersion, type ProtocolVersion } from './legacy.js'; // legacy (issue 22)
+import { connectHybi00 } from './legacy-connect.js'; // legacy (issue 22)
 
 export type { TlsDialOptions } from '../node/dial.js';
 
@@ -108,6 +110,11 @@ export interface ConnectOptions extends WebSocketOptions, ProxyOptions {
    * with parameters that were not offered fails the handshake.
    */
   compress?: boolean | ClientDeflateOptions;
+  /**
+   * legacy (issue 22): the protocol to speak, 'hybi-13' (RFC 6455, the default) or 'hybi-00'
+   * (draft-hixie-76) for old servers that speak nothing else; see docs/legacy.md.
+   */
+  version?: ProtocolVersion;
 }
 
 /** HTTP statuses that redirect, when `maxRedirects` allows it. */
@@ -131,6 +138,7 @@ const CONNECT_NAMES: ReadonlySet<string> = new Set([
   'transport',
   'retry',
   'compress',
+  'version', // legacy (issue 22)
   ...CONNECTION_OPTION_NAMES,
   ...PROXY_OPTION_NAMES,
 ]);
@@ -148,7 +156,7 @@ const CONNECT_HINTS: Readonly<Record<string, string>> = {
   maxPayload: 'hybi calls it maxMessageSize',
   perMessageDeflate: 'hybi calls it compress',
   followRedirects: 'set maxRedirects, default 0',
-  protocolVersion: 'hybi speaks version 13 only',
+  protocolVersion: "hybi speaks version 13 (RFC 6455), or hybi-00 with version: 'hybi-00'",
   protocol: 'the option is protocols',
   subprotocols: 'the option is protocols',
   timeout: 'the handshake bound is handshakeTimeout',
@@ -217,6 +225,8 @@ export interface ConnectPlan {
   connection: ResolvedOptions;
   /** Proxy or agent (src/node/proxy/); both undefined for a direct connection. */
   proxy: ResolvedProxy;
+  /** legacy (issue 22): the protocol to speak. */
+  version: ProtocolVersion;
 }
 
 /**
@@ -239,6 +249,7 @@ export function resolveConnectOptions(given: ConnectOptions | undefined, where =
     transport,
     retry,
     compress: _compress,
+    version,
     ...connection
   } = options;
 
@@ -288,6 +299,7 @@ export function resolveConnectOptions(given: ConnectOptions | undefined, where =
     extensions: clientExtensions(options),
     connection: resolveOptions(connection),
     proxy: resolveProxyOptions(options),
+    version: resolveVersion(version, options.agent), // legacy (issue 22)
   };
 }
 
@@ -404,6 +416,7 @@ async function attemptOnce(target: WebSocketURL, settings: ConnectPlan): Promise
 }
 
 async function handshake(first: WebSocketURL, settings: ConnectPlan, signal: AbortSignal, deadline: number): Promise<WebSocket> {
+  if (settings.version === 'hybi-00') return connectHybi00(first, { ...settings, headers: withAuth(settings.headers, first), dialSocket: (o) => dialRoute(settings.proxy.route, o) }, signal); // legacy (issue 22)
   let current = first;
   let headers = withAuth(settings.headers, first);
   for (let redirects = 0; ; redirects++) {

@@ -26,7 +26,7 @@ export interface ConnectionInit extends WebSocketInit {
 }
 
 /** What a direct construction may pass: the init's fields (public and these) and every connection option. */
-const INIT_NAMES: ReadonlySet<string> = new Set(['role', 'url', 'protocol', 'head', 'codecs', 'options', ...CONNECTION_OPTION_NAMES]);
+const INIT_NAMES: ReadonlySet<string> = new Set(['role', 'url', 'protocol', 'head', 'codecs', 'options', 'version', ...CONNECTION_OPTION_NAMES]);
 
 /**
  * The options of a WebSocket built from `init`: the front-ends (connect(), the server) resolved

@@ -3,7 +3,7 @@
  * `HybiError`, the union of every error class hybi raises; see core/errors.ts for the codes and
  * the base class.
  */
-import { ConnectionClosedError, ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError, WebSocketError } from '../core/errors.js';
+import { ConnectionClosedError, ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, NotSupportedByVersionError, ProtocolError, WebSocketError } from '../core/errors.js';
 import { CloseTimeoutError, ConnectError, HandshakeError, KeepaliveTimeoutError, MessageTimeoutError, ProxyAuthError, ProxyError, SendBufferFullError } from '../node/errors.js';
 
 /** A URL that cannot name a WebSocket endpoint (wrong scheme, a fragment, unparsable). */
@@ -133,7 +133,8 @@ export type HybiError =
   | ProxyAuthError
   | SendQueueFullError
   | KeepaliveTimeoutError
-  | BrokerError;
+  | BrokerError
+  | NotSupportedByVersionError;
 
 /**
  * True for an error hybi raised (any WebSocketError): a `catch` clause's `unknown` becomes the

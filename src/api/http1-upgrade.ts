@@ -27,6 +27,8 @@ import {
   type UpgradeServer,
 } from './upgrade-pipeline.js';
 import type { ConnectionInit } from './connection-init.js';
+import { isHybi00Request } from '../core/hybi00/handshake.js'; // legacy (issue 22)
+import { upgradeHybi00 } from './hybi00-upgrade.js'; // legacy (issue 22)
 import { WebSocket, type MessageCodec } from './websocket.js';
 
 /** What the transport needs of the server beyond the pipeline's view of it. */
@@ -54,6 +56,8 @@ export interface Http1Host extends UpgradeServer {
  * connection-rate benchmark). Resolves with the connection, or null when the request was refused.
  */
 export function upgradeHttp1(host: Http1Host, req: IncomingMessage, socket: Duplex, head: Uint8Array): WebSocket | null | Promise<WebSocket | null> {
+  // legacy (issue 22): a hybi-00 request, which checkRfc6455Request would answer 426, has its own transport when the server serves it.
+  if (host.options.hybi00 && isHybi00Request(req.headers)) return upgradeHybi00(host, req, socket, head);
   publishUpgrade(req, socket);
   // On our own server the handshake timer started with the connection; it goes on bounding the
   // rest of the handshake, one timer per connection rather than two.

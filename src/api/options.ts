@@ -15,6 +15,7 @@ import { validateDeflateCodecOptions } from '../node/deflate-codec.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT } from '../node/upgrade.js';
 import type { RouteOptions } from './route.js';
 import type { ListenOptions, ServerDeflateOptions, WebSocketServerOptions } from './server.js';
+import type { LegacyOptions } from './legacy.js'; // legacy (issue 22)
 import type { AcceptHook, HeadersOption } from './upgrade-pipeline.js';
 import { resolveTopicOptions, TOPIC_SERVER_NAMES, type ResolvedTopicOptions } from './topics/topic-options.js'; // topics hook (issue 20)
 import type { TlsDialOptions } from '../node/dial.js';
@@ -352,6 +353,8 @@ export interface ResolvedServerOptions {
   readonly maxConnections: number;
   /** Topics hook (issue 20): the broker and the slow-subscriber bounds (topics/topic-options.ts). */
   readonly topics: ResolvedTopicOptions;
+  /** legacy (issue 22): also serve hybi-00 (draft-hixie-76) handshakes; false unless `legacy: { hybi00: true }`. */
+  readonly hybi00: boolean;
 }
 
 /** RouteOptions checked and copied; what a route leaves out stays undefined (the server's applies). */
@@ -376,6 +379,7 @@ const SERVER_NAMES: ReadonlySet<string> = new Set([
   'maxHeaderCount',
   'maxConnections',
   ...TOPIC_SERVER_NAMES, // topics hook (issue 20)
+  'legacy', // legacy (issue 22)
   ...CONNECTION_OPTION_NAMES,
 ]);
 
@@ -473,6 +477,7 @@ export function resolveServerOptions(options: WebSocketServerOptions | undefined
     maxConnections,
     broker, // topics hook (issue 20)
     slowSubscriber, // topics hook (issue 20)
+    legacy,
     ...connectionOptions
   } = given;
   const connection = resolveOptions(connectionOptions);
@@ -490,7 +495,18 @@ export function resolveServerOptions(options: WebSocketServerOptions | undefined
     allowedOrigins: origins(allowedOrigins),
     deflate: compression(compress),
     topics: resolveTopicOptions({ broker, slowSubscriber }), // topics hook (issue 20)
+    hybi00: legacyHybi00(legacy), // legacy (issue 22)
   });
+}
+
+const LEGACY_NAMES: ReadonlySet<string> = new Set(['hybi00']);
+
+/** legacy (issue 22): checks the server's `legacy` option; true when hybi-00 is to be accepted. */
+function legacyHybi00(value: LegacyOptions | undefined): boolean {
+  if (value === undefined) return false;
+  const given = optionsObject('legacy', value);
+  checkOptionNames('legacy', given, LEGACY_NAMES);
+  return flag('legacy.hybi00', given.hybi00, false);
 }
 
 /** Checks a route's options (an object from `optionsObject`) and copies them, once: upgrades read them as they are. */

@@ -28,6 +28,7 @@ import type { DeflateCodecOptions } from '../node/deflate-codec.js';
 import { HttpListener } from '../node/http-listener.js';
 import { handlerFailed, runHandler, type ConnectionHandler, type ErrorReporter, type MessageHandler } from './handler-lifecycle.js';
 import { upgradeHttp1, type Http1Host } from './http1-upgrade.js';
+import type { LegacyOptions } from './legacy.js'; // legacy (issue 22)
 import { ServerMetrics, type MetricsSnapshot } from './metrics.js';
 import { checkListenOptions, checkOptionNames, optionalFunction, optionsObject, resolveServerOptions, type ResolvedServerOptions } from './options.js';
 import { Router, type RouteMatch, type RouteOptions, type RouteParams, type RoutePattern } from './route.js';
@@ -100,6 +101,12 @@ export interface WebSocketServerOptions<Data = unknown> extends WebSocketOptions
    * DEFAULT_MAX_CONNECTIONS (10,000). Infinity removes the bound.
    */
   maxConnections?: number;
+  /**
+   * legacy (issue 22): pre-RFC 6455 protocols to accept too: `{ hybi00: true }` serves hybi-00
+   * (draft-hixie-76) clients through the same routes, hooks and origin checks. Default: none
+   * (such requests get 426), because hybi-00 frames are not masked; see docs/legacy.md.
+   */
+  legacy?: LegacyOptions;
 }
 
 /** permessage-deflate as the server accepts it: the negotiation limits plus the codec's tuning. */

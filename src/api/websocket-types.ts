@@ -6,6 +6,7 @@ import type { Buffer } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import type { ReadyState, Role } from '../core/connection.js';
 import type { FragmentSizer } from './fragment-size.js';
+import type { ProtocolVersion } from './legacy.js'; // legacy (issue 22)
 import type { WebSocketOptions } from './options.js';
 
 /** What the client or server knows once the handshake is done. */
@@ -17,6 +18,8 @@ export interface WebSocketInit extends WebSocketOptions {
   protocol?: string;
   /** Bytes that arrived after the handshake head: they belong to the WebSocket and are processed first. */
   head?: Uint8Array;
+  /** legacy (issue 22): the protocol the handshake agreed on; default 'hybi-13' (RFC 6455). */
+  version?: ProtocolVersion;
 }
 
 /** One received message, as `receive()` and `for await` give it. */

@@ -74,6 +74,7 @@ import type {
   WebSocketInit,
   WebSocketReadyState,
 } from './websocket-types.js';
+import { hybi00SendRefusal, hybi00Unsupported, supportsPayloadType, versionDriverOptions, type ProtocolVersion } from './legacy.js'; // legacy (issue 22)
 
 export type { MessageCodec } from '../node/message-codec.js';
 export type { WebSocketOptions } from './options.js';
@@ -295,6 +296,8 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   readonly #protocol: string;
   readonly #extensions: string;
   readonly #role: Role;
+  /** legacy (issue 22): the protocol spoken. */
+  readonly #version: ProtocolVersion;
   readonly #observer: { pingRoundTrip(ms: number): void } | null;
 
   /**
@@ -346,8 +349,9 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     this.#role = init.role;
     this.#observer = given.observer ?? null;
     this.#extensions = this.#codecs.length === 0 ? '' : this.#codecs.map((c) => c.header).join(', ');
+    this.#version = init.version === 'hybi-00' ? 'hybi-00' : 'hybi-13'; // legacy (issue 22)
     this.#link = new WebSocket.#Link(this);
-    this.#driver = new SocketDriver(stream, driverOptions(this.#options, given), this.#link);
+    this.#driver = new SocketDriver(stream, versionDriverOptions(driverOptions(this.#options, given), this.#version), this.#link);
     // Messages queued while nobody listened go to a 'message' listener as soon as one is added.
     (this as EventEmitter).on('newListener', WebSocket.#onNewListener);
     const head = init.head;
@@ -387,6 +391,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
    * slowSubscriber policy for this topic. Subscribing again only updates the policy.
    */
   subscribe(topic: string, options?: SubscribeOptions): void {
+    if (this.#version === 'hybi-00') throw hybi00Unsupported('topics'); // legacy (issue 22): publish frames are RFC 6455's
     hubOf(this).subscribe(this, topic, options);
   }
 
@@ -420,10 +425,27 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
   /**
    * The protocol version spoken: 'hybi-13', RFC 6455's (Sec-WebSocket-Version: 13), as
-   * websocket-driver's `version` names it.
+   * websocket-driver's `version` names it; 'hybi-00' for a legacy draft-hixie-76 peer (see
+   * docs/legacy.md).
    */
-  get version(): 'hybi-13' {
-    return 'hybi-13';
+  get version(): ProtocolVersion {
+    return this.#version;
+  }
+
+  // legacy (issue 22): what the peer's protocol can carry, as the Racket seed's ws-conn-supports-*.
+  /** True when messages may be sent and received in fragments (RFC 6455); false on hybi-00. */
+  get supportsFragmentation(): boolean {
+    return this.#version !== 'hybi-00';
+  }
+
+  /** True when messages of `type` ('text' or 'binary') can be exchanged: both on RFC 6455, text only on hybi-00. */
+  supportsPayloadType(type: 'text' | 'binary'): boolean {
+    return supportsPayloadType(this.#version, type);
+  }
+
+  /** True when close() sends its code and reason to the peer (RFC 6455); false on hybi-00, whose peer's close reads as 1005. */
+  get signalsStatusOnClose(): boolean {
+    return this.#version !== 'hybi-00';
   }
 
   /**
@@ -516,6 +538,8 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   // returns the driver's as is (already marked): no second promise per message.
   #send(data: SendData, options: SendOptions | undefined): Promise<void> {
     if (!this.#mayWrite()) return handled(Promise.reject(this.#notOpenError()));
+    const refused = this.#version === 'hybi-00' ? hybi00SendRefusal(data, options) : null; // legacy (issue 22)
+    if (refused !== null) return handled(Promise.reject(refused));
     this.#watchBuffered();
     const fragmentSize = options?.fragmentSize;
     if (fragmentSize !== undefined) checkFragmentSize(fragmentSize);
@@ -615,6 +639,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
    * for abort() and errors.
    */
   beginMessage(options?: BeginMessageOptions): MessageWriter {
+    if (this.#version === 'hybi-00') throw hybi00Unsupported('fragments'); // legacy (issue 22)
     if (options !== undefined) checkOptionNames('beginMessage()', optionsObject('beginMessage()', options), BEGIN_MESSAGE_NAMES);
     const writer = new MessageWriter(options?.binary !== true, (delta) => {
       (this.#sender ??= new SendQueue(this.#link)).queuedBytes += delta;
@@ -665,6 +690,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     let promise: Promise<number>;
     let sent: Promise<void> | null = null;
     try {
+      if (this.#version === 'hybi-00') throw hybi00Unsupported('ping'); // legacy (issue 22)
       checkMask('ping', this.#role, options);
       let timeout: number | undefined;
       if (options !== undefined && typeof options !== 'boolean') {
@@ -708,6 +734,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     const { payload: given, options: mask, callback } = controlArguments('pong', data, a, b);
     let promise: Promise<void>;
     try {
+      if (this.#version === 'hybi-00') throw hybi00Unsupported('pong'); // legacy (issue 22)
       if (mask !== undefined && typeof mask !== 'boolean') throw new InvalidArgumentError('pong() takes no options; its second argument is ws\'s mask, a boolean');
       checkMask('pong', this.#role, mask);
       if (this.#state === 'closed') throw this.#notOpenError();

@@ -28,6 +28,7 @@ export const ErrorCode = {
   ProxyAuth: 'ERR_PROXY_AUTH',
   SendQueueFull: 'ERR_SEND_QUEUE_FULL',
   Broker: 'ERR_BROKER', // topics hook (issue 20): raised by the brokers (api/errors.ts)
+  NotSupportedByVersion: 'ERR_NOT_SUPPORTED_BY_VERSION',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -115,5 +116,24 @@ export class MessageTooLargeError extends ProtocolError<typeof ErrorCode.Message
 export class InvalidArgumentError extends WebSocketError<typeof ErrorCode.InvalidArgument> {
   constructor(message: string) {
     super(ErrorCode.InvalidArgument, message);
+  }
+}
+
+/**
+ * An operation the connection's protocol version cannot carry: a binary message, a ping or pong,
+ * or a message sent in fragments on a hybi-00 (draft-hixie-76) connection, whose wire format has
+ * only text frames and a bare closing handshake. The connection is unaffected. Check
+ * `ws.supportsPayloadType()`, `ws.supportsFragmentation` and `ws.signalsStatusOnClose` first.
+ */
+export class NotSupportedByVersionError extends WebSocketError<typeof ErrorCode.NotSupportedByVersion> {
+  /** The version spoken, e.g. 'hybi-00'. */
+  readonly version: string;
+  /** What was asked for: 'binary', 'ping', 'pong', 'fragments'. */
+  readonly feature: string;
+
+  constructor(version: string, feature: string, message: string) {
+    super(ErrorCode.NotSupportedByVersion, message);
+    this.version = version;
+    this.feature = feature;
   }
 }

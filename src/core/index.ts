@@ -17,6 +17,7 @@ export {
   ProtocolError,
   MessageTooLargeError,
   InvalidArgumentError,
+  NotSupportedByVersionError,
 } from './errors.js';
 export {
   DEFAULT_MAX_MESSAGE_SIZE,
@@ -80,3 +81,33 @@ export {
   acceptDeflateOffer,
   checkDeflateResponse,
 } from './permessage-deflate.js';
+// legacy (issue 22): hybi-00 (draft-hixie-76), opt-in; see docs/legacy.md. The framing helpers
+// are renamed here so that they cannot be mistaken for RFC 6455's.
+export { md5 } from './md5.js';
+export { type CoreConnection, Hybi00Connection } from './hybi00/connection.js';
+export {
+  TEXT_FRAME as HYBI00_TEXT_FRAME,
+  SENTINEL as HYBI00_SENTINEL,
+  encodeCloseFrame as encodeHybi00CloseFrame,
+  encodeTextFrame as encodeHybi00TextFrame,
+  type Hybi00ParserListener,
+  Hybi00Parser,
+} from './hybi00/framing.js';
+export {
+  HYBI00_VERSION,
+  KEY3_SIZE as HYBI00_KEY3_SIZE,
+  ANSWER_SIZE as HYBI00_ANSWER_SIZE,
+  isHybi00Request,
+  parseKey as parseHybi00Key,
+  challengeAnswer as hybi00ChallengeAnswer,
+  type Hybi00RequestCheck,
+  checkHybi00Request,
+  type Hybi00ResponseInit,
+  buildHybi00Response,
+  type Hybi00Keys,
+  generateHybi00Keys,
+  type Hybi00ClientRequestInit,
+  buildHybi00ClientRequest,
+  type Hybi00Expectation,
+  checkHybi00Response,
+} from './hybi00/handshake.js';

@@ -6,7 +6,7 @@
  *
  * SocketDriver is built on this class; a connection is still one object.
  */
-import type { Connection } from '../core/connection.js';
+import type { CoreConnection } from '../core/hybi00/connection.js'; // legacy (issue 22): a Connection or a Hybi00Connection
 import { KeepaliveTimeoutError, MessageTimeoutError } from './errors.js';
 import { Keepalive, KeepaliveVerdict, keepaliveEnabled, type KeepaliveSettings } from './keepalive.js';
 import { OutputBatcher } from './output-batch.js';
@@ -41,7 +41,7 @@ export abstract class ConnectionTimers<O extends TimerSettings = TimerSettings> 
     this.onMessageTimeout();
   };
 
-  protected abstract readonly connection: Connection;
+  protected abstract readonly connection: CoreConnection; // legacy (issue 22)
   /** The connection's options (shared by many connections: never written). */
   protected readonly options: O;
 

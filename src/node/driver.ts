@@ -21,6 +21,7 @@ import { CloseTimeoutError } from './errors.js';
 import { ConnectionClosedError, type ProtocolError } from '../core/errors.js';
 import type { PreparedFrame } from '../core/prepared-frame.js';
 import { CLIENT_CLOSE_LINGER } from './connection-timers.js';
+import { Hybi00Connection, type CoreConnection } from '../core/hybi00/connection.js'; // legacy hybi-00 (issue 22)
 import type { MessageCodec } from './message-codec.js';
 import { maskIntoPool } from './mask-pool.js';
 import { allocateForSocket, allocateUninitialised } from './output-batch.js';
@@ -54,6 +55,8 @@ export interface DriverOptions extends PumpSettings {
   codecs?: readonly MessageCodec[];
   /** For tests: the mask-key source handed to the core. */
   maskKey?: () => Uint8Array;
+  /** legacy (issue 22): 'hybi-00' drives a Hybi00Connection instead of the RFC 6455 Connection; default 'hybi-13'. */
+  version?: 'hybi-13' | 'hybi-00';
 }
 
 /** How the connection ended, reported once by `DriverEvents.closed`. */
@@ -96,7 +99,7 @@ const NO_CODECS: readonly MessageCodec[] = [];
 
 /** One core connection over one Duplex; the core's handler itself (no forwarding object between them). */
 export class SocketDriver extends InputPump<DriverOptions> implements ConnectionHandler {
-  readonly connection: Connection;
+  readonly connection: CoreConnection; // legacy (issue 22): a Connection or a Hybi00Connection
   private readonly events: DriverEvents;
 
   private peerCloseFrame: { code: number; reason: string } | null = null;
@@ -126,7 +129,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
     this.events = events;
     this.closeWait = options.closeTimeout;
     this.openedAt = this.nowMs();
-    this.connection = new Connection(
+    this.connection = new (options.version === 'hybi-00' ? Hybi00Connection : Connection)( // legacy (issue 22)
       {
         role: options.role,
         maxFrameSize: options.maxFrameSize,

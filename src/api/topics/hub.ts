@@ -17,6 +17,7 @@ import { prepareFrame, type PreparedFrame } from '../../core/prepared-frame.js';
 import { deflateMessage } from '../../node/publish.js';
 import { connectionInternals, WebSocket } from '../websocket.js';
 import { checkNames, policy, type ResolvedSlow } from './topic-options.js';
+import { sendLegacyText } from '../legacy.js';
 import type {
   Broker,
   HistoryResult,
@@ -291,6 +292,11 @@ export class TopicHub {
     let sent = 0;
     for (const ws of clients) {
       if (ws.readyState !== 'open' || (skip !== null && skip(ws))) continue;
+      // legacy (issue 22): hybi-00 clients get text in their own framing, and no binary.
+      if (ws.version === 'hybi-00') {
+        if (isText && sendLegacyText(ws, bytes)) sent++;
+        continue;
+      }
       const subscriber = this.#subscribers.get(ws);
       if (subscriber !== undefined) this.#offer(subscriber, { topic: '', offset: 0, key: undefined, frame }, this.#slow.policy);
       else {
