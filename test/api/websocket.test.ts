@@ -44,11 +44,7 @@ function next<E extends 'close' | 'error' | 'message' | 'ping' | 'pong' | 'open'
 }
 
 async function until(condition: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const start = performance.now();
-  while (!condition()) {
-    if (performance.now() - start > ms) throw new Error(`${what} not reached within ${ms} ms`);
-    await sleep(5);
-  }
+  await waitFor(condition, { timeout: ms, what });
 }
 
 /** Watches for unhandled rejections while `body` runs (and a few turns after). */
