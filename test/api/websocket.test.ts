@@ -789,7 +789,7 @@ for (const transport of transports) {
       await sleep(5);
       assert.equal(pendingTimers(), before, 'no timer for a connection with keep-alive and idle off');
       const timed = await wsPair(transport, { client: { pingInterval: 1000, idleTimeout: 5000 } });
-      await sleep(5);
+      await waitFor(() => pendingTimers() === before + 1, { what: "the timed connection's timer" });
       assert.equal(pendingTimers(), before + 1, 'one timer serves keep-alive and idle');
       await closePair(client, server, timed.client, timed.server);
       assert.equal(pendingTimers(), before);

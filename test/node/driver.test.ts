@@ -132,7 +132,7 @@ describe('reading', { timeout: 30_000 }, () => {
     assert.deepEqual(record.messages, [['head', true]], 'still paused for the stream');
     assert.ok(driver.isPaused(PauseReason.Stream));
     driver.resume(PauseReason.Stream);
-    await sleep(20);
+    await waitFor(() => record.messages.length === 2, { what: 'the message read after the last resume' });
     assert.deepEqual(record.messages, [['head', true], ['later', true]]);
     driver.terminate();
     await record.closed;
@@ -214,7 +214,7 @@ describe('writing', { timeout: 30_000 }, () => {
       assert.ok(Buffer.from(m.data as Buffer).equals(p), `message ${i}`);
     }
     await Promise.all(sent);
-    await sleep(10);
+    await waitFor(() => freeMaskBlocks() === free, { what: 'the pool blocks coming back' });
     assert.equal(freeMaskBlocks(), free, 'every block of the pool is free again');
   });
 
@@ -228,13 +228,13 @@ describe('writing', { timeout: 30_000 }, () => {
       serverSocket.destroy();
     });
     for (let i = 0; i < 20; i++) void client.send(Buffer.alloc(1 << 20, i));
-    await sleep(10);
+    await waitFor(() => freeMaskBlocks() < free, { what: 'blocks taken for the pending writes' });
     assert.ok(freeMaskBlocks() < free, 'blocks are held for the pending writes');
     const closed = once(client, 'close');
     client.terminate();
     await closed;
     serverSocket.destroy();
-    await sleep(10);
+    await waitFor(() => freeMaskBlocks() === free, { what: 'the pool blocks coming back' });
     assert.equal(freeMaskBlocks(), free, 'every block of the pool is free again');
   });
 
