@@ -51,7 +51,9 @@ export {
   DEFAULT_RECONNECT_MIN_DELAY,
 } from './api/reconnect/policy.js';
 export type { BackoffOptions, LivenessOptions, ReconnectDecision, ReconnectEnding } from './api/reconnect/policy.js';
-export type { ReconnectClock } from './api/reconnect/clock.js';
+// The timer service of reconnecting()'s `timers` option, and the clock it is built over.
+export { TimerService } from './node/timer-wheel.js';
+export type { Clock, Ticker } from './node/clock.js';
 export { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_MESSAGES } from './api/reconnect/queue.js';
 export type { DropReason, QueueOptions, QueuePolicy } from './api/reconnect/queue.js';
 export { ReconnectingWebSocket } from './api/reconnecting-websocket.js';

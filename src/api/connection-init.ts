@@ -8,6 +8,7 @@ import type { Role } from '../core/connection.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { DriverOptions } from '../node/driver.js';
 import type { MessageCodec } from '../node/message-codec.js';
+import type { TimerService } from '../node/timer-wheel.js';
 import { checkOptionNames, CONNECTION_OPTION_NAMES, isResolvedOptions, optionsObject, resolveOptions, type ResolvedOptions } from './options.js';
 import type { WebSocketInit } from './websocket-types.js';
 
@@ -23,10 +24,12 @@ export interface ConnectionInit extends WebSocketInit {
   options?: ResolvedOptions;
   /** The server's metrics: told each round trip of a ping this connection sent. */
   observer?: { pingRoundTrip(ms: number): void };
+  /** The timer service of the connection's driver timers; default the process's. Tests pass one over a fake clock. */
+  timers?: TimerService;
 }
 
 /** What a direct construction may pass: the init's fields (public and these) and every connection option. */
-const INIT_NAMES: ReadonlySet<string> = new Set(['role', 'url', 'protocol', 'head', 'codecs', 'options', 'version', ...CONNECTION_OPTION_NAMES]);
+const INIT_NAMES: ReadonlySet<string> = new Set(['role', 'url', 'protocol', 'head', 'codecs', 'options', 'version', 'timers', ...CONNECTION_OPTION_NAMES]);
 
 /**
  * The options of a WebSocket built from `init`: the front-ends (connect(), the server) resolved
@@ -48,6 +51,7 @@ export function initOptions(init: ConnectionInit): ResolvedOptions {
 const sharedDriverOptions = new WeakMap<ResolvedOptions, { client?: DriverOptions; server?: DriverOptions }>();
 
 export function driverOptions(options: ResolvedOptions, init: ConnectionInit): DriverOptions {
+  if (init.timers !== undefined) return { ...makeDriverOptions(options, init.role, init.codecs), timers: init.timers };
   if (init.codecs === undefined || init.codecs.length === 0) {
     let byRole = sharedDriverOptions.get(options);
     if (byRole === undefined) sharedDriverOptions.set(options, (byRole = {}));

@@ -119,7 +119,7 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
       throw new InvalidArgumentError('ReconnectingWebSocket.send() takes a string, a Uint8Array, an ArrayBuffer or a view of one');
     }
     if (this.#state === 'closing' || this.#state === 'closed') return 'dropped';
-    const clock = this.#engine.clock;
+    const clock = this.#engine.timers;
     const item = SendQueue.entry(data, this.#queue.ttl > 0 ? clock.now() + this.#queue.ttl : Infinity);
     if (this.#state === 'open' && this.#ws !== null) {
       this.#transmit(this.#ws, item);
@@ -193,7 +193,7 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingWebSocketEve
           if (this.listenerCount('error') > 0) this.emit('error', error as Error);
         }
         if (ws.readyState === 'open' && this.#state === 'connecting') {
-          this.#dropAll(this.#queue.expire(this.#engine.clock.now()), 'expired');
+          this.#dropAll(this.#queue.expire(this.#engine.timers.now()), 'expired');
           // In order, each handed to the connection before the next: a later send() queues behind them.
           for (let item = this.#queue.shift(); item !== undefined; item = this.#queue.shift()) this.#transmit(ws, item);
           this.#state = 'open';

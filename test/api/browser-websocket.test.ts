@@ -17,6 +17,7 @@ import { WebSocket } from '../../src/api/websocket.js';
 import { closePair, RawPeer, sleep, within, wsPair } from '../helpers/ws-pair.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { deflateCodecs } from '../helpers/deflate.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** The next event of a type, as a promise (what `await new Promise(r => ws.onmessage = r)` does). */
 function nextEvent<T extends Event = Event>(target: EventTarget, type: string): Promise<T> {
@@ -69,7 +70,7 @@ describe('the WebSocket interface', { timeout: 30_000 }, () => {
     });
     assert.deepEqual(await server.receive(), { type: 'text', data: 'hello from the page' });
     await server.send('hello from the server');
-    await sleep(10);
+    await waitFor(() => log.some((entry) => entry.startsWith('message ')), { what: 'the message event' });
     await server.close(4000, 'bye');
     const event = await within(closed, 5000, 'close event');
     assert.ok(event instanceof CloseEvent);
@@ -150,7 +151,7 @@ describe('the WebSocket interface', { timeout: 30_000 }, () => {
       { type: 'binary', data: Buffer.from([3]) },
       { type: 'binary', data: Buffer.from([4]) },
     ]);
-    await sleep(10);
+    await waitFor(() => ws.bufferedAmount === 0, { what: 'bufferedAmount back at 0' });
     assert.equal(ws.bufferedAmount, 0);
     await closePair(native, server);
   });
@@ -233,7 +234,7 @@ describe('the WebSocket interface', { timeout: 30_000 }, () => {
       const incoming = nextEvent(ws, 'message');
       await server.send('boom');
       await incoming;
-      await sleep(10);
+      await waitFor(() => warnings.length >= 2, { what: 'both warnings' });
       assert.deepEqual(warnings.map((w) => w.message).sort(), ['page bug', 'page bug 2']);
       assert.equal(ws.readyState, ws.OPEN);
       ws.send('still here');

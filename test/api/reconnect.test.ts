@@ -7,7 +7,7 @@ import type { WebSocket } from '../../src/api/websocket.js';
 import { ConnectError, HandshakeError } from '../../src/node/errors.js';
 import { ConnectionClosedError, InvalidArgumentError } from '../../src/core/errors.js';
 import { InvalidURLError } from '../../src/api/errors.js';
-import { FakeClock } from '../helpers/fake-reconnect-clock.js';
+import { fakeTimers } from '../helpers/fake-clock.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 
 /** A hybi server: /echo echoes, /close/:code closes with that code, a path starting /deny is refused with 401. */
@@ -100,11 +100,11 @@ describe('reconnecting(): the schedule on a fake clock', { timeout: 30_000 }, ()
     const { port } = await serve(t);
     const proxy = await FaultProxy.start(port);
     t.after(() => proxy.close());
-    const clock = new FakeClock();
+    const { clock, timers } = fakeTimers();
     const b = backoffs();
     proxy.mode = 'http503';
     proxy.retryAfter = 7;
-    const loop = reconnecting(`ws://127.0.0.1:${proxy.port}/echo`, { clock, random: () => 0.5, onBackoff: b.onBackoff, liveness: false });
+    const loop = reconnecting(`ws://127.0.0.1:${proxy.port}/echo`, { timers, random: () => 0.5, onBackoff: b.onBackoff, liveness: false });
     const first = loop.next();
 
     // Two 503s with Retry-After: 7 s: the wait is 7 s, above the backoff's 1 s and 2 s.
@@ -139,13 +139,32 @@ describe('reconnecting(): the schedule on a fake clock', { timeout: 30_000 }, ()
     assert.notEqual(ws.readyState, 'open', 'leaving the loop closes the connection');
   });
 
+  it('reads a Retry-After date against wall time (wallNow), not the monotonic clock of the timers', async (t) => {
+    const { port } = await serve(t);
+    const proxy = await FaultProxy.start(port);
+    t.after(() => proxy.close());
+    proxy.mode = 'http503';
+    proxy.retryAfter = 'Sun, 06 Nov 1994 08:50:37 GMT';
+    // The fake monotonic clock reads about 1000 s: taken for wall time, the date would lie 25 years ahead.
+    const { timers } = fakeTimers();
+    const wallNow = (): number => Date.parse('Sun, 06 Nov 1994 08:49:37 GMT');
+    const b = backoffs();
+    const engine = new ReconnectEngine(`ws://127.0.0.1:${proxy.port}/echo`, { timers, wallNow, random: () => 0.5, onBackoff: b.onBackoff, liveness: false });
+    const first = engine.connections().next();
+    const info = await b.next(1);
+    assert.equal(info.ending.type === 'handshake' && info.ending.retryAfter, 60_000);
+    assert.equal(info.delay, 60_000);
+    engine.stop();
+    assert.deepEqual(await first, { done: true, value: undefined });
+  });
+
   it('gives up after maxAttempts, throwing the last error, and after maxElapsed', async (t) => {
     const proxy = await FaultProxy.start(1);
     t.after(() => proxy.close());
     proxy.mode = 'refuse';
-    const clock = new FakeClock();
+    const { clock, timers } = fakeTimers();
     const b = backoffs();
-    const loop = reconnecting(`ws://127.0.0.1:${proxy.port}/`, { clock, random: () => 1, maxAttempts: 3, onBackoff: b.onBackoff, liveness: false });
+    const loop = reconnecting(`ws://127.0.0.1:${proxy.port}/`, { timers, random: () => 1, maxAttempts: 3, onBackoff: b.onBackoff, liveness: false });
     const result = loop.next();
     for (const n of [1, 2]) {
       const info = await b.next(n);
@@ -155,10 +174,10 @@ describe('reconnecting(): the schedule on a fake clock', { timeout: 30_000 }, ()
     await assert.rejects(result, ConnectError);
     assert.equal(proxy.accepted, 3);
 
-    const clock2 = new FakeClock();
+    const { clock: clock2, timers: timers2 } = fakeTimers();
     const b2 = backoffs();
     // random 1: waits of 2 s, 4 s, 8 s; 2 + 4 fit in 10 s, the third (14 s) does not.
-    const loop2 = reconnecting(`ws://127.0.0.1:${proxy.port}/`, { clock: clock2, random: () => 1, maxElapsed: 10_000, onBackoff: b2.onBackoff, liveness: false });
+    const loop2 = reconnecting(`ws://127.0.0.1:${proxy.port}/`, { timers: timers2, random: () => 1, maxElapsed: 10_000, onBackoff: b2.onBackoff, liveness: false });
     const result2 = loop2.next();
     for (const n of [1, 2]) {
       const info = await b2.next(n);
@@ -174,10 +193,10 @@ describe('reconnecting(): endings from a hybi server', { timeout: 30_000 }, () =
   /** Runs a loop against /close/:code and reports how many connections it yielded and the waits it took. */
   async function endings(t: TestContext, code: number, extra: Parameters<typeof reconnecting>[1] = {}) {
     const { port } = await serve(t);
-    const clock = new FakeClock();
+    const { clock, timers } = fakeTimers();
     const b = backoffs();
     let connections = 0;
-    const loop = reconnecting(`ws://127.0.0.1:${port}/close/${code}`, { clock, random: () => 0.5, minUptime: 0, onBackoff: b.onBackoff, liveness: false, ...extra });
+    const loop = reconnecting(`ws://127.0.0.1:${port}/close/${code}`, { timers, random: () => 0.5, minUptime: 0, onBackoff: b.onBackoff, liveness: false, ...extra });
     const run = (async () => {
       for await (const ws of loop) {
         connections++;
@@ -191,8 +210,11 @@ describe('reconnecting(): endings from a hybi server', { timeout: 30_000 }, () =
       const settled = await Promise.race([run.then(() => true), b.next(driven + 1).then(() => false)]);
       if (settled) break;
       driven++;
+      // 'now' takes no timer; a backoff waits until its timer is armed, then time moves past it.
+      const delay = b.seen[driven - 1]!.delay;
+      if (delay === 0) continue;
       await clock.untilTimer();
-      clock.advance(b.seen[driven - 1]!.delay);
+      clock.advance(delay);
     }
     await run;
     return { connections, waits: b.seen };
@@ -243,9 +265,9 @@ describe('reconnecting(): endings from a hybi server', { timeout: 30_000 }, () =
 
   it('a connection that lived minUptime resets the attempt count; one that did not keeps backing off', async (t) => {
     const { port } = await serve(t);
-    const clock = new FakeClock();
+    const { clock, timers } = fakeTimers();
     const b = backoffs();
-    const loop = reconnecting(`ws://127.0.0.1:${port}/close-on-message/1011`, { clock, random: () => 0.5, minUptime: 5000, onBackoff: b.onBackoff, liveness: false });
+    const loop = reconnecting(`ws://127.0.0.1:${port}/close-on-message/1011`, { timers, random: () => 0.5, minUptime: 5000, onBackoff: b.onBackoff, liveness: false });
     // The engine decides when the next connection is asked for, so the loop is driven by hand.
     let pending = loop.next();
     for (let n = 1; n <= 4; n++) {
@@ -271,10 +293,10 @@ describe('reconnecting(): faults on the link', { timeout: 30_000 }, () => {
     const { port } = await serve(t);
     const proxy = await FaultProxy.start(port);
     t.after(() => proxy.close());
-    const clock = new FakeClock();
+    const { clock, timers } = fakeTimers();
     const b = backoffs();
     const engine = new ReconnectEngine(`ws://127.0.0.1:${proxy.port}/echo`, {
-      clock,
+      timers,
       random: () => 0.5,
       onBackoff: b.onBackoff,
       liveness: { interval: 1000, timeout: 500 },
@@ -323,8 +345,8 @@ describe('reconnecting(): faults on the link', { timeout: 30_000 }, () => {
 
   it('maxAttempts after closes throws a ConnectionClosedError with the last code', async (t) => {
     const { port } = await serve(t);
-    const clock = new FakeClock();
-    const loop = reconnecting(`ws://127.0.0.1:${port}/close/1011`, { clock, maxAttempts: 1, liveness: false });
+    const { clock, timers } = fakeTimers();
+    const loop = reconnecting(`ws://127.0.0.1:${port}/close/1011`, { timers, maxAttempts: 1, liveness: false });
     const ws = (await loop.next()).value!;
     await ended(ws);
     await assert.rejects(loop.next(), (e: unknown) => e instanceof ConnectionClosedError && e.closeCode === 1011);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ReconnectingWebSocket } from '../../src/api/reconnecting-websocket.js';
 import { WebSocketServer } from '../../src/api/server.js';
 import { SendQueueFullError } from '../../src/api/errors.js';
-import { FakeClock } from '../helpers/fake-reconnect-clock.js';
+import { fakeTimers } from '../helpers/fake-clock.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 
 const serverScript = fileURLToPath(new URL('../fixtures/reconnect-server.js', import.meta.url));
@@ -95,7 +95,7 @@ describe('ReconnectingWebSocket: the send queue while disconnected', { timeout: 
     const proxy = await FaultProxy.start(1);
     proxy.mode = 'refuse';
     t.after(() => proxy.close());
-    const rws = new ReconnectingWebSocket(`ws://127.0.0.1:${proxy.port}/`, { clock: new FakeClock(), liveness: false, queue });
+    const rws = new ReconnectingWebSocket(`ws://127.0.0.1:${proxy.port}/`, { timers: fakeTimers().timers, liveness: false, queue });
     const drops: Array<[string, string]> = [];
     rws.on('drop', (data, reason) => drops.push([String(data), reason]));
     t.after(() => rws.close());
@@ -143,8 +143,8 @@ describe('ReconnectingWebSocket: the send queue while disconnected', { timeout: 
     const proxy = await FaultProxy.start(port);
     t.after(() => proxy.close());
     proxy.mode = 'refuse';
-    const clock = new FakeClock();
-    const rws = new ReconnectingWebSocket(`ws://127.0.0.1:${proxy.port}/`, { clock, random: () => 0, liveness: false, queue: { ttl: 1000 } });
+    const { clock, timers } = fakeTimers();
+    const rws = new ReconnectingWebSocket(`ws://127.0.0.1:${proxy.port}/`, { timers, random: () => 0, liveness: false, queue: { ttl: 1000 } });
     t.after(() => rws.close());
     const drops: string[] = [];
     rws.on('drop', (data, reason) => drops.push(`${String(data)} ${reason}`));

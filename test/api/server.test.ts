@@ -16,6 +16,7 @@ import { WebSocketServer, type WebSocketServerOptions } from '../../src/api/serv
 import type { WebSocket } from '../../src/api/websocket.js';
 import { InvalidArgumentError } from '../../src/core/errors.js';
 import { selfSignedCertificate } from '../fixtures/cert.js';
+import { quietFor as sleep, waitFor } from '../helpers/wait.js';
 
 const fixtures = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -171,15 +172,10 @@ function closeEvent(ws: WsClient): Promise<{ code: number; reason: string }> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `predicate` until it holds or `timeout` passes (for counters that change on 'close'). */
+/** Waits until `predicate` holds (for counters that change on 'close'); fails after `timeout` (scaled). */
 async function eventually(predicate: () => boolean, timeout = 2000): Promise<void> {
-  const end = Date.now() + timeout;
-  while (!predicate()) {
-    if (Date.now() > end) assert.fail('condition not reached in time');
-    await sleep(10);
-  }
+  await waitFor(predicate, { timeout, what: 'the condition' });
 }
 
 async function echo(ws: WebSocket): Promise<void> {

@@ -23,6 +23,8 @@ import { closePair, isSocket, rawPair, sleep, transports, within, wsPair, type R
 import type { MessageCodec } from '../../src/node/message-codec.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { deflateCodecs } from '../helpers/deflate.js';
+import { fakeTimers } from '../helpers/fake-clock.js';
+import { quietFor, waitFor } from '../helpers/wait.js';
 
 const text = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -42,11 +44,7 @@ function next<E extends 'close' | 'error' | 'message' | 'ping' | 'pong' | 'open'
 }
 
 async function until(condition: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const start = performance.now();
-  while (!condition()) {
-    if (performance.now() - start > ms) throw new Error(`${what} not reached within ${ms} ms`);
-    await sleep(5);
-  }
+  await waitFor(condition, { timeout: ms, what });
 }
 
 /** Watches for unhandled rejections while `body` runs (and a few turns after). */
@@ -421,11 +419,15 @@ for (const transport of transports) {
       const sender = (async () => {
         for (; sent < count; sent++) await client.send(message);
       })();
-      // Wait until the sender is stuck: the server stopped reading its socket.
+      // Wait for the event the assertions are about (the server stopped reading its socket), then
+      // until the sender has made no progress for a while: that "no progress" is the one real
+      // wait here, scaled by HYBI_TEST_TIME_SCALE (helpers/wait.ts). A slow machine only makes it
+      // take longer: once the server has paused, the sender can fill the buffers but no more.
+      await waitFor(() => serverStream.isPaused(), { timeout: 20_000, what: 'the server pausing its socket' });
       let last = -1;
       while (last !== sent) {
         last = sent;
-        await sleep(200);
+        await quietFor(200);
       }
       assert.ok(sent < count, 'the sender was held back');
       assert.equal(serverStream.isPaused(), true, 'the server stopped reading');
@@ -691,10 +693,14 @@ for (const transport of transports) {
     });
 
     test('traffic postpones idleTimeout', async () => {
-      const { client, server } = await wsPair(transport, { server: { idleTimeout: 200 } });
+      // On the fake clock: 400 ms of it pass, 50 at a time, and each message is read before time moves on.
+      const { clock, timers } = fakeTimers();
+      const { client, server } = await wsPair(transport, { server: { idleTimeout: 200, timers } });
       for (let i = 0; i < 8; i++) {
-        await sleep(50);
+        clock.advance(50);
+        const read = server.receive();
         await client.send('still here');
+        await read;
       }
       assert.equal(server.readyState, 'open');
       await closePair(client, server);
@@ -785,7 +791,7 @@ for (const transport of transports) {
       await sleep(5);
       assert.equal(pendingTimers(), before, 'no timer for a connection with keep-alive and idle off');
       const timed = await wsPair(transport, { client: { pingInterval: 1000, idleTimeout: 5000 } });
-      await sleep(5);
+      await waitFor(() => pendingTimers() === before + 1, { what: "the timed connection's timer" });
       assert.equal(pendingTimers(), before + 1, 'one timer serves keep-alive and idle');
       await closePair(client, server, timed.client, timed.server);
       assert.equal(pendingTimers(), before);

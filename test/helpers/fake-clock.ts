@@ -17,6 +17,7 @@ interface FakeTicker extends Ticker {
 export class FakeClock implements Clock {
   private time: number;
   private readonly tickers = new Set<FakeTicker>();
+  private waiting: Array<() => void> = [];
 
   constructor(start = 1_000_000) {
     this.time = start;
@@ -41,12 +42,24 @@ export class FakeClock implements Clock {
       },
     };
     this.tickers.add(ticker);
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const wake of waiting) wake();
     return ticker;
   }
 
   /** Ticks running now (a wheel with pending timers has one). */
   get running(): number {
     return this.tickers.size;
+  }
+
+  /**
+   * Resolves once some tick is running (at once if one already is): a wheel of the service starts
+   * ticking when its first timer is scheduled, so this is how a test waits until code running on
+   * real I/O has armed a timer before it moves time.
+   */
+  async untilTimer(): Promise<void> {
+    while (this.tickers.size === 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
   }
 
   /**

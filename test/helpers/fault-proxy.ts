@@ -13,8 +13,8 @@ export type FaultMode = 'pass' | 'stall' | 'drip' | 'refuse' | 'http503';
 export class FaultProxy {
   readonly server: Server;
   mode: FaultMode = 'pass';
-  /** Seconds the http503 answer asks the client to wait. */
-  retryAfter = 7;
+  /** The Retry-After of the http503 answer: seconds, or an HTTP date (a string). */
+  retryAfter: number | string = 7;
   /** Connections accepted so far. */
   accepted = 0;
   /** Bytes forwarded from the target to clients (what a client could have read so far). */

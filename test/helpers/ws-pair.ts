@@ -6,13 +6,14 @@
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { decodeFrame } from '../../src/core/frame-parser.js';
-import { encodeFrame, type EncodeFrameOptions, type Frame } from '../../src/core/frame.js';
+import { RawPeer } from './raw-peer.js';
 import type { ConnectionInit } from '../../src/api/connection-init.js';
 import { WebSocket } from '../../src/api/websocket.js';
 import type { WebSocketOptions } from '../../src/api/options.js';
 import { duplexPair } from './duplex-pair.js';
 import { tcpPair } from './tcp-pair.js';
+
+export { RawPeer };
 
 export type Transport = 'memory' | 'tcp';
 
@@ -56,75 +57,6 @@ export async function closePair(...sockets: WebSocket[]): Promise<void> {
   );
 }
 
-/**
- * A raw WebSocket endpoint: reads frames off a stream (any masking accepted) and writes frames
- * exactly as told. It never answers anything by itself.
- */
-export class RawPeer {
-  readonly stream: Duplex;
-  readonly role: 'client' | 'server';
-  private buffered: Uint8Array = new Uint8Array(0);
-  private frames: Frame[] = [];
-  private waiters: ((frame: Frame | null) => void)[] = [];
-  ended = false;
-
-  constructor(stream: Duplex, role: 'client' | 'server') {
-    this.stream = stream;
-    this.role = role;
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('end', () => this.onEnd());
-    stream.on('close', () => this.onEnd());
-    stream.on('error', () => {});
-  }
-
-  private onData(chunk: Buffer): void {
-    const joined = new Uint8Array(this.buffered.length + chunk.length);
-    joined.set(this.buffered);
-    joined.set(chunk, this.buffered.length);
-    let offset = 0;
-    for (;;) {
-      const decoded = decodeFrame(joined.subarray(offset));
-      if (decoded === null) break;
-      offset += decoded.bytesConsumed;
-      // Copy: the payload may be a view of `joined`.
-      const frame = { ...decoded.frame, payload: Buffer.from(decoded.frame.payload) };
-      const waiter = this.waiters.shift();
-      if (waiter) waiter(frame);
-      else this.frames.push(frame);
-    }
-    this.buffered = joined.slice(offset);
-  }
-
-  private onEnd(): void {
-    this.ended = true;
-    for (const waiter of this.waiters.splice(0)) waiter(null);
-  }
-
-  /** The next frame received, or null when the stream ended first. */
-  nextFrame(): Promise<Frame | null> {
-    const frame = this.frames.shift();
-    if (frame) return Promise.resolve(frame);
-    if (this.ended) return Promise.resolve(null);
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  /** Encodes a frame (masked when this peer is a client) without writing it. */
-  encode(options: EncodeFrameOptions): Uint8Array {
-    return encodeFrame({ mask: this.role === 'client', ...options });
-  }
-
-  /** Writes frames in one write. */
-  send(...frames: EncodeFrameOptions[]): void {
-    const parts = frames.map((f) => this.encode(f));
-    this.stream.write(Buffer.concat(parts));
-  }
-
-  /** Writes raw bytes. */
-  write(bytes: Uint8Array): void {
-    this.stream.write(bytes);
-  }
-}
-
 /** A WebSocket facing a RawPeer over the chosen transport. */
 export async function rawPair(
   transport: Transport,
@@ -144,10 +76,8 @@ export function isSocket(stream: Duplex): stream is Socket {
   return typeof (stream as Socket).remotePort === 'number';
 }
 
-/** Resolves after `ms`; for waits that a test bounds explicitly. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+/** The remaining real waits of the api tests: wait.ts `quietFor` (scaled by HYBI_TEST_TIME_SCALE); wait for events instead where one exists. */
+export { quietFor as sleep } from './wait.js';
 
 /** Rejects if `promise` does not settle within `ms` (keeps a hung test from hanging the run). */
 export async function within<T>(promise: Promise<T>, ms: number, what = 'operation'): Promise<T> {

@@ -20,6 +20,7 @@ import { WebSocket } from '../../src/api/websocket.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { tcpPair } from '../helpers/tcp-pair.js';
 import { closePair, sleep, within } from '../helpers/ws-pair.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Records what a driver reports. */
 class Recorder {
@@ -88,14 +89,18 @@ const masked = (opcode: number, payload: string | Uint8Array, extra: { fin?: boo
  * A stand-in for permessage-deflate that claims RSV1 and reverses the payload's bytes, with a
  * decode delay to show that the driver waits for it, in order.
  */
-function reversingCodec(options: { delay?: number; fail?: Error } = {}): MessageCodec & { closed: number; decoded: number } {
+function reversingCodec(options: { delay?: number; gate?: Promise<void>; fail?: Error } = {}): MessageCodec & { closed: number; decoded: number; started: number } {
   const reverse = (data: Uint8Array): Uint8Array => Uint8Array.from(data).reverse();
   const codec = {
     hook: { name: 'x-reverse', rsvBits: 0x40 },
     header: 'x-reverse',
     closed: 0,
     decoded: 0,
+    started: 0,
     async decode(data: Uint8Array): Promise<Uint8Array> {
+      codec.started++;
+      // A gate the test opens: the decode lasts exactly until the test has looked (no timing).
+      if (options.gate) await options.gate;
       if (options.delay) await sleep(options.delay);
       if (options.fail) throw options.fail;
       codec.decoded++;
@@ -127,7 +132,7 @@ describe('reading', { timeout: 30_000 }, () => {
     assert.deepEqual(record.messages, [['head', true]], 'still paused for the stream');
     assert.ok(driver.isPaused(PauseReason.Stream));
     driver.resume(PauseReason.Stream);
-    await sleep(20);
+    await waitFor(() => record.messages.length === 2, { what: 'the message read after the last resume' });
     assert.deepEqual(record.messages, [['head', true], ['later', true]]);
     driver.terminate();
     await record.closed;
@@ -209,7 +214,7 @@ describe('writing', { timeout: 30_000 }, () => {
       assert.ok(Buffer.from(m.data as Buffer).equals(p), `message ${i}`);
     }
     await Promise.all(sent);
-    await sleep(10);
+    await waitFor(() => freeMaskBlocks() === free, { what: 'the pool blocks coming back' });
     assert.equal(freeMaskBlocks(), free, 'every block of the pool is free again');
   });
 
@@ -223,13 +228,13 @@ describe('writing', { timeout: 30_000 }, () => {
       serverSocket.destroy();
     });
     for (let i = 0; i < 20; i++) void client.send(Buffer.alloc(1 << 20, i));
-    await sleep(10);
+    await waitFor(() => freeMaskBlocks() < free, { what: 'blocks taken for the pending writes' });
     assert.ok(freeMaskBlocks() < free, 'blocks are held for the pending writes');
     const closed = once(client, 'close');
     client.terminate();
     await closed;
     serverSocket.destroy();
-    await sleep(10);
+    await waitFor(() => freeMaskBlocks() === free, { what: 'the pool blocks coming back' });
     assert.equal(freeMaskBlocks(), free, 'every block of the pool is free again');
   });
 
@@ -252,16 +257,18 @@ describe('writing', { timeout: 30_000 }, () => {
 
 describe('extension transform (the permessage-deflate path)', { timeout: 30_000 }, () => {
   test('a message with RSV1 is decoded before delivery, in order, with reads paused meanwhile', async () => {
-    const codec = reversingCodec({ delay: 30 });
+    let open!: () => void;
+    const codec = reversingCodec({ gate: new Promise<void>((resolve) => (open = resolve)) });
     const { driver, record, peer } = driverPair({ codecs: [codec] });
     driver.start();
     peer.write(
       Buffer.concat([masked(Opcode.Text, 'olleh', { rsv1: true }), masked(Opcode.Text, 'plain'), masked(Opcode.Binary, 'dlrow', { rsv1: true })]),
     );
-    await sleep(10);
+    await waitFor(() => codec.started === 1, { what: 'the first decode' });
     assert.deepEqual(record.messages, [], 'nothing is delivered while the first message is being decoded');
     assert.ok(driver.isPaused(TransformHold));
-    await sleep(100);
+    open();
+    await waitFor(() => record.messages.length === 3, { what: 'the three messages' });
     assert.deepEqual(record.messages, [
       ['hello', true],
       ['plain', true],

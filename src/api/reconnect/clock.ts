@@ -1,44 +1,41 @@
 /**
- * The clock the reconnection engine waits on. Every delay it takes (backoff, Retry-After, the
- * liveness ping and its timeout, a queued message's time to live) goes through this interface,
- * so that tests and simulations can drive the whole schedule with a fake clock and no real wait.
+ * How the reconnection engine waits. It has no clock of its own: every delay it takes (backoff,
+ * Retry-After, the liveness ping and its timeout) is a `WheelTimer` on a `TimerService`, the one
+ * timer service of the node and api layers (node/timer-wheel.ts over node/clock.ts), so one fake
+ * clock drives the whole schedule in tests, as it drives the connections' own timers.
  */
-
-/** A source of time and timers; `realClock` is Node's. */
-export interface ReconnectClock {
-  /** Milliseconds since the epoch (Date.now() for the real clock): Retry-After dates are compared with it. */
-  now(): number;
-  /** Calls `callback` once after `ms` milliseconds; the handle goes to clearTimeout. */
-  setTimeout(callback: () => void, ms: number): unknown;
-  /** Cancels a timer from setTimeout; a handle already fired or cleared is ignored. */
-  clearTimeout(handle: unknown): void;
-}
-
-/** Node's clock: Date.now() and the global timers. */
-export const realClock: ReconnectClock = {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
+import { WheelTimer, type TimerService } from '../../node/timer-wheel.js';
 
 /**
- * Waits `ms` on `clock`; resolves false at once (and clears the timer) when `signal` aborts.
- * Never rejects, so a caller decides what an abort means.
+ * Waits `ms` on `timers`; resolves false at once (and cancels the timer) when `signal` aborts.
+ * Never rejects, so a caller decides what an abort means. The timer is ref'd: the caller awaits
+ * it, so it keeps the process alive as a `setTimeout` would. It may fire up to one wheel
+ * resolution late (about 5% of the delay), never early, which a backoff wait does not mind.
  */
-export function waitOn(clock: ReconnectClock, ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+export function waitOn(timers: TimerService, ms: number, signal: AbortSignal | undefined): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     if (signal?.aborted) {
       resolve(false);
       return;
     }
+    // "At once" takes no timer: a wheel timer fires on the next tick at the earliest, and a
+    // reconnection decided 'now' should not wait for one (nor, on a fake clock, for time to move).
+    if (ms <= 0) {
+      resolve(true);
+      return;
+    }
     const onAbort = (): void => {
-      clock.clearTimeout(handle);
+      timer.cancel();
       resolve(false);
     };
-    const handle = clock.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
+    const timer = new WheelTimer(
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(true);
+      },
+      { ref: true, timers },
+    );
+    timer.schedule(ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -1,8 +1,8 @@
 /**
  * The reconnection engine under both shapes (`reconnecting()` and `ReconnectingWebSocket`): an
  * async generator that yields a fresh open WebSocket each time the last one ended, deciding after
- * every ending (policy.ts) whether to stop, come back at once or wait, and waiting on an injectable
- * clock. It also watches liveness: a ping every `liveness.interval`, and a connection whose pong
+ * every ending (policy.ts) whether to stop, come back at once or wait, and waiting on the injectable
+ * timer service (node/timer-wheel.ts). It also watches liveness: a ping every `liveness.interval`, and a connection whose pong
  * is not back within `liveness.timeout` is terminated (a half-open link is found in bounded time).
  */
 import { ConnectError, HandshakeError } from '../../node/errors.js';
@@ -11,7 +11,8 @@ import { connect, resolveConnectOptions, type ConnectOptions } from '../connect.
 import { optionalFunction, optionsObject } from '../options.js';
 import { parseWebSocketURL } from '../url.js';
 import type { WebSocket } from '../websocket.js';
-import { realClock, waitOn, type ReconnectClock } from './clock.js';
+import { systemTimers, WheelTimer, type TimerService } from '../../node/timer-wheel.js';
+import { waitOn } from './clock.js';
 import {
   backoffDelay,
   checkShouldReconnect,
@@ -66,8 +67,18 @@ export interface ReconnectOptions extends Omit<ConnectOptions, 'headers' | 'prot
   onBackoff?: (info: BackoffInfo) => void;
   /** Stops reconnecting: ends a wait or an attempt at once; the open connection is closed with 1000. */
   signal?: AbortSignal;
-  /** The clock for every wait and liveness timer; default the real one. For tests and simulations. */
-  clock?: ReconnectClock;
+  /**
+   * The timer service (wheels over a monotonic clock, node/timer-wheel.ts) of every wait and
+   * liveness timer, and of uptimes and the queue's time to live; default the process's
+   * (`systemTimers`). For tests and simulations: one built over a fake clock runs the schedule
+   * without real waiting.
+   */
+  timers?: TimerService;
+  /**
+   * Wall-clock milliseconds since the epoch; default `Date.now`. Only a Retry-After given as an
+   * HTTP date reads it: that date is wall time, which the monotonic clock of `timers` is not.
+   */
+  wallNow?: () => number;
   /** The random source of the jitter, uniform in [0, 1); default Math.random. */
   random?: () => number;
 }
@@ -83,7 +94,8 @@ const ENGINE_NAMES = [
   'shouldReconnect',
   'liveness',
   'onBackoff',
-  'clock',
+  'timers',
+  'wallNow',
   'random',
   'headers',
   'protocols',
@@ -112,7 +124,8 @@ export class ReconnectEngine {
   readonly #liveness: { interval: number; timeout: number } | null;
   readonly #shouldReconnect: ReconnectOptions['shouldReconnect'];
   readonly #onBackoff: ReconnectOptions['onBackoff'];
-  readonly #clock: ReconnectClock;
+  readonly #timers: TimerService;
+  readonly #wallNow: () => number;
   readonly #random: () => number;
   readonly #stopper = new AbortController();
   #current: WebSocket | null = null;
@@ -148,7 +161,9 @@ export class ReconnectEngine {
     optionalFunction('random', options.random);
     this.#shouldReconnect = options.shouldReconnect;
     this.#onBackoff = options.onBackoff;
-    this.#clock = options.clock ?? realClock;
+    optionalFunction('wallNow', options.wallNow);
+    this.#timers = options.timers ?? systemTimers;
+    this.#wallNow = options.wallNow ?? Date.now;
     this.#random = options.random ?? Math.random;
     const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
@@ -156,9 +171,9 @@ export class ReconnectEngine {
     else signal?.addEventListener('abort', () => this.stop(), { once: true });
   }
 
-  /** The clock the engine waits on (ReconnectingWebSocket times its queue on it too). */
-  get clock(): ReconnectClock {
-    return this.#clock;
+  /** The timer service the engine waits on (ReconnectingWebSocket times its queue on its clock too). */
+  get timers(): TimerService {
+    return this.#timers;
   }
 
   /** True once stop() was called or the signal aborted. */
@@ -181,14 +196,14 @@ export class ReconnectEngine {
    * Asking for the next connection waits until the current one has ended.
    */
   async *connections(): AsyncGenerator<WebSocket, void, undefined> {
-    const clock = this.#clock;
+    const timers = this.#timers;
     const stop = this.#stopper.signal;
     let attempt = 0;
-    let outageStart = clock.now();
+    let outageStart = timers.now();
     let wait: number | null = null;
     try {
       for (;;) {
-        if (wait !== null && !(await waitOn(clock, wait, stop))) return;
+        if (wait !== null && !(await waitOn(timers, wait, stop))) return;
         if (stop.aborted) return;
         attempt++;
         let ws: WebSocket;
@@ -207,7 +222,7 @@ export class ReconnectEngine {
           return;
         }
         this.#current = ws;
-        const openedAt = clock.now();
+        const openedAt = timers.now();
         const ended = this.#watch(ws);
         yield ws;
         const end = await ended;
@@ -247,7 +262,7 @@ export class ReconnectEngine {
   /** The ending of a failed attempt; errors that no retry can fix (bad URL, bad option) are rethrown. */
   #endingOf(error: unknown): ReconnectEnding {
     if (error instanceof HandshakeError) {
-      return { type: 'handshake', status: error.status, retryAfter: retryAfterOf(error, this.#clock.now()), error };
+      return { type: 'handshake', status: error.status, retryAfter: retryAfterOf(error, this.#wallNow()), error };
     }
     if (error instanceof ConnectError) return { type: 'network', error };
     throw error;
@@ -271,7 +286,7 @@ export class ReconnectEngine {
     if (attempt >= b.maxAttempts) throw last;
     let delay = decision === 'now' ? 0 : backoffDelay(attempt, b.minDelay, b.maxDelay, this.#random);
     if (ending.type === 'handshake' && ending.retryAfter !== null) delay = Math.max(delay, Math.min(ending.retryAfter, b.maxRetryAfter));
-    if (this.#clock.now() + delay - outageStart > b.maxElapsed) throw last;
+    if (this.#timers.now() + delay - outageStart > b.maxElapsed) throw last;
     this.#onBackoff?.({ ending, decision, attempt, delay });
     return delay;
   }
@@ -279,34 +294,41 @@ export class ReconnectEngine {
   /** Resolves when `ws` has closed; runs the liveness pings meanwhile. */
   #watch(ws: WebSocket): Promise<Ended> {
     return new Promise<Ended>((resolve) => {
-      const clock = this.#clock;
+      const timers = this.#timers;
       const liveness = this.#liveness;
       let livenessTimeout = false;
-      let timer: unknown = null;
-      const schedulePing = (): void => {
-        timer = clock.setTimeout(() => {
+      let answered = false;
+      // Not ref'd: the open socket keeps the process alive while it is watched.
+      const pongWait = new WheelTimer(
+        () => {
+          if (answered) return;
+          livenessTimeout = true;
+          ws.terminate();
+        },
+        { timers },
+      );
+      const pingWait = new WheelTimer(
+        () => {
           if (ws.readyState !== 'open') return;
-          let answered = false;
+          answered = false;
           ws.ping().then(
             () => {
               answered = true;
               if (ws.readyState !== 'open') return;
-              clock.clearTimeout(timer);
-              schedulePing();
+              pongWait.cancel();
+              pingWait.schedule(liveness!.interval);
             },
             () => {},
           );
-          timer = clock.setTimeout(() => {
-            if (answered) return;
-            livenessTimeout = true;
-            ws.terminate();
-          }, liveness!.timeout);
-        }, liveness!.interval);
-      };
-      if (liveness !== null) schedulePing();
+          pongWait.schedule(liveness!.timeout);
+        },
+        { timers },
+      );
+      if (liveness !== null) pingWait.schedule(liveness.interval);
       ws.once('close', (code, reason) => {
-        if (timer !== null) clock.clearTimeout(timer);
-        resolve({ at: clock.now(), code: livenessTimeout ? 1006 : code, reason: livenessTimeout ? `no pong within ${liveness!.timeout} ms` : reason, livenessTimeout });
+        pingWait.cancel();
+        pongWait.cancel();
+        resolve({ at: timers.now(), code: livenessTimeout ? 1006 : code, reason: livenessTimeout ? `no pong within ${liveness!.timeout} ms` : reason, livenessTimeout });
       });
     });
   }
