@@ -14,6 +14,7 @@ import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { encodeClosePayload } from '../core/close.js';
+import { CloseCode } from '../core/close-code.js';
 import type { Role } from '../core/connection.js';
 import { ConnectionClosedError, ConnectionNotOpenError, InvalidArgumentError, ProtocolError } from '../core/errors.js';
 import { CloseTimeoutError, SendBufferFullError } from '../node/errors.js';
@@ -722,7 +723,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
    * for a code that may not be sent or a bad timeout. Calling it again returns the same promise
    * (its timeout is the first call's); after the close it resolves with how the connection ended.
    */
-  close(code = 1000, reason = '', options?: CloseOptions): Promise<CloseInfo> {
+  close(code: number = CloseCode.NormalClosure, reason = '', options?: CloseOptions): Promise<CloseInfo> {
     let timeout: number | undefined;
     try {
       if (options !== undefined) checkOptionNames('close()', optionsObject('close()', options), CLOSE_NAMES);
@@ -878,7 +879,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
       this.#emitError(new IdleTimeoutError(this.#options.idleTimeout));
     }
     // Straight to the core, past queued sends: a peer silent this long is not reading them.
-    this.#startClose(1001, 'idle timeout');
+    this.#startClose(CloseCode.GoingAway, 'idle timeout');
   }
 
   #onClosed(result: CloseResult): void {
@@ -963,8 +964,8 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     }
     if (this.#state === 'open') {
       this.#state = 'closing';
-      if (this.#sendIdle()) this.#startClose(1011, 'internal error');
-      else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code: 1011, reason: 'internal error', timeout: undefined, size: 0 })).catch(noop);
+      if (this.#sendIdle()) this.#startClose(CloseCode.InternalError, 'internal error');
+      else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code: CloseCode.InternalError, reason: 'internal error', timeout: undefined, size: 0 })).catch(noop);
     }
   }
 }
