@@ -214,7 +214,6 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
     peerClose(code: number, reason: string): void {
       this.ws.#peerClose = { code, reason };
-      if (this.ws.#state === 'open') this.ws.#state = 'closing';
     }
 
     holdCloseReply(): boolean {
@@ -248,7 +247,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     }
 
     fail(code: number, reason: string): void {
-      this.ws.#state = 'closing';
+      this.ws.#closeAsked = true;
       this.ws.#startClose(code, reason);
     }
 
@@ -303,7 +302,13 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
    */
   data: Data = undefined as Data;
 
-  #state: WebSocketReadyState = 'open';
+  /**
+   * A close was asked for here (close(), the idle timeout, a failing listener, a failed send,
+   * terminate()) and may still wait behind queued sends, so the core is still open: readyState
+   * is 'closing' from the call on. The facade's only close flag; the rest is the core's state.
+   */
+  #closeAsked = false;
+  /** How the connection ended (the driver's report of the core's close result), once it has. */
   #final: CloseResult | null = null;
   #peerClose: CloseInfo | null = null;
   #terminated = false;
@@ -361,6 +366,12 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   /** 'open', then 'closing' once a close frame was sent or received, 'closed' once the transport is gone. */
   get readyState(): WebSocketReadyState {
     return this.#state;
+  }
+
+  /** Derived from the core's close state: 'closing' from a close frame either way, a failure or a close asked for here; 'closed' once the transport is gone. */
+  get #state(): WebSocketReadyState {
+    if (this.#final !== null) return 'closed';
+    return !this.#closeAsked && this.#driver.connection.closeState === 'open' ? 'open' : 'closing';
   }
 
   /** The subprotocol the server selected, '' if none. */
@@ -752,7 +763,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     this.#closePromise.catch(noop);
     // While the answer to the peer's close is held, this close (after the sends before it) is it.
     if (this.#state === 'open' || this.#driver.connection.closeReplyPending) {
-      this.#state = 'closing';
+      this.#closeAsked = true;
       if (this.#sendIdle()) this.#startClose(code, reason, timeout);
       else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code, reason, timeout, size: 0 })).catch(noop);
     }
@@ -771,7 +782,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   terminate(): void {
     if (this.#final !== null) return;
     this.#terminated = true;
-    this.#state = 'closing';
+    this.#closeAsked = true;
     this.#driver.terminate();
   }
 
@@ -863,7 +874,6 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
   #onProtocolError(error: ProtocolError): void {
     publishError(this, this.#role, error);
-    if (this.#state === 'open') this.#state = 'closing';
     // A full send buffer is reported by the send() that found it (its promise rejects), like the
     // other bounds on a peer that went quiet; 'error' only when asked for.
     if (error instanceof SendBufferFullError && !this.#options.propagateErrors) return;
@@ -872,7 +882,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
   #onIdle(): void {
     if (this.#state !== 'open') return;
-    this.#state = 'closing';
+    this.#closeAsked = true;
     if (errorChannel.hasSubscribers) publishError(this, this.#role, new IdleTimeoutError(this.#options.idleTimeout));
     if (this.#options.propagateErrors) {
       this.#errorReported = true;
@@ -884,7 +894,6 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
   #onClosed(result: CloseResult): void {
     this.#final = result;
-    this.#state = 'closed';
     const closedError = (): ConnectionClosedError => new ConnectionClosedError(result.code, result.reason, result.wasClean);
 
     this.#pings?.closeAll(closedError);
@@ -963,7 +972,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
       process.emitWarning(error);
     }
     if (this.#state === 'open') {
-      this.#state = 'closing';
+      this.#closeAsked = true;
       if (this.#sendIdle()) this.#startClose(CloseCode.InternalError, 'internal error');
       else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code: CloseCode.InternalError, reason: 'internal error', timeout: undefined, size: 0 })).catch(noop);
     }
