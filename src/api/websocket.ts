@@ -568,7 +568,10 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
    * consumer to catch up (unless we were asked to close meanwhile).
    */
   #mayWrite(): boolean {
-    return this.#state === 'open' || (this.#closePromise === null && this.#driver.connection.closeReplyPending);
+    // On every send: the core's state directly, not the derived readyState.
+    const connection = this.#driver.connection;
+    if (!connection.canSendData) return false;
+    return connection.closeReplyPending ? this.#closePromise === null : !this.#closeAsked;
   }
 
   /**
