@@ -60,7 +60,7 @@ export const DEFAULT_RETRY_MAX_DELAY = 10_000;
 /** permessage-deflate as the client asks for it: the negotiated parameters plus the codec's tuning. */
 export interface ClientDeflateOptions extends DeflateOptions, DeflateCodecOptions {}
 
-/** Retrying failed connects (the Sigil seed's reconnect loop), with exponential backoff and jitter. */
+/** Retrying failed connects, with exponential backoff and jitter. */
 export interface RetryOptions {
   /** Total tries, the first included; default DEFAULT_RETRY_ATTEMPTS. 1 means no retry. */
   attempts?: number;

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { ConnectionClosedError } from '../core/errors.js';
+import { CloseCode } from '../core/close-code.js';
 import type { RouteMatch } from './route.js';
 import type { Message, WebSocket } from './websocket.js';
 
@@ -59,7 +60,7 @@ export function runHandler(
   }
   if (isThenable(outcome)) {
     outcome.then(
-      () => closeQuietly(ws, 1000),
+      () => closeQuietly(ws, CloseCode.NormalClosure),
       (error: unknown) => handlerFailed(error, ws, req, report),
     );
   }
@@ -71,7 +72,7 @@ export function handlerFailed(error: unknown, ws: WebSocket, req: IncomingMessag
   const peerWentAway = error instanceof ConnectionClosedError && (ws.readyState === 'closed' || ws.readyState === 'closing');
   if (!peerWentAway) report(error, ws, req);
   // RFC 6455 section 7.4.1: 1011, the server met a condition that prevented it from fulfilling the request.
-  closeQuietly(ws, 1011);
+  closeQuietly(ws, CloseCode.InternalError);
 }
 
 async function serveMessages(handler: MessageHandler, concurrency: number, ws: WebSocket, req: IncomingMessage, match: RouteMatch): Promise<void> {

@@ -15,6 +15,8 @@
  */
 import { Buffer, isUtf8 } from 'node:buffer';
 import { ConnectionClosedError } from '../core/errors.js';
+import { CloseCode } from '../core/close-code.js';
+import { Failures } from '../core/failures.js';
 import { NotUtf8Error } from './errors.js';
 import type { CloseResult, SocketDriver } from '../node/driver.js';
 import { PauseReason } from './holds.js';
@@ -71,7 +73,7 @@ const noop = (): void => {};
 
 /** Close codes after which `for await` ends quietly even with propagateErrors. */
 function isNormalClose(code: number): boolean {
-  return code === 1000 || code === 1001 || code === 1005;
+  return code === CloseCode.NormalClosure || code === CloseCode.GoingAway || code === CloseCode.NoStatusReceived;
 }
 
 /** A received message as `receive()` gives it; `as` forces the type (NotUtf8Error for binary that is not UTF-8). */
@@ -201,7 +203,7 @@ export class ReceiveQueue {
     const limit = owner.options.maxMessageSize;
     if (incoming.size > limit) {
       this.#incoming = null;
-      owner.fail(1009, `message of more than ${limit} bytes (maxMessageSize)`);
+      owner.fail(Failures.messageTooLarge.closeCode, `message of more than ${limit} bytes (maxMessageSize)`);
       return;
     }
     if (fin) {

@@ -6,6 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { InvalidArgumentError } from '../core/errors.js';
+import { CloseCode } from '../core/close-code.js';
 import type { PreparedFrame } from '../core/prepared-frame.js';
 import type { SocketDriver } from '../node/driver.js';
 import { PauseReason } from './holds.js';
@@ -254,7 +255,7 @@ export class SendQueue extends Fifo<SendJob> {
       }
       // Half a message is on the wire and cannot be taken back: the only honest end is to fail
       // the connection (1011), so the peer never mistakes a truncated message for a whole one.
-      if (!first && driver.connection.canSendData) owner.fail(1011, 'message stream failed');
+      if (!first && driver.connection.canSendData) owner.fail(CloseCode.InternalError, 'message stream failed');
       throw error;
     }
   }
@@ -270,7 +271,7 @@ export class SendQueue extends Fifo<SendJob> {
       },
       written: () => driver.whenWritten(),
       failConnection: () => {
-        if (driver.connection.canSendData) owner.fail(1011, 'message writer failed');
+        if (driver.connection.canSendData) owner.fail(CloseCode.InternalError, 'message writer failed');
       },
     };
   }

@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Buffer } from 'node:buffer';
 import { InvalidArgumentError } from '../core/errors.js';
+import { CloseCode } from '../core/close-code.js';
 import type { HttpRefusal } from '../core/handshake.js';
 import type { DeflateOptions } from '../core/permessage-deflate.js';
 import type { DeflateCodecOptions } from '../node/deflate-codec.js';
@@ -490,7 +491,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
           }, wait + 100);
         });
         // RFC 6455 section 7.4.1: 1001, the endpoint is going away (a server going down).
-        const closed = ws.close(1001, 'server shutting down').then(
+        const closed = ws.close(CloseCode.GoingAway, 'server shutting down').then(
           () => undefined,
           () => undefined,
         );

@@ -13,6 +13,7 @@
 import { Buffer } from 'node:buffer';
 import { ConnectionClosedError, InvalidArgumentError } from '../core/errors.js';
 import type { WebSocket } from './websocket.js';
+import { CloseCode } from '../core/close-code.js';
 
 /** How a WebSocketStream closed, or how to close one: WHATWG's WebSocketCloseInfo. */
 export interface WebSocketCloseInfo {
@@ -64,12 +65,12 @@ function closeInfoOf(reason: unknown): WebSocketCloseInfo {
 export function streamPair(ws: WebSocket): WebSocketStreamPair {
   const close = (info: WebSocketCloseInfo = {}): void => {
     if (ws.readyState !== 'open') return;
-    ws.close(info.closeCode ?? 1000, info.reason ?? '').catch(() => {});
+    ws.close(info.closeCode ?? CloseCode.NormalClosure, info.reason ?? '').catch(() => {});
   };
   const closed = new Promise<Required<WebSocketCloseInfo>>((resolve, reject) => {
     const settle = (code: number, reason: string): void => {
       // 1006: no close frame came (the link broke, or the connection was failed).
-      if (code === 1006) reject(new ConnectionClosedError(code, reason, false));
+      if (code === CloseCode.AbnormalClosure) reject(new ConnectionClosedError(code, reason, false));
       else resolve({ closeCode: code, reason });
     };
     if (ws.readyState === 'closed') settle(ws.closeCode ?? 1006, ws.closeReason ?? '');

@@ -14,6 +14,7 @@ import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { encodeClosePayload } from '../core/close.js';
+import { CloseCode } from '../core/close-code.js';
 import type { Role } from '../core/connection.js';
 import type { PreparedFrame } from '../core/prepared-frame.js';
 import { hubOf, topicsOf } from './topics/hub.js';
@@ -217,7 +218,6 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
     peerClose(code: number, reason: string): void {
       this.ws.#peerClose = { code, reason };
-      if (this.ws.#state === 'open') this.ws.#state = 'closing';
     }
 
     holdCloseReply(): boolean {
@@ -251,7 +251,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     }
 
     fail(code: number, reason: string): void {
-      this.ws.#state = 'closing';
+      this.ws.#closeAsked = true;
       this.ws.#startClose(code, reason);
     }
 
@@ -308,7 +308,13 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
    */
   data: Data = undefined as Data;
 
-  #state: WebSocketReadyState = 'open';
+  /**
+   * A close was asked for here (close(), the idle timeout, a failing listener, a failed send,
+   * terminate()) and may still wait behind queued sends, so the core is still open: readyState
+   * is 'closing' from the call on. The facade's only close flag; the rest is the core's state.
+   */
+  #closeAsked = false;
+  /** How the connection ended (the driver's report of the core's close result), once it has. */
   #final: CloseResult | null = null;
   #peerClose: CloseInfo | null = null;
   #terminated = false;
@@ -367,6 +373,12 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   /** 'open', then 'closing' once a close frame was sent or received, 'closed' once the transport is gone. */
   get readyState(): WebSocketReadyState {
     return this.#state;
+  }
+
+  /** Derived from the core's close state: 'closing' from a close frame either way, a failure or a close asked for here; 'closed' once the transport is gone. */
+  get #state(): WebSocketReadyState {
+    if (this.#final !== null) return 'closed';
+    return !this.#closeAsked && this.#driver.connection.closeState === 'open' ? 'open' : 'closing';
   }
 
   /** The subprotocol the server selected, '' if none. */
@@ -603,7 +615,10 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
    * consumer to catch up (unless we were asked to close meanwhile).
    */
   #mayWrite(): boolean {
-    return this.#state === 'open' || (this.#closePromise === null && this.#driver.connection.closeReplyPending);
+    // On every send: the core's state directly, not the derived readyState.
+    const connection = this.#driver.connection;
+    if (!connection.canSendData) return false;
+    return connection.closeReplyPending ? this.#closePromise === null : !this.#closeAsked;
   }
 
   /**
@@ -772,7 +787,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
    * for a code that may not be sent or a bad timeout. Calling it again returns the same promise
    * (its timeout is the first call's); after the close it resolves with how the connection ended.
    */
-  close(code = 1000, reason = '', options?: CloseOptions): Promise<CloseInfo> {
+  close(code: number = CloseCode.NormalClosure, reason = '', options?: CloseOptions): Promise<CloseInfo> {
     let timeout: number | undefined;
     try {
       if (options !== undefined) checkOptionNames('close()', optionsObject('close()', options), CLOSE_NAMES);
@@ -801,7 +816,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     this.#closePromise.catch(noop);
     // While the answer to the peer's close is held, this close (after the sends before it) is it.
     if (this.#state === 'open' || this.#driver.connection.closeReplyPending) {
-      this.#state = 'closing';
+      this.#closeAsked = true;
       if (this.#sendIdle()) this.#startClose(code, reason, timeout);
       else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code, reason, timeout, size: 0 })).catch(noop);
     }
@@ -820,7 +835,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   terminate(): void {
     if (this.#final !== null) return;
     this.#terminated = true;
-    this.#state = 'closing';
+    this.#closeAsked = true;
     this.#driver.terminate();
   }
 
@@ -912,7 +927,6 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
   #onProtocolError(error: ProtocolError): void {
     publishError(this, this.#role, error);
-    if (this.#state === 'open') this.#state = 'closing';
     // A full send buffer is reported by the send() that found it (its promise rejects), like the
     // other bounds on a peer that went quiet; 'error' only when asked for.
     if (error instanceof SendBufferFullError && !this.#options.propagateErrors) return;
@@ -921,19 +935,18 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
   #onIdle(): void {
     if (this.#state !== 'open') return;
-    this.#state = 'closing';
+    this.#closeAsked = true;
     if (errorChannel.hasSubscribers) publishError(this, this.#role, new IdleTimeoutError(this.#options.idleTimeout));
     if (this.#options.propagateErrors) {
       this.#errorReported = true;
       this.#emitError(new IdleTimeoutError(this.#options.idleTimeout));
     }
     // Straight to the core, past queued sends: a peer silent this long is not reading them.
-    this.#startClose(1001, 'idle timeout');
+    this.#startClose(CloseCode.GoingAway, 'idle timeout');
   }
 
   #onClosed(result: CloseResult): void {
     this.#final = result;
-    this.#state = 'closed';
     const closedError = (): ConnectionClosedError => new ConnectionClosedError(result.code, result.reason, result.wasClean);
 
     this.#pings?.closeAll(closedError);
@@ -1012,9 +1025,9 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
       process.emitWarning(error);
     }
     if (this.#state === 'open') {
-      this.#state = 'closing';
-      if (this.#sendIdle()) this.#startClose(1011, 'internal error');
-      else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code: 1011, reason: 'internal error', timeout: undefined, size: 0 })).catch(noop);
+      this.#closeAsked = true;
+      if (this.#sendIdle()) this.#startClose(CloseCode.InternalError, 'internal error');
+      else void this.#enqueue((settle) => ({ ...settle, kind: 'close', code: CloseCode.InternalError, reason: 'internal error', timeout: undefined, size: 0 })).catch(noop);
     }
   }
 }

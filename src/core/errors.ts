@@ -4,6 +4,7 @@
  * stable string `code` and the fields a caller needs to act on it. The classes only the layers
  * above raise live there (node/errors.ts, api/errors.ts); `hybi` and `hybi/core` export them all.
  */
+import { Failures } from './failures.js';
 
 /** Stable string codes, one per error class (ProtocolError also names the kind of violation). */
 export const ErrorCode = {
@@ -95,7 +96,7 @@ export class ProtocolError<C extends ProtocolErrorCode = ProtocolErrorCode> exte
   /** The close code sent to the peer: 1002, 1003, 1007, 1008, 1009, 1010 or 1011. */
   readonly closeCode: number;
 
-  constructor(message: string, closeCode = 1002, code: C = ErrorCode.Protocol as C) {
+  constructor(message: string, closeCode: number = Failures.protocol.closeCode, code: C = ErrorCode.Protocol as C) {
     super(code, message);
     this.closeCode = closeCode;
   }
@@ -107,7 +108,7 @@ export class MessageTooLargeError extends ProtocolError<typeof ErrorCode.Message
   readonly limit: number;
 
   constructor(message: string, limit: number) {
-    super(message, 1009, ErrorCode.MessageTooLarge);
+    super(message, Failures.messageTooLarge.closeCode, ErrorCode.MessageTooLarge);
     this.limit = limit;
   }
 }

@@ -16,6 +16,7 @@
  * `decodeFrame` is the one-shot form for the low-level API: one whole frame out of a buffer.
  */
 import { InvalidArgumentError, MessageTooLargeError, ProtocolError } from './errors.js';
+import { Failures } from './failures.js';
 import type { Frame } from './frame.js';
 import { DEFAULT_MAX_FRAME_SIZE, MAX_CONTROL_PAYLOAD } from './limits.js';
 import { applyMask, maskWord } from './mask.js';
@@ -92,7 +93,7 @@ const STOPPED = 2;
 const ANY_RSV = -1;
 
 function protocolError(message: string): ProtocolError {
-  return new ProtocolError(message, 1002);
+  return new ProtocolError(message, Failures.protocol.closeCode);
 }
 
 /**

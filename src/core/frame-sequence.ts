@@ -12,7 +12,8 @@
 import { checkClosePayload, encodeClosePayload, isValidCloseCode } from './close.js';
 import { CLOSED, CLOSED_ENDED, CLOSING_BY_PEER, CLOSING_BY_US, closeResultOf, closeStateName, FAILED, OPEN, readyStateOf, TERMINATED, type CloseResult, type CloseState, type Ending } from './close-state.js';
 import type { ConnectionHandler, ReadyState } from './connection.js';
-import { ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError } from './errors.js';
+import { ErrorCode, InvalidArgumentError, ProtocolError } from './errors.js';
+import { failureReason, Failures } from './failures.js';
 import { FrameParser, type FrameParserListener } from './frame-parser.js';
 import type { FrameWriter } from './frame-writer.js';
 import { MAX_CLOSE_REASON } from './limits.js';
@@ -39,7 +40,7 @@ function closeReason(message: string): string {
 
 function invalidUtf8(): ProtocolError {
   // Section 8.1: text that is not valid UTF-8 MUST fail the connection; section 7.4.1: 1007.
-  return new ProtocolError('text message is not valid UTF-8', 1007, ErrorCode.InvalidUTF8);
+  return new ProtocolError('text message is not valid UTF-8', Failures.invalidUtf8.closeCode, ErrorCode.InvalidUTF8);
 }
 
 /**
@@ -261,11 +262,11 @@ export class FrameSequence implements FrameParserListener {
     if (opcode === Opcode.Continuation) {
       // Section 5.4: a continuation frame only continues a fragmented message; without one to
       // continue the endpoint MUST fail the connection (1002, section 7.4.1).
-      if (assembler.mode === NO_MESSAGE) return this.fail(new ProtocolError('continuation frame without a message to continue', 1002));
+      if (assembler.mode === NO_MESSAGE) return this.fail(new ProtocolError('continuation frame without a message to continue', Failures.protocol.closeCode));
     } else {
       // Section 5.4: the fragments of one message MUST NOT be interleaved with another message's,
       // so a text or binary frame inside a fragmented message fails the connection (1002).
-      if (assembler.mode !== NO_MESSAGE) return this.fail(new ProtocolError('new data frame inside a fragmented message', 1002));
+      if (assembler.mode !== NO_MESSAGE) return this.fail(new ProtocolError('new data frame inside a fragmented message', Failures.protocol.closeCode));
       assembler.begin(opcode === Opcode.Text, rsv, this.streaming);
     }
     const error = assembler.frameHeader(fin, length);
@@ -443,9 +444,10 @@ export class FrameSequence implements FrameParserListener {
     this.closeReply = null;
     try {
       if (state !== CLOSING_BY_US) {
-        const code = isValidCloseCode(error.closeCode) ? error.closeCode : 1011;
-        // A peer told only 1009 cannot tell which limit it met: the reason names it and its value.
-        const reason = error instanceof MessageTooLargeError && code === 1009 ? closeReason(error.message) : '';
+        const code = isValidCloseCode(error.closeCode) ? error.closeCode : Failures.internal.closeCode;
+        // The reason is the failure table's: none where the code says it all, the figures where the
+        // peer needs them (a peer told only 1009 cannot tell which limit it met).
+        const reason = closeReason(failureReason(error.code, code, error.message));
         this.writeControl(Opcode.Close, encodeClosePayload(code, reason));
       }
     } finally {
@@ -455,7 +457,7 @@ export class FrameSequence implements FrameParserListener {
   }
 
   private internalFailure(cause: unknown): void {
-    const error = new ProtocolError(`internal error: ${cause instanceof Error ? cause.message : String(cause)}`, 1011);
+    const error = new ProtocolError(`internal error: ${cause instanceof Error ? cause.message : String(cause)}`, Failures.internal.closeCode);
     (error as { cause?: unknown }).cause = cause;
     try {
       this.fail(error);

@@ -18,6 +18,7 @@
 import zlib from 'node:zlib';
 import type { ExtensionHook, Role } from '../core/connection.js';
 import { ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../core/errors.js';
+import { Failures } from '../core/failures.js';
 import { DEFLATE_RSV, PERMESSAGE_DEFLATE, type DeflateParams } from '../core/permessage-deflate.js';
 import type { MessageCodec } from './message-codec.js';
 import { zlibLimiter, type ZlibLimiter } from './zlib-limiter.js';
@@ -235,7 +236,7 @@ export class DeflateCodec implements MessageCodec {
         chunks.push(chunk);
       };
       const onError = (error: Error): void => {
-        const wrapped = new ProtocolError(`invalid compressed data: ${error.message}`, 1007, ErrorCode.Protocol);
+        const wrapped = new ProtocolError(`invalid compressed data: ${error.message}`, Failures.invalidCompressedData.closeCode, ErrorCode.Protocol);
         wrapped.cause = error;
         fail(wrapped);
       };
@@ -273,7 +274,7 @@ export class DeflateCodec implements MessageCodec {
         // second DEFLATE stream that zlib cannot continue, and dropping it would corrupt the message.
         const unconsumed = codec.#inflaterFed - inflater.bytesWritten;
         if (unconsumed > TRAILER.length + 1) {
-          fail(new ProtocolError('data after the final DEFLATE block', 1007, ErrorCode.Protocol));
+          fail(new ProtocolError('data after the final DEFLATE block', Failures.invalidCompressedData.closeCode, ErrorCode.Protocol));
           return;
         }
         // After a final block the stream is finished; so is the window when the peer promised

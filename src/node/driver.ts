@@ -16,6 +16,7 @@
 import { isUtf8 } from 'node:buffer';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { CloseResult } from '../core/close-state.js';
 import { Connection, type ConnectionHandler, type Role } from '../core/connection.js';
 import { CloseTimeoutError } from './errors.js';
 import { ConnectionClosedError, type ProtocolError } from '../core/errors.js';
@@ -59,16 +60,12 @@ export interface DriverOptions extends PumpSettings {
   version?: 'hybi-13' | 'hybi-00';
 }
 
-/** How the connection ended, reported once by `DriverEvents.closed`. */
-export interface CloseResult {
-  /** The peer's close code after a closing handshake; the code we sent when we failed the connection; 1006 otherwise. */
-  code: number;
-  reason: string;
-  /** True when both close frames were exchanged (RFC 6455 section 7.1.5). */
-  wasClean: boolean;
-  /** Why it ended, when not by a clean handshake: ProtocolError, CloseTimeoutError, a transport error, or null. */
-  error: Error | null;
-}
+/**
+ * How the connection ended, reported once by `DriverEvents.closed`: the core's close result
+ * (`connection.closeResult`), whose error is the failure, the driver's CloseTimeoutError, the
+ * transport's error, or null.
+ */
+export type { CloseResult } from '../core/close-state.js';
 
 /** What the driver reports to its owner. All are called synchronously; none may throw. */
 export interface DriverEvents {
@@ -102,16 +99,12 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
   readonly connection: CoreConnection; // legacy (issue 22): a Connection or a Hybi00Connection
   private readonly events: DriverEvents;
 
-  private peerCloseFrame: { code: number; reason: string } | null = null;
-  private failure: ProtocolError | null = null;
   private transportError: Error | null = null;
   private timeoutError: Error | null = null;
   /** terminate() was called: what is still parsed is discarded, not reported. */
   private terminated = false;
   /** The bound on the wait for the peer's close frame (closeTimeout unless startClose() was given one), for its CloseTimeoutError. */
   private closeWait: number;
-  /** How the connection ended, once it has. */
-  private result: CloseResult | null = null;
 
   // Counters for metrics (WebSocketServer.metrics()): plain integers in the object, one increment
   // per message or read, summed only when someone asks; nothing else is done with them.
@@ -213,7 +206,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
     // Unless the answer already came (a transport may deliver it synchronously), bound the wait.
     // A close(code, reason, { timeout }) of the owner bounds it with its own timeout.
     this.closeWait = timeout;
-    if (this.peerCloseFrame === null) this.armCloseTimer(timeout);
+    if (this.connection.closeState === 'closing-by-us') this.armCloseTimer(timeout);
   }
 
   /**
@@ -278,7 +271,6 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
 
   /** @internal */
   close(code: number, reason: string): void {
-    this.peerCloseFrame = { code, reason };
     if (this.closedBy === 0) this.closedBy = 2;
     // The answer (and what was corked before it) must not wait for an uncork that may never come.
     this.uncorkAll();
@@ -296,7 +288,6 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
 
   /** @internal */
   protocolError(error: ProtocolError): void {
-    if (this.failure === null) this.failure = error;
     if (this.closedBy === 0) this.closedBy = 1;
     this.uncorkAll();
     this.stopKeepalive();
@@ -311,7 +302,8 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
   // What the layers below ask of the driver.
 
   protected peerClosed(): boolean {
-    return this.peerCloseFrame !== null;
+    const state = this.connection.closeState;
+    return state === 'closing-by-peer' || state === 'closed';
   }
 
   protected sendKeepalive(): void {
@@ -340,9 +332,9 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
     if (this.finished) return;
     // The owner's consumer did not catch up in time: answer the peer's close now.
     if (this.connection.closeReplyPending) return this.replyToClose();
-    if (this.peerCloseFrame === null && this.failure === null && this.timeoutError === null) {
-      this.timeoutError = new CloseTimeoutError(this.closeWait);
-    }
+    // The peer's close frame never came (not a wait for the end of TCP after a handshake or a failure).
+    const state = this.connection.closeState;
+    if (state === 'open' || state === 'closing-by-us') this.timeoutError ??= new CloseTimeoutError(this.closeWait);
     // The stream is already gone and what it left unparsed was never taken: end without it.
     if (this.closeDeferred) {
       this.closeDeferred = false;
@@ -376,10 +368,10 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
   protected finish(): void {
     if (this.finished) return;
     this.finished = true;
-    // The transport went while our answer to the peer's close was still held: not a clean close.
-    const unanswered = this.connection.closeReplyPending;
     this.stopTimers();
-    if (!this.connection.closed) this.connection.transportClosed();
+    // The core's state decides the result: a transport that went while our answer to the peer's
+    // close was still held leaves an unclean close, a failure keeps its error.
+    this.connection.transportClosed(this.timeoutError ?? this.transportError);
     for (const codec of this.codecs) {
       try {
         codec.close();
@@ -387,16 +379,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
         // A codec that fails to release is not the connection's failure.
       }
     }
-    let result: CloseResult;
-    const peer = this.peerCloseFrame;
-    if (peer !== null && this.failure === null) {
-      result = { code: peer.code, reason: peer.reason, wasClean: !unanswered, error: null };
-    } else if (this.failure !== null) {
-      result = { code: this.failure.closeCode, reason: this.failure.message, wasClean: false, error: this.failure };
-    } else {
-      result = { code: 1006, reason: '', wasClean: false, error: this.timeoutError ?? this.transportError };
-    }
-    this.result = result;
+    const result = this.connection.closeResult!;
     // Senders whose bytes the operating system took are done; the others' may never have left.
     this.rejectWaiters();
     this.events.closed(result);
@@ -404,7 +387,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
 
   /** The error for a send that did not make it before the transport ended. */
   protected closedError(): ConnectionClosedError {
-    const result = this.result;
+    const result = this.connection.closeResult;
     return new ConnectionClosedError(result?.code ?? 1006, result?.reason ?? '', result?.wasClean ?? false);
   }
 }

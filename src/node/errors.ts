@@ -3,6 +3,7 @@
  * core/errors.ts for the codes and the base class.
  */
 import { ErrorCode, ProtocolError, WebSocketError } from '../core/errors.js';
+import { Failures } from '../core/failures.js';
 
 /** The server answered the upgrade request with something other than a valid `101`. */
 export class HandshakeError extends WebSocketError<typeof ErrorCode.Handshake> {
@@ -46,7 +47,7 @@ export class MessageTimeoutError extends ProtocolError<typeof ErrorCode.MessageT
   readonly timeout: number;
 
   constructor(timeout: number) {
-    super(`a message was not completed within ${timeout} ms`, 1008, ErrorCode.MessageTimeout);
+    super(`a message was not completed within ${timeout} ms`, Failures.messageTimeout.closeCode, ErrorCode.MessageTimeout);
     this.timeout = timeout;
   }
 }
@@ -64,7 +65,7 @@ export class SendBufferFullError extends ProtocolError<typeof ErrorCode.SendBuff
   readonly timeout: number;
 
   constructor(limit: number, timeout: number) {
-    super(`more than ${limit} bytes waited ${timeout} ms and none were read: the peer does not read`, 1008, ErrorCode.SendBufferFull);
+    super(`more than ${limit} bytes waited ${timeout} ms and none were read: the peer does not read`, Failures.sendBufferFull.closeCode, ErrorCode.SendBufferFull);
     this.limit = limit;
     this.timeout = timeout;
   }
@@ -136,7 +137,7 @@ export class KeepaliveTimeoutError extends ProtocolError<typeof ErrorCode.Keepal
   readonly timeout: number;
 
   constructor(timeout: number) {
-    super(`keepalive ping timeout: no pong within ${timeout} ms`, 1011, ErrorCode.KeepaliveTimeout);
+    super(`keepalive ping timeout: no pong within ${timeout} ms`, Failures.keepaliveTimeout.closeCode, ErrorCode.KeepaliveTimeout);
     this.timeout = timeout;
   }
 }

@@ -13,6 +13,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { ProtocolError } from '../core/errors.js';
+import { Failures } from '../core/failures.js';
 import { ConnectionTimers, type TimerSettings } from './connection-timers.js';
 import type { MessageCodec } from './message-codec.js';
 import type { TimerService } from './timer-wheel.js';
@@ -284,7 +285,7 @@ export abstract class InputPump<O extends PumpSettings = PumpSettings> extends C
     }
     if (codec === undefined) {
       // The core only asks for RSV bits an extension claimed; this is a defence, not a path.
-      this.failTransform(new ProtocolError('reserved bits set that no extension claims', 1002));
+      this.failTransform(new ProtocolError('reserved bits set that no extension claims', Failures.protocol.closeCode));
       return;
     }
     const name = codec.hook.name;
@@ -314,7 +315,7 @@ export abstract class InputPump<O extends PumpSettings = PumpSettings> extends C
         this.failTransform(
           error instanceof ProtocolError
             ? error
-            : new ProtocolError(`${name} failed: ${error instanceof Error ? error.message : String(error)}`, 1011),
+            : new ProtocolError(`${name} failed: ${error instanceof Error ? error.message : String(error)}`, Failures.internal.closeCode),
         );
       },
     );

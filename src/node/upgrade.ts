@@ -5,15 +5,12 @@
  * *whether* to accept (routes, origins, the accept hook) belong to the server in src/api; this
  * module owns the bytes on the wire, the limits Node does not enforce, and the handshake timer.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { systemTimers, WheelTimer, type TimerService } from './timer-wheel.js';
 import {
   buildRefusalResponse,
   buildUpgradeResponse,
-  checkUpgradeRequest,
   type HttpRefusal,
-  type RequestCheck,
   type UpgradeResponseInit,
 } from '../core/handshake.js';
 
@@ -100,22 +97,6 @@ export function checkRequestLimits(
     return refusal(431, `Request head too large (at most ${maxSize} bytes).\n`);
   }
   return null;
-}
-
-/**
- * The limits, then RFC 6455 section 4.2.1 as the core checks it (method, version, Upgrade,
- * Connection, key, Sec-WebSocket-Version), with the HTTP status each failure deserves.
- */
-export function checkUpgrade(req: IncomingMessage, limits?: UpgradeLimits): RequestCheck {
-  const over = checkRequestLimits(req, limits);
-  if (over !== null) return { ok: false, ...over };
-  return checkUpgradeRequest({
-    method: req.method ?? '',
-    httpVersion: req.httpVersion,
-    headers: req.headers,
-    rawHeaders: req.rawHeaders,
-    target: req.url,
-  });
 }
 
 function swallow(): void {

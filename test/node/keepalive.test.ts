@@ -138,6 +138,8 @@ describe('keep-alive on a fake clock', () => {
     const close = h.frames.at(-1)!;
     assert.equal(close.opcode, Opcode.Close);
     assert.equal(parseClosePayload(close.payload).code, 1011);
+    // The peer is told why, on the wire (as Python websockets does), not only the local caller.
+    assert.equal(parseClosePayload(close.payload).reason, 'keepalive ping timeout');
     // The peer never answers: the close bound ends it, with the keep-alive failure as the cause.
     await h.advance(2020);
     const result = await h.ended();

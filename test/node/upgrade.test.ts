@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { createServer, connect, type Socket, type Server } from 'node:net';
+import { checkHeadLimits, checkRfc6455Request, type Rfc6455Facts, type UpgradeInput } from '../../src/api/upgrade-pipeline.js';
+import type { ResolvedServerOptions } from '../../src/api/options.js';
+import type { RequestCheck } from '../../src/core/handshake.js';
 import {
   checkRequestLimits,
-  checkUpgrade,
   clientErrorRefusal,
   guardHandshake,
   refuseUpgrade,
@@ -89,6 +91,14 @@ describe('request limits', { timeout: 30_000 }, () => {
     assert.equal(checkRequestLimits(fakeRequest({ rawHeaders: validRaw, headers: validHeaders })), null);
   });
 });
+
+/** What the server's upgrade pipeline checks of one request, in its order: the head's limits (step 2), then RFC 6455 (step 3). */
+function checkUpgrade(req: IncomingMessage, limits: Partial<ResolvedServerOptions> = {}): RequestCheck {
+  const input = { req, method: req.method ?? '', url: req.url ?? '', httpVersion: req.httpVersion, headers: req.headers, rawHeaders: req.rawHeaders } as unknown as UpgradeInput<Rfc6455Facts>;
+  const over = checkHeadLimits(input, limits as ResolvedServerOptions);
+  if (over !== null) return { ok: false, ...over };
+  return checkRfc6455Request(input) as RequestCheck;
+}
 
 describe('handshake validation (RFC 6455 section 4.2.1) through the core', { timeout: 30_000 }, () => {
   it('accepts a valid request and reports the key', () => {

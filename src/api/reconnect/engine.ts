@@ -26,6 +26,7 @@ import {
   type ReconnectEnding,
   type ResolvedBackoff,
 } from './policy.js';
+import { CloseCode } from '../../core/close-code.js';
 
 /** A value given once, or a function called before every attempt (a fresh token, another server). */
 export type PerAttempt<T> = T | (() => T | Promise<T>);
@@ -186,7 +187,7 @@ export class ReconnectEngine {
     if (this.#stopper.signal.aborted) return;
     this.#stopper.abort();
     const ws = this.#current;
-    if (ws !== null && ws.readyState === 'open') ws.close(1000).catch(() => {});
+    if (ws !== null && ws.readyState === 'open') ws.close(CloseCode.NormalClosure).catch(() => {});
   }
 
   /**
@@ -245,7 +246,7 @@ export class ReconnectEngine {
       const ws = this.#current;
       this.#current = null;
       // The consumer left the loop (break, return, a throw): its connection goes with it.
-      if (ws !== null && ws.readyState === 'open') ws.close(1000).catch(() => {});
+      if (ws !== null && ws.readyState === 'open') ws.close(CloseCode.NormalClosure).catch(() => {});
     }
   }
 
@@ -328,7 +329,7 @@ export class ReconnectEngine {
       ws.once('close', (code, reason) => {
         pingWait.cancel();
         pongWait.cancel();
-        resolve({ at: timers.now(), code: livenessTimeout ? 1006 : code, reason: livenessTimeout ? `no pong within ${liveness!.timeout} ms` : reason, livenessTimeout });
+        resolve({ at: timers.now(), code: livenessTimeout ? CloseCode.AbnormalClosure : code, reason: livenessTimeout ? `no pong within ${liveness!.timeout} ms` : reason, livenessTimeout });
       });
     });
   }

@@ -6,6 +6,7 @@
 import { ConnectError, HandshakeError } from '../../node/errors.js';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { count, duration, optionalFunction } from '../options.js';
+import { CloseCode } from '../../core/close-code.js';
 
 /** Default `minDelay`: 1 s, the ceiling of the first (random) wait after a drop. */
 export const DEFAULT_RECONNECT_MIN_DELAY = 1_000;
@@ -64,9 +65,17 @@ export type ReconnectDecision = 'stop' | 'now' | 'backoff';
  * done (1000) or refuses us (1008), or the two sides disagree about the protocol (1002, 1003,
  * 1007, 1009, 1010), which a new connection does not change.
  */
-const STOP_CODES: ReadonlySet<number> = new Set([1000, 1002, 1003, 1007, 1008, 1009, 1010]);
+const STOP_CODES: ReadonlySet<number> = new Set<number>([
+  CloseCode.NormalClosure,
+  CloseCode.ProtocolError,
+  CloseCode.UnsupportedData,
+  CloseCode.InvalidPayload,
+  CloseCode.PolicyViolation,
+  CloseCode.MessageTooBig,
+  CloseCode.MandatoryExtension,
+]);
 /** Close codes that announce a server going away or restarting: come back at once. */
-const NOW_CODES: ReadonlySet<number> = new Set([1001, 1012]);
+const NOW_CODES: ReadonlySet<number> = new Set<number>([CloseCode.GoingAway, CloseCode.ServiceRestart]);
 
 /**
  * The ending table (docs/client.md "Reconnection"):

@@ -30,6 +30,7 @@ import type {
   TopicMetrics,
   TopicPosition,
 } from './types.js';
+import { CloseCode } from '../../core/close-code.js';
 
 const PUBLISH_NAMES: ReadonlySet<string> = new Set(['except', 'binary', 'compress', 'key', 'id']);
 /** Longest topic name, in UTF-16 units: topics become broker keys and appear in close reasons. */
@@ -397,7 +398,7 @@ export class TopicHub {
     // RFC 6455 section 7.4.1: 1008, a message that violates the endpoint's policy (here: reading
     // too slowly to keep up). The reason says what filled up. The close frame is not queued
     // behind the dropped data: it goes to the socket now.
-    void subscriber.ws.close(1008, `too slow: ${queued} messages (${bytes} bytes) waiting, ${name}`).catch(() => {});
+    void subscriber.ws.close(CloseCode.PolicyViolation, `too slow: ${queued} messages (${bytes} bytes) waiting, ${name}`).catch(() => {});
   }
 
   /** Moves queued messages to the socket each time it has drained enough. */

@@ -17,6 +17,7 @@ import { ConnectionNotOpenError, InvalidArgumentError, NotSupportedByVersionErro
 import { resolveCoreLimits } from '../limits.js';
 import { encodeCloseFrame, encodeTextFrame, Hybi00Parser, SENTINEL } from './framing.js';
 import { HYBI00_VERSION } from './handshake.js';
+import { CloseCode } from '../close-code.js';
 
 /**
  * Every public member of the RFC 6455 Connection but its frame parser's callbacks (onHeader,
@@ -25,7 +26,7 @@ import { HYBI00_VERSION } from './handshake.js';
 export type CoreConnection = Omit<{ [K in keyof Connection]: Connection[K] }, 'onHeader' | 'onPayload' | 'onError'>;
 
 /** The code reported for a close that carried none (RFC 6455 section 7.1.5's 1005). */
-const NO_STATUS = 1005;
+const NO_STATUS = CloseCode.NoStatusReceived;
 
 function unsupported(feature: string, what: string): NotSupportedByVersionError {
   return new NotSupportedByVersionError(HYBI00_VERSION, feature, `${what}: a hybi-00 (draft-hixie-76) connection cannot carry it`);
@@ -100,7 +101,7 @@ export class Hybi00Connection implements CoreConnection {
   get closeResult(): CloseResult | null {
     if (this.failure !== null) return { code: this.failure.closeCode, reason: this.failure.message, wasClean: false, error: this.failure };
     if (this.cleanlyClosed()) return { code: NO_STATUS, reason: '', wasClean: true, error: null };
-    if (this.ended) return { code: 1006, reason: '', wasClean: false, error: this.transportError };
+    if (this.ended) return { code: CloseCode.AbnormalClosure, reason: '', wasClean: false, error: this.transportError };
     return null;
   }
 
@@ -185,7 +186,7 @@ export class Hybi00Connection implements CoreConnection {
     try {
       this.parser.push(chunk);
     } catch (cause) {
-      const error = new ProtocolError(`internal error: ${cause instanceof Error ? cause.message : String(cause)}`, 1011);
+      const error = new ProtocolError(`internal error: ${cause instanceof Error ? cause.message : String(cause)}`, CloseCode.InternalError);
       (error as { cause?: unknown }).cause = cause;
       this.fail(error);
     }

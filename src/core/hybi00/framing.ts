@@ -12,6 +12,7 @@
  */
 import { ErrorCode, MessageTooLargeError, ProtocolError } from '../errors.js';
 import { Utf8Validator } from '../utf8.js';
+import { CloseCode } from '../close-code.js';
 
 /** Type byte of a text frame. */
 export const TEXT_FRAME = 0x00;
@@ -112,7 +113,7 @@ export class Hybi00Parser {
           if (this.state === TEXT) {
             const piece = chunk.subarray(i, end);
             if (!this.validator.feed(piece) || (found && !this.validator.end())) {
-              return this.fail(new ProtocolError('invalid UTF-8 in a hybi-00 text frame', 1007, ErrorCode.InvalidUTF8));
+              return this.fail(new ProtocolError('invalid UTF-8 in a hybi-00 text frame', CloseCode.InvalidPayload, ErrorCode.InvalidUTF8));
             }
             if (piece.length > 0 || found) {
               const first = !this.started;
