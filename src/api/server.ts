@@ -30,6 +30,8 @@ import type { DeflateCodecOptions } from '../node/deflate-codec.js';
 import { HttpListener } from '../node/http-listener.js';
 import { handlerFailed, runHandler, type ConnectionHandler, type ErrorReporter, type MessageHandler } from './handler-lifecycle.js';
 import { upgradeHttp1, type Http1Host } from './http1-upgrade.js';
+import { attachHttp2, type Http2AttachOptions } from './http2-upgrade.js'; // http2 hook
+import { isHttp2Server, type Http2AnyServer } from '../node/http2-streams.js'; // http2 hook
 import { ServerMetrics, type MetricsSnapshot } from './metrics.js';
 import { checkListenOptions, checkOptionNames, optionalFunction, optionsObject, resolveServerOptions, type ResolvedServerOptions } from './options.js';
 import { Router, type RouteMatch, type RouteOptions, type RouteParams, type RoutePattern } from './route.js';
@@ -150,6 +152,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   readonly #router = new Router();
   readonly #clients = new Set<WebSocket>();
   readonly #sources: UpgradeSource[] = [];
+  /** http2 hook: attached HTTP/2 servers and the function that detaches each. */
+  readonly #h2Sources = new Map<Http2AnyServer, () => void>();
   /** Handshakes past the 'upgrade' event, waiting on an accept hook: close() refuses them at once. */
   readonly #inflight = new Map<Duplex, () => void>();
   /** What the upgrade pipeline and its HTTP/1.1 transport use of this server (one object, made once). */
@@ -299,9 +303,19 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
    * Serves WebSocket upgrades on an existing http or https server (Express's, Fastify's, ...):
    * every 'upgrade' request is handled here (including 404 for unknown paths); ordinary requests
    * are left to the application. `close()` detaches again and leaves that server running.
+   *
+   * An `http2.createSecureServer()` or `http2.createServer()` (h2c) is served too: attaching
+   * advertises SETTINGS_ENABLE_CONNECT_PROTOCOL and every extended CONNECT with `:protocol
+   * websocket` (RFC 8441) goes through the same checks and routes (see docs/http2.md);
+   * `options` apply to those servers only.
    */
-  attach(server: HttpServer | HttpsServer): this {
+  attach(server: HttpServer | HttpsServer | Http2AnyServer, options?: Http2AttachOptions): this {
     if (this.#closing !== null) throw new Error('this WebSocketServer is closed');
+    // http2 hook: an HTTP/2 server is served by its own transport (http2-upgrade.ts).
+    if (isHttp2Server(server)) {
+      if (!this.#h2Sources.has(server)) this.#h2Sources.set(server, attachHttp2(this.#host, server, options));
+      return this;
+    }
     if (this.#sources.some((s) => s.server === server)) return this;
     const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
       void upgradeHttp1(this.#host, req, socket, head);
@@ -450,6 +464,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
 
   async #shutdown(): Promise<void> {
     for (const { server, listener } of this.#sources.splice(0)) server.off('upgrade', listener);
+    for (const detach of this.#h2Sources.values()) detach(); // http2 hook
+    this.#h2Sources.clear(); // http2 hook
     const own = this.#listener;
     own?.stopAccepting();
     for (const abort of [...this.#inflight.values()]) abort();

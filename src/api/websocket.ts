@@ -60,6 +60,7 @@ import { checkOptionNames, DEFAULT_FRAGMENT_SIZE, optionsObject, type ResolvedOp
 import { PingTracker } from './ping-tracker.js';
 import { ReceiveQueue, type ReceiveQueueOwner } from './receive-queue.js';
 import { sendSplit, SendQueue, type SendJob, type SendQueueOwner, type Settle } from './send-queue.js';
+import { cancelStream } from '../node/http2-streams.js'; // http2 hook
 import type {
   CloseInfo,
   CloseOptions,
@@ -297,6 +298,8 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   readonly #protocol: string;
   readonly #extensions: string;
   readonly #role: Role;
+  // http2 hook: the handshake's transport (ws.transport) and terminate()'s RST_STREAM CANCEL.
+  readonly #transport: 'http1' | 'http2';
   readonly #observer: { pingRoundTrip(ms: number): void } | null;
 
   /**
@@ -346,6 +349,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     this.#url = init.url ?? '';
     this.#protocol = init.protocol ?? '';
     this.#role = init.role;
+    this.#transport = given.transport ?? 'http1'; // http2 hook
     this.#observer = given.observer ?? null;
     this.#extensions = this.#codecs.length === 0 ? '' : this.#codecs.map((c) => c.header).join(', ');
     this.#link = new WebSocket.#Link(this);
@@ -365,6 +369,15 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   /** 'open', then 'closing' once a close frame was sent or received, 'closed' once the transport is gone. */
   get readyState(): WebSocketReadyState {
     return this.#state;
+  }
+
+  /**
+   * How the WebSocket was set up: 'http1', an HTTP/1.1 Upgrade on its own TCP connection, or
+   * 'http2', an extended CONNECT (RFC 8441) on one stream of a shared HTTP/2 connection (then
+   * `socket` is that Http2Stream). (http2 hook)
+   */
+  get transport(): 'http1' | 'http2' {
+    return this.#transport;
   }
 
   /** The subprotocol the server selected, '' if none. */
@@ -776,6 +789,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     if (this.#final !== null) return;
     this.#terminated = true;
     this.#state = 'closing';
+    if (this.#transport === 'http2') cancelStream(this.#driver.stream); // http2 hook: RST_STREAM CANCEL, not NO_ERROR
     this.#driver.terminate();
   }
 
