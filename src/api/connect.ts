@@ -36,6 +36,7 @@ import {
   type ResolvedOptions,
 } from './options.js';
 import { parseWebSocketURL, type WebSocketURL } from './url.js';
+import { connectHttp2 } from './http2-connect.js'; // http2 hook
 import type { ConnectionInit } from './connection-init.js';
 import { WebSocket, type MessageCodec, type WebSocketOptions } from './websocket.js';
 
@@ -93,8 +94,13 @@ export interface ConnectOptions extends WebSocketOptions {
    * are dropped on a redirect to another origin (scheme, host or port); other headers go on.
    */
   maxRedirects?: number;
-  /** How to carry the upgrade; only 'http1' (the default) for now. HTTP/2 (RFC 8441) is planned. */
-  transport?: 'http1';
+  /**
+   * How to carry the handshake: 'http1' (the default), an Upgrade on a TCP connection of its own;
+   * 'http2', an extended CONNECT (RFC 8441) on a stream of one HTTP/2 session per origin shared by
+   * every WebSocket to it (TLS with ALPN h2 for wss:, prior-knowledge h2c for ws:). The server must
+   * advertise SETTINGS_ENABLE_CONNECT_PROTOCOL; redirects are not followed. See docs/http2.md.
+   */
+  transport?: 'http1' | 'http2';
   /** Retry failed connects; default none (one try). Never retries a 4xx refusal, a bad URL or option, or an abort. */
   retry?: RetryOptions;
   /**
@@ -210,6 +216,8 @@ export interface ConnectPlan {
   onRetry: RetryOptions['onRetry'];
   extensions: ClientExtension[];
   connection: ResolvedOptions;
+  /** http2 hook: 'http2' opens the WebSocket as an RFC 8441 stream (http2-connect.ts). */
+  transport?: 'http1' | 'http2';
 }
 
 /**
@@ -235,12 +243,8 @@ export function resolveConnectOptions(given: ConnectOptions | undefined, where =
     ...connection
   } = options;
 
-  if (transport !== undefined && transport !== 'http1') {
-    throw new InvalidArgumentError(
-      (transport as string) === 'http2'
-        ? "transport 'http2': WebSocket over HTTP/2 (RFC 8441) is not supported yet; use 'http1'"
-        : `unknown transport ${JSON.stringify(transport)}: only 'http1' is supported`,
-    );
+  if (transport !== undefined && transport !== 'http1' && transport !== 'http2') {
+    throw new InvalidArgumentError(`unknown transport ${JSON.stringify(transport)}: 'http1' or 'http2'`);
   }
   const offered = typeof protocols === 'string' ? [protocols] : [...(protocols ?? [])];
   // Tokens and uniqueness (section 4.1) are checked by buildClientRequest, before any dial.
@@ -280,6 +284,7 @@ export function resolveConnectOptions(given: ConnectOptions | undefined, where =
     onRetry: retrying.onRetry,
     extensions: clientExtensions(options),
     connection: resolveOptions(connection),
+    transport, // http2 hook
   };
 }
 
@@ -392,6 +397,7 @@ async function attemptOnce(target: WebSocketURL, settings: ConnectPlan): Promise
 async function handshake(first: WebSocketURL, settings: ConnectPlan, signal: AbortSignal, deadline: number): Promise<WebSocket> {
   let current = first;
   let headers = withAuth(settings.headers, first);
+  if (settings.transport === 'http2') return connectHttp2(first, settings, headers, signal); // http2 hook
   for (let redirects = 0; ; redirects++) {
     const key = generateKey();
     // Built before dialing: a header the handshake owns, or CR/LF in a value, fails here and

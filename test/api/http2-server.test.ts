@@ -248,3 +248,37 @@ describe('WebSocket over HTTP/2, server (RFC 8441)', () => {
     assert.equal(h2.listening, true);
   });
 });
+
+describe('WebSocket over HTTP/2, multiplexing', () => {
+  it('100 WebSockets on one session: one stalled by a peer that never reads while the other 99 echo', async (t) => {
+    const { session } = await h2serve(t, {}, (wss) => {
+      wss.route('/stall', async (ws) => {
+        // Far more than the stream's flow-control window: the rest waits for a reader.
+        const chunk = new Uint8Array(256 * 1024);
+        for (let i = 0; i < 8; i++) void ws.send(chunk).catch(() => {});
+      });
+      wss.route('/echo', async (ws) => {
+        for await (const m of ws) await ws.send(m.data);
+      });
+    });
+    const s = await session();
+    const stalled = await extendedConnect(s, '/stall');
+    assert.equal(stalled.status, 200);
+    // Never read: its window fills and stays full.
+    const clients = await Promise.all(
+      Array.from({ length: 99 }, async () => {
+        const { stream, response } = await extendedConnect(s, '/echo');
+        return client(stream, response);
+      }),
+    );
+    const replies = await Promise.all(
+      clients.map(async (ws, i) => {
+        await ws.send(`m${i}`);
+        return (await ws.receive()).data;
+      }),
+    );
+    assert.deepEqual(replies, clients.map((_, i) => `m${i}`));
+    assert.ok(stalled.stream.readableLength <= 1024 * 1024, 'the stalled stream holds at most its window');
+    for (const ws of clients) ws.terminate();
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * WebSocket over HTTP/2 (RFC 8441), client side: connect(url, { transport: 'http2' }) against
+ * hybi's server attached to Node's http2 servers, and against an http2 server that does not
+ * advertise the setting.
+ */
+import { describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import * as http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { connect } from '../../src/api/connect.js';
+import { WebSocketServer, type WebSocketServerOptions } from '../../src/api/server.js';
+import { HandshakeError } from '../../src/core/errors.js';
+import { selfSignedCertificate } from '../fixtures/cert.js';
+
+async function h2serve(t: TestContext, options: WebSocketServerOptions = {}, tls = false, attach = true) {
+  const h2 = tls ? http2.createSecureServer(selfSignedCertificate()) : http2.createServer();
+  const wss = new WebSocketServer(options);
+  wss.on('handlerError', () => {});
+  const seen: { transport: string; key: unknown }[] = [];
+  wss.on('connection', async (ws, req) => {
+    seen.push({ transport: ws.transport, key: req.headers['sec-websocket-key'] });
+    for await (const m of ws) await ws.send(m.data);
+  });
+  let sessions = 0;
+  h2.on('session', () => sessions++);
+  if (attach) wss.attach(h2);
+  h2.listen(0, '127.0.0.1');
+  await once(h2, 'listening');
+  const { port } = h2.address() as AddressInfo;
+  t.after(async () => {
+    await wss.close();
+    h2.close();
+  });
+  return { wss, h2, port, seen, sessions: () => sessions };
+}
+
+describe('WebSocket over HTTP/2, client (connect with transport http2)', () => {
+  it('opens RFC-strict streams (no Sec-WebSocket-Key) that share one session per origin, transport http2 on both sides', async (t) => {
+    const { port, seen, sessions } = await h2serve(t);
+    const a = await connect(`ws://127.0.0.1:${port}/a`, { transport: 'http2' });
+    const b = await connect(`ws://127.0.0.1:${port}/b`, { transport: 'http2' });
+    t.after(() => {
+      a.terminate();
+      b.terminate();
+    });
+    assert.equal(a.transport, 'http2');
+    await a.send('one');
+    await b.send('two');
+    assert.deepEqual(await a.receive(), { type: 'text', data: 'one' });
+    assert.deepEqual(await b.receive(), { type: 'text', data: 'two' });
+    assert.equal(sessions(), 1);
+    assert.deepEqual(seen, [
+      { transport: 'http2', key: undefined },
+      { transport: 'http2', key: undefined },
+    ]);
+    assert.equal((await a.close()).code, 1000);
+    // The other WebSocket's stream is untouched by the first one's close.
+    await b.send('still');
+    assert.deepEqual(await b.receive(), { type: 'text', data: 'still' });
+  });
+
+  it('speaks h2 over TLS (ALPN) with permessage-deflate and a subprotocol', async (t) => {
+    const { port } = await h2serve(t, { compress: true, protocols: ['chat'] }, true);
+    const ws = await connect(`wss://127.0.0.1:${port}/`, { transport: 'http2', tls: { ca: selfSignedCertificate().cert }, compress: true, protocols: ['chat'] });
+    t.after(() => ws.terminate());
+    assert.equal(ws.protocol, 'chat');
+    assert.match(ws.extensions, /^permessage-deflate/);
+    const big = 'x'.repeat(100_000);
+    await ws.send(big);
+    assert.deepEqual(await ws.receive(), { type: 'text', data: big });
+    await ws.send(new Uint8Array([9, 8, 7]));
+    const m = await ws.receive();
+    assert.deepEqual([...(m.data as Buffer)], [9, 8, 7]);
+  });
+
+  it('fails with HandshakeError when the server does not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL, or refuses', async (t) => {
+    const plain = await h2serve(t, {}, false, false);
+    await assert.rejects(connect(`ws://127.0.0.1:${plain.port}/`, { transport: 'http2' }), (err: unknown) => {
+      assert.ok(err instanceof HandshakeError);
+      assert.match(err.message, /SETTINGS_ENABLE_CONNECT_PROTOCOL/);
+      return true;
+    });
+    const guarded = await h2serve(t, { accept: () => ({ status: 401, body: 'who are you?' }) });
+    await assert.rejects(connect(`ws://127.0.0.1:${guarded.port}/`, { transport: 'http2' }), (err: unknown) => {
+      assert.ok(err instanceof HandshakeError);
+      assert.equal(err.status, 401);
+      assert.equal(err.body, 'who are you?');
+      return true;
+    });
+  });
+});
