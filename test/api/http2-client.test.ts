@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { Agent, WebSocket as UndiciWebSocket } from 'undici';
 import { connect } from '../../src/api/connect.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../../src/api/server.js';
 import { HandshakeError } from '../../src/core/errors.js';
@@ -88,5 +89,21 @@ describe('WebSocket over HTTP/2, client (connect with transport http2)', () => {
       assert.equal(err.body, 'who are you?');
       return true;
     });
+  });
+
+  it("serves undici's WebSocket over HTTP/2 (allowH2), which sends a Sec-WebSocket-Key and needs the accept back", async (t) => {
+    const { port, seen } = await h2serve(t, {}, true);
+    const dispatcher = new Agent({ allowH2: true, connect: { ca: selfSignedCertificate().cert } });
+    t.after(() => dispatcher.close());
+    const u = new UndiciWebSocket(`wss://127.0.0.1:${port}/`, { dispatcher } as never);
+    await once(u as unknown as EventTarget, 'open');
+    u.send('from undici');
+    const [event] = (await once(u as unknown as EventTarget, 'message')) as [MessageEvent];
+    assert.equal(event.data, 'from undici');
+    assert.equal(seen[0]!.transport, 'http2');
+    assert.equal(typeof seen[0]!.key, 'string');
+    const closed = once(u as unknown as EventTarget, 'close');
+    u.close();
+    await closed;
   });
 });
