@@ -107,3 +107,40 @@ describe('WebSocket over HTTP/2, client (connect with transport http2)', () => {
     await closed;
   });
 });
+
+describe('listen({ http2: true, tls }): HTTP/2 and HTTP/1.1 on one TLS port', () => {
+  it('serves WebSockets over HTTP/2 and HTTP/1.1 upgrades alike, answers plain requests with 426, and closes', async () => {
+    const wss = new WebSocketServer();
+    const transports: string[] = [];
+    wss.on('connection', async (ws) => {
+      transports.push(ws.transport);
+      for await (const m of ws) await ws.send(m.data);
+    });
+    const { port } = await wss.listen({ host: '127.0.0.1', http2: true, tls: selfSignedCertificate() });
+    const tls = { ca: selfSignedCertificate().cert };
+    const over2 = await connect(`wss://127.0.0.1:${port}/`, { transport: 'http2', tls });
+    const over1 = await connect(`wss://127.0.0.1:${port}/`, { tls });
+    await over2.send('two');
+    await over1.send('one');
+    assert.deepEqual([(await over2.receive()).data, (await over1.receive()).data], ['two', 'one']);
+    assert.deepEqual(transports.sort(), ['http1', 'http2']);
+
+    const session = http2.connect(`https://127.0.0.1:${port}`, tls);
+    const page = session.request({ ':path': '/' });
+    const [headers] = (await once(page, 'response')) as [http2.IncomingHttpHeaders];
+    assert.equal(headers[':status'], 426);
+    assert.equal(headers['upgrade'], undefined);
+    page.resume();
+    await once(page, 'end');
+    session.close();
+
+    const closes = Promise.all([once(over2, 'close'), once(over1, 'close')]);
+    await wss.close();
+    const codes = (await closes).map(([code]) => code);
+    assert.deepEqual(codes, [1001, 1001]);
+  });
+
+  it('refuses http2: true without tls, before listening', async () => {
+    await assert.rejects(new WebSocketServer().listen({ http2: true }), /needs tls/);
+  });
+});
