@@ -6,7 +6,7 @@
  */
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import * as http2 from 'node:http2';
+import type * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { buildH2Refusal } from '../core/handshake-h2.js';
 import { upgradeRequiredRefusal } from '../node/upgrade.js';
@@ -40,7 +40,8 @@ export async function listenHttp2(input: Http2ListenInput, attach: (server: http
       res.writeHead(status, headers as Record<string, string>);
       res.end(body);
     });
-  const server = http2.createSecureServer({ ...input.tls, allowHTTP1: true }, onRequest as never);
+  // Loaded on first use only (see node/http2-streams.ts).
+  const server = process.getBuiltinModule('node:http2').createSecureServer({ ...input.tls, allowHTTP1: true }, onRequest as never);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (session) => {
     sessions.add(session);

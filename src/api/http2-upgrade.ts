@@ -13,7 +13,7 @@
  * doing so for extended CONNECT, and answers a plain CONNECT with that same 405 when nobody else
  * listens, so the user's server behaves as before for everything else.
  */
-import * as http2 from 'node:http2';
+import type * as http2 from 'node:http2';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HttpRefusal } from '../core/handshake.js';
@@ -106,7 +106,9 @@ export async function upgradeHttp2(
   stream.on('error', noop);
   // Handed to hooks and handlers as `req`, as the compatibility layer would make it: headers,
   // url (:path), method, httpVersion '2.0', socket.
-  const req = new http2.Http2ServerRequest(stream, headers, {}, rawHeaders as string[]) as unknown as IncomingMessage;
+  // node:http2 is loaded only by programs that use it (see node/http2-streams.ts); here it is.
+  const { Http2ServerRequest } = process.getBuiltinModule('node:http2');
+  const req = new Http2ServerRequest(stream, headers, {}, rawHeaders as string[]) as unknown as IncomingMessage;
   const input: UpgradeInput<H2Facts> = {
     req,
     method: String(headers[':method'] ?? ''),

@@ -6,7 +6,7 @@
  * session that received GOAWAY (or failed) is forgotten at once, so new WebSockets get a new one
  * while the old session's streams finish.
  */
-import * as http2 from 'node:http2';
+import type * as http2 from 'node:http2';
 import { isIP } from 'node:net';
 import type { TlsDialOptions } from './dial.js';
 
@@ -56,7 +56,8 @@ function openSession(key: string, target: SessionTarget): Entry {
   const options: http2.SecureClientSessionOptions = target.secure
     ? { ...target.tls, ALPNProtocols: ['h2'], servername: target.tls.servername ?? (isIP(target.hostname) ? '' : target.hostname) }
     : {};
-  const session = http2.connect(authority, options);
+  // Loaded on first use only (see http2-streams.ts).
+  const session = process.getBuiltinModule('node:http2').connect(authority, options);
   const forget = (): void => {
     if (pool.get(key) === entry) pool.delete(key);
   };

@@ -4,7 +4,9 @@
  * refusal with a body), and resetting a stream the way `terminate()` means it. The checks and the
  * header blocks are the core's (core/handshake-h2.ts).
  */
-import * as http2 from 'node:http2';
+// Types only: loading node:http2 has a cost (and, under a terminal with both NO_COLOR and
+// FORCE_COLOR set, prints a warning), which programs that never speak HTTP/2 should not pay.
+import type * as http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { buildH2Refusal, type H2Headers } from '../core/handshake-h2.js';
 import type { HttpRefusal } from '../core/handshake.js';
@@ -67,11 +69,14 @@ export function respondRefusal(stream: http2.ServerHttp2Stream, answer: HttpRefu
  * needed"), which is what `terminate()` means; a destroy alone would send NO_ERROR. Does nothing
  * for other streams, which `terminate()` destroys.
  */
+/** RST_STREAM error code CANCEL (RFC 9113 section 7), Node's NGHTTP2_CANCEL. */
+const CANCEL = 0x8;
+
 export function cancelStream(stream: Duplex): void {
   const h2 = stream as Duplex & { close?: (code: number) => void; rstCode?: number; session?: unknown };
   if (h2.session === undefined || typeof h2.close !== 'function' || stream.destroyed) return;
   try {
-    h2.close(http2.constants.NGHTTP2_CANCEL);
+    h2.close(CANCEL);
   } catch {
     // Already closing: the destroy that follows ends it.
   }
