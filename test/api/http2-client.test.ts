@@ -144,3 +144,28 @@ describe('listen({ http2: true, tls }): HTTP/2 and HTTP/1.1 on one TLS port', ()
     await assert.rejects(new WebSocketServer().listen({ http2: true }), /needs tls/);
   });
 });
+
+describe('GOAWAY', () => {
+  it('after the server sends GOAWAY, open WebSockets go on and the next connect() opens a new session', async (t) => {
+    const { port, h2, sessions } = await h2serve(t);
+    const serverSessions: http2.ServerHttp2Session[] = [];
+    h2.on('session', (s) => serverSessions.push(s));
+    const first = await connect(`ws://127.0.0.1:${port}/`, { transport: 'http2' });
+    t.after(() => first.terminate());
+    assert.equal(serverSessions.length, 1);
+    const goaway = new Promise<void>((resolve) => {
+      // The client's session is private; the stream's session is the one the GOAWAY reaches.
+      (first.socket as unknown as http2.ClientHttp2Stream).session!.once('goaway', () => resolve());
+    });
+    // NO_ERROR with the last stream id the session saw: streams already open go on.
+    serverSessions[0]!.goaway(http2.constants.NGHTTP2_NO_ERROR);
+    await goaway;
+    await first.send('after goaway');
+    assert.deepEqual(await first.receive(), { type: 'text', data: 'after goaway' });
+    const second = await connect(`ws://127.0.0.1:${port}/`, { transport: 'http2' });
+    t.after(() => second.terminate());
+    await second.send('new session');
+    assert.deepEqual(await second.receive(), { type: 'text', data: 'new session' });
+    assert.equal(sessions(), 2);
+  });
+});
