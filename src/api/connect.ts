@@ -40,6 +40,7 @@ import { requestThroughAgent } from '../node/proxy/agent.js';
 import { dialRoute } from '../node/proxy/route.js';
 import { PROXY_OPTION_NAMES, resolveProxyOptions, type ProxyOptions, type ResolvedProxy } from './options.js';
 import { parseWebSocketURL, type WebSocketURL } from './url.js';
+import { connectHttp2 } from './http2-connect.js'; // http2 hook
 import type { ConnectionInit } from './connection-init.js';
 import { WebSocket, type MessageCodec, type WebSocketOptions } from './websocket.js';
 import { resolveVersion, type ProtocolVersion } from './legacy.js'; // legacy (issue 22)
@@ -99,8 +100,13 @@ export interface ConnectOptions extends WebSocketOptions, ProxyOptions {
    * are dropped on a redirect to another origin (scheme, host or port); other headers go on.
    */
   maxRedirects?: number;
-  /** How to carry the upgrade; only 'http1' (the default) for now. HTTP/2 (RFC 8441) is planned. */
-  transport?: 'http1';
+  /**
+   * How to carry the handshake: 'http1' (the default), an Upgrade on a TCP connection of its own;
+   * 'http2', an extended CONNECT (RFC 8441) on a stream of one HTTP/2 session per origin shared by
+   * every WebSocket to it (TLS with ALPN h2 for wss:, prior-knowledge h2c for ws:). The server must
+   * advertise SETTINGS_ENABLE_CONNECT_PROTOCOL; redirects are not followed. See docs/http2.md.
+   */
+  transport?: 'http1' | 'http2';
   /** Retry failed connects; default none (one try). Never retries a 4xx refusal, a bad URL or option, or an abort. */
   retry?: RetryOptions;
   /**
@@ -227,6 +233,8 @@ export interface ConnectPlan {
   proxy: ResolvedProxy;
   /** legacy (issue 22): the protocol to speak. */
   version: ProtocolVersion;
+  /** http2 hook: 'http2' opens the WebSocket as an RFC 8441 stream (http2-connect.ts). */
+  transport?: 'http1' | 'http2';
 }
 
 /**
@@ -253,12 +261,8 @@ export function resolveConnectOptions(given: ConnectOptions | undefined, where =
     ...connection
   } = options;
 
-  if (transport !== undefined && transport !== 'http1') {
-    throw new InvalidArgumentError(
-      (transport as string) === 'http2'
-        ? "transport 'http2': WebSocket over HTTP/2 (RFC 8441) is not supported yet; use 'http1'"
-        : `unknown transport ${JSON.stringify(transport)}: only 'http1' is supported`,
-    );
+  if (transport !== undefined && transport !== 'http1' && transport !== 'http2') {
+    throw new InvalidArgumentError(`unknown transport ${JSON.stringify(transport)}: 'http1' or 'http2'`);
   }
   const offered = typeof protocols === 'string' ? [protocols] : [...(protocols ?? [])];
   // Tokens and uniqueness (section 4.1) are checked by buildClientRequest, before any dial.
@@ -300,6 +304,7 @@ export function resolveConnectOptions(given: ConnectOptions | undefined, where =
     connection: resolveOptions(connection),
     proxy: resolveProxyOptions(options),
     version: resolveVersion(version, options.agent), // legacy (issue 22)
+    transport, // http2 hook
   };
 }
 
@@ -419,6 +424,7 @@ async function handshake(first: WebSocketURL, settings: ConnectPlan, signal: Abo
   if (settings.version === 'hybi-00') return connectHybi00(first, { ...settings, headers: withAuth(settings.headers, first), dialSocket: (o) => dialRoute(settings.proxy.route, o) }, signal); // legacy (issue 22)
   let current = first;
   let headers = withAuth(settings.headers, first);
+  if (settings.transport === 'http2') return connectHttp2(first, settings, headers, signal); // http2 hook
   for (let redirects = 0; ; redirects++) {
     const key = generateKey();
     // Built before dialing: a header the handshake owns, or CR/LF in a value, fails here and

@@ -26,10 +26,12 @@ export interface ConnectionInit extends WebSocketInit {
   observer?: { pingRoundTrip(ms: number): void };
   /** The timer service of the connection's driver timers; default the process's. Tests pass one over a fake clock. */
   timers?: TimerService;
+  /** How the handshake was made: 'http1' (the default) or 'http2' (RFC 8441, the stream is an Http2Stream); `ws.transport`. */
+  transport?: 'http1' | 'http2';
 }
 
 /** What a direct construction may pass: the init's fields (public and these) and every connection option. */
-const INIT_NAMES: ReadonlySet<string> = new Set(['role', 'url', 'protocol', 'head', 'codecs', 'options', 'version', 'timers', ...CONNECTION_OPTION_NAMES]);
+const INIT_NAMES: ReadonlySet<string> = new Set(['role', 'url', 'protocol', 'head', 'codecs', 'options', 'version', 'timers', 'transport', ...CONNECTION_OPTION_NAMES]);
 
 /**
  * The options of a WebSocket built from `init`: the front-ends (connect(), the server) resolved

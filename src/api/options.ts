@@ -400,7 +400,7 @@ const SERVER_HINTS: Readonly<Record<string, string>> = {
 
 const ROUTE_NAMES: ReadonlySet<string> = new Set(['protocols', 'requireProtocol', 'accept', 'concurrency']);
 
-const LISTEN_NAMES: ReadonlySet<string> = new Set(['port', 'host', 'onRequest']);
+const LISTEN_NAMES: ReadonlySet<string> = new Set(['port', 'host', 'onRequest', 'http2', 'tls']); // http2 hook: http2, tls
 
 const LISTEN_HINTS: Readonly<Record<string, string>> = {
   tls: 'listen() serves plain HTTP; for TLS, attach() an https server',
@@ -527,6 +527,10 @@ export function checkListenOptions(options: ListenOptions): void {
   if (options.port !== undefined && options.port > 65535) throw new InvalidArgumentError(`port must be from 0 to 65535, got ${options.port}`);
   if (options.host !== undefined && typeof options.host !== 'string') throw new InvalidArgumentError('host must be a string');
   optionalFunction('onRequest', options.onRequest);
+  // http2 hook: HTTP/2 needs TLS here (browsers speak h2 only over TLS).
+  const h2 = options as { http2?: unknown; tls?: unknown };
+  if (h2.http2 !== undefined && typeof h2.http2 !== 'boolean') throw new InvalidArgumentError('http2 must be a boolean');
+  if (h2.http2 === true && (typeof h2.tls !== 'object' || h2.tls === null)) throw new InvalidArgumentError('listen({ http2: true }) needs tls: { key, cert } (browsers speak HTTP/2 only over TLS)');
 }
 
 // ---------------------------------------------------------------------------------------------

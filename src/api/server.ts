@@ -30,6 +30,10 @@ import { HttpListener } from '../node/http-listener.js';
 import { handlerFailed, runHandler, type ConnectionHandler, type ErrorReporter, type MessageHandler } from './handler-lifecycle.js';
 import { upgradeHttp1, type Http1Host } from './http1-upgrade.js';
 import type { LegacyOptions } from './legacy.js'; // legacy (issue 22)
+import { attachHttp2, type Http2AttachOptions } from './http2-upgrade.js'; // http2 hook
+import { listenHttp2, type Http2Listening } from './http2-listen.js'; // http2 hook
+import type { SecureServerOptions as Http2SecureServerOptions } from 'node:http2'; // http2 hook
+import { isHttp2Server, type Http2AnyServer } from '../node/http2-streams.js'; // http2 hook
 import { ServerMetrics, type MetricsSnapshot } from './metrics.js';
 import { checkListenOptions, checkOptionNames, optionalFunction, optionsObject, resolveServerOptions, type ResolvedServerOptions } from './options.js';
 import { Router, type RouteMatch, type RouteOptions, type RouteParams, type RoutePattern } from './route.js';
@@ -121,6 +125,14 @@ export interface ListenOptions {
   host?: string;
   /** Answers plain HTTP requests (a page, a health check); default: 426 Upgrade Required. */
   onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Serve HTTP/2 and HTTP/1.1 on one TLS port (ALPN h2, http/1.1): WebSockets over HTTP/2 (RFC
+   * 8441) and HTTP/1.1 upgrades alike; needs `tls`. `onRequest` then also gets HTTP/2 requests
+   * (Http2ServerRequest and Http2ServerResponse). Default false: HTTP/1.1 only, no TLS. (http2 hook)
+   */
+  http2?: boolean;
+  /** TLS for `http2: true` (key, cert, ...: Node's SecureServerOptions). */
+  tls?: Http2SecureServerOptions;
 }
 
 /** Options of `broadcast`. */
@@ -162,6 +174,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   readonly #router = new Router();
   readonly #clients = new Set<WebSocket>();
   readonly #sources: UpgradeSource[] = [];
+  /** http2 hook: attached HTTP/2 servers and the function that detaches each. */
+  readonly #h2Sources = new Map<Http2AnyServer, () => void>();
+  /** http2 hook: the server of listen({ http2: true }). */
+  #h2Listening: Http2Listening | null = null;
   /** Handshakes past the 'upgrade' event, waiting on an accept hook: close() refuses them at once. */
   readonly #inflight = new Map<Duplex, () => void>();
   /** What the upgrade pipeline and its HTTP/1.1 transport use of this server (one object, made once). */
@@ -272,8 +288,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.#listener !== null) return Promise.reject(new Error('this WebSocketServer is already listening'));
+    if (this.#listener !== null || this.#h2Listening !== null) return Promise.reject(new Error('this WebSocketServer is already listening'));
     if (this.#closing !== null) return Promise.reject(new Error('this WebSocketServer is closed'));
+    // http2 hook: one TLS port for HTTP/2 and HTTP/1.1 (http2-listen.ts).
+    if (options.http2 === true) return listenHttp2(options, (s) => this.attach(s)).then((l) => ((this.#h2Listening = l), l.address));
     const resolved = this.#options;
     const self = this;
     const listener = new HttpListener(
@@ -314,15 +332,23 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
    * Serves WebSocket upgrades on an existing http or https server (Express's, Fastify's, ...):
    * every 'upgrade' request is handled here (including 404 for unknown paths); ordinary requests
    * are left to the application. `close()` detaches again and leaves that server running.
+   *
+   * An `http2.createSecureServer()` or `http2.createServer()` (h2c) is served too: attaching
+   * advertises SETTINGS_ENABLE_CONNECT_PROTOCOL and every extended CONNECT with `:protocol
+   * websocket` (RFC 8441) goes through the same checks and routes (see docs/http2.md);
+   * `options` apply to those servers only.
    */
-  attach(server: HttpServer | HttpsServer): this {
+  attach(server: HttpServer | HttpsServer | Http2AnyServer, options?: Http2AttachOptions): this {
     if (this.#closing !== null) throw new Error('this WebSocketServer is closed');
+    // http2 hook: an HTTP/2 server's streams are served by their own transport (http2-upgrade.ts);
+    // its HTTP/1.1 side (allowHTTP1) emits 'upgrade' like an http.Server, handled below.
+    if (isHttp2Server(server) && !this.#h2Sources.has(server)) this.#h2Sources.set(server, attachHttp2(this.#host, server, options));
     if (this.#sources.some((s) => s.server === server)) return this;
     const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
       void upgradeHttp1(this.#host, req, socket, head);
     };
     server.on('upgrade', listener);
-    this.#sources.push({ server, listener });
+    this.#sources.push({ server: server as HttpServer, listener }); // http2 hook: the cast
     return this;
   }
 
@@ -472,6 +498,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
 
   async #shutdown(): Promise<void> {
     for (const { server, listener } of this.#sources.splice(0)) server.off('upgrade', listener);
+    for (const detach of this.#h2Sources.values()) detach(); // http2 hook
+    this.#h2Sources.clear(); // http2 hook
     const own = this.#listener;
     own?.stopAccepting();
     for (const abort of [...this.#inflight.values()]) abort();
@@ -501,5 +529,6 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     );
     await own?.closeAll();
     await this.#topics.close(); // topics hook (issue 20)
+    await this.#h2Listening?.close(); // http2 hook
   }
 }

@@ -59,6 +59,7 @@ import { PingTracker } from './ping-tracker.js';
 import { streamPair, type WebSocketStreamPair } from './stream-pair.js';
 import { ReceiveQueue, type ReceiveQueueOwner } from './receive-queue.js';
 import { sendSplit, SendQueue, type SendJob, type SendQueueOwner, type Settle } from './send-queue.js';
+import { cancelStream } from '../node/http2-streams.js'; // http2 hook
 import type {
   CloseInfo,
   CloseOptions,
@@ -298,6 +299,8 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   readonly #role: Role;
   /** legacy (issue 22): the protocol spoken. */
   readonly #version: ProtocolVersion;
+  // http2 hook: the handshake's transport (ws.transport) and terminate()'s RST_STREAM CANCEL.
+  readonly #transport: 'http1' | 'http2';
   readonly #observer: { pingRoundTrip(ms: number): void } | null;
 
   /**
@@ -353,6 +356,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     this.#url = init.url ?? '';
     this.#protocol = init.protocol ?? '';
     this.#role = init.role;
+    this.#transport = given.transport ?? 'http1'; // http2 hook
     this.#observer = given.observer ?? null;
     this.#extensions = this.#codecs.length === 0 ? '' : this.#codecs.map((c) => c.header).join(', ');
     this.#version = init.version === 'hybi-00' ? 'hybi-00' : 'hybi-13'; // legacy (issue 22)
@@ -379,6 +383,15 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
   get #state(): WebSocketReadyState {
     if (this.#final !== null) return 'closed';
     return !this.#closeAsked && this.#driver.connection.closeState === 'open' ? 'open' : 'closing';
+  }
+
+  /**
+   * How the WebSocket was set up: 'http1', an HTTP/1.1 Upgrade on its own TCP connection, or
+   * 'http2', an extended CONNECT (RFC 8441) on one stream of a shared HTTP/2 connection (then
+   * `socket` is that Http2Stream). (http2 hook)
+   */
+  get transport(): 'http1' | 'http2' {
+    return this.#transport;
   }
 
   /** The subprotocol the server selected, '' if none. */
@@ -836,6 +849,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
     if (this.#final !== null) return;
     this.#terminated = true;
     this.#closeAsked = true;
+    if (this.#transport === 'http2') cancelStream(this.#driver.stream); // http2 hook: RST_STREAM CANCEL, not NO_ERROR
     this.#driver.terminate();
   }
 

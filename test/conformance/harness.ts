@@ -16,6 +16,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import { constants as zconst, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 /** RFC 6455 section 1.3: the GUID appended to the key for Sec-WebSocket-Accept. */
@@ -286,7 +287,7 @@ export class Fuzzer {
   /** We ended or destroyed the socket before the peer ended it. */
   endedByUs = false;
 
-  private readonly socket: Socket;
+  private readonly socket: Socket | Duplex;
   private readonly role: 'client' | 'server';
   private readonly deflate: FuzzerDeflate | null;
   private readonly reader = new FrameReader();
@@ -301,12 +302,13 @@ export class Fuzzer {
   // The message being received.
   private message: { binary: boolean; compressed: boolean; parts: Buffer[] } | null = null;
 
-  constructor(socket: Socket, role: 'client' | 'server', deflate: FuzzerDeflate | null, timeout: number) {
+  /** `socket` may also be an HTTP/2 stream (RFC 8441), which has no Nagle to turn off. */
+  constructor(socket: Socket | Duplex, role: 'client' | 'server', deflate: FuzzerDeflate | null, timeout: number) {
     this.socket = socket;
     this.role = role;
     this.deflate = deflate;
     this.deadline = performance.now() + timeout;
-    socket.setNoDelay(true);
+    (socket as Partial<Socket>).setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => {
       for (const frame of this.reader.push(chunk)) this.onFrame(frame);
       this.changed();

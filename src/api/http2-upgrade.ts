@@ -1,0 +1,245 @@
+/**
+ * The HTTP/2 transport of the upgrade pipeline (see upgrade-pipeline.ts): an extended CONNECT with
+ * `:protocol websocket` (RFC 8441) on a stream of an `http2.createServer()` or
+ * `http2.createSecureServer()` becomes an UpgradeInput, runs the very checks an HTTP/1.1 upgrade
+ * runs (routes, origins, subprotocols, accept hooks, headers, permessage-deflate, maxConnections),
+ * and is answered on its stream: `:status 200`, or the refusal with the same status as over
+ * HTTP/1.1. The stream, a Duplex, then carries the WebSocket's frames; each WebSocket is one stream,
+ * so maxConnections counts WebSockets, not TCP connections.
+ *
+ * Streams are taken from the server's 'stream' event, not from the compatibility layer's
+ * 'request'/'connect' events: with a 'request' listener and no 'connect' listener that layer
+ * answers every CONNECT with 405 (nodejs/node#36977). A 'connect' listener of ours keeps it from
+ * doing so for extended CONNECT, and answers a plain CONNECT with that same 405 when nobody else
+ * listens, so the user's server behaves as before for everything else.
+ */
+import type * as http2 from 'node:http2';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { HttpRefusal } from '../core/handshake.js';
+import { buildH2Response, checkH2ConnectRequest, type H2RequestFacts } from '../core/handshake-h2.js';
+import { DeflateCodec } from '../node/deflate-codec.js';
+import { cancelStream, enableConnectProtocol, respondAccepted, respondRefusal, type Http2AnyServer } from '../node/http2-streams.js';
+import { refusal } from '../node/upgrade.js';
+import type { ConnectionInit } from './connection-init.js';
+import type { Http1Host } from './http1-upgrade.js';
+import {
+  ABANDONED,
+  acceptUpgrade,
+  askAcceptHooks,
+  decideUpgrade,
+  isRefusal,
+  shuttingDown,
+  type UpgradeDecision,
+  type UpgradeInput,
+} from './upgrade-pipeline.js';
+import { WebSocket, type MessageCodec } from './websocket.js';
+
+/** What the HTTP/2 transport needs of the server: the HTTP/1.1 transport's host, without its socket-level guard. */
+export type Http2Host = Omit<Http1Host, 'takeGuard'>;
+
+/** Options of attaching to an HTTP/2 server (`server.attach(h2server, options)`). */
+export interface Http2AttachOptions {
+  /**
+   * Answer a Sec-WebSocket-Key that a client sent on an extended CONNECT with the matching
+   * Sec-WebSocket-Accept. RFC 8441 has neither header, but undici's client sends the key and fails
+   * without the accept; a strict client ignores it. Default true, so that undici connects; false
+   * answers exactly as RFC 8441 says.
+   */
+  secWebSocketAccept?: boolean;
+}
+
+/** The facts of an RFC 8441 request, as the pipeline hands them on. */
+type H2Facts = H2RequestFacts;
+
+/**
+ * Serves extended CONNECT on `server`: turns on SETTINGS_ENABLE_CONNECT_PROTOCOL and listens for
+ * streams. Returns the function that detaches again (the server keeps running).
+ */
+export function attachHttp2(host: Http2Host, server: Http2AnyServer, options: Http2AttachOptions = {}): () => void {
+  const answerKey = options.secWebSocketAccept !== false;
+  enableConnectProtocol(server, []);
+  const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders?: string[]): void => {
+    if (headers[':method'] !== 'CONNECT' || headers[':protocol'] === undefined) return;
+    void upgradeHttp2(host, stream, headers, rawHeaders ?? flatten(headers), answerKey);
+  };
+  const onConnect = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => {
+    // Extended CONNECT is ours, handled from 'stream'; a plain CONNECT gets what Node would
+    // have answered had we not listened, unless the application listens too.
+    if (req.headers[':protocol'] !== undefined) return;
+    if (server.listenerCount('connect') === 1) {
+      res.statusCode = 405;
+      res.end();
+    }
+  };
+  server.on('stream', onStream);
+  server.on('connect', onConnect);
+  return () => {
+    server.off('stream', onStream);
+    server.off('connect', onConnect);
+  };
+}
+
+/** Header pairs for the head-size and field-count limits when Node did not hand the raw list. */
+function flatten(headers: http2.IncomingHttpHeaders): string[] {
+  const raw: string[] = [];
+  for (const name of Object.keys(headers)) {
+    const v = headers[name];
+    for (const value of Array.isArray(v) ? v : [v]) raw.push(name, String(value));
+  }
+  return raw;
+}
+
+/**
+ * Runs the upgrade pipeline on one extended CONNECT and answers it. Resolves with the connection,
+ * or null when it was refused or the stream went away meanwhile. Never rejects.
+ */
+export async function upgradeHttp2(
+  host: Http2Host,
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  rawHeaders: readonly string[],
+  answerKey: boolean,
+): Promise<WebSocket | null> {
+  // A peer reset during the handshake must not crash the process; the WebSocket's driver adds
+  // its own listener once it owns the stream.
+  stream.on('error', noop);
+  // Handed to hooks and handlers as `req`, as the compatibility layer would make it: headers,
+  // url (:path), method, httpVersion '2.0', socket.
+  // node:http2 is loaded only by programs that use it (see node/http2-streams.ts); here it is.
+  const { Http2ServerRequest } = process.getBuiltinModule('node:http2');
+  const req = new Http2ServerRequest(stream, headers, {}, rawHeaders as string[]) as unknown as IncomingMessage;
+  const input: UpgradeInput<H2Facts> = {
+    req,
+    method: String(headers[':method'] ?? ''),
+    url: String(headers[':path'] ?? ''),
+    httpVersion: '2.0',
+    headers: headers as UpgradeInput['headers'],
+    rawHeaders,
+    handshake: (i) => checkH2ConnectRequest(i.headers),
+  };
+  host.begin();
+  const count = { pending: true };
+  const uncount = (): void => {
+    if (count.pending) {
+      count.pending = false;
+      host.end();
+    }
+  };
+  const refuse = (answer: HttpRefusal): null => {
+    uncount();
+    host.refused(req, answer);
+    respondRefusal(stream, answer);
+    return null;
+  };
+  let decision: UpgradeDecision<H2Facts> | HttpRefusal;
+  try {
+    decision = decideUpgrade(input, host);
+  } catch (error) {
+    host.reportError(error, req);
+    decision = refusal(500, 'Internal server error.\n');
+  }
+  if (isRefusal(decision)) return refuse(decision);
+  let data: { value: unknown } | undefined;
+  if (decision.info !== null) {
+    // Accept hooks may be async: the handshake timeout bounds them, close() refuses at once.
+    let expired = false;
+    let settled = false;
+    const timeout = host.options.handshakeTimeout;
+    const timer =
+      timeout > 0 && Number.isFinite(timeout)
+        ? setTimeout(() => {
+            expired = true;
+            if (!settled) refuse(refusal(408, 'The WebSocket handshake took too long.\n'));
+          }, timeout)
+        : undefined;
+    host.inflight.set(stream, () => {
+      if (settled || expired) return;
+      settled = true;
+      refuse(shuttingDown());
+    });
+    try {
+      const outcome = await askAcceptHooks(input, decision, host, {
+        get abandoned(): boolean {
+          return expired || settled || stream.destroyed || stream.closed;
+        },
+      });
+      if (expired || settled) return null;
+      settled = true;
+      if (outcome === ABANDONED) {
+        uncount();
+        return null;
+      }
+      if (isRefusal(outcome)) return refuse(outcome);
+      data = outcome.data;
+    } catch (error) {
+      settled = true;
+      host.reportError(error, req);
+      return refuse(refusal(500, 'Internal server error.\n'));
+    } finally {
+      clearTimeout(timer);
+      host.inflight.delete(stream);
+    }
+  }
+  return open(host, input, stream, decision, answerKey, data, count, uncount, refuse);
+}
+
+/** Answers 200 and wraps the stream in a WebSocket; the upgrade is still counted, and this ends that on every way out. */
+function open(
+  host: Http2Host,
+  input: UpgradeInput<H2Facts>,
+  stream: http2.ServerHttp2Stream,
+  decision: UpgradeDecision<H2Facts>,
+  answerKey: boolean,
+  data: { value: unknown } | undefined,
+  count: { pending: boolean },
+  uncount: () => void,
+  refuse: (answer: HttpRefusal) => null,
+): WebSocket | null {
+  const req = input.req;
+  let written = false;
+  try {
+    const accepted = acceptUpgrade(input, decision, host, data);
+    // Throws for extra headers HTTP/2 cannot carry or that name the handshake's own.
+    const block = buildH2Response({
+      protocol: accepted.protocol,
+      extensions: accepted.extensions,
+      headers: accepted.headers,
+      key: answerKey ? decision.facts.key : undefined,
+    });
+    written = respondAccepted(stream, block);
+    if (!written) {
+      // The client reset the stream while an accept hook ran.
+      uncount();
+      return null;
+    }
+    const codecs: MessageCodec[] =
+      accepted.deflate === null ? [] : [new DeflateCodec('server', accepted.deflate, accepted.extensions!, host.options.deflate!)];
+    const init: ConnectionInit = {
+      options: host.options.connection,
+      role: 'server',
+      url: req.url ?? '/',
+      protocol: accepted.protocol ?? '',
+      codecs,
+      observer: host.observer,
+      transport: 'http2',
+    };
+    const ws = new WebSocket(stream as Duplex, init);
+    stream.off('error', noop);
+    if (accepted.data !== undefined) ws.data = accepted.data.value;
+    // host.opened moves it from pending to open itself (as for HTTP/1.1).
+    count.pending = false;
+    host.opened(ws, req, accepted);
+    return ws;
+  } catch (error) {
+    host.reportError(error, req);
+    if (!written) return refuse(refusal(500, 'Internal server error.\n'));
+    uncount();
+    // Past the point where an HTTP answer is possible: the 200 is on the wire.
+    cancelStream(stream);
+    stream.destroy();
+    return null;
+  }
+}
+
+function noop(): void {}

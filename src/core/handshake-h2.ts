@@ -1,0 +1,296 @@
+/**
+ * The WebSocket handshake over HTTP/2 (RFC 8441, "Bootstrapping WebSockets with HTTP/2"): an
+ * extended CONNECT request (`:method CONNECT`, `:protocol websocket`) on a stream of a connection
+ * whose server advertised SETTINGS_ENABLE_CONNECT_PROTOCOL, answered with a 2xx; the stream then
+ * carries WebSocket frames. The HTTP/1.1 handshake's Upgrade, Connection, Sec-WebSocket-Key and
+ * Sec-WebSocket-Accept have no place in it (RFC 8441 section 5); subprotocols, extensions, Origin
+ * and Sec-WebSocket-Version keep their RFC 6455 meaning. Pure functions on header maps, beside the
+ * HTTP/1.1 ones in handshake.ts; the stream plumbing is in node/ and api/.
+ */
+import { InvalidArgumentError } from './errors.js';
+import { computeAcceptKey, isValidKey, WEBSOCKET_VERSION, type HeaderMap, type HttpRefusal } from './handshake.js';
+import { isToken, parseExtensions, parseTokenList, type ExtensionOffer } from './header-tokens.js';
+import { isValidHost } from './host.js';
+
+/** The `:protocol` value that asks for a WebSocket (RFC 8441 section 4). */
+export const H2_WEBSOCKET_PROTOCOL = 'websocket';
+
+/** What an RFC 8441 request hands on when it may become a WebSocket. */
+export interface H2RequestFacts {
+  readonly protocols: string[];
+  readonly extensions: ExtensionOffer[];
+  readonly origin: string | undefined;
+  /** The `:authority` (or, lacking it, the Host header). */
+  readonly host: string;
+  /**
+   * A valid Sec-WebSocket-Key the client sent although RFC 8441 has none (undici and HAProxy send
+   * one), or undefined. Never required; a server may answer it with Sec-WebSocket-Accept.
+   */
+  readonly key: string | undefined;
+}
+
+function refuse(status: number, body: string, headers: Record<string, string> = {}): HttpRefusal {
+  return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8', ...headers }, body: body + '\n' };
+}
+
+/** The one value of a header, or `duplicate` when it came more than once (HTTP/2 keeps repeats as an array). */
+function single(headers: HeaderMap, name: string): { value: string | undefined; duplicate: boolean } {
+  const v = headers[name];
+  if (Array.isArray(v)) return v.length === 1 ? { value: v[0], duplicate: false } : { value: undefined, duplicate: v.length > 1 };
+  return { value: v as string | undefined, duplicate: false };
+}
+
+function joined(headers: HeaderMap, name: string): string | undefined {
+  const v = headers[name];
+  if (Array.isArray(v)) return v.length === 0 ? undefined : v.join(', ');
+  return v as string | undefined;
+}
+
+/**
+ * Checks an extended CONNECT request as RFC 8441 section 4 and 5 ask, with the HTTP status each
+ * failure deserves (the same ones as the HTTP/1.1 check where the rule is the same):
+ *   405  a method other than CONNECT (only extended CONNECT can carry a WebSocket on HTTP/2)
+ *   501  a `:protocol` other than websocket: a protocol this server does not implement
+ *   400  no `:protocol`, no `:scheme` or `:path` (RFC 8441 section 4: both MUST be present),
+ *        no or an invalid `:authority`, a repeated Origin or Sec-WebSocket-Version, malformed
+ *        Sec-WebSocket-Protocol or Sec-WebSocket-Extensions
+ *   426  Sec-WebSocket-Version missing or not 13, with `sec-websocket-version: 13` to retry with
+ * A Sec-WebSocket-Key is not required and not an error (RFC 8441 has none; some clients send one
+ * anyway); a valid one is handed on as `key`. Linear time on any input.
+ */
+export function checkH2ConnectRequest(headers: HeaderMap): H2RequestFacts | HttpRefusal {
+  const method = single(headers, ':method').value;
+  if (method !== 'CONNECT') return refuse(405, 'A WebSocket over HTTP/2 is opened with an extended CONNECT request (RFC 8441).', { Allow: 'CONNECT' });
+  const protocol = single(headers, ':protocol').value;
+  if (protocol === undefined) return refuse(400, 'The CONNECT request has no :protocol pseudo-header.');
+  if (protocol.toLowerCase() !== H2_WEBSOCKET_PROTOCOL) return refuse(501, `This server does not implement the :protocol ${JSON.stringify(protocol)} over CONNECT.`);
+  const scheme = single(headers, ':scheme').value;
+  const path = single(headers, ':path').value;
+  if (scheme === undefined || scheme === '' || path === undefined || path === '') {
+    return refuse(400, 'An extended CONNECT request must carry :scheme and :path (RFC 8441 section 4).');
+  }
+  const authority = single(headers, ':authority').value ?? single(headers, 'host').value;
+  if (authority === undefined || !isValidHost(authority.trim())) return refuse(400, 'The request has no valid :authority.');
+
+  const version = single(headers, 'sec-websocket-version');
+  if (version.duplicate) return refuse(400, 'The request has more than one Sec-WebSocket-Version header.');
+  if (version.value === undefined || version.value.trim() !== WEBSOCKET_VERSION) {
+    return refuse(426, 'This server supports WebSocket version 13 only.', { 'sec-websocket-version': WEBSOCKET_VERSION });
+  }
+
+  const origin = single(headers, 'origin');
+  if (origin.duplicate || (origin.value !== undefined && origin.value.includes(','))) return refuse(400, 'The request has more than one Origin header.');
+
+  let protocols: string[] = [];
+  const protocolHeader = joined(headers, 'sec-websocket-protocol');
+  if (protocolHeader !== undefined) {
+    const parsed = parseTokenList(protocolHeader);
+    if (parsed === null) return refuse(400, 'The Sec-WebSocket-Protocol header is not a list of tokens.');
+    protocols = parsed;
+  }
+  let extensions: ExtensionOffer[] = [];
+  const extensionsHeader = joined(headers, 'sec-websocket-extensions');
+  if (extensionsHeader !== undefined) {
+    const parsed = parseExtensions(extensionsHeader);
+    if (parsed === null) return refuse(400, 'The Sec-WebSocket-Extensions header is malformed.');
+    extensions = parsed;
+  }
+  const key = single(headers, 'sec-websocket-key').value?.trim();
+  return { protocols, extensions, origin: origin.value, host: authority.trim(), key: key !== undefined && isValidKey(key) ? key : undefined };
+}
+
+/**
+ * Header fields HTTP/2 forbids (RFC 9113 section 8.2.2, connection-specific), which Node's
+ * http2 refuses to send: dropped from refusals written for HTTP/1.1 (426's Upgrade).
+ */
+const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set(['connection', 'upgrade', 'keep-alive', 'proxy-connection', 'transfer-encoding']);
+
+/** Headers the handshake sets itself; extra headers may not name them. */
+const H2_RESERVED: ReadonlySet<string> = new Set([
+  ...CONNECTION_SPECIFIC,
+  'sec-websocket-accept',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+  'sec-websocket-version',
+  'content-length',
+]);
+
+/** An HTTP/2 header block: lower-case names (pseudo-headers first), values as given. */
+export type H2Headers = Record<string, string | number | string[]>;
+
+/** What the server answers an accepted extended CONNECT with. */
+export interface H2ResponseInit {
+  protocol?: string;
+  /** Sec-WebSocket-Extensions response value, already formatted. */
+  extensions?: string;
+  /** Extra headers; connection-specific ones and the handshake's own are refused. */
+  headers?: Readonly<Record<string, string | readonly string[]>>;
+  /**
+   * The Sec-WebSocket-Key the client sent, to be answered with Sec-WebSocket-Accept (for clients
+   * that wrongly require it); undefined to send none, as RFC 8441 has it.
+   */
+  key?: string;
+}
+
+function checkValue(what: string, value: string): void {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c > 0x7e) throw new InvalidArgumentError(`${what} contains a character a header cannot carry (code ${c})`);
+  }
+}
+
+/**
+ * The header block of an accepted extended CONNECT: `:status 200` (RFC 8441 section 5: a 2xx),
+ * the chosen subprotocol and extensions, extra headers lower-cased. Throws InvalidArgumentError
+ * for a protocol that is not a token, a malformed extensions value, and extra headers that are
+ * not tokens, carry controls, or name connection-specific or handshake fields.
+ */
+export function buildH2Response(init: H2ResponseInit): H2Headers {
+  const out: H2Headers = { ':status': 200 };
+  if (init.protocol !== undefined && init.protocol !== '') {
+    if (!isToken(init.protocol)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(init.protocol)} is not a token`);
+    out['sec-websocket-protocol'] = init.protocol;
+  }
+  if (init.extensions !== undefined && init.extensions !== '') {
+    checkValue('Sec-WebSocket-Extensions', init.extensions);
+    if (parseExtensions(init.extensions) === null) throw new InvalidArgumentError(`Sec-WebSocket-Extensions value ${JSON.stringify(init.extensions)} is malformed`);
+    out['sec-websocket-extensions'] = init.extensions;
+  }
+  if (init.key !== undefined && isValidKey(init.key)) out['sec-websocket-accept'] = computeAcceptKey(init.key);
+  const extra = init.headers ?? {};
+  for (const name of Object.keys(extra)) {
+    const raw = extra[name] as unknown;
+    if (raw === undefined) continue;
+    if (!isToken(name)) throw new InvalidArgumentError(`header name ${JSON.stringify(name)} is not a token`);
+    const lower = name.toLowerCase();
+    if (H2_RESERVED.has(lower)) throw new InvalidArgumentError(`header ${name} is set by the WebSocket handshake or not allowed in HTTP/2`);
+    const values = (Array.isArray(raw) ? raw : [raw]).map((v: unknown) => {
+      const value = typeof v === 'number' ? String(v) : v;
+      if (typeof value !== 'string') throw new InvalidArgumentError(`header ${name} must have string values`);
+      checkValue(`header ${name}`, value);
+      return value.trim();
+    });
+    out[lower] = values.length === 1 ? values[0]! : values;
+  }
+  return out;
+}
+
+/**
+ * A refusal as an HTTP/2 header block and body: the same status and body as over HTTP/1.1, names
+ * lower-cased, connection-specific fields (426's Upgrade) dropped as RFC 9113 section 8.2.2 asks.
+ */
+export function buildH2Refusal(answer: HttpRefusal): { headers: H2Headers; body: string } {
+  const headers: H2Headers = { ':status': answer.status };
+  for (const name of Object.keys(answer.headers)) {
+    const lower = name.toLowerCase();
+    if (CONNECTION_SPECIFIC.has(lower) || lower === 'content-length') continue;
+    headers[lower] = answer.headers[name]!;
+  }
+  return { headers, body: answer.body };
+}
+
+/** What the client puts in its extended CONNECT. */
+export interface H2RequestInit {
+  /** `:scheme`: 'https' for wss:, 'http' for ws: (RFC 8441 section 4). */
+  scheme: 'http' | 'https';
+  /** `:authority`: host, with ':port' when not the scheme's default. */
+  authority: string;
+  /** `:path`: path and query, starting with '/'. */
+  path: string;
+  protocols?: readonly string[];
+  extensions?: string;
+  origin?: string;
+  /** Extra headers; the handshake's own names, Host and connection-specific ones are refused. */
+  headers?: Readonly<Record<string, string | readonly string[]>>;
+}
+
+/**
+ * The header block of the client's extended CONNECT: RFC-strict, so no Sec-WebSocket-Key (RFC
+ * 8441 section 5 removes it). Throws InvalidArgumentError like buildClientRequest does for a bad
+ * path, non-token or repeated subprotocols and header injection.
+ */
+export function buildH2ConnectRequest(init: H2RequestInit): H2Headers {
+  const { path } = init;
+  if (path.length === 0 || path.charCodeAt(0) !== 0x2f) throw new InvalidArgumentError(`request path ${JSON.stringify(path)} must start with '/'`);
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) throw new InvalidArgumentError(`request path ${JSON.stringify(path)} must be percent-encoded visible ASCII`);
+  }
+  checkValue('the authority', init.authority);
+  const out: H2Headers = {
+    ':method': 'CONNECT',
+    ':protocol': H2_WEBSOCKET_PROTOCOL,
+    ':scheme': init.scheme,
+    ':authority': init.authority,
+    ':path': path,
+    'sec-websocket-version': WEBSOCKET_VERSION,
+  };
+  const protocols = init.protocols ?? [];
+  if (protocols.length > 0) {
+    const seen = new Set<string>();
+    for (const p of protocols) {
+      if (!isToken(p)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(p)} is not a token`);
+      if (seen.has(p)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(p)} is listed twice`);
+      seen.add(p);
+    }
+    out['sec-websocket-protocol'] = protocols.join(', ');
+  }
+  if (init.extensions !== undefined && init.extensions !== '') {
+    checkValue('Sec-WebSocket-Extensions', init.extensions);
+    out['sec-websocket-extensions'] = init.extensions;
+  }
+  if (init.origin !== undefined) {
+    checkValue('the Origin header', init.origin);
+    out['origin'] = init.origin;
+  }
+  const extra = init.headers ?? {};
+  for (const name of Object.keys(extra)) {
+    const raw = extra[name] as unknown;
+    if (raw === undefined) continue;
+    if (!isToken(name)) throw new InvalidArgumentError(`header name ${JSON.stringify(name)} is not a token`);
+    const lower = name.toLowerCase();
+    if (H2_RESERVED.has(lower) || lower === 'sec-websocket-key' || lower === 'host' || (lower === 'origin' && init.origin !== undefined)) {
+      throw new InvalidArgumentError(`header ${name} is set by the WebSocket handshake or not allowed in HTTP/2`);
+    }
+    const values = (Array.isArray(raw) ? raw : [raw]).map((v: unknown) => {
+      const value = typeof v === 'number' ? String(v) : v;
+      if (typeof value !== 'string') throw new InvalidArgumentError(`header ${name} must have string values`);
+      checkValue(`header ${name}`, value);
+      return value.trim();
+    });
+    out[lower] = values.length === 1 ? values[0]! : values;
+  }
+  return out;
+}
+
+/** The outcome of checking the server's answer to an extended CONNECT. */
+export type H2ResponseCheck =
+  | { ok: true; protocol: string; extensions: ExtensionOffer[]; extensionsHeader: string }
+  | { ok: false; reason: string };
+
+/**
+ * Checks the answer to an extended CONNECT: a 2xx (RFC 8441 section 5), then the subprotocol and
+ * extensions as RFC 6455 section 4.1 asks. No Sec-WebSocket-Accept is required (or judged).
+ * `reason` is a sentence for a HandshakeError message.
+ */
+export function checkH2ConnectResponse(status: number, headers: HeaderMap, protocolsOffered: readonly string[], extensionNames: readonly string[]): H2ResponseCheck {
+  if (status < 200 || status > 299) return { ok: false, reason: `the server answered the extended CONNECT with status ${status}` };
+  let protocol = '';
+  const protocolHeader = joined(headers, 'sec-websocket-protocol');
+  if (protocolHeader !== undefined && protocolHeader.trim() !== '') {
+    const chosen = parseTokenList(protocolHeader);
+    if (chosen === null || chosen.length !== 1) return { ok: false, reason: `the server response has Sec-WebSocket-Protocol: ${protocolHeader}, which is not a single subprotocol` };
+    protocol = chosen[0]!;
+    if (!protocolsOffered.includes(protocol)) return { ok: false, reason: `the server chose subprotocol ${protocol}, which was not requested` };
+  }
+  const extensionsHeader = joined(headers, 'sec-websocket-extensions') ?? '';
+  const extensions = parseExtensions(extensionsHeader);
+  if (extensions === null) return { ok: false, reason: `the server response has a malformed Sec-WebSocket-Extensions header: ${extensionsHeader}` };
+  const seen = new Set<string>();
+  for (const e of extensions) {
+    if (!extensionNames.includes(e.name)) return { ok: false, reason: `the server accepted extension ${e.name}, which was not offered` };
+    if (seen.has(e.name)) return { ok: false, reason: `the server accepted extension ${e.name} more than once` };
+    seen.add(e.name);
+  }
+  return { ok: true, protocol, extensions, extensionsHeader };
+}

@@ -1,0 +1,171 @@
+/**
+ * WebSocket over HTTP/2 (RFC 8441), client side: connect(url, { transport: 'http2' }) against
+ * hybi's server attached to Node's http2 servers, and against an http2 server that does not
+ * advertise the setting.
+ */
+import { describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import * as http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { Agent, WebSocket as UndiciWebSocket } from 'undici';
+import { connect } from '../../src/api/connect.js';
+import { WebSocketServer, type WebSocketServerOptions } from '../../src/api/server.js';
+import { HandshakeError } from '../../src/node/errors.js';
+import { selfSignedCertificate } from '../fixtures/cert.js';
+
+async function h2serve(t: TestContext, options: WebSocketServerOptions = {}, tls = false, attach = true) {
+  const h2 = tls ? http2.createSecureServer(selfSignedCertificate()) : http2.createServer();
+  const wss = new WebSocketServer(options);
+  wss.on('handlerError', () => {});
+  const seen: { transport: string; key: unknown }[] = [];
+  wss.on('connection', async (ws, req) => {
+    seen.push({ transport: ws.transport, key: req.headers['sec-websocket-key'] });
+    for await (const m of ws) await ws.send(m.data);
+  });
+  let sessions = 0;
+  h2.on('session', () => sessions++);
+  if (attach) wss.attach(h2);
+  h2.listen(0, '127.0.0.1');
+  await once(h2, 'listening');
+  const { port } = h2.address() as AddressInfo;
+  t.after(async () => {
+    await wss.close();
+    h2.close();
+  });
+  return { wss, h2, port, seen, sessions: () => sessions };
+}
+
+describe('WebSocket over HTTP/2, client (connect with transport http2)', () => {
+  it('opens RFC-strict streams (no Sec-WebSocket-Key) that share one session per origin, transport http2 on both sides', async (t) => {
+    const { port, seen, sessions } = await h2serve(t);
+    const a = await connect(`ws://127.0.0.1:${port}/a`, { transport: 'http2' });
+    const b = await connect(`ws://127.0.0.1:${port}/b`, { transport: 'http2' });
+    t.after(() => {
+      a.terminate();
+      b.terminate();
+    });
+    assert.equal(a.transport, 'http2');
+    await a.send('one');
+    await b.send('two');
+    assert.deepEqual(await a.receive(), { type: 'text', data: 'one' });
+    assert.deepEqual(await b.receive(), { type: 'text', data: 'two' });
+    assert.equal(sessions(), 1);
+    assert.deepEqual(seen, [
+      { transport: 'http2', key: undefined },
+      { transport: 'http2', key: undefined },
+    ]);
+    assert.equal((await a.close()).code, 1000);
+    // The other WebSocket's stream is untouched by the first one's close.
+    await b.send('still');
+    assert.deepEqual(await b.receive(), { type: 'text', data: 'still' });
+  });
+
+  it('speaks h2 over TLS (ALPN) with permessage-deflate and a subprotocol', async (t) => {
+    const { port } = await h2serve(t, { compress: true, protocols: ['chat'] }, true);
+    const ws = await connect(`wss://127.0.0.1:${port}/`, { transport: 'http2', tls: { ca: selfSignedCertificate().cert }, compress: true, protocols: ['chat'] });
+    t.after(() => ws.terminate());
+    assert.equal(ws.protocol, 'chat');
+    assert.match(ws.extensions, /^permessage-deflate/);
+    const big = 'x'.repeat(100_000);
+    await ws.send(big);
+    assert.deepEqual(await ws.receive(), { type: 'text', data: big });
+    await ws.send(new Uint8Array([9, 8, 7]));
+    const m = await ws.receive();
+    assert.deepEqual([...(m.data as Buffer)], [9, 8, 7]);
+  });
+
+  it('fails with HandshakeError when the server does not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL, or refuses', async (t) => {
+    const plain = await h2serve(t, {}, false, false);
+    await assert.rejects(connect(`ws://127.0.0.1:${plain.port}/`, { transport: 'http2' }), (err: unknown) => {
+      assert.ok(err instanceof HandshakeError);
+      assert.match(err.message, /SETTINGS_ENABLE_CONNECT_PROTOCOL/);
+      return true;
+    });
+    const guarded = await h2serve(t, { accept: () => ({ status: 401, body: 'who are you?' }) });
+    await assert.rejects(connect(`ws://127.0.0.1:${guarded.port}/`, { transport: 'http2' }), (err: unknown) => {
+      assert.ok(err instanceof HandshakeError);
+      assert.equal(err.status, 401);
+      assert.equal(err.body, 'who are you?');
+      return true;
+    });
+  });
+
+  it("serves undici's WebSocket over HTTP/2 (allowH2), which sends a Sec-WebSocket-Key and needs the accept back", async (t) => {
+    const { port, seen } = await h2serve(t, {}, true);
+    const dispatcher = new Agent({ allowH2: true, connect: { ca: selfSignedCertificate().cert } });
+    t.after(() => dispatcher.close());
+    const u = new UndiciWebSocket(`wss://127.0.0.1:${port}/`, { dispatcher } as never);
+    await once(u as unknown as EventTarget, 'open');
+    u.send('from undici');
+    const [event] = (await once(u as unknown as EventTarget, 'message')) as [MessageEvent];
+    assert.equal(event.data, 'from undici');
+    assert.equal(seen[0]!.transport, 'http2');
+    assert.equal(typeof seen[0]!.key, 'string');
+    const closed = once(u as unknown as EventTarget, 'close');
+    u.close();
+    await closed;
+  });
+});
+
+describe('listen({ http2: true, tls }): HTTP/2 and HTTP/1.1 on one TLS port', () => {
+  it('serves WebSockets over HTTP/2 and HTTP/1.1 upgrades alike, answers plain requests with 426, and closes', async () => {
+    const wss = new WebSocketServer();
+    const transports: string[] = [];
+    wss.on('connection', async (ws) => {
+      transports.push(ws.transport);
+      for await (const m of ws) await ws.send(m.data);
+    });
+    const { port } = await wss.listen({ host: '127.0.0.1', http2: true, tls: selfSignedCertificate() });
+    const tls = { ca: selfSignedCertificate().cert };
+    const over2 = await connect(`wss://127.0.0.1:${port}/`, { transport: 'http2', tls });
+    const over1 = await connect(`wss://127.0.0.1:${port}/`, { tls });
+    await over2.send('two');
+    await over1.send('one');
+    assert.deepEqual([(await over2.receive()).data, (await over1.receive()).data], ['two', 'one']);
+    assert.deepEqual(transports.sort(), ['http1', 'http2']);
+
+    const session = http2.connect(`https://127.0.0.1:${port}`, tls);
+    const page = session.request({ ':path': '/' });
+    const [headers] = (await once(page, 'response')) as [http2.IncomingHttpHeaders];
+    assert.equal(headers[':status'], 426);
+    assert.equal(headers['upgrade'], undefined);
+    page.resume();
+    await once(page, 'end');
+    session.close();
+
+    const closes = Promise.all([once(over2, 'close'), once(over1, 'close')]);
+    await wss.close();
+    const codes = (await closes).map(([code]) => code);
+    assert.deepEqual(codes, [1001, 1001]);
+  });
+
+  it('refuses http2: true without tls, before listening', async () => {
+    await assert.rejects(new WebSocketServer().listen({ http2: true }), /needs tls/);
+  });
+});
+
+describe('GOAWAY', () => {
+  it('after the server sends GOAWAY, open WebSockets go on and the next connect() opens a new session', async (t) => {
+    const { port, h2, sessions } = await h2serve(t);
+    const serverSessions: http2.ServerHttp2Session[] = [];
+    h2.on('session', (s) => serverSessions.push(s));
+    const first = await connect(`ws://127.0.0.1:${port}/`, { transport: 'http2' });
+    t.after(() => first.terminate());
+    assert.equal(serverSessions.length, 1);
+    const goaway = new Promise<void>((resolve) => {
+      // The client's session is private; the stream's session is the one the GOAWAY reaches.
+      (first.socket as unknown as http2.ClientHttp2Stream).session!.once('goaway', () => resolve());
+    });
+    // NO_ERROR with the last stream id the session saw: streams already open go on.
+    serverSessions[0]!.goaway(http2.constants.NGHTTP2_NO_ERROR);
+    await goaway;
+    await first.send('after goaway');
+    assert.deepEqual(await first.receive(), { type: 'text', data: 'after goaway' });
+    const second = await connect(`ws://127.0.0.1:${port}/`, { transport: 'http2' });
+    t.after(() => second.terminate());
+    await second.send('new session');
+    assert.deepEqual(await second.receive(), { type: 'text', data: 'new session' });
+    assert.equal(sessions(), 2);
+  });
+});
