@@ -400,10 +400,12 @@ const SERVER_HINTS: Readonly<Record<string, string>> = {
 
 const ROUTE_NAMES: ReadonlySet<string> = new Set(['protocols', 'requireProtocol', 'accept', 'concurrency']);
 
-const LISTEN_NAMES: ReadonlySet<string> = new Set(['port', 'host', 'onRequest', 'http2', 'tls']); // http2 hook: http2, tls
+const LISTEN_NAMES: ReadonlySet<string> = new Set(['port', 'host', 'onRequest', 'http2']); // http2 hook: http2
+/** http2 hook: `tls` is taken only with `http2: true`; plain listen() stays plain HTTP. */
+const LISTEN_NAMES_H2: ReadonlySet<string> = new Set([...LISTEN_NAMES, 'tls']);
 
 const LISTEN_HINTS: Readonly<Record<string, string>> = {
-  tls: 'listen() serves plain HTTP; for TLS, attach() an https server',
+  tls: 'listen() serves plain HTTP unless http2: true; for TLS, attach() an https server',
   key: 'listen() serves plain HTTP; for TLS, attach() an https server',
   cert: 'listen() serves plain HTTP; for TLS, attach() an https server',
   path: 'use server.route(path, handler)',
@@ -522,7 +524,8 @@ export function resolveRouteOptions(given: RouteOptions): ResolvedRouteOptions {
 
 /** Checks the options of `listen()`; throws InvalidArgumentError naming the first bad one. */
 export function checkListenOptions(options: ListenOptions): void {
-  checkOptionNames('listen()', optionsObject('listen()', options), LISTEN_NAMES, LISTEN_HINTS);
+  const names = (options as { http2?: unknown } | undefined)?.http2 === true ? LISTEN_NAMES_H2 : LISTEN_NAMES; // http2 hook
+  checkOptionNames('listen()', optionsObject('listen()', options), names, LISTEN_HINTS);
   if (options.port !== undefined) count('port', options.port, 0, 0, false);
   if (options.port !== undefined && options.port > 65535) throw new InvalidArgumentError(`port must be from 0 to 65535, got ${options.port}`);
   if (options.host !== undefined && typeof options.host !== 'string') throw new InvalidArgumentError('host must be a string');
