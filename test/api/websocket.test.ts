@@ -714,7 +714,9 @@ for (const transport of transports) {
     });
 
     test('messageTimeout fails (1008) a message that is still arriving after the bound, not one that finishes in time', async () => {
-      const { ws, peer } = await rawPair(transport, 'server', { messageTimeout: 150, closeTimeout: 200 });
+      // A bound far above the two 60 ms pauses below, so that a loaded machine cannot stretch
+      // them past it; the dribble below needs over 2 s to finish, far above it.
+      const { ws, peer } = await rawPair(transport, 'server', { messageTimeout: 1000, closeTimeout: 200 });
       const errored = next(ws, 'error');
       const closed = next(ws, 'close');
       const frame = peer.encode({ opcode: Opcode.Text, payload: text('slow but done') });
@@ -725,7 +727,7 @@ for (const transport of transports) {
       await sleep(60);
       peer.write(frame.subarray(8));
       assert.deepEqual(await ws.receive(), { type: 'text', data: 'slow but done' });
-      // Dribbled: a byte every 20 ms never finishes in time, however steadily it comes.
+      // Dribbled: a byte every 20 ms (over 2 s for the whole frame) never finishes in time, however steadily it comes.
       const start = performance.now();
       const dribble = peer.encode({ opcode: Opcode.Binary, payload: Buffer.alloc(100) });
       let at = 0;
@@ -734,7 +736,7 @@ for (const transport of transports) {
         const [error] = await within(errored, 3000, 'message timeout');
         const elapsed = performance.now() - start;
         assert.ok(error instanceof MessageTimeoutError);
-        assert.ok(elapsed >= 140 && elapsed < 1000, `cut off after ${elapsed} ms`);
+        assert.ok(elapsed >= 990 && elapsed < 2000, `cut off after ${elapsed} ms`);
         const [code] = await within(closed, 3000, 'close');
         assert.equal(code, 1008);
       } finally {
