@@ -5,10 +5,10 @@
  * a WebSocket. The handshake timer (408) bounds it from the 'upgrade' event, or from the
  * connection's first byte on a server from `listen`.
  */
+import { acceptedWebSocket } from './accepted-websocket.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HttpRefusal } from '../core/handshake.js';
-import { DeflateCodec } from '../node/deflate-codec.js';
 import { publishUpgrade } from '../node/diagnostics.js';
 import { guardHandshake, refuseUpgrade, refusal, writeUpgradeResponse, type HandshakeGuard } from '../node/upgrade.js';
 import type { ServerMetrics } from './metrics.js';
@@ -26,10 +26,9 @@ import {
   type UpgradeInput,
   type UpgradeServer,
 } from './upgrade-pipeline.js';
-import type { ConnectionInit } from './connection-init.js';
 import { isHybi00Request } from '../core/hybi00/handshake.js'; // legacy (issue 22)
 import { upgradeHybi00 } from './hybi00-upgrade.js'; // legacy (issue 22)
-import { WebSocket, type MessageCodec } from './websocket.js';
+import { WebSocket } from './websocket.js';
 
 /** What the transport needs of the server beyond the pipeline's view of it. */
 export interface Http1Host extends UpgradeServer {
@@ -195,19 +194,7 @@ function open(host: Http1Host, input: UpgradeInput<Rfc6455Facts>, socket: Duplex
       socket.destroy();
       return null;
     }
-    const codecs: MessageCodec[] =
-      accepted.deflate === null ? [] : [new DeflateCodec('server', accepted.deflate, accepted.extensions!, host.options.deflate!)];
-    const init: ConnectionInit = {
-      options: host.options.connection,
-      role: 'server',
-      url: req.url ?? '/',
-      protocol: accepted.protocol ?? '',
-      head: head.length > 0 ? head : undefined,
-      codecs,
-      observer: host.observer,
-    };
-    const ws = new WebSocket(socket, init);
-    if (accepted.data !== undefined) ws.data = accepted.data.value;
+    const ws = acceptedWebSocket(host, socket, req, accepted, { head: head.length > 0 ? head : undefined });
     counted = false;
     host.opened(ws, req, accepted);
     return ws;

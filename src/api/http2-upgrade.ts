@@ -13,15 +13,14 @@
  * doing so for extended CONNECT, and answers a plain CONNECT with that same 405 when nobody else
  * listens, so the user's server behaves as before for everything else.
  */
+import { acceptedWebSocket } from './accepted-websocket.js';
 import type * as http2 from 'node:http2';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HttpRefusal } from '../core/handshake.js';
 import { buildH2Response, checkH2ConnectRequest, type H2RequestFacts } from '../core/handshake-h2.js';
-import { DeflateCodec } from '../node/deflate-codec.js';
 import { cancelStream, enableConnectProtocol, respondAccepted, respondRefusal, type Http2AnyServer } from '../node/http2-streams.js';
 import { refusal } from '../node/upgrade.js';
-import type { ConnectionInit } from './connection-init.js';
 import type { Http1Host } from './http1-upgrade.js';
 import {
   ABANDONED,
@@ -33,7 +32,7 @@ import {
   type UpgradeDecision,
   type UpgradeInput,
 } from './upgrade-pipeline.js';
-import { WebSocket, type MessageCodec } from './websocket.js';
+import { WebSocket } from './websocket.js';
 
 /** What the HTTP/2 transport needs of the server: the HTTP/1.1 transport's host, without its socket-level guard. */
 export type Http2Host = Omit<Http1Host, 'takeGuard'>;
@@ -213,20 +212,8 @@ function open(
       uncount();
       return null;
     }
-    const codecs: MessageCodec[] =
-      accepted.deflate === null ? [] : [new DeflateCodec('server', accepted.deflate, accepted.extensions!, host.options.deflate!)];
-    const init: ConnectionInit = {
-      options: host.options.connection,
-      role: 'server',
-      url: req.url ?? '/',
-      protocol: accepted.protocol ?? '',
-      codecs,
-      observer: host.observer,
-      transport: 'http2',
-    };
-    const ws = new WebSocket(stream as Duplex, init);
+    const ws = acceptedWebSocket(host, stream as Duplex, req, accepted, { transport: 'http2' });
     stream.off('error', noop);
-    if (accepted.data !== undefined) ws.data = accepted.data.value;
     // host.opened moves it from pending to open itself (as for HTTP/1.1).
     count.pending = false;
     host.opened(ws, req, accepted);

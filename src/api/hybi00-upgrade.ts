@@ -7,6 +7,7 @@
  * 101 and its 16-byte MD5 answer) are this transport's. One handshake timer (408) bounds all of
  * it, key3 included: a client that never sends key3 cannot hold a connection slot.
  */
+import { acceptedWebSocket } from './accepted-websocket.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HttpRefusal } from '../core/handshake.js';
@@ -14,7 +15,6 @@ import { checkHybi00Request, HYBI00_VERSION, KEY3_SIZE, type Hybi00RequestCheck 
 import { publishUpgrade } from '../node/diagnostics.js';
 import { readAfterHead, writeHybi00Response } from '../node/hybi00.js';
 import { guardHandshake, refuseUpgrade, refusal, timeoutRefusal } from '../node/upgrade.js';
-import type { ConnectionInit } from './connection-init.js';
 import type { Http1Host } from './http1-upgrade.js';
 import {
   ABANDONED,
@@ -154,17 +154,7 @@ function open(
       socket.destroy();
       return null;
     }
-    const init: ConnectionInit = {
-      options: host.options.connection,
-      role: 'server',
-      url: req.url ?? '/',
-      protocol: accepted.protocol ?? '',
-      head: rest.length > 0 ? rest : undefined,
-      observer: host.observer,
-      version: HYBI00_VERSION,
-    };
-    const ws = new WebSocket(socket, init);
-    if (accepted.data !== undefined) ws.data = accepted.data.value;
+    const ws = acceptedWebSocket(host, socket, req, accepted, { head: rest.length > 0 ? rest : undefined, version: HYBI00_VERSION });
     counted = false;
     host.opened(ws, req, accepted);
     return ws;
