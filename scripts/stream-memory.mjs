@@ -2,8 +2,10 @@
 // Issue 15's evidence, as a script (not a test: it moves a gigabyte). A server process writes an
 // upload to disk through receiveStream(); a client process streams the file from
 // fs.createReadStream. Each process reports its peak RSS (sampled every 5 ms) and its RSS before
-// the transfer. Run after `npm run build`:
-//   node scripts/stream-memory.mjs [MiB=1024] [--gc]
+// the transfer. The same transfer is then made by plain `node:net` sockets piped to and from the
+// files (no WebSocket at all): that pair is the runtime's own floor on this machine, so hybi's
+// figure can be read against it. Run after `npm run build`:
+//   node scripts/stream-memory.mjs [MiB=1024] [--gc] [--only=hybi|raw]
 // --gc runs both processes with --expose-gc and collects every 50 ms as they sample, which shows the memory
 // they hold rather than how long V8 leaves dropped buffers uncollected (see docs/connection.md).
 import { spawn } from 'node:child_process';
@@ -52,6 +54,25 @@ if (role === 'server') {
   await ws.send(createReadStream(process.env.HYBI_STREAM_IN), { binary: true });
   await ws.close().catch(() => {});
   process.stdout.write(JSON.stringify({ client: stop() }) + '\n');
+} else if (role === 'raw-server') {
+  const { createServer } = await import('node:net');
+  const { pipeline } = await import('node:stream/promises');
+  const server = createServer(async (socket) => {
+    const stop = sampler();
+    await pipeline(socket, createWriteStream(process.env.HYBI_STREAM_OUT));
+    process.stdout.write(JSON.stringify({ server: stop() }) + '\n');
+    server.close();
+  });
+  server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n'));
+} else if (role === 'raw-client') {
+  const { connect } = await import('node:net');
+  const { pipeline } = await import('node:stream/promises');
+  const url = new URL(process.env.HYBI_STREAM_URL);
+  const socket = connect(Number(url.port), url.hostname);
+  await once(socket, 'connect');
+  const stop = sampler();
+  await pipeline(createReadStream(process.env.HYBI_STREAM_IN), socket);
+  process.stdout.write(JSON.stringify({ client: stop() }) + '\n');
 } else {
   const mib = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 1024);
   const flags = process.argv.includes('--gc') ? ['--expose-gc'] : [];
@@ -82,14 +103,19 @@ if (role === 'server') {
       });
       return { child, lines };
     };
-    const server = run({ HYBI_STREAM_ROLE: 'server', HYBI_STREAM_OUT: output });
-    await once(server.child, 'line');
-    const started = performance.now();
-    const client = run({ HYBI_STREAM_ROLE: 'client', HYBI_STREAM_IN: input, HYBI_STREAM_URL: `ws://127.0.0.1:${server.lines[0].port}/` });
-    await Promise.all([once(server.child, 'exit'), once(client.child, 'exit')]);
-    const seconds = (performance.now() - started) / 1000;
-    const same = statSync(output).size === statSync(input).size;
-    console.log(JSON.stringify({ MiB: mib, gc: flags.length > 0, seconds: +seconds.toFixed(1), sizesMatch: same, ...server.lines[1], ...client.lines[0] }));
+    const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+    for (const impl of only ? [only] : ['hybi', 'raw']) {
+      const prefix = impl === 'raw' ? 'raw-' : '';
+      rmSync(output, { force: true });
+      const server = run({ HYBI_STREAM_ROLE: `${prefix}server`, HYBI_STREAM_OUT: output });
+      await once(server.child, 'line');
+      const started = performance.now();
+      const client = run({ HYBI_STREAM_ROLE: `${prefix}client`, HYBI_STREAM_IN: input, HYBI_STREAM_URL: `ws://127.0.0.1:${server.lines[0].port}/` });
+      await Promise.all([once(server.child, 'exit'), once(client.child, 'exit')]);
+      const seconds = (performance.now() - started) / 1000;
+      const same = statSync(output).size === statSync(input).size;
+      console.log(JSON.stringify({ impl, MiB: mib, gc: flags.length > 0, seconds: +seconds.toFixed(1), sizesMatch: same, ...server.lines[1], ...client.lines[0] }));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
