@@ -1,9 +1,28 @@
 /**
- * The options of `server.listen()`: checked before any socket is bound.
+ * The options of `server.listen()`, checked before any socket is bound.
  */
 import { InvalidArgumentError } from '../../core/errors.js';
-import type { ListenOptions } from '../server.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SecureServerOptions as Http2SecureServerOptions } from 'node:http2'; // http2 hook
 import { checkOptionNames, count, optionalFunction, optionsObject } from './checks.js';
+
+/** Options of `listen`. */
+export interface ListenOptions {
+  /** Default 0: a free port, read it back from the result or from `server.address()`. */
+  port?: number;
+  /** Default: Node's (every interface). Use '127.0.0.1' to stay on this machine. */
+  host?: string;
+  /** Answers plain HTTP requests (a page, a health check); default: 426 Upgrade Required. */
+  onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Serve HTTP/2 and HTTP/1.1 on one TLS port (ALPN h2, http/1.1): WebSockets over HTTP/2 (RFC
+   * 8441) and HTTP/1.1 upgrades alike; needs `tls`. `onRequest` then also gets HTTP/2 requests
+   * (Http2ServerRequest and Http2ServerResponse). Default false: HTTP/1.1 only, no TLS. (http2 hook)
+   */
+  http2?: boolean;
+  /** TLS for `http2: true` (key, cert, ...: Node's SecureServerOptions). */
+  tls?: Http2SecureServerOptions;
+}
 
 /** The names `listen()` takes. */
 const LISTEN_NAMES: ReadonlySet<string> = new Set(['port', 'host', 'onRequest', 'http2']); // http2 hook: http2

@@ -1,18 +1,18 @@
 /**
- * The options of `new WebSocketServer()`: the server's own defaults with their reasons, and
+ * The options of `new WebSocketServer()` (WebSocketServerOptions), the server's own defaults with their reasons, and
  * `resolveServerOptions`, run once at construction, which also resolves the connection options
  * every connection of the server shares.
  */
 import { InvalidArgumentError } from '../../core/errors.js';
-import { validateDeflateOptions } from '../../core/permessage-deflate.js';
-import { validateDeflateCodecOptions } from '../../node/deflate-codec.js';
+import { validateDeflateOptions, type DeflateOptions } from '../../core/permessage-deflate.js';
+import { validateDeflateCodecOptions, type DeflateCodecOptions } from '../../node/deflate-codec.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT } from '../../node/upgrade.js';
-import type { ServerDeflateOptions, WebSocketServerOptions } from '../server.js';
+import type { TopicServerOptions } from '../topics/types.js'; // topics hook (issue 20)
 import type { LegacyOptions } from '../legacy.js'; // legacy (issue 22)
 import type { AcceptHook, HeadersOption } from '../upgrade-pipeline.js';
 import { resolveTopicOptions, TOPIC_SERVER_NAMES, type ResolvedTopicOptions } from '../topics/topic-options.js'; // topics hook (issue 20)
 import { checkOptionNames, count, duration, flag, hook, optionsObject, subprotocols } from './checks.js';
-import { CONNECTION_OPTION_NAMES, resolveOptions, type ResolvedOptions } from './connection.js';
+import { CONNECTION_OPTION_NAMES, resolveOptions, type ResolvedOptions, type WebSocketOptions } from './connection.js';
 import { DEFLATE_HINTS, DEFLATE_NAMES } from './deflate.js';
 
 /**
@@ -29,6 +29,65 @@ export const DEFAULT_MAX_CONNECTIONS = 10_000;
  * settled, in the order they arrived; a handler whose calls may overlap says so.
  */
 export const DEFAULT_CONCURRENCY = 1;
+
+/** Options of a WebSocketServer. The connection options (maxMessageSize, pingInterval, ...) apply to every connection. */
+export interface WebSocketServerOptions<Data = unknown> extends WebSocketOptions, TopicServerOptions {
+  /** Subprotocols, most preferred first, for the paths that set none; default: none. */
+  protocols?: readonly string[];
+  /** Refuse clients that offer none of the route's protocols (400); default false. */
+  requireProtocol?: boolean;
+  /**
+   * Asked before every upgrade; default: accept all (but see `allowedOrigins`). Given (here or on
+   * the route) without `allowedOrigins`, it replaces the default Origin check: the hook decides,
+   * with `info.origin` and `info.crossOrigin` to decide on.
+   */
+  accept?: AcceptHook<Data>;
+  /**
+   * Origins (scheme://host[:port], compared case-insensitively) whose pages may connect; a request
+   * whose Origin is not listed is refused with 403, before any accept hook. `'*'` lets every
+   * Origin in. Requests without an Origin header (non-browser clients) are let through either
+   * way: the check protects browser users from other sites' pages.
+   *
+   * Default: same host only. A request whose Origin names another host or port than its Host is
+   * refused with 403 (cross-site WebSocket hijacking: a foreign page would connect with the
+   * user's cookies), unless an `accept` hook is given, which then decides. Schemes are not
+   * compared, so pages served over https through a TLS-terminating proxy still get in.
+   */
+  allowedOrigins?: readonly string[] | '*';
+  /** Headers added to every 101 response; default none. */
+  headers?: HeadersOption<Data>;
+  /**
+   * permessage-deflate (RFC 7692): true accepts clients' offers with the defaults, an object sets
+   * the negotiated limits (window bits, context takeover) and the codec's tuning (threshold,
+   * level, memLevel). Default false: offers are declined and the 101 names no extension, which
+   * every client accepts. Compression costs CPU and about 300 KiB of zlib state per connection
+   * with context takeover; turn it on where bandwidth matters more.
+   */
+  compress?: boolean | ServerDeflateOptions;
+  /** For MessageHandler routes: messages handled at once per connection; default 1, in order (DEFAULT_CONCURRENCY). */
+  concurrency?: number;
+  /** Bound on a handshake, in ms; 0 disables; default DEFAULT_HANDSHAKE_TIMEOUT (10 s). */
+  handshakeTimeout?: number;
+  /** Largest request head, in bytes; default DEFAULT_MAX_HEAD_SIZE (16 KiB). Answered with 431. */
+  maxHeadSize?: number;
+  /** Most request header fields; default DEFAULT_MAX_HEADER_COUNT (100). Answered with 431. */
+  maxHeaderCount?: number;
+  /**
+   * Most connections: open ones plus handshakes in progress (on a server from `listen`, every
+   * accepted socket counts from its first byte). Answered with 503 and `Retry-After`; default
+   * DEFAULT_MAX_CONNECTIONS (10,000). Infinity removes the bound.
+   */
+  maxConnections?: number;
+  /**
+   * legacy (issue 22): pre-RFC 6455 protocols to accept too: `{ hybi00: true }` serves hybi-00
+   * (draft-hixie-76) clients through the same routes, hooks and origin checks. Default: none
+   * (such requests get 426), because hybi-00 frames are not masked; see docs/legacy.md.
+   */
+  legacy?: LegacyOptions;
+}
+
+/** permessage-deflate as the server accepts it: the negotiation limits plus the codec's tuning. */
+export interface ServerDeflateOptions extends DeflateOptions, DeflateCodecOptions {}
 
 /** WebSocketServerOptions checked, with every default applied. Made only by `resolveServerOptions`. */
 export interface ResolvedServerOptions {
