@@ -4,6 +4,7 @@
  * loop over the argument (no regular expressions on input) and throws a UsageError naming the
  * option, so `hybi` can print one clear line and exit 2 instead of a stack trace.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** A command-line mistake: printed as one line followed by a pointer to `--help`, exit status 2. */
@@ -184,4 +185,13 @@ function rephraseParseError(err: unknown, options: OptionTable): string {
   }
   // Anything else parseArgs may add later: its first sentence, on one line.
   return message.split('\n', 1)[0]!.split('. ', 1)[0]!;
+}
+
+/** The contents of the file an option names (a certificate, a key); a file that cannot be read is a usage error. */
+export function readOption(option: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`--${option}: cannot read ${file}: ${(err as Error).message}`);
+  }
 }
