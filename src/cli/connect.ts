@@ -10,7 +10,7 @@ import { describeClose, formatBinary, isCleanClose, paletteFor, payloadOf, sanit
 import { CONNECT_HELP, ExitStatus, parseConnectArgs, type ConnectSettings } from './connect-args.js';
 import { certificateHint, describeConnectError, describeControl, describeRequest, describeResponse, dump, formatReceived } from './connect-report.js';
 import { Prompt, parseTypedLine } from './terminal.js';
-import { formatDuration } from './units.js';
+import { commandLine, formatDuration } from './units.js';
 
 function sleep(ms: number): Promise<void> {
   return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
@@ -54,17 +54,8 @@ function abnormalLine(end: Ending, settings: ConnectSettings): string {
 
 /** Runs `hybi connect` and resolves to its exit status. */
 export async function runConnect(argv: string[]): Promise<number> {
-  let settings: ConnectSettings | null;
-  try {
-    settings = parseConnectArgs(argv);
-  } catch (err) {
-    process.stderr.write(`hybi connect: ${(err as Error).message}\nTry 'hybi connect --help'.\n`);
-    return ExitStatus.Usage;
-  }
-  if (settings === null) {
-    process.stdout.write(CONNECT_HELP);
-    return ExitStatus.Ok;
-  }
+  const settings = commandLine('connect', argv, parseConnectArgs, CONNECT_HELP);
+  if (typeof settings === 'number') return settings;
   const interactive = process.stdin.isTTY === true;
   const colours = paletteFor(process.stdout, settings.noColor || !interactive);
   let ws: WebSocket;

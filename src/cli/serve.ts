@@ -18,6 +18,7 @@ import { DEMO_PAGE_CSP, renderDemoPage } from './demo-page.js';
 import { accessLine, hostAllowed, hostRefusal } from './serve-access.js';
 import { parseServeArgs, SERVE_HELP, type ServeSettings } from './serve-args.js';
 import { pathOf, remoteAddressOf, Session } from './session.js';
+import { commandLine } from './units.js';
 
 /** How long a command may outlive its connection once its stdin is closed, before SIGTERM. */
 const EXEC_GRACE_MS = 2000;
@@ -29,18 +30,8 @@ const SHUTDOWN_MS = 6000;
 
 /** Runs `hybi serve` until SIGINT/SIGTERM and resolves to its exit status. */
 export async function runServe(argv: string[]): Promise<number> {
-  let settings: ServeSettings | null;
-  try {
-    settings = parseServeArgs(argv);
-  } catch (err) {
-    process.stderr.write(`hybi serve: ${(err as Error).message}\nTry 'hybi serve --help'.\n`);
-    return 2;
-  }
-  if (settings === null) {
-    process.stdout.write(SERVE_HELP);
-    return 0;
-  }
-  const s = settings;
+  const s = commandLine('serve', argv, parseServeArgs, SERVE_HELP);
+  if (typeof s === 'number') return s;
   const interactive = process.stdin.isTTY === true;
   // Ctrl-C and Ctrl-D reach the prompt, not the process: they stop the server as SIGINT does.
   const terminal =
