@@ -6,43 +6,50 @@
  * everything a hostile client could hold.
  *
  * This file is the facade and the HTTP/1.1 transport; the parts live apart:
- *   options.ts            resolveServerOptions: every option checked, each default defined once
+ *   options/server.ts     WebSocketServerOptions and resolveServerOptions: every option checked,
+ *                         each default defined once (options/listen.ts for listen())
  *   route.ts              Router: every route and all matching of a request target
  *   upgrade-pipeline.ts   the checks on an upgrade request, in order, with the HTTP status of each
  *                         refusal, independent of the transport (the seam for HTTP/2 and hybi-00)
  *   handler-lifecycle.ts  a route's handler on an open connection: concurrency, close on failure
+ *   server-shutdown.ts    close(): every client closed with 1001, each bounded by a deadline
  *   node/http-listener.ts listen()'s own TCP and HTTP server, reading request heads itself
  * The handshake timeout (408) is this transport's: it starts with the connection on a server
  * from `listen`, with the 'upgrade' event otherwise.
  */
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Buffer } from 'node:buffer';
 import { InvalidArgumentError } from '../core/errors.js';
-import { CloseCode } from '../core/close-code.js';
 import type { HttpRefusal } from '../core/handshake.js';
-import type { DeflateOptions } from '../core/permessage-deflate.js';
-import type { DeflateCodecOptions } from '../node/deflate-codec.js';
 import { HttpListener } from '../node/http-listener.js';
 import { handlerFailed, runHandler, type ConnectionHandler, type ErrorReporter, type MessageHandler } from './handler-lifecycle.js';
 import { upgradeHttp1, type Http1Host } from './http1-upgrade.js';
-import type { LegacyOptions } from './legacy.js'; // legacy (issue 22)
 import { attachHttp2, type Http2AttachOptions } from './http2-upgrade.js'; // http2 hook
 import { listenHttp2, type Http2Listening } from './http2-listen.js'; // http2 hook
-import type { SecureServerOptions as Http2SecureServerOptions } from 'node:http2'; // http2 hook
 import { isHttp2Server, type Http2AnyServer } from '../node/http2-streams.js'; // http2 hook
 import { ServerMetrics, type MetricsSnapshot } from './metrics.js';
-import { checkListenOptions, checkOptionNames, optionalFunction, optionsObject, resolveServerOptions, type ResolvedServerOptions } from './options.js';
+import {
+  checkListenOptions,
+  checkOptionNames,
+  optionalFunction,
+  optionsObject,
+  resolveServerOptions,
+  type ListenOptions,
+  type ResolvedServerOptions,
+  type WebSocketServerOptions,
+} from './options.js';
+import { closeClients } from './server-shutdown.js';
 import { Router, type RouteMatch, type RouteOptions, type RouteParams, type RoutePattern } from './route.js';
-import { tooManyConnections, type AcceptHook, type HeadersOption, type UpgradeAcceptance } from './upgrade-pipeline.js';
-import { WebSocket, type WebSocketOptions } from './websocket.js';
+import { tooManyConnections, type UpgradeAcceptance } from './upgrade-pipeline.js';
+import { WebSocket } from './websocket.js';
 // Topics hooks (issue 20): the logic is in api/topics/.
 import type { TopicHub } from './topics/hub.js';
 import { serverTopics } from './topics/server-topics.js';
-import type { HistoryOptions, HistoryResult, PublishOptions, PublishResult, TopicDrop, TopicMetrics, TopicServerOptions } from './topics/types.js';
+import type { HistoryOptions, HistoryResult, PublishOptions, PublishResult, TopicDrop, TopicMetrics } from './topics/types.js';
 
 export type { RouteMatch, RouteOptions, RouteParamNames, RouteParams, RoutePattern } from './route.js';
 export type { ConnectionHandler, MessageHandler } from './handler-lifecycle.js';
@@ -57,83 +64,8 @@ export type {
   UpgradeInfo,
 } from './upgrade-pipeline.js';
 export { DEFAULT_MAX_CONNECTIONS } from './options.js';
-
-/** Options of a WebSocketServer. The connection options (maxMessageSize, pingInterval, ...) apply to every connection. */
-export interface WebSocketServerOptions<Data = unknown> extends WebSocketOptions, TopicServerOptions {
-  /** Subprotocols, most preferred first, for the paths that set none; default: none. */
-  protocols?: readonly string[];
-  /** Refuse clients that offer none of the route's protocols (400); default false. */
-  requireProtocol?: boolean;
-  /**
-   * Asked before every upgrade; default: accept all (but see `allowedOrigins`). Given (here or on
-   * the route) without `allowedOrigins`, it replaces the default Origin check: the hook decides,
-   * with `info.origin` and `info.crossOrigin` to decide on.
-   */
-  accept?: AcceptHook<Data>;
-  /**
-   * Origins (scheme://host[:port], compared case-insensitively) whose pages may connect; a request
-   * whose Origin is not listed is refused with 403, before any accept hook. `'*'` lets every
-   * Origin in. Requests without an Origin header (non-browser clients) are let through either
-   * way: the check protects browser users from other sites' pages.
-   *
-   * Default: same host only. A request whose Origin names another host or port than its Host is
-   * refused with 403 (cross-site WebSocket hijacking: a foreign page would connect with the
-   * user's cookies), unless an `accept` hook is given, which then decides. Schemes are not
-   * compared, so pages served over https through a TLS-terminating proxy still get in.
-   */
-  allowedOrigins?: readonly string[] | '*';
-  /** Headers added to every 101 response; default none. */
-  headers?: HeadersOption<Data>;
-  /**
-   * permessage-deflate (RFC 7692): true accepts clients' offers with the defaults, an object sets
-   * the negotiated limits (window bits, context takeover) and the codec's tuning (threshold,
-   * level, memLevel). Default false: offers are declined and the 101 names no extension, which
-   * every client accepts. Compression costs CPU and about 300 KiB of zlib state per connection
-   * with context takeover; turn it on where bandwidth matters more.
-   */
-  compress?: boolean | ServerDeflateOptions;
-  /** For MessageHandler routes: messages handled at once per connection; default 1, in order (DEFAULT_CONCURRENCY). */
-  concurrency?: number;
-  /** Bound on a handshake, in ms; 0 disables; default DEFAULT_HANDSHAKE_TIMEOUT (10 s). */
-  handshakeTimeout?: number;
-  /** Largest request head, in bytes; default DEFAULT_MAX_HEAD_SIZE (16 KiB). Answered with 431. */
-  maxHeadSize?: number;
-  /** Most request header fields; default DEFAULT_MAX_HEADER_COUNT (100). Answered with 431. */
-  maxHeaderCount?: number;
-  /**
-   * Most connections: open ones plus handshakes in progress (on a server from `listen`, every
-   * accepted socket counts from its first byte). Answered with 503 and `Retry-After`; default
-   * DEFAULT_MAX_CONNECTIONS (10,000). Infinity removes the bound.
-   */
-  maxConnections?: number;
-  /**
-   * legacy (issue 22): pre-RFC 6455 protocols to accept too: `{ hybi00: true }` serves hybi-00
-   * (draft-hixie-76) clients through the same routes, hooks and origin checks. Default: none
-   * (such requests get 426), because hybi-00 frames are not masked; see docs/legacy.md.
-   */
-  legacy?: LegacyOptions;
-}
-
-/** permessage-deflate as the server accepts it: the negotiation limits plus the codec's tuning. */
-export interface ServerDeflateOptions extends DeflateOptions, DeflateCodecOptions {}
-
-/** Options of `listen`. */
-export interface ListenOptions {
-  /** Default 0: a free port, read it back from the result or from `server.address()`. */
-  port?: number;
-  /** Default: Node's (every interface). Use '127.0.0.1' to stay on this machine. */
-  host?: string;
-  /** Answers plain HTTP requests (a page, a health check); default: 426 Upgrade Required. */
-  onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
-  /**
-   * Serve HTTP/2 and HTTP/1.1 on one TLS port (ALPN h2, http/1.1): WebSockets over HTTP/2 (RFC
-   * 8441) and HTTP/1.1 upgrades alike; needs `tls`. `onRequest` then also gets HTTP/2 requests
-   * (Http2ServerRequest and Http2ServerResponse). Default false: HTTP/1.1 only, no TLS. (http2 hook)
-   */
-  http2?: boolean;
-  /** TLS for `http2: true` (key, cert, ...: Node's SecureServerOptions). */
-  tls?: Http2SecureServerOptions;
-}
+export type { ServerDeflateOptions, WebSocketServerOptions } from './options/server.js';
+export type { ListenOptions } from './options/listen.js';
 
 /** Options of `broadcast`. */
 export interface BroadcastOptions {
@@ -504,29 +436,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     own?.stopAccepting();
     for (const abort of [...this.#inflight.values()]) abort();
 
-    // How long to wait for clients' closing handshakes: their closeTimeout (0 = no bound).
-    const wait = this.#options.connection.closeTimeout;
-    await Promise.all(
-      [...this.#clients].map(async (ws) => {
-        let timer: NodeJS.Timeout | undefined;
-        // Each connection's own closeTimeout destroys it when the peer does not answer; this
-        // deadline, a little later, only guards against a connection that would not.
-        const deadline = new Promise<void>((resolve) => {
-          if (wait === 0) return;
-          timer = setTimeout(() => {
-            ws.terminate();
-            resolve();
-          }, wait + 100);
-        });
-        // RFC 6455 section 7.4.1: 1001, the endpoint is going away (a server going down).
-        const closed = ws.close(CloseCode.GoingAway, 'server shutting down').then(
-          () => undefined,
-          () => undefined,
-        );
-        await Promise.race([closed, deadline]);
-        clearTimeout(timer);
-      }),
-    );
+    // Each client gets its closeTimeout (0 = no bound) to finish its closing handshake.
+    await closeClients(this.#clients, this.#options.connection.closeTimeout);
     await own?.closeAll();
     await this.#topics.close(); // topics hook (issue 20)
     await this.#h2Listening?.close(); // http2 hook

@@ -2,8 +2,10 @@
  * Parsing of the values people type on a command line: durations ("30", "500ms", "2m"), sizes
  * ("1048576", "64k", "16MiB"), counts, ports and "Name: value" headers. Each parser is a bounded
  * loop over the argument (no regular expressions on input) and throws a UsageError naming the
- * option, so `hybi` can print one clear line and exit 2 instead of a stack trace.
+ * option, so `hybi` can print one clear line and exit 2 instead of a stack trace. Also the start
+ * every command shares (`commandLine`) and the files options name (`readOption`).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** A command-line mistake: printed as one line followed by a pointer to `--help`, exit status 2. */
@@ -49,16 +51,22 @@ const DURATION_UNITS: Readonly<Record<string, number>> = {
 };
 
 /**
+ * A number with an optional unit, times the unit's factor in `units`; anything else is a
+ * UsageError saying it is not `expected` (which includes examples of what is).
+ */
+function withUnit(option: string, text: string, units: Readonly<Record<string, number>>, expected: string): number {
+  const parsed = splitNumber(text.trim());
+  const factor = parsed ? units[parsed.unit] : undefined;
+  if (!parsed || factor === undefined) throw new UsageError(`--${option}: '${text}' is not ${expected}`);
+  return parsed.value * factor;
+}
+
+/**
  * A duration in milliseconds. A bare number means seconds ("--timeout 5"); "ms", "s", "m" and "h"
  * are accepted as suffixes. "0" is allowed and means "off" for the options that take it.
  */
 export function parseDuration(option: string, text: string): number {
-  const parsed = splitNumber(text.trim());
-  const factor = parsed ? DURATION_UNITS[parsed.unit] : undefined;
-  if (!parsed || factor === undefined) {
-    throw new UsageError(`--${option}: '${text}' is not a duration (try 30, 500ms, 2m)`);
-  }
-  const ms = Math.round(parsed.value * factor);
+  const ms = Math.round(withUnit(option, text, DURATION_UNITS, 'a duration (try 30, 500ms, 2m)'));
   // setTimeout silently turns anything above 2^31-1 ms into 1 ms; refuse rather than surprise.
   if (ms > 2_147_483_647) throw new UsageError(`--${option}: '${text}' is too long (at most about 24 days)`);
   return ms;
@@ -80,12 +88,7 @@ const SIZE_UNITS: Readonly<Record<string, number>> = {
 
 /** A size in bytes: a bare number is bytes; k/KiB, M/MiB and G/GiB are binary multiples. */
 export function parseSize(option: string, text: string): number {
-  const parsed = splitNumber(text.trim());
-  const factor = parsed ? SIZE_UNITS[parsed.unit] : undefined;
-  if (!parsed || factor === undefined) {
-    throw new UsageError(`--${option}: '${text}' is not a size (try 65536, 64k, 16MiB)`);
-  }
-  const bytes = Math.floor(parsed.value * factor);
+  const bytes = Math.floor(withUnit(option, text, SIZE_UNITS, 'a size (try 65536, 64k, 16MiB)'));
   if (bytes < 1 || bytes > Number.MAX_SAFE_INTEGER) throw new UsageError(`--${option}: '${text}' is out of range`);
   return bytes;
 }
@@ -184,4 +187,33 @@ function rephraseParseError(err: unknown, options: OptionTable): string {
   }
   // Anything else parseArgs may add later: its first sentence, on one line.
   return message.split('\n', 1)[0]!.split('. ', 1)[0]!;
+}
+
+/** The contents of the file an option names (a certificate, a key); a file that cannot be read is a usage error. */
+export function readOption(option: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`--${option}: cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The start every command shares: its arguments parsed into settings, or the exit status when
+ * there is nothing to run: 0 after printing `help` for --help, 2 after one line on stderr for a
+ * usage error (with a pointer to --help).
+ */
+export function commandLine<S>(command: string, argv: string[], parse: (argv: string[]) => S | null, help: string): S | number {
+  let settings: S | null;
+  try {
+    settings = parse(argv);
+  } catch (err) {
+    process.stderr.write(`hybi ${command}: ${(err as Error).message}\nTry 'hybi ${command} --help'.\n`);
+    return 2;
+  }
+  if (settings === null) {
+    process.stdout.write(help);
+    return 0;
+  }
+  return settings;
 }

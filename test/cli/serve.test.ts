@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import WebSocket from 'ws';
-import { parseServeArgs } from '../../src/cli/serve.js';
+import { parseServeArgs } from '../../src/cli/serve-args.js';
 import { UsageError } from '../../src/cli/units.js';
 import { Cli, killAll, runCli, serve } from './harness.js';
 
