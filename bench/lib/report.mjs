@@ -117,10 +117,15 @@ function machineLines(run) {
 }
 
 /** One table: a row per entry (and extra rows per kind), a column per peer, then ratio columns. */
-function table(lines, entries, { field = null, label = (e) => e.workload.title, unit = true } = {}) {
+// `fields`: instead of the workload's own figure, one row per entry and field, e.g.
+// [{ field: 'cpuPerOp', suffix: '' }] for a table of CPU per operation.
+function table(lines, entries, { fields = null, unit = true } = {}) {
+  const label = (e) => e.workload.title;
   const peers = [];
   for (const e of entries) for (const id of peersOf(e)) if (!peers.includes(id)) peers.push(id);
   const base = entries[0]?.base ?? 'hybi';
+  // The numerator of the ratios first.
+  if (peers.includes(base)) peers.unshift(...peers.splice(peers.indexOf(base), 1));
   const others = peers.filter((id) => id !== base);
   lines.push(
     `| workload |${unit ? ' unit |' : ''} ${peers.map(nameOf).join(' | ')} | ${others.map((id) => `${nameOf(base)} / ${nameOf(id)}`).join(' | ')} |`,
@@ -133,9 +138,10 @@ function table(lines, entries, { field = null, label = (e) => e.workload.title, 
   for (const e of entries) {
     const w = e.workload;
     const s = (id) => e.summary[id];
-    if (field !== null) {
-      if (!peers.some((id) => e.summary[id]?.[field])) continue;
-      row(label(e), 'us', (id) => s(id)?.[field], (id) => e.ratios[id]?.[field]);
+    if (fields !== null) {
+      for (const { field, suffix } of fields) {
+        if (peers.some((id) => e.summary[id]?.[field])) row(`${label(e)}${suffix}`, 'us', (id) => s(id)?.[field], (id) => e.ratios[id]?.[field]);
+      }
       continue;
     }
     row(w.unit === 'us' ? `${label(e)}: p50` : label(e), w.unit, s, (id) => e.ratios[id]?.value);
@@ -227,9 +233,7 @@ export function renderMarkdown(run) {
     if (echo.length > 0) {
       table(lines, echo);
       lines.push('CPU time per message in microseconds, client process and server process:', '');
-      table(lines, echo, { field: 'cpuPerOp', label: (e) => `${e.workload.title}: client`, unit: false });
-      lines.pop();
-      table(lines, echo, { field: 'serverCpuPerOp', label: (e) => `${e.workload.title}: server`, unit: false });
+      table(lines, echo, { fields: [{ field: 'cpuPerOp', suffix: ': client' }, { field: 'serverCpuPerOp', suffix: ': server' }], unit: false });
     }
     const mem = pairs.find((e) => e.workload.kind === 'pair-memory');
     if (mem) {
@@ -256,7 +260,7 @@ function cpuSection(lines, entries, intro) {
   const rows = entries.filter((e) => Object.values(e.summary).some((s) => s.cpuPerOp));
   if (rows.length === 0) return;
   lines.push(intro, '');
-  table(lines, rows, { field: 'cpuPerOp', unit: false });
+  table(lines, rows, { fields: [{ field: 'cpuPerOp', suffix: '' }], unit: false });
 }
 
 function memoryNotes(lines, run, memory) {
