@@ -1,29 +1,44 @@
 #!/usr/bin/env node
-// The load suite: hybi's server and client against ws (with and without bufferutil), each
-// server a separate process on 127.0.0.1, driven by raw-socket load generators (load/generator.mjs)
-// whose own ceiling is measured against a server that does nothing but echo bytes (servers/raw.mjs).
+// The load suite: hybi's server and client against their peers, each server a separate process
+// on 127.0.0.1, all driven by the same raw-socket load generators (load/generator.mjs):
+//   hybi            the public API from dist/ (servers/hybi.mjs)
+//   ws+bufferutil   ws as its documentation shows, with its native addon (servers/ws.mjs)
+//   node-raw        the least any Node server can do (servers/raw.mjs): node:net, a 101, frame
+//                   headers parsed, canned replies of the same size, all replies of one read in
+//                   one write (its /reply path; /publish is its /broadcast)
+//   bun             Bun.serve's WebSocket (uWebSockets) run by Bun's binary, installed from npm's
+//                   @oven/bun-linux-x64 on first use (lib/bun.mjs); left out, with the reason in
+//                   the report, when it cannot run here
+//   ws              ws without bufferutil (WS_NO_BUFFER_UTIL=1): only with --peers=...,ws or all
+// Client workloads run each client library in a process of its own against node-raw's /reply;
+// the HTTP/2 rows run hybi's client and server over HTTP/2 (h2c) beside hybi and ws over HTTP/1.1.
 //
-// Peers are measured alternately (hybi, ws, ws+bufferutil, hybi, ...) for several rounds, and
-// reported as medians with the min-max spread and the hybi / ws+bufferutil ratio, because the
-// machine is shared and noisy: a burst of someone else's work then hurts every peer a little
-// rather than one peer a lot.
+// Peers are measured alternately within each round (order rotated every round) for at least five
+// rounds; a ratio is computed per round (hybi / peer, both measured seconds apart) and reported as
+// the median of the rounds' ratios with their min-max spread, because the machine is shared and
+// noisy: a burst of someone else's work then hurts both figures of a round rather than one peer.
 //
-// Usage: node bench/load.mjs [--quick] [--rounds=3] [--time=2000] [--warmup=300]
-//          [--only=echo,latency,large,broadcast,memory,connect,client or workload ids: echo-1m,...] [--gen-procs=1]
-// (--rounds is raised to at least 5 for the latency workloads, whose runs are cheap and whose
-// samples are bimodal on a shared machine: a median of 3 can land on either mode.)
-//          [--idle=10000] [--prof[=all]] [--prof-generator] [--out=bench/results/latest] [--peers=hybi,ws,ws+bufferutil]
+// Usage: node bench/load.mjs [--quick] [--rounds=5] [--time=1000] [--warmup=300]
+//          [--only=GROUP|ID,...]  groups: echo, latency, large, broadcast, publish, memory,
+//                                 connect, client, http2; or workload ids (echo-1m, client-echo-1m,
+//                                 h2-echo-64k, echo-32-text, ...)
+//          [--peers=hybi,ws+bufferutil,node-raw,bun[,ws] | all]   (hybi is always measured)
+//          [--gen-procs=1] [--idle=10000] [--prof[=all]] [--prof-generator] [--out=bench/results/latest]
 //          [--compare=DIR[,DIR...]]   (adds a peer "hybi@<name of DIR>" per DIR: hybi built into DIR,
 //                             e.g. a copy of dist/ from before a change, measured alternately
 //                             with the others; dist/ is shared, so A/B builds belong elsewhere)
-// Writes <out>.md, <out>.svg and <out>.json when every workload ran (or --out is given).
+// (--rounds is raised to at least 5 for latency and memory, whose samples are bimodal or move
+// with the collector's sizing on a shared machine.)
+// Writes <out>.md, <out>.svg and <out>.json when every default workload ran (or --out is given).
+import { spawn } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Child, fileLimit } from './lib/procs.mjs';
-import { summarize } from './lib/stats.mjs';
+import { pairedExcessRatios, pairedRatios, summarize } from './lib/stats.mjs';
 import { renderMarkdown, renderSvg } from './lib/report.mjs';
+import { findBun } from './lib/bun.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const KiB = 1024;
@@ -34,8 +49,8 @@ const MiB = 1024 * KiB;
 
 const options = {
   quick: false,
-  rounds: 3,
-  time: 1500,
+  rounds: 5,
+  time: 1000,
   warmup: 300,
   only: null,
   genProcs: 1,
@@ -63,58 +78,106 @@ for (const arg of process.argv.slice(2)) {
   else console.error(`load: ignoring unknown option ${arg}`);
 }
 if (options.quick) {
+  // A smoke run: every workload and peer once or twice, short runs, fewer idle connections.
   const given = (name) => process.argv.some((a) => a.startsWith(`--${name}=`));
   if (!given('rounds')) options.rounds = 2;
-  if (!given('time')) options.time = 800;
-  if (!given('warmup')) options.warmup = 200;
+  if (!given('time')) options.time = 500;
+  if (!given('warmup')) options.warmup = 150;
+  if (!given('idle')) options.idle = 2000;
 }
-const groups = ['echo', 'latency', 'large', 'broadcast', 'memory', 'connect', 'client'];
+const groups = ['echo', 'latency', 'large', 'broadcast', 'publish', 'memory', 'connect', 'client', 'http2'];
 const selected = new Set(options.only ?? groups);
 const complete = groups.every((g) => selected.has(g));
 const outBase = options.out ?? (complete ? join(here, 'results', 'latest') : null);
 // The client side holds every idle connection in one process: stay under its descriptor limit.
 const idleCount = Math.min(options.idle, fileLimit - 200);
+/** WebSockets in the HTTP/2 idle-memory row: one session against as many TCP connections. */
+const h2IdleCount = Math.min(options.quick ? 300 : 1000, fileLimit - 200);
+
+/** Which peers take part: --peers names them (hybi always), 'all' adds ws without bufferutil. */
+const DEFAULT_PEERS = ['hybi', 'ws+bufferutil', 'node-raw', 'bun'];
+const wanted = (id) =>
+  id === 'hybi' || id.startsWith('hybi@') || id === 'hybi-h2'
+    ? true
+    : options.peers === null
+      ? DEFAULT_PEERS.includes(id)
+      : options.peers.includes('all') || options.peers.includes(id);
 
 // ---------------------------------------------------------------------------------------------
 // Peers and workloads
 
-/** Servers under test, in the order they are measured within a round. */
+const notes = [];
+let bun = null;
+if (wanted('bun')) {
+  bun = findBun((line) => process.stderr.write(`${line}\n`));
+  if (bun.error) {
+    notes.push(`Bun left out: ${bun.error}.`);
+    process.stderr.write(`Bun left out: ${bun.error}\n`);
+    bun = null;
+  }
+}
+
+/**
+ * Servers under test, in the order they are measured within a round. `paths` maps a workload's
+ * path to the one that gives the peer's version of it (node-raw's canned replies are /reply).
+ */
 const SERVERS = [
   { id: 'hybi', script: 'servers/hybi.mjs', env: {} },
   ...(options.compare ?? []).map((dir) => ({ id: `hybi@${basename(dir)}`, script: 'servers/hybi.mjs', env: { HYBI_BENCH_DIST: dir } })),
-  { id: 'ws', script: 'servers/ws.mjs', env: { WS_NO_BUFFER_UTIL: '1' } },
   { id: 'ws+bufferutil', script: 'servers/ws.mjs', env: {} },
-].filter((p) => options.peers === null || options.peers.includes(p.id));
+  { id: 'node-raw', script: 'servers/raw.mjs', env: {}, paths: { '/echo': '/reply', '/publish': '/broadcast' } },
+  ...(bun ? [{ id: 'bun', script: 'servers/bun.mjs', env: {}, command: bun.path }] : []),
+  { id: 'ws', script: 'servers/ws.mjs', env: { WS_NO_BUFFER_UTIL: '1' } },
+].filter((p) => wanted(p.id));
+/** The generator's own ceiling: the raw server echoing bytes verbatim (no frame is answered). */
 const RAW = { id: 'raw', script: 'servers/raw.mjs', env: {} };
-/** Clients under test, against the raw server's /reply. */
+/** Clients under test, against node-raw's /reply. */
 const CLIENTS = [
   { id: 'hybi', impl: 'hybi', env: {} },
   ...(options.compare ?? []).map((dir) => ({ id: `hybi@${basename(dir)}`, impl: 'hybi', env: { HYBI_BENCH_DIST: dir } })),
   { id: 'ws+bufferutil', impl: 'ws', env: {} },
-].filter((p) => options.peers === null || options.peers.includes(p.id));
+  ...(bun ? [{ id: 'bun', impl: 'bun', env: {}, command: bun.path }] : []),
+].filter((p) => wanted(p.id));
+/**
+ * The HTTP/2 rows: a client library against its own library's server, both ways of carrying the
+ * WebSocket side by side (hybi-h2: every WebSocket of the client is a stream of one h2c session).
+ */
+const PAIRS = [
+  { id: 'hybi-h2', impl: 'hybi-h2', server: { id: 'hybi-h2 server', script: 'servers/hybi.mjs', env: { HYBI_BENCH_H2: '1' } } },
+  { id: 'hybi', impl: 'hybi', server: { id: 'hybi server', script: 'servers/hybi.mjs', env: {} } },
+  { id: 'ws+bufferutil', impl: 'ws', server: { id: 'ws+bufferutil server', script: 'servers/ws.mjs', env: {} } },
+].filter((p) => wanted(p.id));
 
 /**
  * Workloads. kind: echo | latency | broadcast | connect | memory (server side, driven by the
- * generator) or client-echo | client-latency (client side). `better`: which way is good;
- * `target`: the issue's hybi / ws+bufferutil goal.
+ * generator), client-echo | client-latency (client side), pair-echo | pair-memory (HTTP/2 rows).
+ * `better`: which way is good. `targets`: issue 24's goals, each a ratio hybi / `peer` of
+ * `metric` that must be at least (`min`) or at most (`max`) the given value; `cpu: true` also
+ * asks for CPU per message at most the peer's, and judges by it where the rates overlap.
+ * `extra`: not in a full run, only when named with --only.
  */
+const large = (peer) => [{ peer, metric: 'value', min: 1, cpu: true }];
 const WORKLOADS = [
-  { group: 'echo', id: 'echo-32-16', title: 'echo 32 B, 16 conns x 16 in flight', kind: 'echo', path: '/echo', conns: 16, inflight: 16, size: 32, unit: 'msg/s', better: 'higher', target: 3, ceiling: true },
-  { group: 'echo', id: 'echo-32-256', title: 'echo 32 B, 256 conns x 16 in flight', kind: 'echo', path: '/echo', conns: 256, inflight: 16, size: 32, unit: 'msg/s', better: 'higher', target: 3, ceiling: true },
-  { group: 'echo', id: 'echo-32-text', title: 'echo 32 B text, 16 conns x 16 in flight', kind: 'echo', path: '/echo', conns: 16, inflight: 16, size: 32, opcode: 1, unit: 'msg/s', better: 'higher', target: null },
-  { group: 'latency', id: 'latency', title: 'latency 32 B, 1 conn x 1 in flight', kind: 'latency', path: '/echo', conns: 1, size: 32, unit: 'us', better: 'lower', target: 1, ceiling: true },
-  { group: 'large', id: 'echo-64k', title: 'echo 64 KiB binary, 2 conns x 2 in flight', kind: 'echo', path: '/echo', conns: 2, inflight: 2, size: 64 * KiB, unit: 'MiB/s', better: 'higher', target: 1, ceiling: true },
-  { group: 'large', id: 'echo-1m', title: 'echo 1 MiB binary, 1 conn x 2 in flight', kind: 'echo', path: '/echo', conns: 1, inflight: 2, size: MiB, unit: 'MiB/s', better: 'higher', target: 1, ceiling: true },
-  { group: 'large', id: 'echo-16m', title: 'echo 16 MiB binary, 1 conn x 1 in flight', kind: 'echo', path: '/echo', conns: 1, inflight: 1, size: 16 * MiB, unit: 'MiB/s', better: 'higher', target: 1, ceiling: true },
-  { group: 'broadcast', id: 'broadcast', title: 'broadcast 32 B to 1,000 clients', kind: 'broadcast', path: '/broadcast', conns: 1000, window: 32, size: 32, unit: 'deliveries/s', better: 'higher', target: 5, ceiling: true },
-  { group: 'memory', id: 'memory', title: `memory, ${idleCount.toLocaleString('en-US')} idle conns`, kind: 'memory', path: '/echo', conns: idleCount, unit: 'KiB/conn', better: 'lower', target: 0.7 },
-  { group: 'connect', id: 'connect', title: 'new connections (handshake + close)', kind: 'connect', path: '/echo', concurrency: 32, unit: 'conn/s', better: 'higher', target: 1.5, ceiling: true },
-  { group: 'client', id: 'client-echo-32-16', title: 'client: echo 32 B, 16 conns x 16', kind: 'client-echo', conns: 16, inflight: 16, size: 32, unit: 'msg/s', better: 'higher', target: 1 },
-  { group: 'client', id: 'client-echo-32-256', title: 'client: echo 32 B, 256 conns x 16', kind: 'client-echo', conns: 256, inflight: 16, size: 32, unit: 'msg/s', better: 'higher', target: 1 },
-  { group: 'client', id: 'client-latency', title: 'client: latency 32 B, 1 x 1', kind: 'client-latency', conns: 1, size: 32, unit: 'us', better: 'lower', target: 1 },
-  { group: 'client', id: 'client-echo-64k', title: 'client: echo 64 KiB, 2 conns x 2', kind: 'client-echo', conns: 2, inflight: 2, size: 64 * KiB, unit: 'MiB/s', better: 'higher', target: 1 },
-  { group: 'client', id: 'client-echo-1m', title: 'client: echo 1 MiB, 1 conn x 2', kind: 'client-echo', conns: 1, inflight: 2, size: MiB, unit: 'MiB/s', better: 'higher', target: 1 },
-  { group: 'client', id: 'client-echo-16m', title: 'client: echo 16 MiB, 1 conn x 1', kind: 'client-echo', conns: 1, inflight: 1, size: 16 * MiB, unit: 'MiB/s', better: 'higher', target: 1 },
+  { group: 'echo', id: 'echo-32-16', title: 'echo 32 B, 16 conns x 16 in flight', kind: 'echo', path: '/echo', conns: 16, inflight: 16, size: 32, unit: 'msg/s', better: 'higher', targets: [{ peer: 'node-raw', metric: 'value', min: 0.7 }], ceiling: true },
+  { group: 'echo', id: 'echo-32-256', title: 'echo 32 B, 256 conns x 16 in flight', kind: 'echo', path: '/echo', conns: 256, inflight: 16, size: 32, unit: 'msg/s', better: 'higher', targets: [{ peer: 'node-raw', metric: 'value', min: 0.7 }], ceiling: true },
+  { group: 'echo', id: 'echo-32-text', extra: true, title: 'echo 32 B text, 16 conns x 16 in flight', kind: 'echo', path: '/echo', conns: 16, inflight: 16, size: 32, opcode: 1, unit: 'msg/s', better: 'higher' },
+  { group: 'latency', id: 'latency', title: 'latency 32 B, 1 conn x 1 in flight', kind: 'latency', path: '/echo', conns: 1, size: 32, unit: 'us', better: 'lower', targets: [{ peer: 'ws+bufferutil', metric: 'value', max: 1 }] },
+  { group: 'large', id: 'echo-64k', title: 'echo 64 KiB binary, 2 conns x 2 in flight', kind: 'echo', path: '/echo', conns: 2, inflight: 2, size: 64 * KiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
+  { group: 'large', id: 'echo-1m', title: 'echo 1 MiB binary, 1 conn x 2 in flight', kind: 'echo', path: '/echo', conns: 1, inflight: 2, size: MiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
+  { group: 'large', id: 'echo-16m', title: 'echo 16 MiB binary, 1 conn x 1 in flight', kind: 'echo', path: '/echo', conns: 1, inflight: 1, size: 16 * MiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
+  { group: 'broadcast', id: 'broadcast', title: 'broadcast 32 B to 1,000 clients (hybi: server.broadcast)', kind: 'broadcast', path: '/broadcast', conns: 1000, window: 32, size: 32, unit: 'deliveries/s', better: 'higher' },
+  { group: 'publish', id: 'publish', title: 'publish 32 B to 1,000 subscribers (hybi: server.publish)', kind: 'broadcast', path: '/publish', conns: 1000, window: 32, size: 32, unit: 'deliveries/s', better: 'higher', targets: [{ peer: 'bun', metric: 'value', min: 0.75 }] },
+  { group: 'memory', id: 'memory', title: `memory, ${idleCount.toLocaleString('en-US')} idle conns`, kind: 'memory', path: '/echo', conns: idleCount, unit: 'KiB/conn', better: 'lower', targets: [{ peer: 'ws+bufferutil', metric: 'excess', max: 0.5 }] },
+  { group: 'connect', id: 'connect', title: 'new connections (handshake + close)', kind: 'connect', path: '/echo', concurrency: 32, unit: 'conn/s', better: 'higher', targets: [{ peer: 'ws+bufferutil', metric: 'value', min: 1.5 }, { peer: 'ws+bufferutil', metric: 'oneCore', min: 1.5 }], ceiling: true },
+  { group: 'client', id: 'client-echo-32-16', title: 'client: echo 32 B, 16 conns x 16', kind: 'client-echo', conns: 16, inflight: 16, size: 32, unit: 'msg/s', better: 'higher' },
+  { group: 'client', id: 'client-echo-32-256', title: 'client: echo 32 B, 256 conns x 16', kind: 'client-echo', conns: 256, inflight: 16, size: 32, unit: 'msg/s', better: 'higher' },
+  { group: 'client', id: 'client-latency', title: 'client: latency 32 B, 1 x 1', kind: 'client-latency', conns: 1, size: 32, unit: 'us', better: 'lower' },
+  { group: 'client', id: 'client-echo-64k', title: 'client: echo 64 KiB, 2 conns x 2', kind: 'client-echo', conns: 2, inflight: 2, size: 64 * KiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
+  { group: 'client', id: 'client-echo-1m', title: 'client: echo 1 MiB, 1 conn x 2', kind: 'client-echo', conns: 1, inflight: 2, size: MiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
+  { group: 'client', id: 'client-echo-16m', title: 'client: echo 16 MiB, 1 conn x 1', kind: 'client-echo', conns: 1, inflight: 1, size: 16 * MiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
+  { group: 'http2', id: 'h2-echo-32-16', title: 'HTTP/2: echo 32 B, 16 WebSockets x 16 (client and server)', kind: 'pair-echo', path: '/echo', conns: 16, inflight: 16, size: 32, unit: 'msg/s', better: 'higher' },
+  { group: 'http2', id: 'h2-echo-64k', title: 'HTTP/2: echo 64 KiB, 2 WebSockets x 2 (client and server)', kind: 'pair-echo', path: '/echo', conns: 2, inflight: 2, size: 64 * KiB, unit: 'MiB/s', better: 'higher' },
+  { group: 'http2', id: 'h2-memory', title: `HTTP/2: memory, ${h2IdleCount.toLocaleString('en-US')} idle WebSockets`, kind: 'pair-memory', path: '/echo', conns: h2IdleCount, unit: 'KiB/conn', better: 'lower' },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -124,16 +187,17 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 let profCount = 0;
 
 async function startServer(peer) {
-  const execArgv = ['--expose-gc'];
-  if (options.prof === 'all' || (options.prof && peer.id.startsWith('hybi'))) {
+  // Bun takes no Node flags: it collects garbage through Bun.gc (servers/bun.mjs).
+  const execArgv = peer.command ? [] : ['--expose-gc'];
+  if (!peer.command && (options.prof === 'all' || (options.prof && peer.id.startsWith('hybi')))) {
     const name = `${peer.id.replace(/[^\w.-]/g, '_')}-${++profCount}.cpuprofile`;
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'prof')}`, `--cpu-prof-name=${name}`);
   }
-  const child = new Child(join(here, peer.script), { env: peer.env, execArgv, name: `server ${peer.id}` });
+  const child = new Child(join(here, peer.script), { env: peer.env, execArgv, name: `server ${peer.id}`, command: peer.command });
   const ready = await child.ready;
   if (peer.id === 'ws' && ready.bufferutil) throw new Error('the ws server without bufferutil loaded it anyway');
-  if (peer.id === 'ws+bufferutil' && !ready.bufferutil) throw new Error('the ws server did not load bufferutil');
-  return { peer, child, port: ready.port };
+  if (peer.id.startsWith('ws+bufferutil') && !ready.bufferutil) throw new Error('the ws server did not load bufferutil');
+  return { peer, child, port: ready.port, path: (path) => peer.paths?.[path] ?? path };
 }
 
 /** Load generators, kept for the whole run so that their JIT is warm. */
@@ -191,7 +255,7 @@ async function measureServer(w, server, procs, time) {
     const cpu = await serverCpu(server);
     const results = await Promise.all(
       shares.map((concurrency, i) =>
-        gens[i].request({ type: 'connect', host, port, path: w.path, concurrency, warmup: options.warmup, duration: time }),
+        gens[i].request({ type: 'connect', host, port, path: server.path(w.path), concurrency, warmup: options.warmup, duration: time }),
       ),
     );
     const errors = results.reduce((s, r) => s + r.errors, 0);
@@ -207,7 +271,7 @@ async function measureServer(w, server, procs, time) {
   const gens = await generatorPool(w.kind === 'echo' ? procs : 1);
   const shares = split(w.conns, gens.length);
   try {
-    const opened = await Promise.all(shares.map((count, i) => gens[i].request({ type: 'open', host, port, path: w.path, count })));
+    const opened = await Promise.all(shares.map((count, i) => gens[i].request({ type: 'open', host, port, path: server.path(w.path), count })));
     const failed = opened.reduce((s, r) => s + r.errors, 0);
     if (failed > 0) throw new Error(`${failed} connections failed to open: ${opened.find((r) => r.firstError)?.firstError}`);
     const job = { type: w.kind, size: w.size, opcode: w.opcode ?? 2, inflight: w.inflight, window: w.window, warmup: options.warmup, duration: time };
@@ -234,11 +298,11 @@ async function measureMemory(w, peer) {
   const host = '127.0.0.1';
   try {
     // Warm up: the first connections load and compile the code paths; they are not the cost of a connection.
-    await gen.request({ type: 'open', host, port: server.port, path: w.path, count: 200 });
+    await gen.request({ type: 'open', host, port: server.port, path: server.path(w.path), count: 200 });
     await gen.request({ type: 'closeAll' });
     await sleep(300);
     const before = await server.child.request({ type: 'stats', gc: true });
-    const opened = await gen.request({ type: 'open', host, port: server.port, path: w.path, count: w.conns, concurrency: 256 }, 300_000);
+    const opened = await gen.request({ type: 'open', host, port: server.port, path: server.path(w.path), count: w.conns, concurrency: 256 }, 300_000);
     if (opened.errors > 0) throw new Error(`${opened.errors} idle connections failed: ${opened.firstError}`);
     await sleep(500);
     const after = await server.child.request({ type: 'stats', gc: true });
@@ -251,18 +315,20 @@ async function measureMemory(w, peer) {
   }
 }
 
-/** Client side: a client process of `peer.impl` against the raw server's /reply. */
-async function measureClient(w, peer, rawPort, time) {
+/**
+ * Client side: a client process of `peer.impl` against `url` (node-raw's /reply, or for the
+ * HTTP/2 rows the peer's own server). With `server`, its CPU per message is reported too.
+ */
+async function measureClient(w, peer, url, time, server = null) {
   const execArgv = [];
-  if (options.prof === 'all' || (options.prof && peer.id.startsWith('hybi'))) {
+  if (!peer.command && (options.prof === 'all' || (options.prof && peer.id.startsWith('hybi')))) {
     // --prof profiles hybi's client processes too (bench/results/prof/client-*.cpuprofile).
     const name = `client-${peer.id.replace(/[^\w.-]/g, '_')}-${++profCount}.cpuprofile`;
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'prof')}`, `--cpu-prof-name=${name}`);
   }
-  const child = new Child(join(here, 'load', 'client.mjs'), { env: peer.env, execArgv, name: `client ${peer.id}` });
+  const child = new Child(join(here, 'load', 'client.mjs'), { env: peer.env, execArgv, name: `client ${peer.id}`, command: peer.command });
   await child.ready;
   try {
-    const url = `ws://127.0.0.1:${rawPort}/reply`;
     const opened = await child.request({ type: 'open', impl: peer.impl, url, count: w.conns });
     if (peer.impl === 'ws' && !opened.bufferutil) throw new Error('the ws client did not load bufferutil');
     // A short run first: the client process is fresh, so its JIT is cold.
@@ -270,11 +336,17 @@ async function measureClient(w, peer, rawPort, time) {
     await child.request({ ...job, warmup: 0, duration: Math.min(500, time / 2) });
     await child.request({ type: 'closeAll' });
     await child.request({ type: 'open', impl: peer.impl, url, count: w.conns });
+    const cpu = server === null ? null : await serverCpu(server);
     const r = await child.request({ ...job, warmup: options.warmup, duration: time });
+    const serverShare = cpu === null ? undefined : await cpu();
     if (w.kind === 'client-latency') return { value: r.p50, p99: r.p99, p90: r.p90, rate: r.frames / r.elapsed, clientCpu: r.cpu };
     const rate = r.frames / r.elapsed;
     // Client CPU per message (sent and echoed), in microseconds: steadier than the rate on a shared machine.
-    return { value: w.unit === 'MiB/s' ? (rate * w.size) / MiB : rate, rate, clientCpu: r.cpu, cpuPerOp: rate > 0 ? (r.cpu / rate) * 1e6 : NaN };
+    const result = { value: w.unit === 'MiB/s' ? (rate * w.size) / MiB : rate, rate, clientCpu: r.cpu, cpuPerOp: rate > 0 ? (r.cpu / rate) * 1e6 : NaN };
+    // The HTTP/2 rows: the server's CPU per message beside the client's (warm-up included, as for
+    // the server workloads, so a slight overestimate for every peer alike).
+    if (serverShare !== undefined) result.serverCpuPerOp = rate > 0 ? (serverShare / rate) * 1e6 : NaN;
+    return result;
   } finally {
     await child.request({ type: 'closeAll' }).catch(() => {});
     await child.stop();
@@ -316,32 +388,61 @@ function roundOrder(peers, r) {
 // young-generation sizing), as much as the differences being measured.
 const roundsFor = (w) => (w.kind.endsWith('latency') || w.kind === 'memory' ? Math.max(options.rounds, 5) : options.rounds);
 
+/** Logs a failed measurement of a peer other than hybi and keeps its place in the round (NaN). */
+function peerFailed(w, id, error) {
+  const text = `${w.id}: ${id} failed: ${String(error?.message ?? error).split('\n')[0]}`;
+  log(`  ${text}`);
+  if (!notes.includes(text)) notes.push(text);
+  return { value: NaN, failed: true };
+}
+
 async function runServerWorkload(w) {
   const servers = [];
-  for (const peer of SERVERS) servers.push(await startServer(peer));
-  const samples = new Map(SERVERS.map((p) => [p.id, []]));
   try {
-    // Warm every server's JIT once before anything counts.
-    for (const server of servers) await measureServer(w, server, options.genProcs, Math.min(500, options.time));
-    for (let r = 0; r < roundsFor(w); r++) {
-      for (const server of roundOrder(servers, r)) {
-        const result = await measureServer(w, server, options.genProcs, options.time);
-        samples.get(server.peer.id).push(result);
-        log(`  ${w.id} round ${r + 1} ${server.peer.id}: ${fmtValue(result.value, w.unit)} ${w.unit}${result.p99 ? ` (p99 ${result.p99.toFixed(1)} us)` : ''}${cpuText(result)}${result.errors ? ` (${result.errors} errors: ${result.firstError})` : ''}`);
+    for (const peer of SERVERS) {
+      try {
+        servers.push(await startServer(peer));
+      } catch (error) {
+        if (peer.id === 'hybi') throw error;
+        peerFailed(w, peer.id, error);
       }
     }
+    const samples = new Map(servers.map((s) => [s.peer.id, []]));
+    // Warm every server's JIT once before anything counts.
+    for (const server of servers) {
+      await measureServer(w, server, options.genProcs, Math.min(500, options.time)).catch((error) => {
+        if (server.peer.id === 'hybi') throw error;
+      });
+    }
+    for (let r = 0; r < roundsFor(w); r++) {
+      for (const server of roundOrder(servers, r)) {
+        let result;
+        try {
+          result = await measureServer(w, server, options.genProcs, options.time);
+        } catch (error) {
+          if (server.peer.id === 'hybi') throw error;
+          result = peerFailed(w, server.peer.id, error);
+        }
+        samples.get(server.peer.id).push(result);
+        if (!result.failed) log(`  ${w.id} round ${r + 1} ${server.peer.id}: ${fmtValue(result.value, w.unit)} ${w.unit}${result.p99 ? ` (p99 ${result.p99.toFixed(1)} us)` : ''}${cpuText(result)}${result.errors ? ` (${result.errors} errors: ${result.firstError})` : ''}`);
+      }
+    }
+    return samples;
   } finally {
     await Promise.all(servers.map((s) => s.child.stop()));
   }
-  return samples;
 }
 
+/**
+ * The generator's own ceiling: the raw server echoing bytes verbatim (nothing parsed or
+ * answered), one run after a warm-up. node-raw, a peer, is the floor of a Node server; this is
+ * the most the generator can count at all.
+ */
 async function runCeiling(w) {
   const raw = await startServer(RAW);
   try {
     await measureServer(w, raw, options.genProcs, Math.min(500, options.time));
-    const values = [];
-    for (let r = 0; r < Math.max(1, options.rounds - 1); r++) values.push(await measureServer(w, raw, options.genProcs, options.time));
+    const values = [await measureServer(w, raw, options.genProcs, options.time)];
     const result = { samples: values };
     // The generator's own limit with one process and with two (the machine has few cores:
     // whether a second generator helps or only competes is measured, not assumed).
@@ -350,7 +451,7 @@ async function runCeiling(w) {
       result.alternative = { procs: other, samples: [await measureServer(w, raw, other, options.time)] };
     }
     log(
-      `  ${w.id} generator ceiling (raw server, ${w.unit}): ${values.map((v) => `${fmtValue(v.value, w.unit)}${cpuText(v)}`).join(', ')}` +
+      `  ${w.id} generator ceiling (raw server echoing verbatim, ${w.unit}): ${values.map((v) => `${fmtValue(v.value, w.unit)}${cpuText(v)}`).join(', ')}` +
         (result.alternative ? `; with ${result.alternative.procs} generator processes: ${fmtValue(result.alternative.samples[0].value, w.unit)}` : ''),
     );
     return result;
@@ -364,36 +465,170 @@ async function runMemoryWorkload(w) {
   const rounds = options.quick ? 1 : roundsFor(w);
   for (let r = 0; r < rounds; r++) {
     for (const peer of roundOrder(SERVERS, r)) {
-      const result = await measureMemory(w, peer);
+      let result;
+      try {
+        result = await measureMemory(w, peer);
+      } catch (error) {
+        if (peer.id === 'hybi') throw error;
+        result = peerFailed(w, peer.id, error);
+      }
       samples.get(peer.id).push(result);
-      log(`  memory round ${r + 1} ${peer.id}: ${result.value.toFixed(1)} KiB/conn RSS (heap ${result.heap.toFixed(1)}, external ${result.external.toFixed(1)}; RSS ${result.rssBefore.toFixed(0)} -> ${result.rssAfter.toFixed(0)} MiB)`);
+      if (!result.failed) log(`  memory round ${r + 1} ${peer.id}: ${result.value.toFixed(2)} KiB/conn RSS (heap ${result.heap.toFixed(2)}, external ${result.external.toFixed(2)}; RSS ${result.rssBefore.toFixed(0)} -> ${result.rssAfter.toFixed(0)} MiB)`);
     }
   }
   return samples;
 }
 
-/** What a bare node:net socket with a canned handshake costs: the floor for any server. */
-async function runMemoryCeiling(w) {
-  const result = await measureMemory(w, RAW);
-  log(`  memory floor (raw server): ${result.value.toFixed(1)} KiB/conn RSS (heap ${result.heap.toFixed(1)})`);
-  return { samples: [result] };
+/**
+ * Heap per idle connection from heap snapshots (heap-per-connection.mjs, run as it is run by
+ * hand): bytes for hybi, ws and a bare node:net socket ('net'). Unlike RSS it does not move with
+ * the collector's sizing of its spaces, so it confirms (or not) what the RSS rows say.
+ */
+function heapSnapshots() {
+  const conns = options.quick ? 300 : 1000;
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [join(here, 'heap-per-connection.mjs'), 'hybi', 'ws', 'net', `--conns=${conns}`, '--top=8'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('close', (code) => {
+      const bytes = {};
+      for (const match of out.matchAll(/^(\w+): (\d+) bytes of heap per idle connection/gm)) bytes[match[1]] = Number(match[2]);
+      log(out.trimEnd().replace(/^/gm, '  '));
+      resolvePromise(code === 0 ? { conns, bytes, detail: out.trimEnd() } : { conns, bytes, error: `exit ${code}` });
+    });
+  });
 }
 
 async function runClientWorkload(w) {
   const raw = await startServer(RAW);
   const samples = new Map(CLIENTS.map((p) => [p.id, []]));
+  const url = `ws://127.0.0.1:${raw.port}/reply`;
   try {
     for (let r = 0; r < roundsFor(w); r++) {
       for (const peer of roundOrder(CLIENTS, r)) {
-        const result = await measureClient(w, peer, raw.port, options.time);
+        let result;
+        try {
+          result = await measureClient(w, peer, url, options.time);
+        } catch (error) {
+          if (peer.id === 'hybi') throw error;
+          result = peerFailed(w, `${peer.id} client`, error);
+        }
         samples.get(peer.id).push(result);
-        log(`  ${w.id} round ${r + 1} ${peer.id} client: ${fmtValue(result.value, w.unit)} ${w.unit}${result.p99 ? ` (p99 ${result.p99.toFixed(1)} us)` : ''} [client cpu ${(result.clientCpu * 100).toFixed(0)}%]`);
+        if (!result.failed) log(`  ${w.id} round ${r + 1} ${peer.id} client: ${fmtValue(result.value, w.unit)} ${w.unit}${result.p99 ? ` (p99 ${result.p99.toFixed(1)} us)` : ''} [client cpu ${(result.clientCpu * 100).toFixed(0)}%${result.cpuPerOp ? `, ${result.cpuPerOp.toFixed(2)} us per message` : ''}]`);
       }
     }
   } finally {
     await raw.child.stop();
   }
   return samples;
+}
+
+/** The HTTP/2 echo rows: each pair's client against its own server, pairs alternated. */
+async function runPairWorkload(w) {
+  const servers = new Map();
+  try {
+    for (const pair of PAIRS) servers.set(pair.id, await startServer(pair.server));
+    const samples = new Map(PAIRS.map((p) => [p.id, []]));
+    for (let r = 0; r < roundsFor(w); r++) {
+      for (const pair of roundOrder(PAIRS, r)) {
+        const server = servers.get(pair.id);
+        const result = await measureClient(w, pair, `ws://127.0.0.1:${server.port}${w.path}`, options.time, server);
+        samples.get(pair.id).push(result);
+        log(`  ${w.id} round ${r + 1} ${pair.id}: ${fmtValue(result.value, w.unit)} ${w.unit} [client ${result.cpuPerOp.toFixed(2)}, server ${result.serverCpuPerOp.toFixed(2)} us per message]`);
+      }
+    }
+    return samples;
+  } finally {
+    await Promise.all([...servers.values()].map((s) => s.child.stop()));
+  }
+}
+
+/**
+ * Memory per idle WebSocket: a fresh server and a client process of the pair, warmed up with 50
+ * connections, then N idle ones (over HTTP/2 all streams of one session; over HTTP/1.1 N TCP
+ * connections); RSS and heap after a full GC, after minus before, per WebSocket, on both sides.
+ */
+async function measurePairMemory(w, pair) {
+  const server = await startServer(pair.server);
+  const client = new Child(join(here, 'load', 'client.mjs'), { env: {}, execArgv: ['--expose-gc'], name: `client ${pair.id}` });
+  try {
+    await client.ready;
+    const url = `ws://127.0.0.1:${server.port}${w.path}`;
+    await client.request({ type: 'open', impl: pair.impl, url, count: 50 });
+    await client.request({ type: 'closeAll' });
+    // An HTTP/2 session lingers 1 s after its last stream (docs/http2.md): let it go first.
+    await sleep(1300);
+    const s0 = await server.child.request({ type: 'stats', gc: true });
+    const c0 = await client.request({ type: 'stats', gc: true });
+    await client.request({ type: 'open', impl: pair.impl, url, count: w.conns }, 300_000);
+    await sleep(500);
+    const s1 = await server.child.request({ type: 'stats', gc: true });
+    const c1 = await client.request({ type: 'stats', gc: true });
+    if (s1.connections !== w.conns) throw new Error(`server ${pair.id} counts ${s1.connections} connections, expected ${w.conns}`);
+    const per = (a, b, key) => (b[key] - a[key]) / w.conns / KiB;
+    return { value: per(s0, s1, 'rss'), heap: per(s0, s1, 'heapUsed'), clientRss: per(c0, c1, 'rss'), clientHeap: per(c0, c1, 'heapUsed') };
+  } finally {
+    await client.request({ type: 'closeAll' }).catch(() => {});
+    await client.stop();
+    await server.child.stop();
+  }
+}
+
+async function runPairMemory(w) {
+  const samples = new Map(PAIRS.map((p) => [p.id, []]));
+  // Three rounds: these rows are reported, not judged, and each round opens 3,000 WebSockets.
+  const rounds = options.quick ? 1 : 3;
+  for (let r = 0; r < rounds; r++) {
+    for (const pair of roundOrder(PAIRS, r)) {
+      const result = await measurePairMemory(w, pair);
+      samples.get(pair.id).push(result);
+      log(`  ${w.id} round ${r + 1} ${pair.id}: server ${result.value.toFixed(2)} KiB RSS, ${result.heap.toFixed(2)} KiB heap; client ${result.clientRss.toFixed(2)} KiB RSS, ${result.clientHeap.toFixed(2)} KiB heap per WebSocket`);
+    }
+  }
+  return samples;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summaries and per-round ratios
+
+/** Figures of a sample besides `value` that are summarized and compared when present. */
+const FIELDS = ['p99', 'heap', 'cpuPerOp', 'serverCpuPerOp', 'clientRss', 'clientHeap'];
+
+/**
+ * Medians with spreads for every peer, and per-round ratios hybi / peer for every other peer
+ * (for the HTTP/2 rows hybi-h2 / peer: `entry.base` names the numerator):
+ * `value` and each field above; `oneCore` (peer CPU per connection / hybi's: how many times more
+ * connections one core serves with hybi); for memory, `excess`: what hybi holds above node-raw
+ * over what the peer holds above it (both per round).
+ */
+function summarizeEntry(entry) {
+  const list = (id, key) => (entry.samples.get(id) ?? []).map((s) => (s[key] === undefined ? NaN : s[key]));
+  entry.summary = {};
+  for (const [id, samples] of entry.samples) {
+    entry.summary[id] = summarize(list(id, 'value'));
+    for (const key of FIELDS) if (samples.some((s) => s[key] !== undefined)) entry.summary[id][key] = summarize(list(id, key));
+  }
+  entry.ratios = {};
+  const base = entry.workload.kind.startsWith('pair-') ? 'hybi-h2' : 'hybi';
+  entry.base = base;
+  if (!entry.samples.has(base)) return;
+  for (const id of entry.samples.keys()) {
+    if (id === base) continue;
+    const ratios = { value: pairedRatios(list(base, 'value'), list(id, 'value')) };
+    for (const key of FIELDS) if (entry.summary[id][key] && entry.summary[base][key]) ratios[key] = pairedRatios(list(base, key), list(id, key));
+    if (entry.workload.kind === 'connect') ratios.oneCore = pairedRatios(list(id, 'cpuPerOp'), list('hybi', 'cpuPerOp'));
+    if (entry.workload.kind === 'memory' && entry.samples.has('node-raw') && id !== 'node-raw') {
+      ratios.excess = pairedExcessRatios(list('hybi', 'value'), list(id, 'value'), list('node-raw', 'value'));
+      ratios.heapExcess = pairedExcessRatios(list('hybi', 'heap'), list(id, 'heap'), list('node-raw', 'heap'));
+    }
+    entry.ratios[id] = ratios;
+  }
+  if (entry.workload.kind === 'memory' && entry.samples.has('node-raw')) {
+    // What each peer holds above the bare socket, per round.
+    const floor = list('node-raw', 'value');
+    entry.excess = {};
+    for (const id of entry.samples.keys()) entry.excess[id] = summarize(list(id, 'value').map((v, i) => v - floor[i]));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -403,6 +638,7 @@ const cpus = os.cpus();
 const machine = {
   date: new Date().toISOString(),
   node: process.version,
+  bun: bun?.version ?? null,
   cpu: cpus[0]?.model ?? 'unknown',
   cores: cpus.length,
   memoryGiB: os.totalmem() / 1024 ** 3,
@@ -410,14 +646,14 @@ const machine = {
   loadBefore: os.loadavg(),
 };
 const started = performance.now();
-log(`load suite: ${options.rounds} rounds x ${options.time} ms per peer (warm-up ${options.warmup} ms), ${options.genProcs} generator process(es); load average ${machine.loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
+log(`load suite: ${options.rounds} rounds x ${options.time} ms per peer (warm-up ${options.warmup} ms), ${options.genProcs} generator process(es); peers ${SERVERS.map((p) => p.id).join(', ')}; load average ${machine.loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
 
 const results = [];
 const failures = [];
 let loadMax = machine.loadBefore[0];
 try {
   for (const w of WORKLOADS) {
-    if (!selected.has(w.group) && !selected.has(w.id)) continue;
+    if (w.extra ? !selected.has(w.id) : !selected.has(w.group) && !selected.has(w.id)) continue;
     const t0 = performance.now();
     const load = os.loadavg()[0];
     loadMax = Math.max(loadMax, load);
@@ -425,10 +661,14 @@ try {
     const entry = { workload: w, load };
     try {
       if (w.kind === 'memory') {
-        entry.ceiling = await runMemoryCeiling(w);
         entry.samples = await runMemoryWorkload(w);
+        entry.heapSnapshots = await heapSnapshots();
       } else if (w.kind.startsWith('client-')) {
         entry.samples = await runClientWorkload(w);
+      } else if (w.kind === 'pair-echo') {
+        entry.samples = await runPairWorkload(w);
+      } else if (w.kind === 'pair-memory') {
+        entry.samples = await runPairMemory(w);
       } else {
         if (w.ceiling) entry.ceiling = await runCeiling(w);
         entry.samples = await runServerWorkload(w);
@@ -439,25 +679,17 @@ try {
       failures.push(`${w.id}: ${error?.message ?? error}`);
       continue;
     }
-    entry.summary = {};
-    for (const [id, list] of entry.samples) {
-      entry.summary[id] = summarize(list.map((s) => s.value));
-      if (list[0]?.p99 !== undefined) entry.summary[id].p99 = summarize(list.map((s) => s.p99));
-      if (list[0]?.heap !== undefined) entry.summary[id].heap = summarize(list.map((s) => s.heap));
-      if (list[0]?.cpuPerOp !== undefined) entry.summary[id].cpuPerOp = summarize(list.map((s) => s.cpuPerOp));
-    }
-    // Every peer's median on one line (the table shows only hybi, ws and ws+bufferutil; this
-    // also shows the --compare builds).
+    summarizeEntry(entry);
+    // Every peer's median on one line, and hybi's per-round ratios to each.
     const medians = [...entry.samples.keys()].map((id) => {
       const m = entry.summary[id];
       const cpu = m.cpuPerOp ? `, ${m.cpuPerOp.median.toFixed(m.cpuPerOp.median < 10 ? 2 : 0)} us/op` : '';
-      return `${id} ${m.median.toFixed(m.median < 10 ? 2 : 0)}${cpu}`;
+      const ratio = entry.ratios[id] ? ` (hybi/${id} ${entry.ratios[id].value.median.toFixed(2)})` : '';
+      return `${id} ${m.median.toFixed(m.median < 10 ? 2 : 0)}${cpu}${ratio}`;
     });
     log(`  medians (${w.unit}): ${medians.join('; ')}`);
     if (entry.ceiling) {
       entry.ceilingSummary = summarize(entry.ceiling.samples.map((s) => s.value));
-      if (entry.ceiling.samples[0]?.p99 !== undefined) entry.ceilingSummary.p99 = summarize(entry.ceiling.samples.map((s) => s.p99));
-      if (entry.ceiling.samples[0]?.heap !== undefined) entry.ceilingSummary.heap = summarize(entry.ceiling.samples.map((s) => s.heap));
       if (entry.ceiling.samples[0]?.cpuPerOp !== undefined) entry.ceilingSummary.cpuPerOp = summarize(entry.ceiling.samples.map((s) => s.cpuPerOp));
     }
     results.push(entry);
@@ -470,7 +702,7 @@ try {
 machine.loadAfter = os.loadavg();
 machine.loadMax = Math.max(loadMax, machine.loadAfter[0]);
 machine.seconds = (performance.now() - started) / 1000;
-const run = { machine, options: { ...options, idleCount }, results, failures };
+const run = { machine, options: { ...options, idleCount, h2IdleCount }, peers: SERVERS.map((p) => p.id), results, failures, notes };
 const markdown = renderMarkdown(run);
 process.stdout.write(`${markdown}\n`);
 if (outBase !== null) {

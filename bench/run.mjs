@@ -4,10 +4,15 @@
 // Each suite is a standalone script run in its own process, so one suite's JIT state and heap do
 // not colour the next one's figures. Suites import from dist/: build first.
 //
-// Suites: micro (mask, UTF-8, parse), deflate (compressed echo), load (servers and clients under
-// load: echo, latency, large, broadcast, memory, connect, client). A load workload group can be
-// named alone (`node bench/run.mjs broadcast`); several names combine into one load run.
-// --quick shortens every suite (about 2 minutes in all instead of about 10).
+// Suites: micro (mask, UTF-8, parse), deflate (compressed echo), publish-local and
+// publish-cluster (topics in one process and across node:cluster workers: publish.mjs and
+// publish-cluster.mjs, which the topics work owns; called here as they are), load (servers and
+// clients under load against ws+bufferutil, node-raw and Bun: echo, latency, large, broadcast,
+// publish, memory, connect, client, http2). A load workload group can be named alone
+// (`node bench/run.mjs broadcast`); several names combine into one load run. `--only=...` and
+// `--peers=...` go to the load suite and, without suite names, run only it:
+// `npm run bench -- --only=echo-1m --peers=bun` reruns one row.
+// --quick shortens every suite (a smoke run of a few minutes; a full run stays under 25).
 //
 // When the whole load suite ran, it wrote bench/results/latest.md; the output of the other suites
 // of the same run is appended to it, so that one file holds the run's figures.
@@ -22,10 +27,12 @@ import { fileURLToPath } from 'node:url';
 const suites = {
   micro: { script: 'micro.mjs', full: [], quick: ['--runs=3', '--time=60'] },
   deflate: { script: 'deflate.mjs', full: ['--time=1200'], quick: ['--quick'] },
+  'publish-local': { script: 'publish.mjs', full: ['--rounds=5'], quick: ['--rounds=1', '--messages=500'] },
+  'publish-cluster': { script: 'publish-cluster.mjs', full: [], quick: ['--messages=500'] },
   load: { script: 'load.mjs', full: [], quick: ['--quick'] },
 };
 /** Workload groups of the load suite that may be named as suites of their own. */
-const loadGroups = ['echo', 'latency', 'large', 'broadcast', 'memory', 'connect', 'client'];
+const loadGroups = ['echo', 'latency', 'large', 'broadcast', 'publish', 'memory', 'connect', 'client', 'http2'];
 
 const args = process.argv.slice(2);
 const split = args.indexOf('--');
@@ -47,7 +54,9 @@ for (const name of selected) {
     process.exit(1);
   }
 }
-if (names.length === 0) selected = Object.keys(suites);
+// A filter of the load suite's workloads or peers without suite names means: that load run alone.
+const loadFilter = own.some((a) => a.startsWith('--only=') || a.startsWith('--peers='));
+if (names.length === 0) selected = loadFilter ? ['load'] : Object.keys(suites);
 if (groups.length > 0 && !selected.includes('load')) selected.push('load');
 // The load suite last: its report is where the others' output is appended.
 selected.sort((a, b) => (a === 'load') - (b === 'load'));

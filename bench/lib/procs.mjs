@@ -17,15 +17,16 @@ export class Child {
 
   /**
    * `script`: path; `env`: added variables; `execArgv`: node flags (e.g. --expose-gc, --cpu-prof).
-   * `ready` resolves with the child's first message.
+   * `command`: the runtime to start (Node by default; the Bun peer passes Bun's binary, which speaks
+   * Node's IPC protocol). `ready` resolves with the child's first message.
    */
-  constructor(script, { env = {}, execArgv = [], name = script } = {}) {
+  constructor(script, { env = {}, execArgv = [], name = script, command = process.execPath } = {}) {
     this.name = name;
     // spawn with an 'ipc' stdio entry sets NODE_CHANNEL_FD; `exec` keeps the descriptor, so the
     // node started by the shell finds its channel.
     this.#child = spawn(
       'sh',
-      ['-c', `ulimit -n ${fileLimit} 2>/dev/null; exec "$0" "$@"`, process.execPath, ...execArgv, script],
+      ['-c', `ulimit -n ${fileLimit} 2>/dev/null; exec "$0" "$@"`, command, ...execArgv, script],
       { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
     );
     this.ready = new Promise((resolve, reject) => {

@@ -2,7 +2,11 @@
 // connect() from dist/, or ws's WebSocket, which loads bufferutil when it is installed) against
 // the raw reference server's /reply path, which costs next to nothing per message, so that the
 // client is what is measured. Same orders as the generator (open, echo, latency, closeAll),
-// selected by `impl` in the open order.
+// selected by `impl` in the open order: 'hybi', 'hybi-h2' (hybi's connect() with
+// `transport: 'http2'`: every connection to one origin shares one HTTP/2 session), 'ws', or 'bun'
+// (the WebSocket client built into Bun: this script then runs under Bun's binary).
+// The HTTP/2 rows run these clients against hybi's own server (servers/hybi.mjs) instead of the
+// raw one, which speaks only HTTP/1.1; 'stats' reports the process's memory for the idle rows.
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -14,11 +18,11 @@ const MAX_MESSAGE = 64 * 1024 * 1024;
 /** Each: { send(data), onMessage: null | () => void, close() } */
 let connections = [];
 
-async function openHybi(url) {
+async function openHybi(url, transport) {
   // HYBI_BENCH_DIST: another build (a copy of dist/) for A/B runs, as for the server.
   const dist = process.env.HYBI_BENCH_DIST ? pathToFileURL(`${process.env.HYBI_BENCH_DIST}/index.js`).href : '../../dist/index.js';
   const { connect } = await import(dist);
-  const ws = await connect(url, { maxMessageSize: MAX_MESSAGE, maxFrameSize: MAX_MESSAGE });
+  const ws = await connect(url, { maxMessageSize: MAX_MESSAGE, maxFrameSize: MAX_MESSAGE, ...(transport ? { transport } : {}) });
   const conn = { send: (data) => ws.send(data), onMessage: null, close: () => ws.terminate() };
   ws.on('message', () => conn.onMessage?.());
   ws.on('error', () => {});
@@ -40,8 +44,27 @@ function openWs(url) {
   });
 }
 
+/** Bun's built-in client (the WHATWG WebSocket API), when this script runs under Bun. */
+function openBun(url) {
+  if (typeof globalThis.Bun === 'undefined') throw new Error("impl 'bun' needs this script to run under Bun");
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
+    const conn = { send: (data) => ws.send(data), onMessage: null, close: () => (typeof ws.terminate === 'function' ? ws.terminate() : ws.close()) };
+    ws.onmessage = () => conn.onMessage?.();
+    ws.onopen = () => {
+      ws.onerror = null;
+      resolve(conn);
+    };
+    ws.onerror = () => reject(new Error(`bun client could not open ${url}`));
+  });
+}
+
+const opens = { hybi: (url) => openHybi(url), 'hybi-h2': (url) => openHybi(url, 'http2'), ws: openWs, bun: openBun };
+
 async function openMany({ impl, url, count, concurrency = 64 }) {
-  const open = impl === 'hybi' ? openHybi : openWs;
+  const open = opens[impl];
+  if (open === undefined) throw new Error(`unknown client impl ${impl}`);
   let next = 0;
   const worker = async () => {
     while (next < count) {
@@ -120,6 +143,17 @@ async function runLatency({ size, warmup, duration }) {
 
 const handlers = {
   open: (job) => openMany(job),
+  stats: async ({ gc }) => {
+    if (gc) {
+      if (typeof globalThis.Bun !== 'undefined') globalThis.Bun.gc(true);
+      else if (typeof globalThis.gc === 'function') {
+        globalThis.gc();
+        globalThis.gc();
+      }
+    }
+    const m = process.memoryUsage();
+    return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, connections: connections.length };
+  },
   echo: (job) => runEcho(job),
   latency: (job) => runLatency(job),
   closeAll: async () => {

@@ -5,6 +5,8 @@
 // Every server implements the same behaviour, chosen by the request path:
 //   /echo       every message is sent back to its sender, same type
 //   /broadcast  every message is sent to every client connected on /broadcast (sender included)
+//   /publish    the same through the library's topics, where it has them (hybi: ws.subscribe and
+//               server.publish; Bun: server.publish); ws and the raw server treat it as /broadcast
 // and anything else is an idle connection as far as the benchmark is concerned.
 
 /** A byte limit high enough for the 16 MiB echo workload, for servers whose default is lower. */

@@ -1,5 +1,10 @@
 // hybi's server under test, through the public API only (dist/index.js), written as a user would:
-// a 'connection' listener, send() without await, and server.broadcast for the broadcast path.
+// a 'connection' listener, send() without await, server.broadcast for the broadcast path and
+// ws.subscribe + server.publish (the memory broker) for the publish path.
+// HYBI_BENCH_H2=1 serves the same paths over HTTP/2 (RFC 8441) instead: a plaintext
+// http2.createServer() (h2c, as hybi's client speaks it to ws:// URLs) that the server is
+// attached to, for the HTTP/2 rows beside HTTP/1.1.
+import http2 from 'node:http2';
 import { pathToFileURL } from 'node:url';
 import { MAX_MESSAGE, serve } from './common.mjs';
 
@@ -15,13 +20,27 @@ server.on('connection', (ws, req) => {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
   } else if (req.url === '/broadcast') {
     ws.on('message', (data, isBinary) => server.broadcast(data, { binary: isBinary }));
+  } else if (req.url === '/publish') {
+    ws.subscribe('bench');
+    ws.on('message', (data, isBinary) => void server.publish('bench', data, { binary: isBinary }));
   }
   ws.on('error', () => {});
 });
 
-const address = await server.listen({ port: 0, host: '127.0.0.1' });
+let port;
+if (process.env.HYBI_BENCH_H2 === '1') {
+  // One session carries every WebSocket of the client (1,000 in the idle-memory row, 2 x 2 64 KiB
+  // messages in the large echo): raise Node's per-session memory bound (10 MB) and state the
+  // stream limit rather than rely on defaults.
+  const h2 = http2.createServer({ maxSessionMemory: 256, settings: { maxConcurrentStreams: 100_000 } });
+  server.attach(h2);
+  await new Promise((resolve) => h2.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));
+  port = h2.address().port;
+} else {
+  port = (await server.listen({ port: 0, host: '127.0.0.1' })).port;
+}
 serve({
-  port: address.port,
+  port,
   connections: () => server.connectionCount,
   dropAll: () => {
     for (const ws of server.clients) ws.terminate();

@@ -19,7 +19,8 @@ const group = new Set();
 server.on('connection', (ws, req) => {
   if (req.url === '/echo') {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
-  } else if (req.url === '/broadcast') {
+  } else if (req.url === '/broadcast' || req.url === '/publish') {
+    // ws has no topics: its publish is the same loop over the subscribed clients.
     group.add(ws);
     ws.on('close', () => group.delete(ws));
     // ws's documented broadcast: send to every client in turn.
