@@ -320,7 +320,7 @@ export class TopicHub {
         continue;
       }
       const subscriber = this.#subscribers.get(ws);
-      if (subscriber !== undefined) this.#offer(subscriber, { topic: '', offset: 0, key: undefined, frame }, this.#slow.policy);
+      if (subscriber !== undefined) this.#offer(subscriber, frame, '', 0, undefined);
       else {
         void connectionInternals.sendPrepared(ws, frame);
         this.#deliveries++;
@@ -348,19 +348,24 @@ export class TopicHub {
         }
         frame = shared;
       }
-      this.#offer(subscriber, { topic, offset, key, frame }, subscriber.topics.get(topic) ?? this.#slow.policy);
+      this.#offer(subscriber, frame, topic, offset, key);
     }
   }
 
-  /** Hands `item` to the subscriber's socket, or queues it when the socket is behind. */
-  #offer(subscriber: Subscriber, item: Queued, policy: SlowSubscriberPolicy): void {
+  /**
+   * Hands `frame` to the subscriber's socket, or queues it when the socket is behind. The queue
+   * entry and the subscription's policy are only needed then: the common case (a socket keeping
+   * up) allocates nothing per subscriber. `topic` '' is a broadcast (the server's policy).
+   */
+  #offer(subscriber: Subscriber, frame: PreparedFrame, topic: string, offset: number, key: string | undefined): void {
     const ws = subscriber.ws;
     if (ws.readyState !== 'open') return;
     if (subscriber.queue.length === 0 && ws.bufferedAmount <= this.#slow.writeBuffer) {
-      this.#send(subscriber, item.frame);
+      this.#send(subscriber, frame);
       return;
     }
-    if (!this.#enqueue(subscriber, item, policy)) return;
+    const policy = (topic === '' ? undefined : subscriber.topics.get(topic)) ?? this.#slow.policy;
+    if (!this.#enqueue(subscriber, { topic, offset, key, frame }, policy)) return;
     this.#wait(subscriber);
   }
 
