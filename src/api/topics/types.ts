@@ -162,8 +162,9 @@ export interface Broker {
   history(topic: string, since: TopicPosition | undefined): HistoryResult | Promise<HistoryResult>;
   /**
    * Optional: the server's count of subscribers to `topic` changed (the server calls it on every
-   * subscribe and unsubscribe, synchronously; read the count with `sink.count(topic)`). A broker
-   * that answers `subscriberCount` across servers keeps the others informed from here.
+   * subscribe and unsubscribe, synchronously, possibly before an asynchronous `open()` resolved;
+   * read the count with `sink.count(topic)`). A broker that answers `subscriberCount` across
+   * servers keeps the others informed from here.
    */
   subscribersChanged?(topic: string): void;
   /**
