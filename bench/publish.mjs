@@ -3,9 +3,16 @@
 // server.publish() (memory broker), hybi's broadcast(), and ws (with bufferutil when installed)
 // with a loop over its clients. The subscribers are 1,000 raw TCP clients in a child process that
 // only count bytes, so the figure is the server's cost: deliveries per second from the first
-// publish until the last byte arrived. Variants alternate for --rounds rounds; medians are shown.
+// publish until the last byte arrived, and the server process's CPU time per 1,000 deliveries
+// (steadier than wall time on a shared machine). Variants alternate for --rounds rounds; medians
+// are shown.
 //
 //   node bench/publish.mjs [--subscribers=1000] [--messages=2000] [--rounds=3]
+//                          [--kinds=hybi publish,hybi broadcast,ws loop] [--json]
+// --kinds: which variants, comma-separated (e.g. one of them under --cpu-prof).
+// --json: one JSON object on stdout instead of the table: { bench: 'publish', subscribers,
+//   messages, rounds, results: { <kind>: { deliveriesPerSecond, cpuMsPer1000, runs: [{
+//   deliveriesPerSecond, cpuMsPer1000 }] } } } (medians over the rounds), for bench/run.mjs.
 // Imports from dist/: run `npm run build` first. No timed assertions: figures only.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -16,6 +23,8 @@ const arg = (name, fallback) => Number(process.argv.find((a) => a.startsWith(`--
 const SUBSCRIBERS = arg('subscribers', 1000);
 const MESSAGES = arg('messages', 2000);
 const ROUNDS = arg('rounds', 3);
+const JSON_OUT = process.argv.includes('--json');
+const KINDS = (process.argv.find((a) => a.startsWith('--kinds='))?.slice('--kinds='.length) ?? 'hybi publish,hybi broadcast,ws loop').split(',');
 const PAYLOAD = 'x'.repeat(32);
 const FRAME = 2 + PAYLOAD.length; // an unmasked server frame: 2 header bytes, the payload
 /** Messages sent per turn of the event loop, so that sockets get written between turns. */
@@ -90,25 +99,37 @@ if (process.argv[2] === '--clients') {
     const done = new Promise((resolve) => child.on('message', (m) => m.done && resolve()));
     child.send({ expect: MESSAGES * SUBSCRIBERS * FRAME });
     const started = process.hrtime.bigint();
+    const cpu = process.cpuUsage();
     for (let sent = 0; sent < MESSAGES; ) {
       for (let i = 0; i < BURST && sent < MESSAGES; i++, sent++) server.send();
       await new Promise((r) => setImmediate(r));
     }
     await done;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const used = process.cpuUsage(cpu);
     child.send({ exit: true });
     await once(child, 'exit');
     await server.close();
-    return (MESSAGES * SUBSCRIBERS) / seconds;
+    return { deliveriesPerSecond: (MESSAGES * SUBSCRIBERS) / seconds, cpuMsPer1000: (used.user + used.system) / 1000 / ((MESSAGES * SUBSCRIBERS) / 1000) };
   }
 
-  const kinds = ['hybi publish', 'hybi broadcast', 'ws loop'];
+  const kinds = KINDS;
   const results = Object.fromEntries(kinds.map((k) => [k, []]));
   for (let round = 0; round < ROUNDS; round++) for (const kind of kinds) results[kind].push(await measure(kind));
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  console.log(`publish of ${PAYLOAD.length} B to ${SUBSCRIBERS} subscribers, ${MESSAGES} messages, ${ROUNDS} rounds (median deliveries/s, min-max)`);
-  for (const kind of kinds) {
-    const xs = results[kind];
-    console.log(`  ${kind.padEnd(15)} ${Math.round(median(xs)).toLocaleString('en-US').padStart(12)}   (${Math.round(Math.min(...xs)).toLocaleString('en-US')} - ${Math.round(Math.max(...xs)).toLocaleString('en-US')})`);
+  if (JSON_OUT) {
+    const out = {};
+    for (const kind of kinds) {
+      const runs = results[kind];
+      out[kind] = { deliveriesPerSecond: median(runs.map((r) => r.deliveriesPerSecond)), cpuMsPer1000: median(runs.map((r) => r.cpuMsPer1000)), runs };
+    }
+    console.log(JSON.stringify({ bench: 'publish', payloadBytes: PAYLOAD.length, subscribers: SUBSCRIBERS, messages: MESSAGES, rounds: ROUNDS, results: out }));
+  } else {
+    console.log(`publish of ${PAYLOAD.length} B to ${SUBSCRIBERS} subscribers, ${MESSAGES} messages, ${ROUNDS} rounds (medians; min-max)`);
+    for (const kind of kinds) {
+      const xs = results[kind].map((r) => r.deliveriesPerSecond);
+      const cpu = median(results[kind].map((r) => r.cpuMsPer1000));
+      console.log(`  ${kind.padEnd(15)} ${Math.round(median(xs)).toLocaleString('en-US').padStart(12)} deliveries/s (${Math.round(Math.min(...xs)).toLocaleString('en-US')} - ${Math.round(Math.max(...xs)).toLocaleString('en-US')}), server CPU ${cpu.toFixed(3)} ms per 1,000 deliveries`);
+    }
   }
 }

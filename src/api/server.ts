@@ -405,6 +405,15 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   }
 
   /**
+   * How many connections subscribe to `topic` on every server that shares this server's broker
+   * (this one included): asks the broker, so it is asynchronous. See docs/topics.md for how fresh
+   * each broker's answer is.
+   */
+  totalSubscriberCount(topic: string): Promise<number> {
+    return this.#topics.totalSubscriberCount(topic);
+  }
+
+  /**
    * The messages of `topic` after `options.since` that the broker's bounded history still holds,
    * the topic's current position, and whether that fills the gap (`complete`).
    */

@@ -14,6 +14,7 @@
  * The official `redis` client is an optional peer dependency of this entry point only: `hybi`
  * itself has no runtime dependencies.
  */
+import { randomBytes } from 'node:crypto';
 import { createClient, RESP_TYPES, type RedisClientOptions } from 'redis';
 import { BrokerError } from '../api/errors.js';
 import { InvalidArgumentError } from '../core/errors.js';
@@ -42,6 +43,13 @@ export interface RedisBrokerOptions {
    * beyond this, publish() fails at once with a BrokerError ('overloaded'); default 1,000.
    */
   maxPendingPublishes?: number;
+  /**
+   * Milliseconds a node's subscriber counts stay valid in Redis without being renewed; default
+   * 30,000. Each node rewrites its counts every third of it, so a node that died without closing
+   * (a crash, a lost machine) stops being counted by `totalSubscriberCount()` within this time.
+   * Shorter: fresher after crashes, more writes (one per topic per renewal per node).
+   */
+  countTtl?: number;
 }
 
 // KEYS: meta hash, stream, idempotency key. ARGV: epoch if new, payload, flag ('t' text, 'b'
@@ -60,6 +68,39 @@ redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[6], offset .. '-1', 'd', ARGV[2], 'f'
 redis.call('SET', KEYS[3], offset, 'EX', ARGV[7])
 redis.call('SPUBLISH', ARGV[8], epoch .. '\\n' .. offset .. '\\n' .. ARGV[3] .. '\\n' .. #ARGV[4] .. '\\n' .. ARGV[4] .. #ARGV[5] .. '\\n' .. ARGV[5] .. ARGV[2])
 return {epoch, offset}
+`;
+
+// Subscriber counts across nodes (totalSubscriberCount): one hash per topic, a field per node
+// holding "<count> <expiry in ms since the epoch, Redis's clock>". A node writes its field when
+// its count changes and renews it every countTtl / 3; a reader sums the fields not expired and
+// deletes the expired ones (a node that died without closing). Redis's own clock (TIME), so that
+// clocks of different machines do not matter. PUBSUB SHARDNUMSUB cannot serve: it counts Redis
+// subscriptions, one per node, not the connections behind them.
+// KEYS: counts hash. ARGV: node, count, ttl in ms.
+const COUNT_SET_SCRIPT = `
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. (ms + tonumber(ARGV[3])))
+  redis.call('PEXPIRE', KEYS[1], ARGV[3], 'GT')
+  if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 1
+`;
+// KEYS: counts hash. Returns the sum of the fields not expired.
+const COUNT_SCRIPT = `
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local fields = redis.call('HGETALL', KEYS[1])
+local total = 0
+for i = 1, #fields, 2 do
+  local count, expiry = string.match(fields[i + 1], '^(%d+) (%d+)$')
+  if count and tonumber(expiry) > ms then total = total + tonumber(count)
+  else redis.call('HDEL', KEYS[1], fields[i]) end
+end
+return total
 `;
 
 type Client = ReturnType<typeof createClient>;
@@ -100,7 +141,15 @@ class RedisBroker implements Broker {
   #commands: Client | null = null;
   #subscriber: Client | null = null;
   #sink: BrokerSink | null = null;
-  #sha: string | null = null;
+  /** Script text -> its SHA1 once loaded. */
+  readonly #shas = new Map<string, string>();
+  readonly #countTtl: number;
+  /** This node's name in the counts hashes. */
+  readonly #node = randomBytes(9).toString('base64url');
+  /** Topics whose count changed since it was last written. */
+  readonly #countsChanged = new Set<string>();
+  #countsQueued = false;
+  #renewal: NodeJS.Timeout | null = null;
   #pending = 0;
   #closed = false;
   /** Whether the pub/sub link was ready once: later 'ready' events are reconnections. */
@@ -114,6 +163,7 @@ class RedisBroker implements Broker {
     this.#ttl = positive('idempotencyTtl', options.idempotencyTtl, 600);
     this.#timeout = positive('timeout', options.timeout, 5000);
     this.#maxPending = positive('maxPendingPublishes', options.maxPendingPublishes, 1000);
+    this.#countTtl = positive('countTtl', options.countTtl, 30_000);
   }
 
   // One hash tag per topic: its keys and channel live on one shard of a Redis Cluster.
@@ -135,6 +185,8 @@ class RedisBroker implements Broker {
     this.#subscriber = subscriber;
     // The clients reconnect by themselves; their errors are reported, never thrown at nobody.
     commands.on('error', (error: Error) => this.#report(error));
+    // Counts changed while the link was down, or lost with Redis's data, are written again.
+    commands.on('ready', () => this.#writeCounts(true));
     subscriber.on('error', (error: Error) => this.#report(error));
     subscriber.on('ready', () => {
       // The client resubscribes after a reconnection; what was published meanwhile is read
@@ -143,6 +195,40 @@ class RedisBroker implements Broker {
       this.#subscribedOnce = true;
     });
     await Promise.all([commands.connect(), subscriber.connect()]);
+    this.#renewal = setInterval(() => this.#writeCounts(true), Math.max(1, Math.floor(this.#countTtl / 3)));
+    this.#renewal.unref();
+  }
+
+  subscribersChanged(topic: string): void {
+    this.#countsChanged.add(topic);
+    if (this.#countsQueued) return;
+    // The changes of one turn of the event loop (a burst of connections) are written together.
+    this.#countsQueued = true;
+    queueMicrotask(() => {
+      this.#countsQueued = false;
+      this.#writeCounts(false);
+    });
+  }
+
+  /** Writes the changed counts (all: and every subscribed topic's, to renew them). */
+  #writeCounts(all: boolean): void {
+    const commands = this.#commands;
+    const sink = this.#sink;
+    // Not connected: nothing queues in the client; the 'ready' of the reconnection writes all.
+    if (this.#closed || commands === null || sink === null || !commands.isReady) return;
+    const topics = all ? new Set([...this.#countsChanged, ...this.#topics.keys()]) : new Set(this.#countsChanged);
+    this.#countsChanged.clear();
+    for (const topic of topics) {
+      // A failed write is repaired by the next renewal, or expires: nobody waits for it.
+      this.#script(COUNT_SET_SCRIPT, [this.#key(topic, 'counts')], [this.#node, String(sink.count(topic)), String(this.#countTtl)]).catch(() => {});
+    }
+  }
+
+  async subscriberCount(topic: string): Promise<number> {
+    if (this.#closed || this.#commands === null) throw new BrokerError('closed', 'the redis broker is closed');
+    // This node's own changes go first on the connection, so the answer includes them.
+    this.#writeCounts(false);
+    return Number(await this.#bounded('a count', this.#script(COUNT_SCRIPT, [this.#key(topic, 'counts')], [])));
   }
 
   #report(error: Error): void {
@@ -292,7 +378,7 @@ class RedisBroker implements Broker {
     // Counted until Redis answers, not until the timeout: a publish that timed out still waits in
     // the client's queue while the link is down, and the bound is on that queue.
     this.#pending++;
-    const call = this.#evaluate(keys, args);
+    const call = this.#script(PUBLISH_SCRIPT, keys, args);
     call.then(
       () => this.#pending--,
       () => this.#pending--,
@@ -302,17 +388,19 @@ class RedisBroker implements Broker {
   }
 
   /** EVALSHA, loading the script when Redis does not have it (first use, or after a restart). */
-  async #evaluate(keys: string[], args: (string | Buffer)[]): Promise<unknown> {
+  async #script(script: string, keys: string[], args: (string | Buffer)[]): Promise<unknown> {
     const commands = this.#commands!;
-    if (this.#sha !== null) {
+    let sha = this.#shas.get(script);
+    if (sha !== undefined) {
       try {
-        return await commands.sendCommand(['EVALSHA', this.#sha, String(keys.length), ...keys, ...args]);
+        return await commands.sendCommand(['EVALSHA', sha, String(keys.length), ...keys, ...args]);
       } catch (error) {
         if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
       }
     }
-    this.#sha = ((await commands.sendCommand(['SCRIPT', 'LOAD', PUBLISH_SCRIPT])) as Buffer).toString();
-    return await commands.sendCommand(['EVALSHA', this.#sha, String(keys.length), ...keys, ...args]);
+    sha = ((await commands.sendCommand(['SCRIPT', 'LOAD', script])) as Buffer).toString();
+    this.#shas.set(script, sha);
+    return await commands.sendCommand(['EVALSHA', sha, String(keys.length), ...keys, ...args]);
   }
 
   async history(topic: string, since: TopicPosition | undefined): Promise<HistoryResult> {
@@ -328,6 +416,13 @@ class RedisBroker implements Broker {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.#renewal !== null) clearInterval(this.#renewal);
+    // This node stops being counted now rather than when its counts expire (best effort: a
+    // Redis that does not answer lets them expire).
+    const commands = this.#commands;
+    if (commands?.isReady === true) {
+      await this.#bounded('the count removal', Promise.all([...this.#topics.keys()].map((topic) => commands.sendCommand(['HDEL', this.#key(topic, 'counts'), this.#node])))).catch(() => {});
+    }
     this.#closed = true;
     this.#topics.clear();
     await Promise.all([this.#commands?.close(), this.#subscriber?.close()].map((p) => p?.catch(() => {})));

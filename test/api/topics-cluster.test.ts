@@ -52,6 +52,20 @@ test('node:cluster: two workers on one port share a topic; a killed worker is re
   for (let i = 0; i < 10 && b.pid === a.pid; i++) b = await join();
   assert.notEqual(b.pid, a.pid, 'clients on two different workers');
   assert.equal(cluster.primary.subscribedWorkers('news'), 2);
+  // Extra clients from the search above are on either worker: count what the workers hold.
+  async function count(ws: WebSocket): Promise<{ all: number; local: number }> {
+    ws.send('count');
+    const [, all, , local] = (await text(ws)).split(' ');
+    return { all: Number(all), local: Number(local) };
+  }
+  // totalSubscriberCount() counts the connections of both workers; subscriberCount() this one's.
+  const onA = await count(a.ws);
+  const onB = await count(b.ws);
+  assert.equal(onA.all, clients.length, 'every connection of both workers');
+  assert.equal(onB.all, clients.length);
+  assert.equal(onA.local + onB.local, clients.length);
+  assert.ok(onA.local < clients.length && onB.local < clients.length, 'each worker alone counts only its own');
+  assert.equal(cluster.primary.subscriberCount('news'), clients.length);
 
   // Publishes from either worker reach both clients, in one offset order; each publisher's own
   // copy arrives before its publish() resolved.
@@ -72,6 +86,8 @@ test('node:cluster: two workers on one port share a topic; a killed worker is re
   const [code] = (await within(dropped, 10_000, 'the client seeing its worker die')) as [number];
   assert.equal(code, 1006);
   assert.equal(cluster.primary.subscribedWorkers('news'), 1);
+  // The dead worker's connections are no longer counted.
+  assert.equal((await count(a.ws)).all, onA.local);
   await within(cluster.listening(2), 30_000, 'the replacement worker listening');
   assert.equal(cluster.workers().length, 2);
   assert.ok(!cluster.workers().some((w) => w.process.pid === b.pid));

@@ -110,6 +110,51 @@ describe('topics on one server', { timeout: 60_000 }, () => {
     assert.deepEqual(await texts(a, 3), ['after', 'to b? no', 'b now']);
   });
 
+  it('totalSubscriberCount(): the memory broker counts this server; a broker that counts across servers is told of every change and asked', async (t) => {
+    const { server, url, own } = await serve(t);
+    const a = await connect(`${url}/t/news,sport`);
+    const b = await connect(`${url}/t/news`);
+    own(() => [a, b].forEach((c) => c.terminate()));
+    await until(() => server.subscriberCount('news') === 2);
+    assert.equal(await server.totalSubscriberCount('news'), 2);
+    assert.equal(await server.totalSubscriberCount('sport'), 1);
+    assert.equal(await server.totalSubscriberCount('nobody'), 0);
+    await assert.rejects(server.totalSubscriberCount(''), InvalidArgumentError);
+
+    // A broker that keeps counts elsewhere: it hears of each change with this server's count,
+    // and its answer (here: this server's plus 40 elsewhere) is what the server returns.
+    const told: string[] = [];
+    const inner = memoryBroker();
+    let sink: Parameters<typeof inner.open>[0] | null = null;
+    const counting = {
+      open: (s: Parameters<typeof inner.open>[0]) => {
+        sink = s;
+        return inner.open(s);
+      },
+      subscribe: (topic: string) => inner.subscribe(topic),
+      unsubscribe: (topic: string) => inner.unsubscribe(topic),
+      publish: inner.publish.bind(inner),
+      history: inner.history.bind(inner),
+      close: () => inner.close(),
+      subscribersChanged: (topic: string) => told.push(`${topic}=${sink!.count(topic)}`),
+      subscriberCount: async (topic: string) => sink!.count(topic) + 40,
+    };
+    const other = await serve(t, { broker: counting });
+    const c = await connect(`${other.url}/t/news`);
+    const d = await connect(`${other.url}/t/news,sport`);
+    other.own(() => [c, d].forEach((x) => x.terminate()));
+    await until(() => told.length === 3);
+    assert.deepEqual(told.sort(), ['news=1', 'news=2', 'sport=1']);
+    assert.equal(await other.server.totalSubscriberCount('news'), 42);
+    assert.equal(other.server.subscriberCount('news'), 2, 'subscriberCount() stays this server\'s, synchronous');
+    const cSide = [...other.server.clients].find((ws) => ws.topics.size === 1);
+    assert.equal(cSide!.unsubscribe('news'), true);
+    assert.deepEqual(told.at(-1), 'news=1');
+    d.terminate();
+    await until(() => told.length === 6);
+    assert.deepEqual(told.slice(4).sort(), ['news=0', 'sport=0']);
+  });
+
   it('broadcast() is publishing to everyone on this server, in order with topic messages', async (t) => {
     const { server, url, own } = await serve(t);
     const a = await connect(`${url}/t/x`);

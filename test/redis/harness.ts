@@ -21,6 +21,9 @@ export interface Node {
   call(request: Record<string, unknown>): Promise<Answer>;
 }
 
+/** The nodes' countTtl: short, so that a killed node stops being counted within the test's bounds. */
+export const COUNT_TTL = 1500;
+
 export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
@@ -65,7 +68,7 @@ export async function stopProcess(child: ChildProcess): Promise<void> {
 
 /** A hybi server process (node-process.ts) using a redisBroker on `redisUrl`. */
 export async function startNode(redisUrl: string): Promise<Node> {
-  const child = fork(join(import.meta.dirname, 'node-process.js'), { env: { ...process.env, REDIS_URL: redisUrl, BROKER_TIMEOUT: '2000' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(join(import.meta.dirname, 'node-process.js'), { env: { ...process.env, REDIS_URL: redisUrl, BROKER_TIMEOUT: '2000', COUNT_TTL: String(COUNT_TTL) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const waiting = new Map<number, (answer: Answer) => void>();
   let seq = 0;
   const [ready] = (await once(child, 'message')) as [{ ready: number }];

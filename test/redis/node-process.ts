@@ -1,20 +1,20 @@
 // One hybi server process of the Redis tests: a WebSocketServer on a free loopback port with a
 // redisBroker, whose route /t/a,b subscribes each connection to the topics a and b. The parent
-// drives it over IPC: { op: 'publish' | 'history' | 'count' | 'close', ... } -> { seq, ok, ... }.
+// drives it over IPC: { op: 'publish' | 'history' | 'count' | 'total' | 'close', ... } -> { seq, ok, ... }.
 import { WebSocketServer } from '../../src/api/server.js';
 import { redisBroker } from '../../src/redis/index.js';
 import type { BrokerError } from '../../src/api/errors.js';
 
 interface Request {
   seq: number;
-  op: 'publish' | 'history' | 'count' | 'close';
+  op: 'publish' | 'history' | 'count' | 'total' | 'close';
   topic?: string;
   data?: string;
   id?: string;
   since?: { epoch: string; offset: number };
 }
 
-const server = new WebSocketServer({ broker: redisBroker({ url: process.env.REDIS_URL, timeout: Number(process.env.BROKER_TIMEOUT ?? 2000) }) });
+const server = new WebSocketServer({ broker: redisBroker({ url: process.env.REDIS_URL, timeout: Number(process.env.BROKER_TIMEOUT ?? 2000), countTtl: Number(process.env.COUNT_TTL ?? 30_000) }) });
 const errors: string[] = [];
 server.on('error', (error) => errors.push(error.message));
 server.on('handlerError', () => {});
@@ -35,6 +35,7 @@ process.on('message', (raw) => {
         const h = await server.history(request.topic!, request.since === undefined ? {} : { since: request.since });
         answer({ ok: true, result: { epoch: h.epoch, offset: h.offset, complete: h.complete, messages: h.messages.map((m) => Buffer.from(m.data).toString()) } });
       } else if (request.op === 'count') answer({ ok: true, result: server.subscriberCount(request.topic!) });
+      else if (request.op === 'total') answer({ ok: true, result: await server.totalSubscriberCount(request.topic!) });
       else {
         await server.close();
         answer({ ok: true, result: errors.length });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createClient } from 'redis';
 import { connect } from '../../src/api/connect.js';
 import type { WebSocket } from '../../src/api/websocket.js';
-import { freePort, requireProgram, startNode, startRedis, stopNode, stopProcess as stopRedis, until, type Answer, type Node } from './harness.js';
+import { COUNT_TTL, freePort, requireProgram, startNode, startRedis, stopNode, stopProcess as stopRedis, until, type Answer, type Node } from './harness.js';
 
 describe('topics across processes through Redis', { timeout: 180_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'hybi-redis-'));
@@ -20,6 +20,7 @@ describe('topics across processes through Redis', { timeout: 180_000 }, () => {
   let admin: ReturnType<typeof createClient>;
   const nodes: Node[] = [];
   const clients: { ws: WebSocket; got: string[] }[] = [];
+  const closers: (() => void)[] = [];
 
   async function publishUntilOk(node: Node, data: string, id?: string): Promise<Answer> {
     for (let i = 0; i < 40; i++) {
@@ -66,6 +67,7 @@ describe('topics across processes through Redis', { timeout: 180_000 }, () => {
   });
 
   after(async () => {
+    for (const close of closers) close();
     for (const c of clients) c.ws.terminate();
     await Promise.all(nodes.map(stopNode));
     await admin?.close().catch(() => {});
@@ -81,6 +83,32 @@ describe('topics across processes through Redis', { timeout: 180_000 }, () => {
     assert.equal(new Set(answers.map((a) => a.result!.epoch)).size, 1);
     await until(() => clients.every((c) => c.got.length >= 30), 'all delivered');
     for (const got of sequences()) assert.deepEqual(got, byOffset.map((m) => m.data));
+  });
+
+  /** Resolves once every live node counts `n` subscribers of `topic` across the nodes. */
+  async function totalsReach(topic: string, n: number, live = nodes): Promise<void> {
+    let last: unknown[] = [];
+    for (let i = 0; ; i++) {
+      last = (await Promise.all(live.map((node) => node.call({ op: 'total', topic })))).map((a) => (a.ok ? a.result : a.code));
+      if (last.every((x) => x === n)) return;
+      assert.ok(i < 500, `every node counts ${n} subscribers of ${topic}: ${JSON.stringify(last)}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  it('totalSubscriberCount() counts the connections of every process; subscriberCount() its own', async () => {
+    await totalsReach('chat', 6);
+    const room: WebSocket[] = [];
+    closers.push(() => room.forEach((ws) => ws.terminate()));
+    for (const node of [nodes[0]!, nodes[0]!, nodes[1]!]) room.push(await connect(`ws://127.0.0.1:${node.port}/t/room`));
+    await totalsReach('room', 3);
+    const local = await Promise.all(nodes.map((node) => node.call({ op: 'count', topic: 'room' })));
+    assert.deepEqual(local.map((a) => a.result), [2, 1, 0]);
+    // A connection that leaves is no longer counted anywhere.
+    room[0]!.terminate();
+    await totalsReach('room', 2);
+    room[2]!.terminate();
+    await totalsReach('room', 1);
   });
 
   it('CLIENT KILL TYPE pubsub: each process resubscribes and fills the gap from the Stream', async () => {
@@ -162,5 +190,16 @@ describe('topics across processes through Redis', { timeout: 180_000 }, () => {
     assert.equal(history.result!.epoch, fresh.result!.epoch);
     await until(() => clients.every((c) => c.got.includes('first of the new epoch')), 'the new epoch reaches every client');
     for (const got of sequences()) assert.deepEqual(got, ['first of the new epoch']);
+    // The counts were lost with the data: each node wrote its own again when it reconnected.
+    await totalsReach('chat', 6);
+  });
+
+  it('a process killed without closing stops being counted once its counts expire (countTtl)', async () => {
+    await totalsReach('chat', 6);
+    const victim = nodes[2]!;
+    await stopRedis(victim.child);
+    const started = Date.now();
+    await totalsReach('chat', 4, nodes.slice(0, 2));
+    assert.ok(Date.now() - started < COUNT_TTL * 4, 'no longer counted within about countTtl');
   });
 });

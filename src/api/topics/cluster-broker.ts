@@ -39,11 +39,14 @@ interface WireMessage {
 type ToPrimary =
   | { tag: typeof TAG; op: 'sub' | 'unsub'; topic: string }
   | { tag: typeof TAG; op: 'pub'; req: number; topic: string; data: string; isText: boolean; id: string; key: string | null }
-  | { tag: typeof TAG; op: 'hist'; req: number; topic: string; since: TopicPosition | null };
+  | { tag: typeof TAG; op: 'hist'; req: number; topic: string; since: TopicPosition | null }
+  // The worker's subscriber counts that changed: [topic, count now] pairs (0: none left).
+  | { tag: typeof TAG; op: 'counts'; counts: [string, number][] }
+  | { tag: typeof TAG; op: 'total'; req: number; topic: string };
 
 type ToWorker =
   | { tag: typeof TAG; op: 'deliver'; message: WireMessage }
-  | { tag: typeof TAG; op: 'reply'; req: number; position?: TopicPosition; history?: { epoch: string; offset: number; complete: boolean; messages: WireMessage[] }; error?: string };
+  | { tag: typeof TAG; op: 'reply'; req: number; position?: TopicPosition; count?: number; history?: { epoch: string; offset: number; complete: boolean; messages: WireMessage[] }; error?: string };
 
 function isOurs(value: unknown): boolean {
   return value !== null && typeof value === 'object' && (value as { tag?: unknown }).tag === TAG;
@@ -115,6 +118,8 @@ class ClusterBroker implements Broker {
   readonly #pending = new Map<number, Pending>();
   #requests = 0;
   #sink: BrokerSink | null = null;
+  /** Topics whose subscriber count changed since the last 'counts' message to the primary. */
+  readonly #changedCounts = new Set<string>();
   readonly #onMessage = (value: unknown): void => {
     if (!isOurs(value)) return;
     const message = value as ToWorker;
@@ -162,6 +167,29 @@ class ClusterBroker implements Broker {
 
   unsubscribe(topic: string): void {
     this.#send({ tag: TAG, op: 'unsub', topic });
+  }
+
+  // The primary keeps every worker's counts, pushed on change, so that a count across workers is
+  // one round trip to the primary (no question to every worker, no waiting for the slowest).
+  // Changes within one turn of the event loop (a burst of connections) go in one message.
+  subscribersChanged(topic: string): void {
+    if (this.#changedCounts.size === 0) queueMicrotask(() => this.#sendCounts());
+    this.#changedCounts.add(topic);
+  }
+
+  #sendCounts(): void {
+    if (this.#changedCounts.size === 0 || this.#sink === null) return;
+    const sink = this.#sink;
+    const counts = [...this.#changedCounts].map((topic): [string, number] => [topic, sink.count(topic)]);
+    this.#changedCounts.clear();
+    this.#send({ tag: TAG, op: 'counts', counts });
+  }
+
+  async subscriberCount(topic: string): Promise<number> {
+    // This worker's own changes go first on the channel, so the answer includes them.
+    this.#sendCounts();
+    const reply = await this.#request((req) => ({ tag: TAG, op: 'total', req, topic }));
+    return reply.count!;
   }
 
   #request(build: (req: number) => ToPrimary): Promise<ToWorker & { op: 'reply' }> {
@@ -227,6 +255,8 @@ export interface ClusterPrimaryOptions {
 export interface ClusterPrimary {
   /** Workers subscribed to `topic` now (for tests and metrics). */
   subscribedWorkers(topic: string): number;
+  /** Connections subscribed to `topic` on all workers, as the workers last told (a change reaches the primary within one IPC hop). */
+  subscriberCount(topic: string): number;
   /** Stops serving the workers' brokers (their calls then time out); the history is dropped. */
   close(): void;
 }
@@ -244,6 +274,8 @@ class Sequencer implements ClusterPrimary {
   readonly #bounds: HistoryBounds;
   readonly #topics = new Map<string, TopicHistory>();
   readonly #subscribers = new Map<string, Set<Worker>>();
+  /** Topic -> each worker's count of subscribed connections, as the workers last said. */
+  readonly #counts = new Map<string, Map<Worker, number>>();
   readonly #onMessage = (worker: Worker, value: unknown): void => {
     if (!isOurs(value)) return;
     try {
@@ -259,6 +291,10 @@ class Sequencer implements ClusterPrimary {
     for (const [topic, set] of this.#subscribers) {
       set.delete(worker);
       if (set.size === 0) this.#subscribers.delete(topic);
+    }
+    for (const [topic, counts] of this.#counts) {
+      counts.delete(worker);
+      if (counts.size === 0) this.#counts.delete(topic);
     }
   };
 
@@ -279,6 +315,22 @@ class Sequencer implements ClusterPrimary {
   }
 
   #handle(worker: Worker, message: ToPrimary): void {
+    if (message.op === 'counts') {
+      if (!Array.isArray(message.counts)) throw new InvalidArgumentError('counts is an array');
+      for (const entry of message.counts) {
+        if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !Number.isSafeInteger(entry[1]) || entry[1] < 0) continue;
+        const [topic, n] = entry;
+        let counts = this.#counts.get(topic);
+        if (n > 0) {
+          if (counts === undefined) this.#counts.set(topic, (counts = new Map()));
+          counts.set(worker, n);
+        } else if (counts !== undefined) {
+          counts.delete(worker);
+          if (counts.size === 0) this.#counts.delete(topic);
+        }
+      }
+      return;
+    }
     if (typeof message.topic !== 'string') throw new InvalidArgumentError('a topic is a string');
     if (message.op === 'sub') {
       let set = this.#subscribers.get(message.topic);
@@ -290,6 +342,10 @@ class Sequencer implements ClusterPrimary {
       const set = this.#subscribers.get(message.topic);
       set?.delete(worker);
       if (set?.size === 0) this.#subscribers.delete(message.topic);
+      return;
+    }
+    if (message.op === 'total') {
+      this.#reply(worker, { tag: TAG, op: 'reply', req: message.req, count: this.subscriberCount(message.topic) });
       return;
     }
     if (message.op === 'hist') {
@@ -332,11 +388,18 @@ class Sequencer implements ClusterPrimary {
     return this.#subscribers.get(topic)?.size ?? 0;
   }
 
+  subscriberCount(topic: string): number {
+    let total = 0;
+    for (const n of this.#counts.get(topic)?.values() ?? []) total += n;
+    return total;
+  }
+
   close(): void {
     cluster.off('message', this.#onMessage);
     cluster.off('exit', this.#onExit);
     this.#topics.clear();
     this.#subscribers.clear();
+    this.#counts.clear();
   }
 }
 

@@ -150,6 +150,7 @@ export class TopicHub {
       this.#broker.open({
         deliver: (message) => this.#deliver(message),
         error: (error) => this.#events.error(error),
+        count: (topic) => this.#topics.get(topic)?.size ?? 0,
       }),
     );
     return this.#opened;
@@ -181,7 +182,19 @@ export class TopicHub {
         .then(() => this.#broker.subscribe(topic))
         .catch((error: unknown) => this.#events.error(error as Error));
     }
+    const before = set.size;
     set.add(subscriber);
+    if (set.size !== before) this.#changed(topic);
+  }
+
+  /** Tells the broker that this server's count of `topic`'s subscribers changed. */
+  #changed(topic: string): void {
+    if (this.#broker.subscribersChanged === undefined) return;
+    try {
+      this.#broker.subscribersChanged(topic);
+    } catch (error) {
+      this.#events.error(error as Error);
+    }
   }
 
   /** See WebSocket.unsubscribe. */
@@ -201,8 +214,8 @@ export class TopicHub {
 
   #removeFrom(subscriber: Subscriber, topic: string): void {
     const set = this.#topics.get(topic);
-    if (set === undefined) return;
-    set.delete(subscriber);
+    if (set === undefined || !set.delete(subscriber)) return;
+    this.#changed(topic);
     if (set.size === 0) {
       this.#topics.delete(topic);
       void Promise.resolve(this.#opened)
@@ -221,6 +234,14 @@ export class TopicHub {
   subscriberCount(topic: string): number {
     checkTopic(topic);
     return this.#topics.get(topic)?.size ?? 0;
+  }
+
+  /** Subscribers of `topic` on every server of the broker; this server's alone when the broker cannot tell. */
+  async totalSubscriberCount(topic: string): Promise<number> {
+    checkTopic(topic);
+    if (this.#broker.subscriberCount === undefined) return this.subscriberCount(topic);
+    await this.#open();
+    return await this.#broker.subscriberCount(topic);
   }
 
   /** Publishes through the broker; this server's subscribers get it when the broker delivers it. */
@@ -299,7 +320,7 @@ export class TopicHub {
         continue;
       }
       const subscriber = this.#subscribers.get(ws);
-      if (subscriber !== undefined) this.#offer(subscriber, { topic: '', offset: 0, key: undefined, frame }, this.#slow.policy);
+      if (subscriber !== undefined) this.#offer(subscriber, frame, '', 0, undefined);
       else {
         void connectionInternals.sendPrepared(ws, frame);
         this.#deliveries++;
@@ -327,19 +348,24 @@ export class TopicHub {
         }
         frame = shared;
       }
-      this.#offer(subscriber, { topic, offset, key, frame }, subscriber.topics.get(topic) ?? this.#slow.policy);
+      this.#offer(subscriber, frame, topic, offset, key);
     }
   }
 
-  /** Hands `item` to the subscriber's socket, or queues it when the socket is behind. */
-  #offer(subscriber: Subscriber, item: Queued, policy: SlowSubscriberPolicy): void {
+  /**
+   * Hands `frame` to the subscriber's socket, or queues it when the socket is behind. The queue
+   * entry and the subscription's policy are only needed then: the common case (a socket keeping
+   * up) allocates nothing per subscriber. `topic` '' is a broadcast (the server's policy).
+   */
+  #offer(subscriber: Subscriber, frame: PreparedFrame, topic: string, offset: number, key: string | undefined): void {
     const ws = subscriber.ws;
     if (ws.readyState !== 'open') return;
     if (subscriber.queue.length === 0 && ws.bufferedAmount <= this.#slow.writeBuffer) {
-      this.#send(subscriber, item.frame);
+      this.#send(subscriber, frame);
       return;
     }
-    if (!this.#enqueue(subscriber, item, policy)) return;
+    const policy = (topic === '' ? undefined : subscriber.topics.get(topic)) ?? this.#slow.policy;
+    if (!this.#enqueue(subscriber, { topic, offset, key, frame }, policy)) return;
     this.#wait(subscriber);
   }
 

@@ -138,6 +138,8 @@ export interface BrokerSink {
   deliver(message: TopicMessage): void;
   /** Something went wrong that no call is waiting for (a lost link); the server emits 'error'. */
   error(error: Error): void;
+  /** How many connections of this server are subscribed to `topic` now (for subscriberCount across servers). */
+  count(topic: string): number;
 }
 
 /**
@@ -158,6 +160,18 @@ export interface Broker {
    */
   publish(topic: string, data: Uint8Array, isText: boolean, id: string, key: string | undefined): TopicPosition | Promise<TopicPosition>;
   history(topic: string, since: TopicPosition | undefined): HistoryResult | Promise<HistoryResult>;
+  /**
+   * Optional: the server's count of subscribers to `topic` changed (the server calls it on every
+   * subscribe and unsubscribe, synchronously, possibly before an asynchronous `open()` resolved;
+   * read the count with `sink.count(topic)`). A broker that answers `subscriberCount` across
+   * servers keeps the others informed from here.
+   */
+  subscribersChanged?(topic: string): void;
+  /**
+   * Optional: how many connections are subscribed to `topic` on every server that shares this
+   * broker, this one included. Without it, `server.totalSubscriberCount()` counts this server's.
+   */
+  subscriberCount?(topic: string): number | Promise<number>;
   close(): void | Promise<void>;
 }
 
