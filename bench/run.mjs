@@ -4,9 +4,10 @@
 // Each suite is a standalone script run in its own process, so one suite's JIT state and heap do
 // not colour the next one's figures. Suites import from dist/: build first.
 //
-// Suites: micro (mask, UTF-8, parse), deflate (compressed echo), publish-local and
-// publish-cluster (topics in one process and across node:cluster workers: publish.mjs and
-// publish-cluster.mjs, which the topics work owns; called here as they are), load (servers and
+// Suites: micro (mask, UTF-8, parse), deflate (compressed echo), publish-local, publish-cluster
+// and publish-redis (topics in one process, across node:cluster workers, and across processes
+// through a redis-server: publish.mjs, publish-cluster.mjs and publish-redis.mjs, called here as
+// they are), load (servers and
 // clients under load against ws+bufferutil, node-raw and Bun: echo, latency, large, broadcast,
 // publish, memory, connect, client, http2). A load workload group can be named alone
 // (`node bench/run.mjs broadcast`); several names combine into one load run. `--only=...` and
@@ -29,6 +30,7 @@ const suites = {
   deflate: { script: 'deflate.mjs', full: ['--time=1200'], quick: ['--quick'] },
   'publish-local': { script: 'publish.mjs', full: ['--rounds=5'], quick: ['--rounds=1', '--messages=500'] },
   'publish-cluster': { script: 'publish-cluster.mjs', full: [], quick: ['--messages=500'] },
+  'publish-redis': { script: 'publish-redis.mjs', full: [], quick: ['--messages=500'] },
   load: { script: 'load.mjs', full: [], quick: ['--quick'] },
 };
 /** Workload groups of the load suite that may be named as suites of their own. */
