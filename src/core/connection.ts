@@ -256,7 +256,7 @@ export class Connection extends FrameSequence {
     this.checkOpen();
     if (this.sendingFragmented) throw new InvalidArgumentError('a message sent with sendFrame is still open');
     const rsv = options?.rsv ?? 0;
-    checkRsv(rsv);
+    if (rsv !== 0) checkRsv(rsv);
     const opcode = isText ? Opcode.Text : Opcode.Binary;
     const fragmentSize = options?.fragmentSize;
     const chunks: Uint8Array[] = [];

@@ -123,6 +123,19 @@ export class FrameWriter {
     const length = payload.length;
     // Section 5.3: a client MUST mask every frame it sends; a server MUST NOT mask.
     const masked = this.masking;
+    if (!masked && length < 126) {
+      // A server's small frame (most echoes and replies): the two header bytes and the payload
+      // written here, without the calls the general path makes per frame (header size, header
+      // writer), which V8 does not inline this deep in the send path.
+      const at = this.reserve(length + 2);
+      const slab = this.slab;
+      slab[at] = (fin ? 0x80 : 0) | rsv | opcode;
+      slab[at + 1] = length;
+      if (length < SET_THRESHOLD) for (let i = 0, o = at + 2; i < length; i++) slab[o + i] = payload[i]!;
+      else slab.set(payload, at + 2);
+      chunks.push(new Uint8Array(slab.buffer, at, length + 2));
+      return;
+    }
     const headerSize = frameHeaderSize(length, masked);
     const first = (fin ? 0x80 : 0) | rsv | opcode;
     if (length <= (masked ? MERGE_MASKED_THRESHOLD : MERGE_THRESHOLD)) {

@@ -213,6 +213,20 @@ describe('FrameParser: delivery without copies', () => {
     assert.deepEqual(Array.from(chunk.subarray(6)), Array.from(payload), 'the received chunk itself was unmasked');
   });
 
+  it('RFC 6455 5.3: unmasks frames of every length from 0 to 130 back to back in one chunk, each at its own offset', () => {
+    // Small payloads are unmasked by the parse loop itself, larger ones by applyMask: every
+    // length around the boundary and every ragged tail (1-3 bytes past whole words) is covered,
+    // at every alignment of the payload within the chunk.
+    const payloads = Array.from({ length: 131 }, (_, n) => new Uint8Array(n).map((_, i) => (i * 7 + n) & 0xff));
+    const input = concat(...payloads.map((payload) => encodeFrame({ opcode: 0x2, payload, mask: KEY })));
+    const seen = feed(input, [], { role: 'server' });
+    assert.equal(seen.error, null);
+    assert.deepEqual(
+      seen.frames.map((frame) => frame.payload),
+      payloads.map((payload) => Array.from(payload)),
+    );
+  });
+
   it('RFC 6455 5.5: hands a control frame that spans chunks over whole, in one piece', () => {
     const input = encodeFrame({ opcode: 0x9, payload: text('0123456789'), mask: KEY });
     const calls: string[] = [];
