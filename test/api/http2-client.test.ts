@@ -7,6 +7,7 @@ import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import * as http2 from 'node:http2';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Agent, WebSocket as UndiciWebSocket } from 'undici';
 import { connect } from '../../src/api/connect.js';
@@ -167,5 +168,132 @@ describe('GOAWAY', () => {
     await second.send('new session');
     assert.deepEqual(await second.receive(), { type: 'text', data: 'new session' });
     assert.equal(sessions(), 2);
+  });
+});
+
+/** A TLS server that counts its TCP connections, with hybi attached: HTTP/2 (and HTTP/1.1 by ALPN), or HTTP/1.1 only. */
+async function tlsServe(t: TestContext, kind: 'h2' | 'h2-without-setting' | 'http1-only') {
+  const server = kind === 'http1-only' ? https.createServer(selfSignedCertificate()) : http2.createSecureServer({ ...selfSignedCertificate(), allowHTTP1: true });
+  const wss = new WebSocketServer();
+  const seen: { transport: string; path: string }[] = [];
+  wss.on('connection', async (ws, req) => {
+    seen.push({ transport: ws.transport, path: req.url ?? '' });
+    for await (const m of ws) await ws.send(m.data);
+  });
+  let connections = 0;
+  server.on('connection', () => connections++);
+  wss.attach(server as http2.Http2SecureServer);
+  // Turned back off after attach, as a server that serves HTTP/2 pages without RFC 8441 would be.
+  if (kind === 'h2-without-setting') (server as http2.Http2SecureServer).updateSettings({ enableConnectProtocol: false });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  t.after(async () => {
+    await wss.close();
+    server.close();
+  });
+  return { port, seen, connections: () => connections };
+}
+
+describe("connect with transport 'auto' (HTTP/2 when the server offers it, as Chromium chooses)", () => {
+  const tls = { ca: selfSignedCertificate().cert };
+
+  it('uses HTTP/2 when ALPN picks h2 and the server advertises the setting, and shares the one session', async (t) => {
+    const { port, seen, connections } = await tlsServe(t, 'h2');
+    const a = await connect(`wss://127.0.0.1:${port}/a`, { transport: 'auto', tls });
+    const b = await connect(`wss://127.0.0.1:${port}/b`, { transport: 'auto', tls });
+    t.after(() => {
+      a.terminate();
+      b.terminate();
+    });
+    assert.deepEqual([a.transport, b.transport], ['http2', 'http2']);
+    await a.send('one');
+    await b.send('two');
+    assert.deepEqual([(await a.receive()).data, (await b.receive()).data], ['one', 'two']);
+    assert.deepEqual(seen, [
+      { transport: 'http2', path: '/a' },
+      { transport: 'http2', path: '/b' },
+    ]);
+    assert.equal(connections(), 1);
+  });
+
+  it('falls back to an HTTP/1.1 upgrade on a new connection when the HTTP/2 server does not advertise the setting', async (t) => {
+    const { port, seen, connections } = await tlsServe(t, 'h2-without-setting');
+    const ws = await connect(`wss://127.0.0.1:${port}/`, { transport: 'auto', tls });
+    t.after(() => ws.terminate());
+    assert.equal(ws.transport, 'http1');
+    await ws.send('fallback');
+    assert.deepEqual(await ws.receive(), { type: 'text', data: 'fallback' });
+    assert.deepEqual(seen, [{ transport: 'http1', path: '/' }]);
+    // The HTTP/2 connection that had no setting, and the HTTP/1.1 one.
+    assert.equal(connections(), 2);
+  });
+
+  it('upgrades over the same TLS connection when the server speaks HTTP/1.1 only', async (t) => {
+    const { port, seen, connections } = await tlsServe(t, 'http1-only');
+    const ws = await connect(`wss://127.0.0.1:${port}/`, { transport: 'auto', tls, compress: true });
+    t.after(() => ws.terminate());
+    assert.equal(ws.transport, 'http1');
+    await ws.send('plain');
+    assert.deepEqual(await ws.receive(), { type: 'text', data: 'plain' });
+    assert.deepEqual(seen, [{ transport: 'http1', path: '/' }]);
+    assert.equal(connections(), 1);
+  });
+
+  it('for ws: uses the origin\'s HTTP/2 session when one exists, and HTTP/1.1 otherwise', async (t) => {
+    const { port, seen } = await h2serve(t);
+    const first = await connect(`ws://127.0.0.1:${port}/h2`, { transport: 'http2' });
+    const second = await connect(`ws://127.0.0.1:${port}/auto`, { transport: 'auto' });
+    t.after(() => {
+      first.terminate();
+      second.terminate();
+    });
+    assert.equal(second.transport, 'http2');
+    await second.send('shared');
+    assert.deepEqual(await second.receive(), { type: 'text', data: 'shared' });
+    assert.equal(seen.length, 2);
+
+    const plain = new WebSocketServer();
+    plain.on('connection', (ws) => assert.equal(ws.transport, 'http1'));
+    const { port: plainPort } = await plain.listen({ host: '127.0.0.1', port: 0 });
+    t.after(() => plain.close());
+    const ws = await connect(`ws://127.0.0.1:${plainPort}/`, { transport: 'auto' });
+    t.after(() => ws.terminate());
+    assert.equal(ws.transport, 'http1');
+  });
+});
+
+describe('redirects over HTTP/2', () => {
+  async function redirecting(t: TestContext) {
+    const served = await h2serve(t, {
+      accept: (req) => (req.url === '/old' ? { status: 302, headers: { Location: '/new' }, body: 'moved' } : true),
+    });
+    return served;
+  }
+
+  it('are a HandshakeError with the status and Location by default (maxRedirects 0), and leave the session to the others', async (t) => {
+    const { port, sessions } = await redirecting(t);
+    const other = await connect(`ws://127.0.0.1:${port}/other`, { transport: 'http2' });
+    t.after(() => other.terminate());
+    await assert.rejects(connect(`ws://127.0.0.1:${port}/old`, { transport: 'http2' }), (err: unknown) => {
+      assert.ok(err instanceof HandshakeError);
+      assert.equal(err.status, 302);
+      assert.equal(err.headers['location'], '/new');
+      return true;
+    });
+    await other.send('unharmed');
+    assert.deepEqual(await other.receive(), { type: 'text', data: 'unharmed' });
+    assert.equal(sessions(), 1);
+  });
+
+  it('are followed over HTTP/2 as over HTTP/1.1 when maxRedirects allows, and counted', async (t) => {
+    const { port, seen } = await redirecting(t);
+    const ws = await connect(`ws://127.0.0.1:${port}/old`, { transport: 'http2', maxRedirects: 1 });
+    t.after(() => ws.terminate());
+    assert.equal(ws.transport, 'http2');
+    assert.equal(ws.url, `ws://127.0.0.1:${port}/new`);
+    assert.equal(seen.length, 1);
+    await ws.send('moved on');
+    assert.deepEqual(await ws.receive(), { type: 'text', data: 'moved on' });
   });
 });
