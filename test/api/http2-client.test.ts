@@ -13,6 +13,9 @@ import { Agent, WebSocket as UndiciWebSocket } from 'undici';
 import { connect } from '../../src/api/connect.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../../src/api/server.js';
 import { HandshakeError } from '../../src/node/errors.js';
+import { openSessionCount } from '../../src/node/http2-sessions.js';
+import { pendingTimers } from '../../src/node/timer-wheel.js';
+import { waitFor } from '../helpers/wait.js';
 import { selfSignedCertificate } from '../fixtures/cert.js';
 
 async function h2serve(t: TestContext, options: WebSocketServerOptions = {}, tls = false, attach = true) {
@@ -295,5 +298,103 @@ describe('redirects over HTTP/2', () => {
     assert.equal(seen.length, 1);
     await ws.send('moved on');
     assert.deepEqual(await ws.receive(), { type: 'text', data: 'moved on' });
+  });
+});
+
+describe('GOAWAY and closing from the client side', () => {
+  function sessionOf(ws: { socket: unknown }): http2.ClientHttp2Session {
+    return (ws.socket as http2.ClientHttp2Stream).session as http2.ClientHttp2Session;
+  }
+
+  it('session.close() (GOAWAY NO_ERROR) lets open WebSockets finish, and the next connect() opens a new session', async (t) => {
+    const { port, h2, wss, sessions } = await h2serve(t);
+    const serverSessions: http2.ServerHttp2Session[] = [];
+    h2.on('session', (s) => serverSessions.push(s));
+    const a = await connect(`ws://127.0.0.1:${port}/a`, { transport: 'http2' });
+    const b = await connect(`ws://127.0.0.1:${port}/b`, { transport: 'http2' });
+    t.after(() => {
+      a.terminate();
+      b.terminate();
+    });
+    const session = sessionOf(a);
+    const goaway = once(serverSessions[0]!, 'goaway');
+    session.close();
+    await goaway;
+    await a.send('after goaway');
+    assert.deepEqual(await a.receive(), { type: 'text', data: 'after goaway' });
+    const c = await connect(`ws://127.0.0.1:${port}/c`, { transport: 'http2' });
+    t.after(() => c.terminate());
+    assert.notEqual(sessionOf(c), session);
+    assert.equal(sessions(), 2);
+    assert.deepEqual([(await a.close()).code, (await b.close()).code], [1000, 1000]);
+    // With its last stream done, the old session goes on both sides; the new one carries on.
+    await waitFor(() => session.destroyed && serverSessions[0]!.destroyed, { what: 'the old session to close' });
+    assert.equal(wss.connectionCount, 1);
+    await c.send('new session');
+    assert.deepEqual(await c.receive(), { type: 'text', data: 'new session' });
+  });
+
+  it('session.destroy() with streams open closes every WebSocket with 1006 on both sides, and the server counts none left', async (t) => {
+    const { port, wss } = await h2serve(t);
+    const serverCloses: number[] = [];
+    wss.on('connection', (ws) => ws.on('close', (code) => serverCloses.push(code)));
+    const clients = await Promise.all([1, 2, 3].map((i) => connect(`ws://127.0.0.1:${port}/${i}`, { transport: 'http2' })));
+    await waitFor(() => wss.connectionCount === 3, { what: 'three server WebSockets' });
+    const closes = Promise.all(clients.map((ws) => once(ws, 'close')));
+    sessionOf(clients[0]!).destroy();
+    assert.deepEqual((await closes).map(([code]) => code), [1006, 1006, 1006]);
+    await waitFor(() => serverCloses.length === 3, { what: 'the server WebSockets to close' });
+    assert.deepEqual(serverCloses, [1006, 1006, 1006]);
+    assert.equal(wss.connectionCount, 0);
+    // The pool forgot the dead session: the next connect() works.
+    const next = await connect(`ws://127.0.0.1:${port}/next`, { transport: 'http2' });
+    t.after(() => next.terminate());
+    await next.send('fresh');
+    assert.deepEqual(await next.receive(), { type: 'text', data: 'fresh' });
+  });
+});
+
+describe('100 WebSockets opened and closed on one session', () => {
+  it('leave the server and the client with the streams, listeners, timers and connections they had before', async (t) => {
+    const { port, h2, wss } = await h2serve(t);
+    const serverSessions: http2.ServerHttp2Session[] = [];
+    let openStreams = 0;
+    h2.on('session', (s) => serverSessions.push(s));
+    h2.on('stream', (stream) => {
+      openStreams++;
+      stream.once('close', () => openStreams--);
+    });
+    const listeners = (emitter: NodeJS.EventEmitter): number => emitter.eventNames().reduce((n, name) => n + emitter.listenerCount(name), 0);
+    let connections = 0;
+    h2.on('connection', () => connections++);
+    // One WebSocket first, so that both sessions exist when the baseline is taken.
+    const first = await connect(`ws://127.0.0.1:${port}/first`, { transport: 'http2' });
+    const clientSession = (first.socket as http2.ClientHttp2Stream).session!;
+    await first.close();
+    await waitFor(() => openStreams === 0 && wss.connectionCount === 0, { what: 'the first WebSocket to be gone' });
+    const baseline = {
+      server: listeners(serverSessions[0]!),
+      client: listeners(clientSession),
+      // hybi's timers (handshake, close, idle bounds) across the process's wheels.
+      timers: pendingTimers(),
+      connections,
+      pool: openSessionCount(),
+    };
+
+    const all = await Promise.all(Array.from({ length: 100 }, (_, i) => connect(`ws://127.0.0.1:${port}/${i}`, { transport: 'http2' })));
+    t.after(() => all.forEach((ws) => ws.terminate()));
+    assert.equal(openStreams, 100);
+    assert.ok(all.every((ws) => (ws.socket as http2.ClientHttp2Stream).session === clientSession));
+    await Promise.all(all.map((ws, i) => ws.send(`m${i}`)));
+    const echoes = await Promise.all(all.map((ws) => ws.receive()));
+    assert.deepEqual(echoes.map((m) => m.data), all.map((_, i) => `m${i}`));
+    assert.deepEqual((await Promise.all(all.map((ws) => ws.close()))).map((r) => r.code), Array(100).fill(1000));
+
+    await waitFor(() => openStreams === 0 && wss.connectionCount === 0, { what: 'every stream to be gone on the server' });
+    assert.equal(serverSessions.length, 1);
+    assert.deepEqual(
+      { server: listeners(serverSessions[0]!), client: listeners(clientSession), timers: pendingTimers(), connections, pool: openSessionCount() },
+      baseline,
+    );
   });
 });
