@@ -13,7 +13,7 @@ import { Agent, WebSocket as UndiciWebSocket } from 'undici';
 import { connect } from '../../src/api/connect.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../../src/api/server.js';
 import { HandshakeError } from '../../src/node/errors.js';
-import { openSessionCount } from '../../src/node/http2-sessions.js';
+import { hasSession } from '../../src/node/http2-sessions.js';
 import { pendingTimers } from '../../src/node/timer-wheel.js';
 import { waitFor } from '../helpers/wait.js';
 import { selfSignedCertificate } from '../fixtures/cert.js';
@@ -378,7 +378,8 @@ describe('100 WebSockets opened and closed on one session', () => {
       // hybi's timers (handshake, close, idle bounds) across the process's wheels.
       timers: pendingTimers(),
       connections,
-      pool: openSessionCount(),
+      // The origin's session is still the pool's (other tests' sessions linger and go meanwhile).
+      pooled: hasSession({ secure: false, hostname: '127.0.0.1', port, tls: {} }),
     };
 
     const all = await Promise.all(Array.from({ length: 100 }, (_, i) => connect(`ws://127.0.0.1:${port}/${i}`, { transport: 'http2' })));
@@ -393,7 +394,7 @@ describe('100 WebSockets opened and closed on one session', () => {
     await waitFor(() => openStreams === 0 && wss.connectionCount === 0, { what: 'every stream to be gone on the server' });
     assert.equal(serverSessions.length, 1);
     assert.deepEqual(
-      { server: listeners(serverSessions[0]!), client: listeners(clientSession), timers: pendingTimers(), connections, pool: openSessionCount() },
+      { server: listeners(serverSessions[0]!), client: listeners(clientSession), timers: pendingTimers(), connections, pooled: hasSession({ secure: false, hostname: '127.0.0.1', port, tls: {} }) },
       baseline,
     );
   });
