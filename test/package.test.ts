@@ -31,6 +31,21 @@ test("'hybi/core' exports the low-level layer", async () => {
   assert.deepEqual([...frame], [0x81, 0x02, 0x68, 0x69]);
 });
 
+// http2 (issue 19): RFC 8441's handshake is public beside the HTTP/1.1 one.
+test("'hybi/core' exports the pure RFC 8441 handshake, which agrees with itself both ways", async () => {
+  type Fn = (...args: unknown[]) => Record<string, unknown>;
+  const core = (await load('hybi/core')) as Record<string, Fn>;
+  const request = core.buildH2ConnectRequest!({ scheme: 'https', authority: 'example.com', path: '/chat', protocols: ['chat'], extensions: 'permessage-deflate' });
+  assert.equal(request['sec-websocket-key'], undefined);
+  const facts = core.checkH2ConnectRequest!(request);
+  assert.deepEqual(facts.protocols, ['chat']);
+  const response = core.buildH2Response!({ protocol: 'chat', extensions: 'permessage-deflate' });
+  assert.equal(response[':status'], 200);
+  const check = core.checkH2ConnectResponse!(200, response, ['chat'], ['permessage-deflate']);
+  assert.deepEqual([check.ok, check.protocol], [true, 'chat']);
+  assert.equal((core.buildH2Refusal!({ status: 426, headers: { Upgrade: 'websocket' }, body: 'no' }).headers as Record<string, unknown>)['upgrade'], undefined);
+});
+
 // legacy (issue 22): the hybi-00 core is public under names that say so.
 test("'hybi/core' exports the hybi-00 core, and 'hybi' and 'hybi/core' the same NotSupportedByVersionError", async () => {
   const [hybi, core] = await Promise.all([load('hybi'), load('hybi/core')]);

@@ -1,29 +1,17 @@
 /**
- * `connect(url, options)`: from a URL to an open WebSocket. The upgrade request and the checks
- * on the answer are the core's (src/core/handshake.ts); dialing and reading the answer off the
- * socket are src/node/dial.ts; this file decides: timeouts, aborts, redirects, retries, and the
- * hand-over of the socket (and any bytes that followed the 101) to the WebSocket.
+ * `connect(url, options)`: from a URL to an open WebSocket. This file checks the options and
+ * decides: timeouts, aborts, retries, the redirect loop, and which transport carries each hop:
+ * http1-connect.ts (an HTTP/1.1 upgrade), http2-connect.ts (an RFC 8441 stream), auto-connect.ts
+ * (HTTP/2 when the server offers it, else HTTP/1.1) or legacy-connect.ts (hybi-00).
  */
-import { Buffer } from 'node:buffer';
-import type { Socket } from 'node:net';
 import { InvalidArgumentError } from '../core/errors.js';
 import { ConnectError, HandshakeError } from '../node/errors.js';
-import { InvalidURLError } from './errors.js';
-import { buildClientRequest, checkServerResponse, generateKey, type HeaderMap } from '../core/handshake.js';
 import { formatExtensions, type ExtensionOffer } from '../core/header-tokens.js';
-import type { HttpHead } from '../core/http-head.js';
 import { checkDeflateResponse, formatDeflateOffer, PERMESSAGE_DEFLATE, type DeflateOptions } from '../core/permessage-deflate.js';
 import { DeflateCodec, validateDeflateCodecOptions, type DeflateCodecOptions } from '../node/deflate-codec.js';
 import { connectTracing, publishRetry } from '../node/diagnostics.js';
 import { systemTimers, WheelTimer } from '../node/timer-wheel.js';
-import {
-  abortedError,
-  DEFAULT_BODY_TIMEOUT,
-  readResponseBody,
-  readResponseHead,
-  type ResponseHead,
-  type TlsDialOptions,
-} from '../node/dial.js';
+import { abortedError, type TlsDialOptions } from '../node/dial.js';
 import {
   checkOptionNames,
   CONNECTION_OPTION_NAMES,
@@ -36,12 +24,13 @@ import {
   resolveOptions,
   type ResolvedOptions,
 } from './options.js';
-import { requestThroughAgent } from '../node/proxy/agent.js';
 import { dialRoute } from '../node/proxy/route.js';
 import { PROXY_OPTION_NAMES, resolveProxyOptions, type ProxyOptions, type ResolvedProxy } from './options.js';
 import { parseWebSocketURL, type WebSocketURL } from './url.js';
-import { connectHttp2 } from './http2-connect.js'; // http2 hook
-import type { ConnectionInit } from './connection-init.js';
+import { connectAuto } from './auto-connect.js';
+import { connectHttp1 } from './http1-connect.js';
+import { connectHttp2 } from './http2-connect.js';
+import { redirectHeaders, redirectTarget, withAuth, type Redirect } from './redirect.js';
 import { WebSocket, type MessageCodec, type WebSocketOptions } from './websocket.js';
 import { resolveVersion, type ProtocolVersion } from './legacy.js'; // legacy (issue 22)
 import { connectHybi00 } from './legacy-connect.js'; // legacy (issue 22)
@@ -73,6 +62,9 @@ export interface RetryOptions {
   onRetry?: (error: Error, attempt: number, delayMs: number) => void;
 }
 
+/** How connect() carries the handshake: see `ConnectOptions.transport`. */
+export type ConnectTransport = 'http1' | 'http2' | 'auto';
+
 /** Options of `connect()`: the handshake's, plus every connection option of `WebSocketOptions`. */
 export interface ConnectOptions extends WebSocketOptions, ProxyOptions {
   /** Subprotocols to offer (Sec-WebSocket-Protocol), most preferred first; the server picks one or none. Default none. */
@@ -103,10 +95,13 @@ export interface ConnectOptions extends WebSocketOptions, ProxyOptions {
   /**
    * How to carry the handshake: 'http1' (the default), an Upgrade on a TCP connection of its own;
    * 'http2', an extended CONNECT (RFC 8441) on a stream of one HTTP/2 session per origin shared by
-   * every WebSocket to it (TLS with ALPN h2 for wss:, prior-knowledge h2c for ws:). The server must
-   * advertise SETTINGS_ENABLE_CONNECT_PROTOCOL; redirects are not followed. See docs/http2.md.
+   * every WebSocket to it (TLS with ALPN h2 for wss:, prior-knowledge h2c for ws:), where the server
+   * must advertise SETTINGS_ENABLE_CONNECT_PROTOCOL; 'auto', as Chromium does: HTTP/2 when the
+   * origin's session already exists, or for wss: when ALPN picks h2 and the server advertises the
+   * setting, otherwise an HTTP/1.1 upgrade. 'http1' stays the default because it needs nothing of
+   * the server beyond RFC 6455 and keeps one WebSocket's connection loss its own. See docs/http2.md.
    */
-  transport?: 'http1' | 'http2';
+  transport?: ConnectTransport;
   /** Retry failed connects; default none (one try). Never retries a 4xx refusal, a bad URL or option, or an abort. */
   retry?: RetryOptions;
   /**
@@ -122,15 +117,6 @@ export interface ConnectOptions extends WebSocketOptions, ProxyOptions {
    */
   version?: ProtocolVersion;
 }
-
-/** HTTP statuses that redirect, when `maxRedirects` allows it. */
-const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
-
-/**
- * Headers dropped when a redirect leads to another origin: they carry credentials for the first
- * (Proxy-Authorization too: undici CVE-2024-24758 and follow-redirects CVE-2024-28849 sent it on).
- */
-const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'cookie']);
 
 /** The names connect() takes: its own and every connection option. */
 const CONNECT_NAMES: ReadonlySet<string> = new Set([
@@ -175,7 +161,7 @@ for (const name of TLS_NAMES) (CONNECT_HINTS as Record<string, string>)[name] = 
  * An extension the client offers, and how it turns the server's acceptance into a codec. Adding
  * permessage-deflate is one entry in `clientExtensions`.
  */
-interface ClientExtension {
+export interface ClientExtension {
   readonly name: string;
   /** The offer as it goes into Sec-WebSocket-Extensions. */
   readonly offer: string;
@@ -233,8 +219,8 @@ export interface ConnectPlan {
   proxy: ResolvedProxy;
   /** legacy (issue 22): the protocol to speak. */
   version: ProtocolVersion;
-  /** http2 hook: 'http2' opens the WebSocket as an RFC 8441 stream (http2-connect.ts). */
-  transport?: 'http1' | 'http2';
+  /** 'http2' opens the WebSocket as an RFC 8441 stream (http2-connect.ts), 'auto' as the server allows (auto-connect.ts). */
+  transport?: ConnectTransport;
 }
 
 /**
@@ -261,8 +247,8 @@ export function resolveConnectOptions(given: ConnectOptions | undefined, where =
     ...connection
   } = options;
 
-  if (transport !== undefined && transport !== 'http1' && transport !== 'http2') {
-    throw new InvalidArgumentError(`unknown transport ${JSON.stringify(transport)}: 'http1' or 'http2'`);
+  if (transport !== undefined && transport !== 'http1' && transport !== 'http2' && transport !== 'auto') {
+    throw new InvalidArgumentError(`unknown transport ${JSON.stringify(transport)}: 'http1', 'http2' or 'auto'`);
   }
   const offered = typeof protocols === 'string' ? [protocols] : [...(protocols ?? [])];
   // Tokens and uniqueness (section 4.1) are checked by buildClientRequest, before any dial.
@@ -304,7 +290,7 @@ export function resolveConnectOptions(given: ConnectOptions | undefined, where =
     connection: resolveOptions(connection),
     proxy: resolveProxyOptions(options),
     version: resolveVersion(version, options.agent), // legacy (issue 22)
-    transport, // http2 hook
+    transport,
   };
 }
 
@@ -424,158 +410,21 @@ async function handshake(first: WebSocketURL, settings: ConnectPlan, signal: Abo
   if (settings.version === 'hybi-00') return connectHybi00(first, { ...settings, headers: withAuth(settings.headers, first), dialSocket: (o) => dialRoute(settings.proxy.route, o) }, signal); // legacy (issue 22)
   let current = first;
   let headers = withAuth(settings.headers, first);
-  if (settings.transport === 'http2') return connectHttp2(first, settings, headers, signal); // http2 hook
   for (let redirects = 0; ; redirects++) {
-    const key = generateKey();
-    // Built before dialing: a header the handshake owns, or CR/LF in a value, fails here and
-    // never reaches the network.
-    const request = buildClientRequest({
-      host: current.host,
-      path: current.path,
-      key,
-      protocols: settings.protocols,
-      extensions: settings.extensions.length > 0 ? settings.extensions.map((e) => e.offer).join(', ') : undefined,
-      origin: settings.origin,
-      headers,
-    });
-    const dialOptions = { host: current.hostname, port: current.port, tls: current.secure ? settings.tls : false, signal } as const;
-    // An agent carries the request itself; otherwise dial, directly or through a proxy (src/node/proxy/).
-    const { socket, response } = settings.proxy.agent !== undefined
-      ? await requestThroughAgent({ ...dialOptions, agent: settings.proxy.agent, secure: current.secure, tls: settings.tls, request })
-      : await exchange(await dialRoute(settings.proxy.route, dialOptions), request, current, signal);
-
-    if (response.status === 101) return open(socket, response, current, key, settings);
-
-    if (REDIRECTS.has(response.status) && settings.maxRedirects > 0) {
-      socket.destroy();
-      const next = redirectTarget(response, current);
-      if (redirects + 1 > settings.maxRedirects) {
-        throw new HandshakeError(
-          `too many redirects: more than ${settings.maxRedirects} (last to ${next.href})`,
-          response.status,
-          flatHeaders(response.head),
-        );
-      }
-      // Another origin (RFC 6454: scheme, host and port; ws: and http: are one scheme here) gets
-      // none of the credentials meant for this one, in either direction between ws: and wss:.
-      if (next.secure !== current.secure || next.hostname !== current.hostname || next.port !== current.port) {
-        headers = stripCredentials(headers);
-      }
-      headers = next.auth !== '' ? withAuth(stripCredentials(headers), next) : headers;
-      current = next;
-      continue;
+    const outcome = await carry(current, settings, headers, signal, deadline);
+    if (outcome instanceof WebSocket) return outcome;
+    const next = redirectTarget(outcome, current);
+    if (redirects + 1 > settings.maxRedirects) {
+      throw new HandshakeError(`too many redirects: more than ${settings.maxRedirects} (last to ${next.href})`, outcome.status, outcome.headers);
     }
-
-    // A refusal: read (a bounded piece of) its body so a 401 or 403 page can be shown.
-    const remaining = deadline - systemTimers.now();
-    const body = await readResponseBody(socket, response, {
-      timeout: Math.max(0, Math.min(DEFAULT_BODY_TIMEOUT, remaining)),
-      signal,
-    });
-    const reason = response.head.startLine[2];
-    throw new HandshakeError(
-      `${current.href} refused the WebSocket upgrade: ${response.status}${reason ? ` ${reason}` : ''}`,
-      response.status,
-      flatHeaders(response.head),
-      new TextDecoder().decode(body),
-    );
+    headers = redirectHeaders(headers, current, next);
+    current = next;
   }
 }
 
-/** Writes the upgrade request and reads the answer's head off the socket. */
-async function exchange(socket: Socket, request: string, current: WebSocketURL, signal: AbortSignal): Promise<{ socket: Socket; response: ResponseHead }> {
-  socket.write(request);
-  // Listeners are attached in this same tick, so no error from the write can go unheard.
-  return { socket, response: await readResponseHead(socket, { host: current.hostname, port: current.port, signal }) };
-}
-
-/** Checks a 101 and hands the socket to a new WebSocket; any failure destroys the socket. */
-function open(socket: Socket, response: ResponseHead, url: WebSocketURL, key: string, settings: ConnectPlan): WebSocket {
-  try {
-    const check = checkServerResponse(101, response.head.headers as HeaderMap, {
-      key,
-      protocols: settings.protocols,
-      extensionNames: settings.extensions.map((e) => e.name),
-    });
-    if (!check.ok) {
-      throw new HandshakeError(`invalid handshake response from ${url.href}: ${check.reason}`, 101, flatHeaders(response.head));
-    }
-    const codecs: MessageCodec[] = [];
-    for (const accepted of check.extensions) {
-      const extension = settings.extensions.find((e) => e.name === accepted.name);
-      const codec = extension?.accept(accepted) ?? `extension ${accepted.name} was not offered`;
-      if (typeof codec === 'string') {
-        for (const c of codecs) c.close();
-        throw new HandshakeError(`invalid handshake response from ${url.href}: ${codec}`, 101, flatHeaders(response.head));
-      }
-      codecs.push(codec);
-    }
-    const init: ConnectionInit = {
-      // Resolved before dialing; the WebSocket uses them as they are.
-      options: settings.connection,
-      role: 'client',
-      url: url.href,
-      protocol: check.protocol,
-      // The bytes that came with the 101 are the first frames: the WebSocket reads them first.
-      head: response.rest,
-      codecs,
-    };
-    return new WebSocket(socket, init);
-  } catch (error) {
-    socket.destroy();
-    throw error;
-  }
-}
-
-/** Where a redirect leads; a HandshakeError when it has no Location or leaves HTTP and WebSocket URLs. */
-function redirectTarget(response: ResponseHead, current: WebSocketURL): WebSocketURL {
-  const raw = response.head.headers['location'];
-  const location = Array.isArray(raw) ? raw[0] : raw;
-  if (location === undefined || location.trim() === '') {
-    throw new HandshakeError(`redirect ${response.status} without a Location header`, response.status, flatHeaders(response.head));
-  }
-  // A fragment is the client's business, not the server's (and meaningless for a WebSocket).
-  const hash = location.indexOf('#');
-  const trimmed = (hash >= 0 ? location.slice(0, hash) : location).trim();
-  try {
-    // A relative Location is resolved against the URL that was redirected (RFC 9110 section 10.2.2).
-    return parseWebSocketURL(trimmed, current.href);
-  } catch (error) {
-    if (!(error instanceof InvalidURLError)) throw error;
-    throw new HandshakeError(
-      `redirect ${response.status} to ${JSON.stringify(trimmed.slice(0, 200))}, which is not a ws:, wss:, http: or https: URL`,
-      response.status,
-      flatHeaders(response.head),
-      '',
-      { cause: error },
-    );
-  }
-}
-
-function hasHeader(headers: Readonly<Record<string, unknown>>, name: string): boolean {
-  for (const key of Object.keys(headers)) if (key.toLowerCase() === name) return true;
-  return false;
-}
-
-/** Adds Basic credentials from the URL unless the caller set Authorization themselves. */
-function withAuth(headers: Record<string, string | readonly string[]>, url: WebSocketURL): Record<string, string | readonly string[]> {
-  if (url.auth === '' || hasHeader(headers, 'authorization')) return headers;
-  return { ...headers, Authorization: `Basic ${Buffer.from(url.auth, 'utf8').toString('base64')}` };
-}
-
-function stripCredentials(headers: Record<string, string | readonly string[]>): Record<string, string | readonly string[]> {
-  const out: Record<string, string | readonly string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (!CREDENTIAL_HEADERS.has(name.toLowerCase())) out[name] = value;
-  }
-  return out;
-}
-
-/** Response headers as HandshakeError carries them: lower-case names, repeats joined with ', '. */
-function flatHeaders(head: HttpHead): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(head.headers)) {
-    out[name] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  return out;
+/** One hop of the handshake over the transport the options ask for; a redirect is followed by the caller's loop. */
+function carry(url: WebSocketURL, settings: ConnectPlan, headers: Record<string, string | readonly string[]>, signal: AbortSignal, deadline: number): Promise<WebSocket | Redirect> {
+  if (settings.transport === 'http2') return connectHttp2(url, settings, headers, signal);
+  if (settings.transport === 'auto') return connectAuto(url, settings, headers, signal, deadline);
+  return connectHttp1(url, settings, headers, signal, deadline);
 }

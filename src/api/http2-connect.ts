@@ -10,19 +10,26 @@ import { buildH2ConnectRequest, checkH2ConnectResponse } from '../core/handshake
 import { openConnectStream, SessionError } from '../node/http2-sessions.js';
 import type { ConnectionInit } from './connection-init.js';
 import type { ConnectPlan } from './connect.js';
+import { REDIRECTS, type Redirect } from './redirect.js';
 import type { WebSocketURL } from './url.js';
 import { WebSocket, type MessageCodec } from './websocket.js';
 
 /** Most bytes of a refusal's body kept for HandshakeError.body. */
 const MAX_BODY = 16 * 1024;
 
-/** Opens a WebSocket to `url` over HTTP/2; rejects with ConnectError or HandshakeError as the HTTP/1.1 path does. */
+/**
+ * Opens a WebSocket to `url` over HTTP/2; rejects with ConnectError or HandshakeError as the
+ * HTTP/1.1 path does. A 3xx is reported as a Redirect when `maxRedirects` allows following it
+ * (connect() follows it over HTTP/2 again), and is a HandshakeError with its status otherwise. A
+ * server whose session does not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL fails with a
+ * HandshakeError whose `cause` is a SessionError (`transport: 'auto'` falls back on it).
+ */
 export async function connectHttp2(
   url: WebSocketURL,
   settings: ConnectPlan,
   headers: Record<string, string | readonly string[]>,
   signal: AbortSignal,
-): Promise<WebSocket> {
+): Promise<WebSocket | Redirect> {
   // Built before any network: a bad header fails here.
   const request = buildH2ConnectRequest({
     scheme: url.secure ? 'https' : 'http',
@@ -57,6 +64,12 @@ export async function connectHttp2(
   }
   const status = Number(response[':status']);
   const flat = flatten(response);
+  if (REDIRECTS.has(status) && settings.maxRedirects > 0) {
+    // An HTTP/2 redirect ends the stream, not the session: the session's other WebSockets go on.
+    stream.close();
+    const location = response['location'];
+    return { redirect: true, status, location: Array.isArray(location) ? location[0] : location, headers: flat };
+  }
   if (status < 200 || status > 299) {
     const body = await readBody(stream);
     throw new HandshakeError(`${url.href} refused the WebSocket over HTTP/2: ${status}`, status, flat, body);
@@ -86,7 +99,7 @@ export async function connectHttp2(
 /** A session failure as connect() reports it; an abort or timeout as the HTTP/1.1 path does. */
 function failure(error: unknown, url: WebSocketURL): unknown {
   if (error instanceof SessionError) {
-    return error.connect ? new ConnectError(error.message, url.hostname, url.port, { cause: error.cause }) : new HandshakeError(error.message, 200);
+    return error.connect ? new ConnectError(error.message, url.hostname, url.port, { cause: error.cause }) : new HandshakeError(error.message, 200, {}, '', { cause: error });
   }
   if (error instanceof DOMException && error.name === 'TimeoutError') {
     return new ConnectError(`${url.href}: ${error.message}`, url.hostname, url.port, { timedOut: true, cause: error });

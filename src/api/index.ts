@@ -48,3 +48,6 @@ export {
   DEFAULT_RECEIVE_HIGH_WATER_MESSAGES,
 } from './options.js';
 export type { WebSocketOptions } from './options.js';
+// http2 (issue 19): the options of server.attach(h2server, options) and connect()'s transports.
+export type { Http2AttachOptions } from './http2-upgrade.js';
+export type { ConnectTransport } from './connect.js';

@@ -58,22 +58,34 @@ export type UserHeaders = Readonly<Record<string, string | readonly string[]>>;
  * JavaScript callers tend to pass them.
  */
 export function appendUserHeaders(lines: string[], headers: UserHeaders | undefined, reserved: ReadonlySet<string>): void {
-  if (headers === undefined) return;
+  for (const [name, values] of userHeaderValues(headers, reserved, 'cannot be given as an extra header')) {
+    for (const value of values) lines.push(`${name}: ${value}`);
+  }
+}
+
+/**
+ * The caller's extra headers checked as appendUserHeaders checks them (token names, none in
+ * `reserved`, printable values), as [name as given, trimmed values] pairs: the one check both
+ * the HTTP/1.1 head writers and the HTTP/2 header blocks (handshake-h2.ts) use. `refusal` ends
+ * the message for a reserved name.
+ */
+export function userHeaderValues(headers: UserHeaders | undefined, reserved: ReadonlySet<string>, refusal: string): Array<[string, string[]]> {
+  const out: Array<[string, string[]]> = [];
+  if (headers === undefined) return out;
   for (const name of Object.keys(headers)) {
     const raw = headers[name] as unknown;
     if (raw === undefined) continue;
     if (!isToken(name)) throw new InvalidArgumentError(`header name ${JSON.stringify(name)} is not a token`);
-    if (reserved.has(name.toLowerCase())) {
-      throw new InvalidArgumentError(`header ${name} is set by the WebSocket handshake and cannot be given as an extra header`);
-    }
-    const values = Array.isArray(raw) ? (raw as unknown[]) : [raw];
-    for (const v of values) {
+    if (reserved.has(name.toLowerCase())) throw new InvalidArgumentError(`header ${name} is set by the WebSocket handshake and ${refusal}`);
+    const values = (Array.isArray(raw) ? (raw as unknown[]) : [raw]).map((v) => {
       const value = typeof v === 'number' ? String(v) : v;
       if (typeof value !== 'string') throw new InvalidArgumentError(`header ${name} must have string values`);
       checkValue(`header ${name}`, value);
-      lines.push(`${name}: ${trimOws(value)}`);
-    }
+      return trimOws(value);
+    });
+    out.push([name, values]);
   }
+  return out;
 }
 
 /** Removes leading and trailing SP/HTAB (RFC 7230 section 3.2.4: OWS around a field value). */

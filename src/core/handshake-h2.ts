@@ -9,8 +9,10 @@
  */
 import { InvalidArgumentError } from './errors.js';
 import { computeAcceptKey, isValidKey, WEBSOCKET_VERSION, type HeaderMap, type HttpRefusal } from './handshake.js';
+import { checkValue, joined, single, userHeaderValues } from './handshake-fields.js';
 import { isToken, parseExtensions, parseTokenList, type ExtensionOffer } from './header-tokens.js';
 import { isValidHost } from './host.js';
+import { negotiatedFields, readOffers } from './server-handshake.js';
 
 /** The `:protocol` value that asks for a WebSocket (RFC 8441 section 4). */
 export const H2_WEBSOCKET_PROTOCOL = 'websocket';
@@ -33,18 +35,6 @@ function refuse(status: number, body: string, headers: Record<string, string> = 
   return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8', ...headers }, body: body + '\n' };
 }
 
-/** The one value of a header, or `duplicate` when it came more than once (HTTP/2 keeps repeats as an array). */
-function single(headers: HeaderMap, name: string): { value: string | undefined; duplicate: boolean } {
-  const v = headers[name];
-  if (Array.isArray(v)) return v.length === 1 ? { value: v[0], duplicate: false } : { value: undefined, duplicate: v.length > 1 };
-  return { value: v as string | undefined, duplicate: false };
-}
-
-function joined(headers: HeaderMap, name: string): string | undefined {
-  const v = headers[name];
-  if (Array.isArray(v)) return v.length === 0 ? undefined : v.join(', ');
-  return v as string | undefined;
-}
 
 /**
  * Checks an extended CONNECT request as RFC 8441 section 4 and 5 ask, with the HTTP status each
@@ -81,22 +71,10 @@ export function checkH2ConnectRequest(headers: HeaderMap): H2RequestFacts | Http
   const origin = single(headers, 'origin');
   if (origin.duplicate || (origin.value !== undefined && origin.value.includes(','))) return refuse(400, 'The request has more than one Origin header.');
 
-  let protocols: string[] = [];
-  const protocolHeader = joined(headers, 'sec-websocket-protocol');
-  if (protocolHeader !== undefined) {
-    const parsed = parseTokenList(protocolHeader);
-    if (parsed === null) return refuse(400, 'The Sec-WebSocket-Protocol header is not a list of tokens.');
-    protocols = parsed;
-  }
-  let extensions: ExtensionOffer[] = [];
-  const extensionsHeader = joined(headers, 'sec-websocket-extensions');
-  if (extensionsHeader !== undefined) {
-    const parsed = parseExtensions(extensionsHeader);
-    if (parsed === null) return refuse(400, 'The Sec-WebSocket-Extensions header is malformed.');
-    extensions = parsed;
-  }
+  const offers = readOffers(headers);
+  if ('body' in offers) return refuse(offers.status, offers.body);
   const key = single(headers, 'sec-websocket-key').value?.trim();
-  return { protocols, extensions, origin: origin.value, host: authority.trim(), key: key !== undefined && isValidKey(key) ? key : undefined };
+  return { ...offers, origin: origin.value, host: authority.trim(), key: key !== undefined && isValidKey(key) ? key : undefined };
 }
 
 /**
@@ -115,6 +93,10 @@ const H2_RESERVED: ReadonlySet<string> = new Set([
   'content-length',
 ]);
 
+/** Names a client's extra headers may not use on an extended CONNECT (Origin too when the option sets it). */
+const H2_REQUEST_RESERVED: ReadonlySet<string> = new Set([...H2_RESERVED, 'sec-websocket-key', 'host']);
+const H2_REQUEST_RESERVED_WITH_ORIGIN: ReadonlySet<string> = new Set([...H2_REQUEST_RESERVED, 'origin']);
+
 /** An HTTP/2 header block: lower-case names (pseudo-headers first), values as given. */
 export type H2Headers = Record<string, string | number | string[]>;
 
@@ -132,10 +114,10 @@ export interface H2ResponseInit {
   key?: string;
 }
 
-function checkValue(what: string, value: string): void {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if ((c < 0x20 && c !== 0x09) || c > 0x7e) throw new InvalidArgumentError(`${what} contains a character a header cannot carry (code ${c})`);
+/** Lower-cased extra headers into an HTTP/2 block, one value as a string, repeats as an array. */
+function addUserHeaders(out: H2Headers, headers: H2ResponseInit['headers'], reserved: ReadonlySet<string>): void {
+  for (const [name, values] of userHeaderValues(headers, reserved, 'not allowed in HTTP/2')) {
+    out[name.toLowerCase()] = values.length === 1 ? values[0]! : values;
   }
 }
 
@@ -147,31 +129,9 @@ function checkValue(what: string, value: string): void {
  */
 export function buildH2Response(init: H2ResponseInit): H2Headers {
   const out: H2Headers = { ':status': 200 };
-  if (init.protocol !== undefined && init.protocol !== '') {
-    if (!isToken(init.protocol)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(init.protocol)} is not a token`);
-    out['sec-websocket-protocol'] = init.protocol;
-  }
-  if (init.extensions !== undefined && init.extensions !== '') {
-    checkValue('Sec-WebSocket-Extensions', init.extensions);
-    if (parseExtensions(init.extensions) === null) throw new InvalidArgumentError(`Sec-WebSocket-Extensions value ${JSON.stringify(init.extensions)} is malformed`);
-    out['sec-websocket-extensions'] = init.extensions;
-  }
+  for (const [name, value] of negotiatedFields(init.protocol, init.extensions)) out[name.toLowerCase()] = value;
   if (init.key !== undefined && isValidKey(init.key)) out['sec-websocket-accept'] = computeAcceptKey(init.key);
-  const extra = init.headers ?? {};
-  for (const name of Object.keys(extra)) {
-    const raw = extra[name] as unknown;
-    if (raw === undefined) continue;
-    if (!isToken(name)) throw new InvalidArgumentError(`header name ${JSON.stringify(name)} is not a token`);
-    const lower = name.toLowerCase();
-    if (H2_RESERVED.has(lower)) throw new InvalidArgumentError(`header ${name} is set by the WebSocket handshake or not allowed in HTTP/2`);
-    const values = (Array.isArray(raw) ? raw : [raw]).map((v: unknown) => {
-      const value = typeof v === 'number' ? String(v) : v;
-      if (typeof value !== 'string') throw new InvalidArgumentError(`header ${name} must have string values`);
-      checkValue(`header ${name}`, value);
-      return value.trim();
-    });
-    out[lower] = values.length === 1 ? values[0]! : values;
-  }
+  addUserHeaders(out, init.headers, H2_RESERVED);
   return out;
 }
 
@@ -243,23 +203,7 @@ export function buildH2ConnectRequest(init: H2RequestInit): H2Headers {
     checkValue('the Origin header', init.origin);
     out['origin'] = init.origin;
   }
-  const extra = init.headers ?? {};
-  for (const name of Object.keys(extra)) {
-    const raw = extra[name] as unknown;
-    if (raw === undefined) continue;
-    if (!isToken(name)) throw new InvalidArgumentError(`header name ${JSON.stringify(name)} is not a token`);
-    const lower = name.toLowerCase();
-    if (H2_RESERVED.has(lower) || lower === 'sec-websocket-key' || lower === 'host' || (lower === 'origin' && init.origin !== undefined)) {
-      throw new InvalidArgumentError(`header ${name} is set by the WebSocket handshake or not allowed in HTTP/2`);
-    }
-    const values = (Array.isArray(raw) ? raw : [raw]).map((v: unknown) => {
-      const value = typeof v === 'number' ? String(v) : v;
-      if (typeof value !== 'string') throw new InvalidArgumentError(`header ${name} must have string values`);
-      checkValue(`header ${name}`, value);
-      return value.trim();
-    });
-    out[lower] = values.length === 1 ? values[0]! : values;
-  }
+  addUserHeaders(out, init.headers, init.origin !== undefined ? H2_REQUEST_RESERVED_WITH_ORIGIN : H2_REQUEST_RESERVED);
   return out;
 }
 

@@ -67,6 +67,19 @@ export {
   reasonPhrase,
   buildRefusalResponse,
 } from './handshake.js';
+export {
+  H2_WEBSOCKET_PROTOCOL,
+  type H2RequestFacts,
+  type H2Headers,
+  type H2ResponseInit,
+  type H2RequestInit,
+  type H2ResponseCheck,
+  checkH2ConnectRequest,
+  buildH2Response,
+  buildH2Refusal,
+  buildH2ConnectRequest,
+  checkH2ConnectResponse,
+} from './handshake-h2.js'; // http2 (issue 19): RFC 8441's extended CONNECT, beside the HTTP/1.1 handshake
 export { type HostAndPort, parseHost, isValidHost, isIPv4, originMatchesHost } from './host.js';
 export { DEFAULT_MAX_HEAD_SIZE, DEFAULT_MAX_HEADER_COUNT, type HttpHeadLimits, type HttpHead, type HttpHeadResult, HttpHeadParser } from './http-head.js';
 export {

@@ -219,25 +219,52 @@ export function checkUpgradeRequest(req: UpgradeRequest): RequestCheck {
     return refuse(400, 'The request has more than one Origin header.');
   }
 
-  // Section 4.2.1 item 8: the subprotocols, a token list (section 4.1: elements are tokens).
+  const offers = readOffers(headers);
+  if ('body' in offers) return { ok: false, ...offers };
+  return { ok: true, key: keyValue, ...offers, origin: origin.value, host: host.value.trim() };
+}
+
+/**
+ * The subprotocols (section 4.2.1 item 8: a token list, section 4.1) and extensions (item 9, the
+ * section 9.1 grammar) a request offers, or the 400 for a malformed one. The same over HTTP/1.1
+ * and HTTP/2 (RFC 8441 section 5 keeps both headers' meaning).
+ */
+export function readOffers(headers: HeaderMap): { protocols: string[]; extensions: ExtensionOffer[] } | HttpRefusal {
   let protocols: string[] = [];
   const protocolHeader = joined(headers, 'sec-websocket-protocol');
   if (protocolHeader !== undefined) {
     const parsed = parseTokenList(protocolHeader);
-    if (parsed === null) return refuse(400, 'The Sec-WebSocket-Protocol header is not a list of tokens.');
+    if (parsed === null) return { status: 400, headers: {}, body: 'The Sec-WebSocket-Protocol header is not a list of tokens.' };
     protocols = parsed;
   }
-
-  // Section 4.2.1 item 9: the extensions, in the section 9.1 grammar.
   let extensions: ExtensionOffer[] = [];
   const extensionsHeader = joined(headers, 'sec-websocket-extensions');
   if (extensionsHeader !== undefined) {
     const parsed = parseExtensions(extensionsHeader);
-    if (parsed === null) return refuse(400, 'The Sec-WebSocket-Extensions header is malformed.');
+    if (parsed === null) return { status: 400, headers: {}, body: 'The Sec-WebSocket-Extensions header is malformed.' };
     extensions = parsed;
   }
+  return { protocols, extensions };
+}
 
-  return { ok: true, key: keyValue, protocols, extensions, origin: origin.value, host: host.value.trim() };
+/**
+ * The negotiated fields of an accepting answer, checked (section 4.2.2: one subprotocol, a
+ * token; extensions in the section 9.1 grammar) as [name, value] pairs, none for an empty value.
+ * The 101 writes them as lines, the HTTP/2 answer (handshake-h2.ts) as lower-case fields. Throws
+ * InvalidArgumentError for a bad value.
+ */
+export function negotiatedFields(protocol: string | undefined, extensions: string | undefined): Array<[string, string]> {
+  const fields: Array<[string, string]> = [];
+  if (protocol !== undefined && protocol !== '') {
+    if (!isToken(protocol)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(protocol)} is not a token`);
+    fields.push(['Sec-WebSocket-Protocol', protocol]);
+  }
+  if (extensions !== undefined && extensions !== '') {
+    checkValue('Sec-WebSocket-Extensions', extensions);
+    if (parseExtensions(extensions) === null) throw new InvalidArgumentError(`Sec-WebSocket-Extensions value ${JSON.stringify(extensions)} is malformed`);
+    fields.push(['Sec-WebSocket-Extensions', extensions]);
+  }
+  return fields;
 }
 
 /** What the server answers with when it accepts. */
@@ -263,18 +290,7 @@ export function buildUpgradeResponse(init: UpgradeResponseInit): string {
     'Connection: Upgrade',
     `Sec-WebSocket-Accept: ${computeAcceptKey(init.key)}`,
   ];
-  if (init.protocol !== undefined && init.protocol !== '') {
-    // Section 4.2.2: the server selects one subprotocol, a token.
-    if (!isToken(init.protocol)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(init.protocol)} is not a token`);
-    lines.push(`Sec-WebSocket-Protocol: ${init.protocol}`);
-  }
-  if (init.extensions !== undefined && init.extensions !== '') {
-    checkValue('Sec-WebSocket-Extensions', init.extensions);
-    if (parseExtensions(init.extensions) === null) {
-      throw new InvalidArgumentError(`Sec-WebSocket-Extensions value ${JSON.stringify(init.extensions)} is malformed`);
-    }
-    lines.push(`Sec-WebSocket-Extensions: ${init.extensions}`);
-  }
+  for (const [name, value] of negotiatedFields(init.protocol, init.extensions)) lines.push(`${name}: ${value}`);
   appendUserHeaders(lines, init.headers, SERVER_RESERVED);
   return lines.join('\r\n') + '\r\n\r\n';
 }

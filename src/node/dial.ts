@@ -53,6 +53,11 @@ export interface DialOptions {
    * the certificate check.
    */
   socket?: Socket;
+  /**
+   * With `tls`: the ALPN protocols to offer, most preferred first; default `['http/1.1']`.
+   * connect()'s `transport: 'auto'` offers `['h2', 'http/1.1']` and reads `alpnProtocol` after.
+   */
+  alpn?: readonly string[];
 }
 
 /** Largest body kept from a refusal (a 401 or 403 page): enough for any error page, bounded against a hostile one. */
@@ -128,7 +133,7 @@ export function dial(options: DialOptions): Promise<Socket> {
             // RFC 6066 section 3: "Literal IPv4 and IPv6 addresses are not permitted in HostName".
             servername: tls.servername ?? (isIP(host) === 0 ? host : undefined),
             // An HTTP/1.1 upgrade: say so, so that a server that also speaks h2 does not pick it.
-            ALPNProtocols: ['http/1.1'],
+            ALPNProtocols: options.alpn !== undefined ? [...options.alpn] : ['http/1.1'],
           })
         : // Plain TCP reads bursts into larger buffers (see read-buffers.ts). TLS sockets keep
           // Node's reads: their data arrives decrypted, a record (16 KiB at most) at a time.

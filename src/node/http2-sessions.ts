@@ -7,7 +7,7 @@
  * while the old session's streams finish.
  */
 import type * as http2 from 'node:http2';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { TlsDialOptions } from './dial.js';
 
 /**
@@ -50,12 +50,15 @@ function keyOf(target: SessionTarget): string {
   return `${target.secure ? 'https' : 'http'}://${target.hostname}:${target.port}#${target.secure ? JSON.stringify(target.tls) : ''}`;
 }
 
-function openSession(key: string, target: SessionTarget): Entry {
+function openSession(key: string, target: SessionTarget, socket?: Socket): Entry {
   const host = target.hostname.includes(':') ? `[${target.hostname}]` : target.hostname;
   const authority = `${target.secure ? 'https' : 'http'}://${host}:${target.port}`;
-  const options: http2.SecureClientSessionOptions = target.secure
-    ? { ...target.tls, ALPNProtocols: ['h2'], servername: target.tls.servername ?? (isIP(target.hostname) ? '' : target.hostname) }
-    : {};
+  const options: http2.SecureClientSessionOptions =
+    socket !== undefined
+      ? { createConnection: () => socket }
+      : target.secure
+        ? { ...target.tls, ALPNProtocols: ['h2'], servername: target.tls.servername ?? (isIP(target.hostname) ? '' : target.hostname) }
+        : {};
   // Loaded on first use only (see http2-streams.ts).
   const session = process.getBuiltinModule('node:http2').connect(authority, options);
   const forget = (): void => {
@@ -85,6 +88,29 @@ function openSession(key: string, target: SessionTarget): Entry {
   session.on('goaway', forget);
   const entry: Entry = { session, ready, streams: 0, linger: null };
   return entry;
+}
+
+/**
+ * True when the origin has a session that may carry new WebSockets (open, no GOAWAY received):
+ * `transport: 'auto'` then uses it rather than a connection of its own, as Chromium does.
+ */
+export function hasSession(target: SessionTarget): boolean {
+  const entry = pool.get(keyOf(target));
+  return entry !== undefined && !entry.session.closed && !entry.session.destroyed;
+}
+
+/**
+ * Makes `socket`, a TLS connection to the target on which ALPN chose h2, the origin's session,
+ * so that the next openConnectStream uses it. When a session appeared meanwhile (another connect
+ * was quicker), that one is kept and the socket is closed.
+ */
+export function adoptSession(target: SessionTarget, socket: Socket): void {
+  const key = keyOf(target);
+  if (hasSession(target)) {
+    socket.destroy();
+    return;
+  }
+  pool.set(key, openSession(key, target, socket));
 }
 
 /**

@@ -14,6 +14,7 @@
  * dropped TCP connection is not accepted in its place).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import * as http2 from 'node:http2';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
@@ -690,9 +691,9 @@ export async function openClient(
   }
 }
 
-/** A request the fuzzing server accepted: the socket after its 101, and what the client asked for. */
+/** A request the fuzzing server accepted: the socket after its 101 (or the stream after its 200), and what the client asked for. */
 export interface Accepted {
-  socket: Socket;
+  socket: Socket | Duplex;
   path: string;
   /** The client's Sec-WebSocket-Extensions ('' when none). */
   offer: string;
@@ -743,6 +744,56 @@ export class FuzzingServer {
 
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/**
+ * The fuzzing server over HTTP/2 (client role, RFC 8441): an h2c server that advertises
+ * SETTINGS_ENABLE_CONNECT_PROTOCOL and answers each extended CONNECT with `:status 200` and the
+ * extensions `respond(path, offer)` returns, then hands the stream to `onAccepted`. Node's http2
+ * does the HTTP/2 framing; the WebSocket frames on the stream are the Fuzzer's own, as over TCP.
+ */
+export class FuzzingH2Server {
+  private readonly server: http2.Http2Server;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+
+  constructor(respond: (path: string, offer: string) => string, onAccepted: (accepted: Accepted) => void) {
+    // Windows as large as the cases' messages, so that flow control paces nothing but the peers.
+    this.server = http2.createServer({ settings: { enableConnectProtocol: true, initialWindowSize: 16 * 1024 * 1024 } });
+    this.server.on('session', (session) => {
+      this.sessions.add(session);
+      session.on('close', () => this.sessions.delete(session));
+      session.on('error', () => {});
+    });
+    this.server.on('stream', (stream, headers) => {
+      stream.on('error', () => {});
+      const path = headers[':path'];
+      if (headers[':method'] !== 'CONNECT' || headers[':protocol'] !== 'websocket' || path === undefined) {
+        stream.respond({ ':status': 400 }, { endStream: true });
+        return;
+      }
+      const offer = String(headers['sec-websocket-extensions'] ?? '');
+      const extensions = respond(path, offer);
+      stream.respond(extensions === '' ? { ':status': 200 } : { ':status': 200, 'sec-websocket-extensions': extensions });
+      onAccepted({ socket: stream, path, offer, head: EMPTY });
+    });
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address();
+    if (address === null || typeof address === 'string') throw new Error('no TCP address');
+    return address.port;
+  }
+
+  /** How many HTTP/2 sessions (TCP connections) are open. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  async close(): Promise<void> {
+    for (const session of this.sessions) session.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }

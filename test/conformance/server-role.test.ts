@@ -7,45 +7,17 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { WebSocketServer } from '../../src/api/server.js';
-import { GROUPS, LARGEST_MESSAGE } from './cases.js';
-import { DEFAULT_CASE_TIMEOUT, Fuzzer, fuzzerDeflate, openClient, type ConformanceCase, type FuzzerDeflate } from './harness.js';
+import type { WebSocketServer } from '../../src/api/server.js';
+import { DEFAULT_CASE_TIMEOUT, Fuzzer, openClient, type ConformanceCase } from './harness.js';
+import { clientDeflate, describeCases, settledConnections, startEchoServer } from './runner.js';
 
 let server: WebSocketServer;
 let port = 0;
 
-/** The testee: echoes every message as it arrives, as Autobahn's echo server does. */
-function startEchoServer(): WebSocketServer {
-  const s = new WebSocketServer({
-    // Compression on (every message compressed, so the codec is exercised both ways) for the
-    // clients that offer it; the rest stay uncompressed.
-    compress: { threshold: 0 },
-    // Autobahn's largest messages are 16 MiB; the cases here send at most 4 MiB.
-    maxMessageSize: LARGEST_MESSAGE,
-    maxFrameSize: LARGEST_MESSAGE,
-  });
-  s.on('connection', (ws) => {
-    // Protocol errors are what many cases provoke; they are seen on the wire, not here.
-    ws.on('error', () => {});
-    ws.on('message', (data, isBinary) => {
-      void ws.send(data, { binary: isBinary });
-    });
-  });
-  return s;
-}
-
 async function play(c: ConformanceCase): Promise<string[]> {
   const timeout = c.timeout ?? DEFAULT_CASE_TIMEOUT;
-  const problems: string[] = [];
   const { socket, extensions, head } = await openClient(port, `/${c.id}`, c.deflate?.offer, timeout);
-  let deflate: FuzzerDeflate | null = null;
-  if (c.deflate !== undefined) {
-    deflate = fuzzerDeflate(extensions, 'client');
-    // Autobahn grades a compression case UNIMPLEMENTED when the server declines.
-    if (deflate === null) problems.push(`the server declined the permessage-deflate offer "${c.deflate.offer}"`);
-  } else if (extensions !== '') {
-    problems.push(`the server answered extensions "${extensions}" that were not offered`);
-  }
+  const { deflate, problems } = clientDeflate(c, extensions);
   const fuzzer = new Fuzzer(socket, 'client', deflate, timeout);
   fuzzer.start(head);
   problems.push(...(await fuzzer.play(c)));
@@ -61,20 +33,9 @@ describe('Conformance, server role: a fuzzing client against an echoing WebSocke
     await server.close();
   });
 
-  for (const group of GROUPS) {
-    describe(`${group.id} ${group.title}`, () => {
-      for (const c of group.cases) {
-        it(`${c.id} ${c.title}`, async () => {
-          const problems = await play(c);
-          assert.deepEqual(problems, [], `case ${c.id}: ${problems.join('; ')}`);
-        });
-      }
-    });
-  }
+  describeCases(play);
 
   it('leaves no connection open', async () => {
-    const deadline = Date.now() + DEFAULT_CASE_TIMEOUT;
-    while (server.connectionCount > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.equal(server.connectionCount, 0);
+    assert.equal(await settledConnections(server), 0);
   });
 });

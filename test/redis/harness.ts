@@ -3,9 +3,8 @@
 import assert from 'node:assert/strict';
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
-import { connect as netConnect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { HAPROXY_DEFAULTS, startHaproxy as startHaproxyWith, stopProcess } from '../helpers/haproxy.js';
 
 export interface Answer {
   seq: number;
@@ -24,15 +23,7 @@ export interface Node {
 /** The nodes' countTtl: short, so that a killed node stops being counted within the test's bounds. */
 export const COUNT_TTL = 1500;
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+export { freePort, stopProcess } from '../helpers/haproxy.js';
 
 /** Fails (does not skip) when a program the test needs is missing: CI installs it. */
 export function requireProgram(name: string, args: string[]): void {
@@ -56,14 +47,6 @@ export async function startRedis(port: number, dir: string): Promise<ChildProces
     child.on('exit', () => reject(new Error(`redis-server exited: ${out}`)));
   });
   return child;
-}
-
-/** Kills a child process and waits for it to be gone. */
-export async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exited;
 }
 
 /** A hybi server process (node-process.ts) using a redisBroker on `redisUrl`. */
@@ -106,43 +89,18 @@ export async function until(condition: () => boolean, what: string, ms = 15_000)
 }
 
 /** haproxy on `port`, spreading connections over `backends` by round robin; ready once it accepts. */
-export async function startHaproxy(port: number, backends: number[], dir: string): Promise<ChildProcess> {
-  const config = join(dir, 'haproxy.cfg');
-  writeFileSync(
-    config,
+export function startHaproxy(port: number, backends: number[], dir: string): Promise<ChildProcess> {
+  return startHaproxyWith(
     [
-      'global',
-      '  maxconn 1000',
-      'defaults',
-      '  mode http',
-      '  timeout connect 5s',
-      '  timeout client 60s',
-      '  timeout server 60s',
-      '  timeout tunnel 60s',
+      ...HAPROXY_DEFAULTS,
       'frontend ws',
       `  bind 127.0.0.1:${port}`,
       '  default_backend nodes',
       'backend nodes',
       '  balance roundrobin',
       ...backends.map((p, i) => `  server node${i} 127.0.0.1:${p}`),
-      '',
-    ].join('\n'),
+    ],
+    [port],
+    dir,
   );
-  const child = spawn('haproxy', ['-f', config, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`haproxy exited: ${err}`);
-    const accepted = await new Promise<boolean>((resolve) => {
-      const socket = netConnect({ port, host: '127.0.0.1' });
-      socket.on('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (accepted) return child;
-    assert.ok(i < 500, `haproxy did not listen: ${err}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
