@@ -1,6 +1,6 @@
 /**
- * What a Connection makes its MessageAssembler and FrameWriter from, on first use (perf-mem,
- * issue 24).
+ * What a Connection makes its MessageAssembler and FrameWriter from, on first use, and the
+ * settings it shares with the other connections of its server (perf-mem, issue 24).
  *
  * An idle connection receives no message and may send none: it needs neither part, and the two
  * were about 264 bytes of heap per connection. Made lazily, each would need its settings kept
@@ -22,6 +22,8 @@ export interface ConnectionParts {
   readonly client: boolean;
   readonly maskOutput: MaskInto;
   readonly maskKey: (() => Uint8Array) | undefined;
+  /** The RSV bits the negotiated extensions claim (Connection.sendPrepared checks frames against them). */
+  readonly rsvBits: number;
 }
 
 /** The recipe made last: the next connection of the same server almost always matches it. */
@@ -35,6 +37,7 @@ export function connectionParts(
   client: boolean,
   maskOutput: MaskInto,
   maskKey: (() => Uint8Array) | undefined,
+  rsvBits: number,
 ): ConnectionParts {
   const r = last;
   if (
@@ -44,6 +47,7 @@ export function connectionParts(
     r.isUtf8 === isUtf8 &&
     r.maskOutput === maskOutput &&
     r.maskKey === maskKey &&
+    r.rsvBits === rsvBits &&
     r.limits.maxFrameSize === limits.maxFrameSize &&
     r.limits.maxMessageSize === limits.maxMessageSize &&
     r.limits.maxFragments === limits.maxFragments &&
@@ -51,7 +55,7 @@ export function connectionParts(
   ) {
     return r;
   }
-  last = { limits: { ...limits }, allocate, isUtf8, client, maskOutput, maskKey };
+  last = { limits: { ...limits }, allocate, isUtf8, client, maskOutput, maskKey, rsvBits };
   return last;
 }
 

@@ -176,13 +176,13 @@ function checkRsv(rsv: number): void {
  * 'open'); feed it every byte the transport reads.
  */
 export class Connection extends FrameSequence {
-  readonly role: Role;
-
   /** A message sent piece by piece with sendFrame is open. */
   private sendingFragmented = false;
-  /** Topics hook (issue 20): the RSV bits the extensions claim, for sendPrepared. */
-  private readonly rsvBits: number;
-  /** What the assembler and the writer are made from when first needed (shared; see connection-parts.ts). */
+  /**
+   * The connection's settings, shared with the other connections of its server (perf-mem, issue
+   * 24: see connection-parts.ts): the role, the extensions' RSV bits, and what the assembler and
+   * the writer are made from when first needed.
+   */
   private readonly parts: ConnectionParts;
 
   constructor(options: ConnectionOptions, handler: ConnectionHandler) {
@@ -206,9 +206,17 @@ export class Connection extends FrameSequence {
     // Section 5.3: a client MUST mask every frame it sends; a server MUST NOT mask any.
     const client = options.role === 'client';
     super(handler, client, limits.autoPong, rsvBits);
-    this.role = options.role;
-    this.rsvBits = rsvBits; // topics hook (issue 20)
-    this.parts = connectionParts(limits, allocate, options.isUtf8, client, options.maskOutput ?? maskWordInto, options.maskKey);
+    this.parts = connectionParts(limits, allocate, options.isUtf8, client, options.maskOutput ?? maskWordInto, options.maskKey, rsvBits);
+  }
+
+  /** Which end of the connection this is. */
+  get role(): Role {
+    return this.parts.client ? 'client' : 'server';
+  }
+
+  /** Topics hook (issue 20): the RSV bits the extensions claim, for sendPrepared. */
+  private get rsvBits(): number {
+    return this.parts.rsvBits;
   }
 
   protected makeAssembler(): MessageAssembler {
