@@ -18,10 +18,11 @@
 import { encodeClosePayload } from './close.js';
 import { ConnectionNotOpenError, InvalidArgumentError } from './errors.js';
 import { FrameSequence } from './frame-sequence.js';
-import { FrameWriter, type MaskInto } from './frame-writer.js';
+import { connectionParts, makeAssembler, makeWriter, type ConnectionParts } from './connection-parts.js';
+import type { FrameWriter, MaskInto } from './frame-writer.js';
 import { MAX_CONTROL_PAYLOAD, resolveCoreLimits } from './limits.js';
 import { maskWordInto } from './mask.js';
-import { MessageAssembler } from './message-assembler.js';
+import type { MessageAssembler } from './message-assembler.js';
 import { Opcode } from './opcode.js';
 import { checkPreparedFrame, type PreparedFrame } from './prepared-frame.js';
 import type { ProtocolError } from './errors.js';
@@ -175,12 +176,14 @@ function checkRsv(rsv: number): void {
  * 'open'); feed it every byte the transport reads.
  */
 export class Connection extends FrameSequence {
-  readonly role: Role;
-
   /** A message sent piece by piece with sendFrame is open. */
   private sendingFragmented = false;
-  /** Topics hook (issue 20): the RSV bits the extensions claim, for sendPrepared. */
-  private readonly rsvBits: number;
+  /**
+   * The connection's settings, shared with the other connections of its server (perf-mem, issue
+   * 24: see connection-parts.ts): the role, the extensions' RSV bits, and what the assembler and
+   * the writer are made from when first needed.
+   */
+  private readonly parts: ConnectionParts;
 
   constructor(options: ConnectionOptions, handler: ConnectionHandler) {
     if (options.role !== 'client' && options.role !== 'server') {
@@ -202,10 +205,26 @@ export class Connection extends FrameSequence {
     }
     // Section 5.3: a client MUST mask every frame it sends; a server MUST NOT mask any.
     const client = options.role === 'client';
-    const writer = new FrameWriter(client, allocate, options.maskOutput ?? maskWordInto, options.maskKey);
-    super(handler, new MessageAssembler(limits, allocate, options.isUtf8), writer, client, limits.autoPong, rsvBits);
-    this.role = options.role;
-    this.rsvBits = rsvBits; // topics hook (issue 20)
+    super(handler, client, limits.autoPong, rsvBits);
+    this.parts = connectionParts(limits, allocate, options.isUtf8, client, options.maskOutput ?? maskWordInto, options.maskKey, rsvBits);
+  }
+
+  /** Which end of the connection this is. */
+  get role(): Role {
+    return this.parts.client ? 'client' : 'server';
+  }
+
+  /** Topics hook (issue 20): the RSV bits the extensions claim, for sendPrepared. */
+  private get rsvBits(): number {
+    return this.parts.rsvBits;
+  }
+
+  protected makeAssembler(): MessageAssembler {
+    return makeAssembler(this.parts);
+  }
+
+  protected makeWriter(): FrameWriter {
+    return makeWriter(this.parts);
   }
 
   /**

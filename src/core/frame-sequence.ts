@@ -47,11 +47,13 @@ function invalidUtf8(): ProtocolError {
  * The receive-side rules and the close state of one connection (see the file's header). It is its
  * parser's listener itself: no forwarding object between the two.
  */
-export class FrameSequence implements FrameParserListener {
+export abstract class FrameSequence implements FrameParserListener {
   protected readonly handler: ConnectionHandler;
   protected readonly parser: FrameParser;
-  protected readonly assembler: MessageAssembler;
-  protected readonly writer: FrameWriter;
+  // perf-mem (issue 24): the assembler and the writer are made on first use (makeAssembler,
+  // makeWriter): an idle connection needs neither, and the two were 264 bytes of heap.
+  private assemblerPart: MessageAssembler | null = null;
+  private writerPart: FrameWriter | null = null;
   private readonly autoPong: boolean;
 
   /** The close state: one of the constants of close-state.ts. */
@@ -76,15 +78,27 @@ export class FrameSequence implements FrameParserListener {
   /** The latest ping of the current turn that is still unanswered. */
   private pendingPong: Uint8Array | null = null;
 
-  constructor(handler: ConnectionHandler, assembler: MessageAssembler, writer: FrameWriter, client: boolean, autoPong: boolean, rsvBits: number) {
+  constructor(handler: ConnectionHandler, client: boolean, autoPong: boolean, rsvBits: number) {
     this.handler = handler;
-    this.assembler = assembler;
-    this.writer = writer;
     this.autoPong = autoPong;
     // The frame limit depends on how the frame's message is received (see onHeader), which the
     // parser does not know: it checks only the lengths no frame may have.
     this.parser = new FrameParser(this, { role: client ? 'client' : 'server', maxFrameSize: Infinity, rsvBits });
   }
+
+  // perf-mem (issue 24): the lazy parts (see assemblerPart).
+  protected get assembler(): MessageAssembler {
+    return (this.assemblerPart ??= this.makeAssembler());
+  }
+
+  protected get writer(): FrameWriter {
+    return (this.writerPart ??= this.makeWriter());
+  }
+
+  /** Makes the connection's message assembler, once, when a data frame first arrives. */
+  protected abstract makeAssembler(): MessageAssembler;
+  /** Makes the connection's frame writer, once, when a frame is first sent. */
+  protected abstract makeWriter(): FrameWriter;
 
   /** 'open' from creation; 'closing' once a close frame was sent (or the peer failed, or the peer's close awaits our held answer); 'closed' once both sides closed or the transport ended. */
   get readyState(): ReadyState {
@@ -162,7 +176,7 @@ export class FrameSequence implements FrameParserListener {
    */
   get receiving(): boolean {
     if (this.state >= FAILED) return false;
-    const mode = this.assembler.mode;
+    const mode = this.assemblerPart?.mode ?? NO_MESSAGE; // perf-mem: no assembler yet, no message
     if (mode === BUFFER || mode === TRANSFORM) return true;
     return mode === NO_MESSAGE && this.parser.midFrame;
   }
@@ -425,7 +439,7 @@ export class FrameSequence implements FrameParserListener {
   }
 
   private dropMessage(): void {
-    this.assembler.drop();
+    this.assemblerPart?.drop(); // perf-mem: no assembler yet, nothing to drop
     this.transforming = false;
   }
 

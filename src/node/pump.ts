@@ -15,6 +15,7 @@ import type { Duplex } from 'node:stream';
 import { ProtocolError } from '../core/errors.js';
 import { Failures } from '../core/failures.js';
 import { ConnectionTimers, type TimerSettings } from './connection-timers.js';
+import { addEndListener } from './end-listener.js'; // perf-mem (issue 24)
 import type { MessageCodec } from './message-codec.js';
 import type { TimerService } from './timer-wheel.js';
 
@@ -127,7 +128,7 @@ export abstract class InputPump<O extends PumpSettings = PumpSettings> extends C
     // Listeners for the transport's end come first: an 'error' with no listener would crash.
     stream[kPump] = this;
     stream.on('error', onStreamError);
-    stream.on('end', onStreamEnd);
+    addEndListener(stream, onStreamEnd); // perf-mem (issue 24): no listener array per socket
     stream.on('close', onStreamClose);
   }
 
