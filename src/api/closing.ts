@@ -15,6 +15,7 @@
  * reports to the WebSocket itself, through symbol-keyed methods (DriverEvents in node/driver.ts);
  * the ones of the end are here, the ones of messages and pings in the facade.
  */
+import type { Duplex } from 'node:stream';
 import { encodeClosePayload } from '../core/close.js';
 import { CloseCode } from '../core/close-code.js';
 import type { Role } from '../core/connection.js';
@@ -91,7 +92,7 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
   #closePromise: Promise<CloseInfo> | null = null;
   #closeSettle: { resolve(info: CloseInfo): void; reject(error: Error): void } | null = null;
 
-  constructor(stream: SocketDriver['stream'], options: ResolvedOptions, driverOptions: DriverOptions) {
+  constructor(stream: Duplex, options: ResolvedOptions, driverOptions: DriverOptions) {
     super();
     this.options = options;
     this.role = driverOptions.role;
@@ -115,6 +116,15 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
   protected get state(): WebSocketReadyState {
     if (this.final !== null) return 'closed';
     return !this.#closeAsked && this.driver.connection.closeState === 'open' ? 'open' : 'closing';
+  }
+
+  /**
+   * The peer's close arrived and our answer is held while the messages received before it are
+   * delivered (receive-queue.ts), and no close was asked for here: for the browser class, whose
+   * readyState stays OPEN for those messages, as a browser handles them before the close frame.
+   */
+  protected get answerHeld(): boolean {
+    return !this.#closeAsked && this.driver.connection.closeReplyPending;
   }
 
   /**

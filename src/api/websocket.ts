@@ -4,65 +4,37 @@
  * ordered pull (`receive()`, `for await`, `receiveStream()`), sends that never interleave two
  * messages' fragments, ping with pong matching, and the closing handshake.
  *
- * This file is the facade: what a connection is (URL, protocol, extensions, transport, version),
- * sending, receiving and pings. It is the top layer of one class: below it, closing.ts holds the
- * close state, close(), terminate() and the ending, and websocket-emitter.ts the events and
- * listener failures. The work is done by the units it wires, each made only when first needed:
- * the send queue (send-queue.ts: sends that must wait), the receive queue (receive-queue.ts:
- * queued messages, pull consumers, the hold on the answer to the peer's close) and the ping books
- * (ping-tracker.ts). The driver (node/driver.ts) reads and writes the socket and reports to the
- * WebSocket itself (DriverEvents, symbol-keyed methods, no forwarding object between them).
+ * This file is the facade: what a connection is (URL, protocol, extensions, transport, version)
+ * and sending. It is the top layer of one class, each layer in its own file, so that a connection
+ * stays one object: pinging.ts (ping, pong, keep-alive), on receiving.ts (pull calls, 'message'
+ * events), on closing.ts (the close state, close(), terminate(), the held answer to the peer's
+ * close, the ending), on websocket-emitter.ts (events and listener failures). The work is done
+ * by the units they wire, each made only when first needed: the send queue (send-queue.ts: sends
+ * that must wait), the receive queue (receive-queue.ts: queued messages, pull consumers, the hold
+ * on the answer to the peer's close) and the ping books (ping-tracker.ts). The driver
+ * (node/driver.ts) reads and writes the socket and reports to the WebSocket itself (DriverEvents,
+ * symbol-keyed methods: no forwarding object between them).
  */
-import { Buffer } from 'node:buffer';
 import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { PreparedFrame } from '../core/prepared-frame.js';
 import { hubOf, topicsOf } from './topics/hub.js';
 import type { SubscribeOptions } from './topics/types.js';
 import { InvalidArgumentError } from '../core/errors.js';
-import { backpressureChannel, noteAboveMark, noteBuffered, publishOpen, publishPing, publishPong } from '../node/diagnostics.js';
-import { onFragment, onKeepalive, onMessage, onPing, onPong, type CloseResult, type SocketDriver } from '../node/driver.js';
+import { backpressureChannel, noteAboveMark, noteBuffered, publishOpen } from '../node/diagnostics.js';
+import type { CloseResult, SocketDriver } from '../node/driver.js';
 import type { MessageCodec } from '../node/message-codec.js';
-import { asBuffer, EMPTY, isAsyncIterable, isByteSource } from './bytes.js';
-import {
-  BEGIN_MESSAGE_NAMES,
-  checkMask,
-  checkTimeout,
-  controlArguments,
-  controlPayload,
-  handled,
-  messageBytes,
-  PING_NAMES,
-  RECEIVE_NAMES,
-  SEND_HINTS,
-  SEND_NAMES,
-} from './call-arguments.js';
-import { WebSocketClosing } from './closing.js';
+import { isAsyncIterable, isByteSource } from './bytes.js';
+import { BEGIN_MESSAGE_NAMES, handled, messageBytes, SEND_HINTS, SEND_NAMES } from './call-arguments.js';
 import { driverOptions, initOptions, type ConnectionInit } from './connection-init.js';
-import type { Fragment } from './fragment-reader.js';
 import { checkFragmentSize } from './fragment-size.js';
 import { MessageWriter, type BeginMessageOptions } from './message-writer.js';
 import { checkOptionNames, DEFAULT_FRAGMENT_SIZE, optionsObject } from './options.js';
-import { emitMessage, hasMessageListeners, ownerCodecs } from './owner-keys.js';
-import { PingTracker } from './ping-tracker.js';
+import { ownerCodecs } from './owner-keys.js';
+import { WebSocketPings } from './pinging.js';
 import { streamPair, type WebSocketStreamPair } from './stream-pair.js';
-import { ReceiveQueue } from './receive-queue.js';
 import { sendSplit, SendQueue } from './send-queue.js';
-import type {
-  CloseInfo,
-  Message,
-  MessageListenerArgs,
-  MessageReadable,
-  PingData,
-  PingOptions,
-  ReceiveOptions,
-  SendCallback,
-  SendData,
-  SendOptions,
-  WebSocketEvents,
-  WebSocketInit,
-  WebSocketReadyState,
-} from './websocket-types.js';
+import type { CloseInfo, MessageListenerArgs, SendCallback, SendData, SendOptions, WebSocketEvents, WebSocketInit, WebSocketReadyState } from './websocket-types.js';
 import { hybi00SendRefusal, hybi00Unsupported, supportsPayloadType, versionDriverOptions, type ProtocolVersion } from './legacy.js'; // legacy (issue 22)
 
 export type { MessageCodec } from '../node/message-codec.js';
@@ -88,6 +60,11 @@ export interface ConnectionInternals {
   closeWithoutCode(ws: WebSocket): Promise<CloseInfo>;
   /** How the connection ended (with wasClean); null before. */
   closeResult(ws: WebSocket): CloseResult | null;
+  /**
+   * The peer's close arrived and our answer is held while the messages received before it are
+   * delivered, with no close asked for here (the browser class's readyState is still OPEN).
+   */
+  answerHeld(ws: WebSocket): boolean;
   /** The connection's driver, whose counters the server's metrics sum. */
   driver(ws: WebSocket): SocketDriver;
 }
@@ -125,7 +102,7 @@ export interface WebSocket<Data = unknown> {
  * public API" and docs/connection.md. `connect()` and `WebSocketServer` construct it; a user
  * rarely does.
  */
-export class WebSocket<Data = unknown> extends WebSocketClosing {
+export class WebSocket<Data = unknown> extends WebSocketPings {
   /**
    * The `readyState` values under the names `ws` and the browser use, so that ported code such
    * as `ws.readyState === WebSocket.OPEN` works unchanged. They are the strings `readyState`
@@ -151,6 +128,7 @@ export class WebSocket<Data = unknown> extends WebSocketClosing {
     };
     connectionInternals.closeWithoutCode = (ws) => ws.closeWith(undefined, '');
     connectionInternals.closeResult = (ws) => ws.final;
+    connectionInternals.answerHeld = (ws) => ws.answerHeld;
     connectionInternals.driver = (ws) => ws.driver;
   }
 
@@ -167,7 +145,6 @@ export class WebSocket<Data = unknown> extends WebSocketClosing {
   readonly #version: ProtocolVersion;
   // http2 hook: the handshake's transport (ws.transport) and terminate()'s RST_STREAM CANCEL.
   readonly #transport: 'http1' | 'http2';
-  readonly #observer: { pingRoundTrip(ms: number): void } | null;
 
   /**
    * Per-connection data of your own, so that nobody needs a WeakMap keyed by the connection. On
@@ -197,12 +174,11 @@ export class WebSocket<Data = unknown> extends WebSocketClosing {
     const options = initOptions(given);
     const version = init.version === 'hybi-00' ? 'hybi-00' : 'hybi-13'; // legacy (issue 22)
     // The closing layer makes the driver, which reports to this object (DriverEvents).
-    super(stream, options, versionDriverOptions(driverOptions(options, given), version));
+    super(stream, options, versionDriverOptions(driverOptions(options, given), version), given.observer ?? null);
     this.#codecs = given.codecs !== undefined && given.codecs.length > 0 ? given.codecs : NO_CODECS;
     this.#url = init.url ?? '';
     this.#protocol = init.protocol ?? '';
     this.#transport = given.transport ?? 'http1'; // http2 hook
-    this.#observer = given.observer ?? null;
     this.#extensions = this.#codecs.length === 0 ? '' : this.#codecs.map((c) => c.header).join(', ');
     this.#version = version;
     // Messages queued while nobody listened go to a 'message' listener as soon as one is added.
@@ -290,7 +266,7 @@ export class WebSocket<Data = unknown> extends WebSocketClosing {
    * websocket-driver's `version` names it; 'hybi-00' for a legacy draft-hixie-76 peer (see
    * docs/legacy.md).
    */
-  get version(): ProtocolVersion {
+  override get version(): ProtocolVersion {
     return this.#version;
   }
 
@@ -485,147 +461,6 @@ export class WebSocket<Data = unknown> extends WebSocketClosing {
 
 
 
-  // Pings.
-
-  /**
-   * Sends a ping (payload at most 125 bytes) and resolves with the round-trip time in ms when
-   * the pong with the same payload arrives. A pong that answers a later ping also answers the
-   * earlier ones (RFC 6455 section 5.5.3 lets a peer answer only the latest). A pong that answers
-   * no outstanding ping is an unsolicited heartbeat (section 5.5.3) and leaves the ping waiting.
-   * After `timeout` ms without its pong it rejects with PongMismatchError (`expected` is its
-   * payload, `received` the last of those other pongs) if pongs with other payloads arrived
-   * meanwhile, else with PingTimeoutError. Without `timeout` (0 or absent) it waits until the
-   * connection closes, and then rejects with ConnectionClosedError.
-   *
-   * ws's forms `ping(cb)`, `ping(data, cb)` and `ping(data, mask, cb)` work too: `cb()` once the
-   * ping frame was handed to the socket (not when the pong comes: the promise tells that), or
-   * `cb(error)` when it could not be sent. `mask` must be what RFC 6455 section 5.3 prescribes
-   * for the role (true for a client, false for a server), else InvalidArgumentError.
-   */
-  ping(data?: PingData, options?: PingOptions | boolean, callback?: SendCallback): Promise<number>;
-  ping(data: PingData | undefined, callback: SendCallback): Promise<number>;
-  ping(callback: SendCallback): Promise<number>;
-  ping(data?: PingData | SendCallback, a?: PingOptions | boolean | SendCallback, b?: SendCallback): Promise<number> {
-    const { payload, options, callback } = controlArguments('ping', data, a, b);
-    let promise: Promise<number>;
-    let sent: Promise<void> | null = null;
-    try {
-      if (this.#version === 'hybi-00') throw hybi00Unsupported('ping'); // legacy (issue 22)
-      checkMask('ping', this.role, options);
-      let timeout: number | undefined;
-      if (options !== undefined && typeof options !== 'boolean') {
-        const given = optionsObject('ping()', options as PingOptions);
-        checkOptionNames('ping()', given, PING_NAMES);
-        timeout = given.timeout;
-      }
-      const open = this.state === 'open';
-      promise = this.#ping(payload, timeout ?? 0);
-      // ws calls the callback once the ping is written, not when the pong comes (the promise
-      // says that); when the connection was not open, it gets the promise's error.
-      if (callback !== undefined && open) sent = this.driver.whenWritten();
-    } catch (error) {
-      promise = Promise.reject(error);
-    }
-    promise.catch(noop);
-    if (callback !== undefined) this.callBack(sent ?? promise, callback);
-    return promise;
-  }
-
-  #ping(data: string | Uint8Array | ArrayBuffer | undefined, timeout: number): Promise<number> {
-    if (!this.mayWrite()) return Promise.reject(this.notOpenError());
-    checkTimeout('ping', timeout);
-    const payload = controlPayload('ping', data, true);
-    // Listed before it is written: a transport may deliver the pong synchronously.
-    const roundTrip = (this.pings ??= new PingTracker()).add(payload, timeout);
-    this.driver.sendPing(payload);
-    return roundTrip;
-  }
-
-  /**
-   * Sends a pong (payload at most 125 bytes): an unsolicited one-way heartbeat (RFC 6455 section
-   * 5.5.3), or the answer to a ping when `autoPong` is false. Allowed while closing too, as a
-   * control frame. Rejects with ConnectionNotOpenError once closed. Takes ws's `mask` and
-   * callback arguments as `ping()` does.
-   */
-  pong(data?: PingData, mask?: boolean, callback?: SendCallback): Promise<void>;
-  pong(data: PingData | undefined, callback: SendCallback): Promise<void>;
-  pong(callback: SendCallback): Promise<void>;
-  pong(data?: PingData | SendCallback, a?: boolean | SendCallback, b?: SendCallback): Promise<void> {
-    const { payload: given, options: mask, callback } = controlArguments('pong', data, a, b);
-    let promise: Promise<void>;
-    try {
-      if (this.#version === 'hybi-00') throw hybi00Unsupported('pong'); // legacy (issue 22)
-      if (mask !== undefined && typeof mask !== 'boolean') throw new InvalidArgumentError('pong() takes no options; its second argument is ws\'s mask, a boolean');
-      checkMask('pong', this.role, mask);
-      if (this.state === 'closed') throw this.notOpenError();
-      this.driver.sendPong(controlPayload('pong', given, false));
-      promise = this.driver.whenWritten();
-    } catch (error) {
-      promise = Promise.reject(error);
-    }
-    promise.catch(noop);
-    if (callback !== undefined) this.callBack(promise, callback);
-    return promise;
-  }
-
-  // The driver's reports of pings and pongs (DriverEvents; the ones of the end are in closing.ts).
-
-  /** @internal */
-  [onPing](payload: Uint8Array): void {
-    publishPing(this, this.role, payload);
-    this.safeEmit('ping', Buffer.from(payload));
-  }
-
-  /** @internal */
-  [onPong](payload: Uint8Array): void {
-    const roundTrip = this.pings === null ? null : this.pings.pong(payload);
-    if (roundTrip !== null) this.#observer?.pingRoundTrip(roundTrip);
-    publishPong(this, this.role, payload, roundTrip);
-    this.safeEmit('pong', Buffer.from(payload));
-  }
-
-  /** @internal */
-  [onKeepalive](): void {
-    if (this.state !== 'open') return;
-    (this.pings ??= new PingTracker()).addKeepalive();
-    this.driver.sendPing(EMPTY);
-  }
-
-  // Receiving.
-
-  /**
-   * The next message, in order: `{ type: 'text', data: string }` or `{ type: 'binary', data:
-   * Buffer }`. Takes a queued message first; rejects with ConnectionClosedError once the
-   * connection is closed and nothing is queued. `{ as: 'text' }` or `{ as: 'binary' }` forces the
-   * type (see ReceiveOptions); a binary message that is not UTF-8 then rejects with NotUtf8Error
-   * (its bytes in `error.data`) and the connection stays open.
-   */
-  receive(options: { as: 'text' }): Promise<{ type: 'text'; data: string }>;
-  receive(options: { as: 'binary' }): Promise<{ type: 'binary'; data: Buffer }>;
-  receive(options?: ReceiveOptions): Promise<Message>;
-  receive(options?: ReceiveOptions): Promise<Message> {
-    const as = options?.as;
-    try {
-      if (options !== undefined) checkOptionNames('receive()', optionsObject('receive()', options), RECEIVE_NAMES);
-      if (as !== undefined && as !== 'text' && as !== 'binary') {
-        throw new InvalidArgumentError(`receive({ as }) takes 'text' or 'binary', got ${String(as)}`);
-      }
-    } catch (error) {
-      return handled(Promise.reject(error));
-    }
-    return this.#receiveQueue().receive(as);
-  }
-
-  /**
-   * The next message as a Readable of its bytes, with `type` 'text' or 'binary'; for messages
-   * too big to hold. The bytes arrive as the frames do (so `maxMessageSize` does not apply; the
-   * consumer bounds memory), and while the Readable is full the socket is not read. A message
-   * already queued whole comes as one chunk. If the Readable is destroyed early, the rest of its
-   * message is discarded. It errors with ConnectionClosedError if the connection closes midway.
-   */
-  receiveStream(): Promise<MessageReadable> {
-    return this.#receiveQueue().receiveStream();
-  }
 
   /**
    * The connection as WHATWG streams, the shape of WebSocketStream's `opened` plus `closed` and
@@ -635,69 +470,10 @@ export class WebSocket<Data = unknown> extends WebSocketClosing {
     return streamPair(this);
   }
 
-  /**
-   * The next message as its pieces, as they arrive: `for await (const f of ws.receiveFragments())`
-   * yields `{ data: Buffer, fin, type }` until the piece with `fin` (see Fragment: a piece is a
-   * frame's payload, or the part of a long frame read so far; text may end inside a code point).
-   * One message per call, taken in order with the other pull calls. Like receiveStream(), the
-   * pieces come as they arrive (so `maxMessageSize` does not apply), and while more than a quarter
-   * of `receiveHighWaterMark` waits unread in the iterator the socket is not read. A message
-   * already queued whole comes as one piece. Breaking out of the loop discards the rest of the
-   * message. If the connection closes first the iterator throws ConnectionClosedError (after the
-   * pieces it already holds).
-   */
-  receiveFragments(): AsyncIterableIterator<Fragment> {
-    return this.#receiveQueue().receiveFragments();
-  }
-
-  /**
-   * Iterates the messages in order until the connection closes. While an iterator is active,
-   * every message goes to it (or to other pull calls), not to 'message' listeners. It ends
-   * quietly on any close, unless propagateErrors is set and the close was not normal (1000,
-   * 1001 or 1005), in which case it throws ConnectionClosedError.
-   */
-  [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
-    return this.#receiveQueue().iterate();
-  }
-
-  #receiveQueue(): ReceiveQueue {
-    return (this.receiver ??= new ReceiveQueue(this));
-  }
-
-  // The driver's reports of messages (DriverEvents), and what the queues need of the messages.
-
-  /** @internal */
-  [onMessage](data: Uint8Array, isText: boolean): void {
-    // Without a receive queue nothing waits, so a listener takes the message at once.
-    if (this.receiver !== null) this.receiver.deliver(data, isText);
-    else if (this.listenerCount('message') > 0) this[emitMessage](data, isText);
-    else this.#receiveQueue().deliver(data, isText);
-  }
-
-  /** @internal */
-  [onFragment](data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void {
-    this.#receiveQueue().fragment(data, isText, first, fin);
-  }
+  // What the send queue needs of the connection (SendQueueOwner; the rest is in closing.ts).
 
   /** @internal */
   get [ownerCodecs](): readonly MessageCodec[] {
     return this.#codecs;
-  }
-
-  /** @internal */
-  [hasMessageListeners](): boolean {
-    return this.listenerCount('message') > 0;
-  }
-
-  /** @internal */
-  [emitMessage](data: Uint8Array, isText: boolean): void {
-    const buffer = asBuffer(data);
-    // Sends queued by the listeners hold parsing until they are handed over (see enqueue).
-    this.delivering++;
-    try {
-      this.safeEmit('message', isText ? buffer.toString('utf8') : buffer, !isText);
-    } finally {
-      this.delivering--;
-    }
   }
 }
