@@ -61,7 +61,12 @@ export class BrowserWebSocket extends BrowserEventTarget {
 
   #url: string;
   #origin: string;
-  #readyState = CONNECTING;
+  /**
+   * The state while there is no native connection: CONNECTING, CLOSING once close() was called
+   * while connecting, CLOSED once the connection failed. Once the native connection is attached,
+   * readyState is derived from its close state (see the getter) and this is not read.
+   */
+  #pending = CONNECTING;
   #native: WebSocket | null = null;
   #protocol = '';
   #extensions = '';
@@ -76,7 +81,6 @@ export class BrowserWebSocket extends BrowserEventTarget {
   /** Blob sends waiting for their bytes, and everything sent after them (order is kept). */
   #chain: Promise<void> | null = null;
   #chainBytes = 0;
-  #failedWhileConnecting = false;
   #closeFired = false;
 
   /**
@@ -149,9 +153,15 @@ export class BrowserWebSocket extends BrowserEventTarget {
 
   /** CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3). */
   get readyState(): number {
-    // The closing handshake also starts when the peer's close frame arrives.
-    if (this.#readyState === OPEN && this.#native !== null && this.#native.readyState !== 'open') this.#readyState = CLOSING;
-    return this.#readyState;
+    const native = this.#native;
+    if (native === null) return this.#pending;
+    const state = native.readyState;
+    if (state === 'open') return OPEN;
+    if (state === 'closed') return CLOSED;
+    // The peer's close arrived, but our answer is held while the messages received before it are
+    // delivered: a browser handles those before the close frame, so they come in OPEN (and are
+    // not dropped by #onMessage). CLOSING once they are, or once a close was asked for here.
+    return connectionInternals.answerHeld(native) ? OPEN : CLOSING;
   }
 
   /** The subprotocol the server selected ('' until open, or if none). */
@@ -226,7 +236,7 @@ export class BrowserWebSocket extends BrowserEventTarget {
       payload = toUSVString(data);
       size = Buffer.byteLength(payload, 'utf8');
     }
-    if (this.#readyState === CONNECTING) throw new DOMException('the WebSocket is still connecting', 'InvalidStateError');
+    if (this.readyState === CONNECTING) throw new DOMException('the WebSocket is still connecting', 'InvalidStateError');
     const native = this.#native;
     if (this.readyState !== OPEN || native === null) {
       this.#discarded += size;
@@ -250,7 +260,7 @@ export class BrowserWebSocket extends BrowserEventTarget {
       }
       this.#chainBytes -= size;
       if (this.#chain === next) this.#chain = null;
-      if (bytes !== null && native.readyState === 'open') this.#transmit(native, bytes, size);
+      if (bytes !== null && this.readyState === OPEN) this.#transmit(native, bytes, size);
       else this.#discarded += size;
     });
     this.#chain = next;
@@ -273,21 +283,21 @@ export class BrowserWebSocket extends BrowserEventTarget {
     let text: string | undefined;
     ({ code, reason: text } = checkCloseArguments(code, reason));
     if (this.readyState === CLOSING || this.readyState === CLOSED) return;
-    if (this.#readyState === CONNECTING) {
-      // The standard: fail the WebSocket connection; error and close (1006) follow.
-      this.#failedWhileConnecting = true;
-      this.#readyState = CLOSING;
+    const native = this.#native;
+    if (native === null) {
+      // The standard: fail the WebSocket connection; error and close (1006) follow (#attach).
+      this.#pending = CLOSING;
       return;
     }
-    this.#readyState = CLOSING;
-    const native = this.#native!;
+    // The native close() asks for the close at once (readyState is CLOSING from here on), even
+    // when its close frame waits behind earlier sends.
     // With a reason but no code the standard sends 1000; with neither, a close frame without a body.
     if (code === undefined && text === undefined) void connectionInternals.closeWithoutCode(native);
     else void native.close(code ?? 1000, text ?? '');
   }
 
   #attach(ws: WebSocket): void {
-    if (this.#failedWhileConnecting) {
+    if (this.#pending === CLOSING) {
       ws.terminate();
       this.#fireFailure(new ConnectionClosedError(1006, '', false, 'close() was called before the connection was open'));
       return;
@@ -304,19 +314,17 @@ export class BrowserWebSocket extends BrowserEventTarget {
       this.#onClose(ws);
       return;
     }
-    this.#readyState = ws.readyState === 'open' ? OPEN : CLOSING;
     this.dispatchEvent(new Event('open'));
   }
 
   #onMessage(data: string | Buffer, isBinary: boolean): void {
     // The standard: a message received when the ready state is not OPEN is dropped.
-    if (this.#readyState !== OPEN) return;
+    if (this.readyState !== OPEN) return;
     this.dispatchEvent(new MessageEvent('message', { data: messageData(data, isBinary, this.#binaryType), origin: this.#origin }));
   }
 
   #onClose(ws: WebSocket): void {
     if (this.#closeFired) return;
-    this.#readyState = CLOSED;
     this.#closeFired = true;
     for (const event of closeEvents(ws)) this.dispatchEvent(event);
   }
@@ -335,7 +343,7 @@ export class BrowserWebSocket extends BrowserEventTarget {
 
   #fireFailure(error: WebSocketError): void {
     if (this.#closeFired) return;
-    this.#readyState = CLOSED;
+    this.#pending = CLOSED;
     this.#closeFired = true;
     this.dispatchEvent(errorEvent(error));
     this.dispatchEvent(new CloseEvent('close', { wasClean: false, code: 1006, reason: '' }));

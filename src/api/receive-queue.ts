@@ -25,6 +25,7 @@ import { NO_QUEUE, own, type Fifo } from './fifo.js';
 import { FragmentReader, type Fragment } from './fragment-reader.js';
 import { MessageStream, streamHighWaterMark } from './message-stream.js';
 import type { ResolvedOptions } from './options.js';
+import { emitMessage, failConnection, hasMessageListeners, ownerDriver, ownerFinal, ownerOptions, ownerTerminated, replyToClose } from './owner-keys.js';
 import type { Message, MessageReadable } from './websocket-types.js';
 
 interface QueuedMessage {
@@ -52,21 +53,21 @@ interface Incoming {
   size: number;
 }
 
-/** What a receive queue needs of its connection. */
+/** What a receive queue needs of its connection (the WebSocket itself; keys in owner-keys.ts). */
 export interface ReceiveQueueOwner {
-  readonly driver: SocketDriver;
-  readonly options: ResolvedOptions;
+  readonly [ownerDriver]: SocketDriver;
+  readonly [ownerOptions]: ResolvedOptions;
   /** How the connection ended; null while it lasts. */
-  readonly final: CloseResult | null;
+  readonly [ownerFinal]: CloseResult | null;
   /** terminate() was called. */
-  readonly terminated: boolean;
-  hasMessageListeners(): boolean;
+  readonly [ownerTerminated]: boolean;
+  [hasMessageListeners](): boolean;
   /** Gives one message to the 'message' listeners. */
-  emitMessage(data: Uint8Array, isText: boolean): void;
+  [emitMessage](data: Uint8Array, isText: boolean): void;
   /** Fails the connection: it is closing from now on, and the core sends a close frame with `code`. */
-  fail(code: number, reason: string): void;
+  [failConnection](code: number, reason: string): void;
   /** Sends the held answer to the peer's close, behind the sends queued before it. */
-  replyToClose(): void;
+  [replyToClose](): void;
 }
 
 const noop = (): void => {};
@@ -124,8 +125,8 @@ export class ReceiveQueue {
       return;
     }
     const owner = this.#owner;
-    if (this.#iterators === 0 && this.#inbox.length === 0 && owner.hasMessageListeners()) {
-      owner.emitMessage(data, isText);
+    if (this.#iterators === 0 && this.#inbox.length === 0 && owner[hasMessageListeners]()) {
+      owner[emitMessage](data, isText);
       return;
     }
     // A queued message may wait long: as a small view it would keep its whole socket chunk
@@ -133,10 +134,10 @@ export class ReceiveQueue {
     data = detached(data);
     (this.#inbox = own(this.#inbox)).push({ data, isText });
     this.#inboxBytes += data.length;
-    const options = owner.options;
+    const options = owner[ownerOptions];
     if (this.#inboxBytes > options.receiveHighWaterMark || this.#inbox.length > options.receiveHighWaterMessages) {
       // A slow pull consumer: stop reading, so TCP pushes back on the peer instead of memory growing.
-      owner.driver.pause(PauseReason.Queue);
+      owner[ownerDriver].pause(PauseReason.Queue);
     }
   }
 
@@ -156,11 +157,11 @@ export class ReceiveQueue {
         this.#pullTaken = 'receive';
         const stream: MessageStream = new MessageStream(
           isText ? 'text' : 'binary',
-          streamHighWaterMark(owner.options.receiveHighWaterMark),
-          () => owner.driver.resume(PauseReason.Stream),
+          streamHighWaterMark(owner[ownerOptions].receiveHighWaterMark),
+          () => owner[ownerDriver].resume(PauseReason.Stream),
           () => {
             // Destroyed early by its reader, or ended: either way it no longer holds the socket.
-            if (this.#incoming?.stream === stream) owner.driver.resume(PauseReason.Stream);
+            if (this.#incoming?.stream === stream) owner[ownerDriver].resume(PauseReason.Stream);
           },
         );
         this.#incoming = { stream, chunks: null, size: 0 };
@@ -176,10 +177,10 @@ export class ReceiveQueue {
     const reader = incoming.reader;
     if (reader !== undefined && reader !== null) {
       // Copied when a small view of a large read, as for a message stream (below).
-      if (!reader.cancelled && !reader.push(asBuffer(detached(data)), isText, fin)) owner.driver.pause(PauseReason.Stream);
+      if (!reader.cancelled && !reader.push(asBuffer(detached(data)), isText, fin)) owner[ownerDriver].pause(PauseReason.Stream);
       if (fin) {
         this.#incoming = null;
-        owner.driver.resume(PauseReason.Stream);
+        owner[ownerDriver].resume(PauseReason.Stream);
       }
       return;
     }
@@ -189,21 +190,21 @@ export class ReceiveQueue {
         // A small piece of a large read would keep the whole read alive while the stream counts
         // only the piece (a peer could pin a read per byte): copied, as a queued message is.
         data = detached(data);
-        if (data.length > 0 && !stream.push(asBuffer(data))) owner.driver.pause(PauseReason.Stream);
+        if (data.length > 0 && !stream.push(asBuffer(data))) owner[ownerDriver].pause(PauseReason.Stream);
         if (fin) stream.push(null);
       }
       if (fin) {
         this.#incoming = null;
-        owner.driver.resume(PauseReason.Stream);
+        owner[ownerDriver].resume(PauseReason.Stream);
       }
       return;
     }
     incoming.chunks!.push(data);
     incoming.size += data.length;
-    const limit = owner.options.maxMessageSize;
+    const limit = owner[ownerOptions].maxMessageSize;
     if (incoming.size > limit) {
       this.#incoming = null;
-      owner.fail(Failures.messageTooLarge.closeCode, `message of more than ${limit} bytes (maxMessageSize)`);
+      owner[failConnection](Failures.messageTooLarge.closeCode, `message of more than ${limit} bytes (maxMessageSize)`);
       return;
     }
     if (fin) {
@@ -222,7 +223,7 @@ export class ReceiveQueue {
         return Promise.reject(error);
       }
     }
-    if (this.#owner.final !== null) return Promise.reject(this.#closedError());
+    if (this.#owner[ownerFinal] !== null) return Promise.reject(this.#closedError());
     const waiting = new Promise<Message>((resolve, reject) => {
       (this.#waiters = own(this.#waiters)).push({ kind: 'receive', as, resolve: resolve as Waiter['resolve'], reject });
     });
@@ -233,7 +234,7 @@ export class ReceiveQueue {
   receiveStream(): Promise<MessageReadable> {
     const queued = this.#take('receive');
     if (queued !== undefined) return Promise.resolve(this.#wholeStream(queued.data, queued.isText));
-    if (this.#owner.final !== null) return Promise.reject(this.#closedError());
+    if (this.#owner[ownerFinal] !== null) return Promise.reject(this.#closedError());
     const waiting = new Promise<MessageReadable>((resolve, reject) => {
       (this.#waiters = own(this.#waiters)).push({ kind: 'stream', resolve: resolve as Waiter['resolve'], reject });
       this.#updateStreaming();
@@ -250,14 +251,14 @@ export class ReceiveQueue {
       reader.push(asBuffer(queued.data), queued.isText, true);
       return reader;
     }
-    const driver = this.#owner.driver;
+    const driver = this.#owner[ownerDriver];
     // Pulled from, or given up by its reader (the rest of its message is then discarded): either
     // way it no longer holds the socket.
     const release = (): void => {
       if (this.#incoming?.reader === reader) driver.resume(PauseReason.Stream);
     };
-    reader = new FragmentReader(streamHighWaterMark(this.#owner.options.receiveHighWaterMark), release, release);
-    if (this.#owner.final !== null) {
+    reader = new FragmentReader(streamHighWaterMark(this.#owner[ownerOptions].receiveHighWaterMark), release, release);
+    if (this.#owner[ownerFinal] !== null) {
       reader.fail(this.#closedError());
       return reader;
     }
@@ -284,7 +285,7 @@ export class ReceiveQueue {
         if (finished) return Promise.resolve({ done: true, value: undefined });
         const queued = this.#take('iterate');
         if (queued !== undefined) return Promise.resolve({ done: false, value: toMessage(queued.data, queued.isText) });
-        if (this.#owner.final !== null) {
+        if (this.#owner[ownerFinal] !== null) {
           finish();
           const error = this.#iterationError();
           return error === null ? Promise.resolve({ done: true, value: undefined }) : Promise.reject(error);
@@ -325,10 +326,10 @@ export class ReceiveQueue {
     queueMicrotask(() => {
       this.#flushScheduled = false;
       const owner = this.#owner;
-      while (this.#inbox.length > 0 && this.#waiters.length === 0 && this.#iterators === 0 && owner.hasMessageListeners()) {
+      while (this.#inbox.length > 0 && this.#waiters.length === 0 && this.#iterators === 0 && owner[hasMessageListeners]()) {
         const queued = this.#inbox.shift()!;
         this.#consumed(queued);
-        owner.emitMessage(queued.data, queued.isText);
+        owner[emitMessage](queued.data, queued.isText);
       }
       // The listeners took the queue (their replies are sent or queued): a held close answer may go.
       if (this.#inbox.length === 0 && this.#pullTaken === null) this.#cameBack();
@@ -365,9 +366,9 @@ export class ReceiveQueue {
 
   #consumed(message: QueuedMessage): void {
     this.#inboxBytes -= message.data.length;
-    const driver = this.#owner.driver;
+    const driver = this.#owner[ownerDriver];
     if (driver.isPaused(PauseReason.Queue)) {
-      const options = this.#owner.options;
+      const options = this.#owner[ownerOptions];
       // Resume at half the marks, so a consumer hovering at the mark does not flap the socket.
       if (this.#inboxBytes <= options.receiveHighWaterMark / 2 && this.#inbox.length <= options.receiveHighWaterMessages / 2) {
         driver.resume(PauseReason.Queue);
@@ -387,14 +388,14 @@ export class ReceiveQueue {
     this.#dropCancelled();
     const first = this.#waiters.peek();
     const wanted = this.#inbox.length === 0 && first !== undefined && (first.kind === 'stream' || first.kind === 'fragments');
-    if (wanted !== this.#streaming && this.#owner.final === null) {
+    if (wanted !== this.#streaming && this.#owner[ownerFinal] === null) {
       this.#streaming = wanted;
-      this.#owner.driver.connection.setStreaming(wanted);
+      this.#owner[ownerDriver].connection.setStreaming(wanted);
     }
   }
 
   #wholeStream(data: Uint8Array, isText: boolean): MessageReadable {
-    const stream = new MessageStream(isText ? 'text' : 'binary', Math.max(1, this.#owner.options.receiveHighWaterMark), noop, noop);
+    const stream = new MessageStream(isText ? 'text' : 'binary', Math.max(1, this.#owner[ownerOptions].receiveHighWaterMark), noop, noop);
     if (data.length > 0) stream.push(asBuffer(data));
     stream.push(null);
     return stream;
@@ -402,13 +403,13 @@ export class ReceiveQueue {
 
   #iterationError(): Error | null {
     const owner = this.#owner;
-    const final = owner.final!;
-    if (!owner.options.propagateErrors || owner.terminated || (final.wasClean && isNormalClose(final.code))) return null;
+    const final = owner[ownerFinal]!;
+    if (!owner[ownerOptions].propagateErrors || owner[ownerTerminated] || (final.wasClean && isNormalClose(final.code))) return null;
     return this.#closedError();
   }
 
   #closedError(): ConnectionClosedError {
-    const final = this.#owner.final!;
+    const final = this.#owner[ownerFinal]!;
     return new ConnectionClosedError(final.code, final.reason, final.wasClean);
   }
 
@@ -429,7 +430,7 @@ export class ReceiveQueue {
   /** A pull consumer took a message (it may send a reply before it comes back). */
   #taken(by: 'iterate' | 'receive'): void {
     this.#pullTaken = by;
-    if (by === 'receive' && this.#owner.driver.connection.closeReplyPending) this.#graceForTake();
+    if (by === 'receive' && this.#owner[ownerDriver].connection.closeReplyPending) this.#graceForTake();
   }
 
   /**
@@ -446,7 +447,7 @@ export class ReceiveQueue {
   /** The consumer came back (or will not): answer the peer's close if nothing else is pending. */
   #cameBack(): void {
     this.#pullTaken = null;
-    if (!this.#owner.driver.connection.closeReplyPending || this.#inbox.length > 0) return;
-    this.#owner.replyToClose();
+    if (!this.#owner[ownerDriver].connection.closeReplyPending || this.#inbox.length > 0) return;
+    this.#owner[replyToClose]();
   }
 }

@@ -13,6 +13,7 @@ import { PauseReason } from './holds.js';
 import type { MessageCodec } from '../node/message-codec.js';
 import { byteView, EMPTY, isByteSource } from './bytes.js';
 import { Fifo } from './fifo.js';
+import { assertSendable, failConnection, ownerCodecs, ownerDriver, startClose } from './owner-keys.js';
 import { fragmentEnds, type FragmentSizer } from './fragment-size.js';
 import type { MessageWriter, MessageWriterSink } from './message-writer.js';
 
@@ -31,17 +32,17 @@ export type SendJob =
   | (Settle & { kind: 'reply'; size: 0 })
   | (Settle & { kind: 'encoded'; frame: PreparedFrame; size: number }); // topics hook (issue 20): a prepared frame
 
-/** What a send queue needs of its connection. */
+/** What a send queue needs of its connection (the WebSocket itself; keys in owner-keys.ts). */
 export interface SendQueueOwner {
-  readonly driver: SocketDriver;
+  readonly [ownerDriver]: SocketDriver;
   /** The negotiated extension codecs, applied in order to a compressed message. */
-  readonly codecs: readonly MessageCodec[];
+  readonly [ownerCodecs]: readonly MessageCodec[];
   /** Throws ConnectionClosedError once no data frame may go. */
-  assertSendable(): void;
+  [assertSendable](): void;
   /** Starts the closing handshake (a queued close() whose turn came). */
-  startClose(code: number | undefined, reason: string, timeout: number | undefined): void;
+  [startClose](code: number | undefined, reason: string, timeout: number | undefined): void;
   /** Fails the connection: it is closing from now on, and the core sends a close frame with `code`. */
-  fail(code: number, reason: string): void;
+  [failConnection](code: number, reason: string): void;
 }
 
 /** A send that may never end (a streamed source, a message writer): nothing is held for it. */
@@ -108,7 +109,7 @@ export class SendQueue extends Fifo<SendJob> {
         // the delivery, none behind a streamed send (which may never end), encoding takes finite
         // time, and waiting for 'drain' comes after the release. The fast path never gets here.
         this.#replyHold = job;
-        this.#owner.driver.pause(PauseReason.Reply);
+        this.#owner[ownerDriver].pause(PauseReason.Reply);
       }
       if (!this.busy) void this.#pump();
     });
@@ -130,7 +131,7 @@ export class SendQueue extends Fifo<SendJob> {
   #handedOver(job: SendJob): void {
     if (job !== this.#replyHold) return;
     this.#replyHold = null;
-    this.#owner.driver.resume(PauseReason.Reply);
+    this.#owner[ownerDriver].resume(PauseReason.Reply);
   }
 
   /** Runs queued sends one at a time: the queue is what keeps messages whole and ordered. */
@@ -157,9 +158,9 @@ export class SendQueue extends Fifo<SendJob> {
 
   async #run(job: SendJob): Promise<void> {
     const owner = this.#owner;
-    const driver = owner.driver;
+    const driver = owner[ownerDriver];
     if (job.kind === 'close') {
-      if (driver.connection.canSendData) owner.startClose(job.code, job.reason, job.timeout);
+      if (driver.connection.canSendData) owner[startClose](job.code, job.reason, job.timeout);
       return;
     }
     if (job.kind === 'writer') {
@@ -177,7 +178,7 @@ export class SendQueue extends Fifo<SendJob> {
       return;
     }
     if (job.kind === 'encoded') {
-      owner.assertSendable();
+      owner[assertSendable]();
       driver.sendPrepared(job.frame); // topics hook (issue 20)
       this.#handedOver(job);
       await driver.whenWritten();
@@ -187,7 +188,7 @@ export class SendQueue extends Fifo<SendJob> {
       let data = job.data;
       let rsv = 0;
       if (job.compress) {
-        for (const codec of owner.codecs) {
+        for (const codec of owner[ownerCodecs]) {
           const result = await codec.encode(data, job.isText);
           if (result !== null) {
             data = result.data;
@@ -195,7 +196,7 @@ export class SendQueue extends Fifo<SendJob> {
           }
         }
       }
-      owner.assertSendable();
+      owner[assertSendable]();
       const fragmentSize = job.fragmentSize;
       if (typeof fragmentSize === 'function') sendSplit(driver, data, job.isText, fragmentSize, rsv);
       else driver.sendMessage(data, job.isText, fragmentSize > 0 || rsv !== 0 ? { rsv, fragmentSize: fragmentSize || undefined } : undefined);
@@ -209,7 +210,7 @@ export class SendQueue extends Fifo<SendJob> {
 
   async #runStream(source: AsyncIterable<unknown>, binaryHint: boolean | undefined, fragmentSize: number | FragmentSizer): Promise<void> {
     const owner = this.#owner;
-    const driver = owner.driver;
+    const driver = owner[ownerDriver];
     const iterator = source[Symbol.asyncIterator]();
     let isText = binaryHint;
     let first = true;
@@ -230,7 +231,7 @@ export class SendQueue extends Fifo<SendJob> {
         if (bytes.length === 0) continue;
         // The chunk's frame sizes are all asked for before its first frame goes (see sendSplit).
         const ends = fragmentEnds(bytes, fragmentSize);
-        owner.assertSendable();
+        owner[assertSendable]();
         let offset = 0;
         for (const end of ends) {
           driver.sendFrame(bytes.subarray(offset, end), isText, first, false);
@@ -240,7 +241,7 @@ export class SendQueue extends Fifo<SendJob> {
         // Backpressure: read the source no faster than the socket drains.
         await driver.whenWritten();
       }
-      owner.assertSendable();
+      owner[assertSendable]();
       // The message ends with an empty final frame: a chunk is sent as soon as it is read, before
       // anyone knows whether it was the last.
       driver.sendFrame(EMPTY, isText ?? false, first, true);
@@ -255,7 +256,7 @@ export class SendQueue extends Fifo<SendJob> {
       }
       // Half a message is on the wire and cannot be taken back: the only honest end is to fail
       // the connection (1011), so the peer never mistakes a truncated message for a whole one.
-      if (!first && driver.connection.canSendData) owner.fail(CloseCode.InternalError, 'message stream failed');
+      if (!first && driver.connection.canSendData) owner[failConnection](CloseCode.InternalError, 'message stream failed');
       throw error;
     }
   }
@@ -263,15 +264,15 @@ export class SendQueue extends Fifo<SendJob> {
   /** How the writer whose turn it is reaches the socket. */
   #writerSink(): MessageWriterSink {
     const owner = this.#owner;
-    const driver = owner.driver;
+    const driver = owner[ownerDriver];
     return {
       frame: (data, isText, first, fin) => {
-        owner.assertSendable();
+        owner[assertSendable]();
         driver.sendFrame(data, isText, first, fin);
       },
       written: () => driver.whenWritten(),
       failConnection: () => {
-        if (driver.connection.canSendData) owner.fail(CloseCode.InternalError, 'message writer failed');
+        if (driver.connection.canSendData) owner[failConnection](CloseCode.InternalError, 'message writer failed');
       },
     };
   }

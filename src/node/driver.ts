@@ -61,34 +61,59 @@ export interface DriverOptions extends PumpSettings {
 }
 
 /**
- * How the connection ended, reported once by `DriverEvents.closed`: the core's close result
+ * How the connection ended, reported once by `DriverEvents[onClosed]`: the core's close result
  * (`connection.closeResult`), whose error is the failure, the driver's CloseTimeoutError, the
  * transport's error, or null.
  */
 export type { CloseResult } from '../core/close-state.js';
 
+// The keys of DriverEvents are symbols: the owner the api layer gives (its public WebSocket)
+// implements them on itself, with no forwarding object, and symbols neither clash with its public
+// methods of the same idea (ping, pong, close) nor widen its public API; an application cannot
+// reach them without importing this internal module.
+/** DriverEvents key: a whole message. */
+export const onMessage: unique symbol = Symbol('hybi.driver.message');
+/** DriverEvents key: a piece of a message, in the core's streaming mode. */
+export const onFragment: unique symbol = Symbol('hybi.driver.fragment');
+/** DriverEvents key: a ping arrived. */
+export const onPing: unique symbol = Symbol('hybi.driver.ping');
+/** DriverEvents key: a pong arrived. */
+export const onPong: unique symbol = Symbol('hybi.driver.pong');
+/** DriverEvents key: the peer's close frame arrived. */
+export const onPeerClose: unique symbol = Symbol('hybi.driver.peerClose');
+/** DriverEvents key: whether to hold the answer to the peer's close. */
+export const holdsCloseReply: unique symbol = Symbol('hybi.driver.holdCloseReply');
+/** DriverEvents key: the peer broke the protocol. */
+export const onProtocolError: unique symbol = Symbol('hybi.driver.protocolError');
+/** DriverEvents key: time for a keep-alive ping. */
+export const onKeepalive: unique symbol = Symbol('hybi.driver.keepalive');
+/** DriverEvents key: nothing arrived for idleTimeout. */
+export const onIdle: unique symbol = Symbol('hybi.driver.idle');
+/** DriverEvents key: the transport is gone. */
+export const onClosed: unique symbol = Symbol('hybi.driver.closed');
+
 /** What the driver reports to its owner. All are called synchronously; none may throw. */
 export interface DriverEvents {
-  message(data: Uint8Array, isText: boolean): void;
-  fragment(data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void;
-  ping(payload: Uint8Array): void;
-  pong(payload: Uint8Array): void;
+  [onMessage](data: Uint8Array, isText: boolean): void;
+  [onFragment](data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void;
+  [onPing](payload: Uint8Array): void;
+  [onPong](payload: Uint8Array): void;
   /**
    * The peer's close frame arrived. The core has answered it if we had closed first or
-   * `holdCloseReply` said no; otherwise the answer waits for `SocketDriver.replyToClose` (at most
+   * `holdsCloseReply` said no; otherwise the answer waits for `SocketDriver.replyToClose` (at most
    * closeTimeout, then it is sent anyway).
    */
-  peerClose(code: number, reason: string): void;
+  [onPeerClose](code: number, reason: string): void;
   /** The peer's close frame is arriving: true to hold the answer (see ConnectionHandler.holdCloseReply). Absent: answer at once. */
-  holdCloseReply?(): boolean;
+  [holdsCloseReply]?(): boolean;
   /** The peer broke the protocol; a close frame with `error.closeCode` is on its way. */
-  protocolError(error: ProtocolError): void;
+  [onProtocolError](error: ProtocolError): void;
   /** Nothing arrived for `pingInterval` ms: time for a keep-alive ping (the owner sends it with `sendPing`, listing it as it lists its own). */
-  keepalive(): void;
+  [onKeepalive](): void;
   /** Nothing arrived for `idleTimeout` ms. */
-  idle(): void;
+  [onIdle](): void;
   /** The transport is gone; nothing more will be reported. */
-  closed(result: CloseResult): void;
+  [onClosed](result: CloseResult): void;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -237,7 +262,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
     this.messagesIn++;
     // Nothing reaches the owner after terminate() (from a listener, say). A transport that merely
     // went away still delivers what was read before (parsed late, after an inflation).
-    if (!this.terminated) this.events.message(data, isText);
+    if (!this.terminated) this.events[onMessage](data, isText);
   }
 
   /** @internal */
@@ -246,7 +271,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
       this.progress = true;
       this.messagesIn++;
     }
-    if (!this.terminated) this.events.fragment(data, isText, first, fin);
+    if (!this.terminated) this.events[onFragment](data, isText, first, fin);
   }
 
   /** @internal */
@@ -254,19 +279,19 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
     // A control frame is progress only outside a message: one between a dribbled message's
     // fragments does not bring that message any closer to its end.
     if (!this.connection.receiving) this.progress = true;
-    if (!this.terminated) this.events.ping(payload);
+    if (!this.terminated) this.events[onPing](payload);
   }
 
   /** @internal */
   pong(payload: Uint8Array): void {
     if (!this.connection.receiving) this.progress = true;
     this.keepalive?.pong();
-    if (!this.terminated) this.events.pong(payload);
+    if (!this.terminated) this.events[onPong](payload);
   }
 
   /** @internal */
   holdCloseReply(): boolean {
-    return !this.stream.destroyed && this.events.holdCloseReply?.() === true;
+    return !this.stream.destroyed && this.events[holdsCloseReply]?.() === true;
   }
 
   /** @internal */
@@ -279,10 +304,10 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
       // Our answer is held while the owner's consumer catches up, for at most half of closeTimeout:
       // a peer that bounds its closing handshake with the same timeout still gets it in time.
       this.armCloseTimer(Math.ceil(this.options.closeTimeout / 2));
-      this.events.peerClose(code, reason);
+      this.events[onPeerClose](code, reason);
       return;
     }
-    this.events.peerClose(code, reason);
+    this.events[onPeerClose](code, reason);
     this.endTransport();
   }
 
@@ -291,7 +316,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
     if (this.closedBy === 0) this.closedBy = 1;
     this.uncorkAll();
     this.stopKeepalive();
-    this.events.protocolError(error);
+    this.events[onProtocolError](error);
     // RFC 6455 section 7.1.7: after the close frame, _Close the WebSocket Connection_ (TCP); we
     // still read until the peer's FIN (or the close timeout), discarding, so its own close frame
     // and FIN are taken off the wire rather than reset.
@@ -307,11 +332,11 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
   }
 
   protected sendKeepalive(): void {
-    this.events.keepalive();
+    this.events[onKeepalive]();
   }
 
   protected onIdle(): void {
-    this.events.idle();
+    this.events[onIdle]();
   }
 
   /** After the closing handshake: who closes TCP first (RFC 6455 section 7.1.1). */
@@ -382,7 +407,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
     const result = this.connection.closeResult!;
     // Senders whose bytes the operating system took are done; the others' may never have left.
     this.rejectWaiters();
-    this.events.closed(result);
+    this.events[onClosed](result);
   }
 
   /** The error for a send that did not make it before the transport ended. */

@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { setImmediate as tick } from 'node:timers/promises';
 import { BrowserWebSocket, CloseEvent, ErrorEvent, wrapOpenWebSocket, type CloseEventInit } from '../../src/api/browser-websocket.js';
 import { ConnectionClosedError, ProtocolError } from '../../src/core/errors.js';
+import { encodeClosePayload } from '../../src/core/close.js';
 import { ConnectError, HandshakeError } from '../../src/node/errors.js';
 import { WebSocketServer } from '../../src/api/server.js';
 import { WebSocket } from '../../src/api/websocket.js';
@@ -196,6 +197,34 @@ describe('the WebSocket interface', { timeout: 30_000 }, () => {
     assert.equal(ws.bufferedAmount, before + 4);
     await nextEvent(ws, 'close');
     await closePair(native, server);
+  });
+
+  test('messages received before the peer\'s close are delivered in OPEN while our answer is held, then CLOSING and CLOSED', async () => {
+    const [clientStream, serverStream] = duplexPair();
+    const native = new WebSocket(clientStream, { role: 'client', url: 'ws://example.test/', pingInterval: 0, idleTimeout: 0 });
+    const peer = new RawPeer(serverStream, 'server');
+    try {
+      // Two messages and the close, taken by the native connection while nobody listens: they are
+      // queued, and the answer to the close is held until they are delivered.
+      const text = (s: string): { opcode: number; payload: Uint8Array } => ({ opcode: 1, payload: new TextEncoder().encode(s) });
+      peer.send(text('a'), text('b'), { opcode: 8, payload: encodeClosePayload(1000, 'bye') });
+      await waitFor(() => native.readyState === 'closing', { what: "the peer's close read" });
+      const ws = wrapOpenWebSocket(native);
+      const log: string[] = [];
+      ws.onopen = () => log.push(`open in ${ws.readyState}`);
+      ws.onmessage = (event) => {
+        log.push(`${String(event.data)} in ${ws.readyState}`);
+        // Right after the last one the answer goes (in the same task): CLOSING from then on.
+        if (event.data === 'b') queueMicrotask(() => log.push(`then ${ws.readyState}`));
+      };
+      const event = await within(nextEvent<CloseEvent>(ws, 'close'), 5000, 'close');
+      assert.deepEqual(log, ['open in 1', 'a in 1', 'b in 1', 'then 2']);
+      assert.deepEqual([event.code, event.reason, event.wasClean, ws.readyState], [1000, 'bye', true, ws.CLOSED]);
+      const answer = await within(peer.nextFrame(), 5000, 'the close answer');
+      assert.equal(answer?.opcode, 8);
+    } finally {
+      await closePair(native);
+    }
   });
 
   test('an abnormal end fires error, then close with 1006 and wasClean false', async () => {

@@ -47,6 +47,21 @@ async function until(condition: () => boolean, ms = 5000, what = 'condition'): P
   await waitFor(condition, { timeout: ms, what });
 }
 
+/** Messages the connection has read off the wire so far (queued or delivered): the driver's counter. */
+function messagesIn(ws: WebSocket): number {
+  return connectionInternals.driver(ws).messagesIn;
+}
+
+/** One to `n` + 1 turns of the event loop (for randomized interleavings and slow fakes, no timers). */
+async function turns(n: number): Promise<void> {
+  for (let i = Math.floor(n); i >= 0; i--) await tick();
+}
+
+/** The connection has read part of a frame or message, and waits for the rest. */
+function midMessage(ws: WebSocket): boolean {
+  return connectionInternals.driver(ws).connection.receiving;
+}
+
 /** Watches for unhandled rejections while `body` runs (and a few turns after). */
 async function noUnhandledRejection(body: () => Promise<void>): Promise<void> {
   const seen: unknown[] = [];
@@ -56,8 +71,9 @@ async function noUnhandledRejection(body: () => Promise<void>): Promise<void> {
   process.on('unhandledRejection', listener);
   try {
     await body();
-    await sleep(20);
-    await tick();
+    // Node reports an unhandled rejection once the microtask queue has drained: a few turns of
+    // the event loop see every one the body left.
+    for (let i = 0; i < 5; i++) await tick();
   } finally {
     process.off('unhandledRejection', listener);
   }
@@ -184,7 +200,8 @@ for (const transport of transports) {
       const { client, server } = await wsPair(transport);
       async function* slow(tag: string): AsyncGenerator<Buffer> {
         for (let i = 0; i < 5; i++) {
-          await sleep(2);
+          // A turn of the event loop between chunks: the other sends have every chance to cut in.
+          await tick();
           yield text(`${tag}${i}`);
         }
       }
@@ -221,7 +238,8 @@ for (const transport of transports) {
       while (sends < 400 && !blocked) {
         last = client.send(chunk);
         sends++;
-        blocked = await Promise.race([last.then(() => false), sleep(300).then(() => true)]);
+        // That a send does NOT resolve can only be shown by waiting (quietFor).
+        blocked = await Promise.race([last.then(() => false), quietFor(300).then(() => true)]);
       }
       assert.ok(blocked, 'send() kept resolving although nobody read');
       assert.ok(client.bufferedAmount > 0, 'bytes are waiting');
@@ -297,7 +315,7 @@ for (const transport of transports) {
       const frame = prepareFrame(text('to everyone'), true);
       async function* slow(): AsyncGenerator<string> {
         yield 'streamed ';
-        await sleep(20);
+        await tick();
         yield 'first';
       }
       void server.send(slow());
@@ -335,7 +353,7 @@ for (const transport of transports) {
       const { client, server } = await wsPair(transport);
       await client.send('early 1');
       await client.send('early 2');
-      await sleep(50);
+      await until(() => messagesIn(server) === 2, 5000, 'both messages read by the server');
       const seen: string[] = [];
       server.on('message', (data) => {
         seen.push(data as string);
@@ -362,7 +380,7 @@ for (const transport of transports) {
       const iterator = server[Symbol.asyncIterator]();
       await client.send('i1');
       await client.send('i2');
-      await sleep(30);
+      await until(() => messagesIn(server) === 4, 5000, 'i1 and i2 read by the server');
       assert.deepEqual(pushed, ['to the push'], 'nothing reaches the listener while the iterator is active');
       assert.deepEqual((await iterator.next()).value, { type: 'text', data: 'i1' });
       await iterator.return!();
@@ -392,13 +410,13 @@ for (const transport of transports) {
         const r = random();
         if (r < 0.3) {
           server.on('message', listener);
-          await sleep(random() * 3);
+          await turns(random() * 3);
           server.off('message', listener);
         } else if (r < 0.8) {
           const m = await within(server.receive(), 5000, 'receive');
           pulled.push(Number(m.data));
         } else {
-          await sleep(random() * 3);
+          await turns(random() * 3);
         }
       }
       await sender;
@@ -446,7 +464,7 @@ for (const transport of transports) {
     test('receiveStream() gives a Readable per message; a queued message comes whole', async () => {
       const { client, server } = await wsPair(transport);
       await client.send('queued');
-      await sleep(20);
+      await until(() => messagesIn(server) === 1, 5000, 'the message read by the server');
       const first = await server.receiveStream();
       assert.equal(first.type, 'text');
       assert.equal(Buffer.concat(await first.toArray()).toString(), 'queued');
@@ -670,11 +688,18 @@ for (const transport of transports) {
 
   describe(`timers (${transport})`, { timeout: 120_000 }, () => {
     test('pingInterval sends keep-alive pings while nothing arrives, and the pongs keep idleTimeout away', async () => {
-      const { client, server } = await wsPair(transport, { client: { pingInterval: 60, idleTimeout: 250 } });
+      // On the fake clock: 630 ms of it pass, 70 at a time, each step after the last ping's pong came back.
+      const { clock, timers } = fakeTimers();
+      const { client, server } = await wsPair(transport, { client: { pingInterval: 60, idleTimeout: 250, timers } });
       let pings = 0;
       server.on('ping', () => pings++);
-      await sleep(600);
-      assert.ok(pings >= 4, `only ${pings} keep-alive pings in 600 ms at a 60 ms interval`);
+      await Promise.all([next(client, 'open'), next(server, 'open')]);
+      for (let step = 0; step < 9; step++) {
+        const pong = next(client, 'pong');
+        clock.advance(70);
+        await within(pong, 5000, `the pong of keep-alive ping ${step + 1}`);
+      }
+      assert.ok(pings >= 4, `only ${pings} keep-alive pings in 630 ms at a 60 ms interval`);
       assert.equal(client.readyState, 'open', 'answered pings keep the connection alive past idleTimeout');
       await closePair(client, server);
     });
@@ -714,48 +739,57 @@ for (const transport of transports) {
     });
 
     test('messageTimeout fails (1008) a message that is still arriving after the bound, not one that finishes in time', async () => {
-      // A bound far above the two 60 ms pauses below, so that a loaded machine cannot stretch
-      // them past it; the dribble below needs over 2 s to finish, far above it.
-      const { ws, peer } = await rawPair(transport, 'server', { messageTimeout: 1000, closeTimeout: 200 });
-      const errored = next(ws, 'error');
+      // On the fake clock (it failed once under load on real time): time moves only here.
+      const { clock, timers } = fakeTimers();
+      const { ws, peer } = await rawPair(transport, 'server', { messageTimeout: 1000, closeTimeout: 200, timers });
+      const errors: Error[] = [];
+      ws.on('error', (error) => errors.push(error));
       const closed = next(ws, 'close');
       const frame = peer.encode({ opcode: Opcode.Text, payload: text('slow but done') });
-      // Finishes within the bound, across several reads.
+      // Finishes within the bound (900 of its 1000 ms), across several reads.
       peer.write(frame.subarray(0, 3));
-      await sleep(60);
+      await until(() => midMessage(ws), 5000, 'the start of the frame read');
+      clock.advance(600);
       peer.write(frame.subarray(3, 8));
-      await sleep(60);
+      clock.advance(300);
       peer.write(frame.subarray(8));
-      assert.deepEqual(await ws.receive(), { type: 'text', data: 'slow but done' });
+      assert.deepEqual(await within(ws.receive(), 5000, 'the message'), { type: 'text', data: 'slow but done' });
       // Dribbled: a byte every 20 ms (over 2 s for the whole frame) never finishes in time, however steadily it comes.
-      const start = performance.now();
       const dribble = peer.encode({ opcode: Opcode.Binary, payload: Buffer.alloc(100) });
       let at = 0;
-      const drip = setInterval(() => peer.write(dribble.subarray(at, ++at)), 20);
-      try {
-        const [error] = await within(errored, 3000, 'message timeout');
-        const elapsed = performance.now() - start;
-        assert.ok(error instanceof MessageTimeoutError);
-        assert.ok(elapsed >= 990 && elapsed < 2000, `cut off after ${elapsed} ms`);
-        const [code] = await within(closed, 3000, 'close');
-        assert.equal(code, 1008);
-      } finally {
-        clearInterval(drip);
+      peer.write(dribble.subarray(at, ++at));
+      await until(() => midMessage(ws), 5000, 'the start of the dribble read');
+      for (let elapsed = 0; elapsed < 980; elapsed += 20) {
+        clock.advance(20);
+        peer.write(dribble.subarray(at, ++at));
       }
+      assert.equal(errors.length, 0, 'not cut off before the bound');
+      assert.equal(ws.readyState, 'open');
+      // Timers fire at most one wheel resolution (10 ms here) late, never early.
+      clock.advance(40);
+      assert.equal(errors.length, 1, 'cut off within 1040 ms of the first byte');
+      assert.ok(errors[0] instanceof MessageTimeoutError);
+      // The peer never answers our close: closeTimeout (on the same clock) ends the wait.
+      clock.advance(250);
+      const [code] = await within(closed, 5000, 'close');
+      assert.equal(code, 1008);
       let close = await peer.nextFrame();
       while (close !== null && close.opcode !== Opcode.Close) close = await peer.nextFrame();
       assert.equal(Buffer.from(close!.payload).readUInt16BE(0), 1008);
     });
 
     test('time paused by our own backpressure does not count against messageTimeout', async () => {
-      const { ws, peer } = await rawPair(transport, 'server', { messageTimeout: 100, receiveHighWaterMessages: 1 });
-      await sleep(10);
+      // On the fake clock: time moves only here.
+      const { clock, timers } = fakeTimers();
+      const { ws, peer } = await rawPair(transport, 'server', { messageTimeout: 100, receiveHighWaterMessages: 1, closeTimeout: 200, timers });
+      await next(ws, 'open');
       // One read: two messages (past the mark: reading pauses) and the start of a third.
       const third = peer.encode({ opcode: Opcode.Binary, payload: Buffer.alloc(1000, 3) });
       peer.write(
         Buffer.concat([peer.encode({ opcode: Opcode.Text, payload: text('a') }), peer.encode({ opcode: Opcode.Text, payload: text('b') }), third.subarray(0, 500)]),
       );
-      await sleep(300); // three times the bound, all of it spent paused by us
+      await until(() => messagesIn(ws) === 2, 5000, 'the first two messages read');
+      clock.advance(300); // three times the bound, all of it spent paused by us
       assert.equal(ws.readyState, 'open');
       assert.deepEqual(await ws.receive(), { type: 'text', data: 'a' });
       assert.deepEqual(await ws.receive(), { type: 'text', data: 'b' });
@@ -764,7 +798,11 @@ for (const transport of transports) {
       // And once reading again, the bound applies.
       const closed = next(ws, 'close');
       peer.write(peer.encode({ opcode: Opcode.Binary, payload: Buffer.alloc(10) }).subarray(0, 4));
-      const [code] = await within(closed, 3000, 'message timeout');
+      await until(() => midMessage(ws), 5000, 'the start of the last message read');
+      clock.advance(120);
+      assert.equal(ws.readyState, 'closing', 'failed by messageTimeout');
+      clock.advance(250); // the closeTimeout, on the same clock
+      const [code] = await within(closed, 5000, 'message timeout');
       assert.equal(code, 1008);
     });
 
@@ -790,7 +828,8 @@ for (const transport of transports) {
     test('timers cost nothing when off and are released when the connection closes', async () => {
       const before = pendingTimers();
       const { client, server } = await wsPair(transport, { client: { pingInterval: 0, idleTimeout: 0 } });
-      await sleep(5);
+      // 'open' is emitted right before reading (and any keep-alive timer) starts.
+      await Promise.all([next(client, 'open'), next(server, 'open')]);
       assert.equal(pendingTimers(), before, 'no timer for a connection with keep-alive and idle off');
       const timed = await wsPair(transport, { client: { pingInterval: 1000, idleTimeout: 5000 } });
       await waitFor(() => pendingTimers() === before + 1, { what: "the timed connection's timer" });
@@ -847,7 +886,7 @@ for (const transport of transports) {
       const { client, server } = await wsPair(transport);
       async function* parts(): AsyncGenerator<string> {
         yield 'streamed ';
-        await sleep(20);
+        await tick();
         yield 'message';
       }
       void client.send(parts());
@@ -930,7 +969,7 @@ for (const transport of transports) {
       const pending = ws.receive();
       const frame = peer.encode({ opcode: Opcode.Binary, payload: Buffer.alloc(1000) });
       peer.write(frame.subarray(0, 500));
-      await sleep(20);
+      await until(() => midMessage(ws), 5000, 'the first half read');
       const closed = next(ws, 'close');
       if (isSocket(peer.stream)) peer.stream.resetAndDestroy();
       else (peer.stream as ReturnType<typeof duplexPair>[0]).reset();
@@ -947,7 +986,7 @@ for (const transport of transports) {
           // nothing arrives
         }
       })();
-      await sleep(10);
+      await next(ws, 'open');
       if (isSocket(peer.stream)) peer.stream.resetAndDestroy();
       else (peer.stream as ReturnType<typeof duplexPair>[0]).reset();
       const [error] = await errored;
@@ -1095,7 +1134,7 @@ describe('memory of unread messages', { timeout: 60_000 }, () => {
   test('a queued small message does not keep its whole socket chunk alive', async () => {
     const gc = gcFunction();
     const { ws, peer } = await rawPair('memory', 'server', { receiveHighWaterMessages: 10_000, receiveHighWaterMark: 64 * 1024 * 1024 });
-    await sleep(5);
+    await next(ws, 'open');
     gc();
     gc();
     const baseline = process.memoryUsage().arrayBuffers;
@@ -1104,7 +1143,7 @@ describe('memory of unread messages', { timeout: 60_000 }, () => {
     for (let i = 0; i < 500; i++) {
       peer.write(Buffer.concat([peer.encode({ opcode: Opcode.Binary, payload: Buffer.alloc(10, i & 0xff) }), ...pings.slice(0, 500)]));
     }
-    await sleep(50);
+    await until(() => messagesIn(ws) === 500, 10_000, 'the 500 messages read');
     gc();
     gc();
     const held = process.memoryUsage().arrayBuffers - baseline;
@@ -1126,12 +1165,13 @@ function encodeHead(options: { opcode: number; payload: Uint8Array }): Buffer {
  * through it goes out asynchronously, as a compressed one does, while its bytes stay plain.
  */
 function slowCodec(delay: number): MessageCodec {
+  // `delay` turns of the event loop (no timers): I/O already under way, the rest of the read, runs first.
   return {
     hook: { name: 'x-slow', rsvBits: 0x40 },
     header: 'x-slow',
     decode: async (data: Uint8Array) => data,
     encode: async () => {
-      await sleep(delay);
+      await turns(delay);
       return null;
     },
     close: () => {},
@@ -1156,7 +1196,7 @@ for (const transport of transports) {
         ws.on('error', () => {});
         const sends: Promise<void>[] = [];
         ws.on('message', (data) => sends.push(ws.send(data)));
-        await sleep(5);
+        await next(ws, 'open');
         peer.write(Buffer.concat([peer.encode({ opcode: Opcode.Text, payload: text('one') }), peer.encode({ opcode: Opcode.Text, payload: text('two') }), peer.encode({ opcode: 3, payload: text('bad') })]));
         assert.deepEqual(await within(framesUntilClose(peer), 3000, 'the frames'), [
           [Opcode.Text, 'one'],
@@ -1174,7 +1214,7 @@ for (const transport of transports) {
       try {
         const closed = next(ws, 'close');
         ws.on('message', (data) => void ws.send(data));
-        await sleep(5);
+        await next(ws, 'open');
         peer.write(Buffer.concat([peer.encode({ opcode: Opcode.Text, payload: text('last words') }), peer.encode({ opcode: Opcode.Close, payload: Buffer.from([0x03, 0xe8]) })]));
         assert.deepEqual(await within(framesUntilClose(peer), 3000, 'the frames'), [
           [Opcode.Text, 'last words'],
@@ -1197,7 +1237,7 @@ for (const transport of transports) {
         ws.send(endless).catch(() => {});
         let reply: Promise<void> | null = null;
         ws.on('message', (data) => (reply = ws.send(data)));
-        await sleep(5);
+        await next(ws, 'open');
         peer.write(Buffer.concat([peer.encode({ opcode: Opcode.Text, payload: text('hello') }), peer.encode({ opcode: Opcode.Close, payload: Buffer.from([0x03, 0xe8]) })]));
         const frames = await within(framesUntilClose(peer), 3000, 'the frames');
         assert.deepEqual(frames.at(-1), [Opcode.Close, '1000'], 'the close was answered while the stream is still open');

@@ -12,7 +12,22 @@ import { encodeFrame } from '../../src/core/frame.js';
 import { MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
 import { releaseMaskMemory, reserveMaskMemory } from '../../src/node/mask-pool.js';
 import { Opcode } from '../../src/core/opcode.js';
-import { SocketDriver, TransformHold, type CloseResult, type DriverEvents, type DriverOptions } from '../../src/node/driver.js';
+import {
+  onClosed,
+  onFragment,
+  onIdle,
+  onKeepalive,
+  onMessage,
+  onPeerClose,
+  onPing,
+  onPong,
+  onProtocolError,
+  SocketDriver,
+  TransformHold,
+  type CloseResult,
+  type DriverEvents,
+  type DriverOptions,
+} from '../../src/node/driver.js';
 import { PauseReason } from '../../src/api/holds.js';
 import type { MessageCodec } from '../../src/node/message-codec.js';
 import type { ConnectionInit } from '../../src/api/connection-init.js';
@@ -37,15 +52,15 @@ class Recorder {
 
   events(): DriverEvents {
     return {
-      message: (data, isText) => this.messages.push([Buffer.from(data).toString(), isText]),
-      fragment: () => {},
-      ping: () => {},
-      pong: () => {},
-      peerClose: (code, reason) => this.peerCloses.push([code, reason]),
-      protocolError: (error) => this.errors.push(error),
-      keepalive: () => {},
-      idle: () => {},
-      closed: (result) => {
+      [onMessage]: (data, isText) => this.messages.push([Buffer.from(data).toString(), isText]),
+      [onFragment]: () => {},
+      [onPing]: () => {},
+      [onPong]: () => {},
+      [onPeerClose]: (code, reason) => this.peerCloses.push([code, reason]),
+      [onProtocolError]: (error) => this.errors.push(error),
+      [onKeepalive]: () => {},
+      [onIdle]: () => {},
+      [onClosed]: (result) => {
         this.closedCalls++;
         this.settle(result);
       },
@@ -178,15 +193,15 @@ describe('writing', { timeout: 30_000 }, () => {
     }
     const stream = new Counting();
     const driver = new SocketDriver(stream, { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 100 }, {
-      message() {},
-      fragment() {},
-      ping() {},
-      pong() {},
-      peerClose() {},
-      protocolError() {},
-      keepalive() {},
-      idle() {},
-      closed() {},
+      [onMessage]() {},
+      [onFragment]() {},
+      [onPing]() {},
+      [onPong]() {},
+      [onPeerClose]() {},
+      [onProtocolError]() {},
+      [onKeepalive]() {},
+      [onIdle]() {},
+      [onClosed]() {},
     });
     driver.start();
     // Above the core's merge threshold a server frame is a header chunk plus the caller's payload.
@@ -336,19 +351,19 @@ describe('PauseReason.Reply: holding parsing for a pending reply', { timeout: 30
       a,
       { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 1000 },
       {
-        message: (data) => {
+        [onMessage]: (data) => {
           messages.push(Buffer.from(data).toString());
           // As the WebSocket does for a reply it must first compress.
           if (messages.length === 1) driver.pause(PauseReason.Reply);
         },
-        fragment: () => {},
-        ping: () => {},
-        pong: () => {},
-        peerClose: () => {},
-        protocolError: (error) => errors.push(error.closeCode),
-        keepalive: () => {},
-        idle: () => {},
-        closed: (result) => closed(result),
+        [onFragment]: () => {},
+        [onPing]: () => {},
+        [onPong]: () => {},
+        [onPeerClose]: () => {},
+        [onProtocolError]: (error) => errors.push(error.closeCode),
+        [onKeepalive]: () => {},
+        [onIdle]: () => {},
+        [onClosed]: (result) => closed(result),
       },
     );
     const writes: Buffer[] = [];

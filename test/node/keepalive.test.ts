@@ -15,7 +15,21 @@ import { CloseTimeoutError, KeepaliveTimeoutError, MessageTimeoutError } from '.
 import { type ProtocolError } from '../../src/core/errors.js';
 import { parseClosePayload } from '../../src/core/close.js';
 import { Opcode } from '../../src/core/opcode.js';
-import { SocketDriver, defineHold, type CloseResult, type DriverOptions } from '../../src/node/driver.js';
+import {
+  defineHold,
+  onClosed,
+  onFragment,
+  onIdle,
+  onKeepalive,
+  onMessage,
+  onPeerClose,
+  onPing,
+  onPong,
+  onProtocolError,
+  SocketDriver,
+  type CloseResult,
+  type DriverOptions,
+} from '../../src/node/driver.js';
 import { WebSocket } from '../../src/api/websocket.js';
 import { duplexPair, type PairEnd } from '../helpers/duplex-pair.js';
 import { fakeTimers, type FakeClock } from '../helpers/fake-clock.js';
@@ -56,19 +70,19 @@ class Harness {
       a,
       { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 0, messageTimeout: 0, ...options, timers },
       {
-        message: () => {},
-        fragment: () => {},
-        ping: () => {},
-        pong: () => void this.pongs++,
-        peerClose: () => {},
-        protocolError: (error) => void this.errors.push(error),
+        [onMessage]: () => {},
+        [onFragment]: () => {},
+        [onPing]: () => {},
+        [onPong]: () => void this.pongs++,
+        [onPeerClose]: () => {},
+        [onProtocolError]: (error) => void this.errors.push(error),
         // As the WebSocket does: the owner sends the keep-alive ping.
-        keepalive: () => {
+        [onKeepalive]: () => {
           this.keepalives++;
           this.driver.sendPing();
         },
-        idle: () => void this.idles++,
-        closed: (result) => void (this.result = result),
+        [onIdle]: () => void this.idles++,
+        [onClosed]: (result) => void (this.result = result),
       },
     );
     this.driver.start();

@@ -1,0 +1,117 @@
+/**
+ * The receiving layer of the WebSocket class (websocket.ts is the facade; closing.ts is below):
+ * the pull calls (`receive()`, `receiveStream()`, `receiveFragments()`, `for await`), the
+ * driver's reports of messages and fragments (DriverEvents), and the 'message' events. A message
+ * goes straight to the 'message' listeners while nothing waits; the receive queue
+ * (receive-queue.ts), made the first time a message must wait or a pull consumer asks, decides
+ * the rest.
+ */
+import type { Buffer } from 'node:buffer';
+import { InvalidArgumentError } from '../core/errors.js';
+import { onFragment, onMessage } from '../node/driver.js';
+import { asBuffer } from './bytes.js';
+import { handled, RECEIVE_NAMES } from './call-arguments.js';
+import { WebSocketClosing } from './closing.js';
+import type { Fragment } from './fragment-reader.js';
+import { checkOptionNames, optionsObject } from './options.js';
+import { emitMessage, hasMessageListeners } from './owner-keys.js';
+import { ReceiveQueue } from './receive-queue.js';
+import type { Message, MessageReadable, ReceiveOptions } from './websocket-types.js';
+
+/** The receiving layer of WebSocket. Not exported from the package. */
+export abstract class WebSocketReceiving extends WebSocketClosing {
+  /**
+   * The next message, in order: `{ type: 'text', data: string }` or `{ type: 'binary', data:
+   * Buffer }`. Takes a queued message first; rejects with ConnectionClosedError once the
+   * connection is closed and nothing is queued. `{ as: 'text' }` or `{ as: 'binary' }` forces the
+   * type (see ReceiveOptions); a binary message that is not UTF-8 then rejects with NotUtf8Error
+   * (its bytes in `error.data`) and the connection stays open.
+   */
+  receive(options: { as: 'text' }): Promise<{ type: 'text'; data: string }>;
+  receive(options: { as: 'binary' }): Promise<{ type: 'binary'; data: Buffer }>;
+  receive(options?: ReceiveOptions): Promise<Message>;
+  receive(options?: ReceiveOptions): Promise<Message> {
+    const as = options?.as;
+    try {
+      if (options !== undefined) checkOptionNames('receive()', optionsObject('receive()', options), RECEIVE_NAMES);
+      if (as !== undefined && as !== 'text' && as !== 'binary') {
+        throw new InvalidArgumentError(`receive({ as }) takes 'text' or 'binary', got ${String(as)}`);
+      }
+    } catch (error) {
+      return handled(Promise.reject(error));
+    }
+    return this.#receiveQueue().receive(as);
+  }
+
+  /**
+   * The next message as a Readable of its bytes, with `type` 'text' or 'binary'; for messages
+   * too big to hold. The bytes arrive as the frames do (so `maxMessageSize` does not apply; the
+   * consumer bounds memory), and while the Readable is full the socket is not read. A message
+   * already queued whole comes as one chunk. If the Readable is destroyed early, the rest of its
+   * message is discarded. It errors with ConnectionClosedError if the connection closes midway.
+   */
+  receiveStream(): Promise<MessageReadable> {
+    return this.#receiveQueue().receiveStream();
+  }
+
+  /**
+   * The next message as its pieces, as they arrive: `for await (const f of ws.receiveFragments())`
+   * yields `{ data: Buffer, fin, type }` until the piece with `fin` (see Fragment: a piece is a
+   * frame's payload, or the part of a long frame read so far; text may end inside a code point).
+   * One message per call, taken in order with the other pull calls. Like receiveStream(), the
+   * pieces come as they arrive (so `maxMessageSize` does not apply), and while more than a quarter
+   * of `receiveHighWaterMark` waits unread in the iterator the socket is not read. A message
+   * already queued whole comes as one piece. Breaking out of the loop discards the rest of the
+   * message. If the connection closes first the iterator throws ConnectionClosedError (after the
+   * pieces it already holds).
+   */
+  receiveFragments(): AsyncIterableIterator<Fragment> {
+    return this.#receiveQueue().receiveFragments();
+  }
+
+  /**
+   * Iterates the messages in order until the connection closes. While an iterator is active,
+   * every message goes to it (or to other pull calls), not to 'message' listeners. It ends
+   * quietly on any close, unless propagateErrors is set and the close was not normal (1000,
+   * 1001 or 1005), in which case it throws ConnectionClosedError.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
+    return this.#receiveQueue().iterate();
+  }
+
+  #receiveQueue(): ReceiveQueue {
+    return (this.receiver ??= new ReceiveQueue(this));
+  }
+
+  // The driver's reports of messages (DriverEvents), and what the queues need of the messages.
+
+  /** @internal */
+  [onMessage](data: Uint8Array, isText: boolean): void {
+    // Without a receive queue nothing waits, so a listener takes the message at once.
+    if (this.receiver !== null) this.receiver.deliver(data, isText);
+    else if (this.listenerCount('message') > 0) this[emitMessage](data, isText);
+    else this.#receiveQueue().deliver(data, isText);
+  }
+
+  /** @internal */
+  [onFragment](data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void {
+    this.#receiveQueue().fragment(data, isText, first, fin);
+  }
+
+  /** @internal */
+  [hasMessageListeners](): boolean {
+    return this.listenerCount('message') > 0;
+  }
+
+  /** @internal */
+  [emitMessage](data: Uint8Array, isText: boolean): void {
+    const buffer = asBuffer(data);
+    // Sends queued by the listeners hold parsing until they are handed over (see enqueue).
+    this.delivering++;
+    try {
+      this.safeEmit('message', isText ? buffer.toString('utf8') : buffer, !isText);
+    } finally {
+      this.delivering--;
+    }
+  }
+}
