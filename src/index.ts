@@ -1,7 +1,22 @@
 /**
  * hybi: the public API. `hybi/core` holds the low-level layer; everything a user needs is here.
  */
-export * from './core/errors.js';
+// The error classes and codes by name: core/errors.ts also holds helpers the layers share.
+export {
+  ErrorCode,
+  type ConnectionClosedCode,
+  type ConnectionFailure,
+  type LimitErrorCode,
+  type ProtocolErrorCode,
+  WebSocketError,
+  ConnectionClosedError,
+  ConnectionNotOpenError,
+  ProtocolError,
+  LimitError,
+  MessageTooLargeError,
+  InvalidArgumentError,
+  NotSupportedByVersionError,
+} from './core/errors.js';
 export * from './node/errors.js';
 export * from './api/errors.js';
 export { connect, DEFAULT_HANDSHAKE_TIMEOUT } from './api/connect.js';

@@ -19,7 +19,7 @@ import type { Role } from '../core/connection.js';
 import type { PreparedFrame } from '../core/prepared-frame.js';
 import { hubOf, topicsOf } from './topics/hub.js';
 import type { SubscribeOptions } from './topics/types.js';
-import { ConnectionClosedError, ConnectionNotOpenError, InvalidArgumentError, ProtocolError } from '../core/errors.js';
+import { type ConnectionFailure, ConnectionClosedError, ConnectionNotOpenError, InvalidArgumentError, isConnectionFailure } from '../core/errors.js';
 import { CloseTimeoutError, SendBufferFullError } from '../node/errors.js';
 import { IdleTimeoutError } from './errors.js';
 import {
@@ -225,7 +225,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
       return this.ws.#receiver?.holdCloseReply() ?? false;
     }
 
-    protocolError(error: ProtocolError): void {
+    protocolError(error: ConnectionFailure): void {
       this.ws.#onProtocolError(error);
     }
 
@@ -939,7 +939,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
   // The end.
 
-  #onProtocolError(error: ProtocolError): void {
+  #onProtocolError(error: ConnectionFailure): void {
     publishError(this, this.#role, error);
     // A full send buffer is reported by the send() that found it (its promise rejects), like the
     // other bounds on a peer that went quiet; 'error' only when asked for.
@@ -972,7 +972,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
 
     // Expected endings are 'error' events only when asked for (propagateErrors). A protocol
     // error was reported when it happened; terminate() is the user's own doing.
-    if (this.#options.propagateErrors && !this.#errorReported && !this.#terminated && !result.wasClean && !(result.error instanceof ProtocolError)) {
+    if (this.#options.propagateErrors && !this.#errorReported && !this.#terminated && !result.wasClean && !isConnectionFailure(result.error)) {
       this.#emitError(this.#endingError(result));
     }
 
@@ -983,7 +983,7 @@ export class WebSocket<Data = unknown> extends EventEmitter<WebSocketEvents> {
       else settle.resolve({ code: result.code, reason: result.reason });
     }
     // A protocol error was published when it happened (#onProtocolError).
-    if (result.error !== null && !(result.error instanceof ProtocolError)) publishError(this, this.#role, result.error);
+    if (result.error !== null && !isConnectionFailure(result.error)) publishError(this, this.#role, result.error);
     const driver = this.#driver;
     publishClose(this, this.#role, result.code, result.reason, result.wasClean, driver.closedBy, driver.openedAt);
     this.#safeEmit('close', result.code, result.reason);

@@ -17,7 +17,7 @@
  */
 import zlib from 'node:zlib';
 import type { ExtensionHook, Role } from '../core/connection.js';
-import { ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../core/errors.js';
+import { ConnectionNotOpenError, InvalidArgumentError, MessageTooLargeError, violation } from '../core/errors.js';
 import { Failures } from '../core/failures.js';
 import { DEFLATE_RSV, PERMESSAGE_DEFLATE, type DeflateParams } from '../core/permessage-deflate.js';
 import type { MessageCodec } from './message-codec.js';
@@ -153,9 +153,9 @@ export class DeflateCodec implements MessageCodec {
 
   /**
    * Decompress one message whose first frame had RSV1 set (RFC 7692 section 7.2.2). Rejects with
-   * MessageTooLargeError (1009) as soon as the output exceeds `maxSize`, with a ProtocolError (1007)
-   * if the payload is not valid DEFLATE data, and with ConnectionNotOpenError after `close()`.
-   * `data` is read until the promise settles.
+   * MessageTooLargeError (1009) as soon as the output exceeds `maxSize`, with a ProtocolError (1007,
+   * ERR_INVALID_COMPRESSED_DATA) if the payload is not valid DEFLATE data, and with
+   * ConnectionNotOpenError after `close()`. `data` is read until the promise settles.
    */
   decode(data: Uint8Array, _isText: boolean, _rsv: number, maxSize: number): Promise<Uint8Array> {
     const result = this.#decodeTail.then(() => this.#limiter.run(() => this.#inflate(data, maxSize)));
@@ -236,7 +236,7 @@ export class DeflateCodec implements MessageCodec {
         chunks.push(chunk);
       };
       const onError = (error: Error): void => {
-        const wrapped = new ProtocolError(`invalid compressed data: ${error.message}`, Failures.invalidCompressedData.closeCode, ErrorCode.Protocol);
+        const wrapped = violation(Failures.invalidCompressedData, `invalid compressed data: ${error.message}`);
         wrapped.cause = error;
         fail(wrapped);
       };
@@ -274,7 +274,7 @@ export class DeflateCodec implements MessageCodec {
         // second DEFLATE stream that zlib cannot continue, and dropping it would corrupt the message.
         const unconsumed = codec.#inflaterFed - inflater.bytesWritten;
         if (unconsumed > TRAILER.length + 1) {
-          fail(new ProtocolError('data after the final DEFLATE block', Failures.invalidCompressedData.closeCode, ErrorCode.Protocol));
+          fail(violation(Failures.invalidCompressedData, 'data after the final DEFLATE block'));
           return;
         }
         // After a final block the stream is finished; so is the window when the peer promised
