@@ -41,13 +41,13 @@ export const DEFAULT_DEFLATE_THRESHOLD = 1024;
  * its output is 15 to 20% larger, and a WebSocket server is usually CPU-bound long before it is
  * bandwidth-bound.
  */
-export const DEFAULT_DEFLATE_LEVEL = 1;
+const DEFAULT_DEFLATE_LEVEL = 1;
 
 /**
  * Default zlib memLevel (1..9): 8, zlib's own default. The compressor's hash tables cost
  * 2^(memLevel+9) bytes (128 KiB at 8); lower values save memory per connection at some ratio.
  */
-export const DEFAULT_DEFLATE_MEM_LEVEL = 8;
+const DEFAULT_DEFLATE_MEM_LEVEL = 8;
 
 /** Tuning of the codec that is not negotiated: each field's default and reason are on its field. */
 export interface DeflateCodecOptions {

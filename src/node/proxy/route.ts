@@ -24,7 +24,7 @@ export interface ProxyRoute {
 }
 
 /** The proxy for a target, or undefined to go direct (no_proxy, or no variable set). */
-export function proxyFor(route: ProxyRoute, target: { secure: boolean; hostname: string; port: number }): ProxyURL | undefined {
+function proxyFor(route: ProxyRoute, target: { secure: boolean; hostname: string; port: number }): ProxyURL | undefined {
   if (!('env' in route.proxy)) return route.proxy;
   const chosen = proxyFromEnv(target, route.proxy.env);
   return chosen === undefined ? undefined : parseProxyURL(chosen.url, chosen.variable);
