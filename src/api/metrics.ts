@@ -8,7 +8,7 @@
  * snapshot in the Prometheus text exposition format, version 0.0.4, without any dependency.
  */
 import type { Duplex } from 'node:stream';
-import { isConnectionFailure } from '../core/errors.js';
+import { isConnectionFailure } from '../core/failure-errors.js';
 import type { HttpRefusal } from '../core/handshake.js';
 import { DeflateCodec } from '../node/deflate-codec.js';
 import { closedByName, publishReject, refusalReason } from '../node/diagnostics.js';

@@ -19,7 +19,8 @@ import type { Role } from '../core/connection.js';
 import type { PreparedFrame } from '../core/prepared-frame.js';
 import { hubOf, topicsOf } from './topics/hub.js';
 import type { SubscribeOptions } from './topics/types.js';
-import { type ConnectionFailure, ConnectionClosedError, ConnectionNotOpenError, InvalidArgumentError, isConnectionFailure } from '../core/errors.js';
+import { type ConnectionFailure, ConnectionClosedError, ConnectionNotOpenError, InvalidArgumentError } from '../core/errors.js';
+import { isConnectionFailure } from '../core/failure-errors.js';
 import { CloseTimeoutError, SendBufferFullError } from '../node/errors.js';
 import { IdleTimeoutError } from './errors.js';
 import {

@@ -2,7 +2,8 @@
  * Close codes and the close frame payload (RFC 6455 sections 5.5.1 and 7.4): an optional 2-byte
  * big-endian status code followed by an optional UTF-8 reason, 125 bytes at most in all.
  */
-import { InvalidArgumentError, ProtocolError, violation } from './errors.js';
+import { InvalidArgumentError, ProtocolError } from './errors.js';
+import { violation } from './failure-errors.js';
 import { Failures } from './failures.js';
 import { CloseCode } from './close-code.js';
 import { MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD } from './limits.js';

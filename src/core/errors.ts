@@ -4,7 +4,7 @@
  * stable string `code` and the fields a caller needs to act on it. The classes only the layers
  * above raise live there (node/errors.ts, api/errors.ts); `hybi` and `hybi/core` export them all.
  */
-import { Failures, type FailureKind } from './failures.js';
+import { Failures } from './failures.js';
 
 /**
  * Stable string codes: one per error class, and for ProtocolError one per kind of violation the
@@ -140,14 +140,6 @@ export class ProtocolError<C extends ProtocolErrorCode = ProtocolErrorCode> exte
 }
 
 /**
- * The ProtocolError of one kind of violation in the failure table (`Failures.invalidOpcode`, ...):
- * its code and close code come from there, the message says what exactly was seen.
- */
-export function violation<K extends FailureKind & { readonly code: ProtocolErrorCode; readonly closeCode: number }>(kind: K, message: string): ProtocolError<K['code']> {
-  return new ProtocolError(message, kind.closeCode, kind.code);
-}
-
-/**
  * The peer made us reach a bound of our own (a size, a time, a buffer), and the connection was
  * failed with `closeCode`. Not a ProtocolError: the peer may have broken no rule of RFC 6455,
  * it only asked more than this endpoint was configured to give. Each subclass lives in the layer
@@ -168,11 +160,6 @@ export abstract class LimitError<C extends LimitErrorCode = LimitErrorCode> exte
  * reach a bound of our own. Either carries the close code sent.
  */
 export type ConnectionFailure = ProtocolError | LimitError;
-
-/** True for an error a connection is failed with (a ProtocolError or a LimitError). */
-export function isConnectionFailure(error: unknown): error is ConnectionFailure {
-  return error instanceof ProtocolError || error instanceof LimitError;
-}
 
 /** A frame or message exceeded `maxFrameSize`, `maxMessageSize` or the fragment bound (1009). */
 export class MessageTooLargeError extends LimitError<typeof ErrorCode.MessageTooLarge> {

@@ -16,7 +16,8 @@
  *
  * `decodeFrame` is the one-shot form for the low-level API: one whole frame out of a buffer.
  */
-import { type ConnectionFailure, InvalidArgumentError, MessageTooLargeError, type ProtocolError, violation } from './errors.js';
+import { type ConnectionFailure, InvalidArgumentError, MessageTooLargeError, type ProtocolError } from './errors.js';
+import { violation } from './failure-errors.js';
 import { Failures } from './failures.js';
 import type { Frame } from './frame.js';
 import { DEFAULT_MAX_FRAME_SIZE, MAX_CONTROL_PAYLOAD } from './limits.js';

@@ -12,7 +12,8 @@
 import { checkClosePayload, encodeClosePayload, isValidCloseCode } from './close.js';
 import { CLOSED, CLOSED_ENDED, CLOSING_BY_PEER, CLOSING_BY_US, closeResultOf, closeStateName, FAILED, OPEN, readyStateOf, TERMINATED, type CloseResult, type CloseState, type Ending } from './close-state.js';
 import type { ConnectionHandler, ReadyState } from './connection.js';
-import { type ConnectionFailure, InvalidArgumentError, ProtocolError, violation } from './errors.js';
+import { type ConnectionFailure, InvalidArgumentError, ProtocolError } from './errors.js';
+import { violation } from './failure-errors.js';
 import { failureReason, Failures } from './failures.js';
 import { FrameParser, type FrameParserListener } from './frame-parser.js';
 import type { FrameWriter } from './frame-writer.js';

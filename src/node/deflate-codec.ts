@@ -17,7 +17,8 @@
  */
 import zlib from 'node:zlib';
 import type { ExtensionHook, Role } from '../core/connection.js';
-import { ConnectionNotOpenError, InvalidArgumentError, MessageTooLargeError, violation } from '../core/errors.js';
+import { ConnectionNotOpenError, InvalidArgumentError, MessageTooLargeError } from '../core/errors.js';
+import { violation } from '../core/failure-errors.js';
 import { Failures } from '../core/failures.js';
 import { DEFLATE_RSV, PERMESSAGE_DEFLATE, type DeflateParams } from '../core/permessage-deflate.js';
 import type { MessageCodec } from './message-codec.js';

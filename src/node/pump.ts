@@ -12,7 +12,8 @@
  * SocketDriver (driver.ts) is built on this class; a connection is still one object.
  */
 import type { Duplex } from 'node:stream';
-import { type ConnectionFailure, isConnectionFailure, ProtocolError, violation } from '../core/errors.js';
+import { type ConnectionFailure, ProtocolError } from '../core/errors.js';
+import { isConnectionFailure, violation } from '../core/failure-errors.js';
 import { Failures } from '../core/failures.js';
 import { ConnectionTimers, type TimerSettings } from './connection-timers.js';
 import type { MessageCodec } from './message-codec.js';

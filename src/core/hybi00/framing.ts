@@ -10,7 +10,8 @@
  * as UTF-8 as it arrives, and neither a sentinel-delimited frame nor a length claimed for a
  * discarded one may exceed `maxMessageSize`, so a peer cannot make it hold or skip without end.
  */
-import { type ConnectionFailure, MessageTooLargeError, violation } from '../errors.js';
+import { type ConnectionFailure, MessageTooLargeError } from '../errors.js';
+import { violation } from '../failure-errors.js';
 import { Utf8Validator } from '../utf8.js';
 import { Failures } from '../failures.js';
 
