@@ -49,7 +49,8 @@ function feed(input: Uint8Array, options: Partial<ConnectionOptions> = {}): Fail
     protocolError: (error) => void errors.push(error),
   };
   const conn = new Connection({ role: 'server', ...options }, handler);
-  conn.receive(input.slice());
+  // A copy: the core unmasks in place, and Buffer's slice() is a view, not a copy.
+  conn.receive(new Uint8Array(input));
   assert.equal(errors.length, 1, 'the connection failed once');
   const frame = decodeFrame(Buffer.concat(output));
   assert.ok(frame !== null && frame.frame.opcode === 0x8, 'a close frame was written');
