@@ -4,17 +4,7 @@
  * `import { WebSocket } from 'hybi/browser'`.
  */
 export { BrowserWebSocket as WebSocket, CloseEvent, ErrorEvent } from './api/browser-websocket.js';
-export type {
-  BinaryType,
-  BrowserEventInit,
-  BrowserEventListener,
-  BrowserListenerOptions,
-  BrowserSendData,
-  BrowserWebSocketEventMap,
-  BrowserWebSocketInit,
-  CloseEventInit,
-  ErrorEventInit,
-} from './api/browser-websocket.js';
+export type * from './api/browser-types.js';
 // The browser's streams API for WebSockets under its browser name (issue 21).
 export { WebSocketStream } from './api/websocket-stream.js';
 export type { WebSocketCloseInfo, WebSocketOpenInfo, WebSocketStreamOptions } from './api/websocket-stream.js';

@@ -13,7 +13,7 @@ import type { UpgradeAcceptance } from './upgrade-pipeline.js';
 import { WebSocket, type MessageCodec } from './websocket.js';
 
 /** What only the transport knows about the new connection. */
-export type TransportFacts = Pick<ConnectionInit, 'head' | 'version' | 'transport'>;
+type TransportFacts = Pick<ConnectionInit, 'head' | 'version' | 'transport'>;
 
 /** The server-role WebSocket over `stream` for an accepted request, with the hook's data set. */
 export function acceptedWebSocket(

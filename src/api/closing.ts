@@ -19,7 +19,8 @@ import type { Duplex } from 'node:stream';
 import { encodeClosePayload } from '../core/close.js';
 import { CloseCode } from '../core/close-code.js';
 import type { Role } from '../core/connection.js';
-import { ConnectionClosedError, ConnectionNotOpenError, ProtocolError } from '../core/errors.js';
+import { type ConnectionFailure, ConnectionClosedError, ConnectionNotOpenError } from '../core/errors.js';
+import { isConnectionFailure } from '../core/failure-errors.js';
 import { CloseTimeoutError, SendBufferFullError } from '../node/errors.js';
 import { errorChannel, publishClose, publishError } from '../node/diagnostics.js';
 import {
@@ -281,7 +282,7 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
   }
 
   /** @internal */
-  [onProtocolError](error: ProtocolError): void {
+  [onProtocolError](error: ConnectionFailure): void {
     publishError(this, this.role, error);
     // A full send buffer is reported by the send() that found it (its promise rejects), like the
     // other bounds on a peer that went quiet; 'error' only when asked for.
@@ -316,7 +317,7 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
 
     // Expected endings are 'error' events only when asked for (propagateErrors). A protocol
     // error was reported when it happened; terminate() is the user's own doing.
-    if (this.options.propagateErrors && !this.#errorReported && !this.#terminated && !result.wasClean && !(result.error instanceof ProtocolError)) {
+    if (this.options.propagateErrors && !this.#errorReported && !this.#terminated && !result.wasClean && !isConnectionFailure(result.error)) {
       this.emitError(endingError(result));
     }
 
@@ -327,7 +328,7 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
       else settle.resolve({ code: result.code, reason: result.reason });
     }
     // A protocol error was published when it happened ([onProtocolError]).
-    if (result.error !== null && !(result.error instanceof ProtocolError)) publishError(this, this.role, result.error);
+    if (result.error !== null && !isConnectionFailure(result.error)) publishError(this, this.role, result.error);
     const driver = this.driver;
     publishClose(this, this.role, result.code, result.reason, result.wasClean, driver.closedBy, driver.openedAt);
     this.safeEmit('close', result.code, result.reason);

@@ -109,9 +109,10 @@ export class BrokerError extends WebSocketError<typeof ErrorCode.Broker> {
  * }
  * ```
  *
- * A parent class appears with only its own codes (a ProtocolError whose code is
- * 'ERR_MESSAGE_TOO_LARGE' is always a MessageTooLargeError), so each case sees one class and a
- * misspelt code does not compile.
+ * A parent class appears with only its own codes (a ConnectionClosedError whose code is
+ * 'ERR_CONNECTION_NOT_OPEN' is always a ConnectionNotOpenError; ProtocolError carries one code per
+ * violation, LimitError is abstract and appears as its subclasses), so each case sees one class
+ * and a misspelt code does not compile.
  */
 export type HybiError =
   | HandshakeError
@@ -119,7 +120,7 @@ export type HybiError =
   | ConnectError
   | ConnectionClosedError<typeof ErrorCode.ConnectionClosed>
   | ConnectionNotOpenError
-  | ProtocolError<typeof ErrorCode.Protocol | typeof ErrorCode.InvalidUTF8>
+  | ProtocolError
   | MessageTooLargeError
   | MessageTimeoutError
   | SendBufferFullError

@@ -29,10 +29,10 @@ import {
 import { WebSocket } from './websocket.js';
 
 /** The hybi-00 handshake's facts: the common ones plus the keys' numbers for the answer. */
-export type Hybi00Facts = Extract<Hybi00RequestCheck, { ok: true }>;
+type Hybi00Facts = Extract<Hybi00RequestCheck, { ok: true }>;
 
 /** Step 3 for hybi-00: the draft's request rules (the shared ones as RFC 6455's, then both keys); 400 otherwise. */
-export function checkHybi00Handshake(input: UpgradeInput<Hybi00Facts>): Hybi00Facts | HttpRefusal {
+function checkHybi00Handshake(input: UpgradeInput<Hybi00Facts>): Hybi00Facts | HttpRefusal {
   const check = checkHybi00Request({
     method: input.method,
     httpVersion: input.httpVersion,

@@ -27,17 +27,7 @@ export type { Fragment } from './fragment-reader.js';
 export type { FragmentSizer } from './fragment-size.js';
 export type { CloseOptions, ReceiveOptions } from './websocket.js';
 export { BrowserWebSocket, CloseEvent, ErrorEvent } from './browser-websocket.js';
-export type {
-  BinaryType,
-  BrowserEventInit,
-  BrowserEventListener,
-  BrowserListenerOptions,
-  BrowserSendData,
-  BrowserWebSocketEventMap,
-  BrowserWebSocketInit,
-  CloseEventInit,
-  ErrorEventInit,
-} from './browser-websocket.js';
+export type * from './browser-types.js';
 export {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_FRAGMENT_SIZE,

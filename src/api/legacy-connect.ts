@@ -19,7 +19,7 @@ import type { WebSocketURL } from './url.js';
 import { WebSocket } from './websocket.js';
 
 /** What the hybi-00 handshake needs of connect()'s resolved options. */
-export interface Hybi00ConnectSettings {
+interface Hybi00ConnectSettings {
   protocols: string[];
   headers: Record<string, string | readonly string[]>;
   origin: string | undefined;

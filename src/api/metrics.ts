@@ -8,7 +8,7 @@
  * snapshot in the Prometheus text exposition format, version 0.0.4, without any dependency.
  */
 import type { Duplex } from 'node:stream';
-import { ProtocolError } from '../core/errors.js';
+import { isConnectionFailure } from '../core/failure-errors.js';
 import type { HttpRefusal } from '../core/handshake.js';
 import { DeflateCodec } from '../node/deflate-codec.js';
 import { closedByName, publishReject, refusalReason } from '../node/diagnostics.js';
@@ -179,7 +179,7 @@ export class ServerMetrics {
     const result = connectionInternals.closeResult(ws);
     if (result === null) return;
     if (result.wasClean) this.#closed.clean++;
-    else if (result.error instanceof ProtocolError) this.#closed.failed++;
+    else if (isConnectionFailure(result.error)) this.#closed.failed++;
     else this.#closed.abnormal++;
     this.#closedBy[closedByName(connectionInternals.driver(ws).closedBy)]++;
     this.#closeCodes.set(result.code, (this.#closeCodes.get(result.code) ?? 0) + 1);

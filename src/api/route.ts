@@ -53,7 +53,7 @@ export type RouteParams<P extends RoutePattern> = P extends string
 export type RoutePattern = string | RegExp;
 
 /** A compiled pattern: returns the match for a path, or null. */
-export type PathMatcher = (path: string, query: URLSearchParams) => RouteMatch | null;
+type PathMatcher = (path: string, query: URLSearchParams) => RouteMatch | null;
 
 /**
  * The path and query of a request target (RFC 7230 section 5.3): origin-form ('/a?b') or
@@ -196,7 +196,7 @@ export interface Route {
 }
 
 /** The route a request target found, or none (a server without routes accepts every path). */
-export interface RouteLookup {
+interface RouteLookup {
   readonly route: Route | undefined;
   readonly match: RouteMatch;
 }

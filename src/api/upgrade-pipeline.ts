@@ -182,7 +182,7 @@ export interface UpgradeAcceptance {
 export const ABANDONED = Symbol('abandoned');
 
 /** What the transport tells askAcceptHooks about its stream while hooks run. */
-export interface HandshakeWatch {
+interface HandshakeWatch {
   /** True once the answer is no longer wanted (the client is gone, or the handshake timed out). */
   readonly abandoned: boolean;
 }
@@ -193,7 +193,7 @@ export function isRefusal(value: object): value is HttpRefusal {
 }
 
 /** Step 1: a closing server or a full one refuses with 503 and asks the client to retry later. */
-export function checkCapacity(server: UpgradeServer): HttpRefusal | null {
+function checkCapacity(server: UpgradeServer): HttpRefusal | null {
   if (server.closing) return shuttingDown();
   if (server.connectionCount > server.options.maxConnections) return tooManyConnections();
   return null;
@@ -226,7 +226,7 @@ function isCrossOrigin(facts: HandshakeFacts): boolean {
  * A listed origin is enforced before any hook; without a list, a hook decides, and without
  * either only pages of the host the request was sent to get in (as gorilla/websocket does).
  */
-export function checkOrigin(facts: HandshakeFacts, crossOrigin: boolean, hooked: boolean, options: ResolvedServerOptions): HttpRefusal | null {
+function checkOrigin(facts: HandshakeFacts, crossOrigin: boolean, hooked: boolean, options: ResolvedServerOptions): HttpRefusal | null {
   const allowed = options.allowedOrigins;
   if (facts.origin === undefined || allowed === '*') return null;
   if (allowed === null ? crossOrigin && !hooked : !allowed.has(facts.origin.toLowerCase())) {
@@ -239,7 +239,7 @@ export function checkOrigin(facts: HandshakeFacts, crossOrigin: boolean, hooked:
  * Step 6: the subprotocol, by the route's (else the server's) preference; undefined for none,
  * which is a refusal (400) only where the route requires one.
  */
-export function chooseProtocol(facts: HandshakeFacts, route: Route | undefined, options: ResolvedServerOptions): string | undefined | HttpRefusal {
+function chooseProtocol(facts: HandshakeFacts, route: Route | undefined, options: ResolvedServerOptions): string | undefined | HttpRefusal {
   const preference = route?.options.protocols ?? options.protocols ?? [];
   const protocol = selectProtocol(preference, facts.protocols);
   if (protocol === undefined && (route?.options.requireProtocol ?? options.requireProtocol)) {

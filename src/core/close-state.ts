@@ -29,7 +29,7 @@ export interface CloseResult {
   readonly reason: string;
   /** True when both close frames were exchanged (RFC 6455 section 7.1.5). */
   readonly wasClean: boolean;
-  /** Why it ended, when not by a clean handshake: the ProtocolError we failed with, the transport's error, or null. */
+  /** Why it ended, when not by a clean handshake: the ProtocolError or LimitError we failed with, the transport's error, or null. */
   readonly error: Error | null;
 }
 

@@ -2,7 +2,9 @@
  * Close codes and the close frame payload (RFC 6455 sections 5.5.1 and 7.4): an optional 2-byte
  * big-endian status code followed by an optional UTF-8 reason, 125 bytes at most in all.
  */
-import { ErrorCode, InvalidArgumentError, ProtocolError } from './errors.js';
+import { InvalidArgumentError, ProtocolError } from './errors.js';
+import { violation } from './failure-errors.js';
+import { Failures } from './failures.js';
 import { CloseCode } from './close-code.js';
 import { MAX_CLOSE_REASON, MAX_CONTROL_PAYLOAD } from './limits.js';
 import { decodeUtf8, encodeUtf8, isValidUtf8 } from './utf8.js';
@@ -54,17 +56,17 @@ export function checkClosePayload(bytes: Uint8Array): { code: number; reason: st
   const n = bytes.length;
   if (n === 0) return { code: CloseCode.NoStatusReceived, reason: '' };
   // Section 5.5.1: a body, if present, MUST start with a 2-byte code, so 1 byte is malformed.
-  if (n === 1) return new ProtocolError('close frame payload of 1 byte', CloseCode.ProtocolError);
+  if (n === 1) return violation(Failures.invalidClosePayload, 'close frame payload of 1 byte');
   // Section 5.5: control frame payloads MUST be 125 bytes or less (the parser normally catches it).
-  if (n > MAX_CONTROL_PAYLOAD) return new ProtocolError(`close frame payload of ${n} bytes`, CloseCode.ProtocolError);
+  if (n > MAX_CONTROL_PAYLOAD) return violation(Failures.invalidControlPayloadLength, `close frame payload of ${n} bytes`);
   const code = (bytes[0]! << 8) | bytes[1]!;
   // Section 7.4: receiving a code that may not be sent is a protocol error.
-  if (!isValidCloseCode(code)) return new ProtocolError(`invalid close code ${code}`, CloseCode.ProtocolError);
+  if (!isValidCloseCode(code)) return violation(Failures.invalidCloseCode, `invalid close code ${code}`);
   if (n === 2) return { code, reason: '' };
   const reasonBytes = bytes.subarray(2);
   // Section 5.5.1: the reason is UTF-8; section 8.1: invalid UTF-8 fails the connection with 1007.
   if (!isValidUtf8(reasonBytes)) {
-    return new ProtocolError('close reason is not valid UTF-8', CloseCode.InvalidPayload, ErrorCode.InvalidUTF8);
+    return violation(Failures.invalidUtf8, 'close reason is not valid UTF-8');
   }
   return { code, reason: decodeUtf8(reasonBytes) };
 }

@@ -25,7 +25,7 @@ import { maskWordInto } from './mask.js';
 import type { MessageAssembler } from './message-assembler.js';
 import { Opcode } from './opcode.js';
 import { checkPreparedFrame, type PreparedFrame } from './prepared-frame.js';
-import type { ProtocolError } from './errors.js';
+import type { ConnectionFailure } from './errors.js';
 
 /** Which end of the connection this is; it decides masking (RFC 6455 section 5.3). */
 export type Role = 'client' | 'server';
@@ -150,12 +150,12 @@ export interface ConnectionHandler {
    */
   holdCloseReply?(): boolean;
   /**
-   * The peer broke the protocol or a limit. The core has already queued a close frame with
-   * `error.closeCode` (unless it had sent one before), moved to 'closing', and will ignore all
-   * further input; `closed` is now true, so the driver may end the transport. Messages that were
+   * The peer broke the protocol (a ProtocolError) or made us reach a limit (a LimitError). The
+   * core has already queued a close frame with `error.closeCode` (unless it had sent one before),
+   * moved to 'closing', and will ignore all further input; `closed` is now true, so the driver may end the transport. Messages that were
    * complete before the bad byte have been delivered first. Called at most once.
    */
-  protocolError(error: ProtocolError): void;
+  protocolError(error: ConnectionFailure): void;
   /**
    * A message whose first frame carried an extension's RSV bits is complete; `data` is its payload
    * as received (e.g. compressed, at most maxMessageSize bytes) and `rsv` the first frame's RSV

@@ -6,7 +6,10 @@
  */
 import { Failures } from './failures.js';
 
-/** Stable string codes, one per error class (ProtocolError also names the kind of violation). */
+/**
+ * Stable string codes: one per error class, and for ProtocolError one per kind of violation the
+ * peer committed (each with its close code and reason in the failure table, core/failures.ts).
+ */
 export const ErrorCode = {
   Handshake: 'ERR_HANDSHAKE',
   InvalidURL: 'ERR_INVALID_URL',
@@ -14,7 +17,20 @@ export const ErrorCode = {
   ConnectionClosed: 'ERR_CONNECTION_CLOSED',
   ConnectionNotOpen: 'ERR_CONNECTION_NOT_OPEN',
   Protocol: 'ERR_PROTOCOL',
+  // The receive-side violations (ProtocolError), one code per rule the peer broke.
+  InvalidOpcode: 'ERR_INVALID_OPCODE',
+  UnexpectedRsv: 'ERR_UNEXPECTED_RSV',
+  InvalidControlPayloadLength: 'ERR_INVALID_CONTROL_PAYLOAD_LENGTH',
+  FragmentedControlFrame: 'ERR_FRAGMENTED_CONTROL_FRAME',
+  ExpectedMask: 'ERR_EXPECTED_MASK',
+  UnexpectedMask: 'ERR_UNEXPECTED_MASK',
+  InvalidPayloadLength: 'ERR_INVALID_PAYLOAD_LENGTH',
+  UnexpectedContinuation: 'ERR_UNEXPECTED_CONTINUATION',
+  ExpectedContinuation: 'ERR_EXPECTED_CONTINUATION',
+  InvalidClosePayload: 'ERR_INVALID_CLOSE_PAYLOAD',
+  InvalidCloseCode: 'ERR_INVALID_CLOSE_CODE',
   InvalidUTF8: 'ERR_INVALID_UTF8',
+  InvalidCompressedData: 'ERR_INVALID_COMPRESSED_DATA',
   MessageTooLarge: 'ERR_MESSAGE_TOO_LARGE',
   PongMismatch: 'ERR_PONG_MISMATCH',
   PingTimeout: 'ERR_PING_TIMEOUT',
@@ -37,10 +53,28 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 /** The codes a ConnectionClosedError (or its subclass ConnectionNotOpenError) carries. */
 export type ConnectionClosedCode = typeof ErrorCode.ConnectionClosed | typeof ErrorCode.ConnectionNotOpen;
 
-/** The codes a ProtocolError (or one of its subclasses) carries. */
+/**
+ * The codes a ProtocolError carries: one per kind of violation, and ERR_PROTOCOL for a failure
+ * while handling the peer's input that no rule names (a listener or an extension failed: 1011).
+ */
 export type ProtocolErrorCode =
   | typeof ErrorCode.Protocol
+  | typeof ErrorCode.InvalidOpcode
+  | typeof ErrorCode.UnexpectedRsv
+  | typeof ErrorCode.InvalidControlPayloadLength
+  | typeof ErrorCode.FragmentedControlFrame
+  | typeof ErrorCode.ExpectedMask
+  | typeof ErrorCode.UnexpectedMask
+  | typeof ErrorCode.InvalidPayloadLength
+  | typeof ErrorCode.UnexpectedContinuation
+  | typeof ErrorCode.ExpectedContinuation
+  | typeof ErrorCode.InvalidClosePayload
+  | typeof ErrorCode.InvalidCloseCode
   | typeof ErrorCode.InvalidUTF8
+  | typeof ErrorCode.InvalidCompressedData;
+
+/** The codes a LimitError (one of its subclasses) carries. */
+export type LimitErrorCode =
   | typeof ErrorCode.MessageTooLarge
   | typeof ErrorCode.MessageTimeout
   | typeof ErrorCode.KeepaliveTimeout
@@ -91,9 +125,12 @@ export class ConnectionNotOpenError extends ConnectionClosedError<typeof ErrorCo
   }
 }
 
-/** The peer broke RFC 6455 (or an extension's rules); the connection was failed with `closeCode`. */
+/**
+ * The peer broke RFC 6455 (or an extension's rules); the connection was failed with `closeCode`.
+ * `code` names the rule (ERR_INVALID_OPCODE, ERR_EXPECTED_MASK, ...: docs/errors.md).
+ */
 export class ProtocolError<C extends ProtocolErrorCode = ProtocolErrorCode> extends WebSocketError<C> {
-  /** The close code sent to the peer: 1002, 1003, 1007, 1008, 1009, 1010 or 1011. */
+  /** The close code sent to the peer: 1002, 1007 or 1011 (see the failure table). */
   readonly closeCode: number;
 
   constructor(message: string, closeCode: number = Failures.protocol.closeCode, code: C = ErrorCode.Protocol as C) {
@@ -102,13 +139,35 @@ export class ProtocolError<C extends ProtocolErrorCode = ProtocolErrorCode> exte
   }
 }
 
+/**
+ * The peer made us reach a bound of our own (a size, a time, a buffer), and the connection was
+ * failed with `closeCode`. Not a ProtocolError: the peer may have broken no rule of RFC 6455,
+ * it only asked more than this endpoint was configured to give. Each subclass lives in the layer
+ * that raises it (MessageTooLargeError here, the timeouts and the send buffer in node/errors.ts).
+ */
+export abstract class LimitError<C extends LimitErrorCode = LimitErrorCode> extends WebSocketError<C> {
+  /** The close code sent to the peer: 1008, 1009 or 1011 (see the failure table). */
+  readonly closeCode: number;
+
+  constructor(code: C, message: string, closeCode: number) {
+    super(code, message);
+    this.closeCode = closeCode;
+  }
+}
+
+/**
+ * What a connection is failed with (RFC 6455 section 7.1.7): the peer broke a rule, or made us
+ * reach a bound of our own. Either carries the close code sent.
+ */
+export type ConnectionFailure = ProtocolError | LimitError;
+
 /** A frame or message exceeded `maxFrameSize`, `maxMessageSize` or the fragment bound (1009). */
-export class MessageTooLargeError extends ProtocolError<typeof ErrorCode.MessageTooLarge> {
+export class MessageTooLargeError extends LimitError<typeof ErrorCode.MessageTooLarge> {
   /** The limit that was exceeded, in bytes (or fragments). */
   readonly limit: number;
 
   constructor(message: string, limit: number) {
-    super(message, Failures.messageTooLarge.closeCode, ErrorCode.MessageTooLarge);
+    super(ErrorCode.MessageTooLarge, message, Failures.messageTooLarge.closeCode);
     this.limit = limit;
   }
 }

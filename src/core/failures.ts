@@ -32,19 +32,31 @@ export interface FailureKind {
 export const REASON_MESSAGE = 'message';
 
 /**
- * Every kind of failure, by name. Several kinds may share an error code (a ProtocolError is the
- * class of many violations); each kind has one close code.
+ * Every kind of failure, by name. Each receive-side violation has its own code; a code may still
+ * stand for several kinds where the close code differs (ERR_PROTOCOL: 1002 or 1011).
  */
 export const Failures = {
   // The peer broke RFC 6455 (section 7.4.1: 1002 for a protocol error, 1007 for data that is not
-  // what its type says).
-  protocol: { code: 'ERR_PROTOCOL', closeCode: CloseCode.ProtocolError, reason: '' },
-  invalidUtf8: { code: 'ERR_INVALID_UTF8', closeCode: CloseCode.InvalidPayload, reason: '' },
-  invalidCompressedData: { code: 'ERR_PROTOCOL', closeCode: CloseCode.InvalidPayload, reason: '' },
+  // what its type says). One kind per rule, so that a log, a metric or a test can tell which rule
+  // was broken, and the peer's developer reads which in our close frame's reason.
+  protocol: { code: 'ERR_PROTOCOL', closeCode: CloseCode.ProtocolError, reason: 'protocol error' },
+  invalidOpcode: { code: 'ERR_INVALID_OPCODE', closeCode: CloseCode.ProtocolError, reason: 'reserved opcode' },
+  unexpectedRsv: { code: 'ERR_UNEXPECTED_RSV', closeCode: CloseCode.ProtocolError, reason: 'RSV bits not allowed on this frame' },
+  invalidControlPayloadLength: { code: 'ERR_INVALID_CONTROL_PAYLOAD_LENGTH', closeCode: CloseCode.ProtocolError, reason: 'control frame payload over 125 bytes' },
+  fragmentedControlFrame: { code: 'ERR_FRAGMENTED_CONTROL_FRAME', closeCode: CloseCode.ProtocolError, reason: 'fragmented control frame' },
+  expectedMask: { code: 'ERR_EXPECTED_MASK', closeCode: CloseCode.ProtocolError, reason: 'client frame not masked' },
+  unexpectedMask: { code: 'ERR_UNEXPECTED_MASK', closeCode: CloseCode.ProtocolError, reason: 'server frame masked' },
+  invalidPayloadLength: { code: 'ERR_INVALID_PAYLOAD_LENGTH', closeCode: CloseCode.ProtocolError, reason: '64-bit payload length with its top bit set' },
+  unexpectedContinuation: { code: 'ERR_UNEXPECTED_CONTINUATION', closeCode: CloseCode.ProtocolError, reason: 'continuation frame without a message' },
+  expectedContinuation: { code: 'ERR_EXPECTED_CONTINUATION', closeCode: CloseCode.ProtocolError, reason: 'new message inside a fragmented one' },
+  invalidClosePayload: { code: 'ERR_INVALID_CLOSE_PAYLOAD', closeCode: CloseCode.ProtocolError, reason: 'close frame payload of 1 byte' },
+  invalidCloseCode: { code: 'ERR_INVALID_CLOSE_CODE', closeCode: CloseCode.ProtocolError, reason: 'invalid close code' },
+  invalidUtf8: { code: 'ERR_INVALID_UTF8', closeCode: CloseCode.InvalidPayload, reason: 'invalid UTF-8' },
+  invalidCompressedData: { code: 'ERR_INVALID_COMPRESSED_DATA', closeCode: CloseCode.InvalidPayload, reason: 'invalid compressed data' },
   // Something failed on our side while handling the peer's input (a listener threw, an extension
-  // failed): 1011, "an unexpected condition".
+  // failed): 1011, "an unexpected condition". No reason: the details are ours, not the peer's.
   internal: { code: 'ERR_PROTOCOL', closeCode: CloseCode.InternalError, reason: '' },
-  // Our own bounds, which the peer made us reach.
+  // Our own bounds, which the peer made us reach (LimitError, not ProtocolError).
   messageTooLarge: { code: 'ERR_MESSAGE_TOO_LARGE', closeCode: CloseCode.MessageTooBig, reason: REASON_MESSAGE },
   messageTimeout: { code: 'ERR_MESSAGE_TIMEOUT', closeCode: CloseCode.PolicyViolation, reason: '' },
   sendBufferFull: { code: 'ERR_SEND_BUFFER_FULL', closeCode: CloseCode.PolicyViolation, reason: '' },

@@ -11,11 +11,13 @@
  * Every rule that can be checked from a header alone is checked here, before any payload byte is
  * accepted; rules about sequences of frames (fragmentation, message size) belong to the
  * connection. The parser never throws on input: a violation is reported once as a ProtocolError
- * value, and all later input is ignored.
+ * value whose code names the rule (a frame over maxFrameSize as a MessageTooLargeError), and all
+ * later input is ignored.
  *
  * `decodeFrame` is the one-shot form for the low-level API: one whole frame out of a buffer.
  */
-import { InvalidArgumentError, MessageTooLargeError, ProtocolError } from './errors.js';
+import { type ConnectionFailure, InvalidArgumentError, MessageTooLargeError, type ProtocolError } from './errors.js';
+import { violation } from './failure-errors.js';
 import { Failures } from './failures.js';
 import type { Frame } from './frame.js';
 import { DEFAULT_MAX_FRAME_SIZE, MAX_CONTROL_PAYLOAD } from './limits.js';
@@ -70,7 +72,7 @@ export interface FrameParserListener {
    */
   onPayload(data: Uint8Array, end: boolean, mask: number): void;
   /** The input broke a rule; the error carries the close code. No call follows. */
-  onError(error: ProtocolError): void;
+  onError(error: ConnectionFailure): void;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -95,10 +97,6 @@ const SMALL_UNMASK = 64;
 /** `rsvBits` value of a direct decodeFrame call that names no extension: RSV bits are reported, not judged. */
 const ANY_RSV = -1;
 
-function protocolError(message: string): ProtocolError {
-  return new ProtocolError(message, Failures.protocol.closeCode);
-}
-
 /**
  * The checks that need only the first two header bytes, in a fixed order so that every split of
  * the input reports the same error. Returns null when the bytes are acceptable.
@@ -106,26 +104,26 @@ function protocolError(message: string): ProtocolError {
 function checkFirstBytes(b0: number, b1: number, rsvBits: number, expectMask: number): ProtocolError | null {
   const opcode = b0 & 0x0f;
   // Section 5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved; an unknown one MUST fail the connection.
-  if ((opcode > 0x2 && opcode < 0x8) || opcode > 0xa) return protocolError(`reserved opcode 0x${opcode.toString(16)}`);
+  if ((opcode > 0x2 && opcode < 0x8) || opcode > 0xa) return violation(Failures.invalidOpcode, `reserved opcode 0x${opcode.toString(16)}`);
   const rsv = b0 & 0x70;
   if (rsv !== 0 && rsvBits !== ANY_RSV) {
     // Section 5.2: RSV bits MUST be 0 unless an extension defines them; the receiver MUST fail otherwise.
-    if ((rsv & ~rsvBits) !== 0) return protocolError(`RSV bits 0x${rsv.toString(16)} set without an extension claiming them`);
+    if ((rsv & ~rsvBits) !== 0) return violation(Failures.unexpectedRsv, `RSV bits 0x${rsv.toString(16)} set without an extension claiming them`);
     // RFC 7692 section 6: extension bits belong on the first frame of a data message only, never
     // on control frames or continuations (an endpoint MUST fail the connection otherwise).
-    if (opcode === 0 || opcode >= 0x8) return protocolError('RSV bits set on a control or continuation frame');
+    if (opcode === 0 || opcode >= 0x8) return violation(Failures.unexpectedRsv, 'RSV bits set on a control or continuation frame');
   }
   if (opcode >= 0x8) {
     // Section 5.5: control frames MUST have a payload of 125 bytes or less...
-    if ((b1 & 0x7f) > MAX_CONTROL_PAYLOAD) return protocolError('control frame payload over 125 bytes');
+    if ((b1 & 0x7f) > MAX_CONTROL_PAYLOAD) return violation(Failures.invalidControlPayloadLength, 'control frame payload over 125 bytes');
     // ...and MUST NOT be fragmented.
-    if ((b0 & 0x80) === 0) return protocolError('fragmented control frame');
+    if ((b0 & 0x80) === 0) return violation(Failures.fragmentedControlFrame, 'fragmented control frame');
   }
   const masked = (b1 & 0x80) !== 0 ? 1 : 0;
   if (expectMask !== -1 && masked !== expectMask) {
     // Section 5.1: a server MUST close the connection on an unmasked frame, and a client MUST close
     // it on a masked frame (close code 1002, section 7.4.1).
-    return protocolError(masked === 1 ? 'masked frame from the server' : 'unmasked frame from the client');
+    return masked === 1 ? violation(Failures.unexpectedMask, 'masked frame from the server') : violation(Failures.expectedMask, 'unmasked frame from the client');
   }
   return null;
 }
@@ -155,9 +153,9 @@ function readLength(buf: Uint8Array, off: number): number {
   return high * TWO_POW_32 + low;
 }
 
-function checkLength(length: number, maxFrameSize: number): ProtocolError | null {
+function checkLength(length: number, maxFrameSize: number): ConnectionFailure | null {
   // Section 5.2: the most significant bit of a 64-bit length MUST be 0.
-  if (length === -1) return protocolError('64-bit payload length with the most significant bit set');
+  if (length === -1) return violation(Failures.invalidPayloadLength, '64-bit payload length with the most significant bit set');
   // Section 10.4: an endpoint may refuse frames too large for it; 1009 says so (section 7.4.1).
   if (length > maxFrameSize) return new MessageTooLargeError(`frame of more than ${maxFrameSize} bytes (maxFrameSize)`, maxFrameSize);
   return null;
@@ -373,7 +371,7 @@ export class FrameParser {
     }
   }
 
-  private fail(error: ProtocolError): void {
+  private fail(error: ConnectionFailure): void {
     this.stop();
     this.listener.onError(error);
   }
@@ -550,7 +548,7 @@ export type DecodeFrameOptions = FrameParserOptions;
  * Decodes one whole frame from the start of `bytes` (the low-level API). Returns null when
  * `bytes` holds only part of a frame, else the frame and the number of bytes it took. The input
  * is never modified: a masked payload is returned unmasked in a copy, an unmasked one as a view
- * of `bytes`. Throws ProtocolError (1002) for a malformed header (reserved opcode, a control
+ * of `bytes`. Throws ProtocolError (1002, `code` naming the rule) for a malformed header (reserved opcode, a control
  * frame over 125 bytes or fragmented, a 64-bit length with its top bit set, masking wrong for
  * `options.role`, RSV bits `options.rsvBits` does not allow) and MessageTooLargeError (1009) for a
  * length over `options.maxFrameSize` (default: no limit); rules that span several frames

@@ -12,7 +12,8 @@
 import { checkClosePayload, encodeClosePayload, isValidCloseCode } from './close.js';
 import { CLOSED, CLOSED_ENDED, CLOSING_BY_PEER, CLOSING_BY_US, closeResultOf, closeStateName, FAILED, OPEN, readyStateOf, TERMINATED, type CloseResult, type CloseState, type Ending } from './close-state.js';
 import type { ConnectionHandler, ReadyState } from './connection.js';
-import { ErrorCode, InvalidArgumentError, ProtocolError } from './errors.js';
+import { type ConnectionFailure, InvalidArgumentError, ProtocolError } from './errors.js';
+import { violation } from './failure-errors.js';
 import { failureReason, Failures } from './failures.js';
 import { FrameParser, type FrameParserListener } from './frame-parser.js';
 import type { FrameWriter } from './frame-writer.js';
@@ -40,7 +41,7 @@ function closeReason(message: string): string {
 
 function invalidUtf8(): ProtocolError {
   // Section 8.1: text that is not valid UTF-8 MUST fail the connection; section 7.4.1: 1007.
-  return new ProtocolError('text message is not valid UTF-8', Failures.invalidUtf8.closeCode, ErrorCode.InvalidUTF8);
+  return violation(Failures.invalidUtf8, 'text message is not valid UTF-8');
 }
 
 /**
@@ -237,7 +238,7 @@ export abstract class FrameSequence implements FrameParserListener {
    * (unless one was sent), input ignored from now on, memory of a partial message freed, and
    * `handler.protocolError(error)`. Does nothing once failed or closed. Never throws.
    */
-  failConnection(error: ProtocolError): void {
+  failConnection(error: ConnectionFailure): void {
     try {
       this.fail(error);
     } catch (cause) {
@@ -276,11 +277,11 @@ export abstract class FrameSequence implements FrameParserListener {
     if (opcode === Opcode.Continuation) {
       // Section 5.4: a continuation frame only continues a fragmented message; without one to
       // continue the endpoint MUST fail the connection (1002, section 7.4.1).
-      if (assembler.mode === NO_MESSAGE) return this.fail(new ProtocolError('continuation frame without a message to continue', Failures.protocol.closeCode));
+      if (assembler.mode === NO_MESSAGE) return this.fail(violation(Failures.unexpectedContinuation, 'continuation frame without a message to continue'));
     } else {
       // Section 5.4: the fragments of one message MUST NOT be interleaved with another message's,
       // so a text or binary frame inside a fragmented message fails the connection (1002).
-      if (assembler.mode !== NO_MESSAGE) return this.fail(new ProtocolError('new data frame inside a fragmented message', Failures.protocol.closeCode));
+      if (assembler.mode !== NO_MESSAGE) return this.fail(violation(Failures.expectedContinuation, 'new data frame inside a fragmented message'));
       assembler.begin(opcode === Opcode.Text, rsv, this.streaming);
     }
     const error = assembler.frameHeader(fin, length);
@@ -324,7 +325,7 @@ export abstract class FrameSequence implements FrameParserListener {
   }
 
   /** FrameParserListener.onError, for the connection's own parser only: the header broke a rule. */
-  onError(error: ProtocolError): void {
+  onError(error: ConnectionFailure): void {
     this.fail(error);
   }
 
@@ -429,7 +430,7 @@ export abstract class FrameSequence implements FrameParserListener {
   }
 
   /** The transform failed (e.g. inflation exceeded maxMessageSize): fail the connection with this error. */
-  failTransform(error: ProtocolError): void {
+  failTransform(error: ConnectionFailure): void {
     if (!this.transforming) {
       if (this.state >= FAILED) return;
       throw new InvalidArgumentError('failTransform without an outstanding transform');
@@ -447,7 +448,7 @@ export abstract class FrameSequence implements FrameParserListener {
    * Fail the WebSocket connection (section 7.1.7): send a close with the error's code unless one
    * was sent, stop reading, report once. Codes that may not go on the wire become 1011.
    */
-  protected fail(error: ProtocolError): void {
+  protected fail(error: ConnectionFailure): void {
     const state = this.state;
     if (state >= FAILED) return;
     this.state = FAILED;

@@ -49,7 +49,7 @@ export function checkValue(what: string, value: string): void {
   }
 }
 
-export type UserHeaders = Readonly<Record<string, string | readonly string[]>>;
+type UserHeaders = Readonly<Record<string, string | readonly string[]>>;
 
 /**
  * Appends the caller's extra headers, one line per value. Names must be tokens; names in

@@ -7,7 +7,7 @@
  * for the transport to read the rest of a large message into (receive targets). It reports
  * nothing itself: the Connection's frame-sequence rules decide what follows from what it finds.
  */
-import { MessageTooLargeError, type ProtocolError } from './errors.js';
+import { type ConnectionFailure, MessageTooLargeError } from './errors.js';
 import type { Allocate } from './frame-writer.js';
 import type { CoreLimits } from './limits.js';
 import { maskWordInto } from './mask.js';
@@ -130,7 +130,7 @@ export class MessageAssembler {
    * the payload is buffered. A streamed message's pieces go to its consumer as they arrive, so no
    * bound applies to it.
    */
-  frameHeader(fin: boolean, length: number): ProtocolError | null {
+  frameHeader(fin: boolean, length: number): ConnectionFailure | null {
     this.frameFin = fin;
     if (this.mode === STREAM) return null;
     if (++this.fragments > this.maxFragments) {

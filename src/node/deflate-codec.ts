@@ -17,7 +17,8 @@
  */
 import zlib from 'node:zlib';
 import type { ExtensionHook, Role } from '../core/connection.js';
-import { ConnectionNotOpenError, ErrorCode, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../core/errors.js';
+import { ConnectionNotOpenError, InvalidArgumentError, MessageTooLargeError } from '../core/errors.js';
+import { violation } from '../core/failure-errors.js';
 import { Failures } from '../core/failures.js';
 import { DEFLATE_RSV, PERMESSAGE_DEFLATE, type DeflateParams } from '../core/permessage-deflate.js';
 import type { MessageCodec } from './message-codec.js';
@@ -41,13 +42,13 @@ export const DEFAULT_DEFLATE_THRESHOLD = 1024;
  * its output is 15 to 20% larger, and a WebSocket server is usually CPU-bound long before it is
  * bandwidth-bound.
  */
-export const DEFAULT_DEFLATE_LEVEL = 1;
+const DEFAULT_DEFLATE_LEVEL = 1;
 
 /**
  * Default zlib memLevel (1..9): 8, zlib's own default. The compressor's hash tables cost
  * 2^(memLevel+9) bytes (128 KiB at 8); lower values save memory per connection at some ratio.
  */
-export const DEFAULT_DEFLATE_MEM_LEVEL = 8;
+const DEFAULT_DEFLATE_MEM_LEVEL = 8;
 
 /** Tuning of the codec that is not negotiated: each field's default and reason are on its field. */
 export interface DeflateCodecOptions {
@@ -153,9 +154,9 @@ export class DeflateCodec implements MessageCodec {
 
   /**
    * Decompress one message whose first frame had RSV1 set (RFC 7692 section 7.2.2). Rejects with
-   * MessageTooLargeError (1009) as soon as the output exceeds `maxSize`, with a ProtocolError (1007)
-   * if the payload is not valid DEFLATE data, and with ConnectionNotOpenError after `close()`.
-   * `data` is read until the promise settles.
+   * MessageTooLargeError (1009) as soon as the output exceeds `maxSize`, with a ProtocolError (1007,
+   * ERR_INVALID_COMPRESSED_DATA) if the payload is not valid DEFLATE data, and with
+   * ConnectionNotOpenError after `close()`. `data` is read until the promise settles.
    */
   decode(data: Uint8Array, _isText: boolean, _rsv: number, maxSize: number): Promise<Uint8Array> {
     const result = this.#decodeTail.then(() => this.#limiter.run(() => this.#inflate(data, maxSize)));
@@ -236,7 +237,7 @@ export class DeflateCodec implements MessageCodec {
         chunks.push(chunk);
       };
       const onError = (error: Error): void => {
-        const wrapped = new ProtocolError(`invalid compressed data: ${error.message}`, Failures.invalidCompressedData.closeCode, ErrorCode.Protocol);
+        const wrapped = violation(Failures.invalidCompressedData, `invalid compressed data: ${error.message}`);
         wrapped.cause = error;
         fail(wrapped);
       };
@@ -274,7 +275,7 @@ export class DeflateCodec implements MessageCodec {
         // second DEFLATE stream that zlib cannot continue, and dropping it would corrupt the message.
         const unconsumed = codec.#inflaterFed - inflater.bytesWritten;
         if (unconsumed > TRAILER.length + 1) {
-          fail(new ProtocolError('data after the final DEFLATE block', Failures.invalidCompressedData.closeCode, ErrorCode.Protocol));
+          fail(violation(Failures.invalidCompressedData, 'data after the final DEFLATE block'));
           return;
         }
         // After a final block the stream is finished; so is the window when the peer promised

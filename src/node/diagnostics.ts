@@ -18,23 +18,23 @@ import type { Duplex } from 'node:stream';
 import { systemTimers } from './timer-wheel.js';
 
 /** Published when an HTTP upgrade request reaches the server, before any check. */
-export const upgradeChannel = channel('hybi:server:upgrade');
+const upgradeChannel = channel('hybi:server:upgrade');
 /** Published when the server answers an upgrade (or a connection before its request) with an HTTP error. */
-export const rejectChannel = channel('hybi:server:reject');
+const rejectChannel = channel('hybi:server:reject');
 /** Published when a connection opens (server and client side), just before its 'open' event. */
-export const openChannel = channel('hybi:connection:open');
+const openChannel = channel('hybi:connection:open');
 /** Published when a connection's transport is gone, just before its 'close' event. */
-export const closeChannel = channel('hybi:connection:close');
+const closeChannel = channel('hybi:connection:close');
 /** Published for an error that fails a connection: a protocol error, a bound, a transport error, a timeout. */
 export const errorChannel = channel('hybi:connection:error');
 /** Published when a ping frame arrives. */
-export const pingChannel = channel('hybi:connection:ping');
+const pingChannel = channel('hybi:connection:ping');
 /** Published when a pong frame arrives, with the round trip when it answers our ping. */
-export const pongChannel = channel('hybi:connection:pong');
+const pongChannel = channel('hybi:connection:pong');
 /** Published when the bytes waiting to be written cross the connection's maxBufferedAmount, either way. */
 export const backpressureChannel = channel('hybi:connection:backpressure');
 /** Published before the client waits to try a failed handshake again. */
-export const retryChannel = channel('hybi:client:retry');
+const retryChannel = channel('hybi:client:retry');
 /**
  * Around the client's `connect()`: `tracing:hybi:client:connect:start`, `:end`, `:asyncStart`,
  * `:asyncEnd` and `:error`, with the context `{ url, options }` (plus `result` or `error`).

@@ -61,7 +61,7 @@ export interface DialOptions {
 }
 
 /** Largest body kept from a refusal (a 401 or 403 page): enough for any error page, bounded against a hostile one. */
-export const DEFAULT_MAX_BODY_SIZE = 64 * 1024;
+const DEFAULT_MAX_BODY_SIZE = 64 * 1024;
 
 /** Longest wait for a refusal's body once its head arrived: the error should not wait on a slow page. */
 export const DEFAULT_BODY_TIMEOUT = 2000;
@@ -71,7 +71,7 @@ export const DEFAULT_BODY_TIMEOUT = 2000;
  * or Error named 'TimeoutError', as `AbortSignal.timeout()` produces and as connect() uses for
  * its handshake timeout.
  */
-export function isTimeoutReason(reason: unknown): boolean {
+function isTimeoutReason(reason: unknown): boolean {
   return typeof reason === 'object' && reason !== null && (reason as { name?: unknown }).name === 'TimeoutError';
 }
 
@@ -196,7 +196,7 @@ export interface ResponseHead {
 }
 
 /** How to read a response head. */
-export interface ReadHeadOptions {
+interface ReadHeadOptions {
   /** For error messages and ConnectError fields. */
   host: string;
   port: number;
@@ -277,7 +277,7 @@ export function readResponseHead(socket: Socket, options: ReadHeadOptions): Prom
 }
 
 /** Bounds on reading a refusal's body. */
-export interface ReadBodyOptions {
+interface ReadBodyOptions {
   /** Most bytes kept; default DEFAULT_MAX_BODY_SIZE. Reading stops there. */
   maxBytes?: number;
   /** Most milliseconds spent waiting; default DEFAULT_BODY_TIMEOUT. */

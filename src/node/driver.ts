@@ -19,7 +19,7 @@ import type { Duplex } from 'node:stream';
 import type { CloseResult } from '../core/close-state.js';
 import { Connection, type ConnectionHandler, type Role } from '../core/connection.js';
 import { CloseTimeoutError } from './errors.js';
-import { ConnectionClosedError, type ProtocolError } from '../core/errors.js';
+import { type ConnectionFailure, ConnectionClosedError } from '../core/errors.js';
 import type { PreparedFrame } from '../core/prepared-frame.js';
 import { CLIENT_CLOSE_LINGER } from './connection-timers.js';
 import { Hybi00Connection, type CoreConnection } from '../core/hybi00/connection.js'; // legacy hybi-00 (issue 22)
@@ -106,8 +106,8 @@ export interface DriverEvents {
   [onPeerClose](code: number, reason: string): void;
   /** The peer's close frame is arriving: true to hold the answer (see ConnectionHandler.holdCloseReply). Absent: answer at once. */
   [holdsCloseReply]?(): boolean;
-  /** The peer broke the protocol; a close frame with `error.closeCode` is on its way. */
-  [onProtocolError](error: ProtocolError): void;
+  /** The peer broke the protocol or made us reach a limit; a close frame with `error.closeCode` is on its way. */
+  [onProtocolError](error: ConnectionFailure): void;
   /** Nothing arrived for `pingInterval` ms: time for a keep-alive ping (the owner sends it with `sendPing`, listing it as it lists its own). */
   [onKeepalive](): void;
   /** Nothing arrived for `idleTimeout` ms. */
@@ -312,7 +312,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
   }
 
   /** @internal */
-  protocolError(error: ProtocolError): void {
+  protocolError(error: ConnectionFailure): void {
     if (this.closedBy === 0) this.closedBy = 1;
     this.uncorkAll();
     this.stopKeepalive();
@@ -375,7 +375,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
    * reported); with `destroy`, the transport goes at once, for when a close frame could not get
    * through anyway.
    */
-  fail(error: ProtocolError, destroy = false): void {
+  fail(error: ConnectionFailure, destroy = false): void {
     this.batchDepth++;
     try {
       this.connection.failConnection(error);

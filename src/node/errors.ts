@@ -2,7 +2,7 @@
  * The errors the Node layer raises (dialing, the handshake it reads, the driver's bounds); see
  * core/errors.ts for the codes and the base class.
  */
-import { ErrorCode, ProtocolError, WebSocketError } from '../core/errors.js';
+import { ErrorCode, LimitError, WebSocketError } from '../core/errors.js';
 import { Failures } from '../core/failures.js';
 
 /** The server answered the upgrade request with something other than a valid `101`. */
@@ -42,12 +42,12 @@ export class ConnectError extends WebSocketError<typeof ErrorCode.Connect> {
  * dribbling a message a byte at a time would otherwise hold the connection, and the memory of the
  * partial message, forever. The connection was failed with 1008 (policy violation).
  */
-export class MessageTimeoutError extends ProtocolError<typeof ErrorCode.MessageTimeout> {
+export class MessageTimeoutError extends LimitError<typeof ErrorCode.MessageTimeout> {
   /** The bound, in ms. */
   readonly timeout: number;
 
   constructor(timeout: number) {
-    super(`a message was not completed within ${timeout} ms`, Failures.messageTimeout.closeCode, ErrorCode.MessageTimeout);
+    super(ErrorCode.MessageTimeout, `a message was not completed within ${timeout} ms`, Failures.messageTimeout.closeCode);
     this.timeout = timeout;
   }
 }
@@ -58,14 +58,14 @@ export class MessageTimeoutError extends ProtocolError<typeof ErrorCode.MessageT
  * violation) and the socket destroyed, rather than let a peer that reads nothing make us buffer
  * without bound. A peer that reads, however slowly, never causes it.
  */
-export class SendBufferFullError extends ProtocolError<typeof ErrorCode.SendBufferFull> {
+export class SendBufferFullError extends LimitError<typeof ErrorCode.SendBufferFull> {
   /** The bound, in bytes, past which the peer was watched. */
   readonly limit: number;
   /** How long the bytes waited without any being written, in ms. */
   readonly timeout: number;
 
   constructor(limit: number, timeout: number) {
-    super(`more than ${limit} bytes waited ${timeout} ms and none were read: the peer does not read`, Failures.sendBufferFull.closeCode, ErrorCode.SendBufferFull);
+    super(ErrorCode.SendBufferFull, `more than ${limit} bytes waited ${timeout} ms and none were read: the peer does not read`, Failures.sendBufferFull.closeCode);
     this.limit = limit;
     this.timeout = timeout;
   }
@@ -132,12 +132,12 @@ export class ProxyAuthError extends WebSocketError<typeof ErrorCode.ProxyAuth> {
  * answer a ping). The connection was failed with 1011, as Python websockets does for its
  * "keepalive ping timeout": the peer, or the path to it, is gone or wedged.
  */
-export class KeepaliveTimeoutError extends ProtocolError<typeof ErrorCode.KeepaliveTimeout> {
+export class KeepaliveTimeoutError extends LimitError<typeof ErrorCode.KeepaliveTimeout> {
   /** The bound, in ms. */
   readonly timeout: number;
 
   constructor(timeout: number) {
-    super(`keepalive ping timeout: no pong within ${timeout} ms`, Failures.keepaliveTimeout.closeCode, ErrorCode.KeepaliveTimeout);
+    super(ErrorCode.KeepaliveTimeout, `keepalive ping timeout: no pong within ${timeout} ms`, Failures.keepaliveTimeout.closeCode);
     this.timeout = timeout;
   }
 }

@@ -16,7 +16,7 @@ import { HttpHeadParser, type HttpHead } from '../core/http-head.js';
 import { clientErrorRefusal, guardHandshake, refuseUpgrade, timeoutRefusal, upgradeRequiredRefusal, type HandshakeGuard } from './upgrade.js';
 
 /** What the listener needs of the WebSocket server it serves. */
-export interface ListenerHost {
+interface ListenerHost {
   /** True once the server is closing: new connections are dropped unread. */
   readonly closing: boolean;
   /** Open connections plus upgrades being decided (not the sockets this listener still reads heads from). */
@@ -32,7 +32,7 @@ export interface ListenerHost {
 }
 
 /** The listener's bounds and its answer to plain requests. */
-export interface ListenerSettings {
+interface ListenerSettings {
   readonly maxConnections: number;
   readonly handshakeTimeout: number;
   readonly maxHeadSize: number;

@@ -183,8 +183,3 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     );
   });
 }
-
-/** Open client sessions, for tests and diagnostics: how many origins have one. */
-export function openSessionCount(): number {
-  return pool.size;
-}

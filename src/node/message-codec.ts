@@ -17,9 +17,9 @@ export interface MessageCodec {
   /** The negotiated Sec-WebSocket-Extensions value, for `ws.extensions`. */
   readonly header: string;
   /**
-   * Reverses the transform of a received message. Rejects with a ProtocolError (its closeCode is
-   * sent; e.g. MessageTooLargeError when the output would exceed `maxSize`); any other rejection
-   * fails the connection with 1011.
+   * Reverses the transform of a received message. Rejects with a ProtocolError or a LimitError (its
+   * closeCode is sent; e.g. MessageTooLargeError when the output would exceed `maxSize`); any
+   * other rejection fails the connection with 1011.
    */
   decode(data: Uint8Array, isText: boolean, rsv: number, maxSize: number): Promise<Uint8Array>;
   /** Returns the transformed payload and the RSV bits to set, or null to send this message as is. */

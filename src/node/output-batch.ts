@@ -10,7 +10,7 @@
 import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { SendBufferFullError } from './errors.js';
-import { type ConnectionClosedError, type ProtocolError } from '../core/errors.js';
+import { type ConnectionClosedError, type ConnectionFailure } from '../core/errors.js';
 import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from './mask-pool.js';
 import { WheelTimer, type TimerService } from './timer-wheel.js';
 
@@ -138,7 +138,7 @@ export abstract class OutputBatcher {
   }
 
   /** Fails the connection for a bound of ours (here: a peer that does not read); see SocketDriver.fail. */
-  abstract fail(error: ProtocolError, destroy?: boolean): void;
+  abstract fail(error: ConnectionFailure, destroy?: boolean): void;
 
   /** The error for a send that did not make it before the transport ended. */
   protected abstract closedError(): ConnectionClosedError;

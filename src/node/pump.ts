@@ -12,7 +12,8 @@
  * SocketDriver (driver.ts) is built on this class; a connection is still one object.
  */
 import type { Duplex } from 'node:stream';
-import { ProtocolError } from '../core/errors.js';
+import { type ConnectionFailure, ProtocolError } from '../core/errors.js';
+import { isConnectionFailure, violation } from '../core/failure-errors.js';
 import { Failures } from '../core/failures.js';
 import { ConnectionTimers, type TimerSettings } from './connection-timers.js';
 import { addEndListener } from './end-listener.js'; // perf-mem (issue 24)
@@ -286,7 +287,7 @@ export abstract class InputPump<O extends PumpSettings = PumpSettings> extends C
     }
     if (codec === undefined) {
       // The core only asks for RSV bits an extension claimed; this is a defence, not a path.
-      this.failTransform(new ProtocolError('reserved bits set that no extension claims', Failures.protocol.closeCode));
+      this.failTransform(violation(Failures.unexpectedRsv, 'reserved bits set that no extension claims'));
       return;
     }
     const name = codec.hook.name;
@@ -314,7 +315,7 @@ export abstract class InputPump<O extends PumpSettings = PumpSettings> extends C
       (error: unknown) => {
         if (this.finished) return;
         this.failTransform(
-          error instanceof ProtocolError
+          isConnectionFailure(error)
             ? error
             : new ProtocolError(`${name} failed: ${error instanceof Error ? error.message : String(error)}`, Failures.internal.closeCode),
         );
@@ -322,7 +323,7 @@ export abstract class InputPump<O extends PumpSettings = PumpSettings> extends C
     );
   }
 
-  private failTransform(error: ProtocolError): void {
+  private failTransform(error: ConnectionFailure): void {
     this.batchDepth++;
     try {
       this.connection.failTransform(error);

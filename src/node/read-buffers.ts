@@ -43,7 +43,7 @@ let shared: Buffer | null = null;
 const kBurstReads = Symbol('hybi.burstReads');
 
 /** What offers memory for the next read to go straight into (a socket's driver). */
-export interface ReadTarget {
+interface ReadTarget {
   /** The memory, or null for the usual buffers (see Connection.receiveTarget). */
   readTarget(): Uint8Array | null;
 }

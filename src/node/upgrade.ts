@@ -32,10 +32,10 @@ export const DEFAULT_MAX_HEAD_SIZE = 16 * 1024;
 export const DEFAULT_MAX_HEADER_COUNT = 100;
 
 /** How long a refused socket may take to read our answer before it is destroyed anyway. */
-export const REFUSAL_LINGER = 2_000;
+const REFUSAL_LINGER = 2_000;
 
 /** Limits checked on the parsed request, before any handshake validation. */
-export interface UpgradeLimits {
+interface UpgradeLimits {
   /** Largest request head in bytes (request line and headers); default DEFAULT_MAX_HEAD_SIZE. */
   maxHeadSize?: number;
   /** Most header fields; default DEFAULT_MAX_HEADER_COUNT. */

@@ -1013,7 +1013,8 @@ for (const transport of transports) {
         [
           [Opcode.Text, 'echo one'],
           [Opcode.Text, 'echo two'],
-          [Opcode.Close, '\x03\xea'],
+          // 1002 with the failure table's reason for the violation (issue 16).
+          [Opcode.Close, '\x03\xeareserved opcode'],
         ],
       );
     });

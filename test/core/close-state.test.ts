@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Connection, type ConnectionHandler } from '../../src/core/connection.js';
 import { encodeClosePayload } from '../../src/core/close.js';
 import { encodeFrame } from '../../src/core/frame.js';
-import { type ProtocolError } from '../../src/core/errors.js';
+import { type ConnectionFailure } from '../../src/core/errors.js';
 import { MessageTimeoutError } from '../../src/node/errors.js';
 
 // The one close state of the core (issue 16, point 1): who closed, how far the handshake got, and
@@ -16,8 +16,8 @@ function fromClient(opcode: number, payload: Uint8Array = new Uint8Array(0), fin
   return encodeFrame({ opcode, payload, fin, mask: KEY });
 }
 
-function server(hold = false): { conn: Connection; closes: number[]; errors: ProtocolError[]; frames: number } {
-  const s = { conn: null as unknown as Connection, closes: [] as number[], errors: [] as ProtocolError[], frames: 0 };
+function server(hold = false): { conn: Connection; closes: number[]; errors: ConnectionFailure[]; frames: number } {
+  const s = { conn: null as unknown as Connection, closes: [] as number[], errors: [] as ConnectionFailure[], frames: 0 };
   const handler: ConnectionHandler = {
     output: () => void s.frames++,
     message: () => {},

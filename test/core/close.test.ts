@@ -66,12 +66,12 @@ describe('RFC 6455 5.5.1 close payload: parsing', () => {
   });
 
   const failures: Array<[string, Uint8Array, number, string]> = [
-    ['a 1-byte payload', bytes(0x03), 1002, ErrorCode.Protocol],
-    ['code 1005', bytes(0x03, 0xed), 1002, ErrorCode.Protocol],
-    ['code 1006', bytes(0x03, 0xee), 1002, ErrorCode.Protocol],
-    ['code 999', bytes(0x03, 0xe7), 1002, ErrorCode.Protocol],
-    ['code 5000', bytes(0x13, 0x88), 1002, ErrorCode.Protocol],
-    ['a 124-byte reason (payload over 125 bytes)', new Uint8Array(126).fill(0x61).fill(0x03, 0, 1).fill(0xe8, 1, 2), 1002, ErrorCode.Protocol],
+    ['a 1-byte payload', bytes(0x03), 1002, ErrorCode.InvalidClosePayload],
+    ['code 1005', bytes(0x03, 0xed), 1002, ErrorCode.InvalidCloseCode],
+    ['code 1006', bytes(0x03, 0xee), 1002, ErrorCode.InvalidCloseCode],
+    ['code 999', bytes(0x03, 0xe7), 1002, ErrorCode.InvalidCloseCode],
+    ['code 5000', bytes(0x13, 0x88), 1002, ErrorCode.InvalidCloseCode],
+    ['a 124-byte reason (payload over 125 bytes)', new Uint8Array(126).fill(0x61).fill(0x03, 0, 1).fill(0xe8, 1, 2), 1002, ErrorCode.InvalidControlPayloadLength],
     ['a reason that is not UTF-8', bytes(0x03, 0xe8, 0xce, 0xba, 0xed, 0xa0, 0x80), 1007, ErrorCode.InvalidUTF8],
     ['a reason cut inside a code point', bytes(0x03, 0xe8, 0x61, 0xe2, 0x82), 1007, ErrorCode.InvalidUTF8],
   ];

@@ -6,8 +6,9 @@ import { Connection, type ConnectionHandler, type ConnectionOptions, type Role }
 import { AUTO_PONG_BUDGET } from '../../src/core/frame-sequence.js';
 import { decodeFrame } from '../../src/core/frame-parser.js';
 import { encodeFrame, encodeFrameHeader } from '../../src/core/frame.js';
-import { ConnectionNotOpenError, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
+import { type ConnectionFailure, ConnectionNotOpenError, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
 import { encodeClosePayload } from '../../src/core/close.js';
+import { failureReason } from '../../src/core/failures.js';
 
 // ------------------------------------------------------------------------------------------------
 // Harness
@@ -51,14 +52,14 @@ interface Harness {
   events: unknown[];
   /** Raw output calls, as given. */
   outputs: Uint8Array[][];
-  errors: ProtocolError[];
+  errors: ConnectionFailure[];
 }
 
 function harness(options: Partial<ConnectionOptions> = {}, overrides: Partial<ConnectionHandler> = {}): Harness {
   const role = options.role ?? 'server';
   const events: unknown[] = [];
   const outputs: Uint8Array[][] = [];
-  const errors: ProtocolError[] = [];
+  const errors: ConnectionFailure[] = [];
   // Streaming pieces are joined per message, so that every chunking gives the same events.
   let stream: { isText: boolean; parts: Uint8Array[] } | null = null;
   const handler: ConnectionHandler = {
@@ -156,8 +157,10 @@ const closeFrame = (code?: number, reason = ''): Uint8Array => fromClient(0x8, e
 function assertFailed(h: Harness, closeCode: number): void {
   assert.equal(h.errors.length, 1, 'protocolError called once');
   assert.equal(h.errors[0]!.closeCode, closeCode);
-  // A 1009 names the limit and its value in the close reason (issue 15); other codes carry none.
-  const reason = closeCode === 1009 ? h.errors[0]!.message : '';
+  // A 1009 names the limit and its value in the close reason (issue 15); other codes carry the
+  // failure table's reason for the violation's code (issue 16: test/core/violations.test.ts).
+  const error = h.errors[0]!;
+  const reason = closeCode === 1009 ? error.message : failureReason(error.code, closeCode, error.message);
   assert.deepEqual(h.events.slice(-2), [['out', ['close', closeCode, reason]], ['error', closeCode]], 'close frame sent, then the error reported');
   assert.equal(h.conn.readyState, 'closing');
   assert.equal(h.conn.closed, true);
@@ -561,7 +564,7 @@ describe('Connection: ping and pong (RFC 6455 sections 5.5.2, 5.5.3)', () => {
 describe('Connection: failing the connection (RFC 6455 section 7.1.7)', () => {
   it('delivers every message completed before the bad byte, then closes with the code, then ignores input', () => {
     const h = receiveEveryWay(concat(fromClient(0x1, 'one'), fromClient(0x2, 'two'), fromClient(0x1, Uint8Array.of(0xff)), fromClient(0x1, 'after')));
-    assert.deepEqual(h.events, [['message', 'one'], ['message', '74776f'], ['out', ['close', 1007, '']], ['error', 1007]]);
+    assert.deepEqual(h.events, [['message', 'one'], ['message', '74776f'], ['out', ['close', 1007, 'invalid UTF-8']], ['error', 1007]]);
     h.conn.receive(fromClient(0x1, 'more'));
     h.conn.receive(closeFrame(1000));
     assert.equal(h.events.length, 4);
@@ -588,7 +591,7 @@ describe('Connection: failing the connection (RFC 6455 section 7.1.7)', () => {
 
 describe('Connection: failing when the output callback throws', () => {
   it('still reports the protocol error once and does not throw out of receive', () => {
-    const errors: ProtocolError[] = [];
+    const errors: ConnectionFailure[] = [];
     const conn = new Connection(
       { role: 'server' },
       {
@@ -876,7 +879,7 @@ describe('Connection: streaming mode', () => {
     h.conn.setStreaming(false);
     h.conn.receive(encodeFrameHeader(0x2, 4096, { maskKey: Uint8Array.of(1, 1, 1, 1) }));
     assertFailed(h, 1009);
-    assert.equal((h.errors as ProtocolError[])[0]!.message, 'frame of more than 2048 bytes (maxFrameSize)');
+    assert.equal((h.errors as ConnectionFailure[])[0]!.message, 'frame of more than 2048 bytes (maxFrameSize)');
   });
 
   it('takes effect at the next message start', () => {
@@ -1002,7 +1005,7 @@ describe('Connection: holding input (holdInput / releaseInput)', () => {
     assert.equal(h.events.length, 1, 'input received while held waits too');
     conn.sendMessage(text('reply'), true);
     conn.releaseInput();
-    assert.deepEqual(h.events.slice(1), [['out', [1, true, 'reply']], ['message', 'two'], ['out', ['close', 1002, '']], ['error', 1002]]);
+    assert.deepEqual(h.events.slice(1), [['out', [1, true, 'reply']], ['message', 'two'], ['out', ['close', 1002, 'reserved opcode']], ['error', 1002]]);
     conn.releaseInput(); // a second release does nothing
   });
 

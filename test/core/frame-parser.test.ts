@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { FrameParser, decodeFrame, type FrameParserListener, type FrameParserOptions } from '../../src/core/frame-parser.js';
 import { encodeFrame, encodeFrameHeader } from '../../src/core/frame.js';
-import { InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
+import { type ConnectionFailure, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
 import { applyMask, maskWordInto } from '../../src/core/mask.js';
 
 /** What a listener saw, with each frame's payload pieces joined. */
 interface Seen {
   frames: { fin: boolean; rsv: number; opcode: number; length: number; payload: number[] }[];
-  error: ProtocolError | null;
+  error: ConnectionFailure | null;
   /** Calls after the error (must stay 0). */
   late: number;
 }
@@ -321,7 +321,9 @@ describe('FrameParser: keepMasked (unmasking left to a consumer that copies)', (
 describe('FrameParser: header rules (RFC 6455 5.1, 5.2, 5.5; RFC 7692 6)', () => {
   const expectError = (input: Uint8Array, closeCode: number, options: FrameParserOptions = {}, pattern?: RegExp): void => {
     const seen = parseEverySplit(input, options);
-    assert.ok(seen.error instanceof ProtocolError, 'a ProtocolError is reported');
+    // Our own bound (1009) is a LimitError, not a ProtocolError (issue 16, point 2).
+    if (closeCode === 1009) assert.ok(seen.error instanceof MessageTooLargeError, 'a MessageTooLargeError is reported');
+    else assert.ok(seen.error instanceof ProtocolError, 'a ProtocolError is reported');
     assert.equal(seen.error.closeCode, closeCode);
     if (pattern) assert.match(seen.error.message, pattern);
     assert.equal(seen.frames.length, 0, 'the bad frame is not reported');
@@ -364,10 +366,10 @@ describe('FrameParser: header rules (RFC 6455 5.1, 5.2, 5.5; RFC 7692 6)', () =>
   });
 
   it('fails a length over maxFrameSize with 1009 from the header alone', () => {
-    let error: ProtocolError | null = null;
+    let error: ConnectionFailure | null = null;
     const parser = new FrameParser({ onHeader: () => assert.fail(), onPayload: () => assert.fail(), onError: (e) => (error = e) }, { maxFrameSize: 1000 });
     parser.push(encodeFrameHeader(0x2, 1001));
-    assert.ok(error !== null && (error as ProtocolError) instanceof MessageTooLargeError);
+    assert.ok(error !== null && (error as ConnectionFailure) instanceof MessageTooLargeError);
     assert.equal((error as MessageTooLargeError).closeCode, 1009);
     assert.equal((error as MessageTooLargeError).limit, 1000);
     // Lengths up to 2^63 - 1 that do not fit a double exactly are still refused, not wrapped.

@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Connection, type ConnectionHandler } from '../../src/core/connection.js';
-import type { ProtocolError } from '../../src/core/errors.js';
+import type { ConnectionFailure } from '../../src/core/errors.js';
 
 /** A masked client frame header announcing `length` bytes (64-bit form), with key 0 (so payload bytes go as they are). */
 function header64(b0: number, length: bigint): Uint8Array {
@@ -15,8 +15,8 @@ function header64(b0: number, length: bigint): Uint8Array {
   return out;
 }
 
-function server(options: { maxFrameSize?: number; maxMessageSize?: number }): { conn: Connection; errors: ProtocolError[]; buffered: () => number } {
-  const errors: ProtocolError[] = [];
+function server(options: { maxFrameSize?: number; maxMessageSize?: number }): { conn: Connection; errors: ConnectionFailure[]; buffered: () => number } {
+  const errors: ConnectionFailure[] = [];
   const handler: ConnectionHandler = {
     output() {},
     message() {},

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { encodeFrame } from '../../src/core/frame.js';
 import { Connection, type ConnectionHandler } from '../../src/core/connection.js';
-import { type ProtocolError } from '../../src/core/errors.js';
+import { type ConnectionFailure } from '../../src/core/errors.js';
 import { MessageTimeoutError, SendBufferFullError } from '../../src/node/errors.js';
 import { DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED_AMOUNT, DEFAULT_MESSAGE_TIMEOUT, DEFAULT_PING_INTERVAL } from '../../src/api/options.js';
 import type { WebSocket } from '../../src/api/websocket.js';
@@ -316,7 +316,7 @@ describe('Hardening: the core hooks drivers bound slow peers with (Connection.re
   interface Observed {
     conn: Connection;
     out: Uint8Array[];
-    errors: ProtocolError[];
+    errors: ConnectionFailure[];
     messages: number;
   }
   function server(): Observed {

@@ -5,7 +5,7 @@ import zlib from 'node:zlib';
 import { DeflateCodec, DEFAULT_DEFLATE_THRESHOLD, validateDeflateCodecOptions } from '../../src/node/deflate-codec.js';
 import type { DeflateParams } from '../../src/core/permessage-deflate.js';
 import { ZlibLimiter } from '../../src/node/zlib-limiter.js';
-import { ConnectionNotOpenError, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
+import { type ConnectionFailure, ConnectionNotOpenError, InvalidArgumentError, MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
 import { Connection, type Role } from '../../src/core/connection.js';
 
 const KiB = 1024;
@@ -289,7 +289,7 @@ describe('RFC 7692 section 7.2.2: decompression', () => {
     const codec = new DeflateCodec('server', params(), 'permessage-deflate');
     await assert.rejects(
       codec.decode(Uint8Array.from([0xff, 0xff, 0xff, 0xff]), false, 0x40, MiB),
-      (e: unknown) => e instanceof ProtocolError && e.closeCode === 1007 && e.code === 'ERR_PROTOCOL',
+      (e: unknown) => e instanceof ProtocolError && e.closeCode === 1007 && e.code === 'ERR_INVALID_COMPRESSED_DATA',
     );
     await assert.rejects(codec.decode(Uint8Array.from(hello), false, 0x40, MiB), ProtocolError);
     codec.close();
@@ -380,7 +380,7 @@ function corePair(p: DeflateParams, seed: number, maxMessageSize = 64 * MiB) {
   const random = prng(seed);
   const codecs = { client: new DeflateCodec('client', p, 'permessage-deflate'), server: new DeflateCodec('server', p, 'permessage-deflate') };
   const received: Record<Role, Array<{ data: Buffer; isText: boolean }>> = { client: [], server: [] };
-  const errors: Record<Role, ProtocolError[]> = { client: [], server: [] };
+  const errors: Record<Role, ConnectionFailure[]> = { client: [], server: [] };
   const waiters: Array<() => void> = [];
   const notify = () => waiters.splice(0).forEach((w) => w());
   const conns = {} as Record<Role, Connection>;
@@ -413,7 +413,7 @@ function corePair(p: DeflateParams, seed: number, maxMessageSize = 64 * MiB) {
         transformMessage(data, isText, rsv) {
           codec.decode(data, isText, rsv, maxMessageSize).then(
             (result) => conns[role].finishTransform(result),
-            (error: ProtocolError) => conns[role].failTransform(error),
+            (error: ConnectionFailure) => conns[role].failTransform(error),
           );
         },
       },

@@ -9,7 +9,7 @@ import { Duplex } from 'node:stream';
 import { once } from 'node:events';
 import { decodeFrame } from '../../src/core/frame-parser.js';
 import { encodeFrame } from '../../src/core/frame.js';
-import { MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
+import { type ConnectionFailure, MessageTooLargeError, ProtocolError } from '../../src/core/errors.js';
 import { releaseMaskMemory, reserveMaskMemory } from '../../src/node/mask-pool.js';
 import { Opcode } from '../../src/core/opcode.js';
 import {
@@ -40,7 +40,7 @@ import { waitFor } from '../helpers/wait.js';
 /** Records what a driver reports. */
 class Recorder {
   messages: [string, boolean][] = [];
-  errors: ProtocolError[] = [];
+  errors: ConnectionFailure[] = [];
   peerCloses: [number, string][] = [];
   closedCalls = 0;
   readonly closed: Promise<CloseResult>;

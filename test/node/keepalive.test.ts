@@ -12,7 +12,7 @@ import { setImmediate as turn } from 'node:timers/promises';
 import { decodeFrame } from '../../src/core/frame-parser.js';
 import { encodeFrame } from '../../src/core/frame.js';
 import { CloseTimeoutError, KeepaliveTimeoutError, MessageTimeoutError } from '../../src/node/errors.js';
-import { type ProtocolError } from '../../src/core/errors.js';
+import { type ConnectionFailure } from '../../src/core/errors.js';
 import { parseClosePayload } from '../../src/core/close.js';
 import { Opcode } from '../../src/core/opcode.js';
 import {
@@ -47,7 +47,7 @@ class Harness {
   keepalives = 0;
   idles = 0;
   pongs = 0;
-  readonly errors: ProtocolError[] = [];
+  readonly errors: ConnectionFailure[] = [];
   result: CloseResult | null = null;
   private received = Buffer.alloc(0);
 

@@ -43,7 +43,7 @@ export interface QueuedSend {
 }
 
 /** The result of offering a message to the queue. */
-export type Offer = { queued: true; evicted: QueuedSend[] } | { queued: false; evicted: [] };
+type Offer = { queued: true; evicted: QueuedSend[] } | { queued: false; evicted: [] };
 
 /** A bounded FIFO of messages waiting for a connection. */
 export class SendQueue {

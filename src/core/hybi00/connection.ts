@@ -13,7 +13,7 @@ import { encodeClosePayload } from '../close.js';
 import type { CloseResult, CloseState } from '../close-state.js';
 import type { Connection, ConnectionHandler, ConnectionOptions, ReadyState, Role } from '../connection.js';
 import type { PreparedFrame } from '../prepared-frame.js';
-import { ConnectionNotOpenError, InvalidArgumentError, NotSupportedByVersionError, ProtocolError } from '../errors.js';
+import { type ConnectionFailure, ConnectionNotOpenError, InvalidArgumentError, NotSupportedByVersionError, ProtocolError } from '../errors.js';
 import { resolveCoreLimits } from '../limits.js';
 import { encodeCloseFrame, encodeTextFrame, Hybi00Parser, SENTINEL } from './framing.js';
 import { HYBI00_VERSION } from './handshake.js';
@@ -57,7 +57,7 @@ export class Hybi00Connection implements CoreConnection {
   /** The transport ended (transportClosed). */
   private ended = false;
   /** What we failed the connection with, or what ended the transport; for closeResult. */
-  private failure: ProtocolError | null = null;
+  private failure: ConnectionFailure | null = null;
   private transportError: Error | null = null;
 
   constructor(options: ConnectionOptions, handler: ConnectionHandler) {
@@ -174,7 +174,7 @@ export class Hybi00Connection implements CoreConnection {
     return null;
   }
 
-  failConnection(error: ProtocolError): void {
+  failConnection(error: ConnectionFailure): void {
     this.fail(error);
   }
 
@@ -207,7 +207,7 @@ export class Hybi00Connection implements CoreConnection {
   }
 
   /** Never called: hybi-00 has no extensions. */
-  failTransform(error: ProtocolError): void {
+  failTransform(error: ConnectionFailure): void {
     this.fail(error);
   }
 
@@ -256,7 +256,7 @@ export class Hybi00Connection implements CoreConnection {
     this.handler.close(NO_STATUS, '');
   }
 
-  private fail(error: ProtocolError): void {
+  private fail(error: ConnectionFailure): void {
     if (this.failed || this.state === 'closed') return;
     this.failed = true;
     this.failure = error;

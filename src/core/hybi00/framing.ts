@@ -10,9 +10,10 @@
  * as UTF-8 as it arrives, and neither a sentinel-delimited frame nor a length claimed for a
  * discarded one may exceed `maxMessageSize`, so a peer cannot make it hold or skip without end.
  */
-import { ErrorCode, MessageTooLargeError, ProtocolError } from '../errors.js';
+import { type ConnectionFailure, MessageTooLargeError } from '../errors.js';
+import { violation } from '../failure-errors.js';
 import { Utf8Validator } from '../utf8.js';
-import { CloseCode } from '../close-code.js';
+import { Failures } from '../failures.js';
 
 /** Type byte of a text frame. */
 export const TEXT_FRAME = 0x00;
@@ -46,7 +47,7 @@ export interface Hybi00ParserListener {
   /** The peer's closing frame (0xFF 0x00). Nothing after it is parsed. */
   onClose(): void;
   /** Bad input: nothing more will be parsed. */
-  onError(error: ProtocolError): void;
+  onError(error: ConnectionFailure): void;
 }
 
 // Parser states.
@@ -113,7 +114,7 @@ export class Hybi00Parser {
           if (this.state === TEXT) {
             const piece = chunk.subarray(i, end);
             if (!this.validator.feed(piece) || (found && !this.validator.end())) {
-              return this.fail(new ProtocolError('invalid UTF-8 in a hybi-00 text frame', CloseCode.InvalidPayload, ErrorCode.InvalidUTF8));
+              return this.fail(violation(Failures.invalidUtf8, 'invalid UTF-8 in a hybi-00 text frame'));
             }
             if (piece.length > 0 || found) {
               const first = !this.started;
@@ -155,7 +156,7 @@ export class Hybi00Parser {
     }
   }
 
-  private fail(error: ProtocolError): void {
+  private fail(error: ConnectionFailure): void {
     this.state = DONE;
     this.listener.onError(error);
   }

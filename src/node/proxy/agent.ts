@@ -13,7 +13,7 @@ import type { HttpHead } from '../../core/http-head.js';
 import { abortedError, type ResponseHead, type TlsDialOptions } from '../dial.js';
 
 /** Where the upgrade request goes. */
-export interface AgentRequestOptions {
+interface AgentRequestOptions {
   agent: Agent;
   secure: boolean;
   /** The server's host (IPv6 without brackets) and port. */
@@ -27,7 +27,7 @@ export interface AgentRequestOptions {
 }
 
 /** The server's answer: after a 101 the upgraded socket; after anything else the response, which reads as the body. */
-export interface AgentAnswer {
+interface AgentAnswer {
   socket: Socket;
   response: ResponseHead;
 }

@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 
 /** The environment variables `proxy: 'env'` reads. */
-export const PROXY_ENV_NAMES = [
+const PROXY_ENV_NAMES = [
   'wss_proxy',
   'ws_proxy',
   'https_proxy',
@@ -19,7 +19,7 @@ export const PROXY_ENV_NAMES = [
 export type ProxyEnv = Readonly<Record<string, string | undefined>>;
 
 /** Where the connection goes, as far as the environment's proxy rules care. */
-export interface ProxyTarget {
+interface ProxyTarget {
   /** True for wss:. */
   secure: boolean;
   /** A DNS name or an IP literal (IPv6 without brackets). */
@@ -28,7 +28,7 @@ export interface ProxyTarget {
 }
 
 /** The proxy the environment chose, and which variable said so (for messages). */
-export interface EnvProxy {
+interface EnvProxy {
   url: string;
   variable: string;
 }

@@ -17,12 +17,12 @@ import type { ProxyURL } from './proxy-url.js';
 export const MAX_PROXY_HEAD_SIZE = 8 * 1024;
 
 /** Bound on the answer's header fields, for the same reason. */
-export const MAX_PROXY_HEADER_COUNT = 64;
+const MAX_PROXY_HEADER_COUNT = 64;
 
 const LIMITS: HttpHeadLimits = { maxHeadSize: MAX_PROXY_HEAD_SIZE, maxHeaderCount: MAX_PROXY_HEADER_COUNT };
 
 /** What to ask the proxy for. */
-export interface ConnectTunnelOptions {
+interface ConnectTunnelOptions {
   proxy: ProxyURL;
   /** The server's host (a name or an IP literal, IPv6 without brackets) and port. */
   host: string;

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../../core/errors.js';
 
 /** The kinds of proxy hybi speaks to. */
-export type ProxyProtocol = 'http' | 'https' | 'socks5' | 'socks5h' | 'socks4' | 'socks4a';
+type ProxyProtocol = 'http' | 'https' | 'socks5' | 'socks5h' | 'socks4' | 'socks4a';
 
 /** A parsed proxy URL. */
 export interface ProxyURL {

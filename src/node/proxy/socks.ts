@@ -12,7 +12,7 @@ import { abortedError } from '../dial.js';
 import type { ProxyURL } from './proxy-url.js';
 
 /** What to ask the proxy for. */
-export interface SocksTunnelOptions {
+interface SocksTunnelOptions {
   proxy: ProxyURL;
   /** The server's host (a name or an IP literal, IPv6 without brackets) and port. */
   host: string;
