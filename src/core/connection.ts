@@ -19,7 +19,7 @@ import { encodeClosePayload } from './close.js';
 import { ConnectionNotOpenError, InvalidArgumentError } from './errors.js';
 import { FrameSequence } from './frame-sequence.js';
 import { connectionParts, makeAssembler, makeWriter, type ConnectionParts } from './connection-parts.js';
-import type { FrameWriter, MaskInto } from './frame-writer.js';
+import { controlFrame, type FrameWriter, type MaskInto } from './frame-writer.js';
 import { MAX_CONTROL_PAYLOAD, resolveCoreLimits } from './limits.js';
 import { maskWordInto } from './mask.js';
 import type { MessageAssembler } from './message-assembler.js';
@@ -225,6 +225,10 @@ export class Connection extends FrameSequence {
 
   protected makeWriter(): FrameWriter {
     return makeWriter(this.parts);
+  }
+
+  protected makeControlFrame(opcode: number, payload: Uint8Array): Uint8Array {
+    return controlFrame(opcode, payload, this.parts.client, this.parts.maskKey);
   }
 
   /**

@@ -11,12 +11,12 @@
  */
 import { checkClosePayload, encodeClosePayload, isValidCloseCode } from './close.js';
 import { CLOSED, CLOSED_ENDED, CLOSING_BY_PEER, CLOSING_BY_US, closeResultOf, closeStateName, FAILED, OPEN, readyStateOf, TERMINATED, type CloseResult, type CloseState, type Ending } from './close-state.js';
-import type { ConnectionHandler, ReadyState } from './connection.js';
+import type { ConnectionHandler, ReadyState, Role } from './connection.js';
 import { type ConnectionFailure, InvalidArgumentError, ProtocolError } from './errors.js';
 import { violation } from './failure-errors.js';
 import { failureReason, Failures } from './failures.js';
 import { FrameParser, type FrameParserListener } from './frame-parser.js';
-import type { FrameWriter } from './frame-writer.js';
+import { controlFrameSize, type FrameWriter } from './frame-writer.js';
 import { MAX_CLOSE_REASON } from './limits.js';
 import { BUFFER, frameTooLarge, messageTooLarge, type MessageAssembler, NO_MESSAGE, STREAM, TRANSFORM } from './message-assembler.js';
 import { Opcode } from './opcode.js';
@@ -98,8 +98,24 @@ export abstract class FrameSequence implements FrameParserListener {
 
   /** Makes the connection's message assembler, once, when a data frame first arrives. */
   protected abstract makeAssembler(): MessageAssembler;
-  /** Makes the connection's frame writer, once, when a frame is first sent. */
+  /** Makes the connection's frame writer, once, when a data frame is first sent. */
   protected abstract makeWriter(): FrameWriter;
+  /** perf-mem2 (issue 24): one control frame in an array of its own (see frame-writer.ts, controlFrame). */
+  protected abstract makeControlFrame(opcode: number, payload: Uint8Array): Uint8Array;
+  /** Which end of the connection this is. */
+  abstract get role(): Role;
+
+  /**
+   * perf-mem2 (issue 24): lets go of what only sending data needs, the frame writer and its output
+   * slab (1 KiB and up, kept for the life of the connection otherwise); the next data frame makes
+   * them again. For an owner whose connection has gone quiet (the Node driver: at each keep-alive
+   * ping). Safe at any time: the writer keeps no state between frames, and the chunks it handed
+   * out stay valid, because a region of the slab is never written again once handed out and the
+   * memory lives as long as a pending write still references it.
+   */
+  releaseSendMemory(): void {
+    this.writerPart = null;
+  }
 
   /** 'open' from creation; 'closing' once a close frame was sent (or the peer failed, or the peer's close awaits our held answer); 'closed' once both sides closed or the transport ended. */
   get readyState(): ReadyState {
@@ -339,7 +355,7 @@ export abstract class FrameSequence implements FrameParserListener {
       // turn (a later ping never overtakes a pending one, so pongs stay in order). A flood costs
       // a bounded number of pongs per read however many pings the read held.
       if (this.autoPong && this.state === OPEN) {
-        const size = this.writer.frameSize(payload.length);
+        const size = controlFrameSize(payload.length, this.role === 'client'); // perf-mem2: no writer made for a pong
         if (this.turnDepth === 0 || (this.pendingPong === null && this.pongBytes + size <= AUTO_PONG_BUDGET)) {
           if (this.turnDepth !== 0) this.pongBytes += size;
           this.writeControl(Opcode.Pong, payload);
@@ -530,8 +546,7 @@ export abstract class FrameSequence implements FrameParserListener {
       this.pendingPong = null;
       this.writeControl(Opcode.Pong, pending);
     }
-    const chunks: Uint8Array[] = [];
-    this.writer.frame(chunks, opcode, payload, true, 0);
-    this.handler.output(chunks);
+    // perf-mem2 (issue 24): not through the writer, so an idle connection's pings and pongs make no slab.
+    this.handler.output([this.makeControlFrame(opcode, payload)]);
   }
 }

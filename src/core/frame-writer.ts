@@ -182,3 +182,36 @@ export class FrameWriter {
     }
   }
 }
+
+/** Bytes a control frame with `payloadLength` bytes of payload (at most 125) takes on the wire. */
+export function controlFrameSize(payloadLength: number, masked: boolean): number {
+  return (masked ? 6 : 2) + payloadLength;
+}
+
+/**
+ * One control frame (ping, pong or close; the caller has checked that the payload is at most 125
+ * bytes) in an array of exactly its size, not cut from a writer's slab (perf-mem2, issue 24):
+ * keep-alive pings and their pongs are what an idle connection sends, and it should not make and
+ * keep a slab (and a FrameWriter) for them. Control frames are rare, so an array each costs
+ * nothing that matters. Masked with a fresh key when `masked` (section 5.3).
+ */
+export function controlFrame(opcode: number, payload: Uint8Array, masked: boolean, maskKeySource: (() => Uint8Array) | undefined): Uint8Array {
+  const length = payload.length;
+  const out = new Uint8Array(controlFrameSize(length, masked));
+  out[0] = 0x80 | opcode;
+  if (!masked) {
+    out[1] = length;
+    out.set(payload, 2);
+    return out;
+  }
+  out[1] = 0x80 | length;
+  if (maskKeySource === undefined) {
+    writeMaskKey(out, 2);
+  } else {
+    const given = maskKeySource();
+    if (!(given instanceof Uint8Array) || given.length !== 4) throw new InvalidArgumentError('maskKey() must return 4 bytes');
+    out.set(given, 2);
+  }
+  maskInto(payload, out.subarray(2, 6), out, 6);
+  return out;
+}

@@ -107,6 +107,9 @@ export abstract class ConnectionTimers<O extends TimerSettings = TimerSettings> 
       case KeepaliveVerdict.PongTimeout:
         return this.fail(new KeepaliveTimeoutError(this.options.pongTimeout ?? 0));
       case KeepaliveVerdict.Ping:
+        // perf-mem2 (issue 24): the peer has been silent for pingInterval: the writer's output
+        // slab can go (made again by the next data frame), so a quiet connection keeps none.
+        this.connection.releaseSendMemory();
         this.sendKeepalive();
         break;
     }

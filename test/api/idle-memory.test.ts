@@ -92,6 +92,8 @@ describe('an idle server connection', () => {
   after(async () => {
     for (const client of clients) client.client.socket.destroy();
     await server.close();
+    // Nothing of these connections may stay reachable into the next snapshots.
+    accepted.length = 0;
   });
 
   it('has no message assembler or frame writer until it receives or sends a message, and then has them', async () => {
@@ -126,3 +128,47 @@ describe('an idle server connection', () => {
     for (const table of tables) assert.equal(table.edges.get('end')?.type, 'closure', "the socket's 'end' listener is one function");
   });
 });
+
+describe('an idle server connection that keep-alive pings', () => {
+  let server: WebSocketServer;
+  let port: number;
+  const clients: RawWebSocket[] = [];
+  const accepted: WebSocket[] = [];
+  const pingsAfter = (client: RawWebSocket, skip: number) => client.frames().slice(skip).filter((f) => f.opcode === 9).length;
+
+  before(async () => {
+    // A short real interval; the peers never answer, so no pong bound that would fail them.
+    server = new WebSocketServer({ pingInterval: 50, pongTimeout: 0 });
+    server.on('connection', (ws) => {
+      accepted.push(ws);
+      ws.on('message', (data, isBinary) => void ws.send(data, { binary: isBinary }).catch(() => {}));
+    });
+    port = (await server.listen({ port: 0, host: '127.0.0.1' })).port;
+    for (let i = 0; i < CONNECTIONS; i++) clients.push(await RawWebSocket.open(port));
+    await waitFor(() => accepted.length === CONNECTIONS && accepted.every((ws) => ws.readyState === 'open'), { what: 'every connection open' });
+  });
+
+  after(async () => {
+    for (const client of clients) client.client.socket.destroy();
+    await server.close();
+    // Nothing of these connections may stay reachable into the next snapshots.
+    accepted.length = 0;
+  });
+
+  it('keeps no frame writer or output slab for its pings, nor for a message it sent before going quiet', async () => {
+    // One connection sends a message first: its echo makes the writer and its 1 KiB slab.
+    clients[0]!.send({ opcode: 1, payload: Buffer.from('hello') });
+    await waitFor(() => clients[0]!.frames().some((f) => f.opcode === 1), { what: 'the echo' });
+    const echoAt = clients[0]!.frames().findIndex((f) => f.opcode === 1);
+    // Then every connection is pinged at least twice (the first one quiet since its echo).
+    await waitFor(() => clients.every((client, i) => pingsAfter(client, i === 0 ? echoAt + 1 : 0) >= 2), { what: 'two pings on every connection' });
+    const quiet = await snapshot();
+    assert.equal(quiet.count('FrameWriter'), 0, 'no connection keeps a frame writer (and its slab) after pings');
+    // The pings are well-formed and the connections still carry messages.
+    for (const client of clients) for (const f of client.frames().filter((f) => f.opcode === 9)) assert.equal(f.payload.length, 0);
+    clients[1]!.send({ opcode: 2, payload: Buffer.from([1, 2, 3]) });
+    await waitFor(() => clients[1]!.frames().some((f) => f.opcode === 2), { what: 'the echo after the pings' });
+    assert.deepEqual([...clients[1]!.frames().find((f) => f.opcode === 2)!.payload], [1, 2, 3]);
+  });
+});
+

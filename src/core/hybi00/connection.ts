@@ -318,6 +318,9 @@ export class Hybi00Connection implements CoreConnection {
     throw unsupported('pong', 'a pong');
   }
 
+  /** perf-mem2 (issue 24): nothing to let go of (see Connection.releaseSendMemory); hybi-00 frames keep no slab. */
+  releaseSendMemory(): void {}
+
   /**
    * Starts the closing handshake with the closing frame. The code and reason are validated as
    * RFC 6455's (so code that works on either version is checked the same way) and not sent.
