@@ -38,8 +38,13 @@ const JOIN_BYTES = 16 * 1024;
  */
 const COPY_BYTES = 512;
 
-/** Size of a batch's copy buffer: under half of Node's 8 KiB Buffer pool, so a slice of it, not an allocation of its own. */
-const COPY_CAPACITY = 4000;
+/**
+ * Sizes of a batch's copy buffer: the first is small (a batch is often one message: one
+ * publish, one reply), each next one doubles, up to under half of Node's 8 KiB Buffer pool, so
+ * that each is a slice of the pool rather than an allocation of its own.
+ */
+const COPY_FIRST = 256;
+const COPY_LARGEST = 4000;
 
 /**
  * The core's allocator (ConnectionOptions.allocate): memory that is not zero-filled first, for
@@ -144,7 +149,7 @@ export abstract class OutputBatcher {
   /** The chunk the run is, while it is exactly one chunk (then it is written or kept as it is: no view made). */
   private runChunk: Uint8Array | null = null;
   /** The batch's copy buffer (see COPY_BYTES) while the run is in it; the run may grow up to copyLimit. */
-  private copyBuffer: Uint8Array | null = null;
+  private copyBuffer: Buffer | null = null;
   private copyLimit = 0;
   protected heldBytes = 0;
 
@@ -411,21 +416,36 @@ export abstract class OutputBatcher {
     // Masking memory is not copied: its blocks go back to their pool once written (writeChunk).
     if (length <= COPY_BYTES && !isMaskMemory(chunk)) {
       const copy = this.copyBuffer;
-      if (copy !== null && this.runBuffer === copy.buffer && this.runEnd + length <= this.copyLimit) {
-        copy.set(chunk, this.runEnd - copy.byteOffset);
-        this.runEnd += length;
-        return;
+      if (copy !== null && this.runBuffer === copy.buffer && this.runEnd <= this.copyLimit) {
+        const used = this.runEnd - copy.byteOffset;
+        if (this.runEnd + length <= this.copyLimit) {
+          copy.set(chunk, used);
+          this.runEnd += length;
+          return;
+        }
+        if (copy.byteLength < COPY_LARGEST) {
+          // Full: the run moves to a buffer twice the size (copied bytes at most double).
+          const grown = Buffer.allocUnsafe(Math.min(copy.byteLength * 2, COPY_LARGEST));
+          copy.copy(grown, 0, 0, used);
+          grown.set(chunk, used);
+          this.copyBuffer = grown;
+          this.copyLimit = grown.byteOffset + grown.byteLength;
+          this.runBuffer = grown.buffer;
+          this.runStart = grown.byteOffset;
+          this.runEnd = grown.byteOffset + used + length;
+          return;
+        }
       }
       // The first chunk of a batch starts a run as it is: what follows may be next to it in memory
       // (a connection's frames cut one after another from its slab), and then nothing is copied.
       const lone = this.runChunk;
       if (lone !== null && lone.byteLength <= COPY_BYTES && !isMaskMemory(lone)) {
-        const fresh = Buffer.allocUnsafe(COPY_CAPACITY);
         const at = lone.byteLength;
+        const fresh = Buffer.allocUnsafe(at + length <= COPY_FIRST ? COPY_FIRST : COPY_LARGEST);
         fresh.set(lone, 0);
         fresh.set(chunk, at);
         this.copyBuffer = fresh;
-        this.copyLimit = fresh.byteOffset + COPY_CAPACITY;
+        this.copyLimit = fresh.byteOffset + fresh.byteLength;
         this.runBuffer = fresh.buffer;
         this.runStart = fresh.byteOffset;
         this.runEnd = fresh.byteOffset + at + length;
