@@ -31,6 +31,22 @@ const BATCH_FLUSH_BYTES = 64 * 1024;
 const JOIN_BYTES = 16 * 1024;
 
 /**
+ * A held chunk up to this size that does not follow the run in memory is copied into a buffer of
+ * the batch (see hold) rather than kept as a view of its own: a frame prepared once for many
+ * connections, or a header and a small payload, then cost two small copies per connection and no
+ * object, where a view per chunk was most of a publish's garbage.
+ */
+const COPY_BYTES = 512;
+
+/**
+ * Sizes of a batch's copy buffer: the first is small (a batch is often one message: one
+ * publish, one reply), each next one doubles, up to under half of Node's 8 KiB Buffer pool, so
+ * that each is a slice of the pool rather than an allocation of its own.
+ */
+const COPY_FIRST = 256;
+const COPY_LARGEST = 4000;
+
+/**
  * The core's allocator (ConnectionOptions.allocate): memory that is not zero-filled first, for
  * arrays the core overwrites entirely (an assembled message, a masked frame). Its own
  * ArrayBuffer, never a slice of Node's shared pool, whose other bytes `.buffer` would expose.
@@ -130,6 +146,11 @@ export abstract class OutputBatcher {
   private runBuffer: ArrayBufferLike | null = null;
   private runStart = 0;
   private runEnd = 0;
+  /** The chunk the run is, while it is exactly one chunk (then it is written or kept as it is: no view made). */
+  private runChunk: Uint8Array | null = null;
+  /** The batch's copy buffer (see COPY_BYTES) while the run is in it; the run may grow up to copyLimit. */
+  private copyBuffer: Buffer | null = null;
+  private copyLimit = 0;
   protected heldBytes = 0;
 
   constructor(stream: Duplex, timers: TimerService) {
@@ -301,11 +322,14 @@ export abstract class OutputBatcher {
   /** Writes the held output now: one chunk as a plain write, several corked into one writev. */
   protected flushHeld(): void {
     if (this.runBuffer === null) return;
-    const last = new Uint8Array(this.runBuffer, this.runStart, this.runEnd - this.runStart);
+    const last = this.runChunk ?? new Uint8Array(this.runBuffer, this.runStart, this.runEnd - this.runStart);
     const held = this.held;
     const total = this.heldBytes;
     this.held = null;
     this.runBuffer = null;
+    this.runChunk = null;
+    // The stream may keep what it is given until written: the copy buffer is never written into again.
+    this.copyBuffer = null;
     this.heldBytes = 0;
     const stream = this.stream;
     if (stream.destroyed || stream.writableEnded) {
@@ -375,19 +399,66 @@ export abstract class OutputBatcher {
     this.afterWriting();
   }
 
-  /** Appends a chunk to the held output, extending the current run when it follows it in memory. */
+  /**
+   * Appends a chunk to the held output: it extends the current run when it follows it in memory;
+   * a small one is copied into the batch's copy buffer (see COPY_BYTES), with the run before it
+   * when that is one small chunk too; anything else closes the run and starts the next one.
+   */
   private hold(chunk: Uint8Array): void {
     const length = chunk.byteLength;
     if (length === 0) return;
+    this.heldBytes += length;
     if (this.runBuffer === chunk.buffer && this.runEnd === chunk.byteOffset) {
       this.runEnd += length;
-    } else {
-      if (this.runBuffer !== null) (this.held ??= []).push(new Uint8Array(this.runBuffer, this.runStart, this.runEnd - this.runStart));
-      this.runBuffer = chunk.buffer;
-      this.runStart = chunk.byteOffset;
-      this.runEnd = chunk.byteOffset + length;
+      this.runChunk = null;
+      return;
     }
-    this.heldBytes += length;
+    // Masking memory is not copied: its blocks go back to their pool once written (writeChunk).
+    if (length <= COPY_BYTES && !isMaskMemory(chunk)) {
+      const copy = this.copyBuffer;
+      if (copy !== null && this.runBuffer === copy.buffer && this.runEnd <= this.copyLimit) {
+        const used = this.runEnd - copy.byteOffset;
+        if (this.runEnd + length <= this.copyLimit) {
+          copy.set(chunk, used);
+          this.runEnd += length;
+          return;
+        }
+        if (copy.byteLength < COPY_LARGEST) {
+          // Full: the run moves to a buffer twice the size (copied bytes at most double).
+          const grown = Buffer.allocUnsafe(Math.min(copy.byteLength * 2, COPY_LARGEST));
+          copy.copy(grown, 0, 0, used);
+          grown.set(chunk, used);
+          this.copyBuffer = grown;
+          this.copyLimit = grown.byteOffset + grown.byteLength;
+          this.runBuffer = grown.buffer;
+          this.runStart = grown.byteOffset;
+          this.runEnd = grown.byteOffset + used + length;
+          return;
+        }
+      }
+      // The first chunk of a batch starts a run as it is: what follows may be next to it in memory
+      // (a connection's frames cut one after another from its slab), and then nothing is copied.
+      const lone = this.runChunk;
+      if (lone !== null && lone.byteLength <= COPY_BYTES && !isMaskMemory(lone)) {
+        const at = lone.byteLength;
+        const fresh = Buffer.allocUnsafe(at + length <= COPY_FIRST ? COPY_FIRST : COPY_LARGEST);
+        fresh.set(lone, 0);
+        fresh.set(chunk, at);
+        this.copyBuffer = fresh;
+        this.copyLimit = fresh.byteOffset + fresh.byteLength;
+        this.runBuffer = fresh.buffer;
+        this.runStart = fresh.byteOffset;
+        this.runEnd = fresh.byteOffset + at + length;
+        this.runChunk = null;
+        return;
+      }
+    }
+    if (this.runBuffer !== null) (this.held ??= []).push(this.runChunk ?? new Uint8Array(this.runBuffer, this.runStart, this.runEnd - this.runStart));
+    this.copyBuffer = null;
+    this.runBuffer = chunk.buffer;
+    this.runStart = chunk.byteOffset;
+    this.runEnd = chunk.byteOffset + length;
+    this.runChunk = chunk;
   }
 
   /** The transport ended: senders whose bytes the operating system took are done, the others' may never have left. */

@@ -28,6 +28,7 @@ import {
   type DriverEvents,
   type DriverOptions,
 } from '../../src/node/driver.js';
+import { prepareFrame } from '../../src/core/prepared-frame.js';
 import { PauseReason } from '../../src/api/holds.js';
 import type { MessageCodec } from '../../src/node/message-codec.js';
 import type { ConnectionInit } from '../../src/api/connection-init.js';
@@ -211,6 +212,53 @@ describe('writing', { timeout: 30_000 }, () => {
     await sleep(5);
     assert.equal(writes.length, 1, `one write call, not ${writes.length}`);
     assert.equal(driver.bufferedAmount, 0);
+    driver.terminate();
+  });
+
+  test('a fan-out of many small prepared frames reaches the stream as a few large chunks, byte-exact and in order', async () => {
+    // A publish hands every connection the same header and payload chunks. Held one by one they
+    // reached the stream as two chunks per message (a writev of thousands of tiny pieces, each
+    // wrapped and tracked by the stream); copied into the batch's buffer they leave as a few.
+    const chunkCounts: number[] = [];
+    const received: Buffer[] = [];
+    class Counting extends Duplex {
+      override _read(): void {}
+      override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
+        chunkCounts.push(1);
+        received.push(Buffer.from(chunk));
+        cb();
+      }
+      override _writev(chunks: { chunk: Buffer }[], cb: () => void): void {
+        chunkCounts.push(chunks.length);
+        for (const { chunk } of chunks) received.push(Buffer.from(chunk));
+        cb();
+      }
+    }
+    const stream = new Counting();
+    const driver = new SocketDriver(stream, { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 100 }, new Recorder().events());
+    driver.start();
+    const frames = Array.from({ length: 1000 }, (_, i) => prepareFrame(Buffer.from(`message ${String(i).padStart(24, '0')}`), true));
+    const large = Buffer.alloc(5000, 7);
+    for (const [i, frame] of frames.entries()) {
+      driver.sendPrepared(frame);
+      if (i === 500) driver.sendMessage(large, false);
+    }
+    await driver.whenWritten();
+    const chunks = chunkCounts.reduce((a, b) => a + b, 0);
+    assert.ok(chunks <= 16, `${chunks} chunks for ${frames.length} messages`);
+    const wire = Buffer.concat(received);
+    let at = 0;
+    const seen: string[] = [];
+    for (;;) {
+      const decoded = decodeFrame(wire.subarray(at));
+      if (decoded === null) break;
+      at += decoded.bytesConsumed;
+      seen.push(decoded.frame.opcode === Opcode.Text ? Buffer.from(decoded.frame.payload).toString() : `binary ${decoded.frame.payload.length} ${decoded.frame.payload.every((b) => b === 7)}`);
+    }
+    assert.equal(at, wire.length, 'nothing but whole frames');
+    const expected = frames.map((_, i) => `message ${String(i).padStart(24, '0')}`);
+    expected.splice(501, 0, 'binary 5000 true');
+    assert.deepEqual(seen, expected);
     driver.terminate();
   });
 
