@@ -41,6 +41,7 @@ function sample(name: string, Class: ErrorClass): Error | undefined {
     BrokerError: () => new C('timeout', 'no answer'),
     NotSupportedByVersionError: () => new C('hybi-00', 'binary', 'no binary'),
     InvalidArgumentError: () => new C('bad'),
+    ServerStateError: () => new C('closed', 'closed'),
   };
   return samples[name]?.();
 }

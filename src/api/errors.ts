@@ -84,6 +84,21 @@ export class SendQueueFullError extends WebSocketError<typeof ErrorCode.SendQueu
 }
 
 /**
+ * A WebSocketServer was asked to do what its state does not allow: `listen()` on a server that
+ * already listens, or `listen()` / `attach()` after `close()` (a closed server stays closed; make
+ * a new one). Nothing was started.
+ */
+export class ServerStateError extends WebSocketError<typeof ErrorCode.ServerState> {
+  /** What the server already is: 'listening' or 'closed'. */
+  readonly state: 'listening' | 'closed';
+
+  constructor(state: 'listening' | 'closed', message: string) {
+    super(ErrorCode.ServerState, message);
+    this.state = state;
+  }
+}
+
+/**
  * Topics hook (issue 20): a broker could not do what was asked (store a publish, read history):
  * its link is down, it did not answer within the timeout, or too many publishes wait for it.
  * Nothing was lost silently: the call that got this error is the one whose work was not done
@@ -135,7 +150,8 @@ export type HybiError =
   | SendQueueFullError
   | KeepaliveTimeoutError
   | BrokerError
-  | NotSupportedByVersionError;
+  | NotSupportedByVersionError
+  | ServerStateError;
 
 /**
  * True for an error hybi raised (any WebSocketError): a `catch` clause's `unknown` becomes the

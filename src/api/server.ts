@@ -24,6 +24,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Buffer } from 'node:buffer';
 import { InvalidArgumentError } from '../core/errors.js';
+import { ServerStateError } from './errors.js';
 import type { HttpRefusal } from '../core/handshake.js';
 import { HttpListener } from '../node/http-listener.js';
 import { handlerFailed, runHandler, type ConnectionHandler, type ErrorReporter, type MessageHandler } from './handler-lifecycle.js';
@@ -220,8 +221,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.#listener !== null || this.#h2Listening !== null) return Promise.reject(new Error('this WebSocketServer is already listening'));
-    if (this.#closing !== null) return Promise.reject(new Error('this WebSocketServer is closed'));
+    if (this.#closing !== null) return Promise.reject(new ServerStateError('closed', 'this WebSocketServer is closed'));
+    if (this.#listener !== null || this.#h2Listening !== null) return Promise.reject(new ServerStateError('listening', 'this WebSocketServer is already listening'));
     // http2 hook: one TLS port for HTTP/2 and HTTP/1.1 (http2-listen.ts).
     if (options.http2 === true) return listenHttp2(options, (s) => this.attach(s)).then((l) => ((this.#h2Listening = l), l.address));
     const resolved = this.#options;
@@ -271,7 +272,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
    * `options` apply to those servers only.
    */
   attach(server: HttpServer | HttpsServer | Http2AnyServer, options?: Http2AttachOptions): this {
-    if (this.#closing !== null) throw new Error('this WebSocketServer is closed');
+    if (this.#closing !== null) throw new ServerStateError('closed', 'this WebSocketServer is closed');
     // http2 hook: an HTTP/2 server's streams are served by their own transport (http2-upgrade.ts);
     // its HTTP/1.1 side (allowHTTP1) emits 'upgrade' like an http.Server, handled below.
     if (isHttp2Server(server) && !this.#h2Sources.has(server)) this.#h2Sources.set(server, attachHttp2(this.#host, server, options));

@@ -46,6 +46,7 @@ export const ErrorCode = {
   SendQueueFull: 'ERR_SEND_QUEUE_FULL',
   Broker: 'ERR_BROKER', // topics hook (issue 20): raised by the brokers (api/errors.ts)
   NotSupportedByVersion: 'ERR_NOT_SUPPORTED_BY_VERSION',
+  ServerState: 'ERR_SERVER_STATE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

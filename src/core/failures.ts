@@ -78,6 +78,7 @@ export const Failures = {
   sendQueueFull: { code: 'ERR_SEND_QUEUE_FULL', closeCode: null, reason: '' },
   broker: { code: 'ERR_BROKER', closeCode: null, reason: '' },
   notSupportedByVersion: { code: 'ERR_NOT_SUPPORTED_BY_VERSION', closeCode: null, reason: '' },
+  serverState: { code: 'ERR_SERVER_STATE', closeCode: null, reason: '' },
 } as const satisfies Record<string, FailureKind>;
 
 /**

@@ -15,6 +15,7 @@ import WsClient from 'ws';
 import { WebSocketServer, type WebSocketServerOptions } from '../../src/api/server.js';
 import type { WebSocket } from '../../src/api/websocket.js';
 import { InvalidArgumentError } from '../../src/core/errors.js';
+import { ServerStateError } from '../../src/api/errors.js';
 import { selfSignedCertificate } from '../fixtures/cert.js';
 import { quietFor as sleep, waitFor } from '../helpers/wait.js';
 
@@ -185,6 +186,16 @@ async function echo(ws: WebSocket): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 
 describe('listen(): a server of its own', { timeout: 30_000 }, () => {
+  it('refuses a second listen(), and listen() or attach() after close(), with a ServerStateError', async () => {
+    const server = new WebSocketServer();
+    await server.listen({ port: 0, host: '127.0.0.1' });
+    await assert.rejects(server.listen({ port: 0, host: '127.0.0.1' }), (e: unknown) => e instanceof ServerStateError && e.code === 'ERR_SERVER_STATE' && e.state === 'listening');
+    await server.close();
+    await assert.rejects(server.listen({ port: 0, host: '127.0.0.1' }), (e: unknown) => e instanceof ServerStateError && e.state === 'closed');
+    const http = createHttpServer();
+    assert.throws(() => server.attach(http), (e: unknown) => e instanceof ServerStateError && e.state === 'closed');
+  });
+
   it('listens on a free port, reports it, and echoes text and binary to a ws client', async (t) => {
     const { server, port, url } = await serve(t, {}, (s) => s.route('/echo', echo));
     assert.equal((server.address() as AddressInfo).port, port);
