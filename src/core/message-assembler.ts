@@ -311,10 +311,11 @@ export class MessageAssembler {
       if (capacity < ahead) capacity = ahead;
       capacity = Math.min(capacity, (this.frameFin ? this.size : this.maxMessageSize) - before);
       if (capacity < need) capacity = need;
-      // A buffer that is exactly the rest of the message (its final frame, all of it) will be
-      // filled before anyone sees it, so it need not be zero-filled first: memory from `allocate`.
-      // Any other buffer may be handed over with room to spare (its `.buffer` shows it): zeroed.
-      const grown = this.frameFin && capacity === this.size - before ? this.allocate(capacity, false) : new Uint8Array(capacity);
+      // A buffer that is exactly the whole message (its final frame, nothing in `pieces`) takes
+      // every later piece (see append) and is filled before anyone sees it, so it need not be
+      // zero-filled first: memory from `allocate`, as a joined message. Any other buffer may be
+      // handed over with room to spare (its `.buffer` shows it): zeroed.
+      const grown = before === 0 && this.frameFin && capacity === this.size ? this.allocate(capacity, false) : new Uint8Array(capacity);
       if (buffer !== null && length !== 0) grown.set(buffer.subarray(0, length));
       this.buffer = buffer = grown;
     }
