@@ -175,6 +175,12 @@ export class MessageAssembler {
   append(data: Uint8Array, mask: number, last: boolean): void {
     if (this.inPlace) return this.putInPlace(data, mask);
     this.gathered += data.length;
+    // A piece that fits the buffer's room goes there: no allocation, and it is copied once either
+    // way. For a message in two pieces whose first was small (a frame starting late in a read),
+    // the buffer is already the whole message, and joining the pieces instead would allocate a
+    // second message-sized array (issue 24: half of all 64 KiB messages, and their page faults).
+    const buffer = this.buffer;
+    if (this.pieces === null && buffer !== null && this.bufferLength + data.length <= buffer.length) return this.copyIn(data, mask);
     // A view keeps its whole received chunk alive: kept only when it is most of that chunk, else
     // a peer could interleave control frames so that each small piece pins a full read, and hold
     // several times maxMessageSize (the rest of the chunk was pings, already handled). The
@@ -305,7 +311,11 @@ export class MessageAssembler {
       if (capacity < ahead) capacity = ahead;
       capacity = Math.min(capacity, (this.frameFin ? this.size : this.maxMessageSize) - before);
       if (capacity < need) capacity = need;
-      const grown = new Uint8Array(capacity);
+      // A buffer that is exactly the whole message (its final frame, nothing in `pieces`) takes
+      // every later piece (see append) and is filled before anyone sees it, so it need not be
+      // zero-filled first: memory from `allocate`, as a joined message. Any other buffer may be
+      // handed over with room to spare (its `.buffer` shows it): zeroed.
+      const grown = before === 0 && this.frameFin && capacity === this.size ? this.allocate(capacity, false) : new Uint8Array(capacity);
       if (buffer !== null && length !== 0) grown.set(buffer.subarray(0, length));
       this.buffer = buffer = grown;
     }
