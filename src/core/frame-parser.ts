@@ -14,14 +14,16 @@
  * value whose code names the rule (a frame over maxFrameSize as a MessageTooLargeError), and all
  * later input is ignored.
  *
- * `decodeFrame` is the one-shot form for the low-level API: one whole frame out of a buffer.
+ * The rules of a single header are in frame-header.ts; `decodeFrame` (frame-decode.ts) is the
+ * one-shot form for the low-level API: one whole frame out of a buffer.
  */
-import { type ConnectionFailure, InvalidArgumentError, MessageTooLargeError, type ProtocolError } from './errors.js';
-import { violation } from './failure-errors.js';
-import { Failures } from './failures.js';
-import type { Frame } from './frame.js';
-import { DEFAULT_MAX_FRAME_SIZE, MAX_CONTROL_PAYLOAD } from './limits.js';
+import type { ConnectionFailure } from './errors.js';
+import { checkFirstBytes, checkLength, headerSize, readLength, resolveLimit } from './frame-header.js';
+import { DEFAULT_MAX_FRAME_SIZE } from './limits.js';
 import { applyMask, maskWord } from './mask.js';
+
+// The one-shot decoder lives in its own file; importers of the parser's module keep finding it here.
+export { decodeFrame, type DecodeFrameOptions } from './frame-decode.js';
 
 /**
  * Which end of the connection the parser reads for: a server reads masked client frames, a client
@@ -80,7 +82,6 @@ const EMPTY = new Uint8Array(0);
 const NO_INPUT: Uint8Array[] = [];
 /** The key of the unmask in progress (applyMask reads it synchronously and keeps nothing). */
 const scratchKey = new Uint8Array(4);
-const TWO_POW_32 = 0x1_0000_0000;
 
 // What the parser expects next.
 const HEADER = 0;
@@ -94,80 +95,8 @@ const STOPPED = 2;
 /** Payloads up to this many bytes are unmasked by the parse loop itself (see parse). */
 const SMALL_UNMASK = 64;
 
-/** `rsvBits` value of a direct decodeFrame call that names no extension: RSV bits are reported, not judged. */
-const ANY_RSV = -1;
-
-/**
- * The checks that need only the first two header bytes, in a fixed order so that every split of
- * the input reports the same error. Returns null when the bytes are acceptable.
- */
-function checkFirstBytes(b0: number, b1: number, rsvBits: number, expectMask: number): ProtocolError | null {
-  const opcode = b0 & 0x0f;
-  // Section 5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved; an unknown one MUST fail the connection.
-  if ((opcode > 0x2 && opcode < 0x8) || opcode > 0xa) return violation(Failures.invalidOpcode, `reserved opcode 0x${opcode.toString(16)}`);
-  const rsv = b0 & 0x70;
-  if (rsv !== 0 && rsvBits !== ANY_RSV) {
-    // Section 5.2: RSV bits MUST be 0 unless an extension defines them; the receiver MUST fail otherwise.
-    if ((rsv & ~rsvBits) !== 0) return violation(Failures.unexpectedRsv, `RSV bits 0x${rsv.toString(16)} set without an extension claiming them`);
-    // RFC 7692 section 6: extension bits belong on the first frame of a data message only, never
-    // on control frames or continuations (an endpoint MUST fail the connection otherwise).
-    if (opcode === 0 || opcode >= 0x8) return violation(Failures.unexpectedRsv, 'RSV bits set on a control or continuation frame');
-  }
-  if (opcode >= 0x8) {
-    // Section 5.5: control frames MUST have a payload of 125 bytes or less...
-    if ((b1 & 0x7f) > MAX_CONTROL_PAYLOAD) return violation(Failures.invalidControlPayloadLength, 'control frame payload over 125 bytes');
-    // ...and MUST NOT be fragmented.
-    if ((b0 & 0x80) === 0) return violation(Failures.fragmentedControlFrame, 'fragmented control frame');
-  }
-  const masked = (b1 & 0x80) !== 0 ? 1 : 0;
-  if (expectMask !== -1 && masked !== expectMask) {
-    // Section 5.1: a server MUST close the connection on an unmasked frame, and a client MUST close
-    // it on a masked frame (close code 1002, section 7.4.1).
-    return masked === 1 ? violation(Failures.unexpectedMask, 'masked frame from the server') : violation(Failures.expectedMask, 'unmasked frame from the client');
-  }
-  return null;
-}
-
-/** Header size implied by the second byte: 2, plus the extended length, plus the mask key. */
 /** Where closeQueued gathers a header (one array for every parser: the walk never re-enters). */
 const scratchHeader = new Uint8Array(14);
-
-function headerSize(b1: number): number {
-  const len7 = b1 & 0x7f;
-  const size = len7 === 126 ? 4 : len7 === 127 ? 10 : 2;
-  return (b1 & 0x80) !== 0 ? size + 4 : size;
-}
-
-/**
- * Reads the payload length of a header at buf[off]. Returns the length, or -1 when the 64-bit form
- * has its most significant bit set (section 5.2: it MUST be 0).
- */
-function readLength(buf: Uint8Array, off: number): number {
-  const len7 = buf[off + 1]! & 0x7f;
-  if (len7 < 126) return len7;
-  if (len7 === 126) return (buf[off + 2]! << 8) | buf[off + 3]!;
-  const high = ((buf[off + 2]! << 24) | (buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!) >>> 0;
-  if (high >= 0x8000_0000) return -1;
-  const low = ((buf[off + 6]! << 24) | (buf[off + 7]! << 16) | (buf[off + 8]! << 8) | buf[off + 9]!) >>> 0;
-  // Above 2^53 the sum is no longer exact, but it is still far above any usable maxFrameSize.
-  return high * TWO_POW_32 + low;
-}
-
-function checkLength(length: number, maxFrameSize: number): ConnectionFailure | null {
-  // Section 5.2: the most significant bit of a 64-bit length MUST be 0.
-  if (length === -1) return violation(Failures.invalidPayloadLength, '64-bit payload length with the most significant bit set');
-  // Section 10.4: an endpoint may refuse frames too large for it; 1009 says so (section 7.4.1).
-  if (length > maxFrameSize) return new MessageTooLargeError(`frame of more than ${maxFrameSize} bytes (maxFrameSize)`, maxFrameSize);
-  return null;
-}
-
-function resolveLimit(value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
-    throw new InvalidArgumentError(`maxFrameSize must be a number of at least 0 (or Infinity), got ${String(value)}`);
-  }
-  return value;
-}
 
 /**
  * Incremental frame parser. Feed it chunks with `push`; it reports to its listener. Any split of
@@ -536,58 +465,4 @@ export class FrameParser {
       this.queue.unshift(chunk.subarray(pos));
     }
   }
-}
-
-/**
- * Options of `decodeFrame`: those of the parser, with other defaults for a direct call: no size
- * limit, and RSV bits reported as they are on any frame unless `rsvBits` names the claimed ones.
- */
-export type DecodeFrameOptions = FrameParserOptions;
-
-/**
- * Decodes one whole frame from the start of `bytes` (the low-level API). Returns null when
- * `bytes` holds only part of a frame, else the frame and the number of bytes it took. The input
- * is never modified: a masked payload is returned unmasked in a copy, an unmasked one as a view
- * of `bytes`. Throws ProtocolError (1002, `code` naming the rule) for a malformed header (reserved opcode, a control
- * frame over 125 bytes or fragmented, a 64-bit length with its top bit set, masking wrong for
- * `options.role`, RSV bits `options.rsvBits` does not allow) and MessageTooLargeError (1009) for a
- * length over `options.maxFrameSize` (default: no limit); rules that span several frames
- * (fragmentation order, message size) are the caller's. InvalidArgumentError for bad options.
- */
-export function decodeFrame(bytes: Uint8Array, options: DecodeFrameOptions = {}): { frame: Frame; bytesConsumed: number } | null {
-  if (bytes.length < 2) return null;
-  const b0 = bytes[0]!;
-  const b1 = bytes[1]!;
-  const expectMask = options.role === 'server' ? 1 : options.role === 'client' ? 0 : -1;
-  // A direct call decodes what it is given: RSV bits are reported, not judged, unless the caller
-  // names the claimed ones (then the parser's rules apply).
-  const rsvBits = options.rsvBits === undefined ? ANY_RSV : options.rsvBits & 0x70;
-  const first = checkFirstBytes(b0, b1, rsvBits, expectMask);
-  if (first !== null) throw first;
-  const size = headerSize(b1);
-  if (bytes.length < size) return null;
-  const length = readLength(bytes, 0);
-  const lengthError = checkLength(length, resolveLimit(options.maxFrameSize, Number.MAX_SAFE_INTEGER));
-  if (lengthError !== null) throw lengthError;
-  if (bytes.length - size < length) return null;
-  const masked = (b1 & 0x80) !== 0;
-  let maskKey: Uint8Array | null = null;
-  let payload = bytes.subarray(size, size + length);
-  if (masked) {
-    // `new Uint8Array(view)` copies whatever the input is; `slice()` on a Node Buffer returns a
-    // view, which would unmask the caller's bytes in place.
-    maskKey = new Uint8Array(bytes.subarray(size - 4, size));
-    payload = applyMask(new Uint8Array(payload), maskKey, 0);
-  }
-  const frame: Frame = {
-    fin: (b0 & 0x80) !== 0,
-    rsv1: (b0 & 0x40) !== 0,
-    rsv2: (b0 & 0x20) !== 0,
-    rsv3: (b0 & 0x10) !== 0,
-    opcode: b0 & 0x0f,
-    masked,
-    maskKey,
-    payload,
-  };
-  return { frame, bytesConsumed: size + length };
 }
