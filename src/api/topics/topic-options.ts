@@ -27,7 +27,8 @@ export interface ResolvedTopicOptions {
   readonly slowSubscriber: ResolvedSlow;
 }
 
-function integer(name: string, value: unknown, fallback: number, min: number): number {
+/** An integer option of at least `min`, or `fallback` when absent; InvalidArgumentError otherwise. */
+export function integer(name: string, value: unknown, fallback: number, min: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) throw new InvalidArgumentError(`${name} must be an integer of at least ${min}, got ${String(value)}`);
   return value;
