@@ -35,7 +35,7 @@ import { decideOrRefuse, PendingUpgrade } from './upgrade-transport.js';
 import { WebSocket } from './websocket.js';
 
 /** What the HTTP/2 transport needs of the server: the HTTP/1.1 transport's host, without its socket-level guard. */
-export type Http2Host = Omit<Http1Host, 'takeGuard'>;
+type Http2Host = Omit<Http1Host, 'takeGuard'>;
 
 /** Options of attaching to an HTTP/2 server (`server.attach(h2server, options)`). */
 export interface Http2AttachOptions {
@@ -93,7 +93,7 @@ function flatten(headers: http2.IncomingHttpHeaders): string[] {
  * Runs the upgrade pipeline on one extended CONNECT and answers it. Resolves with the connection,
  * or null when it was refused or the stream went away meanwhile. Never rejects.
  */
-export async function upgradeHttp2(
+async function upgradeHttp2(
   host: Http2Host,
   stream: http2.ServerHttp2Stream,
   headers: http2.IncomingHttpHeaders,

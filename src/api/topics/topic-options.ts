@@ -47,7 +47,7 @@ export function policy(name: string, value: unknown, fallback: SlowSubscriberPol
 }
 
 /** Checks `slowSubscriber` (a server option) and applies the defaults; throws InvalidArgumentError. */
-export function resolveSlowSubscriber(options: SlowSubscriberOptions | undefined): ResolvedSlow {
+function resolveSlowSubscriber(options: SlowSubscriberOptions | undefined): ResolvedSlow {
   if (options !== undefined && (options === null || typeof options !== 'object')) throw new InvalidArgumentError('slowSubscriber must be an object');
   const given = options ?? {};
   checkNames('slowSubscriber', given, SLOW_NAMES);
