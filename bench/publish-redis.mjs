@@ -27,39 +27,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { deliveryCounter, formatLatency, latencySummary, measureLatency, measureThroughput, numberArg, serveBench } from './lib/publish-measure.mjs';
 
-const arg = (name, fallback) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
-const MESSAGES = arg('messages', 2000);
-const RECEIVERS = arg('receivers', 10);
-const PROCESSES = arg('processes', 3);
-const WINDOW = 500;
+const MESSAGES = numberArg('messages', 2000);
+const RECEIVERS = numberArg('receivers', 10);
+const PROCESSES = numberArg('processes', 3);
 const JSON_OUT = process.argv.includes('--json');
-const pct = (xs, p) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
-};
-const summary = (xs) => ({ p50: pct(xs, 0.5), p99: pct(xs, 0.99) });
 
 if (process.argv[2] === '--node') {
   // One hybi server process: every connection subscribes to 'bench'; "pub:<text>" publishes it.
   const { WebSocketServer } = await import('../dist/index.js');
   const { redisBroker } = await import('../dist/redis/index.js');
   const server = new WebSocketServer({ broker: redisBroker({ url: process.argv[3] }), slowSubscriber: { maxQueuedMessages: 100_000, maxQueuedBytes: 1 << 28 } });
-  const calls = [];
-  server.on('connection', (ws) => {
-    ws.subscribe('bench');
-    // Answered once the subscription is in Redis (the history read follows it on the link).
-    void server.history('bench').then(() => ws.send(`hello ${process.pid}`));
-    ws.on('message', (data) => {
-      const text = String(data);
-      if (!text.startsWith('pub:')) return;
-      const t0 = performance.now();
-      server.publish('bench', text.slice(4)).then(
-        () => calls.push(performance.now() - t0),
-        (error) => ws.send(`failed ${error.message}`),
-      );
-    });
-  });
+  // "hello" once the subscription is in Redis (the history read follows it on the link).
+  const calls = serveBench(server);
   const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
   process.on('message', (m) => {
     if (m.op === 'calls') {
@@ -137,26 +118,12 @@ if (process.argv[2] === '--node') {
     for (const node of nodes) for (let i = 0; i < RECEIVERS; i++) receivers.push({ ws: await join(node.port), node });
     const far = receivers.find((r) => r.node === nodes[1]).ws;
     // Every receiver drains its messages; `far` is read one by one for latency.
-    let counted = 0;
-    let countWaiter = null;
-    for (const r of receivers) {
-      if (r.ws === far) continue;
-      r.ws.on('message', () => {
-        counted++;
-        countWaiter?.();
-      });
-    }
+    const counter = deliveryCounter(receivers.map((r) => r.ws), far);
     const drainPublisher = () => publisher.on('message', () => {});
     drainPublisher();
 
     // Latency, one message at a time.
-    const latencies = [];
-    for (let i = 0; i < MESSAGES; i++) {
-      const t0 = performance.now();
-      publisher.send(`pub:${i}`);
-      await far.receive();
-      latencies.push(performance.now() - t0);
-    }
+    const latencies = await measureLatency(publisher, far, MESSAGES);
     const calls = (await Promise.all(nodes.slice(0, 1).map(async (n) => {
       n.child.send({ op: 'calls' });
       const [m] = await once(n.child, 'message');
@@ -164,30 +131,20 @@ if (process.argv[2] === '--node') {
     }))).flat();
 
     // Throughput, in windows.
-    const others = receivers.length - 1;
-    counted = 0;
-    const started = performance.now();
-    for (let sent = 0; sent < MESSAGES; sent += WINDOW) {
-      const n = Math.min(WINDOW, MESSAGES - sent);
-      for (let i = 0; i < n; i++) publisher.send(`pub:${sent + i}`);
-      for (let i = 0; i < n; i++) await far.receive();
-      const target = (sent + n) * others;
-      while (counted < target) await new Promise((resolve) => (countWaiter = resolve));
-    }
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = await measureThroughput(publisher, far, counter, receivers.length, MESSAGES);
     const result = {
       bench: 'publish-redis',
       processes: PROCESSES,
       receivers: receivers.length,
       messages: MESSAGES,
-      latencyMs: summary(latencies),
+      latencyMs: latencySummary(latencies),
       deliveriesPerSecond: (MESSAGES * receivers.length) / seconds,
-      publishCallMs: summary(calls),
-      redisPubSubMs: summary(bare),
+      publishCallMs: latencySummary(calls),
+      redisPubSubMs: latencySummary(bare),
     };
     if (JSON_OUT) console.log(JSON.stringify(result));
     else {
-      const f = (s) => `p50 ${s.p50.toFixed(3)} ms, p99 ${s.p99.toFixed(3)} ms`;
+      const f = formatLatency;
       console.log(`${PROCESSES} hybi processes + redis-server, ${receivers.length} receivers, ${MESSAGES} messages`);
       console.log(`  publish-to-delivery (client on process 0 -> client on process 1): ${f(result.latencyMs)}`);
       console.log(`  deliveries/s: ${Math.round(result.deliveriesPerSecond)}`);

@@ -73,8 +73,10 @@ export type { WebSocketCloseInfo, WebSocketOpenInfo, WebSocketStreamOptions, Web
 // Topics (issue 20): memoryBroker and the shapes of publish, history and brokers.
 export { memoryBroker } from './api/topics/index.js';
 // Topics across the workers of node:cluster (issue 20).
-export { clusterBroker, clusterPrimary, startCluster } from './api/topics/cluster-broker.js';
-export type { ClusterBrokerOptions, ClusterHandle, ClusterPrimary, ClusterPrimaryOptions, StartClusterOptions } from './api/topics/cluster-broker.js';
+export { clusterBroker } from './api/topics/cluster-broker.js';
+export type { ClusterBrokerOptions } from './api/topics/cluster-broker.js';
+export { clusterPrimary, startCluster } from './api/topics/cluster-primary.js';
+export type { ClusterHandle, ClusterPrimary, ClusterPrimaryOptions, StartClusterOptions } from './api/topics/cluster-primary.js';
 export type { MemoryBrokerOptions } from './api/topics/index.js';
 // The shapes of publish, history and brokers: every type topics/types.ts declares is public.
 export type * from './api/topics/types.js';

@@ -2,14 +2,15 @@
  * connect()'s HTTP/1.1 transport (`transport: 'http1'`, RFC 6455 section 4.1): an Upgrade request
  * on a TCP (or TLS) connection of its own, directly, through a proxy's tunnel or an agent. The
  * request and the checks on the answer are the core's (core/handshake.ts); dialing and reading the
- * answer off the socket are node/dial.ts. One hop: a redirect is reported, and connect.ts decides
- * whether to follow it.
+ * answer off the socket are node/dial.ts, node/response-head.ts and node/response-body.ts. One
+ * hop: a redirect is reported, and connect.ts decides whether to follow it.
  */
 import type { Socket } from 'node:net';
 import { HandshakeError } from '../node/errors.js';
 import { buildClientRequest, checkServerResponse, generateKey, type HeaderMap } from '../core/handshake.js';
 import type { HttpHead } from '../core/http-head.js';
-import { DEFAULT_BODY_TIMEOUT, readResponseBody, readResponseHead, type ResponseHead } from '../node/dial.js';
+import { DEFAULT_BODY_TIMEOUT, readResponseBody } from '../node/response-body.js';
+import { readResponseHead, type ResponseHead } from '../node/response-head.js';
 import { systemTimers } from '../node/timer-wheel.js';
 import { requestThroughAgent } from '../node/proxy/agent.js';
 import { dialRoute } from '../node/proxy/route.js';

@@ -10,14 +10,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HttpRefusal } from '../core/handshake.js';
 import { publishUpgrade } from '../node/diagnostics.js';
-import { guardHandshake, refuseUpgrade, refusal, writeUpgradeResponse, type HandshakeGuard } from '../node/upgrade.js';
+import { guardHandshake, internalErrorRefusal, writeUpgradeResponse, type HandshakeGuard } from '../node/upgrade.js';
 import type { ServerMetrics } from './metrics.js';
 import {
   ABANDONED,
   acceptUpgrade,
   askAcceptHooks,
   checkRfc6455Request,
-  decideUpgrade,
   isRefusal,
   shuttingDown,
   type Rfc6455Facts,
@@ -26,6 +25,7 @@ import {
   type UpgradeInput,
   type UpgradeServer,
 } from './upgrade-pipeline.js';
+import { decideOrRefuse, failedOpen, PendingUpgrade, socketUpgradeInput, writeRefusal } from './upgrade-transport.js';
 import { isHybi00Request } from '../core/hybi00/handshake.js'; // legacy (issue 22)
 import { upgradeHybi00 } from './hybi00-upgrade.js'; // legacy (issue 22)
 import { WebSocket } from './websocket.js';
@@ -64,15 +64,8 @@ export function upgradeHttp1(host: Http1Host, req: IncomingMessage, socket: Dupl
   // Counted from here until the connection is open or refused, so that slow accept hooks
   // cannot let more than maxConnections sockets in.
   host.begin();
-  const input = http1Input(req);
-  let decision: UpgradeDecision<Rfc6455Facts> | HttpRefusal;
-  try {
-    decision = decideUpgrade(input, host);
-  } catch (error) {
-    // A bug of ours or an exotic request object: never leave the client hanging.
-    host.reportError(error, req);
-    decision = refusal(500, 'Internal server error.\n');
-  }
+  const input = socketUpgradeInput<Rfc6455Facts>(req, checkRfc6455Request);
+  const decision = decideOrRefuse(input, host);
   if (!isRefusal(decision) && decision.info !== null) return afterHooks(host, input, socket, head, early, decision);
   // No await since the guard was found, so it cannot have fired: this call answers.
   if (early !== null && !early.cancel()) {
@@ -83,19 +76,6 @@ export function upgradeHttp1(host: Http1Host, req: IncomingMessage, socket: Dupl
   host.end();
   writeRefusal(host, req, socket, decision);
   return null;
-}
-
-/** The pipeline's description of an HTTP/1.1 request: its own fields, and RFC 6455's handshake check. */
-function http1Input(req: IncomingMessage): UpgradeInput<Rfc6455Facts> {
-  return {
-    req,
-    method: req.method ?? '',
-    url: req.url ?? '',
-    httpVersion: req.httpVersion,
-    headers: req.headers,
-    rawHeaders: req.rawHeaders,
-    handshake: checkRfc6455Request,
-  };
 }
 
 /**
@@ -112,19 +92,8 @@ async function afterHooks(
   decision: UpgradeDecision<Rfc6455Facts>,
 ): Promise<WebSocket | null> {
   const req = input.req;
-  let counted = true;
-  const uncount = (): void => {
-    if (counted) {
-      counted = false;
-      host.end();
-    }
-  };
-  const onExpire = (): HttpRefusal => {
-    uncount();
-    const answer = refusal(408, 'The WebSocket handshake took too long.\n');
-    host.refused(req, answer);
-    return answer;
-  };
+  const count = new PendingUpgrade(host, req);
+  const onExpire = (): HttpRefusal => count.expired();
   let guard: HandshakeGuard;
   if (early !== null) {
     guard = early;
@@ -133,7 +102,7 @@ async function afterHooks(
     guard = guardHandshake(socket, host.options.handshakeTimeout, onExpire);
   }
   const refuse = (answer: HttpRefusal): null => {
-    uncount();
+    count.end();
     if (guard.cancel()) writeRefusal(host, req, socket, answer);
     return null;
   };
@@ -146,7 +115,7 @@ async function afterHooks(
       },
     });
     if (outcome === ABANDONED) {
-      uncount();
+      count.end();
       if (!guard.expired) {
         guard.cancel();
         socket.destroy();
@@ -156,13 +125,13 @@ async function afterHooks(
     if (isRefusal(outcome)) return refuse(outcome);
     data = outcome.data;
     if (!guard.cancel()) {
-      uncount();
+      count.end();
       return null;
     }
   } catch (error) {
     // A bug of ours: never leave the client hanging or the count wrong.
     host.reportError(error, req);
-    return refuse(refusal(500, 'Internal server error.\n'));
+    return refuse(internalErrorRefusal());
   } finally {
     host.inflight.delete(socket);
   }
@@ -199,22 +168,6 @@ function open(host: Http1Host, input: UpgradeInput<Rfc6455Facts>, socket: Duplex
     host.opened(ws, req, accepted);
     return ws;
   } catch (error) {
-    // A headers function that threw, headers that cannot be sent, a bug of ours or an exotic
-    // socket: never leave the client hanging or the count wrong.
-    host.reportError(error, req);
-    if (counted) host.end();
-    if (!written) {
-      writeRefusal(host, req, socket, refusal(500, 'Internal server error.\n'));
-    } else {
-      // Past the point where an HTTP answer is possible: the 101 is on the wire.
-      socket.destroy();
-    }
-    return null;
+    return failedOpen(host, req, socket, error, counted, written);
   }
-}
-
-/** Answers a refused upgrade (and tells 'refused' listeners). */
-function writeRefusal(host: Http1Host, req: IncomingMessage, socket: Duplex, answer: HttpRefusal): void {
-  host.refused(req, answer);
-  refuseUpgrade(socket, answer);
 }

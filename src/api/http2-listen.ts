@@ -12,7 +12,7 @@ import { buildH2Refusal } from '../core/handshake-h2.js';
 import { upgradeRequiredRefusal } from '../node/upgrade.js';
 
 /** What listen() needs to start the HTTP/2 server. */
-export interface Http2ListenInput {
+interface Http2ListenInput {
   port?: number;
   host?: string;
   tls?: http2.SecureServerOptions;

@@ -20,22 +20,22 @@ import type { Duplex } from 'node:stream';
 import type { HttpRefusal } from '../core/handshake.js';
 import { buildH2Response, checkH2ConnectRequest, type H2RequestFacts } from '../core/handshake-h2.js';
 import { cancelStream, enableConnectProtocol, respondAccepted, respondRefusal, type Http2AnyServer } from '../node/http2-streams.js';
-import { refusal } from '../node/upgrade.js';
+import { internalErrorRefusal, timeoutRefusal } from '../node/upgrade.js';
 import type { Http1Host } from './http1-upgrade.js';
 import {
   ABANDONED,
   acceptUpgrade,
   askAcceptHooks,
-  decideUpgrade,
   isRefusal,
   shuttingDown,
   type UpgradeDecision,
   type UpgradeInput,
 } from './upgrade-pipeline.js';
+import { decideOrRefuse, PendingUpgrade } from './upgrade-transport.js';
 import { WebSocket } from './websocket.js';
 
 /** What the HTTP/2 transport needs of the server: the HTTP/1.1 transport's host, without its socket-level guard. */
-export type Http2Host = Omit<Http1Host, 'takeGuard'>;
+type Http2Host = Omit<Http1Host, 'takeGuard'>;
 
 /** Options of attaching to an HTTP/2 server (`server.attach(h2server, options)`). */
 export interface Http2AttachOptions {
@@ -93,7 +93,7 @@ function flatten(headers: http2.IncomingHttpHeaders): string[] {
  * Runs the upgrade pipeline on one extended CONNECT and answers it. Resolves with the connection,
  * or null when it was refused or the stream went away meanwhile. Never rejects.
  */
-export async function upgradeHttp2(
+async function upgradeHttp2(
   host: Http2Host,
   stream: http2.ServerHttp2Stream,
   headers: http2.IncomingHttpHeaders,
@@ -118,26 +118,14 @@ export async function upgradeHttp2(
     handshake: (i) => checkH2ConnectRequest(i.headers),
   };
   host.begin();
-  const count = { pending: true };
-  const uncount = (): void => {
-    if (count.pending) {
-      count.pending = false;
-      host.end();
-    }
-  };
+  const count = new PendingUpgrade(host, req);
   const refuse = (answer: HttpRefusal): null => {
-    uncount();
+    count.end();
     host.refused(req, answer);
     respondRefusal(stream, answer);
     return null;
   };
-  let decision: UpgradeDecision<H2Facts> | HttpRefusal;
-  try {
-    decision = decideUpgrade(input, host);
-  } catch (error) {
-    host.reportError(error, req);
-    decision = refusal(500, 'Internal server error.\n');
-  }
+  const decision = decideOrRefuse(input, host);
   if (isRefusal(decision)) return refuse(decision);
   let data: { value: unknown } | undefined;
   if (decision.info !== null) {
@@ -149,7 +137,7 @@ export async function upgradeHttp2(
       timeout > 0 && Number.isFinite(timeout)
         ? setTimeout(() => {
             expired = true;
-            if (!settled) refuse(refusal(408, 'The WebSocket handshake took too long.\n'));
+            if (!settled) refuse(timeoutRefusal());
           }, timeout)
         : undefined;
     host.inflight.set(stream, () => {
@@ -166,7 +154,7 @@ export async function upgradeHttp2(
       if (expired || settled) return null;
       settled = true;
       if (outcome === ABANDONED) {
-        uncount();
+        count.end();
         return null;
       }
       if (isRefusal(outcome)) return refuse(outcome);
@@ -174,13 +162,13 @@ export async function upgradeHttp2(
     } catch (error) {
       settled = true;
       host.reportError(error, req);
-      return refuse(refusal(500, 'Internal server error.\n'));
+      return refuse(internalErrorRefusal());
     } finally {
       clearTimeout(timer);
       host.inflight.delete(stream);
     }
   }
-  return open(host, input, stream, decision, answerKey, data, count, uncount, refuse);
+  return open(host, input, stream, decision, answerKey, data, count, refuse);
 }
 
 /** Answers 200 and wraps the stream in a WebSocket; the upgrade is still counted, and this ends that on every way out. */
@@ -191,8 +179,7 @@ function open(
   decision: UpgradeDecision<H2Facts>,
   answerKey: boolean,
   data: { value: unknown } | undefined,
-  count: { pending: boolean },
-  uncount: () => void,
+  count: PendingUpgrade,
   refuse: (answer: HttpRefusal) => null,
 ): WebSocket | null {
   const req = input.req;
@@ -209,19 +196,19 @@ function open(
     written = respondAccepted(stream, block);
     if (!written) {
       // The client reset the stream while an accept hook ran.
-      uncount();
+      count.end();
       return null;
     }
     const ws = acceptedWebSocket(host, stream as Duplex, req, accepted, { transport: 'http2' });
     stream.off('error', noop);
     // host.opened moves it from pending to open itself (as for HTTP/1.1).
-    count.pending = false;
+    count.handedOver();
     host.opened(ws, req, accepted);
     return ws;
   } catch (error) {
     host.reportError(error, req);
-    if (!written) return refuse(refusal(500, 'Internal server error.\n'));
-    uncount();
+    if (!written) return refuse(internalErrorRefusal());
+    count.end();
     // Past the point where an HTTP answer is possible: the 200 is on the wire.
     cancelStream(stream);
     stream.destroy();

@@ -14,18 +14,10 @@ import type { HttpRefusal } from '../core/handshake.js';
 import { checkHybi00Request, HYBI00_VERSION, KEY3_SIZE, type Hybi00RequestCheck } from '../core/hybi00/handshake.js';
 import { publishUpgrade } from '../node/diagnostics.js';
 import { readAfterHead, writeHybi00Response } from '../node/hybi00.js';
-import { guardHandshake, refuseUpgrade, refusal, timeoutRefusal } from '../node/upgrade.js';
+import { guardHandshake, internalErrorRefusal } from '../node/upgrade.js';
 import type { Http1Host } from './http1-upgrade.js';
-import {
-  ABANDONED,
-  acceptUpgrade,
-  askAcceptHooks,
-  decideUpgrade,
-  isRefusal,
-  shuttingDown,
-  type UpgradeDecision,
-  type UpgradeInput,
-} from './upgrade-pipeline.js';
+import { ABANDONED, acceptUpgrade, askAcceptHooks, isRefusal, shuttingDown, type UpgradeDecision, type UpgradeInput } from './upgrade-pipeline.js';
+import { decideOrRefuse, failedOpen, PendingUpgrade, socketUpgradeInput, writeRefusal } from './upgrade-transport.js';
 import { WebSocket } from './websocket.js';
 
 /** The hybi-00 handshake's facts: the common ones plus the keys' numbers for the answer. */
@@ -53,55 +45,27 @@ export async function upgradeHybi00(host: Http1Host, req: IncomingMessage, socke
   publishUpgrade(req, socket);
   const early = host.takeGuard(socket);
   host.begin();
-  // Counted from here until the connection is open or answered: false once someone answered.
-  let counted = true;
-  const uncount = (): void => {
-    if (counted) {
-      counted = false;
-      host.end();
-    }
-  };
-  const onExpire = (): HttpRefusal => {
-    uncount();
-    const answer = timeoutRefusal();
-    host.refused(req, answer);
-    return answer;
-  };
+  // Counted from here until the connection is open or answered: not counted once someone answered.
+  const count = new PendingUpgrade(host, req);
+  const onExpire = (): HttpRefusal => count.expired();
   const guard = early ?? guardHandshake(socket, host.options.handshakeTimeout, onExpire);
   guard.onExpire = onExpire;
   const refuse = (answer: HttpRefusal): null => {
-    uncount();
-    if (guard.cancel()) {
-      host.refused(req, answer);
-      refuseUpgrade(socket, answer);
-    }
+    count.end();
+    if (guard.cancel()) writeRefusal(host, req, socket, answer);
     return null;
   };
   /** The client left (or the timer answered it) while we waited: nothing more to write. */
   const gone = (): null => {
-    if (counted) {
-      uncount();
+    if (count.counted) {
+      count.end();
       if (guard.cancel()) socket.destroy();
     }
     return null;
   };
 
-  const input: UpgradeInput<Hybi00Facts> = {
-    req,
-    method: req.method ?? '',
-    url: req.url ?? '',
-    httpVersion: req.httpVersion,
-    headers: req.headers,
-    rawHeaders: req.rawHeaders,
-    handshake: checkHybi00Handshake,
-  };
-  let decision: UpgradeDecision<Hybi00Facts> | HttpRefusal;
-  try {
-    decision = decideUpgrade(input, host);
-  } catch (error) {
-    host.reportError(error, req);
-    decision = refusal(500, 'Internal server error.\n');
-  }
+  const input = socketUpgradeInput<Hybi00Facts>(req, checkHybi00Handshake);
+  const decision = decideOrRefuse(input, host);
   if (isRefusal(decision)) return refuse(decision);
 
   host.inflight.set(socket, () => refuse(shuttingDown()));
@@ -110,11 +74,11 @@ export async function upgradeHybi00(host: Http1Host, req: IncomingMessage, socke
   try {
     // Key3 follows the head, usually in the same packet; bounded by the handshake timer.
     read = await readAfterHead(socket, head, KEY3_SIZE);
-    if (read === null || !counted || guard.expired) return gone();
+    if (read === null || !count.counted || guard.expired) return gone();
     if (decision.info !== null) {
       const outcome = await askAcceptHooks(input, decision, host, {
         get abandoned(): boolean {
-          return guard.expired || guard.gone || !counted;
+          return guard.expired || guard.gone || !count.counted;
         },
       });
       if (outcome === ABANDONED) return gone();
@@ -124,7 +88,7 @@ export async function upgradeHybi00(host: Http1Host, req: IncomingMessage, socke
     if (!guard.cancel()) return gone();
   } catch (error) {
     host.reportError(error, req);
-    return refuse(refusal(500, 'Internal server error.\n'));
+    return refuse(internalErrorRefusal());
   } finally {
     host.inflight.delete(socket);
   }
@@ -159,15 +123,6 @@ function open(
     host.opened(ws, req, accepted);
     return ws;
   } catch (error) {
-    host.reportError(error, req);
-    if (counted) host.end();
-    if (!written) {
-      const answer = refusal(500, 'Internal server error.\n');
-      host.refused(req, answer);
-      refuseUpgrade(socket, answer);
-    } else {
-      socket.destroy();
-    }
-    return null;
+    return failedOpen(host, req, socket, error, counted, written);
   }
 }

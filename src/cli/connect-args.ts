@@ -133,7 +133,7 @@ export interface ConnectSettings {
 }
 
 /** Redirects -L follows without --max-redirects: enough for http->https and a load balancer, not a loop. */
-export const DEFAULT_CLI_REDIRECTS = 5;
+const DEFAULT_CLI_REDIRECTS = 5;
 
 /** Parses `hybi connect` arguments; returns null when --help was asked for. Throws UsageError. */
 export function parseConnectArgs(argv: string[]): ConnectSettings | null {

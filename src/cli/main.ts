@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { runConnect } from './connect.js';
 import { runServe } from './serve.js';
 
-export const MAIN_HELP = `Usage: hybi <command> [options]
+const MAIN_HELP = `Usage: hybi <command> [options]
 
 A WebSocket (RFC 6455) client and server for the terminal.
 

@@ -25,7 +25,7 @@ export function hostList(bind: string, extra: readonly string[]): string[] | nul
 }
 
 /** An address to listen on that only this machine can reach: 127.0.0.0/8, ::1 or localhost. */
-export function isLoopbackAddress(address: string): boolean {
+function isLoopbackAddress(address: string): boolean {
   const a = address.toLowerCase();
   const v4 = a.startsWith('::ffff:') ? a.slice(7) : a;
   return a === 'localhost' || a === '::1' || a === '[::1]' || a === '0:0:0:0:0:0:0:1' || (isIPv4(v4) && v4.startsWith('127.'));

@@ -9,7 +9,7 @@ import { hostAllowed, hostList, hostRefusal } from './serve-access.js';
 import { parseCommandLine, parseDuration, parseInteger, parseSize, readOption, UsageError } from './units.js';
 
 /** What the server does with messages. */
-export type ServeMode = 'echo' | 'broadcast' | 'exec' | 'demo' | 'interactive';
+type ServeMode = 'echo' | 'broadcast' | 'exec' | 'demo' | 'interactive';
 
 /** `hybi serve --help`. */
 export const SERVE_HELP = `Usage: hybi serve [options]

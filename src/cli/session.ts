@@ -9,7 +9,7 @@ import { describeClose, payloadOf } from './output.js';
 import { formatDuration } from './units.js';
 
 /** Bytes that may wait for a fan-out client to read them before it is dropped (1008). */
-export const SLOW_CLIENT_LIMIT = 4 * 1024 * 1024;
+const SLOW_CLIENT_LIMIT = 4 * 1024 * 1024;
 
 /** A received message, normalised: `text` for text messages, `bytes` for binary ones. */
 export interface Incoming {
@@ -18,7 +18,7 @@ export interface Incoming {
 }
 
 /** What a connection carried and how it ended, for the closing log line. */
-export interface SessionSummary {
+interface SessionSummary {
   code: number;
   reason: string;
   durationMs: number;

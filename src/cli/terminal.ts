@@ -8,7 +8,7 @@ import { parseHex, type Palette } from './output.js';
 import { parseInteger } from './units.js';
 
 /** What a typed line asks for. */
-export type TypedLine =
+type TypedLine =
   | { kind: 'send'; data: string | Uint8Array }
   | { kind: 'ping'; data: string }
   | { kind: 'pong'; data: string }

@@ -150,10 +150,10 @@ export function formatDuration(ms: number): string {
 }
 
 /** The option table `parseCommandLine` takes: node:util's parseArgs configuration. */
-export type OptionTable = NonNullable<ParseArgsConfig['options']>;
+type OptionTable = NonNullable<ParseArgsConfig['options']>;
 
 /** What `parseCommandLine` returns: parseArgs's values and positionals for that table. */
-export type ParsedCommandLine<T extends OptionTable> = ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>>;
+type ParsedCommandLine<T extends OptionTable> = ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>>;
 
 /**
  * node:util's parseArgs, with its errors rephrased as one-line UsageErrors: its own messages

@@ -15,7 +15,7 @@ import type { TlsDialOptions } from './dial.js';
  * origin: 1 s, long enough for a reconnect or a page's next socket, short enough not to hold a
  * server's slot. Its socket does not keep the process alive meanwhile.
  */
-export const SESSION_LINGER = 1_000;
+const SESSION_LINGER = 1_000;
 
 /** Where to open a session. */
 export interface SessionTarget {

@@ -69,6 +69,11 @@ export function clientErrorRefusal(error: unknown): HttpRefusal {
   return refusal(400, 'Bad request.\n');
 }
 
+/** The answer to an upgrade that failed on our side (a bug, a hook that threw, headers that cannot be sent). */
+export function internalErrorRefusal(): HttpRefusal {
+  return refusal(500, 'Internal server error.\n');
+}
+
 /** The answer to a client whose handshake did not complete within the handshake timeout. */
 export function timeoutRefusal(): HttpRefusal {
   return refusal(408, 'The WebSocket handshake took too long.\n');
@@ -121,7 +126,7 @@ export function refuseUpgrade(socket: Duplex, answer: HttpRefusal, linger = REFU
   } catch {
     // A refusal with a header value that cannot be sent (CR/LF in an accept hook's answer):
     // the client still gets a well-formed answer.
-    bytes = buildRefusalResponse(refusal(500, 'Internal server error.\n'));
+    bytes = buildRefusalResponse(internalErrorRefusal());
   }
   const timer = new WheelTimer(() => socket.destroy(), { timers });
   timer.schedule(linger);

@@ -19,6 +19,8 @@ import { createClient, RESP_TYPES, type RedisClientOptions } from 'redis';
 import { BrokerError } from '../api/errors.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { newEpoch, type Broker, type BrokerSink, type HistoryResult, type TopicMessage, type TopicPosition } from '../api/topics/index.js';
+import { WheelTimer } from '../node/timer-wheel.js';
+import { CountRenewal } from './count-renewal.js';
 
 /** Options of `redisBroker()`. */
 export interface RedisBrokerOptions {
@@ -149,7 +151,7 @@ class RedisBroker implements Broker {
   /** Topics whose count changed since it was last written. */
   readonly #countsChanged = new Set<string>();
   #countsQueued = false;
-  #renewal: NodeJS.Timeout | null = null;
+  #renewal: CountRenewal | null = null;
   #pending = 0;
   #closed = false;
   /** Whether the pub/sub link was ready once: later 'ready' events are reconnections. */
@@ -195,8 +197,8 @@ class RedisBroker implements Broker {
       this.#subscribedOnce = true;
     });
     await Promise.all([commands.connect(), subscriber.connect()]);
-    this.#renewal = setInterval(() => this.#writeCounts(true), Math.max(1, Math.floor(this.#countTtl / 3)));
-    this.#renewal.unref();
+    this.#renewal = new CountRenewal(this.#countTtl, () => this.#writeCounts(true));
+    this.#renewal.start();
   }
 
   subscribersChanged(topic: string): void {
@@ -345,19 +347,21 @@ class RedisBroker implements Broker {
 
   /** Bounds a call to Redis by the timeout; the call itself may still complete later. */
   async #bounded<T>(what: string, call: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: WheelTimer | undefined;
     try {
       return await Promise.race([
         call,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new BrokerError('timeout', `redis did not answer ${what} within ${this.#timeout} ms`)), this.#timeout);
+          // Ref'd, as a setTimeout: someone awaits the call.
+          timer = new WheelTimer(() => reject(new BrokerError('timeout', `redis did not answer ${what} within ${this.#timeout} ms`)), { ref: true });
+          timer.schedule(this.#timeout);
         }),
       ]);
     } catch (error) {
       if (error instanceof BrokerError) throw error;
       throw new BrokerError('failed', `redis failed ${what}: ${(error as Error).message}`, error);
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
     }
   }
 
@@ -416,7 +420,7 @@ class RedisBroker implements Broker {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    if (this.#renewal !== null) clearInterval(this.#renewal);
+    this.#renewal?.stop();
     // This node stops being counted now rather than when its counts expire (best effort: a
     // Redis that does not answer lets them expire).
     const commands = this.#commands;

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { getHeapSnapshot } from 'node:v8';
 import { WebSocketServer } from '../../src/api/server.js';
+import type { WebSocketServerOptions } from '../../src/api/options/server.js';
 import type { WebSocket } from '../../src/api/websocket.js';
 import { RawWebSocket } from '../helpers/raw-peer.js';
 import { waitFor } from '../helpers/wait.js';
@@ -72,19 +73,22 @@ async function snapshot(): Promise<Snapshot> {
   };
 }
 
-describe('an idle server connection', () => {
+/**
+ * Registers the suite's before and after hooks: an echo server with `options` and CONNECTIONS raw
+ * clients, all open before the tests run and all gone after. Returns the clients.
+ */
+function echoConnections(options: WebSocketServerOptions = {}): RawWebSocket[] {
   let server: WebSocketServer;
-  let port: number;
   const clients: RawWebSocket[] = [];
   const accepted: WebSocket[] = [];
 
   before(async () => {
-    server = new WebSocketServer();
+    server = new WebSocketServer(options);
     server.on('connection', (ws) => {
       accepted.push(ws);
       ws.on('message', (data, isBinary) => void ws.send(data, { binary: isBinary }).catch(() => {}));
     });
-    port = (await server.listen({ port: 0, host: '127.0.0.1' })).port;
+    const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
     for (let i = 0; i < CONNECTIONS; i++) clients.push(await RawWebSocket.open(port));
     await waitFor(() => accepted.length === CONNECTIONS && accepted.every((ws) => ws.readyState === 'open'), { what: 'every connection open' });
   });
@@ -95,6 +99,11 @@ describe('an idle server connection', () => {
     // Nothing of these connections may stay reachable into the next snapshots.
     accepted.length = 0;
   });
+  return clients;
+}
+
+describe('an idle server connection', () => {
+  const clients = echoConnections();
 
   it('has no message assembler or frame writer until it receives or sends a message, and then has them', async () => {
     const idle = await snapshot();
@@ -130,30 +139,9 @@ describe('an idle server connection', () => {
 });
 
 describe('an idle server connection that keep-alive pings', () => {
-  let server: WebSocketServer;
-  let port: number;
-  const clients: RawWebSocket[] = [];
-  const accepted: WebSocket[] = [];
+  // A short real interval; the peers never answer, so no pong bound that would fail them.
+  const clients = echoConnections({ pingInterval: 50, pongTimeout: 0 });
   const pingsAfter = (client: RawWebSocket, skip: number) => client.frames().slice(skip).filter((f) => f.opcode === 9).length;
-
-  before(async () => {
-    // A short real interval; the peers never answer, so no pong bound that would fail them.
-    server = new WebSocketServer({ pingInterval: 50, pongTimeout: 0 });
-    server.on('connection', (ws) => {
-      accepted.push(ws);
-      ws.on('message', (data, isBinary) => void ws.send(data, { binary: isBinary }).catch(() => {}));
-    });
-    port = (await server.listen({ port: 0, host: '127.0.0.1' })).port;
-    for (let i = 0; i < CONNECTIONS; i++) clients.push(await RawWebSocket.open(port));
-    await waitFor(() => accepted.length === CONNECTIONS && accepted.every((ws) => ws.readyState === 'open'), { what: 'every connection open' });
-  });
-
-  after(async () => {
-    for (const client of clients) client.client.socket.destroy();
-    await server.close();
-    // Nothing of these connections may stay reachable into the next snapshots.
-    accepted.length = 0;
-  });
 
   it('keeps no frame writer or output slab for its pings, nor for a message it sent before going quiet', async () => {
     // One connection sends a message first: its echo makes the writer and its 1 KiB slab.

@@ -7,7 +7,8 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../../src/api/connect.js';
 import type { WebSocket } from '../../src/api/websocket.js';
-import { clusterBroker, clusterPrimary, startCluster } from '../../src/api/topics/cluster-broker.js';
+import { clusterBroker } from '../../src/api/topics/cluster-broker.js';
+import { clusterPrimary, startCluster } from '../../src/api/topics/cluster-primary.js';
 import { InvalidArgumentError } from '../../src/core/errors.js';
 import { within } from '../helpers/ws-pair.js';
 

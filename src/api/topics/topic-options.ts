@@ -27,7 +27,8 @@ export interface ResolvedTopicOptions {
   readonly slowSubscriber: ResolvedSlow;
 }
 
-function integer(name: string, value: unknown, fallback: number, min: number): number {
+/** An integer option of at least `min`, or `fallback` when absent; InvalidArgumentError otherwise. */
+export function integer(name: string, value: unknown, fallback: number, min: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) throw new InvalidArgumentError(`${name} must be an integer of at least ${min}, got ${String(value)}`);
   return value;
@@ -46,7 +47,7 @@ export function policy(name: string, value: unknown, fallback: SlowSubscriberPol
 }
 
 /** Checks `slowSubscriber` (a server option) and applies the defaults; throws InvalidArgumentError. */
-export function resolveSlowSubscriber(options: SlowSubscriberOptions | undefined): ResolvedSlow {
+function resolveSlowSubscriber(options: SlowSubscriberOptions | undefined): ResolvedSlow {
   if (options !== undefined && (options === null || typeof options !== 'object')) throw new InvalidArgumentError('slowSubscriber must be an object');
   const given = options ?? {};
   checkNames('slowSubscriber', given, SLOW_NAMES);

@@ -10,7 +10,8 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import { ConnectError, ProxyAuthError } from '../errors.js';
 import type { HttpHead } from '../../core/http-head.js';
-import { abortedError, type ResponseHead, type TlsDialOptions } from '../dial.js';
+import { abortedError, type TlsDialOptions } from '../dial.js';
+import type { ResponseHead } from '../response-head.js';
 
 /** Where the upgrade request goes. */
 interface AgentRequestOptions {

@@ -7,7 +7,7 @@ import { Buffer } from 'node:buffer';
 import { isIP, type Socket } from 'node:net';
 import { HandshakeError, ProxyAuthError, ProxyError } from '../errors.js';
 import type { HttpHeadLimits } from '../../core/http-head.js';
-import { readResponseHead } from '../dial.js';
+import { readResponseHead } from '../response-head.js';
 import type { ProxyURL } from './proxy-url.js';
 
 /**

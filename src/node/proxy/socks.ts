@@ -9,6 +9,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP, type Socket } from 'node:net';
 import { ConnectError, ProxyAuthError, ProxyError } from '../errors.js';
 import { abortedError } from '../dial.js';
+import { readPaused } from '../paused-read.js';
 import type { ProxyURL } from './proxy-url.js';
 
 /** What to ask the proxy for. */
@@ -39,53 +40,27 @@ const SOCKS4_REPLIES: Readonly<Record<number, string>> = {
   93: 'rejected: identd reported a different user id',
 };
 
-function ignore(): void {}
-
 /**
  * Reads exactly `n` bytes off a socket in paused mode; bytes beyond them are put back. Rejects
  * with a ProxyError when the proxy closes first, a ConnectError on a socket error or an abort.
  */
 function readExactly(socket: Socket, n: number, options: SocksTunnelOptions): Promise<Buffer> {
-  const { proxy, signal } = options;
-  return new Promise<Buffer>((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    const cleanup = (): void => {
-      socket.off('readable', onReadable);
-      socket.off('end', onEnd);
-      socket.off('close', onEnd);
-      socket.off('error', onError);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const fail = (error: Error): void => {
-      cleanup();
-      socket.on('error', ignore);
-      socket.destroy();
-      reject(error);
-    };
-    const onReadable = (): void => {
-      let chunk: Buffer | null;
-      while (size < n && (chunk = socket.read() as Buffer | null) !== null) {
-        parts.push(chunk);
-        size += chunk.length;
-      }
-      if (size < n) return;
-      cleanup();
+  const { proxy } = options;
+  const parts: Buffer[] = [];
+  let size = 0;
+  return readPaused<Buffer>(socket, {
+    signal: options.signal,
+    take(chunk) {
+      parts.push(chunk);
+      size += chunk.length;
+      if (size < n) return undefined;
       const all = Buffer.concat(parts, size);
       if (size > n) socket.unshift(all.subarray(n));
-      resolve(all.subarray(0, n));
-    };
-    const onEnd = (): void => fail(new ProxyError(`proxy ${proxy.href} closed the connection during the SOCKS handshake`, proxy.href));
-    const onError = (err: Error): void => {
-      fail(new ConnectError(`connection to proxy ${proxy.href} failed: ${err.message}`, proxy.hostname, proxy.port, { cause: err }));
-    };
-    const onAbort = (): void => fail(abortedError(proxy.hostname, proxy.port, signal!));
-    if (signal?.aborted) return fail(abortedError(proxy.hostname, proxy.port, signal));
-    socket.on('end', onEnd);
-    socket.on('close', onEnd);
-    socket.on('error', onError);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    socket.on('readable', onReadable);
+      return all.subarray(0, n);
+    },
+    ended: () => new ProxyError(`proxy ${proxy.href} closed the connection during the SOCKS handshake`, proxy.href),
+    errored: (err) => new ConnectError(`connection to proxy ${proxy.href} failed: ${err.message}`, proxy.hostname, proxy.port, { cause: err }),
+    aborted: (signal) => abortedError(proxy.hostname, proxy.port, signal),
   });
 }
 
