@@ -271,7 +271,14 @@ function upgradeRequest(socket: Socket, head: HttpHead): IncomingMessage {
   // Set by Node's parser on the requests it emits with 'upgrade' (not in @types/node).
   (req as IncomingMessage & { upgrade: boolean }).upgrade = true;
   req.complete = true;
-  // No body is read for an upgrade request: the stream is over at once, as Node's is.
-  req.push(null);
+  // No body is read for an upgrade request: the stream ends as Node's does, but at its first
+  // read rather than here. Nearly no one reads it, and an end pushed now costs every connection
+  // a tick of the stream's 'readable' bookkeeping (measured: 0.4-0.5 us of CPU).
+  req._read = endAtFirstRead;
   return req;
+}
+
+/** The `_read` of an upgrade request: it has no body, so the first read ends it. */
+function endAtFirstRead(this: IncomingMessage): void {
+  this.push(null);
 }
