@@ -168,7 +168,8 @@ export class HttpListener {
     const http = this.#http;
     // Both let go once the head is read: the closures of this function live as long as the
     // guard's, and the parser holds the head's strings.
-    let parser: HttpHeadParser | null = new HttpHeadParser('request', { maxHeadSize: settings.maxHeadSize, maxHeaderCount: settings.maxHeaderCount });
+    // The settings carry both limits: no object of its own per connection.
+    let parser: HttpHeadParser | null = new HttpHeadParser('request', settings);
     let chunks: Buffer[] | null = null;
     const onData = (chunk: Buffer): void => {
       if (parser === null) return;
