@@ -446,7 +446,7 @@ async function runCeiling(w) {
     const result = { samples: values };
     // The generator's own limit with one process and with two (the machine has few cores:
     // whether a second generator helps or only competes is measured, not assumed).
-    if (w.id === 'echo-32-16' || w.id === 'echo-32-256') {
+    if (w.id === 'echo-32-16' || w.id === 'echo-32-256' || w.id === 'connect') {
       const other = options.genProcs === 1 ? 2 : 1;
       result.alternative = { procs: other, samples: [await measureServer(w, raw, other, options.time)] };
     }

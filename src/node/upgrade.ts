@@ -5,11 +5,14 @@
  * *whether* to accept (routes, origins, the accept hook) belong to the server in src/api; this
  * module owns the bytes on the wire, the limits Node does not enforce, and the handshake timer.
  */
+import { hash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { systemTimers, WheelTimer, type TimerService } from './timer-wheel.js';
 import {
   buildRefusalResponse,
   buildUpgradeResponse,
+  isValidKey,
+  WEBSOCKET_GUID,
   type HttpRefusal,
   type UpgradeResponseInit,
 } from '../core/handshake.js';
@@ -142,7 +145,7 @@ export function refuseUpgrade(socket: Duplex, answer: HttpRefusal, linger = REFU
  */
 export function writeUpgradeResponse(socket: Duplex, init: UpgradeResponseInit): boolean {
   if (socket.destroyed || !socket.writable) return false;
-  const head = buildUpgradeResponse(init);
+  const head = buildUpgradeResponse(init.accept === undefined && isValidKey(init.key) ? { ...init, accept: acceptKey(init.key) } : init);
   // Frames are small and latency matters more than segment count; and the http.Server's idle
   // timeout for requests must not apply to a long-lived WebSocket (its own timers do that job).
   const s = socket as Duplex & { setNoDelay?: (on: boolean) => void; setTimeout?: (ms: number) => void };
@@ -150,6 +153,15 @@ export function writeUpgradeResponse(socket: Duplex, init: UpgradeResponseInit):
   s.setTimeout?.(0);
   socket.write(head);
   return true;
+}
+
+/**
+ * Sec-WebSocket-Accept for a valid key: base64(SHA-1(key + GUID)) by node:crypto's one-shot
+ * `hash`, which costs less than half the core's SHA-1 in JavaScript (measured: 0.3 against
+ * 0.77 us of CPU a key) and allocates less; one per connection a server accepts.
+ */
+export function acceptKey(key: string): string {
+  return hash('sha1', key + WEBSOCKET_GUID, 'base64');
 }
 
 /** A running handshake timer: cancel it once the 101 (or a refusal) has been written. */

@@ -283,6 +283,26 @@ describe('listen(): a server of its own', { timeout: 30_000 }, () => {
     assert.equal(req.socket.remoteAddress, '127.0.0.1');
   });
 
+  it("an upgrade request has no body: reading it ends at once, and the connection's frames are not taken from it", async (t) => {
+    let read: Promise<unknown[]> | null = null;
+    const { url } = await serve(t, {}, (s) =>
+      s.route('/echo', echo).on('connection', (_ws, req: IncomingMessage) => {
+        read = (async () => {
+          const chunks: unknown[] = [];
+          for await (const chunk of req) chunks.push(chunk);
+          return chunks;
+        })();
+      }),
+    );
+    const client = await openClient(`${url}/echo`);
+    t.after(() => client.terminate());
+    assert.ok(read !== null);
+    assert.deepEqual(await read, []);
+    const replies = nextMessages(client, 1);
+    client.send('after the request was read');
+    assert.deepEqual(await replies, ['after the request was read']);
+  });
+
   it('rejects with the listen error when the port is taken', async (t) => {
     const { port } = await serve(t);
     const second = new WebSocketServer();

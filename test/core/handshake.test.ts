@@ -417,6 +417,14 @@ describe('RFC 6455 section 4.2.2: the server response', () => {
     assert.equal(buildUpgradeResponse({ key: KEY, protocol: '', extensions: '' }), `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${ACCEPT}\r\n\r\n`);
   });
 
+  it('writes a given accept value, and the same bytes without extras whether or not empty ones are named', () => {
+    assert.equal(buildUpgradeResponse({ key: KEY, accept: 'given' }), 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: given\r\n\r\n');
+    assert.equal(buildUpgradeResponse({ key: KEY }), buildUpgradeResponse({ key: KEY, protocol: '', extensions: '', headers: {} }));
+    assert.equal(buildUpgradeResponse({ key: KEY, accept: 'given', protocol: 'chat' }).includes('Sec-WebSocket-Accept: given\r\nSec-WebSocket-Protocol: chat\r\n'), true);
+    // A bad key is refused even with an accept value.
+    assert.throws(() => buildUpgradeResponse({ key: 'nope', accept: 'given' }), InvalidArgumentError);
+  });
+
   it('is accepted by checkServerResponse once parsed', () => {
     const head = buildUpgradeResponse({ key: KEY, protocol: 'chat' });
     const r = new HttpHeadParser('response').push(new TextEncoder().encode(head));

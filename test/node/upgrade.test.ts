@@ -13,7 +13,9 @@ import {
   refuseUpgrade,
   upgradeRequiredRefusal,
   writeUpgradeResponse,
+  acceptKey,
 } from '../../src/node/upgrade.js';
+import { computeAcceptKey, generateKey } from '../../src/core/handshake.js';
 import { duplexPair } from '../helpers/duplex-pair.js';
 import { fakeTimers } from '../helpers/fake-clock.js';
 
@@ -192,6 +194,14 @@ describe('101 Switching Protocols', { timeout: 30_000 }, () => {
     assert.match(text, /\r\nsec-websocket-protocol: chat\r\n/i);
     assert.match(text, /\r\nx-extra: 1\r\n/i);
     assert.ok(text.endsWith('\r\n\r\n'));
+  });
+
+  it("computes the accept value with node:crypto exactly as the core's SHA-1 does", () => {
+    assert.equal(acceptKey('dGhlIHNhbXBsZSBub25jZQ=='), 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+    for (let i = 0; i < 200; i++) {
+      const key = generateKey();
+      assert.equal(acceptKey(key), computeAcceptKey(key), key);
+    }
   });
 
   it('writes nothing and says so when the client is already gone', async () => {
