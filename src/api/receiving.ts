@@ -7,6 +7,7 @@
  * the rest.
  */
 import type { Buffer } from 'node:buffer';
+import { EventEmitter } from 'node:events';
 import { InvalidArgumentError } from '../core/errors.js';
 import { onFragment, onMessage } from '../node/driver.js';
 import { asBuffer } from './bytes.js';
@@ -16,7 +17,7 @@ import type { Fragment } from './fragment-reader.js';
 import { checkOptionNames, optionsObject } from './options.js';
 import { emitMessage, hasMessageListeners } from './owner-keys.js';
 import { ReceiveQueue } from './receive-queue.js';
-import type { Message, MessageReadable, ReceiveOptions } from './websocket-types.js';
+import type { Message, MessageReadable, ReceiveOptions, WebSocketEvents } from './websocket-types.js';
 
 /** The receiving layer of WebSocket. Not exported from the package. */
 export abstract class WebSocketReceiving extends WebSocketClosing {
@@ -106,12 +107,57 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
   /** @internal */
   [emitMessage](data: Uint8Array, isText: boolean): void {
     const buffer = asBuffer(data);
+    const payload = isText ? buffer.toString('utf8') : buffer;
     // Sends queued by the listeners hold parsing until they are handed over (see enqueue).
     this.delivering++;
     try {
-      this.safeEmit('message', isText ? buffer.toString('utf8') : buffer, !isText);
+      const listener = (this as unknown as { _events: Record<string, unknown> })._events.message;
+      if (typeof listener === 'function' && this.emit === EventEmitter.prototype.emit) {
+        // One listener, and emit() not replaced (see captureResult): called here, as emit() would.
+        const result: unknown = listener.call(this, payload, !isText);
+        if (result !== undefined && result !== null && (result !== capturedResult || capturedBy !== this)) captureResult(this, result, payload, !isText);
+      } else {
+        this.safeEmit('message', payload, !isText);
+      }
+    } catch (thrown) {
+      this.listenerFailed(thrown, 'message');
     } finally {
       this.delivering--;
     }
   }
+}
+
+// perf-echo (issue 24): a 'message' listener such as `(data) => ws.send(data)` returns a promise,
+// and with captureRejections (see WebSocketEmitter) Node's emit() gives every such result a
+// rejection handler of its own: a `then` and one more promise per message, settled through the
+// microtask queue. The sends of one read share one promise (OutputBatcher.whenWritten), so the
+// same promise came back for every message of the read. It is now given one handler per
+// connection, which reports its rejection once (as a failed listener, as emit() would, 1011), not
+// once per message that returned it. Only the result last given a handler is remembered, and
+// only until it settles.
+let capturedResult: unknown = null;
+let capturedBy: object | null = null;
+
+function forgetCaptured(result: unknown): void {
+  if (capturedResult === result) {
+    capturedResult = null;
+    capturedBy = null;
+  }
+}
+
+/** What Node's emit() does with a listener's result under captureRejections (events.js addCatch). */
+function captureResult(ws: WebSocketReceiving, result: unknown, ...args: WebSocketEvents['message']): void {
+  const then = (result as { then?: unknown }).then;
+  if (typeof then !== 'function') return;
+  capturedResult = result;
+  capturedBy = ws;
+  (then as (onFulfilled: () => void, onRejected: (error: unknown) => void) => unknown).call(
+    result,
+    () => forgetCaptured(result),
+    (error: unknown) => {
+      forgetCaptured(result);
+      // Later, as emit() does, so that the rejection is not followed by one of this handler's own.
+      process.nextTick(() => ws[EventEmitter.captureRejectionSymbol]<'message'>(error as Error, 'message', ...args));
+    },
+  );
 }

@@ -25,7 +25,7 @@ import { backpressureChannel, noteAboveMark, noteBuffered, publishOpen } from '.
 import type { CloseResult, SocketDriver } from '../node/driver.js';
 import type { MessageCodec } from '../node/message-codec.js';
 import { isAsyncIterable, isByteSource } from './bytes.js';
-import { BEGIN_MESSAGE_NAMES, handled, messageBytes, SEND_HINTS, SEND_NAMES } from './call-arguments.js';
+import { BEGIN_MESSAGE_NAMES, handled, messageBytes, SEND_HINTS, SEND_NAMES, sendOptionNamesKnown } from './call-arguments.js';
 import { driverOptions, initOptions, type ConnectionInit } from './connection-init.js';
 import { checkFragmentSize } from './fragment-size.js';
 import { MessageWriter, type BeginMessageOptions } from './message-writer.js';
@@ -346,7 +346,9 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
     const options = typeof a === 'function' ? undefined : a;
     let promise: Promise<void>;
     try {
-      if (options !== undefined) checkOptionNames('send()', optionsObject('send()', options), SEND_NAMES, SEND_HINTS);
+      if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options) || !sendOptionNamesKnown(options))) {
+        checkOptionNames('send()', optionsObject('send()', options), SEND_NAMES, SEND_HINTS);
+      }
       promise = this.#send(data, options);
     } catch (error) {
       promise = handled(Promise.reject(error));

@@ -26,6 +26,7 @@ export type MaskInto = (source: Uint8Array, word: number, target: Uint8Array, ta
 export const MIN_OUTPUT_CHUNK = 1024;
 
 const EMPTY = new Uint8Array(0);
+const EMPTY_BUFFER = EMPTY.buffer;
 
 /**
  * Unmasked payloads up to this size are copied behind their header into the slab, giving one
@@ -60,6 +61,8 @@ export class FrameWriter {
   private key: Uint8Array | null = null;
   /** Output slab and the start of its unused part (see reserve). */
   private slab: Uint8Array = EMPTY;
+  /** The slab's ArrayBuffer, kept: `slab.buffer` is a call into the runtime each time (perf-echo). */
+  private slabBuffer: ArrayBufferLike = EMPTY_BUFFER;
   private slabOffset = 0;
 
   constructor(masking: boolean, allocate: Allocate, maskOutput: MaskInto, maskKeySource: (() => Uint8Array) | undefined) {
@@ -86,6 +89,7 @@ export class FrameWriter {
     if (at + size > slab.length) {
       const next = slab.length === 0 ? SLAB_FIRST : Math.min(slab.length * 2, SLAB_LARGEST);
       this.slab = new Uint8Array(next < size ? size : next);
+      this.slabBuffer = this.slab.buffer;
       at = 0;
     }
     this.slabOffset = at + size;
@@ -133,7 +137,7 @@ export class FrameWriter {
       slab[at + 1] = length;
       if (length < SET_THRESHOLD) for (let i = 0, o = at + 2; i < length; i++) slab[o + i] = payload[i]!;
       else slab.set(payload, at + 2);
-      chunks.push(new Uint8Array(slab.buffer, at, length + 2));
+      chunks.push(new Uint8Array(this.slabBuffer, at, length + 2));
       return;
     }
     const headerSize = frameHeaderSize(length, masked);
@@ -157,7 +161,7 @@ export class FrameWriter {
         slab.set(payload, at + headerSize);
       }
       // The constructor, not subarray: it skips the species lookup and measured twice as fast.
-      chunks.push(new Uint8Array(slab.buffer, at, total));
+      chunks.push(new Uint8Array(this.slabBuffer, at, total));
     } else if (masked) {
       // Every byte of every chunk is written below: header, key, masked payload.
       let out = this.outputChunk(headerSize + length);
@@ -178,7 +182,7 @@ export class FrameWriter {
     } else {
       const at = this.reserve(headerSize);
       writeFrameHeaderAt(this.slab, at, first, length, false);
-      chunks.push(new Uint8Array(this.slab.buffer, at, headerSize), payload);
+      chunks.push(new Uint8Array(this.slabBuffer, at, headerSize), payload);
     }
   }
 }
