@@ -76,6 +76,12 @@ function recheckLater(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, RECHECK_MS).unref());
 }
 
+/**
+ * A prepared frame's array (see prepareFrame): a Buffer, which a socket writes as it is (a plain
+ * Uint8Array would be wrapped in a new Buffer by every write), from Node's pool when small.
+ */
+const allocateFrame = (size: number): Uint8Array => Buffer.allocUnsafe(size);
+
 /** Which hub each server-side connection belongs to (set when the server accepts it). */
 const hubs = new WeakMap<WebSocket, TopicHub>();
 
@@ -309,7 +315,7 @@ export class TopicHub {
     const isText = typeof data === 'string' && !binary;
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
     // Uncompressed, as broadcast always sent (RFC 7692 lets any message go without RSV1).
-    const frame = prepareFrame(bytes, isText);
+    const frame = prepareFrame(bytes, isText, 0, allocateFrame);
     const skip = skipper(except);
     let sent = 0;
     for (const ws of clients) {
@@ -331,7 +337,7 @@ export class TopicHub {
   }
 
   #fanOut(set: Set<Subscriber>, data: Uint8Array, isText: boolean, compress: boolean, skip: ((ws: WebSocket) => boolean) | null, topic: string, offset: number, key: string | undefined): void {
-    const plain = prepareFrame(data, isText);
+    const plain = prepareFrame(data, isText, 0, allocateFrame);
     const deflate = compress ? this.#deflate : null;
     // Compressed once per window size, on first need.
     let compressed: Map<number, PreparedFrame> | null = null;
@@ -343,7 +349,7 @@ export class TopicHub {
         let shared = compressed.get(subscriber.shareBits);
         if (shared === undefined) {
           // RSV1 marks a compressed message (RFC 7692 section 6).
-          shared = prepareFrame(deflateMessage(data, subscriber.shareBits, deflate.level, deflate.memLevel), isText, 0x40);
+          shared = prepareFrame(deflateMessage(data, subscriber.shareBits, deflate.level, deflate.memLevel), isText, 0x40, allocateFrame);
           compressed.set(subscriber.shareBits, shared);
         }
         frame = shared;
