@@ -64,8 +64,12 @@ interface Subscriber {
   readonly shareBits: number;
   queue: Queued[];
   queuedBytes: number;
-  /** The last send's promise; the queue moves on when it resolves. Null when nothing waits. */
+  /** A wait for the socket is pending (see #wait). */
   waiting: boolean;
+  /**
+   * The promise of the last send when it was queued behind the connection's own sends; null when
+   * it went straight to the driver, whose pending output #wait then waits for.
+   */
   lastWrite: Promise<void> | null;
 }
 
@@ -376,7 +380,7 @@ export class TopicHub {
   }
 
   #send(subscriber: Subscriber, frame: PreparedFrame): void {
-    subscriber.lastWrite = connectionInternals.sendPrepared(subscriber.ws, frame);
+    subscriber.lastWrite = connectionInternals.sendPrepared(subscriber.ws, frame) ?? null;
     this.#deliveries++;
   }
 
@@ -437,10 +441,12 @@ export class TopicHub {
   #wait(subscriber: Subscriber): void {
     if (subscriber.waiting) return;
     subscriber.waiting = true;
-    // Our last send's promise says when the socket took it. Without one pending (the socket is
-    // full of the application's own sends, or the last flush could send nothing), look again a
-    // little later: waiting on a settled promise would spin without letting the socket drain.
-    const written = subscriber.lastWrite ?? recheckLater();
+    // The socket is behind: wait until it has written what it holds (asked for only now, so a
+    // delivery to a socket that keeps up makes no promise), or for our last send when it was
+    // queued behind the connection's own. With nothing pending in either (the bytes are the
+    // application's own queued sends, or the last flush could send nothing), look again a little
+    // later: waiting on a settled promise would spin without letting the socket drain.
+    const written = subscriber.lastWrite ?? connectionInternals.pendingWrite(subscriber.ws) ?? recheckLater();
     subscriber.lastWrite = null;
     written.then(
       () => {
