@@ -53,9 +53,17 @@ export interface ConnectionInternals {
   /**
    * Sends a frame prepared once for many connections (core/prepared-frame.ts; server role only:
    * unmasked), in order with the other sends, through the core's checks (Connection.sendPrepared).
-   * For WebSocketServer.publish and broadcast (topics hook, issue 20). Same promise and bounds as send().
+   * For WebSocketServer.publish and broadcast (topics hook, issue 20). Same bounds as send().
+   * Returns undefined when the frame went straight to the driver (no promise per delivery: a
+   * fan-out that needs to wait asks `pendingWrite` then), else the promise of the queued send (or
+   * a rejected one, already handled, when it may not be sent).
    */
-  sendPrepared(ws: WebSocket, frame: PreparedFrame): Promise<void>;
+  sendPrepared(ws: WebSocket, frame: PreparedFrame): Promise<void> | undefined;
+  /**
+   * Settles once everything handed to the driver so far is written (rejects when the transport
+   * ends first); null when nothing is waiting there (topics hook, issue 24).
+   */
+  pendingWrite(ws: WebSocket): Promise<void> | null;
   /** The browser's close() with no code: a close frame without a status code. */
   closeWithoutCode(ws: WebSocket): Promise<CloseInfo>;
   /** How the connection ended (with wasClean); null before. */
@@ -126,6 +134,7 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
         return handled(Promise.reject(error));
       }
     };
+    connectionInternals.pendingWrite = (ws) => (ws.driver.bufferedAmount > 0 ? ws.driver.whenWritten() : null); // topics hook (issue 24)
     connectionInternals.closeWithoutCode = (ws) => ws.closeWith(undefined, '');
     connectionInternals.closeResult = (ws) => ws.final;
     connectionInternals.answerHeld = (ws) => ws.answerHeld;
@@ -411,13 +420,13 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
     throw new InvalidArgumentError('send() takes a string, bytes, a Readable or an async iterable');
   }
 
-  #sendPrepared(frame: PreparedFrame): Promise<void> {
+  #sendPrepared(frame: PreparedFrame): Promise<void> | undefined {
     if (this.role !== 'server') throw new InvalidArgumentError('encoded frames are for the server role (client frames are masked one by one)');
     if (!this.mayWrite()) return handled(Promise.reject(this.notOpenError()));
     this.#watchBuffered();
     if (this.sendIdle()) {
       this.driver.sendPrepared(frame); // topics hook (issue 20): the core checks the frame
-      return this.driver.whenWritten();
+      return undefined; // issue 24: no promise per delivery (see ConnectionInternals.sendPrepared)
     }
     return handled(this.enqueue((settle) => ({ ...settle, kind: 'encoded', frame, size: frame.size })));
   }

@@ -11,7 +11,12 @@ import { Opcode } from './opcode.js';
 
 /** One whole, unmasked data frame (a message in one frame), ready to be written as it is. */
 export interface PreparedFrame {
-  /** The header, then the payload (the caller's bytes, not copied). Never modified once made. */
+  /**
+   * The frame's bytes. A payload of up to PREPARED_COPY_BYTES is copied behind the header into one
+   * array (one chunk: a connection that is not behind writes it as it is, nothing per connection);
+   * a larger one is the header, then the payload (the caller's bytes, not copied). Never modified
+   * once made.
+   */
   readonly chunks: readonly Uint8Array[];
   /** Bytes of the whole frame, header included. */
   readonly size: number;
@@ -24,15 +29,33 @@ export interface PreparedFrame {
 }
 
 /**
- * Frames one message once: `payload` (already transformed by an extension when `rsv` is not 0;
- * text must be UTF-8, which the caller checked) as one final frame without a mask. The payload is
- * referenced, not copied: it must not change while connections may still write it.
+ * Payloads up to this size are copied once into the frame's own array, header first (issue 24):
+ * one copy per message buys a single chunk per connection, which an idle socket writes as it is
+ * (no joining per connection). Larger payloads are referenced, where a copy would cost memory.
  */
-export function prepareFrame(payload: Uint8Array, isText: boolean, rsv = 0): PreparedFrame {
+export const PREPARED_COPY_BYTES = 16 * 1024;
+
+/**
+ * Frames one message once: `payload` (already transformed by an extension when `rsv` is not 0;
+ * text must be UTF-8, which the caller checked) as one final frame without a mask. A payload of
+ * up to PREPARED_COPY_BYTES is copied into one array with the header, made by `allocate` (default
+ * a plain Uint8Array; a Node caller passes its runtime's buffer allocator, which its streams take
+ * without wrapping); a larger one is referenced, not copied: it must not change while
+ * connections may still write it.
+ */
+export function prepareFrame(payload: Uint8Array, isText: boolean, rsv = 0, allocate?: (size: number) => Uint8Array): PreparedFrame {
   if (!Number.isInteger(rsv) || (rsv & ~0x70) !== 0) throw new InvalidArgumentError(`rsv ${String(rsv)} has bits outside 0x70`);
   const header = encodeFrameHeader(isText ? Opcode.Text : Opcode.Binary, payload.length, { rsv });
+  let chunks: Uint8Array[];
+  if (payload.length === 0) chunks = [header];
+  else if (payload.length <= PREPARED_COPY_BYTES) {
+    const whole = allocate === undefined ? new Uint8Array(header.length + payload.length) : allocate(header.length + payload.length);
+    whole.set(header, 0);
+    whole.set(payload, header.length);
+    chunks = [whole];
+  } else chunks = [header, payload];
   return Object.freeze({
-    chunks: Object.freeze(payload.length === 0 ? [header] : [header, payload]),
+    chunks: Object.freeze(chunks),
     size: header.length + payload.length,
     isText,
     rsv,

@@ -24,6 +24,12 @@ const POOL_BASE = 65536;
 const kernel: SimdKernel | null = loadSimd();
 /** 1 for a block handed out, 0 for a free one (a second release of a block is ignored); null until the pool exists. */
 let blockInUse: Uint8Array | null = null;
+/**
+ * The memory the pool's blocks are views of, once the pool exists (it never changes after: the
+ * memory grows only then). Kept here so that isMaskMemory, asked for every chunk a socket writes,
+ * costs one comparison, and nothing at all in a process that never masked output (a server).
+ */
+let poolBuffer: ArrayBufferLike | null = null;
 
 function createPool(k: SimdKernel): void {
   try {
@@ -36,6 +42,7 @@ function createPool(k: SimdKernel): void {
   }
   // The old buffer is detached by the growth: view the new one.
   k.memory = new Uint8Array(k.wasmMemory.buffer, 0, POOL_BASE);
+  poolBuffer = k.memory.buffer;
   blockInUse = new Uint8Array(POOL_BLOCKS);
 }
 
@@ -80,7 +87,7 @@ export function reserveMaskMemory(size: number): Uint8Array | null {
 
 /** Whether `view` lies in the pool's module memory, i.e. is (part of) memory from reserveMaskMemory. */
 export function isMaskMemory(view: Uint8Array): boolean {
-  return kernel !== null && view.buffer === kernel.memory.buffer;
+  return poolBuffer !== null && view.buffer === poolBuffer;
 }
 
 /**

@@ -98,9 +98,23 @@ export function dropChunks(chunks: readonly Uint8Array[]): void {
   for (const chunk of chunks) releaseMaskMemory(chunk);
 }
 
-/** Ends the batch a send opened outside any read (see openTickBatch). */
-function endTickBatch(batcher: OutputBatcher): void {
-  batcher.endBatch();
+/**
+ * Connections whose tick batch is open, in the order they opened it: all of them end in one
+ * process.nextTick (issue 24), not one each; a fan-out to 1,000 connections queued 1,000.
+ */
+let tickBatches: OutputBatcher[] = [];
+
+/** Ends the batches sends opened outside any read (see openTickBatch). */
+function endTickBatches(): void {
+  const batches = tickBatches;
+  tickBatches = [];
+  let i = 0;
+  try {
+    for (; i < batches.length; i++) batches[i]!.endBatch();
+  } finally {
+    // One that threw must not leave the others' output held: they end in a tick of their own.
+    if (++i < batches.length) for (const rest of batches.slice(i)) process.nextTick(() => rest.endBatch());
+  }
 }
 
 /** The output side of one connection over one Duplex (see the file's comment). */
@@ -284,7 +298,7 @@ export abstract class OutputBatcher {
   protected openTickBatch(): void {
     if (this.batchDepth !== 0) return;
     this.batchDepth = 1;
-    process.nextTick(endTickBatch, this);
+    if (tickBatches.push(this) === 1) process.nextTick(endTickBatches);
   }
 
   /**

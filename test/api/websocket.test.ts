@@ -324,10 +324,23 @@ for (const transport of transports) {
       assert.deepEqual(await client.receive(), { type: 'text', data: 'streamed first' });
       assert.deepEqual(await client.receive(), { type: 'text', data: 'to everyone' });
       assert.deepEqual(await client.receive(), { type: 'text', data: 'to everyone' });
-      await assert.rejects(connectionInternals.sendPrepared(client, frame), InvalidArgumentError);
+      await assert.rejects(connectionInternals.sendPrepared(client, frame)!, InvalidArgumentError);
       await server.close();
-      await assert.rejects(connectionInternals.sendPrepared(server, frame), ConnectionNotOpenError);
+      await assert.rejects(connectionInternals.sendPrepared(server, frame)!, ConnectionNotOpenError);
       await closePair(client, server);
+    });
+
+    test('a prepared frame to a connection with nothing queued makes no promise; the fan-out asks for one only to wait', async (t) => {
+      // Issue 24: a publish to 1,000 subscribers that keep up made 1,000 promises it never used.
+      const { client, server } = await wsPair(transport);
+      t.after(() => closePair(client, server));
+      const frame = prepareFrame(text('to everyone'), true);
+      assert.equal(connectionInternals.sendPrepared(server, frame), undefined);
+      const pending = connectionInternals.pendingWrite(server);
+      assert.ok(pending instanceof Promise, 'the frame is held in the batch of this tick');
+      await pending;
+      assert.equal(connectionInternals.pendingWrite(server), null, 'nothing left to wait for');
+      assert.deepEqual(await client.receive(), { type: 'text', data: 'to everyone' });
     });
   });
 

@@ -215,6 +215,52 @@ describe('writing', { timeout: 30_000 }, () => {
     driver.terminate();
   });
 
+  test('sends outside a read on many connections in one tick end in one process.nextTick, each connection writing once, in order', async () => {
+    // A fan-out (publish, broadcast) opens a batch on every connection: they used to queue one
+    // tick each (1,000 per publish to 1,000 subscribers); now they share one (issue 24).
+    const writes: Buffer[][] = [];
+    class Recording extends Duplex {
+      readonly mine: Buffer[] = [];
+      override _read(): void {}
+      override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
+        this.mine.push(Buffer.from(chunk));
+        cb();
+      }
+    }
+    const drivers = Array.from({ length: 50 }, () => {
+      const stream = new Recording();
+      writes.push(stream.mine);
+      const driver = new SocketDriver(stream, { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 100 }, new Recorder().events());
+      driver.start();
+      return driver;
+    });
+    const frame = prepareFrame(Buffer.from('to everyone'), true);
+    const realNextTick = process.nextTick;
+    let ticks = 0;
+    process.nextTick = ((...args: Parameters<typeof process.nextTick>) => {
+      ticks++;
+      realNextTick(...args);
+    }) as typeof process.nextTick;
+    try {
+      for (const [i, driver] of drivers.entries()) {
+        driver.sendMessage(Buffer.from(`first ${i}`), true);
+        driver.sendPrepared(frame);
+      }
+    } finally {
+      process.nextTick = realNextTick;
+    }
+    assert.equal(ticks, 1, `${ticks} ticks queued for ${drivers.length} connections`);
+    assert.ok(writes.every((w) => w.length === 0), 'held until the tick');
+    await Promise.all(drivers.map((d) => d.whenWritten()));
+    for (const [i, w] of writes.entries()) {
+      assert.equal(w.length, 1, `connection ${i}: one write`);
+      const first = decodeFrame(w[0]!)!;
+      const second = decodeFrame(w[0]!.subarray(first.bytesConsumed))!;
+      assert.deepEqual([Buffer.from(first.frame.payload).toString(), Buffer.from(second.frame.payload).toString()], [`first ${i}`, 'to everyone']);
+    }
+    for (const driver of drivers) driver.terminate();
+  });
+
   test('a fan-out of many small prepared frames reaches the stream as a few large chunks, byte-exact and in order', async () => {
     // A publish hands every connection the same header and payload chunks. Held one by one they
     // reached the stream as two chunks per message (a writev of thousands of tiny pieces, each

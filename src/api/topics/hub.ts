@@ -64,8 +64,12 @@ interface Subscriber {
   readonly shareBits: number;
   queue: Queued[];
   queuedBytes: number;
-  /** The last send's promise; the queue moves on when it resolves. Null when nothing waits. */
+  /** A wait for the socket is pending (see #wait). */
   waiting: boolean;
+  /**
+   * The promise of the last send when it was queued behind the connection's own sends; null when
+   * it went straight to the driver, whose pending output #wait then waits for.
+   */
   lastWrite: Promise<void> | null;
 }
 
@@ -75,6 +79,12 @@ const RECHECK_MS = 20;
 function recheckLater(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, RECHECK_MS).unref());
 }
+
+/**
+ * A prepared frame's array (see prepareFrame): a Buffer, which a socket writes as it is (a plain
+ * Uint8Array would be wrapped in a new Buffer by every write), from Node's pool when small.
+ */
+const allocateFrame = (size: number): Uint8Array => Buffer.allocUnsafe(size);
 
 /** Which hub each server-side connection belongs to (set when the server accepts it). */
 const hubs = new WeakMap<WebSocket, TopicHub>();
@@ -309,7 +319,7 @@ export class TopicHub {
     const isText = typeof data === 'string' && !binary;
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
     // Uncompressed, as broadcast always sent (RFC 7692 lets any message go without RSV1).
-    const frame = prepareFrame(bytes, isText);
+    const frame = prepareFrame(bytes, isText, 0, allocateFrame);
     const skip = skipper(except);
     let sent = 0;
     for (const ws of clients) {
@@ -331,7 +341,7 @@ export class TopicHub {
   }
 
   #fanOut(set: Set<Subscriber>, data: Uint8Array, isText: boolean, compress: boolean, skip: ((ws: WebSocket) => boolean) | null, topic: string, offset: number, key: string | undefined): void {
-    const plain = prepareFrame(data, isText);
+    const plain = prepareFrame(data, isText, 0, allocateFrame);
     const deflate = compress ? this.#deflate : null;
     // Compressed once per window size, on first need.
     let compressed: Map<number, PreparedFrame> | null = null;
@@ -343,7 +353,7 @@ export class TopicHub {
         let shared = compressed.get(subscriber.shareBits);
         if (shared === undefined) {
           // RSV1 marks a compressed message (RFC 7692 section 6).
-          shared = prepareFrame(deflateMessage(data, subscriber.shareBits, deflate.level, deflate.memLevel), isText, 0x40);
+          shared = prepareFrame(deflateMessage(data, subscriber.shareBits, deflate.level, deflate.memLevel), isText, 0x40, allocateFrame);
           compressed.set(subscriber.shareBits, shared);
         }
         frame = shared;
@@ -370,7 +380,7 @@ export class TopicHub {
   }
 
   #send(subscriber: Subscriber, frame: PreparedFrame): void {
-    subscriber.lastWrite = connectionInternals.sendPrepared(subscriber.ws, frame);
+    subscriber.lastWrite = connectionInternals.sendPrepared(subscriber.ws, frame) ?? null;
     this.#deliveries++;
   }
 
@@ -431,10 +441,12 @@ export class TopicHub {
   #wait(subscriber: Subscriber): void {
     if (subscriber.waiting) return;
     subscriber.waiting = true;
-    // Our last send's promise says when the socket took it. Without one pending (the socket is
-    // full of the application's own sends, or the last flush could send nothing), look again a
-    // little later: waiting on a settled promise would spin without letting the socket drain.
-    const written = subscriber.lastWrite ?? recheckLater();
+    // The socket is behind: wait until it has written what it holds (asked for only now, so a
+    // delivery to a socket that keeps up makes no promise), or for our last send when it was
+    // queued behind the connection's own. With nothing pending in either (the bytes are the
+    // application's own queued sends, or the last flush could send nothing), look again a little
+    // later: waiting on a settled promise would spin without letting the socket drain.
+    const written = subscriber.lastWrite ?? connectionInternals.pendingWrite(subscriber.ws) ?? recheckLater();
     subscriber.lastWrite = null;
     written.then(
       () => {
