@@ -245,6 +245,16 @@ function makeKey(random: () => number): { key: string; number: number } {
 }
 
 /**
+ * `byte`, or `byte` with its top bit set when it is NUL or ASCII whitespace. Some deployed
+ * draft-76 servers read key3 as text and trim it (Ruby's websocket gem does), so a key3 that
+ * starts or ends with such a byte gets a wrong answer from them, about one handshake in twenty.
+ * Flipping the top bit keeps the byte random in its other seven bits and out of that set.
+ */
+function untrimmable(byte: number): number {
+  return byte === 0x00 || byte === 0x20 || (byte >= 0x09 && byte <= 0x0d) ? byte | 0x80 : byte;
+}
+
+/**
  * Fresh keys for one handshake and the answer the server must send back. `random` fills an
  * array with cryptographically random bytes (the Web Crypto getRandomValues contract).
  */
@@ -253,6 +263,8 @@ export function generateHybi00Keys(random: (bytes: Uint8Array) => Uint8Array): H
   const k1 = makeKey(word);
   const k2 = makeKey(word);
   const key3 = random(new Uint8Array(KEY3_SIZE));
+  key3[0] = untrimmable(key3[0]);
+  key3[KEY3_SIZE - 1] = untrimmable(key3[KEY3_SIZE - 1]);
   return { key1: k1.key, key2: k2.key, key3, expected: challengeAnswer(k1.number, k2.number, key3) };
 }
 

@@ -125,6 +125,20 @@ describe('hybi-00 client side', () => {
     }
   });
 
+  it('key3 never starts or ends with NUL or whitespace, which servers that trim it as text would lose', () => {
+    // A random source whose key3 is every byte value in turn (all eight bytes alike): the ends of
+    // key3 must still come out untrimmable, and the expected answer must be the sent key3's.
+    let value = 0;
+    const source = (bytes: Uint8Array): Uint8Array => (bytes.length === 8 ? bytes.fill(value) : getRandomValues(bytes));
+    const trimmable = new Set([0x00, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20]);
+    for (; value < 256; value++) {
+      const keys = generateHybi00Keys(source);
+      assert.equal(trimmable.has(keys.key3[0]), false, `key3 starts with 0x${keys.key3[0].toString(16)}`);
+      assert.equal(trimmable.has(keys.key3[7]), false, `key3 ends with 0x${keys.key3[7].toString(16)}`);
+      assert.deepEqual(challengeAnswer(parseKey(keys.key1) as number, parseKey(keys.key2) as number, keys.key3), keys.expected);
+    }
+  });
+
   it('the request names WebSocket, the keys and the origin, and refuses header injection', () => {
     const text = buildHybi00ClientRequest({ host: 'example.com', path: '/demo', origin: 'http://example.com', protocol: 'sample', key1: DRAFT.key1, key2: DRAFT.key2 });
     assert.match(text, /^GET \/demo HTTP\/1.1\r\n/);
