@@ -17,6 +17,7 @@
  */
 import { encodeClosePayload } from './close.js';
 import { ConnectionNotOpenError, InvalidArgumentError } from './errors.js';
+import { FrameParser } from './frame-parser.js';
 import { FrameSequence } from './frame-sequence.js';
 import { connectionParts, makeAssembler, makeWriter, type ConnectionParts } from './connection-parts.js';
 import { controlFrame, type FrameWriter, type MaskInto } from './frame-writer.js';
@@ -205,7 +206,7 @@ export class Connection extends FrameSequence {
     }
     // Section 5.3: a client MUST mask every frame it sends; a server MUST NOT mask any.
     const client = options.role === 'client';
-    super(handler, client, limits.autoPong, rsvBits);
+    super(handler);
     this.parts = connectionParts(limits, allocate, options.isUtf8, client, options.maskOutput ?? maskWordInto, options.maskKey, rsvBits);
   }
 
@@ -217,6 +218,15 @@ export class Connection extends FrameSequence {
   /** Topics hook (issue 20): the RSV bits the extensions claim, for sendPrepared. */
   private get rsvBits(): number {
     return this.parts.rsvBits;
+  }
+
+  protected get autoPong(): boolean {
+    return this.parts.limits.autoPong;
+  }
+
+  protected makeParser(): FrameParser {
+    const parts = this.parts;
+    return new FrameParser(this, { role: parts.client ? 'client' : 'server', maxFrameSize: Infinity, rsvBits: parts.rsvBits });
   }
 
   protected makeAssembler(): MessageAssembler {

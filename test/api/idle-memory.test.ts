@@ -96,8 +96,9 @@ describe('an idle server connection', () => {
     accepted.length = 0;
   });
 
-  it('has no message assembler or frame writer until it receives or sends a message, and then has them', async () => {
+  it('has no frame parser, message assembler or frame writer until it receives or sends a message, and then has them', async () => {
     const idle = await snapshot();
+    assert.equal(idle.count('FrameParser'), 0, 'perf-idle: no parser before the first byte');
     assert.equal(idle.count('MessageAssembler'), 0);
     assert.equal(idle.count('FrameWriter'), 0);
     // The parts are made when needed: a message on one connection is received and echoed.
@@ -105,6 +106,7 @@ describe('an idle server connection', () => {
     await waitFor(() => clients[0]!.frames().length === 1, { what: 'the echo' });
     assert.equal(Buffer.from(clients[0]!.frames()[0]!.payload).toString(), 'hello');
     const used = await snapshot();
+    assert.equal(used.count('FrameParser'), 1);
     assert.equal(used.count('MessageAssembler'), 1);
     assert.equal(used.count('FrameWriter'), 1);
   });
@@ -155,7 +157,7 @@ describe('an idle server connection that keep-alive pings', () => {
     accepted.length = 0;
   });
 
-  it('keeps no frame writer or output slab for its pings, nor for a message it sent before going quiet', async () => {
+  it('keeps no frame writer, output slab or frame parser for its pings, nor for a message it exchanged before going quiet', async () => {
     // One connection sends a message first: its echo makes the writer and its 1 KiB slab.
     clients[0]!.send({ opcode: 1, payload: Buffer.from('hello') });
     await waitFor(() => clients[0]!.frames().some((f) => f.opcode === 1), { what: 'the echo' });
@@ -164,6 +166,7 @@ describe('an idle server connection that keep-alive pings', () => {
     await waitFor(() => clients.every((client, i) => pingsAfter(client, i === 0 ? echoAt + 1 : 0) >= 2), { what: 'two pings on every connection' });
     const quiet = await snapshot();
     assert.equal(quiet.count('FrameWriter'), 0, 'no connection keeps a frame writer (and its slab) after pings');
+    assert.equal(quiet.count('FrameParser'), 0, 'perf-idle: no connection keeps a frame parser after pings');
     // The pings are well-formed and the connections still carry messages.
     for (const client of clients) for (const f of client.frames().filter((f) => f.opcode === 9)) assert.equal(f.payload.length, 0);
     clients[1]!.send({ opcode: 2, payload: Buffer.from([1, 2, 3]) });
