@@ -5,32 +5,27 @@
  * waiting for their pong are the ping tracker (ping-tracker.ts), made with the first ping.
  */
 import { Buffer } from 'node:buffer';
-import type { Duplex } from 'node:stream';
 import { InvalidArgumentError } from '../core/errors.js';
 import { publishPing, publishPong } from '../node/diagnostics.js';
-import { onKeepalive, onPing, onPong, type DriverOptions } from '../node/driver.js';
+import { onKeepalive, onPing, onPong } from '../node/driver.js';
 import { EMPTY } from './bytes.js';
 import { checkMask, checkTimeout, controlArguments, controlPayload, PING_NAMES } from './call-arguments.js';
 import { hybi00Unsupported, type ProtocolVersion } from './legacy.js'; // legacy (issue 22)
-import { checkOptionNames, optionsObject, type ResolvedOptions } from './options.js';
+import { checkOptionNames, optionsObject } from './options.js';
+import type { PingObserver } from './connection-facts.js'; // perf-idle (issue 24): moved there
 import { PingTracker } from './ping-tracker.js';
 import { WebSocketReceiving } from './receiving.js';
 import type { PingData, PingOptions, SendCallback } from './websocket-types.js';
 
 const noop = (): void => {};
 
-/** Who hears of measured round trips (the server's metrics). */
-export interface PingObserver {
-  pingRoundTrip(ms: number): void;
-}
+export type { PingObserver };
 
 /** The ping layer of WebSocket. Not exported from the package. */
 export abstract class WebSocketPings extends WebSocketReceiving {
-  readonly #observer: PingObserver | null;
-
-  constructor(stream: Duplex, options: ResolvedOptions, driverOptions: DriverOptions, observer: PingObserver | null) {
-    super(stream, options, driverOptions);
-    this.#observer = observer;
+  /** Who hears of round trips (perf-idle: kept in the shared facts). */
+  get #observer(): PingObserver | null {
+    return this.facts.observer;
   }
 
   /** The protocol spoken (the facade's public getter); hybi-00 has no pings. (legacy, issue 22) */
