@@ -23,11 +23,6 @@ export type { PingObserver };
 
 /** The ping layer of WebSocket. Not exported from the package. */
 export abstract class WebSocketPings extends WebSocketReceiving {
-  /** Who hears of round trips (perf-idle: kept in the shared facts). */
-  get #observer(): PingObserver | null {
-    return this.facts.observer;
-  }
-
   /** The protocol spoken (the facade's public getter); hybi-00 has no pings. (legacy, issue 22) */
   abstract readonly version: ProtocolVersion;
 
@@ -63,7 +58,7 @@ export abstract class WebSocketPings extends WebSocketReceiving {
         timeout = given.timeout;
       }
       const open = this.state === 'open';
-      promise = this.#ping(payload, timeout ?? 0);
+      promise = this.pingWithTimeout(payload, timeout ?? 0);
       // ws calls the callback once the ping is written, not when the pong comes (the promise
       // says that); when the connection was not open, it gets the promise's error.
       if (callback !== undefined && open) sent = this.driver.whenWritten();
@@ -75,7 +70,8 @@ export abstract class WebSocketPings extends WebSocketReceiving {
     return promise;
   }
 
-  #ping(data: string | Uint8Array | ArrayBuffer | undefined, timeout: number): Promise<number> {
+  // perf-idle (issue 24): TypeScript-private, not #private (see websocket-emitter.ts, runSendCallback).
+  private pingWithTimeout(data: string | Uint8Array | ArrayBuffer | undefined, timeout: number): Promise<number> {
     if (!this.mayWrite()) return Promise.reject(this.notOpenError());
     checkTimeout('ping', timeout);
     const payload = controlPayload('ping', data, true);
@@ -123,7 +119,7 @@ export abstract class WebSocketPings extends WebSocketReceiving {
   /** @internal */
   [onPong](payload: Uint8Array): void {
     const roundTrip = this.pings === null ? null : this.pings.pong(payload);
-    if (roundTrip !== null) this.#observer?.pingRoundTrip(roundTrip);
+    if (roundTrip !== null) this.facts.observer?.pingRoundTrip(roundTrip);
     publishPong(this, this.role, payload, roundTrip);
     this.safeEmit('pong', Buffer.from(payload));
   }

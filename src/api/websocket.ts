@@ -44,6 +44,19 @@ export type * from './websocket-types.js';
 
 const noop = (): void => {};
 
+/** The URL string of the last connection made (see sharedUrl). */
+let lastUrl = '';
+
+/**
+ * `url`, or an equal string already held: each request brings its own copy of the path, while the
+ * connections of a server mostly share a few, so an equal one is kept once (perf-idle, issue 24:
+ * 24 bytes and more per connection).
+ */
+function sharedUrl(url: string): string {
+  if (url === lastUrl) return lastUrl;
+  return (lastUrl = url);
+}
+
 /**
  * What the server, its metrics and the browser-compatible class use of a connection beyond its
  * public API. Not exported from the package; filled in by the class's static block, which alone
@@ -197,7 +210,7 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
     // http2 hook: the transport; perf-idle (issue 24): the facts a server's connections share.
     const facts = connectionFacts(options, forDriver.role, version, given.transport ?? 'http1', given.observer ?? null, init.protocol ?? '');
     super(stream, facts, forDriver);
-    this.#url = init.url ?? '';
+    this.#url = sharedUrl(init.url ?? '');
     // Messages queued while nobody listened go to a 'message' listener as soon as one is added.
     (this as EventEmitter).on('newListener', WebSocket.#onNewListener);
     const head = init.head;

@@ -18,7 +18,7 @@
 import { encodeClosePayload } from './close.js';
 import { ConnectionNotOpenError, InvalidArgumentError } from './errors.js';
 import { FrameParser } from './frame-parser.js';
-import { FrameSequence } from './frame-sequence.js';
+import { FrameSequence, SequenceBit } from './frame-sequence.js';
 import { connectionParts, makeAssembler, makeWriter, type ConnectionParts } from './connection-parts.js';
 import { controlFrame, type FrameWriter, type MaskInto } from './frame-writer.js';
 import { MAX_CONTROL_PAYLOAD, resolveCoreLimits } from './limits.js';
@@ -177,8 +177,14 @@ function checkRsv(rsv: number): void {
  * 'open'); feed it every byte the transport reads.
  */
 export class Connection extends FrameSequence {
-  /** A message sent piece by piece with sendFrame is open. */
-  private sendingFragmented = false;
+  /** A message sent piece by piece with sendFrame is open (a bit of `bits`, perf-idle). */
+  private get sendingFragmented(): boolean {
+    return (this.bits & SequenceBit.SendingFragmented) !== 0;
+  }
+
+  private set sendingFragmented(on: boolean) {
+    this.bits = on ? this.bits | SequenceBit.SendingFragmented : this.bits & ~SequenceBit.SendingFragmented;
+  }
   /**
    * The connection's settings, shared with the other connections of its server (perf-mem, issue
    * 24: see connection-parts.ts): the role, the extensions' RSV bits, and what the assembler and

@@ -44,6 +44,18 @@ function invalidUtf8(): ProtocolError {
   return violation(Failures.invalidUtf8, 'text message is not valid UTF-8');
 }
 
+/** The bits of FrameSequence.bits (and Connection's), perf-idle (issue 24). */
+export const SequenceBit = {
+  /** A transform is outstanding. */
+  Transforming: 1,
+  /** Parsing is held by holdInput. */
+  InputHeld: 2,
+  /** The next message starts in streaming mode. */
+  Streaming: 4,
+  /** Connection: a message sent piece by piece with sendFrame is open. */
+  SendingFragmented: 8,
+} as const;
+
 /**
  * The receive-side rules and the close state of one connection (see the file's header). It is its
  * parser's listener itself: no forwarding object between the two.
@@ -65,11 +77,37 @@ export abstract class FrameSequence implements FrameParserListener {
   private closeReply: Uint8Array | null = null;
   /** What ended the connection (see Ending): one field, set when the state leaves the open ones. */
   private ending: Ending | null = null;
-  private transforming = false;
+  /**
+   * perf-idle (issue 24): the connection's booleans, one bit each (the SequenceBit constants):
+   * one field instead of four. The accessors below keep their names.
+   */
+  protected bits = 0;
+
+  private get transforming(): boolean {
+    return (this.bits & SequenceBit.Transforming) !== 0;
+  }
+
+  private set transforming(on: boolean) {
+    this.bits = on ? this.bits | SequenceBit.Transforming : this.bits & ~SequenceBit.Transforming;
+  }
+
   /** Parsing held by `holdInput` (independent of a transform's pause). */
-  private inputHeld = false;
+  private get inputHeld(): boolean {
+    return (this.bits & SequenceBit.InputHeld) !== 0;
+  }
+
+  private set inputHeld(on: boolean) {
+    this.bits = on ? this.bits | SequenceBit.InputHeld : this.bits & ~SequenceBit.InputHeld;
+  }
+
   /** Mode for the next message to start (setStreaming). */
-  protected streaming = false;
+  protected get streaming(): boolean {
+    return (this.bits & SequenceBit.Streaming) !== 0;
+  }
+
+  protected set streaming(on: boolean) {
+    this.bits = on ? this.bits | SequenceBit.Streaming : this.bits & ~SequenceBit.Streaming;
+  }
   /** The opcode of the frame being received. */
   private frameOpcode = 0;
 
