@@ -205,7 +205,8 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
     // On every send: the core's state directly, not the derived readyState.
     const connection = this.driver.connection;
     if (!connection.canSendData) return false;
-    return connection.closeReplyPending ? this.#closePromise === null : !this.#closeAsked;
+    // perf-idle: the bit itself, not the accessor, on every send.
+    return connection.closeReplyPending ? this.#closePromise === null : (this.#closeBits & CLOSE_ASKED) === 0;
   }
 
   /** Nothing is queued or running: a send may go straight to the driver. */

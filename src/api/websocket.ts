@@ -390,7 +390,7 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
   // returns the driver's as is (already marked): no second promise per message.
   #send(data: SendData, options: SendOptions | undefined): Promise<void> {
     if (!this.mayWrite()) return handled(Promise.reject(this.notOpenError()));
-    const refused = this.#version === 'hybi-00' ? hybi00SendRefusal(data, options) : null; // legacy (issue 22)
+    const refused = this.facts.version === 'hybi-00' ? hybi00SendRefusal(data, options) : null; // legacy (issue 22); perf-idle: not through the accessor on every send
     if (refused !== null) return handled(Promise.reject(refused));
     this.#watchBuffered();
     const fragmentSize = options?.fragmentSize;
@@ -399,7 +399,7 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
     if (typeof data === 'string' || isByteSource(data)) {
       const isText = typeof data === 'string' ? binary !== true : binary === false;
       let bytes = messageBytes(data, options);
-      const compress = this.#codecs.length > 0 && options?.compress !== false;
+      const compress = this.driver.codecs.length > 0 && options?.compress !== false; // perf-idle: the driver's, not through the accessor
       if (!compress && this.sendIdle()) {
         // The fast path: straight to the core and the socket, synchronously, so a reply sent
         // from a 'message' listener leaves before anything the core writes after that message.
