@@ -111,6 +111,22 @@ describe('an idle server connection', () => {
     assert.equal(used.count('FrameWriter'), 1);
   });
 
+  it('keeps its WebSocket, driver and core connection within a budget of 600 bytes together', async () => {
+    // perf-idle (issue 24): 792 bytes (280 + 352 + 160) before session 5, 536 after it; the
+    // budget leaves room for a few fields more, not for a return of the old layout.
+    const idle = await snapshot();
+    const sockets = idle.follow('WebSocket', 'driver');
+    assert.equal(sockets.length, CONNECTIONS);
+    for (const driver of sockets) {
+      const connection = driver.edges.get('connection')!;
+      const ws = driver.edges.get('events')!;
+      assert.equal(connection.name, 'Connection');
+      assert.equal(ws.name, 'WebSocket');
+      const total = ws.size + driver.size + connection.size;
+      assert.ok(total <= 600, `WebSocket ${ws.size} + SocketDriver ${driver.size} + Connection ${connection.size} = ${total} bytes`);
+    }
+  });
+
   it("keeps its WebSocket's listeners in a compact table, not a dictionary", async () => {
     const tables = (await snapshot()).follow('WebSocket', '_events');
     assert.equal(tables.length, CONNECTIONS);
