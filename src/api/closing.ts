@@ -60,16 +60,31 @@ import {
 import type { PingTracker } from './ping-tracker.js';
 import type { ReceiveQueue, ReceiveQueueOwner } from './receive-queue.js';
 import { SendQueue, type SendJob, type SendQueueOwner, type Settle } from './send-queue.js';
+import type { ConnectionFacts } from './connection-facts.js'; // perf-idle (issue 24)
 import { WebSocketEmitter } from './websocket-emitter.js';
 import type { CloseInfo, CloseOptions, WebSocketReadyState } from './websocket-types.js';
 
 const noop = (): void => {};
 
+/** Bits of WebSocketClosing's #closeBits (perf-idle, issue 24). */
+const CLOSE_ASKED = 1;
+const TERMINATED = 2;
+const ERROR_REPORTED = 4;
+
+type CloseSettle = { resolve(info: CloseInfo): void; reject(error: Error): void };
+
+/** What only a closing connection has (see WebSocketClosing's #closing). */
+class ClosingRecord {
+  peerClose: CloseInfo | null = null;
+  promise: Promise<CloseInfo> | null = null;
+  settle: CloseSettle | null = null;
+}
+
 /** The closing layer of WebSocket: its close state, the closing handshake and the ending. Not exported from the package. */
 export abstract class WebSocketClosing extends WebSocketEmitter implements DriverEvents, SendQueueOwner, ReceiveQueueOwner {
   protected readonly driver: SocketDriver;
-  protected readonly options: ResolvedOptions;
-  protected readonly role: Role;
+  /** perf-idle (issue 24): options, role, version, transport, observer and protocol, shared (connection-facts.ts). */
+  protected readonly facts: ConnectionFacts;
   /** Sends that had to wait (send-queue.ts); null until the first. */
   protected sender: SendQueue | null = null;
   /** Queued messages and pull consumers (receive-queue.ts); null until the first of either. */
@@ -86,18 +101,72 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
    * terminate()) and may still wait behind queued sends, so the core is still open: readyState
    * is 'closing' from the call on. The api's only close flag; the rest is the core's state.
    */
-  #closeAsked = false;
-  #peerClose: CloseInfo | null = null;
-  #terminated = false;
-  #errorReported = false;
-  #closePromise: Promise<CloseInfo> | null = null;
-  #closeSettle: { resolve(info: CloseInfo): void; reject(error: Error): void } | null = null;
+  get #closeAsked(): boolean {
+    return (this.#closeBits & CLOSE_ASKED) !== 0;
+  }
 
-  constructor(stream: Duplex, options: ResolvedOptions, driverOptions: DriverOptions) {
+  set #closeAsked(on: boolean) {
+    this.#closeBits = on ? this.#closeBits | CLOSE_ASKED : this.#closeBits & ~CLOSE_ASKED;
+  }
+
+  get #terminated(): boolean {
+    return (this.#closeBits & TERMINATED) !== 0;
+  }
+
+  set #terminated(on: boolean) {
+    this.#closeBits = on ? this.#closeBits | TERMINATED : this.#closeBits & ~TERMINATED;
+  }
+
+  get #errorReported(): boolean {
+    return (this.#closeBits & ERROR_REPORTED) !== 0;
+  }
+
+  set #errorReported(on: boolean) {
+    this.#closeBits = on ? this.#closeBits | ERROR_REPORTED : this.#closeBits & ~ERROR_REPORTED;
+  }
+
+  get #peerClose(): CloseInfo | null {
+    return this.#closing?.peerClose ?? null;
+  }
+
+  set #peerClose(info: CloseInfo | null) {
+    (this.#closing ??= new ClosingRecord()).peerClose = info;
+  }
+
+  get #closePromise(): Promise<CloseInfo> | null {
+    return this.#closing?.promise ?? null;
+  }
+
+  set #closePromise(promise: Promise<CloseInfo> | null) {
+    (this.#closing ??= new ClosingRecord()).promise = promise;
+  }
+
+  get #closeSettle(): CloseSettle | null {
+    return this.#closing?.settle ?? null;
+  }
+
+  set #closeSettle(settle: CloseSettle | null) {
+    (this.#closing ??= new ClosingRecord()).settle = settle;
+  }
+
+  // perf-idle (issue 24): the flags above are bits of one field, and what only a closing
+  // connection has (the peer's close, the close() promise and its settle) one object made with
+  // the first of them: two fields instead of six. The accessors keep the names.
+  #closeBits = 0;
+  #closing: ClosingRecord | null = null;
+
+  constructor(stream: Duplex, facts: ConnectionFacts, driverOptions: DriverOptions) {
     super();
-    this.options = options;
-    this.role = driverOptions.role;
+    this.facts = facts;
     this.driver = new SocketDriver(stream, driverOptions, this);
+  }
+
+  protected get options(): ResolvedOptions {
+    return this.facts.options;
+  }
+
+  protected get role(): Role {
+    return this.facts.role;
   }
 
   /** How the WebSocket was set up (the facade's public getter); terminate() resets an HTTP/2 stream. */
@@ -136,7 +205,8 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
     // On every send: the core's state directly, not the derived readyState.
     const connection = this.driver.connection;
     if (!connection.canSendData) return false;
-    return connection.closeReplyPending ? this.#closePromise === null : !this.#closeAsked;
+    // perf-idle: the bit itself, not the accessor, on every send.
+    return connection.closeReplyPending ? this.#closePromise === null : (this.#closeBits & CLOSE_ASKED) === 0;
   }
 
   /** Nothing is queued or running: a send may go straight to the driver. */

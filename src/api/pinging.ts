@@ -5,34 +5,24 @@
  * waiting for their pong are the ping tracker (ping-tracker.ts), made with the first ping.
  */
 import { Buffer } from 'node:buffer';
-import type { Duplex } from 'node:stream';
 import { InvalidArgumentError } from '../core/errors.js';
 import { publishPing, publishPong } from '../node/diagnostics.js';
-import { onKeepalive, onPing, onPong, type DriverOptions } from '../node/driver.js';
+import { onKeepalive, onPing, onPong } from '../node/driver.js';
 import { EMPTY } from './bytes.js';
 import { checkMask, checkTimeout, controlArguments, controlPayload, PING_NAMES } from './call-arguments.js';
 import { hybi00Unsupported, type ProtocolVersion } from './legacy.js'; // legacy (issue 22)
-import { checkOptionNames, optionsObject, type ResolvedOptions } from './options.js';
+import { checkOptionNames, optionsObject } from './options.js';
+import type { PingObserver } from './connection-facts.js'; // perf-idle (issue 24): moved there
 import { PingTracker } from './ping-tracker.js';
 import { WebSocketReceiving } from './receiving.js';
 import type { PingData, PingOptions, SendCallback } from './websocket-types.js';
 
 const noop = (): void => {};
 
-/** Who hears of measured round trips (the server's metrics). */
-export interface PingObserver {
-  pingRoundTrip(ms: number): void;
-}
+export type { PingObserver };
 
 /** The ping layer of WebSocket. Not exported from the package. */
 export abstract class WebSocketPings extends WebSocketReceiving {
-  readonly #observer: PingObserver | null;
-
-  constructor(stream: Duplex, options: ResolvedOptions, driverOptions: DriverOptions, observer: PingObserver | null) {
-    super(stream, options, driverOptions);
-    this.#observer = observer;
-  }
-
   /** The protocol spoken (the facade's public getter); hybi-00 has no pings. (legacy, issue 22) */
   abstract readonly version: ProtocolVersion;
 
@@ -68,7 +58,7 @@ export abstract class WebSocketPings extends WebSocketReceiving {
         timeout = given.timeout;
       }
       const open = this.state === 'open';
-      promise = this.#ping(payload, timeout ?? 0);
+      promise = this.pingWithTimeout(payload, timeout ?? 0);
       // ws calls the callback once the ping is written, not when the pong comes (the promise
       // says that); when the connection was not open, it gets the promise's error.
       if (callback !== undefined && open) sent = this.driver.whenWritten();
@@ -80,7 +70,8 @@ export abstract class WebSocketPings extends WebSocketReceiving {
     return promise;
   }
 
-  #ping(data: string | Uint8Array | ArrayBuffer | undefined, timeout: number): Promise<number> {
+  // perf-idle (issue 24): TypeScript-private, not #private (see websocket-emitter.ts, runSendCallback).
+  private pingWithTimeout(data: string | Uint8Array | ArrayBuffer | undefined, timeout: number): Promise<number> {
     if (!this.mayWrite()) return Promise.reject(this.notOpenError());
     checkTimeout('ping', timeout);
     const payload = controlPayload('ping', data, true);
@@ -128,7 +119,7 @@ export abstract class WebSocketPings extends WebSocketReceiving {
   /** @internal */
   [onPong](payload: Uint8Array): void {
     const roundTrip = this.pings === null ? null : this.pings.pong(payload);
-    if (roundTrip !== null) this.#observer?.pingRoundTrip(roundTrip);
+    if (roundTrip !== null) this.facts.observer?.pingRoundTrip(roundTrip);
     publishPong(this, this.role, payload, roundTrip);
     this.safeEmit('pong', Buffer.from(payload));
   }

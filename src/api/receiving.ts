@@ -41,7 +41,7 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
     } catch (error) {
       return handled(Promise.reject(error));
     }
-    return this.#receiveQueue().receive(as);
+    return this.ensureReceiver().receive(as);
   }
 
   /**
@@ -52,7 +52,7 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
    * message is discarded. It errors with ConnectionClosedError if the connection closes midway.
    */
   receiveStream(): Promise<MessageReadable> {
-    return this.#receiveQueue().receiveStream();
+    return this.ensureReceiver().receiveStream();
   }
 
   /**
@@ -67,7 +67,7 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
    * pieces it already holds).
    */
   receiveFragments(): AsyncIterableIterator<Fragment> {
-    return this.#receiveQueue().receiveFragments();
+    return this.ensureReceiver().receiveFragments();
   }
 
   /**
@@ -77,10 +77,11 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
    * 1001 or 1005), in which case it throws ConnectionClosedError.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
-    return this.#receiveQueue().iterate();
+    return this.ensureReceiver().iterate();
   }
 
-  #receiveQueue(): ReceiveQueue {
+  // perf-idle (issue 24): TypeScript-private, not #private (see websocket-emitter.ts, runSendCallback).
+  private ensureReceiver(): ReceiveQueue {
     return (this.receiver ??= new ReceiveQueue(this));
   }
 
@@ -91,12 +92,12 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
     // Without a receive queue nothing waits, so a listener takes the message at once.
     if (this.receiver !== null) this.receiver.deliver(data, isText);
     else if (this.listenerCount('message') > 0) this[emitMessage](data, isText);
-    else this.#receiveQueue().deliver(data, isText);
+    else this.ensureReceiver().deliver(data, isText);
   }
 
   /** @internal */
   [onFragment](data: Uint8Array, isText: boolean, first: boolean, fin: boolean): void {
-    this.#receiveQueue().fragment(data, isText, first, fin);
+    this.ensureReceiver().fragment(data, isText, first, fin);
   }
 
   /** @internal */

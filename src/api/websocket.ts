@@ -27,6 +27,7 @@ import type { MessageCodec } from '../node/message-codec.js';
 import { isAsyncIterable, isByteSource } from './bytes.js';
 import { BEGIN_MESSAGE_NAMES, handled, messageBytes, SEND_HINTS, SEND_NAMES, sendOptionNamesKnown } from './call-arguments.js';
 import { driverOptions, initOptions, type ConnectionInit } from './connection-init.js';
+import { connectionFacts } from './connection-facts.js'; // perf-idle (issue 24)
 import { checkFragmentSize } from './fragment-size.js';
 import { MessageWriter, type BeginMessageOptions } from './message-writer.js';
 import { checkOptionNames, DEFAULT_FRAGMENT_SIZE, optionsObject } from './options.js';
@@ -42,7 +43,19 @@ export type { WebSocketOptions } from './options.js';
 export type * from './websocket-types.js';
 
 const noop = (): void => {};
-const NO_CODECS: readonly MessageCodec[] = [];
+
+/** The URL string of the last connection made (see sharedUrl). */
+let lastUrl = '';
+
+/**
+ * `url`, or an equal string already held: each request brings its own copy of the path, while the
+ * connections of a server mostly share a few, so an equal one is kept once (perf-idle, issue 24:
+ * 24 bytes and more per connection).
+ */
+function sharedUrl(url: string): string {
+  if (url === lastUrl) return lastUrl;
+  return (lastUrl = url);
+}
 
 /**
  * What the server, its metrics and the browser-compatible class use of a connection beyond its
@@ -146,14 +159,33 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
     if (event === 'message') this.receiver?.scheduleFlush();
   };
 
-  readonly #codecs: readonly MessageCodec[];
   readonly #url: string;
-  readonly #protocol: string;
-  readonly #extensions: string;
+  // perf-idle (issue 24): what the connections of a server share is kept in one shared object
+  // (connection-facts.ts); the codecs are the driver's; the private names stay, as accessors.
+  /** The negotiated extension codecs. */
+  get #codecs(): readonly MessageCodec[] {
+    return this.driver.codecs;
+  }
+
+  get #protocol(): string {
+    return this.facts.protocol;
+  }
+
+  /** The Sec-WebSocket-Extensions value the codecs came from ('' without any). */
+  get #extensions(): string {
+    const codecs = this.#codecs;
+    return codecs.length === 0 ? '' : codecs.map((c) => c.header).join(', ');
+  }
+
   /** legacy (issue 22): the protocol spoken. */
-  readonly #version: ProtocolVersion;
+  get #version(): ProtocolVersion {
+    return this.facts.version;
+  }
+
   // http2 hook: the handshake's transport (ws.transport) and terminate()'s RST_STREAM CANCEL.
-  readonly #transport: 'http1' | 'http2';
+  get #transport(): 'http1' | 'http2' {
+    return this.facts.transport;
+  }
 
   /**
    * Per-connection data of your own, so that nobody needs a WeakMap keyed by the connection. On
@@ -183,13 +215,11 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
     const options = initOptions(given);
     const version = init.version === 'hybi-00' ? 'hybi-00' : 'hybi-13'; // legacy (issue 22)
     // The closing layer makes the driver, which reports to this object (DriverEvents).
-    super(stream, options, versionDriverOptions(driverOptions(options, given), version), given.observer ?? null);
-    this.#codecs = given.codecs !== undefined && given.codecs.length > 0 ? given.codecs : NO_CODECS;
-    this.#url = init.url ?? '';
-    this.#protocol = init.protocol ?? '';
-    this.#transport = given.transport ?? 'http1'; // http2 hook
-    this.#extensions = this.#codecs.length === 0 ? '' : this.#codecs.map((c) => c.header).join(', ');
-    this.#version = version;
+    const forDriver = versionDriverOptions(driverOptions(options, given), version);
+    // http2 hook: the transport; perf-idle (issue 24): the facts a server's connections share.
+    const facts = connectionFacts(options, forDriver.role, version, given.transport ?? 'http1', given.observer ?? null, init.protocol ?? '');
+    super(stream, facts, forDriver);
+    this.#url = sharedUrl(init.url ?? '');
     // Messages queued while nobody listened go to a 'message' listener as soon as one is added.
     (this as EventEmitter).on('newListener', WebSocket.#onNewListener);
     const head = init.head;
@@ -371,7 +401,7 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
   // returns the driver's as is (already marked): no second promise per message.
   #send(data: SendData, options: SendOptions | undefined): Promise<void> {
     if (!this.mayWrite()) return handled(Promise.reject(this.notOpenError()));
-    const refused = this.#version === 'hybi-00' ? hybi00SendRefusal(data, options) : null; // legacy (issue 22)
+    const refused = this.facts.version === 'hybi-00' ? hybi00SendRefusal(data, options) : null; // legacy (issue 22); perf-idle: not through the accessor on every send
     if (refused !== null) return handled(Promise.reject(refused));
     this.#watchBuffered();
     const fragmentSize = options?.fragmentSize;
@@ -380,7 +410,7 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
     if (typeof data === 'string' || isByteSource(data)) {
       const isText = typeof data === 'string' ? binary !== true : binary === false;
       let bytes = messageBytes(data, options);
-      const compress = this.#codecs.length > 0 && options?.compress !== false;
+      const compress = this.driver.codecs.length > 0 && options?.compress !== false; // perf-idle: the driver's, not through the accessor
       if (!compress && this.sendIdle()) {
         // The fast path: straight to the core and the socket, synchronously, so a reply sent
         // from a 'message' listener leaves before anything the core writes after that message.

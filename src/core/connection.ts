@@ -17,7 +17,8 @@
  */
 import { encodeClosePayload } from './close.js';
 import { ConnectionNotOpenError, InvalidArgumentError } from './errors.js';
-import { FrameSequence } from './frame-sequence.js';
+import { FrameParser } from './frame-parser.js';
+import { FrameSequence, SequenceBit } from './frame-sequence.js';
 import { connectionParts, makeAssembler, makeWriter, type ConnectionParts } from './connection-parts.js';
 import { controlFrame, type FrameWriter, type MaskInto } from './frame-writer.js';
 import { MAX_CONTROL_PAYLOAD, resolveCoreLimits } from './limits.js';
@@ -176,8 +177,14 @@ function checkRsv(rsv: number): void {
  * 'open'); feed it every byte the transport reads.
  */
 export class Connection extends FrameSequence {
-  /** A message sent piece by piece with sendFrame is open. */
-  private sendingFragmented = false;
+  /** A message sent piece by piece with sendFrame is open (a bit of `bits`, perf-idle). */
+  private get sendingFragmented(): boolean {
+    return (this.bits & SequenceBit.SendingFragmented) !== 0;
+  }
+
+  private set sendingFragmented(on: boolean) {
+    this.bits = on ? this.bits | SequenceBit.SendingFragmented : this.bits & ~SequenceBit.SendingFragmented;
+  }
   /**
    * The connection's settings, shared with the other connections of its server (perf-mem, issue
    * 24: see connection-parts.ts): the role, the extensions' RSV bits, and what the assembler and
@@ -205,7 +212,7 @@ export class Connection extends FrameSequence {
     }
     // Section 5.3: a client MUST mask every frame it sends; a server MUST NOT mask any.
     const client = options.role === 'client';
-    super(handler, client, limits.autoPong, rsvBits);
+    super(handler);
     this.parts = connectionParts(limits, allocate, options.isUtf8, client, options.maskOutput ?? maskWordInto, options.maskKey, rsvBits);
   }
 
@@ -217,6 +224,15 @@ export class Connection extends FrameSequence {
   /** Topics hook (issue 20): the RSV bits the extensions claim, for sendPrepared. */
   private get rsvBits(): number {
     return this.parts.rsvBits;
+  }
+
+  protected get autoPong(): boolean {
+    return this.parts.limits.autoPong;
+  }
+
+  protected makeParser(): FrameParser {
+    const parts = this.parts;
+    return new FrameParser(this, { role: parts.client ? 'client' : 'server', maxFrameSize: Infinity, rsvBits: parts.rsvBits });
   }
 
   protected makeAssembler(): MessageAssembler {

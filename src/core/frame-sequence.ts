@@ -15,7 +15,7 @@ import type { ConnectionHandler, ReadyState, Role } from './connection.js';
 import { type ConnectionFailure, InvalidArgumentError, ProtocolError } from './errors.js';
 import { violation } from './failure-errors.js';
 import { failureReason, Failures } from './failures.js';
-import { FrameParser, type FrameParserListener } from './frame-parser.js';
+import type { FrameParser, FrameParserListener } from './frame-parser.js';
 import { controlFrameSize, type FrameWriter } from './frame-writer.js';
 import { MAX_CLOSE_REASON } from './limits.js';
 import { BUFFER, frameTooLarge, messageTooLarge, type MessageAssembler, NO_MESSAGE, STREAM, TRANSFORM } from './message-assembler.js';
@@ -44,18 +44,32 @@ function invalidUtf8(): ProtocolError {
   return violation(Failures.invalidUtf8, 'text message is not valid UTF-8');
 }
 
+/** The bits of FrameSequence.bits (and Connection's), perf-idle (issue 24). */
+export const SequenceBit = {
+  /** A transform is outstanding. */
+  Transforming: 1,
+  /** Parsing is held by holdInput. */
+  InputHeld: 2,
+  /** The next message starts in streaming mode. */
+  Streaming: 4,
+  /** Connection: a message sent piece by piece with sendFrame is open. */
+  SendingFragmented: 8,
+} as const;
+
 /**
  * The receive-side rules and the close state of one connection (see the file's header). It is its
  * parser's listener itself: no forwarding object between the two.
  */
 export abstract class FrameSequence implements FrameParserListener {
   protected readonly handler: ConnectionHandler;
-  protected readonly parser: FrameParser;
+  // perf-idle (issue 24): the parser is made when the first byte arrives (makeParser), and let go
+  // of again at a keep-alive ping while it rests between frames (releaseSendMemory): a quiet
+  // connection holds none (184 bytes).
+  private parserPart: FrameParser | null = null;
   // perf-mem (issue 24): the assembler and the writer are made on first use (makeAssembler,
   // makeWriter): an idle connection needs neither, and the two were 264 bytes of heap.
   private assemblerPart: MessageAssembler | null = null;
   private writerPart: FrameWriter | null = null;
-  private readonly autoPong: boolean;
 
   /** The close state: one of the constants of close-state.ts. */
   protected state = OPEN;
@@ -63,11 +77,37 @@ export abstract class FrameSequence implements FrameParserListener {
   private closeReply: Uint8Array | null = null;
   /** What ended the connection (see Ending): one field, set when the state leaves the open ones. */
   private ending: Ending | null = null;
-  private transforming = false;
+  /**
+   * perf-idle (issue 24): the connection's booleans, one bit each (the SequenceBit constants):
+   * one field instead of four. The accessors below keep their names.
+   */
+  protected bits = 0;
+
+  private get transforming(): boolean {
+    return (this.bits & SequenceBit.Transforming) !== 0;
+  }
+
+  private set transforming(on: boolean) {
+    this.bits = on ? this.bits | SequenceBit.Transforming : this.bits & ~SequenceBit.Transforming;
+  }
+
   /** Parsing held by `holdInput` (independent of a transform's pause). */
-  private inputHeld = false;
+  private get inputHeld(): boolean {
+    return (this.bits & SequenceBit.InputHeld) !== 0;
+  }
+
+  private set inputHeld(on: boolean) {
+    this.bits = on ? this.bits | SequenceBit.InputHeld : this.bits & ~SequenceBit.InputHeld;
+  }
+
   /** Mode for the next message to start (setStreaming). */
-  protected streaming = false;
+  protected get streaming(): boolean {
+    return (this.bits & SequenceBit.Streaming) !== 0;
+  }
+
+  protected set streaming(on: boolean) {
+    this.bits = on ? this.bits | SequenceBit.Streaming : this.bits & ~SequenceBit.Streaming;
+  }
   /** The opcode of the frame being received. */
   private frameOpcode = 0;
 
@@ -79,12 +119,13 @@ export abstract class FrameSequence implements FrameParserListener {
   /** The latest ping of the current turn that is still unanswered. */
   private pendingPong: Uint8Array | null = null;
 
-  constructor(handler: ConnectionHandler, client: boolean, autoPong: boolean, rsvBits: number) {
+  constructor(handler: ConnectionHandler) {
     this.handler = handler;
-    this.autoPong = autoPong;
-    // The frame limit depends on how the frame's message is received (see onHeader), which the
-    // parser does not know: it checks only the lengths no frame may have.
-    this.parser = new FrameParser(this, { role: client ? 'client' : 'server', maxFrameSize: Infinity, rsvBits });
+  }
+
+  /** The connection's frame parser, made on first use (see parserPart). */
+  protected get parser(): FrameParser {
+    return (this.parserPart ??= this.makeParser());
   }
 
   // perf-mem (issue 24): the lazy parts (see assemblerPart).
@@ -96,6 +137,14 @@ export abstract class FrameSequence implements FrameParserListener {
     return (this.writerPart ??= this.makeWriter());
   }
 
+  /**
+   * Makes the connection's frame parser, when the first byte arrives (again after a release). The
+   * frame limit depends on how the frame's message is received (see onHeader), which the parser
+   * does not know: it checks only the lengths no frame may have.
+   */
+  protected abstract makeParser(): FrameParser;
+  /** Whether pings are answered (the shared settings' autoPong). */
+  protected abstract get autoPong(): boolean;
   /** Makes the connection's message assembler, once, when a data frame first arrives. */
   protected abstract makeAssembler(): MessageAssembler;
   /** Makes the connection's frame writer, once, when a data frame is first sent. */
@@ -108,13 +157,17 @@ export abstract class FrameSequence implements FrameParserListener {
   /**
    * perf-mem2 (issue 24): lets go of what only sending data needs, the frame writer and its output
    * slab (1 KiB and up, kept for the life of the connection otherwise); the next data frame makes
-   * them again. For an owner whose connection has gone quiet (the Node driver: at each keep-alive
+   * them again. perf-idle: also the frame parser, if it rests between frames; the next byte read
+   * makes it again. For an owner whose connection has gone quiet (the Node driver: at each keep-alive
    * ping). Safe at any time: the writer keeps no state between frames, and the chunks it handed
    * out stay valid, because a region of the slab is never written again once handed out and the
    * memory lives as long as a pending write still references it.
    */
   releaseSendMemory(): void {
     this.writerPart = null;
+    // perf-idle (issue 24): the parser too, when it rests between frames with nothing kept
+    // (neither paused nor stopped): a new one is in the same state.
+    if (this.parserPart?.atRest === true) this.parserPart = null;
   }
 
   /** 'open' from creation; 'closing' once a close frame was sent (or the peer failed, or the peer's close awaits our held answer); 'closed' once both sides closed or the transport ended. */
@@ -173,7 +226,7 @@ export abstract class FrameSequence implements FrameParserListener {
 
   /** Bytes received but not parsed yet because a transform is outstanding or input is held. */
   get bufferedInput(): number {
-    return this.parser.bufferedAmount;
+    return this.parserPart?.bufferedAmount ?? 0;
   }
 
   /**
@@ -182,7 +235,7 @@ export abstract class FrameSequence implements FrameParserListener {
    * holds input for a consumer that may never come back bounds the wait with it.
    */
   get closeHeld(): boolean {
-    return this.state < FAILED && this.parser.closeQueued;
+    return this.state < FAILED && this.parserPart !== null && this.parserPart.closeQueued;
   }
 
   /**
@@ -195,7 +248,7 @@ export abstract class FrameSequence implements FrameParserListener {
     if (this.state >= FAILED) return false;
     const mode = this.assemblerPart?.mode ?? NO_MESSAGE; // perf-mem: no assembler yet, no message
     if (mode === BUFFER || mode === TRANSFORM) return true;
-    return mode === NO_MESSAGE && this.parser.midFrame;
+    return mode === NO_MESSAGE && this.parserPart !== null && this.parserPart.midFrame;
   }
 
   /**

@@ -10,7 +10,8 @@ import type { CoreConnection } from '../core/hybi00/connection.js'; // legacy (i
 import { KeepaliveTimeoutError, MessageTimeoutError } from './errors.js';
 import { Keepalive, KeepaliveVerdict, keepaliveEnabled, type KeepaliveSettings } from './keepalive.js';
 import { OutputBatcher } from './output-batch.js';
-import { WheelTimer, type TimerService } from './timer-wheel.js';
+import { systemTimers, WheelTimer, type TimerService } from './timer-wheel.js';
+import { PROGRESS, Seldom, withBit } from './driver-state.js'; // perf-idle (issue 24)
 import type { Duplex } from 'node:stream';
 
 /** The timer options a connection runs with, in ms (validated and defaulted by the api layer). */
@@ -19,6 +20,8 @@ export interface TimerSettings extends KeepaliveSettings {
   readonly closeTimeout: number;
   /** Bound on how long a frame or gathered message may take to arrive (1008); 0 or absent disables. */
   readonly messageTimeout?: number;
+  /** The timer service of the connection's timers; absent: the process's (systemTimers). */
+  readonly timers?: TimerService;
 }
 
 /**
@@ -33,7 +36,7 @@ export const CLIENT_CLOSE_LINGER = 1000;
  * Made when a read first ends inside a frame or message (perf-mem, issue 24: an idle connection
  * keeps one null field instead of four fields, 24 bytes).
  */
-class MessageClock extends WheelTimer {
+export class MessageClock extends WheelTimer {
   /** A partial frame or message is being timed. */
   active = false;
   /** Its remaining time, as of startedAt. */
@@ -60,18 +63,45 @@ export abstract class ConnectionTimers<O extends TimerSettings = TimerSettings> 
 
   /** Ping interval, pong timeout and idle timeout share one timer; null when all are off. */
   protected readonly keepalive: Keepalive | null;
-  private closeTimer: WheelTimer | null = null;
+
+  // perf-idle (issue 24): the closing bound, the messageTimeout clock and `progress` are kept in
+  // the driver's seldom-used state and bits (driver-state.ts); these accessors keep their names.
+  private get closeTimer(): WheelTimer | null {
+    return this.seldom?.closeTimer ?? null;
+  }
+
+  private set closeTimer(timer: WheelTimer | null) {
+    (this.seldom ??= new Seldom()).closeTimer = timer;
+  }
 
   // messageTimeout: a partly received frame or message is timed from the read in which it began
   // (after the last one that completed something), minus the time reads were paused by us.
-  private messageClock: MessageClock | null = null;
-  /** The core completed a frame or message during the current read. */
-  protected progress = false;
+  private get messageClock(): MessageClock | null {
+    return (this.seldom?.messageClock as MessageClock | null | undefined) ?? null;
+  }
 
-  constructor(stream: Duplex, options: O, timers: TimerService) {
-    super(stream, timers);
+  private set messageClock(clock: MessageClock | null) {
+    (this.seldom ??= new Seldom()).messageClock = clock;
+  }
+
+  /** The core completed a frame or message during the current read. */
+  protected get progress(): boolean {
+    return (this.bits & PROGRESS) !== 0;
+  }
+
+  protected set progress(on: boolean) {
+    this.bits = withBit(this.bits, PROGRESS, on);
+  }
+
+  constructor(stream: Duplex, options: O) {
+    super(stream);
     this.options = options;
-    this.keepalive = keepaliveEnabled(options) ? new Keepalive(ConnectionTimers.keepaliveCheck, this, timers) : null;
+    this.keepalive = keepaliveEnabled(options) ? new Keepalive(ConnectionTimers.keepaliveCheck, this, this.timers) : null;
+  }
+
+  /** The timers of this connection (the options' service, or the process's): the same for all the connections of a server. */
+  get timers(): TimerService {
+    return this.options.timers ?? systemTimers;
   }
 
   /** Whether we ourselves hold reading now (the peer cannot be blamed for silence meanwhile). */

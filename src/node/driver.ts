@@ -28,7 +28,8 @@ import { maskIntoPool } from './mask-pool.js';
 import { allocateForSocket, allocateUninitialised } from './output-batch.js';
 import { InputPump, type PumpSettings } from './pump.js';
 import { setReadTarget } from './read-buffers.js';
-import { systemTimers, type TimerService } from './timer-wheel.js';
+import type { TimerService } from './timer-wheel.js';
+import { CLOSED_BY_MASK, CLOSED_BY_SHIFT, Seldom, TERMINATED, withBit } from './driver-state.js'; // perf-idle (issue 24)
 
 export { CLIENT_CLOSE_LINGER } from './connection-timers.js';
 export { defineHold, TransformHold, type HoldKind } from './pump.js';
@@ -117,19 +118,48 @@ export interface DriverEvents {
 }
 
 const EMPTY = new Uint8Array(0);
-const NO_CODECS: readonly MessageCodec[] = [];
 
 /** One core connection over one Duplex; the core's handler itself (no forwarding object between them). */
 export class SocketDriver extends InputPump<DriverOptions> implements ConnectionHandler {
   readonly connection: CoreConnection; // legacy (issue 22): a Connection or a Hybi00Connection
   private readonly events: DriverEvents;
 
-  private transportError: Error | null = null;
-  private timeoutError: Error | null = null;
+  // perf-idle (issue 24): the errors, the close bound, `terminated` and `closedBy` are kept in the
+  // seldom-used state and the bits of driver-state.ts; these accessors keep their names.
+  private get transportError(): Error | null {
+    return this.seldom?.transportError ?? null;
+  }
+
+  private set transportError(error: Error | null) {
+    (this.seldom ??= new Seldom()).transportError = error;
+  }
+
+  private get timeoutError(): Error | null {
+    return this.seldom?.timeoutError ?? null;
+  }
+
+  private set timeoutError(error: Error | null) {
+    (this.seldom ??= new Seldom()).timeoutError = error;
+  }
+
   /** terminate() was called: what is still parsed is discarded, not reported. */
-  private terminated = false;
+  private get terminated(): boolean {
+    return (this.bits & TERMINATED) !== 0;
+  }
+
+  private set terminated(on: boolean) {
+    this.bits = withBit(this.bits, TERMINATED, on);
+  }
+
   /** The bound on the wait for the peer's close frame (closeTimeout unless startClose() was given one), for its CloseTimeoutError. */
-  private closeWait: number;
+  private get closeWait(): number {
+    const wait = this.seldom?.closeWait ?? -1;
+    return wait >= 0 ? wait : this.options.closeTimeout;
+  }
+
+  private set closeWait(wait: number) {
+    (this.seldom ??= new Seldom()).closeWait = wait;
+  }
 
   // Counters for metrics (WebSocketServer.metrics()): plain integers in the object, one increment
   // per message or read, summed only when someone asks; nothing else is done with them.
@@ -140,12 +170,17 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
   /** When the driver was made, in whole ms of the monotonic clock (a connection's duration). */
   readonly openedAt: number;
   /** Who started the end: 0 nobody (yet), 1 we did (a close frame, a failure, terminate), 2 the peer's close frame came first. */
-  closedBy: 0 | 1 | 2 = 0;
+  get closedBy(): 0 | 1 | 2 {
+    return ((this.bits & CLOSED_BY_MASK) >> CLOSED_BY_SHIFT) as 0 | 1 | 2;
+  }
+
+  set closedBy(by: 0 | 1 | 2) {
+    this.bits = (this.bits & ~CLOSED_BY_MASK) | (by << CLOSED_BY_SHIFT);
+  }
 
   constructor(stream: Duplex, options: DriverOptions, events: DriverEvents) {
-    super(stream, options, options.timers ?? systemTimers, options.codecs ?? NO_CODECS);
+    super(stream, options);
     this.events = events;
-    this.closeWait = options.closeTimeout;
     this.openedAt = this.nowMs();
     this.connection = new (options.version === 'hybi-00' ? Hybi00Connection : Connection)( // legacy (issue 22)
       {

@@ -13,6 +13,7 @@ import { SendBufferFullError } from './errors.js';
 import { type ConnectionClosedError, type ConnectionFailure } from '../core/errors.js';
 import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from './mask-pool.js';
 import { WheelTimer, type TimerService } from './timer-wheel.js';
+import { FINISHED, Seldom, withBit, type StallWatch } from './driver-state.js'; // perf-idle (issue 24)
 
 /** One settled promise for every wait that is already over (no allocation per send). */
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -84,14 +85,6 @@ interface WriteWaiter {
   reject(error: Error): void;
 }
 
-/** A peer being watched for not reading (see watchStall). */
-interface StallWatch {
-  timer: WheelTimer;
-  /** Bytes written when the watch was last armed: no more by the next check means no progress. */
-  mark: number;
-  limit: number;
-  timeout: number;
-}
 
 /** Output that will never be written (the stream is gone): its blocks of masking memory go back now. */
 export function dropChunks(chunks: readonly Uint8Array[]): void {
@@ -125,10 +118,21 @@ export abstract class OutputBatcher {
   };
 
   readonly stream: Duplex;
-  /** The timers of this connection: the process's shared wheels unless others were injected. */
-  readonly timers: TimerService;
+  /** The timers of this connection: the process's shared wheels unless others were injected (read from the options). */
+  abstract get timers(): TimerService;
+  /** perf-idle (issue 24): the driver's booleans, one bit each (driver-state.ts). */
+  protected bits = 0;
+  /** perf-idle (issue 24): the driver's seldom-used state, made when first written (driver-state.ts). */
+  protected seldom: Seldom | null = null;
+
   /** The transport is gone and `closed` was reported. */
-  protected finished = false;
+  protected get finished(): boolean {
+    return (this.bits & FINISHED) !== 0;
+  }
+
+  protected set finished(on: boolean) {
+    this.bits = withBit(this.bits, FINISHED, on);
+  }
 
   /** Bytes handed to stream.write so far (held output counts once it is written). */
   private written = 0;
@@ -144,7 +148,13 @@ export abstract class OutputBatcher {
   /** The write callback passed while senders wait; made when first needed. */
   private afterWrite: ((error?: Error | null) => void) | null = null;
   /** The watch on a peer that may not be reading; null until a send found too much waiting. */
-  protected stall: StallWatch | null = null;
+  protected get stall(): StallWatch | null {
+    return this.seldom?.stall ?? null;
+  }
+
+  protected set stall(watch: StallWatch | null) {
+    (this.seldom ??= new Seldom()).stall = watch;
+  }
   // Output batching. While a batch is open (a read being processed, or the tick of a send from
   // outside a read), the core's output is held rather than written, and written in one go when
   // the batch ends: one write per read instead of one per frame, which is most of the cost of
@@ -167,9 +177,8 @@ export abstract class OutputBatcher {
   private copyLimit = 0;
   protected heldBytes = 0;
 
-  constructor(stream: Duplex, timers: TimerService) {
+  constructor(stream: Duplex) {
     this.stream = stream;
-    this.timers = timers;
   }
 
   /** Fails the connection for a bound of ours (here: a peer that does not read); see SocketDriver.fail. */

@@ -18,7 +18,7 @@ import { Failures } from '../core/failures.js';
 import { ConnectionTimers, type TimerSettings } from './connection-timers.js';
 import { addEndListener } from './end-listener.js'; // perf-mem (issue 24)
 import type { MessageCodec } from './message-codec.js';
-import type { TimerService } from './timer-wheel.js';
+import { CLOSE_DEFERRED, END_DEFERRED, READ_ENDED, STARTED, withBit } from './driver-state.js'; // perf-idle (issue 24)
 
 /** What a hold on input stops, besides reading the socket. */
 export interface HoldKind {
@@ -93,27 +93,61 @@ function onStreamClose(this: PumpedStream): void {
 export interface PumpSettings extends TimerSettings {
   /** Largest message after an extension's transform, in bytes. */
   readonly maxMessageSize: number;
+  /** Negotiated extension codecs, in response-header order; absent: none. */
+  readonly codecs?: readonly MessageCodec[];
 }
+
+const NO_CODECS: readonly MessageCodec[] = [];
 
 /** The reading side of one connection (see the file's comment). */
 export abstract class InputPump<O extends PumpSettings = PumpSettings> extends ConnectionTimers<O> {
-  /** The negotiated extension codecs, in response-header order (read by the server's metrics). */
-  readonly codecs: readonly MessageCodec[];
-
   private pauseReasons = 0;
-  protected started = false;
-  protected readEnded = false;
-  /** The peer's FIN came while input read before it still waited to be parsed (see onEnd). */
-  protected endDeferred = false;
-  /** Likewise the stream's 'close' (see onClose). */
-  protected closeDeferred = false;
 
   /** Bytes read from the stream, frame headers included (for metrics). */
   bytesIn = 0;
 
-  constructor(stream: Duplex, options: O, timers: TimerService, codecs: readonly MessageCodec[]) {
-    super(stream, options, timers);
-    this.codecs = codecs;
+  constructor(stream: Duplex, options: O) {
+    super(stream, options);
+  }
+
+  /** The negotiated extension codecs, in response-header order (read by the server's metrics; kept in the options, perf-idle). */
+  get codecs(): readonly MessageCodec[] {
+    return this.options.codecs ?? NO_CODECS;
+  }
+
+  // perf-idle (issue 24): these booleans are bits of `bits` (driver-state.ts).
+  protected get started(): boolean {
+    return (this.bits & STARTED) !== 0;
+  }
+
+  protected set started(on: boolean) {
+    this.bits = withBit(this.bits, STARTED, on);
+  }
+
+  protected get readEnded(): boolean {
+    return (this.bits & READ_ENDED) !== 0;
+  }
+
+  protected set readEnded(on: boolean) {
+    this.bits = withBit(this.bits, READ_ENDED, on);
+  }
+
+  /** The peer's FIN came while input read before it still waited to be parsed (see onEnd). */
+  protected get endDeferred(): boolean {
+    return (this.bits & END_DEFERRED) !== 0;
+  }
+
+  protected set endDeferred(on: boolean) {
+    this.bits = withBit(this.bits, END_DEFERRED, on);
+  }
+
+  /** Likewise the stream's 'close' (see onClose). */
+  protected get closeDeferred(): boolean {
+    return (this.bits & CLOSE_DEFERRED) !== 0;
+  }
+
+  protected set closeDeferred(on: boolean) {
+    this.bits = withBit(this.bits, CLOSE_DEFERRED, on);
   }
 
   /** The transport reported an error (kept for the close result). */

@@ -105,8 +105,9 @@ function echoConnections(options: WebSocketServerOptions = {}): RawWebSocket[] {
 describe('an idle server connection', () => {
   const clients = echoConnections();
 
-  it('has no message assembler or frame writer until it receives or sends a message, and then has them', async () => {
+  it('has no frame parser, message assembler or frame writer until it receives or sends a message, and then has them', async () => {
     const idle = await snapshot();
+    assert.equal(idle.count('FrameParser'), 0, 'no parser before the first byte');
     assert.equal(idle.count('MessageAssembler'), 0);
     assert.equal(idle.count('FrameWriter'), 0);
     // The parts are made when needed: a message on one connection is received and echoed.
@@ -114,8 +115,25 @@ describe('an idle server connection', () => {
     await waitFor(() => clients[0]!.frames().length === 1, { what: 'the echo' });
     assert.equal(Buffer.from(clients[0]!.frames()[0]!.payload).toString(), 'hello');
     const used = await snapshot();
+    assert.equal(used.count('FrameParser'), 1);
     assert.equal(used.count('MessageAssembler'), 1);
     assert.equal(used.count('FrameWriter'), 1);
+  });
+
+  it('keeps its WebSocket, driver and core connection within a budget of 600 bytes together', async () => {
+    // perf-idle (issue 24): 792 bytes (280 + 352 + 160) before session 5, 536 after it; the
+    // budget leaves room for a few fields more, not for a return of the old layout.
+    const idle = await snapshot();
+    const sockets = idle.follow('WebSocket', 'driver');
+    assert.equal(sockets.length, CONNECTIONS);
+    for (const driver of sockets) {
+      const connection = driver.edges.get('connection')!;
+      const ws = driver.edges.get('events')!;
+      assert.equal(connection.name, 'Connection');
+      assert.equal(ws.name, 'WebSocket');
+      const total = ws.size + driver.size + connection.size;
+      assert.ok(total <= 600, `WebSocket ${ws.size} + SocketDriver ${driver.size} + Connection ${connection.size} = ${total} bytes`);
+    }
   });
 
   it("keeps its WebSocket's listeners in a compact table, not a dictionary", async () => {
@@ -143,7 +161,7 @@ describe('an idle server connection that keep-alive pings', () => {
   const clients = echoConnections({ pingInterval: 50, pongTimeout: 0 });
   const pingsAfter = (client: RawWebSocket, skip: number) => client.frames().slice(skip).filter((f) => f.opcode === 9).length;
 
-  it('keeps no frame writer or output slab for its pings, nor for a message it sent before going quiet', async () => {
+  it('keeps no frame writer, output slab or frame parser for its pings, nor for a message it exchanged before going quiet', async () => {
     // One connection sends a message first: its echo makes the writer and its 1 KiB slab.
     clients[0]!.send({ opcode: 1, payload: Buffer.from('hello') });
     await waitFor(() => clients[0]!.frames().some((f) => f.opcode === 1), { what: 'the echo' });
@@ -152,6 +170,7 @@ describe('an idle server connection that keep-alive pings', () => {
     await waitFor(() => clients.every((client, i) => pingsAfter(client, i === 0 ? echoAt + 1 : 0) >= 2), { what: 'two pings on every connection' });
     const quiet = await snapshot();
     assert.equal(quiet.count('FrameWriter'), 0, 'no connection keeps a frame writer (and its slab) after pings');
+    assert.equal(quiet.count('FrameParser'), 0, 'no connection keeps a frame parser after pings');
     // The pings are well-formed and the connections still carry messages.
     for (const client of clients) for (const f of client.frames().filter((f) => f.opcode === 9)) assert.equal(f.payload.length, 0);
     clients[1]!.send({ opcode: 2, payload: Buffer.from([1, 2, 3]) });
