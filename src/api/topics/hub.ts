@@ -3,7 +3,8 @@
  * this server's subscribers, and the queue of each subscriber whose socket is slower than the
  * publishes. A message is framed once per server (compressed once per group of connections that
  * can share the compressed bytes) and the same frame is handed to every subscriber through the
- * core's checks (`connectionInternals.sendPrepared`, Connection.sendPrepared).
+ * core's checks (`connectionInternals.sendPrepared`, Connection.sendPrepared); a subscriber that
+ * is open and keeps up takes one fast path (`connectionInternals.offerPrepared`, issue 24).
  *
  * Slow subscribers: a socket buffering more than `writeBuffer` bytes takes no more frames; the
  * messages wait in the subscriber's queue (bounded in messages and bytes) and move to the socket
