@@ -77,14 +77,6 @@ export interface ConnectionInternals {
    * ends first); null when nothing is waiting there (topics hook, issue 24).
    */
   pendingWrite(ws: WebSocket): Promise<void> | null;
-  /**
-   * The fan-out's fast path (issue 24): hands `frame` to the driver and returns true when the
-   * connection is open, has none of its own sends queued or running, and holds at most
-   * `writeBuffer` bytes (and no more than maxBufferedAmount); else returns false having done
-   * nothing, and the caller takes its full path (queue, policies, errors). One look at each fact
-   * per delivery, where the full path looks at the state three times and at bufferedAmount twice.
-   */
-  offerPrepared(ws: WebSocket, frame: PreparedFrame, writeBuffer: number): boolean;
   /** The browser's close() with no code: a close frame without a status code. */
   closeWithoutCode(ws: WebSocket): Promise<CloseInfo>;
   /** How the connection ended (with wasClean); null before. */
@@ -155,7 +147,6 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
         return handled(Promise.reject(error));
       }
     };
-    connectionInternals.offerPrepared = (ws, frame, writeBuffer) => ws.#offerPrepared(frame, writeBuffer); // topics hook (issue 24)
     connectionInternals.pendingWrite = (ws) => (ws.driver.bufferedAmount > 0 ? ws.driver.whenWritten() : null); // topics hook (issue 24)
     connectionInternals.closeWithoutCode = (ws) => ws.closeWith(undefined, '');
     connectionInternals.closeResult = (ws) => ws.final;
@@ -468,19 +459,6 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
       return undefined; // issue 24: no promise per delivery (see ConnectionInternals.sendPrepared)
     }
     return handled(this.enqueue((settle) => ({ ...settle, kind: 'encoded', frame, size: frame.size })));
-  }
-
-  /** See ConnectionInternals.offerPrepared. */
-  #offerPrepared(frame: PreparedFrame, writeBuffer: number): boolean {
-    // 'open' implies mayWrite(); a client, a hybi-00 peer (its own framing), a send of its own
-    // ahead, or someone watching the backpressure channel takes the full path, which checks and
-    // reports as before.
-    if (this.state !== 'open' || this.role !== 'server' || this.facts.version === 'hybi-00' || !this.sendIdle() || backpressureChannel.hasSubscribers) return false;
-    // Nothing queued of our own: bufferedAmount is the driver's (what #watchBuffered compares).
-    const buffered = this.driver.bufferedAmount;
-    if (buffered > writeBuffer || buffered > this.options.maxBufferedAmount) return false;
-    this.driver.sendPrepared(frame); // the core still checks the frame's RSV bits and an open fragmented message
-    return true;
   }
 
   /**

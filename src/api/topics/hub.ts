@@ -3,8 +3,7 @@
  * this server's subscribers, and the queue of each subscriber whose socket is slower than the
  * publishes. A message is framed once per server (compressed once per group of connections that
  * can share the compressed bytes) and the same frame is handed to every subscriber through the
- * core's checks (`connectionInternals.sendPrepared`, Connection.sendPrepared); a subscriber that
- * is open and keeps up takes one fast path (`connectionInternals.offerPrepared`, issue 24).
+ * core's checks (`connectionInternals.sendPrepared`, Connection.sendPrepared).
  *
  * Slow subscribers: a socket buffering more than `writeBuffer` bytes takes no more frames; the
  * messages wait in the subscriber's queue (bounded in messages and bytes) and move to the socket
@@ -323,23 +322,14 @@ export class TopicHub {
     const frame = prepareFrame(bytes, isText, 0, allocateFrame);
     const skip = skipper(except);
     let sent = 0;
-    const writeBuffer = this.#slow.writeBuffer;
     for (const ws of clients) {
-      if (skip !== null && skip(ws)) continue;
-      const subscriber = this.#subscribers.get(ws);
-      // The fast path (issue 24) checks the state itself: one look per client, not two.
-      if ((subscriber === undefined || subscriber.queue.length === 0) && connectionInternals.offerPrepared(ws, frame, subscriber === undefined ? Infinity : writeBuffer)) {
-        if (subscriber !== undefined) subscriber.lastWrite = null;
-        this.#deliveries++;
-        sent++;
-        continue;
-      }
-      if (ws.readyState !== 'open') continue;
+      if (ws.readyState !== 'open' || (skip !== null && skip(ws))) continue;
       // legacy (issue 22): hybi-00 clients get text in their own framing, and no binary.
       if (ws.version === 'hybi-00') {
         if (isText && sendLegacyText(ws, bytes)) sent++;
         continue;
       }
+      const subscriber = this.#subscribers.get(ws);
       if (subscriber !== undefined) this.#offer(subscriber, frame, '', 0, undefined);
       else {
         void connectionInternals.sendPrepared(ws, frame);
@@ -379,12 +369,6 @@ export class TopicHub {
    */
   #offer(subscriber: Subscriber, frame: PreparedFrame, topic: string, offset: number, key: string | undefined): void {
     const ws = subscriber.ws;
-    // The fast path (issue 24): open, keeping up, nothing of ours queued: straight to the driver.
-    if (subscriber.queue.length === 0 && connectionInternals.offerPrepared(ws, frame, this.#slow.writeBuffer)) {
-      subscriber.lastWrite = null;
-      this.#deliveries++;
-      return;
-    }
     if (ws.readyState !== 'open') return;
     if (subscriber.queue.length === 0 && ws.bufferedAmount <= this.#slow.writeBuffer) {
       this.#send(subscriber, frame);
