@@ -48,6 +48,37 @@ const COPY_FIRST = 256;
 const COPY_LARGEST = 4000;
 
 /**
+ * Frames prepared once for many connections (publish, broadcast; issue 24): when a connection's
+ * batch is one such chunk and the next one arrives (two publishes in one tick), the two are
+ * joined into one Buffer that every connection receiving the same two shares. The fan-out hands
+ * the same pair to each subscriber in turn, so a one-entry cache serves all but the first: one
+ * copy per publish instead of a copy buffer per subscriber, and the socket gets a Buffer (no
+ * wrapper per write). A joined Buffer is never written into after it is made. Up to this size.
+ */
+const SHARED_JOIN_BYTES = 4000;
+/** The prepared chunk being output (see SocketDriver.sendPrepared); null otherwise. */
+let preparedChunk: Uint8Array | null = null;
+let joinedFirst: Uint8Array | null = null;
+let joinedSecond: Uint8Array | null = null;
+let joined: Buffer | null = null;
+
+/** @internal Marks `chunk` (or null) as a prepared frame's, shared by many connections, while it is output. */
+export function markPrepared(chunk: Uint8Array | null): void {
+  preparedChunk = chunk;
+}
+
+/** `first` then `second` in one Buffer, the one made for the last such pair when it is the same pair. */
+function sharedJoin(first: Uint8Array, second: Uint8Array): Buffer {
+  if (first === joinedFirst && second === joinedSecond) return joined!;
+  const both = Buffer.allocUnsafe(first.byteLength + second.byteLength);
+  both.set(first, 0);
+  both.set(second, first.byteLength);
+  joinedFirst = first;
+  joinedSecond = second;
+  return (joined = both);
+}
+
+/**
  * The core's allocator (ConnectionOptions.allocate): memory that is not zero-filled first, for
  * arrays the core overwrites entirely (an assembled message, a masked frame). Its own
  * ArrayBuffer, never a slice of Node's shared pool, whose other bytes `.buffer` would expose.
@@ -436,6 +467,17 @@ export abstract class OutputBatcher {
       this.runChunk = null;
       return;
     }
+    const lone = this.runChunk;
+    if (chunk === preparedChunk && lone !== null && lone.byteLength + length <= SHARED_JOIN_BYTES && !isMaskMemory(lone)) {
+      // issue 24: a publish after a publish, one joined Buffer shared by the subscribers (see SHARED_JOIN_BYTES).
+      const both = sharedJoin(lone, chunk);
+      this.copyBuffer = null;
+      this.runBuffer = both.buffer;
+      this.runStart = both.byteOffset;
+      this.runEnd = both.byteOffset + both.byteLength;
+      this.runChunk = both;
+      return;
+    }
     // Masking memory is not copied: its blocks go back to their pool once written (writeChunk).
     if (length <= COPY_BYTES && !isMaskMemory(chunk)) {
       const copy = this.copyBuffer;
@@ -461,7 +503,6 @@ export abstract class OutputBatcher {
       }
       // The first chunk of a batch starts a run as it is: what follows may be next to it in memory
       // (a connection's frames cut one after another from its slab), and then nothing is copied.
-      const lone = this.runChunk;
       if (lone !== null && lone.byteLength <= COPY_BYTES && !isMaskMemory(lone)) {
         const at = lone.byteLength;
         const fresh = Buffer.allocUnsafe(at + length <= COPY_FIRST ? COPY_FIRST : COPY_LARGEST);

@@ -168,6 +168,26 @@ describe('topics on one server', { timeout: 60_000 }, () => {
     assert.deepEqual(await texts(b, 2), ['all', 'y1']);
   });
 
+  it('broadcasts of one tick reach each client as that client was sent them, when clients were sent different ones', async (t) => {
+    // Issue 24: the frames of one tick are joined once and shared by the clients that got the
+    // same ones; a client left out of one must get its own sequence, not a neighbour's.
+    const { server, url, own } = await serve(t);
+    const a = await connect(`${url}/t/x`);
+    const b = await connect(`${url}/t/y`);
+    const c = await connect(`${url}/t/x`);
+    own(() => [a, b, c].forEach((client) => client.terminate()));
+    await until(() => server.subscriberCount('x') === 2 && server.subscriberCount('y') === 1);
+    const bSide = [...server.clients].find((ws) => ws.topics.has('y'))!;
+    assert.equal(server.broadcast('one'), 3);
+    assert.equal(server.broadcast('two', { except: bSide }), 2);
+    assert.equal(server.broadcast('three'), 3);
+    assert.equal(server.broadcast('four', { except: bSide }), 2);
+    assert.equal(server.broadcast('five'), 3);
+    assert.deepEqual(await texts(a, 5), ['one', 'two', 'three', 'four', 'five']);
+    assert.deepEqual(await texts(b, 3), ['one', 'three', 'five']);
+    assert.deepEqual(await texts(c, 5), ['one', 'two', 'three', 'four', 'five']);
+  });
+
   it('refuses bad topics and options with InvalidArgumentError; a client connection cannot subscribe', async (t) => {
     const { server, url, own } = await serve(t);
     await assert.rejects(server.publish('', 'x'), InvalidArgumentError);
