@@ -60,13 +60,13 @@ import {
 import type { PingTracker } from './ping-tracker.js';
 import type { ReceiveQueue, ReceiveQueueOwner } from './receive-queue.js';
 import { SendQueue, type SendJob, type SendQueueOwner, type Settle } from './send-queue.js';
-import type { ConnectionFacts } from './connection-facts.js'; // perf-idle (issue 24)
+import type { ConnectionFacts } from './connection-facts.js'; // issue 24, idle memory
 import { WebSocketEmitter } from './websocket-emitter.js';
 import type { CloseInfo, CloseOptions, WebSocketReadyState } from './websocket-types.js';
 
 const noop = (): void => {};
 
-/** Bits of WebSocketClosing's #closeBits (perf-idle, issue 24). */
+/** Bits of WebSocketClosing's #closeBits (issue 24, idle memory). */
 const CLOSE_ASKED = 1;
 const TERMINATED = 2;
 const ERROR_REPORTED = 4;
@@ -83,7 +83,7 @@ class ClosingRecord {
 /** The closing layer of WebSocket: its close state, the closing handshake and the ending. Not exported from the package. */
 export abstract class WebSocketClosing extends WebSocketEmitter implements DriverEvents, SendQueueOwner, ReceiveQueueOwner {
   protected readonly driver: SocketDriver;
-  /** perf-idle (issue 24): options, role, version, transport, observer and protocol, shared (connection-facts.ts). */
+  /** issue 24, idle memory: options, role, version, transport, observer and protocol, shared (connection-facts.ts). */
   protected readonly facts: ConnectionFacts;
   /** Sends that had to wait (send-queue.ts); null until the first. */
   protected sender: SendQueue | null = null;
@@ -149,7 +149,7 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
     (this.#closing ??= new ClosingRecord()).settle = settle;
   }
 
-  // perf-idle (issue 24): the flags above are bits of one field, and what only a closing
+  // issue 24, idle memory: the flags above are bits of one field, and what only a closing
   // connection has (the peer's close, the close() promise and its settle) one object made with
   // the first of them: two fields instead of six. The accessors keep the names.
   #closeBits = 0;
@@ -205,7 +205,7 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
     // On every send: the core's state directly, not the derived readyState.
     const connection = this.driver.connection;
     if (!connection.canSendData) return false;
-    // perf-idle: the bit itself, not the accessor, on every send.
+    // idle memory: the bit itself, not the accessor, on every send.
     return connection.closeReplyPending ? this.#closePromise === null : (this.#closeBits & CLOSE_ASKED) === 0;
   }
 

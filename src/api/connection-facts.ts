@@ -1,6 +1,6 @@
 /**
  * What a WebSocket is that the other connections of its server (or of its connect() options) share
- * (perf-idle, issue 24): the resolved options, the role, the protocol version, the transport, the
+ * (issue 24, idle memory): the resolved options, the role, the protocol version, the transport, the
  * metrics that hear of ping round trips, and the selected subprotocol. Six fields of every
  * connection were these same six values; now a connection keeps one reference to an object that
  * holds them, made again only when they differ from the last one made (a server's connections

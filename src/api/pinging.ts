@@ -12,7 +12,7 @@ import { EMPTY } from './bytes.js';
 import { checkMask, checkTimeout, controlArguments, controlPayload, PING_NAMES } from './call-arguments.js';
 import { hybi00Unsupported, type ProtocolVersion } from './legacy.js'; // legacy (issue 22)
 import { checkOptionNames, optionsObject } from './options.js';
-import type { PingObserver } from './connection-facts.js'; // perf-idle (issue 24): moved there
+import type { PingObserver } from './connection-facts.js'; // issue 24, idle memory: moved there
 import { PingTracker } from './ping-tracker.js';
 import { WebSocketReceiving } from './receiving.js';
 import type { PingData, PingOptions, SendCallback } from './websocket-types.js';
@@ -70,7 +70,7 @@ export abstract class WebSocketPings extends WebSocketReceiving {
     return promise;
   }
 
-  // perf-idle (issue 24): TypeScript-private, not #private (see websocket-emitter.ts, runSendCallback).
+  // issue 24, idle memory: TypeScript-private, not #private (see websocket-emitter.ts, runSendCallback).
   private pingWithTimeout(data: string | Uint8Array | ArrayBuffer | undefined, timeout: number): Promise<number> {
     if (!this.mayWrite()) return Promise.reject(this.notOpenError());
     checkTimeout('ping', timeout);

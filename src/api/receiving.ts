@@ -80,7 +80,7 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
     return this.ensureReceiver().iterate();
   }
 
-  // perf-idle (issue 24): TypeScript-private, not #private (see websocket-emitter.ts, runSendCallback).
+  // issue 24, idle memory: TypeScript-private, not #private (see websocket-emitter.ts, runSendCallback).
   private ensureReceiver(): ReceiveQueue {
     return (this.receiver ??= new ReceiveQueue(this));
   }
@@ -128,7 +128,7 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
   }
 }
 
-// perf-echo (issue 24): a 'message' listener such as `(data) => ws.send(data)` returns a promise,
+// issue 24, small messages: a 'message' listener such as `(data) => ws.send(data)` returns a promise,
 // and with captureRejections (see WebSocketEmitter) Node's emit() gives every such result a
 // rejection handler of its own: a `then` and one more promise per message, settled through the
 // microtask queue. The sends of one read share one promise (OutputBatcher.whenWritten), so the

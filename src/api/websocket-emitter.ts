@@ -76,7 +76,7 @@ export abstract class WebSocketEmitter extends EventEmitter<WebSocketEvents> {
     );
   }
 
-  // perf-idle (issue 24): TypeScript-private, not #private: a class with a #method gives each
+  // issue 24, idle memory: TypeScript-private, not #private: a class with a #method gives each
   // instance a brand field (8 bytes per connection per class).
   private runSendCallback(callback: (error?: Error) => void, error: Error | undefined): void {
     try {

@@ -27,7 +27,7 @@ import type { MessageCodec } from '../node/message-codec.js';
 import { isAsyncIterable, isByteSource } from './bytes.js';
 import { BEGIN_MESSAGE_NAMES, handled, messageBytes, SEND_HINTS, SEND_NAMES, sendOptionNamesKnown } from './call-arguments.js';
 import { driverOptions, initOptions, type ConnectionInit } from './connection-init.js';
-import { connectionFacts } from './connection-facts.js'; // perf-idle (issue 24)
+import { connectionFacts } from './connection-facts.js'; // issue 24, idle memory
 import { checkFragmentSize } from './fragment-size.js';
 import { MessageWriter, type BeginMessageOptions } from './message-writer.js';
 import { checkOptionNames, DEFAULT_FRAGMENT_SIZE, optionsObject } from './options.js';
@@ -49,7 +49,7 @@ let lastUrl = '';
 
 /**
  * `url`, or an equal string already held: each request brings its own copy of the path, while the
- * connections of a server mostly share a few, so an equal one is kept once (perf-idle, issue 24:
+ * connections of a server mostly share a few, so an equal one is kept once (issue 24, idle memory:
  * 24 bytes and more per connection).
  */
 function sharedUrl(url: string): string {
@@ -160,7 +160,7 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
   };
 
   readonly #url: string;
-  // perf-idle (issue 24): what the connections of a server share is kept in one shared object
+  // issue 24, idle memory: what the connections of a server share is kept in one shared object
   // (connection-facts.ts); the codecs are the driver's; the private names stay, as accessors.
   /** The negotiated extension codecs. */
   get #codecs(): readonly MessageCodec[] {
@@ -216,7 +216,7 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
     const version = init.version === 'hybi-00' ? 'hybi-00' : 'hybi-13'; // legacy (issue 22)
     // The closing layer makes the driver, which reports to this object (DriverEvents).
     const forDriver = versionDriverOptions(driverOptions(options, given), version);
-    // http2 hook: the transport; perf-idle (issue 24): the facts a server's connections share.
+    // http2 hook: the transport; issue 24, idle memory: the facts a server's connections share.
     const facts = connectionFacts(options, forDriver.role, version, given.transport ?? 'http1', given.observer ?? null, init.protocol ?? '');
     super(stream, facts, forDriver);
     this.#url = sharedUrl(init.url ?? '');
@@ -401,7 +401,7 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
   // returns the driver's as is (already marked): no second promise per message.
   #send(data: SendData, options: SendOptions | undefined): Promise<void> {
     if (!this.mayWrite()) return handled(Promise.reject(this.notOpenError()));
-    const refused = this.facts.version === 'hybi-00' ? hybi00SendRefusal(data, options) : null; // legacy (issue 22); perf-idle: not through the accessor on every send
+    const refused = this.facts.version === 'hybi-00' ? hybi00SendRefusal(data, options) : null; // legacy (issue 22); idle memory: not through the accessor on every send
     if (refused !== null) return handled(Promise.reject(refused));
     this.#watchBuffered();
     const fragmentSize = options?.fragmentSize;
@@ -410,7 +410,7 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
     if (typeof data === 'string' || isByteSource(data)) {
       const isText = typeof data === 'string' ? binary !== true : binary === false;
       let bytes = messageBytes(data, options);
-      const compress = this.driver.codecs.length > 0 && options?.compress !== false; // perf-idle: the driver's, not through the accessor
+      const compress = this.driver.codecs.length > 0 && options?.compress !== false; // idle memory: the driver's, not through the accessor
       if (!compress && this.sendIdle()) {
         // The fast path: straight to the core and the socket, synchronously, so a reply sent
         // from a 'message' listener leaves before anything the core writes after that message.

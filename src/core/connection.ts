@@ -177,7 +177,7 @@ function checkRsv(rsv: number): void {
  * 'open'); feed it every byte the transport reads.
  */
 export class Connection extends FrameSequence {
-  /** A message sent piece by piece with sendFrame is open (a bit of `bits`, perf-idle). */
+  /** A message sent piece by piece with sendFrame is open (a bit of `bits`, idle memory). */
   private get sendingFragmented(): boolean {
     return (this.bits & SequenceBit.SendingFragmented) !== 0;
   }

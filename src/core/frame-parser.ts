@@ -179,7 +179,7 @@ export class FrameParser {
   /**
    * True between frames with nothing kept: not paused, stopped or parsing, no part of a header
    * read, no input waiting. A parser at rest can be dropped and a new one made for the next bytes
-   * (perf-idle, issue 24: a quiet connection holds none).
+   * (issue 24, idle memory: a quiet connection holds none).
    */
   get atRest(): boolean {
     return this.halt === RUNNING && !this.busy && this.phase === HEADER && this.headerHave === 0 && this.queue.length === 0;

@@ -44,7 +44,7 @@ function invalidUtf8(): ProtocolError {
   return violation(Failures.invalidUtf8, 'text message is not valid UTF-8');
 }
 
-/** The bits of FrameSequence.bits (and Connection's), perf-idle (issue 24). */
+/** The bits of FrameSequence.bits (and Connection's), issue 24, idle memory. */
 export const SequenceBit = {
   /** A transform is outstanding. */
   Transforming: 1,
@@ -62,7 +62,7 @@ export const SequenceBit = {
  */
 export abstract class FrameSequence implements FrameParserListener {
   protected readonly handler: ConnectionHandler;
-  // perf-idle (issue 24): the parser is made when the first byte arrives (makeParser), and let go
+  // issue 24, idle memory: the parser is made when the first byte arrives (makeParser), and let go
   // of again at a keep-alive ping while it rests between frames (releaseSendMemory): a quiet
   // connection holds none (184 bytes).
   private parserPart: FrameParser | null = null;
@@ -78,7 +78,7 @@ export abstract class FrameSequence implements FrameParserListener {
   /** What ended the connection (see Ending): one field, set when the state leaves the open ones. */
   private ending: Ending | null = null;
   /**
-   * perf-idle (issue 24): the connection's booleans, one bit each (the SequenceBit constants):
+   * issue 24, idle memory: the connection's booleans, one bit each (the SequenceBit constants):
    * one field instead of four. The accessors below keep their names.
    */
   protected bits = 0;
@@ -157,7 +157,7 @@ export abstract class FrameSequence implements FrameParserListener {
   /**
    * perf-mem2 (issue 24): lets go of what only sending data needs, the frame writer and its output
    * slab (1 KiB and up, kept for the life of the connection otherwise); the next data frame makes
-   * them again. perf-idle: also the frame parser, if it rests between frames; the next byte read
+   * them again. idle memory: also the frame parser, if it rests between frames; the next byte read
    * makes it again. For an owner whose connection has gone quiet (the Node driver: at each keep-alive
    * ping). Safe at any time: the writer keeps no state between frames, and the chunks it handed
    * out stay valid, because a region of the slab is never written again once handed out and the
@@ -165,7 +165,7 @@ export abstract class FrameSequence implements FrameParserListener {
    */
   releaseSendMemory(): void {
     this.writerPart = null;
-    // perf-idle (issue 24): the parser too, when it rests between frames with nothing kept
+    // issue 24, idle memory: the parser too, when it rests between frames with nothing kept
     // (neither paused nor stopped): a new one is in the same state.
     if (this.parserPart?.atRest === true) this.parserPart = null;
   }

@@ -61,7 +61,7 @@ export class FrameWriter {
   private key: Uint8Array | null = null;
   /** Output slab and the start of its unused part (see reserve). */
   private slab: Uint8Array = EMPTY;
-  /** The slab's ArrayBuffer, kept: `slab.buffer` is a call into the runtime each time (perf-echo). */
+  /** The slab's ArrayBuffer, kept: `slab.buffer` is a call into the runtime each time (issue 24). */
   private slabBuffer: ArrayBufferLike = EMPTY_BUFFER;
   private slabOffset = 0;
 

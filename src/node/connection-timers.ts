@@ -11,7 +11,7 @@ import { KeepaliveTimeoutError, MessageTimeoutError } from './errors.js';
 import { Keepalive, KeepaliveVerdict, keepaliveEnabled, type KeepaliveSettings } from './keepalive.js';
 import { OutputBatcher } from './output-batch.js';
 import { systemTimers, WheelTimer, type TimerService } from './timer-wheel.js';
-import { PROGRESS, Seldom, withBit } from './driver-state.js'; // perf-idle (issue 24)
+import { PROGRESS, Seldom, withBit } from './driver-state.js'; // issue 24, idle memory
 import type { Duplex } from 'node:stream';
 
 /** The timer options a connection runs with, in ms (validated and defaulted by the api layer). */
@@ -64,7 +64,7 @@ export abstract class ConnectionTimers<O extends TimerSettings = TimerSettings> 
   /** Ping interval, pong timeout and idle timeout share one timer; null when all are off. */
   protected readonly keepalive: Keepalive | null;
 
-  // perf-idle (issue 24): the closing bound, the messageTimeout clock and `progress` are kept in
+  // issue 24, idle memory: the closing bound, the messageTimeout clock and `progress` are kept in
   // the driver's seldom-used state and bits (driver-state.ts); these accessors keep their names.
   private get closeTimer(): WheelTimer | null {
     return this.seldom?.closeTimer ?? null;

@@ -1,5 +1,5 @@
 /**
- * How the socket driver keeps its small and its seldom-used state (perf-idle, issue 24): what an
+ * How the socket driver keeps its small and its seldom-used state (issue 24, idle memory): what an
  * idle server connection holds is mostly its driver, and V8 (built here without pointer
  * compression) spends 8 bytes on every field of an object, a boolean as much as a pointer.
  *

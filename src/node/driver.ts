@@ -29,7 +29,7 @@ import { allocateForSocket, allocateUninitialised, markPrepared } from './output
 import { InputPump, type PumpSettings } from './pump.js';
 import { setReadTarget } from './read-buffers.js';
 import type { TimerService } from './timer-wheel.js';
-import { CLOSED_BY_MASK, CLOSED_BY_SHIFT, Seldom, TERMINATED, withBit } from './driver-state.js'; // perf-idle (issue 24)
+import { CLOSED_BY_MASK, CLOSED_BY_SHIFT, Seldom, TERMINATED, withBit } from './driver-state.js'; // issue 24, idle memory
 
 export { CLIENT_CLOSE_LINGER } from './connection-timers.js';
 export { defineHold, TransformHold, type HoldKind } from './pump.js';
@@ -124,7 +124,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
   readonly connection: CoreConnection; // legacy (issue 22): a Connection or a Hybi00Connection
   private readonly events: DriverEvents;
 
-  // perf-idle (issue 24): the errors, the close bound, `terminated` and `closedBy` are kept in the
+  // issue 24, idle memory: the errors, the close bound, `terminated` and `closedBy` are kept in the
   // seldom-used state and the bits of driver-state.ts; these accessors keep their names.
   private get transportError(): Error | null {
     return this.seldom?.transportError ?? null;

@@ -13,7 +13,7 @@ import { SendBufferFullError } from './errors.js';
 import { type ConnectionClosedError, type ConnectionFailure } from '../core/errors.js';
 import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from './mask-pool.js';
 import { WheelTimer, type TimerService } from './timer-wheel.js';
-import { FINISHED, Seldom, withBit, type StallWatch } from './driver-state.js'; // perf-idle (issue 24)
+import { FINISHED, Seldom, withBit, type StallWatch } from './driver-state.js'; // issue 24, idle memory
 
 /** One settled promise for every wait that is already over (no allocation per send). */
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -151,9 +151,9 @@ export abstract class OutputBatcher {
   readonly stream: Duplex;
   /** The timers of this connection: the process's shared wheels unless others were injected (read from the options). */
   abstract get timers(): TimerService;
-  /** perf-idle (issue 24): the driver's booleans, one bit each (driver-state.ts). */
+  /** issue 24, idle memory: the driver's booleans, one bit each (driver-state.ts). */
   protected bits = 0;
-  /** perf-idle (issue 24): the driver's seldom-used state, made when first written (driver-state.ts). */
+  /** issue 24, idle memory: the driver's seldom-used state, made when first written (driver-state.ts). */
   protected seldom: Seldom | null = null;
 
   /** The transport is gone and `closed` was reported. */

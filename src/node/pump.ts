@@ -18,7 +18,7 @@ import { Failures } from '../core/failures.js';
 import { ConnectionTimers, type TimerSettings } from './connection-timers.js';
 import { addEndListener } from './end-listener.js'; // perf-mem (issue 24)
 import type { MessageCodec } from './message-codec.js';
-import { CLOSE_DEFERRED, END_DEFERRED, READ_ENDED, STARTED, withBit } from './driver-state.js'; // perf-idle (issue 24)
+import { CLOSE_DEFERRED, END_DEFERRED, READ_ENDED, STARTED, withBit } from './driver-state.js'; // issue 24, idle memory
 
 /** What a hold on input stops, besides reading the socket. */
 export interface HoldKind {
@@ -110,12 +110,12 @@ export abstract class InputPump<O extends PumpSettings = PumpSettings> extends C
     super(stream, options);
   }
 
-  /** The negotiated extension codecs, in response-header order (read by the server's metrics; kept in the options, perf-idle). */
+  /** The negotiated extension codecs, in response-header order (read by the server's metrics; kept in the options, idle memory). */
   get codecs(): readonly MessageCodec[] {
     return this.options.codecs ?? NO_CODECS;
   }
 
-  // perf-idle (issue 24): these booleans are bits of `bits` (driver-state.ts).
+  // issue 24, idle memory: these booleans are bits of `bits` (driver-state.ts).
   protected get started(): boolean {
     return (this.bits & STARTED) !== 0;
   }

@@ -121,7 +121,7 @@ describe('an idle server connection', () => {
   });
 
   it('keeps its WebSocket, driver and core connection within a budget of 600 bytes together', async () => {
-    // perf-idle (issue 24): 792 bytes (280 + 352 + 160) before session 5, 536 after it; the
+    // issue 24, idle memory: 792 bytes (280 + 352 + 160) before session 5, 536 after it; the
     // budget leaves room for a few fields more, not for a return of the old layout.
     const idle = await snapshot();
     const sockets = idle.follow('WebSocket', 'driver');

@@ -1,4 +1,4 @@
-// The small-message path of a WebSocket as a user sees it (perf-echo, issue 24): a 'message'
+// The small-message path of a WebSocket as a user sees it (issue 24, small messages): a 'message'
 // listener's result under captureRejections, a replaced emit(), and send()'s option names.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
