@@ -18,7 +18,8 @@
 import { encodeClosePayload } from './close.js';
 import { ConnectionNotOpenError, InvalidArgumentError } from './errors.js';
 import { FrameParser } from './frame-parser.js';
-import { FrameSequence, SequenceBit } from './frame-sequence.js';
+import { FrameSequence } from './frame-sequence.js';
+import { SequenceBit } from './sequence-state.js';
 import { connectionParts, makeAssembler, makeWriter, type ConnectionParts } from './connection-parts.js';
 import { controlFrame, type FrameWriter, type MaskInto } from './frame-writer.js';
 import { MAX_CONTROL_PAYLOAD, resolveCoreLimits } from './limits.js';
