@@ -470,12 +470,7 @@ export abstract class OutputBatcher {
     const lone = this.runChunk;
     if (chunk === preparedChunk && lone !== null && lone.byteLength + length <= SHARED_JOIN_BYTES && !isMaskMemory(lone)) {
       // issue 24: a publish after a publish, one joined Buffer shared by the subscribers (see SHARED_JOIN_BYTES).
-      const both = sharedJoin(lone, chunk);
-      this.copyBuffer = null;
-      this.runBuffer = both.buffer;
-      this.runStart = both.byteOffset;
-      this.runEnd = both.byteOffset + both.byteLength;
-      this.runChunk = both;
+      this.startRun(sharedJoin(lone, chunk)); // replaces the run `lone`, which it holds
       return;
     }
     // Masking memory is not copied: its blocks go back to their pool once written (writeChunk).
@@ -493,11 +488,7 @@ export abstract class OutputBatcher {
           const grown = Buffer.allocUnsafe(Math.min(copy.byteLength * 2, COPY_LARGEST));
           copy.copy(grown, 0, 0, used);
           grown.set(chunk, used);
-          this.copyBuffer = grown;
-          this.copyLimit = grown.byteOffset + grown.byteLength;
-          this.runBuffer = grown.buffer;
-          this.runStart = grown.byteOffset;
-          this.runEnd = grown.byteOffset + used + length;
+          this.startCopyRun(grown, used + length);
           return;
         }
       }
@@ -508,21 +499,31 @@ export abstract class OutputBatcher {
         const fresh = Buffer.allocUnsafe(at + length <= COPY_FIRST ? COPY_FIRST : COPY_LARGEST);
         fresh.set(lone, 0);
         fresh.set(chunk, at);
-        this.copyBuffer = fresh;
-        this.copyLimit = fresh.byteOffset + fresh.byteLength;
-        this.runBuffer = fresh.buffer;
-        this.runStart = fresh.byteOffset;
-        this.runEnd = fresh.byteOffset + at + length;
-        this.runChunk = null;
+        this.startCopyRun(fresh, at + length);
         return;
       }
     }
     if (this.runBuffer !== null) (this.held ??= []).push(this.runChunk ?? new Uint8Array(this.runBuffer, this.runStart, this.runEnd - this.runStart));
+    this.startRun(chunk);
+  }
+
+  /** The current run becomes `chunk` as it is (later chunks that follow it in memory extend it). */
+  private startRun(chunk: Uint8Array): void {
     this.copyBuffer = null;
     this.runBuffer = chunk.buffer;
     this.runStart = chunk.byteOffset;
-    this.runEnd = chunk.byteOffset + length;
+    this.runEnd = chunk.byteOffset + chunk.byteLength;
     this.runChunk = chunk;
+  }
+
+  /** The current run becomes the first `used` bytes of `copy`, the batch's copy buffer from now on. */
+  private startCopyRun(copy: Buffer, used: number): void {
+    this.copyBuffer = copy;
+    this.copyLimit = copy.byteOffset + copy.byteLength;
+    this.runBuffer = copy.buffer;
+    this.runStart = copy.byteOffset;
+    this.runEnd = copy.byteOffset + used;
+    this.runChunk = null;
   }
 
   /** The transport ended: senders whose bytes the operating system took are done, the others' may never have left. */
