@@ -115,6 +115,13 @@ export interface ConnectionHandler {
    * so that payloads are never copied to be framed (a server sends the caller's payload itself).
    */
   output(chunks: Uint8Array[]): void;
+  /**
+   * Optional: bytes [start, end) of `buffer` to write to the transport, in order with `output`;
+   * the core never writes them again. A small whole message (most replies) comes this way when
+   * the handler has it, so that no view and no array is made per message (issue 24); without it,
+   * the same bytes come to `output` as one view.
+   */
+  outputRange?(buffer: ArrayBufferLike, start: number, end: number): void;
   /** A complete message (in message mode). Text has been validated as UTF-8; `data` may be a view into received chunks. */
   message(data: Uint8Array, isText: boolean): void;
   /**
@@ -299,9 +306,15 @@ export class Connection extends FrameSequence {
     if (rsv !== 0) checkRsv(rsv);
     const opcode = isText ? Opcode.Text : Opcode.Binary;
     const fragmentSize = options?.fragmentSize;
-    const chunks: Uint8Array[] = [];
     const writer = this.writer;
-    if (fragmentSize === undefined || data.length <= fragmentSize) {
+    const handler = this.handler;
+    const whole = fragmentSize === undefined || data.length <= fragmentSize;
+    if (whole && handler.outputRange !== undefined) {
+      const at = writer.slabFrame(opcode, data, true, rsv);
+      if (at !== -1) return handler.outputRange(writer.slabArrayBuffer, at, writer.slabEnd);
+    }
+    const chunks: Uint8Array[] = [];
+    if (whole) {
       writer.frame(chunks, opcode, data, true, rsv);
     } else {
       if (!Number.isInteger(fragmentSize) || fragmentSize < 1) {
@@ -315,7 +328,7 @@ export class Connection extends FrameSequence {
         writer.frame(chunks, start === 0 ? opcode : Opcode.Continuation, data.subarray(start, stop), stop === total, start === 0 ? rsv : 0);
       }
     }
-    this.handler.output(chunks);
+    handler.output(chunks);
   }
 
   /**

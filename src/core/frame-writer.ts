@@ -119,11 +119,24 @@ export class FrameWriter {
     return key;
   }
 
+  /** The slab's ArrayBuffer: where `slabFrame` writes (read it after the call; a full slab is replaced). */
+  get slabArrayBuffer(): ArrayBufferLike {
+    return this.slabBuffer;
+  }
+
+  /** The end of the bytes `slabFrame` wrote last: they are [its result, slabEnd) of `slabArrayBuffer`. */
+  get slabEnd(): number {
+    return this.slabOffset;
+  }
+
   /**
-   * Appends one frame to `chunks`: one chunk when masked (the payload is masked into a copy, so the
-   * caller's buffer is never altered) or small; else a header chunk and the caller's payload itself.
+   * Writes one frame into the slab when it belongs there (a small one: see MERGE_THRESHOLD and
+   * MERGE_MASKED_THRESHOLD) and returns its offset in `slabArrayBuffer`, the frame ending at
+   * `slabEnd`; -1, with nothing written, for a larger frame, which `frame` writes. A caller whose
+   * transport takes byte ranges hands these on without a view per frame
+   * (ConnectionHandler.outputRange, issue 24: most echoes and replies).
    */
-  frame(chunks: Uint8Array[], opcode: number, payload: Uint8Array, fin: boolean, rsv: number): void {
+  slabFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv: number): number {
     const length = payload.length;
     // Section 5.3: a client MUST mask every frame it sends; a server MUST NOT mask.
     const masked = this.masking;
@@ -137,32 +150,45 @@ export class FrameWriter {
       slab[at + 1] = length;
       if (length < SET_THRESHOLD) for (let i = 0, o = at + 2; i < length; i++) slab[o + i] = payload[i]!;
       else slab.set(payload, at + 2);
-      chunks.push(new Uint8Array(this.slabBuffer, at, length + 2));
+      return at;
+    }
+    if (length > (masked ? MERGE_MASKED_THRESHOLD : MERGE_THRESHOLD)) return -1;
+    const headerSize = frameHeaderSize(length, masked);
+    const at = this.reserve(headerSize + length);
+    const slab = this.slab;
+    writeFrameHeaderAt(slab, at, (fin ? 0x80 : 0) | rsv | opcode, length, masked);
+    if (masked) {
+      const key = this.nextKey();
+      const k = at + headerSize - 4;
+      slab[k] = key[0]!;
+      slab[k + 1] = key[1]!;
+      slab[k + 2] = key[2]!;
+      slab[k + 3] = key[3]!;
+      maskInto(payload, key, slab, at + headerSize);
+    } else if (length < SET_THRESHOLD) {
+      for (let i = 0, o = at + headerSize; i < length; i++) slab[o + i] = payload[i]!;
+    } else {
+      slab.set(payload, at + headerSize);
+    }
+    return at;
+  }
+
+  /**
+   * Appends one frame to `chunks`: one chunk when masked (the payload is masked into a copy, so the
+   * caller's buffer is never altered) or small; else a header chunk and the caller's payload itself.
+   */
+  frame(chunks: Uint8Array[], opcode: number, payload: Uint8Array, fin: boolean, rsv: number): void {
+    const inSlab = this.slabFrame(opcode, payload, fin, rsv);
+    if (inSlab !== -1) {
+      // The constructor, not subarray: it skips the species lookup and measured twice as fast.
+      chunks.push(new Uint8Array(this.slabBuffer, inSlab, this.slabOffset - inSlab));
       return;
     }
+    const length = payload.length;
+    const masked = this.masking;
     const headerSize = frameHeaderSize(length, masked);
     const first = (fin ? 0x80 : 0) | rsv | opcode;
-    if (length <= (masked ? MERGE_MASKED_THRESHOLD : MERGE_THRESHOLD)) {
-      const total = headerSize + length;
-      const at = this.reserve(total);
-      const slab = this.slab;
-      writeFrameHeaderAt(slab, at, first, length, masked);
-      if (masked) {
-        const key = this.nextKey();
-        const k = at + headerSize - 4;
-        slab[k] = key[0]!;
-        slab[k + 1] = key[1]!;
-        slab[k + 2] = key[2]!;
-        slab[k + 3] = key[3]!;
-        maskInto(payload, key, slab, at + headerSize);
-      } else if (length < SET_THRESHOLD) {
-        for (let i = 0, o = at + headerSize; i < length; i++) slab[o + i] = payload[i]!;
-      } else {
-        slab.set(payload, at + headerSize);
-      }
-      // The constructor, not subarray: it skips the species lookup and measured twice as fast.
-      chunks.push(new Uint8Array(this.slabBuffer, at, total));
-    } else if (masked) {
+    if (masked) {
       // Every byte of every chunk is written below: header, key, masked payload.
       let out = this.outputChunk(headerSize + length);
       writeFrameHeaderAt(out, 0, first, length, true);

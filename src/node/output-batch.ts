@@ -454,6 +454,22 @@ export abstract class OutputBatcher {
   }
 
   /**
+   * @internal The core's small frames (ConnectionHandler.outputRange): bytes of its slab. The next
+   * frame of a batch, cut right after the one before, extends the run with no view made (issue 24:
+   * a view per reply was most of what the send path allocated); anything else is held as a chunk.
+   */
+  outputRange(buffer: ArrayBufferLike, start: number, end: number): void {
+    if (this.batchDepth !== 0 && this.runBuffer === buffer && this.runEnd === start && !this.stream.destroyed && !this.stream.writableEnded) {
+      this.heldBytes += end - start;
+      this.runEnd = end;
+      this.runChunk = null;
+      if (this.heldBytes >= BATCH_FLUSH_BYTES) this.flushHeld();
+      return;
+    }
+    this.output([new Uint8Array(buffer, start, end - start)]);
+  }
+
+  /**
    * Appends a chunk to the held output: it extends the current run when it follows it in memory;
    * a small one is copied into the batch's copy buffer (see COPY_BYTES), with the run before it
    * when that is one small chunk too; anything else closes the run and starts the next one.
