@@ -8,6 +8,7 @@
  * same settings, so one recipe serves them all: `connectionParts` hands back the recipe it made
  * last when the settings match, and a connection keeps a single reference to it.
  */
+import type { ViewMaker } from './frame-parser.js';
 import type { Allocate, MaskInto } from './frame-writer.js';
 import { FrameWriter } from './frame-writer.js';
 import type { CoreLimits } from './limits.js';
@@ -24,6 +25,8 @@ export interface ConnectionParts {
   readonly maskKey: (() => Uint8Array) | undefined;
   /** The RSV bits the negotiated extensions claim (Connection.sendPrepared checks frames against them). */
   readonly rsvBits: number;
+  /** The maker of the parser's views of received chunks (ConnectionOptions.view). */
+  readonly view: ViewMaker | undefined;
 }
 
 /** The recipe made last: the next connection of the same server almost always matches it. */
@@ -38,6 +41,7 @@ export function connectionParts(
   maskOutput: MaskInto,
   maskKey: (() => Uint8Array) | undefined,
   rsvBits: number,
+  view: ViewMaker | undefined,
 ): ConnectionParts {
   const r = last;
   if (
@@ -48,6 +52,7 @@ export function connectionParts(
     r.maskOutput === maskOutput &&
     r.maskKey === maskKey &&
     r.rsvBits === rsvBits &&
+    r.view === view &&
     r.limits.maxFrameSize === limits.maxFrameSize &&
     r.limits.maxMessageSize === limits.maxMessageSize &&
     r.limits.maxFragments === limits.maxFragments &&
@@ -55,7 +60,7 @@ export function connectionParts(
   ) {
     return r;
   }
-  last = { limits: { ...limits }, allocate, isUtf8, client, maskOutput, maskKey, rsvBits };
+  last = { limits: { ...limits }, allocate, isUtf8, client, maskOutput, maskKey, rsvBits, view };
   return last;
 }
 

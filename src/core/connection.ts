@@ -17,7 +17,7 @@
  */
 import { encodeClosePayload } from './close.js';
 import { ConnectionNotOpenError, InvalidArgumentError } from './errors.js';
-import { FrameParser } from './frame-parser.js';
+import { FrameParser, type ViewMaker } from './frame-parser.js';
 import { FrameSequence } from './frame-sequence.js';
 import { SequenceBit } from './sequence-state.js';
 import { connectionParts, makeAssembler, makeWriter, type ConnectionParts } from './connection-parts.js';
@@ -101,6 +101,11 @@ export interface ConnectionOptions {
    * in than a copy (the Node driver's masking pool). Default: `maskWordInto`.
    */
   maskOutput?: MaskInto;
+  /**
+   * Makes the views of received chunks handed out as payloads and messages (see
+   * FrameParserOptions.view). Default: `chunk.subarray`, a view of the chunk's own class.
+   */
+  view?: ViewMaker;
 }
 
 function allocateZeroed(size: number): Uint8Array {
@@ -221,7 +226,7 @@ export class Connection extends FrameSequence {
     // Section 5.3: a client MUST mask every frame it sends; a server MUST NOT mask any.
     const client = options.role === 'client';
     super(handler);
-    this.parts = connectionParts(limits, allocate, options.isUtf8, client, options.maskOutput ?? maskWordInto, options.maskKey, rsvBits);
+    this.parts = connectionParts(limits, allocate, options.isUtf8, client, options.maskOutput ?? maskWordInto, options.maskKey, rsvBits, options.view);
   }
 
   /** Which end of the connection this is. */
@@ -240,7 +245,7 @@ export class Connection extends FrameSequence {
 
   protected makeParser(): FrameParser {
     const parts = this.parts;
-    return new FrameParser(this, { role: parts.client ? 'client' : 'server', maxFrameSize: Infinity, rsvBits: parts.rsvBits });
+    return new FrameParser(this, { role: parts.client ? 'client' : 'server', maxFrameSize: Infinity, rsvBits: parts.rsvBits, view: parts.view });
   }
 
   protected makeAssembler(): MessageAssembler {

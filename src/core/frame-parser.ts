@@ -50,7 +50,17 @@ export interface FrameParserOptions {
    * frames and continuation frames, where RFC 7692 section 6 forbids them. Default 0.
    */
   rsvBits?: number;
+  /**
+   * Makes the views of received chunks that the parser hands out (payload pieces): `length` bytes
+   * of `buffer` from `byteOffset`. Absent: `chunk.subarray`, a view of the chunk's own class. A
+   * driver whose chunks are Node Buffers passes a maker of Buffer views (node/buffer-view.ts):
+   * Buffer#subarray asks its chunk for its ArrayBuffer, a call into the runtime, per piece.
+   */
+  view?: ViewMaker;
 }
+
+/** See FrameParserOptions.view. */
+export type ViewMaker = (buffer: ArrayBufferLike, byteOffset: number, length: number) => Uint8Array;
 
 /**
  * What the parser reports to. Calls happen synchronously inside `push` and always in this order
@@ -112,6 +122,7 @@ export class FrameParser {
   private readonly rsvBits: number;
   /** 1 masked frames expected, 0 unmasked, -1 either. */
   private readonly expectMask: number;
+  private readonly view: ViewMaker | null;
 
   private phase = HEADER;
   private halt = RUNNING;
@@ -150,6 +161,7 @@ export class FrameParser {
     this.maxFrameSize = resolveLimit(options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE);
     this.rsvBits = (options.rsvBits ?? 0) & 0x70;
     this.expectMask = options.role === 'server' ? 1 : options.role === 'client' ? 0 : -1;
+    this.view = options.view ?? null;
   }
 
   /** True once an error was reported or `stop` was called: all input is ignored from then on. */
@@ -321,6 +333,10 @@ export class FrameParser {
   private parse(chunk: Uint8Array): void {
     const n = chunk.length;
     const listener = this.listener;
+    // Views of the chunk are made from its ArrayBuffer, asked for once per chunk (see options.view).
+    const view = this.view;
+    const chunkBuffer = view === null ? null : chunk.buffer;
+    const chunkOffset = chunk.byteOffset;
     let pos = 0;
     // Payload phase with nothing remaining only happens for an empty payload not yet reported.
     while (pos < n || (this.phase === PAYLOAD && this.remaining === 0)) {
@@ -411,7 +427,7 @@ export class FrameParser {
         continue;
       }
       const take = avail < remaining ? avail : remaining;
-      const piece = chunk.subarray(pos, pos + take);
+      const piece = chunkBuffer === null ? chunk.subarray(pos, pos + take) : view!(chunkBuffer, chunkOffset + pos, take);
       let mask = 0;
       if (this.frameMasked) {
         // Section 5.3: unmask with the key; the offset keeps the key cycle going across pieces.

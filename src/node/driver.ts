@@ -25,11 +25,12 @@ import { CLIENT_CLOSE_LINGER } from './connection-timers.js';
 import { Hybi00Connection, type CoreConnection } from '../core/hybi00/connection.js'; // legacy hybi-00 (issue 22)
 import type { MessageCodec } from './message-codec.js';
 import { maskIntoPool } from './mask-pool.js';
+import { bufferView } from './buffer-view.js';
 import { allocateForSocket, allocateUninitialised, markPrepared } from './output-batch.js';
 import { InputPump, type PumpSettings } from './pump.js';
 import { setReadTarget } from './read-buffers.js';
 import type { TimerService } from './timer-wheel.js';
-import { CLOSED_BY_MASK, CLOSED_BY_SHIFT, Seldom, TERMINATED, withBit } from './driver-state.js'; // issue 24, idle memory
+import { CLOSED_BY_MASK, CLOSED_BY_SHIFT, PROGRESS, Seldom, TERMINATED, withBit } from './driver-state.js'; // issue 24, idle memory
 
 export { CLIENT_CLOSE_LINGER } from './connection-timers.js';
 export { defineHold, TransformHold, type HoldKind } from './pump.js';
@@ -194,6 +195,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
         maskKey: options.maskKey,
         allocate: stream instanceof Socket ? allocateForSocket : allocateUninitialised,
         maskOutput: stream instanceof Socket ? maskIntoPool : undefined,
+        view: bufferView, // issue 24: a Buffer per message without Buffer#subarray's runtime call
       },
       this,
     );
