@@ -155,7 +155,8 @@ export abstract class FrameSequence extends SequenceState implements FrameParser
   /** FrameParserListener.onHeader, for the connection's own parser only: the rules on what may follow what. */
   onHeader(fin: boolean, rsv: number, opcode: number, length: number): void {
     this.frameOpcode = opcode;
-    const assembler = this.assembler;
+    // The field first: the lazy getter is a call V8 does not inline this deep in the parse loop.
+    const assembler = this.assemblerPart ?? this.assembler;
     // Control frames may come between the fragments of a message (section 5.4); the parser has
     // already checked their length, FIN and RSV bits.
     if (opcode >= 0x8) {
@@ -174,14 +175,14 @@ export abstract class FrameSequence extends SequenceState implements FrameParser
     }
     const error = assembler.frameHeader(fin, length);
     if (error !== null) return this.fail(error);
-    if (assembler.keepsMasked) this.parser.keepMasked();
+    if (assembler.keepsMasked) this.parserPart!.keepMasked(); // the parser calling this one
   }
 
   /** FrameParserListener.onPayload, for the connection's own parser only: where a payload piece goes. */
   onPayload(data: Uint8Array, end: boolean, mask: number): void {
     const opcode = this.frameOpcode;
     if (opcode >= 0x8) return this.onControl(opcode, data);
-    const assembler = this.assembler;
+    const assembler = this.assemblerPart!; // made by onHeader
     const mode = assembler.mode;
     const text = assembler.text;
     const last = end && assembler.frameFin;

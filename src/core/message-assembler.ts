@@ -67,6 +67,13 @@ export class MessageAssembler {
   mode = NO_MESSAGE;
   /** The message is text. */
   text = false;
+  /**
+   * Whether the message's frames that span reads may arrive still masked: a frame of a binary or
+   * compressed message is copied into the message at its end anyway, and is unmasked while copied
+   * (one pass over the bytes, not two). Text is validated as it arrives, so it is unmasked at
+   * once. Set by `begin`, a field rather than a getter: the parse loop asks it for every frame.
+   */
+  keepsMasked = false;
   /** The RSV bits of its first frame. */
   rsv = 0;
   /** The frame being received is its last. */
@@ -112,6 +119,7 @@ export class MessageAssembler {
     const mode = rsv !== 0 ? TRANSFORM : streaming ? STREAM : BUFFER;
     this.mode = mode;
     this.text = text;
+    this.keepsMasked = mode === TRANSFORM || (mode === BUFFER && !text);
     this.rsv = rsv;
     this.size = 0;
     this.fragments = 0;
@@ -143,16 +151,6 @@ export class MessageAssembler {
     return null;
   }
 
-  /**
-   * Whether the current frame's payload may arrive still masked: a frame of a binary or
-   * compressed message that spans reads is copied into the message at its end anyway, and is
-   * unmasked while copied (one pass over the bytes, not two). Text is validated as it arrives,
-   * so it is unmasked at once.
-   */
-  get keepsMasked(): boolean {
-    const mode = this.mode;
-    return mode === TRANSFORM || (mode === BUFFER && !this.text);
-  }
 
   /**
    * True when `data`, the last piece, is the whole message (the common case): it can be handed

@@ -301,7 +301,7 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
 
   /** @internal */
   message(data: Uint8Array, isText: boolean): void {
-    this.progress = true;
+    this.bits |= PROGRESS; // this.progress = true, without the setter's call (once per message)
     this.messagesIn++;
     // Nothing reaches the owner after terminate() (from a listener, say). A transport that merely
     // went away still delivers what was read before (parsed late, after an inflation).
