@@ -117,6 +117,9 @@ function checkIndex(name: string, value: number | undefined, length: number, fal
  * copy) or a string's UTF-8. Bytes sent as text (`binary: false`) must be valid UTF-8.
  */
 export function messageBytes(data: string | Uint8Array | ArrayBuffer | ArrayBufferView, options: SendOptions | undefined): Uint8Array {
+  // The common call, send(bytes) or send(bytes, { binary }): the caller's own array, with no
+  // checks to make (issue 24: messageBytes runs for every message sent).
+  if (data instanceof Uint8Array && (options === undefined || (options.start === undefined && options.end === undefined && options.binary !== false))) return data;
   if (typeof data === 'string') {
     const start = checkIndex('start', options?.start, data.length, 0);
     const end = checkIndex('end', options?.end, data.length, data.length);
