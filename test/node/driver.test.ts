@@ -215,6 +215,51 @@ describe('writing', { timeout: 30_000 }, () => {
     driver.terminate();
   });
 
+  test('small sends of one tick, spread over several slabs of the writer, reach the socket in one write holding exactly their frames in order', async () => {
+    // issue 24: small frames go to the batch as byte ranges of the writer's slab (outputRange), no
+    // view each; ranges that follow each other are one run, a new slab starts the next run.
+    const written: Buffer[] = [];
+    class Recording extends Duplex {
+      override _read(): void {}
+      override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
+        written.push(Buffer.from(chunk));
+        cb();
+      }
+      override _writev(chunks: { chunk: Buffer }[], cb: () => void): void {
+        for (const { chunk } of chunks) written.push(Buffer.from(chunk));
+        cb();
+      }
+    }
+    const driver = new SocketDriver(new Recording(), { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 100 }, {
+      [onMessage]() {},
+      [onFragment]() {},
+      [onPing]() {},
+      [onPong]() {},
+      [onPeerClose]() {},
+      [onProtocolError]() {},
+      [onKeepalive]() {},
+      [onIdle]() {},
+      [onClosed]() {},
+    });
+    driver.start();
+    const expected: Buffer[] = [];
+    let total = 0;
+    for (let i = 0; i < 200; i++) {
+      // Every length under 126 (the slab's short path), text and binary, each payload its own bytes.
+      const payload = Buffer.alloc(i % 126, i & 0x7f);
+      const isText = i % 3 === 0;
+      driver.sendMessage(payload, isText);
+      expected.push(Buffer.from(encodeFrame({ opcode: isText ? Opcode.Text : Opcode.Binary, payload })));
+      total += payload.length + 2;
+    }
+    assert.ok(total > 1024 + 2048 + 4096, 'the frames fill several slabs');
+    assert.equal(driver.bufferedAmount, total, 'held bytes count as buffered');
+    await within(driver.whenWritten(), 2000, 'the write');
+    assert.equal(written.length, 1, `one write, not ${written.length}`);
+    assert.deepEqual(written[0], Buffer.concat(expected));
+    driver.terminate();
+  });
+
   test('sends outside a read on many connections in one tick end in one process.nextTick, each connection writing once, in order', async () => {
     // A fan-out (publish, broadcast) opens a batch on every connection: they used to queue one
     // tick each (1,000 per publish to 1,000 subscribers); now they share one (issue 24).
