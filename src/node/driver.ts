@@ -25,7 +25,8 @@ import { CLIENT_CLOSE_LINGER } from './connection-timers.js';
 import { Hybi00Connection, type CoreConnection } from '../core/hybi00/connection.js'; // legacy hybi-00 (issue 22)
 import type { MessageCodec } from './message-codec.js';
 import { maskIntoPool } from './mask-pool.js';
-import { allocateForSocket, allocateUninitialised, markPrepared } from './output-batch.js';
+import { allocateForSocket, allocateUninitialised } from './output-batch.js';
+import { markPrepared } from './prepared-output.js'; // issue 24, publish
 import { InputPump, type PumpSettings } from './pump.js';
 import { setReadTarget } from './read-buffers.js';
 import type { TimerService } from './timer-wheel.js';
@@ -232,13 +233,8 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
    */
   sendPrepared(frame: PreparedFrame): void {
     this.openTickBatch();
-    const chunks = frame.chunks;
-    markPrepared(chunks.length === 1 ? chunks[0]! : null); // issue 24: may be joined with the publish before it, once for all
-    try {
-      this.connection.sendPrepared(frame);
-    } finally {
-      markPrepared(null);
-    }
+    markPrepared(frame); // issue 24: may be joined with the publish before it, once for all
+    this.connection.sendPrepared(frame);
     this.messagesOut++;
   }
 
