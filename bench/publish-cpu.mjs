@@ -34,6 +34,7 @@ const rounds = Number(option('rounds', 2000));
 const { WebSocket } = await import(`${dist}/api/websocket.js`);
 const { TopicHub } = await import(`${dist}/api/topics/hub.js`);
 const { resolveTopicOptions } = await import(`${dist}/api/topics/topic-options.js`);
+const { resolveOptions } = await import(`${dist}/api/options.js`);
 
 let bytesWritten = 0;
 class Sink extends Duplex {
@@ -54,8 +55,10 @@ const hub = new TopicHub(topics.broker, topics.slowSubscriber, null, {
   },
 });
 const clients = [];
+// As a server does: the connection options resolved once, shared by every connection.
+const options = resolveOptions({ pingInterval: 0, idleTimeout: 0, messageTimeout: 0 });
 for (let i = 0; i < subscribers; i++) {
-  const ws = new WebSocket(new Sink(), { role: 'server', pingInterval: 0, idleTimeout: 0, messageTimeout: 0 });
+  const ws = new WebSocket(new Sink(), { role: 'server', options });
   hub.attach(ws);
   ws.subscribe('bench');
   clients.push(ws);

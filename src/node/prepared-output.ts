@@ -72,30 +72,43 @@ interface TickBatch {
  * Connections whose tick batch is open, in the order they opened it: all of them end in one
  * process.nextTick (issue 24), not one each; a fan-out to 1,000 connections queued 1,000.
  */
-let tickBatches: TickBatch[] = [];
+let tickBatches: (TickBatch | null)[] = [];
+/** How many entries of tickBatches this tick's are. */
+let tickCount = 0;
 /**
- * The array of the tick before, emptied, taken again for the next tick: a fresh one per tick grew
- * from nothing through every push of a fan-out, and its pushes were calls into V8's generic
- * `Array.prototype.push` (one per connection per tick).
+ * The array of the tick before, its entries cleared, taken again for the next tick: a fresh one
+ * per tick (or one emptied by `length = 0`, which drops its storage) grew from nothing through
+ * every push of a fan-out, one call into V8's generic push per connection per tick. It keeps the
+ * largest size a tick needed (a word per connection), holding no connection.
  */
-let spareBatches: TickBatch[] = [];
+let spareBatches: (TickBatch | null)[] = [];
 
 /** @internal Ends `batch` with the others of this tick, in the order they were opened. */
 export function endInOneTick(batch: TickBatch): void {
-  if (tickBatches.push(batch) === 1) process.nextTick(endTickBatches);
+  tickBatches[tickCount] = batch;
+  if (++tickCount === 1) process.nextTick(endTickBatches);
 }
 
 /** Ends the batches sends opened outside any read (see OutputBatcher.openTickBatch). */
 function endTickBatches(): void {
   const batches = tickBatches;
+  const count = tickCount;
   tickBatches = spareBatches;
+  tickCount = 0;
   let i = 0;
   try {
-    for (; i < batches.length; i++) batches[i]!.endBatch();
+    for (; i < count; i++) {
+      const batch = batches[i]!;
+      batches[i] = null;
+      batch.endBatch();
+    }
   } finally {
     // One that threw must not leave the others' output held: they end in a tick of their own.
-    if (++i < batches.length) for (const rest of batches.slice(i)) process.nextTick(() => rest.endBatch());
-    batches.length = 0; // holds no connection until it is used again
+    for (i++; i < count; i++) {
+      const rest = batches[i]!;
+      batches[i] = null;
+      process.nextTick(() => rest.endBatch());
+    }
     spareBatches = batches;
   }
 }
