@@ -462,7 +462,7 @@ export abstract class OutputBatcher {
   /** The current run becomes `chunk` as it is (later chunks that follow it in memory extend it). */
   private startRun(chunk: Uint8Array): void {
     this.copyBuffer = null;
-    this.runBuffer = bufferOf(chunk); // issue 24: a prepared chunk's is known (no runtime call per delivery)
+    this.runBuffer = bufferOf(chunk); // issue 24: not a prepared chunk's own (see PREPARED_RUN)
     this.runStart = chunk.byteOffset;
     this.runEnd = chunk.byteOffset + chunk.byteLength;
     this.runChunk = chunk;

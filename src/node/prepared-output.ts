@@ -20,18 +20,17 @@ export const SHARED_JOIN_BYTES = 4000;
 
 /**
  * The last frame prepared for many connections that was output (see SocketDriver.sendPrepared)
- * when it is one chunk: its chunks array, that chunk, and the chunk's ArrayBuffer; all null after
- * a frame of several chunks (whose payload may be large, and is not kept here). A fan-out outputs
- * the same frame once per subscriber: reading these once per publish saves, per delivery, a load
- * from the frame's frozen chunks array (which V8 does not inline), a typed array's `.buffer` (a
- * call into the runtime) and the stores that marking and unmarking the chunk cost. They are not
- * cleared after the fan-out: the chunk is recognised by identity, and output of the same chunk
- * later is the same bytes, so at most one chunk of up to 16 KiB is kept until the next publish.
+ * when it is one chunk: its chunks array and that chunk; both null after a frame of several
+ * chunks (whose payload may be large, and is not kept here). A fan-out outputs the same frame once
+ * per subscriber: reading them once per publish saves, per delivery, a load from the frame's
+ * frozen chunks array (which V8 does not inline) and the stores that marking and unmarking the
+ * chunk cost. They are not cleared after the fan-out: the chunk is recognised by identity, and
+ * output of the same chunk later is the same bytes, so at most one chunk of up to 16 KiB is kept
+ * until the next publish.
  */
 let lastFrame: PreparedFrame | null = null;
 export let preparedChunks: readonly Uint8Array[] | null = null;
 export let preparedChunk: Uint8Array | null = null;
-let preparedBuffer: ArrayBufferLike | null = null;
 let joinedFirst: Uint8Array | null = null;
 let joinedSecond: Uint8Array | null = null;
 let joined: Buffer | null = null;
@@ -44,12 +43,21 @@ export function markPrepared(frame: PreparedFrame): void {
   lastFrame = one ? frame : null;
   preparedChunks = one ? chunks : null;
   preparedChunk = one ? chunks[0]! : null;
-  preparedBuffer = one ? chunks[0]!.buffer : null;
 }
 
-/** `chunk.buffer`, without the runtime call when `chunk` is the prepared chunk being output. */
+/**
+ * What a run that is the prepared chunk records as its ArrayBuffer (OutputBatcher.startRun): not
+ * the chunk's own, so no chunk ever follows it in memory and the run is never extended in place;
+ * the next chunk is joined to it (sharedJoin), copied with it, or starts a run of its own, the same
+ * bytes in the same order. Asking the chunk's `.buffer` is a call into V8's runtime, and storing
+ * that young ArrayBuffer into each long-lived connection a write barrier's slow path: per
+ * delivery, where this constant costs neither.
+ */
+const PREPARED_RUN: ArrayBufferLike = new ArrayBuffer(0);
+
+/** The ArrayBuffer a run starting with `chunk` records (see PREPARED_RUN). */
 export function bufferOf(chunk: Uint8Array): ArrayBufferLike {
-  return chunk === preparedChunk ? preparedBuffer! : chunk.buffer;
+  return chunk === preparedChunk ? PREPARED_RUN : chunk.buffer;
 }
 
 /** `first` then `second` in one Buffer, the one made for the last such pair when it is the same pair. */
