@@ -14,7 +14,7 @@ import { type ConnectionClosedError, type ConnectionFailure } from '../core/erro
 import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from './mask-pool.js';
 import { WheelTimer, type TimerService } from './timer-wheel.js';
 import { FINISHED, Seldom, withBit, type StallWatch } from './driver-state.js'; // issue 24, idle memory
-import { bufferOf, endInOneTick, preparedChunk, preparedChunks, SHARED_JOIN_BYTES, sharedJoin } from './prepared-output.js'; // issue 24, publish
+import { bufferOf, endInOneTick, followsRun, preparedChunk, preparedChunks, SHARED_JOIN_BYTES, sharedJoin } from './prepared-output.js'; // issue 24, publish
 
 /** One settled promise for every wait that is already over (no allocation per send). */
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -414,7 +414,7 @@ export abstract class OutputBatcher {
     const length = chunk.byteLength;
     if (length === 0) return;
     this.heldBytes += length;
-    if (this.runBuffer !== null && this.runBuffer === chunk.buffer && this.runEnd === chunk.byteOffset) {
+    if (followsRun(chunk, this.runBuffer, this.runEnd)) {
       this.runEnd += length;
       this.runChunk = null;
       return;
@@ -462,7 +462,7 @@ export abstract class OutputBatcher {
   /** The current run becomes `chunk` as it is (later chunks that follow it in memory extend it). */
   private startRun(chunk: Uint8Array): void {
     this.copyBuffer = null;
-    this.runBuffer = bufferOf(chunk); // issue 24: not a prepared chunk's own (see PREPARED_RUN)
+    this.runBuffer = bufferOf(chunk); // issue 24: not a publish's own (see PREPARED_RUN)
     this.runStart = chunk.byteOffset;
     this.runEnd = chunk.byteOffset + chunk.byteLength;
     this.runChunk = chunk;

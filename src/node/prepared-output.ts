@@ -46,18 +46,23 @@ export function markPrepared(frame: PreparedFrame): void {
 }
 
 /**
- * What a run that is the prepared chunk records as its ArrayBuffer (OutputBatcher.startRun): not
- * the chunk's own, so no chunk ever follows it in memory and the run is never extended in place;
+ * What a run that is the prepared chunk (or the shared join of two) records as its ArrayBuffer
+ * (OutputBatcher.startRun): not the chunk's own, so no chunk ever follows it in memory and the run is never extended in place;
  * the next chunk is joined to it (sharedJoin), copied with it, or starts a run of its own, the same
  * bytes in the same order. Asking the chunk's `.buffer` is a call into V8's runtime, and storing
  * that young ArrayBuffer into each long-lived connection a write barrier's slow path: per
- * delivery, where this constant costs neither.
+ * delivery, where this constant costs neither (and a chunk held after it is not asked either).
  */
 const PREPARED_RUN: ArrayBufferLike = new ArrayBuffer(0);
 
-/** The ArrayBuffer a run starting with `chunk` records (see PREPARED_RUN). */
+/** The ArrayBuffer a run starting with `chunk` records: PREPARED_RUN for the prepared chunk and the shared join. */
 export function bufferOf(chunk: Uint8Array): ArrayBufferLike {
-  return chunk === preparedChunk ? PREPARED_RUN : chunk.buffer;
+  return chunk === preparedChunk || chunk === joined ? PREPARED_RUN : chunk.buffer;
+}
+
+/** Whether `chunk` follows, in memory, the run ending at `runEnd` of `runBuffer` (never one of PREPARED_RUN). */
+export function followsRun(chunk: Uint8Array, runBuffer: ArrayBufferLike | null, runEnd: number): boolean {
+  return runBuffer !== null && runBuffer !== PREPARED_RUN && runBuffer === chunk.buffer && runEnd === chunk.byteOffset;
 }
 
 /** `first` then `second` in one Buffer, the one made for the last such pair when it is the same pair. */
