@@ -2,8 +2,8 @@
  * The parts of the output batching (output-batch.ts) that serve frames prepared once for many
  * connections (a server's publish and broadcast, issue 24): the frame being handed out is noted,
  * so that a connection's batch can join two of them through one Buffer shared by every subscriber
- * and knows the chunk's ArrayBuffer without asking each time; and the tick batches of all
- * connections end in one process.nextTick.
+ * and holds its chunk without asking V8 for the chunk's ArrayBuffer per subscriber; and the tick
+ * batches of all connections end in one process.nextTick.
  */
 import { Buffer } from 'node:buffer';
 import type { PreparedFrame } from '../core/prepared-frame.js';
@@ -47,9 +47,9 @@ export function markPrepared(frame: PreparedFrame): void {
 
 /**
  * What a run that is the prepared chunk (or the shared join of two) records as its ArrayBuffer
- * (OutputBatcher.startRun): not the chunk's own, so no chunk ever follows it in memory and the run is never extended in place;
- * the next chunk is joined to it (sharedJoin), copied with it, or starts a run of its own, the same
- * bytes in the same order. Asking the chunk's `.buffer` is a call into V8's runtime, and storing
+ * (OutputBatcher.startRun): not the chunk's own, so no chunk ever follows it in memory and the
+ * run is never extended in place; the next chunk is joined to it (sharedJoin), copied with it, or
+ * starts a run of its own, the same bytes in the same order. Asking the chunk's `.buffer` is a call into V8's runtime, and storing
  * that young ArrayBuffer into each long-lived connection a write barrier's slow path: per
  * delivery, where this constant costs neither (and a chunk held after it is not asked either).
  */
