@@ -185,7 +185,8 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
   /** Derived from the core's close state: 'closing' from a close frame either way, a failure or a close asked for here; 'closed' once the transport is gone. */
   protected get state(): WebSocketReadyState {
     if (this.final !== null) return 'closed';
-    return !this.#closeAsked && this.driver.connection.closeState === 'open' ? 'open' : 'closing';
+    // issue 24: the bit itself, not the private accessor (a call into V8's runtime): read per delivery of a publish.
+    return (this.#closeBits & CLOSE_ASKED) === 0 && this.driver.connection.closeState === 'open' ? 'open' : 'closing';
   }
 
   /**

@@ -26,7 +26,8 @@ import { Hybi00Connection, type CoreConnection } from '../core/hybi00/connection
 import type { MessageCodec } from './message-codec.js';
 import { maskIntoPool } from './mask-pool.js';
 import { bufferView } from './buffer-view.js';
-import { allocateForSocket, allocateUninitialised, markPrepared } from './output-batch.js';
+import { allocateForSocket, allocateUninitialised } from './output-batch.js';
+import { markPrepared } from './prepared-output.js'; // issue 24, publish
 import { InputPump, type PumpSettings } from './pump.js';
 import { setReadTarget } from './read-buffers.js';
 import type { TimerService } from './timer-wheel.js';
@@ -234,13 +235,8 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
    */
   sendPrepared(frame: PreparedFrame): void {
     this.openTickBatch();
-    const chunks = frame.chunks;
-    markPrepared(chunks.length === 1 ? chunks[0]! : null); // issue 24: may be joined with the publish before it, once for all
-    try {
-      this.connection.sendPrepared(frame);
-    } finally {
-      markPrepared(null);
-    }
+    markPrepared(frame); // issue 24: may be joined with the publish before it, once for all
+    this.connection.sendPrepared(frame);
     this.messagesOut++;
   }
 

@@ -14,6 +14,7 @@ import { type ConnectionClosedError, type ConnectionFailure } from '../core/erro
 import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from './mask-pool.js';
 import { WheelTimer, type TimerService } from './timer-wheel.js';
 import { FINISHED, Seldom, withBit, type StallWatch } from './driver-state.js'; // issue 24, idle memory
+import { bufferOf, endInOneTick, followsRun, preparedChunk, preparedChunks, SHARED_JOIN_BYTES, sharedJoin } from './prepared-output.js'; // issue 24, publish
 
 /** One settled promise for every wait that is already over (no allocation per send). */
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -46,37 +47,6 @@ const COPY_BYTES = 512;
  */
 const COPY_FIRST = 256;
 const COPY_LARGEST = 4000;
-
-/**
- * Frames prepared once for many connections (publish, broadcast; issue 24): when a connection's
- * batch is one such chunk and the next one arrives (two publishes in one tick), the two are
- * joined into one Buffer that every connection receiving the same two shares. The fan-out hands
- * the same pair to each subscriber in turn, so a one-entry cache serves all but the first: one
- * copy per publish instead of a copy buffer per subscriber, and the socket gets a Buffer (no
- * wrapper per write). A joined Buffer is never written into after it is made. Up to this size.
- */
-const SHARED_JOIN_BYTES = 4000;
-/** The prepared chunk being output (see SocketDriver.sendPrepared); null otherwise. */
-let preparedChunk: Uint8Array | null = null;
-let joinedFirst: Uint8Array | null = null;
-let joinedSecond: Uint8Array | null = null;
-let joined: Buffer | null = null;
-
-/** @internal Marks `chunk` (or null) as a prepared frame's, shared by many connections, while it is output. */
-export function markPrepared(chunk: Uint8Array | null): void {
-  preparedChunk = chunk;
-}
-
-/** `first` then `second` in one Buffer, the one made for the last such pair when it is the same pair. */
-function sharedJoin(first: Uint8Array, second: Uint8Array): Buffer {
-  if (first === joinedFirst && second === joinedSecond) return joined!;
-  const both = Buffer.allocUnsafe(first.byteLength + second.byteLength);
-  both.set(first, 0);
-  both.set(second, first.byteLength);
-  joinedFirst = first;
-  joinedSecond = second;
-  return (joined = both);
-}
 
 /**
  * The core's allocator (ConnectionOptions.allocate): memory that is not zero-filled first, for
@@ -120,25 +90,6 @@ interface WriteWaiter {
 /** Output that will never be written (the stream is gone): its blocks of masking memory go back now. */
 export function dropChunks(chunks: readonly Uint8Array[]): void {
   for (const chunk of chunks) releaseMaskMemory(chunk);
-}
-
-/**
- * Connections whose tick batch is open, in the order they opened it: all of them end in one
- * process.nextTick (issue 24), not one each; a fan-out to 1,000 connections queued 1,000.
- */
-let tickBatches: OutputBatcher[] = [];
-
-/** Ends the batches sends opened outside any read (see openTickBatch). */
-function endTickBatches(): void {
-  const batches = tickBatches;
-  tickBatches = [];
-  let i = 0;
-  try {
-    for (; i < batches.length; i++) batches[i]!.endBatch();
-  } finally {
-    // One that threw must not leave the others' output held: they end in a tick of their own.
-    if (++i < batches.length) for (const rest of batches.slice(i)) process.nextTick(() => rest.endBatch());
-  }
 }
 
 /** The output side of one connection over one Duplex (see the file's comment). */
@@ -338,7 +289,7 @@ export abstract class OutputBatcher {
   protected openTickBatch(): void {
     if (this.batchDepth !== 0) return;
     this.batchDepth = 1;
-    if (tickBatches.push(this) === 1) process.nextTick(endTickBatches);
+    endInOneTick(this);
   }
 
   /**
@@ -435,7 +386,8 @@ export abstract class OutputBatcher {
     const stream = this.stream;
     if (stream.destroyed || stream.writableEnded) return dropChunks(chunks);
     if (this.batchDepth !== 0) {
-      for (let i = 0; i < chunks.length; i++) this.hold(chunks[i]!);
+      if (chunks === preparedChunks && preparedChunk !== null) this.hold(preparedChunk); // issue 24: a publish's one chunk, read once per publish
+      else for (let i = 0; i < chunks.length; i++) this.hold(chunks[i]!);
       if (this.heldBytes >= BATCH_FLUSH_BYTES) this.flushHeld();
       return;
     }
@@ -478,7 +430,7 @@ export abstract class OutputBatcher {
     const length = chunk.byteLength;
     if (length === 0) return;
     this.heldBytes += length;
-    if (this.runBuffer === chunk.buffer && this.runEnd === chunk.byteOffset) {
+    if (followsRun(chunk, this.runBuffer, this.runEnd)) {
       this.runEnd += length;
       this.runChunk = null;
       return;
@@ -526,7 +478,7 @@ export abstract class OutputBatcher {
   /** The current run becomes `chunk` as it is (later chunks that follow it in memory extend it). */
   private startRun(chunk: Uint8Array): void {
     this.copyBuffer = null;
-    this.runBuffer = chunk.buffer;
+    this.runBuffer = bufferOf(chunk); // issue 24: not a publish's own (see PREPARED_RUN)
     this.runStart = chunk.byteOffset;
     this.runEnd = chunk.byteOffset + chunk.byteLength;
     this.runChunk = chunk;

@@ -306,6 +306,66 @@ describe('writing', { timeout: 30_000 }, () => {
     for (const driver of drivers) driver.terminate();
   });
 
+  test('publishes of one tick from Node\'s Buffer pool, mixed with own sends and a large frame, reach every connection byte-exact and in order, tick after tick', async () => {
+    // Issue 24: the output batch recognises a publish's chunk by identity and never extends its run
+    // in place. Frames of 32 bytes cut from Node's pool one after another are adjacent in memory;
+    // each connection must still get exactly its sequence, also when the frames come again in a
+    // later tick and when one connection is sent something the others are not.
+    const received: Buffer[][] = [];
+    class Recording extends Duplex {
+      readonly mine: Buffer[] = [];
+      override _read(): void {}
+      override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
+        this.mine.push(Buffer.from(chunk));
+        cb();
+      }
+    }
+    const drivers = Array.from({ length: 20 }, () => {
+      const stream = new Recording();
+      received.push(stream.mine);
+      const driver = new SocketDriver(stream, { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 100 }, new Recorder().events());
+      driver.start();
+      return driver;
+    });
+    const expected: string[][] = drivers.map(() => []);
+    const pooled = (size: number): Uint8Array => Buffer.allocUnsafe(size);
+    const large = Buffer.alloc(20_000, 9); // two chunks: header, then the payload itself
+    for (let tick = 0; tick < 3; tick++) {
+      const frames = Array.from({ length: 4 }, (_, i) => prepareFrame(Buffer.from(`tick ${tick} publish ${i} ${'x'.repeat(10)}`.slice(0, 30)), true, 0, pooled));
+      const big = prepareFrame(large, false, 0, pooled);
+      for (const [n, frame] of frames.entries()) {
+        for (const [d, driver] of drivers.entries()) {
+          driver.sendPrepared(frame);
+          expected[d]!.push(`tick ${tick} publish ${n} ${'x'.repeat(10)}`.slice(0, 30));
+          if (n === 1 && d % 3 === 0) {
+            driver.sendMessage(Buffer.from(`own ${d}`), true);
+            expected[d]!.push(`own ${d}`);
+          }
+          if (n === 2 && d % 4 === 1) {
+            driver.sendPrepared(big);
+            expected[d]!.push('binary 20000');
+          }
+        }
+      }
+      await Promise.all(drivers.map((driver) => driver.whenWritten()));
+    }
+    for (const [d, writes] of received.entries()) {
+      const wire = Buffer.concat(writes);
+      const seen: string[] = [];
+      let at = 0;
+      for (;;) {
+        const decoded = decodeFrame(wire.subarray(at));
+        if (decoded === null) break;
+        at += decoded.bytesConsumed;
+        const payload = Buffer.from(decoded.frame.payload);
+        seen.push(decoded.frame.opcode === Opcode.Text ? payload.toString() : `binary ${payload.every((b) => b === 9) ? payload.length : 'corrupt'}`);
+      }
+      assert.equal(at, wire.length, `connection ${d}: nothing but whole frames`);
+      assert.deepEqual(seen, expected[d], `connection ${d}`);
+    }
+    for (const driver of drivers) driver.terminate();
+  });
+
   test('a fan-out of many small prepared frames reaches the stream as a few large chunks, byte-exact and in order', async () => {
     // A publish hands every connection the same header and payload chunks. Held one by one they
     // reached the stream as two chunks per message (a writev of thousands of tiny pieces, each
