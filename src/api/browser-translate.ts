@@ -6,7 +6,8 @@
 import { Buffer } from 'node:buffer';
 import { ConnectionClosedError, WebSocketError } from '../core/errors.js';
 import { clampUnsignedShort, CloseEvent, errorEvent, type BinaryType } from './browser-events.js';
-import { connectionInternals, type WebSocket } from './websocket.js';
+import { connectionInternals } from './connection-internals.js';
+import { type WebSocket } from './websocket.js';
 
 /** WHATWG: the UTF-8 encoding of a close reason is at most 123 bytes. */
 const MAX_REASON_BYTES = 123;

@@ -21,7 +21,8 @@ import { CloseEvent, errorEvent, toUSVString, type BinaryType, type BrowserSendD
 import { checkCloseArguments, closeEvents, messageData } from './browser-translate.js';
 import { connectResolved, resolveConnectOptions, type ConnectOptions } from './connect.js';
 import { parseWebSocketURL } from './url.js';
-import { connectionInternals, type WebSocket } from './websocket.js';
+import { connectionInternals } from './connection-internals.js';
+import { type WebSocket } from './websocket.js';
 
 export { CloseEvent, ErrorEvent } from './browser-events.js';
 export type * from './browser-events.js';

@@ -12,7 +12,8 @@ import { isConnectionFailure } from '../core/failure-errors.js';
 import type { HttpRefusal } from '../core/handshake.js';
 import { DeflateCodec } from '../node/deflate-codec.js';
 import { closedByName, publishReject, refusalReason } from '../node/diagnostics.js';
-import { connectionInternals, type WebSocket } from './websocket.js';
+import { connectionInternals } from './connection-internals.js';
+import { type WebSocket } from './websocket.js';
 
 /**
  * Upper bounds (in seconds) of the ping round-trip histogram's buckets: from a millisecond on a

@@ -22,12 +22,12 @@ import { hubOf, topicsOf } from './topics/hub.js';
 import type { SubscribeOptions } from './topics/types.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { backpressureChannel, noteAboveMark, noteBuffered, publishOpen } from '../node/diagnostics.js';
-import type { CloseResult, SocketDriver } from '../node/driver.js';
 import type { MessageCodec } from '../node/message-codec.js';
 import { isAsyncIterable, isByteSource } from './bytes.js';
 import { BEGIN_MESSAGE_NAMES, handled, messageBytes, SEND_HINTS, SEND_NAMES, sendOptionNamesKnown } from './call-arguments.js';
 import { driverOptions, initOptions, type ConnectionInit } from './connection-init.js';
 import { connectionFacts } from './connection-facts.js'; // issue 24, idle memory
+import { connectionInternals } from './connection-internals.js';
 import { checkFragmentSize } from './fragment-size.js';
 import { MessageWriter, type BeginMessageOptions } from './message-writer.js';
 import { checkOptionNames, DEFAULT_FRAGMENT_SIZE, optionsObject } from './options.js';
@@ -35,7 +35,7 @@ import { ownerCodecs } from './owner-keys.js';
 import { WebSocketPings } from './pinging.js';
 import { streamPair, type WebSocketStreamPair } from './stream-pair.js';
 import { sendSplit, SendQueue } from './send-queue.js';
-import type { CloseInfo, MessageListenerArgs, SendCallback, SendData, SendOptions, WebSocketEvents, WebSocketInit, WebSocketReadyState } from './websocket-types.js';
+import type { MessageListenerArgs, SendCallback, SendData, SendOptions, WebSocketEvents, WebSocketInit, WebSocketReadyState } from './websocket-types.js';
 import { hybi00SendRefusal, hybi00Unsupported, supportsPayloadType, versionDriverOptions, type ProtocolVersion } from './legacy.js'; // legacy (issue 22)
 
 export type { MessageCodec } from '../node/message-codec.js';
@@ -57,40 +57,6 @@ function sharedUrl(url: string): string {
   return (lastUrl = url);
 }
 
-/**
- * What the server, its metrics and the browser-compatible class use of a connection beyond its
- * public API. Not exported from the package; filled in by the class's static block, which alone
- * sees its private members.
- */
-export interface ConnectionInternals {
-  /**
-   * Sends a frame prepared once for many connections (core/prepared-frame.ts; server role only:
-   * unmasked), in order with the other sends, through the core's checks (Connection.sendPrepared).
-   * For WebSocketServer.publish and broadcast (topics hook, issue 20). Same bounds as send().
-   * Returns undefined when the frame went straight to the driver (no promise per delivery: a
-   * fan-out that needs to wait asks `pendingWrite` then), else the promise of the queued send (or
-   * a rejected one, already handled, when it may not be sent).
-   */
-  sendPrepared(ws: WebSocket, frame: PreparedFrame): Promise<void> | undefined;
-  /**
-   * Settles once everything handed to the driver so far is written (rejects when the transport
-   * ends first); null when nothing is waiting there (topics hook, issue 24).
-   */
-  pendingWrite(ws: WebSocket): Promise<void> | null;
-  /** The browser's close() with no code: a close frame without a status code. */
-  closeWithoutCode(ws: WebSocket): Promise<CloseInfo>;
-  /** How the connection ended (with wasClean); null before. */
-  closeResult(ws: WebSocket): CloseResult | null;
-  /**
-   * The peer's close arrived and our answer is held while the messages received before it are
-   * delivered, with no close asked for here (the browser class's readyState is still OPEN).
-   */
-  answerHeld(ws: WebSocket): boolean;
-  /** The connection's driver, whose counters the server's metrics sum. */
-  driver(ws: WebSocket): SocketDriver;
-}
-
-export const connectionInternals = {} as ConnectionInternals;
 
 /** A listener of the WebSocket event `K`, its arguments as WebSocketEvents lists them. */
 type EventListenerOf<K extends keyof WebSocketEvents> = (...args: WebSocketEvents[K]) => void;

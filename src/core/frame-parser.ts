@@ -53,7 +53,7 @@ export interface FrameParserOptions {
   /**
    * Makes the views of received chunks that the parser hands out (payload pieces): `length` bytes
    * of `buffer` from `byteOffset`. Absent: `chunk.subarray`, a view of the chunk's own class. A
-   * driver whose chunks are Node Buffers passes a maker of Buffer views (node/buffer-view.ts):
+   * driver whose chunks are Node Buffers passes a maker of Buffer views (node/core-memory.ts):
    * Buffer#subarray asks its chunk for its ArrayBuffer, a call into the runtime, per piece.
    */
   view?: ViewMaker;

@@ -25,8 +25,7 @@ import { CLIENT_CLOSE_LINGER } from './connection-timers.js';
 import { Hybi00Connection, type CoreConnection } from '../core/hybi00/connection.js'; // legacy hybi-00 (issue 22)
 import type { MessageCodec } from './message-codec.js';
 import { maskIntoPool } from './mask-pool.js';
-import { bufferView } from './buffer-view.js';
-import { allocateForSocket, allocateUninitialised } from './output-batch.js';
+import { allocateForSocket, allocateUninitialised, bufferView } from './core-memory.js';
 import { markPrepared } from './prepared-output.js'; // issue 24, publish
 import { InputPump, type PumpSettings } from './pump.js';
 import { setReadTarget } from './read-buffers.js';

@@ -11,7 +11,8 @@ import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { SendBufferFullError } from './errors.js';
 import { type ConnectionClosedError, type ConnectionFailure } from '../core/errors.js';
-import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from './mask-pool.js';
+import { dropChunks, writeChunk } from './core-memory.js';
+import { isMaskMemory, releaseMaskMemory } from './mask-pool.js';
 import { WheelTimer, type TimerService } from './timer-wheel.js';
 import { FINISHED, Seldom, withBit, type StallWatch } from './driver-state.js'; // issue 24, idle memory
 import { bufferOf, endInOneTick, followsRun, preparedChunk, preparedChunks, SHARED_JOIN_BYTES, sharedJoin } from './prepared-output.js'; // issue 24, publish
@@ -48,36 +49,6 @@ const COPY_BYTES = 512;
 const COPY_FIRST = 256;
 const COPY_LARGEST = 4000;
 
-/**
- * The core's allocator (ConnectionOptions.allocate): memory that is not zero-filled first, for
- * arrays the core overwrites entirely (an assembled message, a masked frame). Its own
- * ArrayBuffer, never a slice of Node's shared pool, whose other bytes `.buffer` would expose.
- */
-export function allocateUninitialised(size: number): Uint8Array {
-  return Buffer.allocUnsafeSlow(size);
-}
-
-/**
- * The allocator over a net.Socket (TLS included): masked frames go into blocks of the masking
- * module's memory (one copy instead of three, in memory used again and again), given back once
- * the socket has written them (see writeChunk). Only for sockets: a socket is done with a chunk
- * when its write callback runs, while another Duplex (an in-memory pair) may hand the very chunk
- * on to its reader.
- */
-export function allocateForSocket(size: number, output: boolean): Uint8Array {
-  if (output) {
-    const block = reserveMaskMemory(size);
-    if (block !== null) return block;
-  }
-  return Buffer.allocUnsafeSlow(size);
-}
-
-/** Writes one chunk; a block of the masking module's memory goes back to its pool once written (or dropped). */
-function writeChunk(stream: Duplex, chunk: Uint8Array): void {
-  if (isMaskMemory(chunk)) stream.write(chunk, () => releaseMaskMemory(chunk));
-  else stream.write(chunk);
-}
-
 /** A sender waiting until the operating system has taken the output up to `upTo` (see whenWritten). */
 interface WriteWaiter {
   upTo: number;
@@ -86,11 +57,6 @@ interface WriteWaiter {
   reject(error: Error): void;
 }
 
-
-/** Output that will never be written (the stream is gone): its blocks of masking memory go back now. */
-export function dropChunks(chunks: readonly Uint8Array[]): void {
-  for (const chunk of chunks) releaseMaskMemory(chunk);
-}
 
 /** The output side of one connection over one Duplex (see the file's comment). */
 export abstract class OutputBatcher {

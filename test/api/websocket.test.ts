@@ -15,7 +15,8 @@ import { ConnectionClosedError, ConnectionNotOpenError, InvalidArgumentError, Pr
 import { CloseTimeoutError, MessageTimeoutError, SendBufferFullError } from '../../src/node/errors.js';
 import { IdleTimeoutError, PingTimeoutError, PongMismatchError } from '../../src/api/errors.js';
 import { Opcode } from '../../src/core/opcode.js';
-import { connectionInternals, WebSocket, type Message } from '../../src/api/websocket.js';
+import { connectionInternals } from '../../src/api/connection-internals.js';
+import { WebSocket, type Message } from '../../src/api/websocket.js';
 import { resolveOptions } from '../../src/api/options.js';
 import { prepareFrame } from '../../src/core/prepared-frame.js';
 import { pendingTimers } from '../../src/node/timer-wheel.js';

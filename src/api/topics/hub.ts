@@ -15,7 +15,8 @@ import { parseExtensions } from '../../core/header-tokens.js';
 import { parseDeflateParams } from '../../core/permessage-deflate.js';
 import { prepareFrame, type PreparedFrame } from '../../core/prepared-frame.js';
 import { deflateMessage } from '../../node/publish.js';
-import { connectionInternals, WebSocket } from '../websocket.js';
+import { connectionInternals } from '../connection-internals.js';
+import { WebSocket } from '../websocket.js';
 import { checkNames, policy, type ResolvedSlow } from './topic-options.js';
 import { sendLegacyText } from '../legacy.js';
 import type {

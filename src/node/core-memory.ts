@@ -1,0 +1,58 @@
+/**
+ * The memory the Node driver gives the core (ConnectionOptions.allocate and .view), and what
+ * happens to the core's output memory at the stream: blocks of the masking module's memory go
+ * back to their pool once a socket has written them, or at once when they will never be written.
+ *
+ * Buffer views of received chunks (issue 24, small messages): the core's parser hands out every
+ * message that arrived whole as a view of its read, and the API promises a Buffer.
+ * `Buffer#subarray`, the parser's default, asks its chunk for the chunk's ArrayBuffer (a call into
+ * the runtime) for every view; the parser asks once per read and makes each view with
+ * `bufferView`.
+ *
+ * Tried and dropped: a subclass of Uint8Array with Buffer.prototype in its chain, a third of the
+ * cost, fails `assert.deepStrictEqual(message, Buffer.from(...))` (its prototype is not
+ * Buffer.prototype), which users' tests do; `Reflect.construct(Uint8Array, args, F)` with
+ * F.prototype = Buffer.prototype is twenty times slower than both.
+ */
+import { Buffer } from 'node:buffer';
+import type { Duplex } from 'node:stream';
+import type { ViewMaker } from '../core/frame-parser.js';
+import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from './mask-pool.js';
+
+/** A Buffer of `length` bytes of `buffer` from `byteOffset` (ConnectionOptions.view for Node streams). */
+export const bufferView: ViewMaker = (buffer, byteOffset, length) => Buffer.from(buffer, byteOffset, length);
+
+/**
+ * The core's allocator (ConnectionOptions.allocate): memory that is not zero-filled first, for
+ * arrays the core overwrites entirely (an assembled message, a masked frame). Its own
+ * ArrayBuffer, never a slice of Node's shared pool, whose other bytes `.buffer` would expose.
+ */
+export function allocateUninitialised(size: number): Uint8Array {
+  return Buffer.allocUnsafeSlow(size);
+}
+
+/**
+ * The allocator over a net.Socket (TLS included): masked frames go into blocks of the masking
+ * module's memory (one copy instead of three, in memory used again and again), given back once
+ * the socket has written them (see writeChunk). Only for sockets: a socket is done with a chunk
+ * when its write callback runs, while another Duplex (an in-memory pair) may hand the very chunk
+ * on to its reader.
+ */
+export function allocateForSocket(size: number, output: boolean): Uint8Array {
+  if (output) {
+    const block = reserveMaskMemory(size);
+    if (block !== null) return block;
+  }
+  return Buffer.allocUnsafeSlow(size);
+}
+
+/** Writes one chunk; a block of the masking module's memory goes back to its pool once written (or dropped). */
+export function writeChunk(stream: Duplex, chunk: Uint8Array): void {
+  if (isMaskMemory(chunk)) stream.write(chunk, () => releaseMaskMemory(chunk));
+  else stream.write(chunk);
+}
+
+/** Output that will never be written (the stream is gone): its blocks of masking memory go back now. */
+export function dropChunks(chunks: readonly Uint8Array[]): void {
+  for (const chunk of chunks) releaseMaskMemory(chunk);
+}
