@@ -6,9 +6,9 @@
  * core's checks (`connectionInternals.sendPrepared`, Connection.sendPrepared).
  *
  * Slow subscribers: a socket buffering more than `writeBuffer` bytes takes no more frames; the
- * messages wait in the subscriber's queue (bounded in messages and bytes) and move to the socket
- * as it drains. Only data waits there: pongs and the close frame go straight to the socket, behind
- * at most `writeBuffer` bytes of data, and are never dropped.
+ * messages wait in the subscriber's queue (bounded in messages and bytes; slow-subscribers.ts) and
+ * move to the socket as it drains. Only data waits there: pongs and the close frame go straight to
+ * the socket, behind at most `writeBuffer` bytes of data, and are never dropped.
  */
 import { InvalidArgumentError } from '../../core/errors.js';
 import { parseExtensions } from '../../core/header-tokens.js';
@@ -18,67 +18,31 @@ import { deflateMessage } from '../../node/publish.js';
 import { connectionInternals } from '../connection-internals.js';
 import { WebSocket } from '../websocket.js';
 import { checkNames, policy, type ResolvedSlow } from './topic-options.js';
+import { SlowSubscribers, type Subscriber } from './slow-subscribers.js';
 import { sendLegacyText } from '../legacy.js';
 import type {
   Broker,
   HistoryResult,
   PublishOptions,
   PublishResult,
-  SlowSubscriberPolicy,
   SubscribeOptions,
   TopicDrop,
   TopicMessage,
   TopicMetrics,
   TopicPosition,
 } from './types.js';
-import { CloseCode } from '../../core/close-code.js';
 
 const PUBLISH_NAMES: ReadonlySet<string> = new Set(['except', 'binary', 'compress', 'key', 'id']);
 /** Longest topic name, in UTF-16 units: topics become broker keys and appear in close reasons. */
 const MAX_TOPIC_LENGTH = 1024;
 /** Publishes of this server whose `except` waits for the broker's delivery; bounded, oldest forgotten. */
 const MAX_PENDING_EXCEPT = 10_000;
-/** Close reasons are at most 123 bytes (RFC 6455 section 5.5): topic names are cut to this. */
-const REASON_TOPIC_LENGTH = 40;
 
 /** The server's compression settings that publish needs (null: the server does not compress). */
 export interface PublishDeflate {
   readonly threshold: number;
   readonly level: number;
   readonly memLevel: number;
-}
-
-/** A message waiting in a subscriber's queue. */
-interface Queued {
-  readonly topic: string;
-  readonly offset: number;
-  readonly key: string | undefined;
-  readonly frame: PreparedFrame;
-}
-
-/** One connection's subscriptions and queue. */
-interface Subscriber {
-  readonly ws: WebSocket;
-  /** Topic -> the subscription's own policy (undefined: the server's). */
-  readonly topics: Map<string, SlowSubscriberPolicy | undefined>;
-  /** Window bits of a connection that can share compressed bytes; 0 when it cannot. */
-  readonly shareBits: number;
-  queue: Queued[];
-  queuedBytes: number;
-  /** A wait for the socket is pending (see #wait). */
-  waiting: boolean;
-  /**
-   * The promise of the last send when it was queued behind the connection's own sends; null when
-   * it went straight to the driver, whose pending output #wait then waits for.
-   */
-  lastWrite: Promise<void> | null;
-}
-
-/** How long a queue waits before looking again at a socket it has no send of its own to wait on. */
-const RECHECK_MS = 20;
-
-function recheckLater(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, RECHECK_MS).unref());
 }
 
 /**
@@ -143,16 +107,15 @@ export class TopicHub {
   // Counters of topicMetrics().
   #messages = 0;
   #deliveries = 0;
-  #dropped = { 'drop-oldest': 0, 'drop-newest': 0, conflate: 0 };
-  #closedSlow = 0;
-  #queuedMessages = 0;
-  #queuedBytes = 0;
+  /** The queues of subscribers whose sockets are behind, with their counters. */
+  readonly #queues: SlowSubscribers;
 
   constructor(broker: Broker, slow: ResolvedSlow, deflate: PublishDeflate | null, events: HubEvents) {
     this.#broker = broker;
     this.#slow = slow;
     this.#deflate = deflate;
     this.#events = events;
+    this.#queues = new SlowSubscribers(slow, (drop) => this.#events.drop(drop), (subscriber, frame) => this.#send(subscriber, frame));
   }
 
   /** Opens the broker once (lazily: a server that never uses topics never touches its broker). */
@@ -214,7 +177,7 @@ export class TopicHub {
     if (subscriber === undefined || !subscriber.topics.delete(topic)) return false;
     this.#removeFrom(subscriber, topic);
     // What was queued for the topic is not wanted any more.
-    if (subscriber.queue.some((q) => q.topic === topic)) this.#setQueue(subscriber, subscriber.queue.filter((q) => q.topic !== topic));
+    if (subscriber.queue.some((q) => q.topic === topic)) this.#queues.setQueue(subscriber, subscriber.queue.filter((q) => q.topic !== topic));
     return true;
   }
 
@@ -238,7 +201,7 @@ export class TopicHub {
   #leave(subscriber: Subscriber): void {
     for (const topic of subscriber.topics.keys()) this.#removeFrom(subscriber, topic);
     subscriber.topics.clear();
-    this.#setQueue(subscriber, []);
+    this.#queues.setQueue(subscriber, []);
     this.#subscribers.delete(subscriber.ws);
   }
 
@@ -375,9 +338,7 @@ export class TopicHub {
       this.#send(subscriber, frame);
       return;
     }
-    const policy = (topic === '' ? undefined : subscriber.topics.get(topic)) ?? this.#slow.policy;
-    if (!this.#enqueue(subscriber, { topic, offset, key, frame }, policy)) return;
-    this.#wait(subscriber);
+    this.#queues.hold(subscriber, { topic, offset, key, frame });
   }
 
   #send(subscriber: Subscriber, frame: PreparedFrame): void {
@@ -385,116 +346,14 @@ export class TopicHub {
     this.#deliveries++;
   }
 
-  /** Queues `item` under the subscriber's policy; false when the subscriber was closed instead. */
-  #enqueue(subscriber: Subscriber, item: Queued, policy: SlowSubscriberPolicy): boolean {
-    const slow = this.#slow;
-    const queue = subscriber.queue;
-    if (policy === 'conflate' && item.key !== undefined) {
-      const at = queue.findIndex((q) => q.topic === item.topic && q.key === item.key);
-      if (at !== -1) this.#dropAt(subscriber, at, 'conflate');
-    }
-    const full = (): boolean => queue.length + 1 > slow.maxQueuedMessages || subscriber.queuedBytes + item.frame.size > slow.maxQueuedBytes;
-    while (full()) {
-      if (policy === 'close') {
-        this.#closeSlow(subscriber, item.topic);
-        return false;
-      }
-      const oldest = policy === 'drop-newest' ? -1 : queue.findIndex((q) => q.topic === item.topic);
-      if (oldest === -1) {
-        this.#countDrop(subscriber, item, policy);
-        return false;
-      }
-      this.#dropAt(subscriber, oldest, policy === 'conflate' ? 'conflate' : 'drop-oldest');
-    }
-    queue.push(item);
-    subscriber.queuedBytes += item.frame.size;
-    this.#queuedMessages++;
-    this.#queuedBytes += item.frame.size;
-    return true;
-  }
-
-  #dropAt(subscriber: Subscriber, at: number, policy: TopicDrop['policy']): void {
-    const [item] = subscriber.queue.splice(at, 1);
-    subscriber.queuedBytes -= item!.frame.size;
-    this.#queuedMessages--;
-    this.#queuedBytes -= item!.frame.size;
-    this.#countDrop(subscriber, item!, policy);
-  }
-
-  #countDrop(subscriber: Subscriber, item: Queued, policy: TopicDrop['policy']): void {
-    this.#dropped[policy]++;
-    this.#events.drop({ ws: subscriber.ws, topic: item.topic, policy, offset: item.offset });
-  }
-
-  #closeSlow(subscriber: Subscriber, topic: string): void {
-    const queued = subscriber.queue.length;
-    const bytes = subscriber.queuedBytes;
-    this.#setQueue(subscriber, []);
-    this.#closedSlow++;
-    const name = topic === '' ? 'broadcast' : `topic ${JSON.stringify(topic.length > REASON_TOPIC_LENGTH ? topic.slice(0, REASON_TOPIC_LENGTH) + '...' : topic)}`;
-    // RFC 6455 section 7.4.1: 1008, a message that violates the endpoint's policy (here: reading
-    // too slowly to keep up). The reason says what filled up. The close frame is not queued
-    // behind the dropped data: it goes to the socket now.
-    void subscriber.ws.close(CloseCode.PolicyViolation, `too slow: ${queued} messages (${bytes} bytes) waiting, ${name}`).catch(() => {});
-  }
-
-  /** Moves queued messages to the socket each time it has drained enough. */
-  #wait(subscriber: Subscriber): void {
-    if (subscriber.waiting) return;
-    subscriber.waiting = true;
-    // The socket is behind: wait until it has written what it holds (asked for only now, so a
-    // delivery to a socket that keeps up makes no promise), or for our last send when it was
-    // queued behind the connection's own. With nothing pending in either (the bytes are the
-    // application's own queued sends, or the last flush could send nothing), look again a little
-    // later: waiting on a settled promise would spin without letting the socket drain.
-    const written = subscriber.lastWrite ?? connectionInternals.pendingWrite(subscriber.ws) ?? recheckLater();
-    subscriber.lastWrite = null;
-    written.then(
-      () => {
-        subscriber.waiting = false;
-        this.#flush(subscriber);
-      },
-      () => {
-        // The connection ended: what waited for it will never leave.
-        subscriber.waiting = false;
-        this.#setQueue(subscriber, []);
-      },
-    );
-  }
-
-  #flush(subscriber: Subscriber): void {
-    const ws = subscriber.ws;
-    if (ws.readyState !== 'open') return this.#setQueue(subscriber, []);
-    const queue = subscriber.queue;
-    let taken = 0;
-    while (taken < queue.length && ws.bufferedAmount <= this.#slow.writeBuffer) {
-      const item = queue[taken++]!;
-      subscriber.queuedBytes -= item.frame.size;
-      this.#queuedMessages--;
-      this.#queuedBytes -= item.frame.size;
-      this.#send(subscriber, item.frame);
-    }
-    if (taken > 0) queue.splice(0, taken);
-    if (queue.length > 0) this.#wait(subscriber);
-  }
-
-  #setQueue(subscriber: Subscriber, queue: Queued[]): void {
-    this.#queuedMessages -= subscriber.queue.length - queue.length;
-    let bytes = 0;
-    for (const item of queue) bytes += item.frame.size;
-    this.#queuedBytes -= subscriber.queuedBytes - bytes;
-    subscriber.queue = queue;
-    subscriber.queuedBytes = bytes;
-  }
-
   metrics(): TopicMetrics {
     return {
       messages: this.#messages,
       deliveries: this.#deliveries,
-      dropped: { ...this.#dropped },
-      closedSlow: this.#closedSlow,
-      queuedMessages: this.#queuedMessages,
-      queuedBytes: this.#queuedBytes,
+      dropped: { ...this.#queues.dropped },
+      closedSlow: this.#queues.closedSlow,
+      queuedMessages: this.#queues.queuedMessages,
+      queuedBytes: this.#queues.queuedBytes,
     };
   }
 
