@@ -178,6 +178,28 @@ function freeMaskBlocks(): number {
   return blocks.length;
 }
 
+/** A Duplex that keeps a copy of every chunk written to it, in order (a writev's chunks one by one). */
+class RecordingStream extends Duplex {
+  readonly written: Buffer[] = [];
+  override _read(): void {}
+  override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
+    this.written.push(Buffer.from(chunk));
+    cb();
+  }
+  override _writev(chunks: { chunk: Buffer }[], cb: () => void): void {
+    for (const { chunk } of chunks) this.written.push(Buffer.from(chunk));
+    cb();
+  }
+}
+
+/** A started server-role driver (no timers) over a RecordingStream, and what it wrote. */
+function recordingDriver(): { driver: SocketDriver; written: Buffer[] } {
+  const stream = new RecordingStream();
+  const driver = new SocketDriver(stream, { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 100 }, new Recorder().events());
+  driver.start();
+  return { driver, written: stream.written };
+}
+
 describe('writing', { timeout: 30_000 }, () => {
   test('the frames sent in one tick (headers and payloads) reach the socket in one write call', async () => {
     const writes: number[] = [];
@@ -218,30 +240,7 @@ describe('writing', { timeout: 30_000 }, () => {
   test('small sends of one tick, spread over several slabs of the writer, reach the socket in one write holding exactly their frames in order', async () => {
     // issue 24: small frames go to the batch as byte ranges of the writer's slab (outputRange), no
     // view each; ranges that follow each other are one run, a new slab starts the next run.
-    const written: Buffer[] = [];
-    class Recording extends Duplex {
-      override _read(): void {}
-      override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
-        written.push(Buffer.from(chunk));
-        cb();
-      }
-      override _writev(chunks: { chunk: Buffer }[], cb: () => void): void {
-        for (const { chunk } of chunks) written.push(Buffer.from(chunk));
-        cb();
-      }
-    }
-    const driver = new SocketDriver(new Recording(), { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 100 }, {
-      [onMessage]() {},
-      [onFragment]() {},
-      [onPing]() {},
-      [onPong]() {},
-      [onPeerClose]() {},
-      [onProtocolError]() {},
-      [onKeepalive]() {},
-      [onIdle]() {},
-      [onClosed]() {},
-    });
-    driver.start();
+    const { driver, written } = recordingDriver();
     const expected: Buffer[] = [];
     let total = 0;
     for (let i = 0; i < 200; i++) {
@@ -264,19 +263,9 @@ describe('writing', { timeout: 30_000 }, () => {
     // A fan-out (publish, broadcast) opens a batch on every connection: they used to queue one
     // tick each (1,000 per publish to 1,000 subscribers); now they share one (issue 24).
     const writes: Buffer[][] = [];
-    class Recording extends Duplex {
-      readonly mine: Buffer[] = [];
-      override _read(): void {}
-      override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
-        this.mine.push(Buffer.from(chunk));
-        cb();
-      }
-    }
     const drivers = Array.from({ length: 50 }, () => {
-      const stream = new Recording();
-      writes.push(stream.mine);
-      const driver = new SocketDriver(stream, { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 100 }, new Recorder().events());
-      driver.start();
+      const { driver, written } = recordingDriver();
+      writes.push(written);
       return driver;
     });
     const frame = prepareFrame(Buffer.from('to everyone'), true);
@@ -312,19 +301,9 @@ describe('writing', { timeout: 30_000 }, () => {
     // each connection must still get exactly its sequence, also when the frames come again in a
     // later tick and when one connection is sent something the others are not.
     const received: Buffer[][] = [];
-    class Recording extends Duplex {
-      readonly mine: Buffer[] = [];
-      override _read(): void {}
-      override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
-        this.mine.push(Buffer.from(chunk));
-        cb();
-      }
-    }
     const drivers = Array.from({ length: 20 }, () => {
-      const stream = new Recording();
-      received.push(stream.mine);
-      const driver = new SocketDriver(stream, { role: 'server', maxMessageSize: 1 << 20, pingInterval: 0, idleTimeout: 0, closeTimeout: 100 }, new Recorder().events());
-      driver.start();
+      const { driver, written } = recordingDriver();
+      received.push(written);
       return driver;
     });
     const expected: string[][] = drivers.map(() => []);
