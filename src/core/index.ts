@@ -43,6 +43,7 @@ export {
   type FrameParserRole,
   type FrameParserOptions,
   type FrameParserListener,
+  type ViewMaker,
   type DecodeFrameOptions,
   FrameParser,
   decodeFrame,
