@@ -1427,6 +1427,24 @@ describe('sends that keep their word (tcp)', { timeout: 60_000 }, () => {
     }
   });
 
+  test('sends never awaited whose bytes never left the process reject quietly when the connection ends: no unhandled rejection', async () => {
+    // The wait of a batch gets its rejection handler only when it is rejected (issue 24: one
+    // promise less per batch that succeeds); fire-and-forget senders must still see nothing.
+    const { ws: client, wsStream: clientStream, peerStream } = await rawPair('tcp', 'client', { maxBufferedAmount: 256 << 20 });
+    try {
+      await noUnhandledRejection(async () => {
+        peerStream.pause();
+        for (let i = 0; i < 32; i++) void client.send(Buffer.alloc(1 << 20));
+        await until(() => clientStream.writableLength > 0 && clientStream.writableNeedDrain, 10_000, 'bytes waiting in the process');
+        const closed = once(client, 'close');
+        peerStream.destroy();
+        await within(closed, 10_000, 'close');
+      });
+    } finally {
+      await closePair(client);
+    }
+  });
+
   test('a peer that reads nothing is cut off (1008) once bytes waited stallTimeout without progress, reason saying so', async () => {
     const { client, server, serverStream } = await wsPair('tcp', { client: { maxBufferedAmount: 256 * 1024, stallTimeout: 300 } });
     try {
