@@ -11,7 +11,6 @@ import { systemTimers, WheelTimer, type TimerService } from './timer-wheel.js';
 import {
   buildRefusalResponse,
   buildUpgradeResponse,
-  isValidKey,
   WEBSOCKET_GUID,
   type HttpRefusal,
   type UpgradeResponseInit,
@@ -145,7 +144,8 @@ export function refuseUpgrade(socket: Duplex, answer: HttpRefusal, linger = REFU
  */
 export function writeUpgradeResponse(socket: Duplex, init: UpgradeResponseInit): boolean {
   if (socket.destroyed || !socket.writable) return false;
-  const head = buildUpgradeResponse(init.accept === undefined && isValidKey(init.key) ? { ...init, accept: acceptKey(init.key) } : init);
+  // The core checks the key (and throws for a bad one) before it uses the value computed here.
+  const head = buildUpgradeResponse(init.accept !== undefined ? init : { ...init, accept: acceptKey(init.key) });
   // Frames are small and latency matters more than segment count; and the http.Server's idle
   // timeout for requests must not apply to a long-lived WebSocket (its own timers do that job).
   const s = socket as Duplex & { setNoDelay?: (on: boolean) => void; setTimeout?: (ms: number) => void };
