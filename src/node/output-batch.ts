@@ -15,7 +15,7 @@ import { dropChunks, writeChunk } from './core-memory.js';
 import { isMaskMemory, releaseMaskMemory } from './mask-pool.js';
 import { WheelTimer, type TimerService } from './timer-wheel.js';
 import { FINISHED, Seldom, withBit, type StallWatch } from './driver-state.js'; // issue 24, idle memory
-import { bufferOf, endInOneTick, followsRun, preparedChunk, preparedChunks, SHARED_JOIN_BYTES, sharedJoin } from './prepared-output.js'; // issue 24, publish
+import { endInOneTick, followsRun, isSharedRun, PREPARED_RUN, preparedChunk, preparedChunks, SHARED_JOIN_BYTES, sharedJoin } from './prepared-output.js'; // issue 24, publish
 
 /** One settled promise for every wait that is already over (no allocation per send). */
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -293,7 +293,8 @@ export abstract class OutputBatcher {
   /** Writes the held output now: one chunk as a plain write, several corked into one writev. */
   protected flushHeld(): void {
     if (this.runBuffer === null) return;
-    const last = this.runChunk ?? new Uint8Array(this.runBuffer, this.runStart, this.runEnd - this.runStart);
+    // A Buffer, not a Uint8Array: Node's Writable would wrap the latter in a Buffer of its own, through three getters V8 does not inline (see isSharedRun).
+    const last = this.runChunk ?? Buffer.from(this.runBuffer, this.runStart, this.runEnd - this.runStart);
     const held = this.held;
     const total = this.heldBytes;
     this.held = null;
@@ -358,12 +359,12 @@ export abstract class OutputBatcher {
       return;
     }
     if (chunks.length === 1) {
-      this.written += chunks[0]!.byteLength;
+      this.written += chunks[0]!.length;
       writeChunk(stream, chunks[0]!);
     } else {
       stream.cork();
       for (const chunk of chunks) {
-        this.written += chunk.byteLength;
+        this.written += chunk.length;
         writeChunk(stream, chunk);
       }
       stream.uncork();
@@ -393,7 +394,8 @@ export abstract class OutputBatcher {
    * when that is one small chunk too; anything else closes the run and starts the next one.
    */
   private hold(chunk: Uint8Array): void {
-    const length = chunk.byteLength;
+    // `length`, not `byteLength` (the same for a Uint8Array): V8 inlines only the first (see isSharedRun).
+    const length = chunk.length;
     if (length === 0) return;
     this.heldBytes += length;
     if (followsRun(chunk, this.runBuffer, this.runEnd)) {
@@ -402,7 +404,7 @@ export abstract class OutputBatcher {
       return;
     }
     const lone = this.runChunk;
-    if (chunk === preparedChunk && lone !== null && lone.byteLength + length <= SHARED_JOIN_BYTES && !isMaskMemory(lone)) {
+    if (chunk === preparedChunk && lone !== null && lone.length + length <= SHARED_JOIN_BYTES && !isMaskMemory(lone)) {
       // issue 24: a publish after a publish, one joined Buffer shared by the subscribers (see SHARED_JOIN_BYTES).
       this.startRun(sharedJoin(lone, chunk)); // replaces the run `lone`, which it holds
       return;
@@ -417,9 +419,9 @@ export abstract class OutputBatcher {
           this.runEnd += length;
           return;
         }
-        if (copy.byteLength < COPY_LARGEST) {
+        if (copy.length < COPY_LARGEST) {
           // Full: the run moves to a buffer twice the size (copied bytes at most double).
-          const grown = Buffer.allocUnsafe(Math.min(copy.byteLength * 2, COPY_LARGEST));
+          const grown = Buffer.allocUnsafe(Math.min(copy.length * 2, COPY_LARGEST));
           copy.copy(grown, 0, 0, used);
           grown.set(chunk, used);
           this.startCopyRun(grown, used + length);
@@ -428,8 +430,8 @@ export abstract class OutputBatcher {
       }
       // The first chunk of a batch starts a run as it is: what follows may be next to it in memory
       // (a connection's frames cut one after another from its slab), and then nothing is copied.
-      if (lone !== null && lone.byteLength <= COPY_BYTES && !isMaskMemory(lone)) {
-        const at = lone.byteLength;
+      if (lone !== null && lone.length <= COPY_BYTES && !isMaskMemory(lone)) {
+        const at = lone.length;
         const fresh = Buffer.allocUnsafe(at + length <= COPY_FIRST ? COPY_FIRST : COPY_LARGEST);
         fresh.set(lone, 0);
         fresh.set(chunk, at);
@@ -444,16 +446,22 @@ export abstract class OutputBatcher {
   /** The current run becomes `chunk` as it is (later chunks that follow it in memory extend it). */
   private startRun(chunk: Uint8Array): void {
     this.copyBuffer = null;
-    this.runBuffer = bufferOf(chunk); // issue 24: not a publish's own (see PREPARED_RUN)
-    this.runStart = chunk.byteOffset;
-    this.runEnd = chunk.byteOffset + chunk.byteLength;
     this.runChunk = chunk;
+    if (isSharedRun(chunk)) {
+      // issue 24, publish: not the chunk's own ArrayBuffer, and no offsets (see PREPARED_RUN).
+      this.runBuffer = PREPARED_RUN;
+      this.runStart = this.runEnd = 0;
+      return;
+    }
+    this.runBuffer = chunk.buffer;
+    this.runStart = chunk.byteOffset;
+    this.runEnd = this.runStart + chunk.length;
   }
 
   /** The current run becomes the first `used` bytes of `copy`, the batch's copy buffer from now on. */
   private startCopyRun(copy: Buffer, used: number): void {
     this.copyBuffer = copy;
-    this.copyLimit = copy.byteOffset + copy.byteLength;
+    this.copyLimit = copy.byteOffset + copy.length;
     this.runBuffer = copy.buffer;
     this.runStart = copy.byteOffset;
     this.runEnd = copy.byteOffset + used;
