@@ -378,7 +378,15 @@ export abstract class OutputBatcher {
    * a view per reply was most of what the send path allocated); anything else is held as a chunk.
    */
   outputRange(buffer: ArrayBufferLike, start: number, end: number): void {
-    if (this.batchDepth !== 0 && this.runBuffer === buffer && this.runEnd === start && !this.stream.destroyed && !this.stream.writableEnded) {
+    if (this.batchDepth !== 0 && (this.runBuffer === null || (this.runBuffer === buffer && this.runEnd === start)) && !this.stream.destroyed && !this.stream.writableEnded) {
+      if (this.runBuffer === null) {
+        // The batch's first output (nothing is held without a run): the run starts as these
+        // bytes, and flushHeld makes the one Buffer written. A view and an array per batch less,
+        // and no `buffer`/`byteOffset` getter (see isSharedRun): a reply per read (latency) paid them all.
+        this.runBuffer = buffer;
+        this.runStart = start;
+        this.copyBuffer = null;
+      }
       this.heldBytes += end - start;
       this.runEnd = end;
       this.runChunk = null;
