@@ -10,6 +10,7 @@ import type { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError } from '../core/errors.js';
 import { onFragment, onMessage } from '../node/driver.js';
+import { NOT_THE_BATCH, UNWATCHED } from '../node/output-batch.js';
 import { asBuffer } from './bytes.js';
 import { handled, RECEIVE_NAMES } from './call-arguments.js';
 import { WebSocketClosing } from './closing.js';
@@ -116,7 +117,13 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
       if (typeof listener === 'function' && this.emit === EventEmitter.prototype.emit) {
         // One listener, and emit() not replaced (see captureResult): called here, as emit() would.
         const result: unknown = listener.call(this, payload, !isText);
-        if (result !== undefined && result !== null && (result !== capturedResult || capturedBy !== this)) captureResult(this, result, payload, !isText);
+        if (result !== undefined && result !== null && (result !== capturedResult || capturedBy !== this)) {
+          // send()'s promise for this read's batch is watched by the driver, which gives it the
+          // handler only if it rejects; any other result gets one now.
+          const watch = this.driver.batchWatch(result);
+          if (watch === UNWATCHED) this.driver.watchBatch(listenerRejection(this, payload, !isText));
+          else if (watch === NOT_THE_BATCH) captureResult(this, result, payload, !isText);
+        }
       } else {
         this.safeEmit('message', payload, !isText);
       }
@@ -134,8 +141,9 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
 // microtask queue. The sends of one read share one promise (OutputBatcher.whenWritten), so the
 // same promise came back for every message of the read. It is now given one handler per
 // connection, which reports its rejection once (as a failed listener, as emit() would, 1011), not
-// once per message that returned it. Only the result last given a handler is remembered, and
-// only until it settles.
+// once per message that returned it; the driver keeps that handler for its own batch's promise
+// and attaches it only if the promise rejects (OutputBatcher.watchBatch). Only the result last
+// given a handler here is remembered, and only until it settles.
 let capturedResult: unknown = null;
 let capturedBy: object | null = null;
 
@@ -146,19 +154,24 @@ function forgetCaptured(result: unknown): void {
   }
 }
 
+/** What a 'message' listener's rejected promise does: later, as emit() does, so that the rejection is not followed by one of this handler's own. */
+function listenerRejection(ws: WebSocketReceiving, data: WebSocketEvents['message'][0], isBinary: boolean): (error: unknown) => void {
+  return (error) => process.nextTick(() => ws[EventEmitter.captureRejectionSymbol]<'message'>(error as Error, 'message', data, isBinary));
+}
+
 /** What Node's emit() does with a listener's result under captureRejections (events.js addCatch). */
-function captureResult(ws: WebSocketReceiving, result: unknown, ...args: WebSocketEvents['message']): void {
+function captureResult(ws: WebSocketReceiving, result: unknown, data: WebSocketEvents['message'][0], isBinary: boolean): void {
   const then = (result as { then?: unknown }).then;
   if (typeof then !== 'function') return;
   capturedResult = result;
   capturedBy = ws;
+  const reject = listenerRejection(ws, data, isBinary);
   (then as (onFulfilled: () => void, onRejected: (error: unknown) => void) => unknown).call(
     result,
     () => forgetCaptured(result),
     (error: unknown) => {
       forgetCaptured(result);
-      // Later, as emit() does, so that the rejection is not followed by one of this handler's own.
-      process.nextTick(() => ws[EventEmitter.captureRejectionSymbol]<'message'>(error as Error, 'message', ...args));
+      reject(error);
     },
   );
 }

@@ -55,7 +55,25 @@ interface WriteWaiter {
   promise: Promise<void>;
   resolve(): void;
   reject(error: Error): void;
+  /** Told if the wait rejects, in place of a reaction given when it was made (see watchBatch). */
+  onRejected: ((error: unknown) => void) | null;
 }
+
+// The executor of every wait's promise: no closure per promise (issue 24: a batch's wait was,
+// with the array holding it, more than a third of what an echoed message allocated).
+let madeResolve: () => void = ignore;
+let madeReject: (error: Error) => void = ignore;
+function keepSettlers(resolve: () => void, reject: (error: Error) => void): void {
+  madeResolve = resolve;
+  madeReject = reject;
+}
+
+/** What batchWatch says of a promise: not a wait of this batcher's held batch (nor the settled one). */
+export const NOT_THE_BATCH = 0;
+/** ... nothing to watch: the settled wait, or the batch's wait already watched. */
+export const WATCHED = 1;
+/** ... the held batch's wait, which no one watches yet. */
+export const UNWATCHED = 2;
 
 
 /** The output side of one connection over one Duplex (see the file's comment). */
@@ -172,15 +190,35 @@ export abstract class OutputBatcher {
     if (upTo <= this.writtenOut()) return RESOLVED;
     if (this.finished) return Promise.reject(this.closedError());
     // Held output: the end of the batch is known when it is written (flushHeld sets upTo).
-    const waiter: WriteWaiter = { upTo: held ? Infinity : upTo, promise: RESOLVED, resolve: ignore, reject: ignore };
-    const promise = (waiter.promise = new Promise<void>((resolve, reject) => {
-      waiter.resolve = resolve;
-      waiter.reject = reject;
-    }));
-    (this.writeWaiters ??= []).push(waiter);
+    const promise = new Promise<void>(keepSettlers);
+    const waiter: WriteWaiter = { upTo: held ? Infinity : upTo, promise, resolve: madeResolve, reject: madeReject, onRejected: null };
+    // One waiter is the usual case: an array of exactly one (push grows an empty one to 17).
+    if (this.writeWaiters === null) this.writeWaiters = [waiter];
+    else this.writeWaiters.push(waiter);
     if (held) this.batchWaiter = waiter;
     else this.callBackWhenWritten();
     return promise;
+  }
+
+  /**
+   * @internal Whether `promise`, returned to a 'message' listener, is this batcher's and needs
+   * watching for a rejection: NOT_THE_BATCH, WATCHED or UNWATCHED (see watchBatch).
+   */
+  batchWatch(promise: unknown): number {
+    if (promise === RESOLVED) return WATCHED;
+    const batch = this.batchWaiter;
+    if (batch === null || batch.promise !== promise) return NOT_THE_BATCH;
+    return batch.onRejected === null ? UNWATCHED : WATCHED;
+  }
+
+  /**
+   * @internal Calls `onRejected` if the held batch's wait rejects (its transport ended first),
+   * as a rejection handler would, which is given only then (rejectWaiters): a 'message' listener
+   * that returns send()'s promise, as `(data) => ws.send(data)` does, made one more promise, a
+   * reaction and a microtask per batch (issue 24, small messages).
+   */
+  watchBatch(onRejected: (error: unknown) => void): void {
+    if (this.batchWaiter !== null) this.batchWaiter.onRejected = onRejected;
   }
 
   /**
@@ -486,6 +524,7 @@ export abstract class OutputBatcher {
       // handler is given here, not when the promise is made (one promise and one microtask less
       // per batch that succeeds, issue 24): a rejection is unhandled only if none is there by then.
       waiter.promise.catch(ignore);
+      if (waiter.onRejected !== null) waiter.promise.then(undefined, waiter.onRejected);
       waiter.reject(this.closedError());
     }
   }

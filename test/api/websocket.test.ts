@@ -1445,6 +1445,42 @@ describe('sends that keep their word (tcp)', { timeout: 60_000 }, () => {
     }
   });
 
+  test("a 'message' listener returning send()'s promise whose bytes never left fails as a listener (ConnectionClosedError), with no unhandled rejection", async () => {
+    // The driver watches its own batch's promise for the listener and gives it the rejection
+    // handler only when it rejects (issue 24: no reaction per batch that succeeds).
+    const { ws: server, peer, peerStream } = await rawPair('tcp', 'server', { maxBufferedAmount: 256 << 20 });
+    try {
+      await noUnhandledRejection(async () => {
+        const errors: unknown[] = [];
+        server.on('error', (error) => errors.push(error));
+        let echoed = 0;
+        server.on('message', (data) => {
+          echoed++;
+          const sent = server.send(data as Buffer);
+          // Large echoes fill the socket first (their sends are not a read's held batch); the
+          // small ones after them are, and only theirs is returned.
+          return (data as Buffer).length < 1024 ? sent : undefined;
+        });
+        peerStream.pause();
+        const payload = Buffer.alloc(1 << 20, 1);
+        for (let i = 0; i < 16; i++) peer.send({ opcode: Opcode.Binary, payload });
+        await until(() => echoed === 16 && server.bufferedAmount > 0, 10_000, 'echoes waiting in the process');
+        for (let i = 0; i < 4; i++) {
+          peer.send({ opcode: Opcode.Binary, payload: Buffer.from([i]) });
+          await until(() => echoed === 17 + i, 10_000, `small message ${i}`);
+        }
+        const closed = once(server, 'close');
+        peerStream.destroy();
+        await within(closed, 10_000, 'close');
+        await until(() => errors.length > 0, 5_000, "the listener's failure");
+        assert.ok(errors.length <= 4, `${errors.length} errors for 4 returned promises`);
+        for (const error of errors) assert.ok(error instanceof ConnectionClosedError, String(error));
+      });
+    } finally {
+      await closePair(server);
+    }
+  });
+
   test('a peer that reads nothing is cut off (1008) once bytes waited stallTimeout without progress, reason saying so', async () => {
     const { client, server, serverStream } = await wsPair('tcp', { client: { maxBufferedAmount: 256 * 1024, stallTimeout: 300 } });
     try {
