@@ -68,8 +68,10 @@ export const PREPARED_RUN: ArrayBufferLike = new ArrayBuffer(0);
 /**
  * Whether a run starting with `chunk` is a shared one: the prepared chunk or the shared join. Its
  * run records PREPARED_RUN and no offsets (it is never extended), so a delivery asks `chunk` for
- * none of `buffer`, `byteOffset` or `byteLength`: Node 20's V8 does not inline those getters (each
- * is a call through a LoadIC, 7 to 20 ns), where it does inline `length`.
+ * none of `buffer`, `byteOffset` or `byteLength`: Node 20's V8 does not inline those getters when
+ * it compiles concurrently, as it does by default (each is then a call through a LoadIC, 7 to 20
+ * ns), where it does inline `length`. Under `--predictable` it inlines them all, so instruction
+ * counts made that way (bench/README.md) do not see this.
  */
 export function isSharedRun(chunk: Uint8Array): boolean {
   return chunk === preparedChunk || chunk === joined;
