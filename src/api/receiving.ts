@@ -10,7 +10,7 @@ import type { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError } from '../core/errors.js';
 import { onFragment, onMessage } from '../node/driver.js';
-import { NOT_THE_BATCH, UNWATCHED } from '../node/output-batch.js';
+import { NOT_THE_BATCH, UNWATCHED } from '../node/write-waiter.js';
 import { asBuffer } from './bytes.js';
 import { handled, RECEIVE_NAMES } from './call-arguments.js';
 import { WebSocketClosing } from './closing.js';

@@ -15,11 +15,9 @@ import { dropChunks, writeChunk } from './core-memory.js';
 import { isMaskMemory, releaseMaskMemory } from './mask-pool.js';
 import { WheelTimer, type TimerService } from './timer-wheel.js';
 import { FINISHED, Seldom, withBit, type StallWatch } from './driver-state.js'; // issue 24, idle memory
+import { newWaiter, NOT_THE_BATCH, rejectWaiter, RESOLVED, UNWATCHED, WATCHED, type WriteWaiter } from './write-waiter.js'; // issue 24, small messages
 import { endInOneTick, followsRun, isSharedRun, PREPARED_RUN, preparedChunk, preparedChunks, SHARED_JOIN_BYTES, sharedJoin } from './prepared-output.js'; // issue 24, publish
 
-/** One settled promise for every wait that is already over (no allocation per send). */
-const RESOLVED: Promise<void> = Promise.resolve();
-const ignore = (): void => {};
 /** An empty write, used only for its callback (see whenWritten). */
 const EMPTY_WRITE = Buffer.alloc(0);
 
@@ -48,33 +46,6 @@ const COPY_BYTES = 512;
  */
 const COPY_FIRST = 256;
 const COPY_LARGEST = 4000;
-
-/** A sender waiting until the operating system has taken the output up to `upTo` (see whenWritten). */
-interface WriteWaiter {
-  upTo: number;
-  promise: Promise<void>;
-  resolve(): void;
-  reject(error: Error): void;
-  /** Told if the wait rejects, in place of a reaction given when it was made (see watchBatch). */
-  onRejected: ((error: unknown) => void) | null;
-}
-
-// The executor of every wait's promise: no closure per promise (issue 24: a batch's wait was,
-// with the array holding it, more than a third of what an echoed message allocated).
-let madeResolve: () => void = ignore;
-let madeReject: (error: Error) => void = ignore;
-function keepSettlers(resolve: () => void, reject: (error: Error) => void): void {
-  madeResolve = resolve;
-  madeReject = reject;
-}
-
-/** What batchWatch says of a promise: not a wait of this batcher's held batch (nor the settled one). */
-export const NOT_THE_BATCH = 0;
-/** ... nothing to watch: the settled wait, or the batch's wait already watched. */
-export const WATCHED = 1;
-/** ... the held batch's wait, which no one watches yet. */
-export const UNWATCHED = 2;
-
 
 /** The output side of one connection over one Duplex (see the file's comment). */
 export abstract class OutputBatcher {
@@ -190,14 +161,13 @@ export abstract class OutputBatcher {
     if (upTo <= this.writtenOut()) return RESOLVED;
     if (this.finished) return Promise.reject(this.closedError());
     // Held output: the end of the batch is known when it is written (flushHeld sets upTo).
-    const promise = new Promise<void>(keepSettlers);
-    const waiter: WriteWaiter = { upTo: held ? Infinity : upTo, promise, resolve: madeResolve, reject: madeReject, onRejected: null };
+    const waiter = newWaiter(held ? Infinity : upTo);
     // One waiter is the usual case: an array of exactly one (push grows an empty one to 17).
     if (this.writeWaiters === null) this.writeWaiters = [waiter];
     else this.writeWaiters.push(waiter);
     if (held) this.batchWaiter = waiter;
     else this.callBackWhenWritten();
-    return promise;
+    return waiter.promise;
   }
 
   /**
@@ -519,13 +489,6 @@ export abstract class OutputBatcher {
     this.settleWritten();
     const waiters = this.writeWaiters;
     this.writeWaiters = null;
-    for (const waiter of waiters ?? []) {
-      // Senders may fire and forget: a rejection nobody awaits must not be an unhandled one. The
-      // handler is given here, not when the promise is made (one promise and one microtask less
-      // per batch that succeeds, issue 24): a rejection is unhandled only if none is there by then.
-      waiter.promise.catch(ignore);
-      if (waiter.onRejected !== null) waiter.promise.then(undefined, waiter.onRejected);
-      waiter.reject(this.closedError());
-    }
+    for (const waiter of waiters ?? []) rejectWaiter(waiter, this.closedError());
   }
 }
