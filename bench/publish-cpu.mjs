@@ -11,6 +11,10 @@
 //     node --predictable bench/publish-cpu.mjs DIST --rounds=200
 //   ... and again with --rounds=1200; (Ir of the second - Ir of the first) / (1000 rounds x
 //   subscribers x burst) is the instructions per delivery.
+//   `--predictable` turns off concurrent compilation, under which V8 inlines typed-array getters
+//   (`byteLength`, `byteOffset`) that real processes call through a LoadIC: a change to those is
+//   invisible to the count. Compare the CPU time of alternated runs for it (bench/README.md,
+//   "Small echo and publish, session 7").
 //
 // Usage: node bench/publish-cpu.mjs [DIST] [--mode=publish|broadcast] [--subscribers=1000]
 //          [--burst=1] [--warmup=300] [--rounds=2000]
