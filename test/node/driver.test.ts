@@ -200,6 +200,12 @@ function recordingDriver(): { driver: SocketDriver; written: Buffer[] } {
   return { driver, written: stream.written };
 }
 
+/** `count` recording drivers (see recordingDriver), and the writes of each, by index. */
+function recordingDrivers(count: number): { drivers: SocketDriver[]; writes: Buffer[][] } {
+  const made = Array.from({ length: count }, () => recordingDriver());
+  return { drivers: made.map((m) => m.driver), writes: made.map((m) => m.written) };
+}
+
 describe('writing', { timeout: 30_000 }, () => {
   test('the frames sent in one tick (headers and payloads) reach the socket in one write call', async () => {
     const writes: number[] = [];
@@ -262,12 +268,7 @@ describe('writing', { timeout: 30_000 }, () => {
   test('sends outside a read on many connections in one tick end in one process.nextTick, each connection writing once, in order', async () => {
     // A fan-out (publish, broadcast) opens a batch on every connection: they used to queue one
     // tick each (1,000 per publish to 1,000 subscribers); now they share one (issue 24).
-    const writes: Buffer[][] = [];
-    const drivers = Array.from({ length: 50 }, () => {
-      const { driver, written } = recordingDriver();
-      writes.push(written);
-      return driver;
-    });
+    const { drivers, writes } = recordingDrivers(50);
     const frame = prepareFrame(Buffer.from('to everyone'), true);
     const realNextTick = process.nextTick;
     let ticks = 0;
@@ -300,12 +301,7 @@ describe('writing', { timeout: 30_000 }, () => {
     // in place. Frames of 32 bytes cut from Node's pool one after another are adjacent in memory;
     // each connection must still get exactly its sequence, also when the frames come again in a
     // later tick and when one connection is sent something the others are not.
-    const received: Buffer[][] = [];
-    const drivers = Array.from({ length: 20 }, () => {
-      const { driver, written } = recordingDriver();
-      received.push(written);
-      return driver;
-    });
+    const { drivers, writes: received } = recordingDrivers(20);
     const expected: string[][] = drivers.map(() => []);
     const pooled = (size: number): Uint8Array => Buffer.allocUnsafe(size);
     const large = Buffer.alloc(20_000, 9); // two chunks: header, then the payload itself
