@@ -29,3 +29,14 @@ export function useFastListenerTable(emitter: object): void {
   const e = emitter as { _events?: object; _eventsCount?: number };
   if (e._eventsCount === 0) e._events = new ListenerTable();
 }
+
+/**
+ * The 'message' listener, or the array of them, of an emitter; undefined when it has none. Read
+ * straight from its table: `listenerCount('message')` makes the same read inside Node's events
+ * module, where one load serves every emitter and event name of the process, so V8 stops
+ * specialising it (a megamorphic keyed load per call); this load sees only WebSocket tables and
+ * one name (issue 24: it runs once per message received).
+ */
+export function messageListeners(emitter: object): unknown {
+  return (emitter as { _events?: { message?: unknown } })._events?.message;
+}

@@ -15,6 +15,7 @@ import { asBuffer } from './bytes.js';
 import { handled, RECEIVE_NAMES } from './call-arguments.js';
 import { WebSocketClosing } from './closing.js';
 import type { Fragment } from './fragment-reader.js';
+import { messageListeners } from './listener-table.js';
 import { checkOptionNames, optionsObject } from './options.js';
 import { emitMessage, hasMessageListeners } from './owner-keys.js';
 import { ReceiveQueue } from './receive-queue.js';
@@ -92,7 +93,7 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
   [onMessage](data: Uint8Array, isText: boolean): void {
     // Without a receive queue nothing waits, so a listener takes the message at once.
     if (this.receiver !== null) this.receiver.deliver(data, isText);
-    else if (this.listenerCount('message') > 0) this[emitMessage](data, isText);
+    else if (messageListeners(this) !== undefined) this[emitMessage](data, isText);
     else this.ensureReceiver().deliver(data, isText);
   }
 
@@ -103,7 +104,7 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
 
   /** @internal */
   [hasMessageListeners](): boolean {
-    return this.listenerCount('message') > 0;
+    return messageListeners(this) !== undefined;
   }
 
   /** @internal */
@@ -113,7 +114,7 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
     // Sends queued by the listeners hold parsing until they are handed over (see enqueue).
     this.delivering++;
     try {
-      const listener = (this as unknown as { _events: Record<string, unknown> })._events.message;
+      const listener = messageListeners(this);
       if (typeof listener === 'function' && this.emit === EventEmitter.prototype.emit) {
         // One listener, and emit() not replaced (see captureResult): called here, as emit() would.
         const result: unknown = listener.call(this, payload, !isText);
