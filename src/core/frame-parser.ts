@@ -85,6 +85,19 @@ export interface FrameParserListener {
   onPayload(data: Uint8Array, end: boolean, mask: number): void;
   /** The input broke a rule; the error carries the close code. No call follows. */
   onError(error: ConnectionFailure): void;
+  /**
+   * Optional, with `onWholeFrame`: asked for a short data frame that is a message by itself (FIN
+   * set, no RSV bits, a text or binary opcode, at most 125 bytes) and lies entirely within the
+   * chunk being parsed, whether the listener takes it in one `onWholeFrame` call instead of
+   * `onHeader` and `onPayload`. It says yes only when the two calls would do nothing more.
+   */
+  takesWholeFrame?(length: number): boolean;
+  /**
+   * The frame `takesWholeFrame` took: its opcode and its whole payload, unmasked, a view of the
+   * received chunk (as for onPayload). Most frames of small messages come this way, one call in
+   * place of two and of the parser's payload phase (issue 24, small messages).
+   */
+  onWholeFrame?(opcode: number, payload: Uint8Array): void;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -104,6 +117,20 @@ const STOPPED = 2;
 
 /** Payloads up to this many bytes are unmasked by the parse loop itself (see parse). */
 const SMALL_UNMASK = 64;
+
+/** Unmasks bytes [start, stop) of `bytes` in place with the key k0..k3, from the key's first byte: for short payloads, where this loop costs less than applyMask's calls. */
+function unmaskSmall(bytes: Uint8Array, start: number, stop: number, k0: number, k1: number, k2: number, k3: number): void {
+  let i = start;
+  for (; i + 3 < stop; i += 4) {
+    bytes[i] = bytes[i]! ^ k0;
+    bytes[i + 1] = bytes[i + 1]! ^ k1;
+    bytes[i + 2] = bytes[i + 2]! ^ k2;
+    bytes[i + 3] = bytes[i + 3]! ^ k3;
+  }
+  if (i < stop) bytes[i] = bytes[i]! ^ k0;
+  if (i + 1 < stop) bytes[i + 1] = bytes[i + 1]! ^ k1;
+  if (i + 2 < stop) bytes[i + 2] = bytes[i + 2]! ^ k2;
+}
 
 /** Where closeQueued gathers a header (one array for every parser: the walk never re-enters). */
 const scratchHeader = new Uint8Array(14);
@@ -394,6 +421,16 @@ export class FrameParser {
           this.key3 = buf[k + 3]!;
         }
         const opcode = b0 & 0x0f;
+        // FIN set, no RSV bits, text or binary (checkFirstBytes refused the reserved opcodes), and
+        // the payload within this chunk: a message by itself, if the listener takes it so.
+        if ((b0 & 0xf0) === 0x80 && opcode !== 0 && opcode < 0x8 && short < 126 && n - pos >= length && listener.takesWholeFrame !== undefined && listener.takesWholeFrame(length)) {
+          if (masked) unmaskSmall(chunk, pos, pos + length, this.key0, this.key1, this.key2, this.key3);
+          const payload = chunkBuffer === null ? chunk.subarray(pos, pos + length) : view!(chunkBuffer, chunkOffset + pos, length);
+          pos += length;
+          listener.onWholeFrame!(opcode, payload);
+          if (this.halt !== RUNNING) return this.suspend(chunk, pos);
+          continue;
+        }
         this.frameMasked = masked;
         this.keepMaskedFrame = false;
         this.controlFrame = opcode >= 0x8;
@@ -434,23 +471,9 @@ export class FrameParser {
         // Part of a frame whose listener copies it anyway: it unmasks while copying (keepMasked).
         if (this.keepMaskedFrame && (this.done !== 0 || take !== remaining)) mask = this.keyWord(this.done);
         else if (take <= SMALL_UNMASK && this.done === 0) {
-          // A small payload from its first byte (most frames): XORed here, without the two calls
-          // (and the key's copy) that applyMask costs per frame.
-          const k0 = this.key0;
-          const k1 = this.key1;
-          const k2 = this.key2;
-          const k3 = this.key3;
-          let i = pos;
-          const stop = pos + take;
-          for (; i + 3 < stop; i += 4) {
-            chunk[i] = chunk[i]! ^ k0;
-            chunk[i + 1] = chunk[i + 1]! ^ k1;
-            chunk[i + 2] = chunk[i + 2]! ^ k2;
-            chunk[i + 3] = chunk[i + 3]! ^ k3;
-          }
-          if (i < stop) chunk[i] = chunk[i]! ^ k0;
-          if (i + 1 < stop) chunk[i + 1] = chunk[i + 1]! ^ k1;
-          if (i + 2 < stop) chunk[i + 2] = chunk[i + 2]! ^ k2;
+          // A small payload from its first byte: XORed here, without the two calls (and the
+          // key's copy) that applyMask costs per frame.
+          unmaskSmall(chunk, pos, pos + take, this.key0, this.key1, this.key2, this.key3);
         } else this.unmask(piece, this.done);
       }
       pos += take;

@@ -213,6 +213,25 @@ export abstract class FrameSequence extends SequenceState implements FrameParser
     this.handler.message(message, text);
   }
 
+  /**
+   * FrameParserListener.takesWholeFrame, for the connection's own parser only: a short whole data
+   * frame is a message by itself when no message is in progress, messages are not streamed, and
+   * it is within every bound (MessageAssembler.takesWhole). The assembler exists from the first
+   * data frame on; before that, frames take the usual path.
+   */
+  takesWholeFrame(length: number): boolean {
+    const assembler = this.assemblerPart;
+    return assembler !== null && !this.streaming && assembler.takesWhole(length);
+  }
+
+  /** FrameParserListener.onWholeFrame: what onHeader and onPayload would do with such a frame, in one call. */
+  onWholeFrame(opcode: number, payload: Uint8Array): void {
+    this.frameOpcode = opcode;
+    const text = opcode === Opcode.Text;
+    if (text && !this.assemblerPart!.validText(payload)) return this.fail(invalidUtf8());
+    this.handler.message(payload, text);
+  }
+
   /** FrameParserListener.onError, for the connection's own parser only: the header broke a rule. */
   onError(error: ConnectionFailure): void {
     this.fail(error);

@@ -132,6 +132,16 @@ export class MessageAssembler {
   }
 
   /**
+   * Whether a data frame of `length` bytes with FIN set and no RSV bits, arriving whole, is a
+   * complete message that breaks no bound: no message is in progress or gathered, and `length` is
+   * within what begin and frameHeader would check. Such a frame needs nothing of the assembler
+   * (FrameParserListener.takesWholeFrame).
+   */
+  takesWhole(length: number): boolean {
+    return this.mode === NO_MESSAGE && this.gathered === 0 && !this.inPlace && length <= this.maxFrameSize && length <= this.maxMessageSize && this.maxFragments >= 1;
+  }
+
+  /**
    * The header of a frame of the message (its first or a continuation) announces `length` bytes:
    * the error when that breaks a limit, else null. Section 10.4: an endpoint may refuse frames
    * and messages too large for it, with 1009 (section 7.4.1); checked on the header, before any of

@@ -332,6 +332,59 @@ describe('Connection: limits (RFC 6455 section 10.4, close code 1009)', () => {
   });
 });
 
+describe('Connection: short whole frames take the one-call path with every rule kept (issue 24)', () => {
+  // After a first message (which makes the assembler), a short data frame that arrives whole in
+  // one chunk goes to the connection in one call (FrameParserListener.onWholeFrame); cut anywhere,
+  // it takes the usual path. receiveEveryWay feeds the input whole and cut, and asserts the same
+  // events every time, so each case below compares the two paths.
+  const first = fromClient(0x2, Uint8Array.of(1));
+
+  it('delivers text and binary messages, each a view of the chunk it came in', () => {
+    const input = concat(first, fromClient(0x1, 'héllo'), fromClient(0x2, new Uint8Array(125).fill(2)), fromClient(0x1, ''));
+    assert.deepEqual(receiveEveryWay(input).events, [['message', '01'], ['message', 'héllo'], ['message', '02'.repeat(125)], ['message', '']]);
+    const seen: Uint8Array[] = [];
+    const { conn } = harness({}, { message: (d) => seen.push(d) });
+    conn.receive(input);
+    assert.equal(seen.length, 4);
+    for (const d of seen) assert.equal(d.buffer, input.buffer);
+  });
+
+  it('fails a short frame over maxFrameSize or maxMessageSize with 1009', () => {
+    for (const limits of [{ maxFrameSize: 10 }, { maxMessageSize: 10 }, { maxFrameSize: 10, maxMessageSize: 10 }]) {
+      const h = receiveEveryWay(concat(first, fromClient(0x2, new Uint8Array(10)), fromClient(0x2, new Uint8Array(11)), fromClient(0x2, Uint8Array.of(3))), limits);
+      assert.deepEqual(h.events[0], ['message', '01']);
+      assert.deepEqual(h.events[1], ['message', '00'.repeat(10)]);
+      assertFailed(h, 1009);
+      assert.equal((h.errors[0] as MessageTooLargeError).limit, 10);
+    }
+  });
+
+  it('fails a short text frame that is not UTF-8 with 1007, after the messages before it', () => {
+    const h = receiveEveryWay(concat(first, fromClient(0x1, 'ok'), fromClient(0x1, Uint8Array.of(0x61, 0xff)), fromClient(0x1, 'never')));
+    assert.deepEqual(h.events.slice(0, 2), [['message', '01'], ['message', 'ok']]);
+    assertFailed(h, 1007);
+  });
+
+  it('fails a short whole data frame inside a fragmented message with 1002', () => {
+    const h = receiveEveryWay(concat(first, fromClient(0x1, 'frag', false), fromClient(0x2, Uint8Array.of(3))));
+    assert.deepEqual(h.events[0], ['message', '01']);
+    assertFailed(h, 1002);
+  });
+
+  it('streams a short frame once streaming is on', () => {
+    const h = harness();
+    h.conn.receive(first);
+    h.conn.setStreaming(true);
+    h.conn.receive(concat(fromClient(0x1, 'piece'), fromClient(0x2, Uint8Array.of(4))));
+    assert.deepEqual(h.events, [['message', '01'], ['streamed', 'piece'], ['streamed', '04']]);
+  });
+
+  it('client role: takes the server\'s unmasked short frames the same way', () => {
+    const input = concat(fromServer(0x2, Uint8Array.of(1)), fromServer(0x1, 'hi'), fromServer(0x2, Uint8Array.of(0xff)));
+    assert.deepEqual(receiveEveryWay(input, { role: 'client' }).events, [['message', '01'], ['message', 'hi'], ['message', 'ff']]);
+  });
+});
+
 describe('Connection: UTF-8 (RFC 6455 section 8.1, close code 1007)', () => {
   it('fails invalid UTF-8 in a text message with 1007', () => {
     for (const bad of [[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x61, 0xe2, 0x82]]) {

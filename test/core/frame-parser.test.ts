@@ -395,6 +395,100 @@ describe('FrameParser: header rules (RFC 6455 5.1, 5.2, 5.5; RFC 7692 6)', () =>
   });
 });
 
+describe('FrameParser: whole frames (takesWholeFrame, onWholeFrame)', () => {
+  /** A collector that also takes whole frames when `takes` says so, recording them as frames too, and what it was asked. */
+  function wholeCollector(takes: (length: number) => boolean): { listener: FrameParserListener; seen: Seen; asked: number[]; whole: number } {
+    const { listener, seen } = collector();
+    const state = { listener, seen, asked: [] as number[], whole: 0 };
+    listener.takesWholeFrame = (length) => {
+      state.asked.push(length);
+      return takes(length);
+    };
+    listener.onWholeFrame = (opcode, payload) => {
+      state.whole++;
+      seen.frames.push({ fin: true, rsv: 0, opcode, length: payload.length, payload: [...payload] });
+    };
+    return state;
+  }
+
+  const masked = (opcode: number, payload: Uint8Array, fin = true, rsv1 = false): Uint8Array =>
+    encodeFrame({ opcode, payload, fin, rsv1, mask: Uint8Array.of(0x11, 0x22, 0x33, 0x44) });
+  // Frames of every kind next to each other: only the first two and the empty one are short
+  // whole data frames; the others are a fragment and its continuation, a ping, a 200-byte frame
+  // and a frame with RSV1 set.
+  const input = concat(
+    masked(0x1, text('héllo, world')),
+    masked(0x2, Uint8Array.of(1, 2, 3, 4, 5, 6, 7)),
+    masked(0x1, text('frag'), false),
+    masked(0x9, text('ping')),
+    masked(0x0, text('ment')),
+    masked(0x2, new Uint8Array(200).fill(9)),
+    masked(0x2, new Uint8Array(0)),
+    masked(0x2, Uint8Array.of(8), true, true),
+  );
+  const options: FrameParserOptions = { role: 'server', rsvBits: 0x40 };
+
+  function parse(takes: (length: number) => boolean, cuts: number[]): ReturnType<typeof wholeCollector> {
+    const state = wholeCollector(takes);
+    const parser = new FrameParser(state.listener, options);
+    let start = 0;
+    for (const cut of [...cuts, input.length]) {
+      parser.push(input.slice(start, cut));
+      start = cut;
+    }
+    return state;
+  }
+
+  it('reports a short whole data frame within one chunk in one call, unmasked, and asks only for those', () => {
+    const taken = parse(() => true, []);
+    assert.equal(taken.whole, 3);
+    assert.deepEqual(taken.asked, [13, 7, 0]);
+    // The same frames, payloads and order as a listener without the two methods sees.
+    assert.deepEqual(summary(taken.seen), summary(feed(input, [], options)));
+    assert.deepEqual(taken.seen.frames[0]!.payload, [...text('héllo, world')]);
+  });
+
+  it('reports a frame it declines, or one split across chunks, through onHeader and onPayload as before', () => {
+    const declined = parse(() => false, []);
+    assert.equal(declined.whole, 0);
+    assert.deepEqual(declined.asked, [13, 7, 0]);
+    assert.deepEqual(summary(declined.seen), summary(feed(input, [], options)));
+    // Byte by byte, no data frame's payload lies within one chunk with its header: none is asked for
+    // but the empty one.
+    const bytes = Array.from({ length: input.length - 1 }, (_, i) => i + 1);
+    const split = parse(() => true, bytes);
+    assert.deepEqual(split.asked, [0]);
+    assert.deepEqual(summary(split.seen), summary(feed(input, bytes, options)));
+  });
+
+  it('agrees with the usual path for every single cut of the input', () => {
+    for (let cut = 1; cut < input.length; cut++) {
+      assert.deepEqual(summary(parse(() => true, [cut]).seen), summary(feed(input, [cut], options)), `cut at ${cut}`);
+    }
+  });
+
+  it('keeps the rest of the chunk when onWholeFrame pauses the parser', () => {
+    const frames = ['one', 'two', 'three'].map((s) => encodeFrame({ opcode: 0x1, payload: text(s) }));
+    const got: string[] = [];
+    let parser!: FrameParser;
+    parser = new FrameParser({
+      onHeader: () => assert.fail('a whole frame was reported by onHeader'),
+      onPayload: () => assert.fail('a whole frame was reported by onPayload'),
+      onError: assert.fail,
+      takesWholeFrame: () => true,
+      onWholeFrame(_opcode, payload) {
+        got.push(Buffer.from(payload).toString());
+        if (got.length === 1) parser.pause();
+      },
+    });
+    parser.push(concat(...frames));
+    assert.deepEqual(got, ['one']);
+    assert.equal(parser.bufferedAmount, frames[1]!.length + frames[2]!.length);
+    parser.resume();
+    assert.deepEqual(got, ['one', 'two', 'three']);
+  });
+});
+
 describe('FrameParser: pause and resume', () => {
   it('keeps the rest of the chunk and later chunks, by reference, until resumed', () => {
     const frames = [text('one'), text('two'), text('three')].map((p) => encodeFrame({ opcode: 0x1, payload: p }));

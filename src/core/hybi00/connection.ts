@@ -21,9 +21,10 @@ import { CloseCode } from '../close-code.js';
 
 /**
  * Every public member of the RFC 6455 Connection but its frame parser's callbacks (onHeader,
- * onPayload, onError, which only its own FrameParser calls): what a driver may use of either.
+ * onPayload, onError, takesWholeFrame, onWholeFrame, which only its own FrameParser calls): what a
+ * driver may use of either.
  */
-export type CoreConnection = Omit<{ [K in keyof Connection]: Connection[K] }, 'onHeader' | 'onPayload' | 'onError'>;
+export type CoreConnection = Omit<{ [K in keyof Connection]: Connection[K] }, 'onHeader' | 'onPayload' | 'onError' | 'takesWholeFrame' | 'onWholeFrame'>;
 
 /** The code reported for a close that carried none (RFC 6455 section 7.1.5's 1005). */
 const NO_STATUS = CloseCode.NoStatusReceived;
