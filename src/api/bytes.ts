@@ -13,7 +13,9 @@ export function asBuffer(data: Uint8Array): Buffer {
 }
 
 export function isByteSource(data: unknown): data is Uint8Array | ArrayBuffer | ArrayBufferView {
-  return data instanceof ArrayBuffer || ArrayBuffer.isView(data) || data instanceof SharedArrayBuffer;
+  // Views first: a Buffer or Uint8Array (nearly every send) is one check, where `instanceof
+  // ArrayBuffer` would walk its whole prototype chain to say no (issue 24, small messages).
+  return ArrayBuffer.isView(data) || data instanceof ArrayBuffer || data instanceof SharedArrayBuffer;
 }
 
 /** Bytes of a byte source, as a view (never a copy). */

@@ -21,6 +21,9 @@ import { emitMessage, hasMessageListeners } from './owner-keys.js';
 import { ReceiveQueue } from './receive-queue.js';
 import type { Message, MessageReadable, ReceiveOptions, WebSocketEvents } from './websocket-types.js';
 
+/** Node's emit, read once rather than through EventEmitter.prototype for every message (see emitMessage). */
+const defaultEmit = EventEmitter.prototype.emit;
+
 /** The receiving layer of WebSocket. Not exported from the package. */
 export abstract class WebSocketReceiving extends WebSocketClosing {
   /**
@@ -115,7 +118,7 @@ export abstract class WebSocketReceiving extends WebSocketClosing {
     this.delivering++;
     try {
       const listener = messageListeners(this);
-      if (typeof listener === 'function' && this.emit === EventEmitter.prototype.emit) {
+      if (typeof listener === 'function' && this.emit === defaultEmit) {
         // One listener, and emit() not replaced (see captureResult): called here, as emit() would.
         const result: unknown = listener.call(this, payload, !isText);
         if (result !== undefined && result !== null && (result !== capturedResult || capturedBy !== this)) {
