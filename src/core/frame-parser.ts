@@ -86,10 +86,11 @@ export interface FrameParserListener {
   /** The input broke a rule; the error carries the close code. No call follows. */
   onError(error: ConnectionFailure): void;
   /**
-   * Optional, with `onWholeFrame`: asked for a short data frame that is a message by itself (FIN
-   * set, no RSV bits, a text or binary opcode, at most 125 bytes) and lies entirely within the
-   * chunk being parsed, whether the listener takes it in one `onWholeFrame` call instead of
-   * `onHeader` and `onPayload`. It says yes only when the two calls would do nothing more.
+   * Optional, asked only of a listener that has `onWholeFrame` too: for a short data frame that
+   * is a message by itself (FIN set, no RSV bits, a text or binary opcode, at most 125 bytes) and
+   * lies entirely within the chunk being parsed, whether the listener takes it in one
+   * `onWholeFrame` call instead of `onHeader` and `onPayload`. It says yes only when the two
+   * calls would do nothing more. Without either method, every frame takes the two calls.
    */
   takesWholeFrame?(length: number): boolean;
   /**
@@ -423,11 +424,11 @@ export class FrameParser {
         const opcode = b0 & 0x0f;
         // FIN set, no RSV bits, text or binary (checkFirstBytes refused the reserved opcodes), and
         // the payload within this chunk: a message by itself, if the listener takes it so.
-        if ((b0 & 0xf0) === 0x80 && opcode !== 0 && opcode < 0x8 && short < 126 && n - pos >= length && listener.takesWholeFrame !== undefined && listener.takesWholeFrame(length)) {
+        if ((b0 & 0xf0) === 0x80 && opcode !== 0 && opcode < 0x8 && short < 126 && n - pos >= length && listener.onWholeFrame !== undefined && listener.takesWholeFrame?.(length) === true) {
           if (masked) unmaskSmall(chunk, pos, pos + length, this.key0, this.key1, this.key2, this.key3);
           const payload = chunkBuffer === null ? chunk.subarray(pos, pos + length) : view!(chunkBuffer, chunkOffset + pos, length);
           pos += length;
-          listener.onWholeFrame!(opcode, payload);
+          listener.onWholeFrame(opcode, payload);
           if (this.halt !== RUNNING) return this.suspend(chunk, pos);
           continue;
         }

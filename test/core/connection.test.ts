@@ -142,6 +142,13 @@ function receiveEveryWay(input: Uint8Array, options: Partial<ConnectionOptions> 
   return first!;
 }
 
+/** The messages a fresh server-role connection delivers from `chunk` received in one piece, as the handler got them. */
+function messagesOf(chunk: Uint8Array): Uint8Array[] {
+  const seen: Uint8Array[] = [];
+  harness({}, { message: (d) => seen.push(d) }).conn.receive(chunk);
+  return seen;
+}
+
 /** A frame as a client sends it (masked), for a server-role connection. */
 function fromClient(opcode: number, payload: Uint8Array | string = new Uint8Array(0), fin = true, rsv1 = false): Uint8Array {
   return encodeFrame({ opcode, payload: typeof payload === 'string' ? text(payload) : payload, fin, rsv1, mask: true });
@@ -187,9 +194,7 @@ describe('Connection: messages (RFC 6455 sections 5.4, 5.6)', () => {
 
   it('hands a message that arrived in one chunk over as a view of that chunk (no copy)', () => {
     const chunk = concat(fromClient(0x2, new Uint8Array(300).fill(7)), fromClient(0x1, 'ok'));
-    const seen: Uint8Array[] = [];
-    const { conn } = harness({}, { message: (d) => seen.push(d) });
-    conn.receive(chunk);
+    const seen = messagesOf(chunk);
     assert.equal(seen.length, 2);
     for (const d of seen) assert.equal(d.buffer, chunk.buffer);
   });
@@ -342,9 +347,7 @@ describe('Connection: short whole frames take the one-call path with every rule 
   it('delivers text and binary messages, each a view of the chunk it came in', () => {
     const input = concat(first, fromClient(0x1, 'héllo'), fromClient(0x2, new Uint8Array(125).fill(2)), fromClient(0x1, ''));
     assert.deepEqual(receiveEveryWay(input).events, [['message', '01'], ['message', 'héllo'], ['message', '02'.repeat(125)], ['message', '']]);
-    const seen: Uint8Array[] = [];
-    const { conn } = harness({}, { message: (d) => seen.push(d) });
-    conn.receive(input);
+    const seen = messagesOf(input);
     assert.equal(seen.length, 4);
     for (const d of seen) assert.equal(d.buffer, input.buffer);
   });

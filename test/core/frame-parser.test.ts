@@ -461,6 +461,14 @@ describe('FrameParser: whole frames (takesWholeFrame, onWholeFrame)', () => {
     assert.deepEqual(summary(split.seen), summary(feed(input, bytes, options)));
   });
 
+  it('never asks a listener that has takesWholeFrame but no onWholeFrame', () => {
+    const { listener, seen } = collector();
+    listener.takesWholeFrame = () => assert.fail('asked without onWholeFrame');
+    const parser = new FrameParser(listener, options);
+    parser.push(input.slice());
+    assert.deepEqual(summary(seen), summary(feed(input, [], options)));
+  });
+
   it('agrees with the usual path for every single cut of the input', () => {
     for (let cut = 1; cut < input.length; cut++) {
       assert.deepEqual(summary(parse(() => true, [cut]).seen), summary(feed(input, [cut], options)), `cut at ${cut}`);
