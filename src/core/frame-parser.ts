@@ -20,7 +20,7 @@
 import type { ConnectionFailure } from './errors.js';
 import { checkFirstBytes, checkLength, headerSize, readLength, resolveLimit } from './frame-header.js';
 import { DEFAULT_MAX_FRAME_SIZE } from './limits.js';
-import { applyMask, maskWord } from './mask.js';
+import { applyMask, maskWord, unmaskSmall } from './mask.js';
 
 // The one-shot decoder lives in its own file; importers of the parser's module keep finding it here.
 export { decodeFrame, type DecodeFrameOptions } from './frame-decode.js';
@@ -86,18 +86,13 @@ export interface FrameParserListener {
   /** The input broke a rule; the error carries the close code. No call follows. */
   onError(error: ConnectionFailure): void;
   /**
-   * Optional, asked only of a listener that has `onWholeFrame` too: for a short data frame that
-   * is a message by itself (FIN set, no RSV bits, a text or binary opcode, at most 125 bytes) and
-   * lies entirely within the chunk being parsed, whether the listener takes it in one
-   * `onWholeFrame` call instead of `onHeader` and `onPayload`. It says yes only when the two
-   * calls would do nothing more. Without either method, every frame takes the two calls.
+   * Optional, asked only if `onWholeFrame` exists too: whether a short data frame that is a
+   * message by itself (FIN, no RSV bits, text or binary, at most 125 bytes) and lies whole in the
+   * chunk being parsed goes to `onWholeFrame` instead of `onHeader` and `onPayload`. Say yes only
+   * when those two would do nothing more (issue 24: most frames of small messages are such).
    */
   takesWholeFrame?(length: number): boolean;
-  /**
-   * The frame `takesWholeFrame` took: its opcode and its whole payload, unmasked, a view of the
-   * received chunk (as for onPayload). Most frames of small messages come this way, one call in
-   * place of two and of the parser's payload phase (issue 24, small messages).
-   */
+  /** A frame `takesWholeFrame` took: its opcode and whole payload, unmasked, a view as for onPayload. */
   onWholeFrame?(opcode: number, payload: Uint8Array): void;
 }
 
@@ -118,20 +113,6 @@ const STOPPED = 2;
 
 /** Payloads up to this many bytes are unmasked by the parse loop itself (see parse). */
 const SMALL_UNMASK = 64;
-
-/** Unmasks bytes [start, stop) of `bytes` in place with the key k0..k3, from the key's first byte: for short payloads, where this loop costs less than applyMask's calls. */
-function unmaskSmall(bytes: Uint8Array, start: number, stop: number, k0: number, k1: number, k2: number, k3: number): void {
-  let i = start;
-  for (; i + 3 < stop; i += 4) {
-    bytes[i] = bytes[i]! ^ k0;
-    bytes[i + 1] = bytes[i + 1]! ^ k1;
-    bytes[i + 2] = bytes[i + 2]! ^ k2;
-    bytes[i + 3] = bytes[i + 3]! ^ k3;
-  }
-  if (i < stop) bytes[i] = bytes[i]! ^ k0;
-  if (i + 1 < stop) bytes[i + 1] = bytes[i + 1]! ^ k1;
-  if (i + 2 < stop) bytes[i + 2] = bytes[i + 2]! ^ k2;
-}
 
 /** Where closeQueued gathers a header (one array for every parser: the walk never re-enters). */
 const scratchHeader = new Uint8Array(14);
