@@ -2,15 +2,11 @@
  * Views of what a user sends or receives as bytes, shared by the send and receive queues: never
  * a copy unless the name says so.
  */
-import { Buffer } from 'node:buffer';
-
 /** The empty payload (a ping without data, the final frame of a streamed message). */
 export const EMPTY = new Uint8Array(0);
 
-/** A Buffer over the same memory (no copy). */
-export function asBuffer(data: Uint8Array): Buffer {
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
+// One owner for Buffer views of bytes (the node layer's); re-exported for the queues here.
+export { asBuffer } from '../node/core-memory.js';
 
 export function isByteSource(data: unknown): data is Uint8Array | ArrayBuffer | ArrayBufferView {
   // Views first: a Buffer or Uint8Array (nearly every send) is one check, where `instanceof

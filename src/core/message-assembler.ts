@@ -134,11 +134,12 @@ export class MessageAssembler {
   /**
    * Whether a data frame of `length` bytes with FIN set and no RSV bits, arriving whole, is a
    * complete message that breaks no bound: no message is in progress or gathered, and `length` is
-   * within what begin and frameHeader would check. Such a frame needs nothing of the assembler
+   * within the size limits frameHeader would check (maxFragments is at least 1, so one frame
+   * never breaks it). Such a frame needs nothing of the assembler
    * (FrameParserListener.takesWholeFrame).
    */
   takesWhole(length: number): boolean {
-    return this.mode === NO_MESSAGE && this.gathered === 0 && !this.inPlace && length <= this.maxFrameSize && length <= this.maxMessageSize && this.maxFragments >= 1;
+    return this.mode === NO_MESSAGE && this.gathered === 0 && !this.inPlace && length <= this.maxFrameSize && length <= this.maxMessageSize;
   }
 
   /**

@@ -19,6 +19,11 @@ import type { Duplex } from 'node:stream';
 import type { ViewMaker } from '../core/frame-parser.js';
 import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from './mask-pool.js';
 
+/** A Buffer over the same memory as `data` (no copy): `data` itself when it is one already. */
+export function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
 /** A Buffer of `length` bytes of `buffer` from `byteOffset` (ConnectionOptions.view for Node streams). */
 export const bufferView: ViewMaker = (buffer, byteOffset, length) => Buffer.from(buffer, byteOffset, length);
 

@@ -7,6 +7,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { PreparedFrame } from '../core/prepared-frame.js';
+import { asBuffer } from './core-memory.js';
 
 /**
  * Frames prepared once for many connections (publish, broadcast; issue 24): when a connection's
@@ -42,17 +43,10 @@ export function markPrepared(frame: PreparedFrame): void {
   const one = chunks.length === 1;
   lastFrame = one ? frame : null;
   preparedChunks = one ? chunks : null;
+  // A Buffer: Node's Writable wraps every Uint8Array it is given in a Buffer of its own (asking
+  // for `buffer`, `byteOffset` and `byteLength`, getters V8 does not inline, see isSharedRun), so
+  // the prepared chunk is wrapped here once per publish, not by the stream once per subscriber.
   preparedChunk = one ? asBuffer(chunks[0]!) : null;
-}
-
-/**
- * `chunk` as a Buffer over the same bytes: Node's Writable wraps every Uint8Array it is given in
- * a Buffer of its own (asking it for `buffer`, `byteOffset` and `byteLength`, getters V8 does not
- * inline, see isSharedRun), so the prepared chunk is wrapped here once per publish, not by the
- * stream once per subscriber.
- */
-function asBuffer(chunk: Uint8Array): Buffer {
-  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
 }
 
 /**
