@@ -241,7 +241,8 @@ async function serverCpu(server) {
   return async () => {
     const after = await server.child.request({ type: 'stats' });
     const used = after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system;
-    return used / 1000 / (performance.now() - t0);
+    const seconds = (performance.now() - t0) / 1000;
+    return { share: used / 1e6 / seconds, faultsPerSecond: (after.faults - before.faults) / seconds };
   };
 }
 
@@ -264,7 +265,7 @@ async function measureServer(w, server, procs, time) {
       errors,
       firstError: results.find((r) => r.firstError)?.firstError,
       genCpu: results.reduce((s, r) => s + r.cpu, 0),
-      serverCpu: await cpu(),
+      ...(await cpu()),
     });
   }
   // Latency and broadcast need one process: one connection, or one window over all clients.
@@ -277,14 +278,14 @@ async function measureServer(w, server, procs, time) {
     const job = { type: w.kind, size: w.size, opcode: w.opcode ?? 2, inflight: w.inflight, window: w.window, warmup: options.warmup, duration: time };
     const cpu = await serverCpu(server);
     const results = await Promise.all(gens.slice(0, shares.length).map((g) => g.request(job)));
-    const serverShare = await cpu();
+    const serverUse = await cpu();
     const genCpu = results.reduce((s, r) => s + r.cpu, 0);
     if (w.kind === 'latency') {
       const r = results[0];
-      return { value: r.p50, p99: r.p99, p90: r.p90, rate: r.frames / r.elapsed, genCpu, serverCpu: serverShare };
+      return { value: r.p50, p99: r.p99, p90: r.p90, rate: r.frames / r.elapsed, genCpu, serverCpu: serverUse.share };
     }
     const rate = results.reduce((s, r) => s + r.frames / r.elapsed, 0);
-    return withCpuPerOp({ value: w.unit === 'MiB/s' ? (rate * w.size) / MiB : rate, rate, genCpu, serverCpu: serverShare });
+    return withCpuPerOp({ value: w.unit === 'MiB/s' ? (rate * w.size) / MiB : rate, rate, genCpu, ...serverUse });
   } finally {
     await Promise.all(gens.map((g) => g.request({ type: 'closeAll' })));
     await sleep(100);
@@ -343,9 +344,10 @@ async function measureClient(w, peer, url, time, server = null) {
     const rate = r.frames / r.elapsed;
     // Client CPU per message (sent and echoed), in microseconds: steadier than the rate on a shared machine.
     const result = { value: w.unit === 'MiB/s' ? (rate * w.size) / MiB : rate, rate, clientCpu: r.cpu, cpuPerOp: rate > 0 ? (r.cpu / rate) * 1e6 : NaN };
+    if (Number.isFinite(r.faultsPerMessage)) result.faultsPerOp = r.faultsPerMessage;
     // The HTTP/2 rows: the server's CPU per message beside the client's (warm-up included, as for
     // the server workloads, so a slight overestimate for every peer alike).
-    if (serverShare !== undefined) result.serverCpuPerOp = rate > 0 ? (serverShare / rate) * 1e6 : NaN;
+    if (serverShare !== undefined) result.serverCpuPerOp = rate > 0 ? (serverShare.share / rate) * 1e6 : NaN;
     return result;
   } finally {
     await child.request({ type: 'closeAll' }).catch(() => {});
@@ -361,16 +363,22 @@ const fmtValue = (v, unit) => (unit === 'us' || unit === 'KiB/conn' ? v.toFixed(
 const cpuText = (r) =>
   r.genCpu === undefined
     ? ''
-    : ` [cpu: generator ${(r.genCpu * 100).toFixed(0)}%, server ${(r.serverCpu * 100).toFixed(0)}%${r.cpuPerOp ? `, server ${r.cpuPerOp.toFixed(2)} us per op` : ''}]`;
+    : ` [cpu: generator ${(r.genCpu * 100).toFixed(0)}%, server ${(r.serverCpu * 100).toFixed(0)}%${r.cpuPerOp ? `, server ${r.cpuPerOp.toFixed(2)} us per op` : ''}` +
+      `${r.faultsPerOp !== undefined ? `, ${r.faultsPerOp.toFixed(2)} page faults per op` : ''}]`;
 
 /**
  * Server CPU time per operation (message, delivery, connection), in microseconds: its CPU share
  * over the run divided by the rate. Less sensitive than the rate to other work on the machine
  * (a starved server does fewer operations per second, but each costs about the same).
  */
-function withCpuPerOp(result) {
+// Takes the server's { share, faultsPerSecond } and keeps the share as `serverCpu`; page faults
+// per operation ride along (`faultsPerOp`) because they tell the allocator's state apart from
+// the library's own work (bench/README.md, "Large messages").
+function withCpuPerOp({ share, faultsPerSecond, ...result }) {
   const rate = result.rate ?? result.value;
-  if (result.serverCpu !== undefined && rate > 0) result.cpuPerOp = (result.serverCpu / rate) * 1e6;
+  result.serverCpu = share;
+  if (share !== undefined && rate > 0) result.cpuPerOp = (share / rate) * 1e6;
+  if (Number.isFinite(faultsPerSecond) && rate > 0) result.faultsPerOp = faultsPerSecond / rate;
   return result;
 }
 
@@ -396,40 +404,60 @@ function peerFailed(w, id, error) {
   return { value: NaN, failed: true };
 }
 
+// A server's process draws its allocator state once (bench/README.md, "Large messages"): glibc
+// either keeps the memory that large messages free or gives it back and faults it in again, for
+// the whole life of the process, whichever library runs in it. Five rounds in one process are
+// then one draw; the large rows start every peer's server afresh each round, so that the median
+// is over five draws. The other rows keep one process per peer (their JIT stays warm).
+const freshEachRound = (w) => w.group === 'large';
+
 async function runServerWorkload(w) {
-  const servers = [];
+  const servers = new Map();
+  /** Starts the peer's server (once, or each round for the large rows) and warms its JIT. */
+  const serverFor = async (peer) => {
+    if (servers.has(peer.id)) return servers.get(peer.id);
+    const server = await startServer(peer);
+    servers.set(peer.id, server);
+    await measureServer(w, server, options.genProcs, Math.min(500, options.time)).catch((error) => {
+      if (peer.id === 'hybi') throw error;
+    });
+    return server;
+  };
+  const stop = async (id) => {
+    const server = servers.get(id);
+    servers.delete(id);
+    await server?.child.stop();
+  };
   try {
+    const started = [];
     for (const peer of SERVERS) {
       try {
-        servers.push(await startServer(peer));
+        await serverFor(peer);
+        started.push(peer);
       } catch (error) {
         if (peer.id === 'hybi') throw error;
         peerFailed(w, peer.id, error);
       }
     }
-    const samples = new Map(servers.map((s) => [s.peer.id, []]));
-    // Warm every server's JIT once before anything counts.
-    for (const server of servers) {
-      await measureServer(w, server, options.genProcs, Math.min(500, options.time)).catch((error) => {
-        if (server.peer.id === 'hybi') throw error;
-      });
-    }
+    const samples = new Map(started.map((peer) => [peer.id, []]));
     for (let r = 0; r < roundsFor(w); r++) {
-      for (const server of roundOrder(servers, r)) {
+      for (const peer of roundOrder(started, r)) {
         let result;
         try {
+          const server = await serverFor(peer);
           result = await measureServer(w, server, options.genProcs, options.time);
         } catch (error) {
-          if (server.peer.id === 'hybi') throw error;
-          result = peerFailed(w, server.peer.id, error);
+          if (peer.id === 'hybi') throw error;
+          result = peerFailed(w, peer.id, error);
         }
-        samples.get(server.peer.id).push(result);
-        if (!result.failed) log(`  ${w.id} round ${r + 1} ${server.peer.id}: ${fmtValue(result.value, w.unit)} ${w.unit}${result.p99 ? ` (p99 ${result.p99.toFixed(1)} us)` : ''}${cpuText(result)}${result.errors ? ` (${result.errors} errors: ${result.firstError})` : ''}`);
+        if (freshEachRound(w)) await stop(peer.id);
+        samples.get(peer.id).push(result);
+        if (!result.failed) log(`  ${w.id} round ${r + 1} ${peer.id}: ${fmtValue(result.value, w.unit)} ${w.unit}${result.p99 ? ` (p99 ${result.p99.toFixed(1)} us)` : ''}${cpuText(result)}${result.errors ? ` (${result.errors} errors: ${result.firstError})` : ''}`);
       }
     }
     return samples;
   } finally {
-    await Promise.all(servers.map((s) => s.child.stop()));
+    await Promise.all([...servers.keys()].map(stop));
   }
 }
 
@@ -514,7 +542,7 @@ async function runClientWorkload(w) {
           result = peerFailed(w, `${peer.id} client`, error);
         }
         samples.get(peer.id).push(result);
-        if (!result.failed) log(`  ${w.id} round ${r + 1} ${peer.id} client: ${fmtValue(result.value, w.unit)} ${w.unit}${result.p99 ? ` (p99 ${result.p99.toFixed(1)} us)` : ''} [client cpu ${(result.clientCpu * 100).toFixed(0)}%${result.cpuPerOp ? `, ${result.cpuPerOp.toFixed(2)} us per message` : ''}]`);
+        if (!result.failed) log(`  ${w.id} round ${r + 1} ${peer.id} client: ${fmtValue(result.value, w.unit)} ${w.unit}${result.p99 ? ` (p99 ${result.p99.toFixed(1)} us)` : ''} [client cpu ${(result.clientCpu * 100).toFixed(0)}%${result.cpuPerOp ? `, ${result.cpuPerOp.toFixed(2)} us per message` : ''}${result.faultsPerOp !== undefined ? `, ${result.faultsPerOp.toFixed(2)} page faults per message` : ''}]`);
       }
     }
   } finally {
@@ -592,7 +620,7 @@ async function runPairMemory(w) {
 // Summaries and per-round ratios
 
 /** Figures of a sample besides `value` that are summarized and compared when present. */
-const FIELDS = ['p99', 'heap', 'cpuPerOp', 'serverCpuPerOp', 'clientRss', 'clientHeap'];
+const FIELDS = ['p99', 'heap', 'cpuPerOp', 'faultsPerOp', 'serverCpuPerOp', 'clientRss', 'clientHeap'];
 
 /**
  * Medians with spreads for every peer, and per-round ratios hybi / peer for every other peer

@@ -261,6 +261,27 @@ function cpuSection(lines, entries, intro) {
   if (rows.length === 0) return;
   lines.push(intro, '');
   table(lines, rows, { fields: [{ field: 'cpuPerOp', suffix: '' }], unit: false });
+  faultSection(lines, rows.filter((e) => (e.workload.size ?? 0) >= 64 * 1024));
+}
+
+/**
+ * Page faults per message of the large-message rows, without ratios: they say which state the
+ * C allocator was in (a few per message: it gave freed memory back to the kernel and every fresh
+ * page faulted), which moves CPU per message by up to 4x for any library (bench/README.md).
+ */
+function faultSection(lines, entries) {
+  const rows = entries.filter((e) => Object.values(e.summary).some((s) => s.faultsPerOp));
+  if (rows.length === 0) return;
+  const peers = [];
+  for (const e of rows) for (const id of peersOf(e)) if (!peers.includes(id) && e.summary[id]?.faultsPerOp) peers.push(id);
+  lines.push(
+    'Page faults per message in the measured process (the C allocator\'s state: near 0 it keeps freed memory; above 1 it gives memory back and faults it in again, and CPU per message rises with it):',
+    '',
+    `| workload | ${peers.map(nameOf).join(' | ')} |`,
+    `| --- |${' --- |'.repeat(peers.length)}`,
+  );
+  for (const e of rows) lines.push(`| ${e.workload.title} | ${peers.map((id) => cell(e.summary[id]?.faultsPerOp)).join(' | ')} |`);
+  lines.push('');
 }
 
 function memoryNotes(lines, run, memory) {

@@ -10,6 +10,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { pageFaults } from '../lib/page-faults.mjs';
 import { payloadOf } from '../lib/wire.mjs';
 
 const require = createRequire(import.meta.url);
@@ -100,12 +101,14 @@ async function runEcho({ size, inflight, warmup, duration }) {
   const c0 = total;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
+  const faults0 = pageFaults();
   await sleep(duration);
   const frames = total - c0;
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = cpuShare(cpu0, elapsed * 1000);
+  const faults = pageFaults() - faults0;
   running = false;
-  return { frames, elapsed, cpu, bytes: frames * size };
+  return { frames, elapsed, cpu, bytes: frames * size, faultsPerMessage: frames > 0 ? faults / frames : NaN };
 }
 
 async function runLatency({ size, warmup, duration }) {

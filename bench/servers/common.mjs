@@ -9,6 +9,8 @@
 //               server.publish; Bun: server.publish); ws and the raw server treat it as /broadcast
 // and anything else is an idle connection as far as the benchmark is concerned.
 
+import { pageFaults } from '../lib/page-faults.mjs';
+
 /** A byte limit high enough for the 16 MiB echo workload, for servers whose default is lower. */
 export const MAX_MESSAGE = 64 * 1024 * 1024;
 
@@ -38,6 +40,7 @@ export function serve(server, info = {}) {
           arrayBuffers: m.arrayBuffers,
           connections: server.connections(),
           cpu: process.cpuUsage(),
+          faults: pageFaults(),
         });
         break;
       }

@@ -78,3 +78,47 @@ test('the idle-memory target needs the RSS excess ratio and the heap snapshots t
   assert.equal(evaluateTarget(entry(rss, { heapSnapshots: { bytes: { hybi: 2600, ws: 3000, net: 1400 } } }), t).met, 'no');
   assert.equal(evaluateTarget(entry({ 'ws+bufferutil': { excess: ratio(0.6, 0.5, 0.7) } }), t).met, 'no');
 });
+
+type Render = { renderMarkdown(run: unknown): string };
+const summary = (median: number): Summary => ({ median, min: median / 2, max: median * 2, n: 5 });
+
+/** A report of one large and one small echo row, each with CPU and page faults per message. */
+function runOf(faults: { hybi: number; ws: number }) {
+  const row = (title: string, size: number) => ({
+    workload: { title, unit: 'MiB/s', better: 'higher', kind: 'echo', size },
+    samples: new Map([['hybi', []], ['ws+bufferutil', []]]),
+    summary: {
+      hybi: { ...summary(800), cpuPerOp: summary(50), faultsPerOp: summary(faults.hybi) },
+      'ws+bufferutil': { ...summary(900), cpuPerOp: summary(45), faultsPerOp: summary(faults.ws) },
+    },
+    ratios: { 'ws+bufferutil': { value: summary(0.89), cpuPerOp: summary(1.11), faultsPerOp: summary(faults.hybi / faults.ws) } },
+    base: 'hybi',
+  });
+  return {
+    machine: { date: '2026-12-06T00:00:00Z', node: 'v20', cpu: 'cpu', cores: 2, memoryGiB: 24, platform: 'Linux', loadBefore: [0, 0, 0], loadAfter: [0, 0, 0], loadMax: 0, seconds: 1 },
+    options: { quick: false, rounds: 5, time: 1000, warmup: 300 },
+    results: [row('echo 64 KiB', 64 * 1024), row('echo 32 B', 32)],
+  };
+}
+
+test('the report gives page faults per message for the large rows only, with no ratio', async () => {
+  const { renderMarkdown } = (await lib('report.mjs')) as Render;
+  const md = renderMarkdown(runOf({ hybi: 4.25, ws: 0.5 }));
+  const lines = md.split('\n');
+  const at = lines.findIndex((line) => line.startsWith('Page faults per message'));
+  assert.ok(at > 0, 'a page-fault table');
+  assert.deepEqual(lines.slice(at + 2, at + 6), ['| workload | hybi | ws + bufferutil |', '| --- | --- | --- |', '| echo 64 KiB | 4.25 (2.13-8.50) | 0.50 (0.25-1.00) |', '']);
+  // The CPU table above it still has its ratio column; the small row has no fault line.
+  assert.ok(lines.includes('| echo 64 KiB | 50.0 (25.0-100) | 45.0 (22.5-90.0) | 1.11 (0.56-2.22) |'));
+  assert.ok(!lines.slice(at).some((line) => line.startsWith('| echo 32 B')));
+});
+
+test('pageFaults counts the faults of touching fresh memory', async () => {
+  const { pageFaults } = (await lib('page-faults.mjs')) as { pageFaults(): number };
+  const before = pageFaults();
+  assert.ok(Number.isFinite(before) && before > 0);
+  // 8 MiB: above glibc's mmap threshold, so fresh pages that fault when first written.
+  const fresh = Buffer.allocUnsafeSlow(8 * 1024 * 1024).fill(1);
+  assert.ok(pageFaults() > before, 'writing 8 MiB of fresh memory faulted');
+  assert.equal(fresh[fresh.length - 1], 1);
+});
