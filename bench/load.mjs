@@ -20,7 +20,8 @@
 //
 // Usage: node bench/load.mjs [--quick] [--rounds=5] [--time=1000] [--warmup=300]
 //          [--only=GROUP|ID,...]  groups: echo, latency, large, broadcast, publish, memory,
-//                                 connect, client, http2; or workload ids (echo-1m, client-echo-1m,
+//                                 connect, client, kept (the large rows with glibc keeping freed
+//                                 memory), http2; or workload ids (echo-1m, client-echo-1m,
 //                                 h2-echo-64k, echo-32-text, ...)
 //          [--peers=hybi,ws+bufferutil,node-raw,bun[,ws] | all]   (hybi is always measured)
 //          [--gen-procs=1] [--idle=10000] [--prof[=all]] [--prof-generator] [--out=bench/results/latest]
@@ -85,7 +86,7 @@ if (options.quick) {
   if (!given('warmup')) options.warmup = 150;
   if (!given('idle')) options.idle = 2000;
 }
-const groups = ['echo', 'latency', 'large', 'broadcast', 'publish', 'memory', 'connect', 'client', 'http2'];
+const groups = ['echo', 'latency', 'large', 'broadcast', 'publish', 'memory', 'connect', 'client', 'kept', 'http2'];
 const selected = new Set(options.only ?? groups);
 const complete = groups.every((g) => selected.has(g));
 const outBase = options.out ?? (complete ? join(here, 'results', 'latest') : null);
@@ -157,6 +158,15 @@ const PAIRS = [
  * `extra`: not in a full run, only when named with --only.
  */
 const large = (peer) => [{ peer, metric: 'value', min: 1, cpu: true }];
+/**
+ * The large rows once more with glibc told to keep the memory it frees (every process of the row,
+ * each peer alike): by default each process draws whether glibc gives freed memory back and
+ * faults it in again, which moves CPU per message by up to 4x for any library (docs/server.md,
+ * "Large messages and the C allocator"). These rows show the libraries' own cost; the default
+ * rows above them show what a default deployment gets.
+ */
+const KEEP_FREED_MEMORY = { MALLOC_TRIM_THRESHOLD_: '268435456', MALLOC_MMAP_THRESHOLD_: '268435456' };
+const kept = (w) => ({ ...w, group: 'kept', id: `${w.id}-kept`, title: `${w.title} (glibc keeps freed memory)`, env: KEEP_FREED_MEMORY });
 const WORKLOADS = [
   { group: 'echo', id: 'echo-32-16', title: 'echo 32 B, 16 conns x 16 in flight', kind: 'echo', path: '/echo', conns: 16, inflight: 16, size: 32, unit: 'msg/s', better: 'higher', targets: [{ peer: 'node-raw', metric: 'value', min: 0.7 }], ceiling: true },
   { group: 'echo', id: 'echo-32-256', title: 'echo 32 B, 256 conns x 16 in flight', kind: 'echo', path: '/echo', conns: 256, inflight: 16, size: 32, unit: 'msg/s', better: 'higher', targets: [{ peer: 'node-raw', metric: 'value', min: 0.7 }], ceiling: true },
@@ -175,10 +185,13 @@ const WORKLOADS = [
   { group: 'client', id: 'client-echo-64k', title: 'client: echo 64 KiB, 2 conns x 2', kind: 'client-echo', conns: 2, inflight: 2, size: 64 * KiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
   { group: 'client', id: 'client-echo-1m', title: 'client: echo 1 MiB, 1 conn x 2', kind: 'client-echo', conns: 1, inflight: 2, size: MiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
   { group: 'client', id: 'client-echo-16m', title: 'client: echo 16 MiB, 1 conn x 1', kind: 'client-echo', conns: 1, inflight: 1, size: 16 * MiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
+];
+WORKLOADS.push(...WORKLOADS.filter((w) => w.targets?.[0]?.cpu).map(kept));
+WORKLOADS.push(
   { group: 'http2', id: 'h2-echo-32-16', title: 'HTTP/2: echo 32 B, 16 WebSockets x 16 (client and server)', kind: 'pair-echo', path: '/echo', conns: 16, inflight: 16, size: 32, unit: 'msg/s', better: 'higher' },
   { group: 'http2', id: 'h2-echo-64k', title: 'HTTP/2: echo 64 KiB, 2 WebSockets x 2 (client and server)', kind: 'pair-echo', path: '/echo', conns: 2, inflight: 2, size: 64 * KiB, unit: 'MiB/s', better: 'higher' },
   { group: 'http2', id: 'h2-memory', title: `HTTP/2: memory, ${h2IdleCount.toLocaleString('en-US')} idle WebSockets`, kind: 'pair-memory', path: '/echo', conns: h2IdleCount, unit: 'KiB/conn', better: 'lower' },
-];
+);
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -186,14 +199,15 @@ const WORKLOADS = [
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 let profCount = 0;
 
-async function startServer(peer) {
+/** Starts a peer's server; `env`: the workload's own variables (the kept rows'), over the peer's. */
+async function startServer(peer, env = {}) {
   // Bun takes no Node flags: it collects garbage through Bun.gc (servers/bun.mjs).
   const execArgv = peer.command ? [] : ['--expose-gc'];
   if (!peer.command && (options.prof === 'all' || (options.prof && peer.id.startsWith('hybi')))) {
     const name = `${peer.id.replace(/[^\w.-]/g, '_')}-${++profCount}.cpuprofile`;
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'prof')}`, `--cpu-prof-name=${name}`);
   }
-  const child = new Child(join(here, peer.script), { env: peer.env, execArgv, name: `server ${peer.id}`, command: peer.command });
+  const child = new Child(join(here, peer.script), { env: { ...peer.env, ...env }, execArgv, name: `server ${peer.id}`, command: peer.command });
   const ready = await child.ready;
   if (peer.id === 'ws' && ready.bufferutil) throw new Error('the ws server without bufferutil loaded it anyway');
   if (peer.id.startsWith('ws+bufferutil') && !ready.bufferutil) throw new Error('the ws server did not load bufferutil');
@@ -327,7 +341,7 @@ async function measureClient(w, peer, url, time, server = null) {
     const name = `client-${peer.id.replace(/[^\w.-]/g, '_')}-${++profCount}.cpuprofile`;
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'prof')}`, `--cpu-prof-name=${name}`);
   }
-  const child = new Child(join(here, 'load', 'client.mjs'), { env: peer.env, execArgv, name: `client ${peer.id}`, command: peer.command });
+  const child = new Child(join(here, 'load', 'client.mjs'), { env: { ...peer.env, ...w.env }, execArgv, name: `client ${peer.id}`, command: peer.command });
   await child.ready;
   try {
     const opened = await child.request({ type: 'open', impl: peer.impl, url, count: w.conns });
@@ -409,14 +423,14 @@ function peerFailed(w, id, error) {
 // the whole life of the process, whichever library runs in it. Five rounds in one process are
 // then one draw; the large rows start every peer's server afresh each round, so that the median
 // is over five draws. The other rows keep one process per peer (their JIT stays warm).
-const freshEachRound = (w) => w.group === 'large';
+const freshEachRound = (w) => w.kind === 'echo' && w.size >= 64 * KiB;
 
 async function runServerWorkload(w) {
   const servers = new Map();
   /** Starts the peer's server (once, or each round for the large rows) and warms its JIT. */
   const serverFor = async (peer) => {
     if (servers.has(peer.id)) return servers.get(peer.id);
-    const server = await startServer(peer);
+    const server = await startServer(peer, w.env);
     servers.set(peer.id, server);
     await measureServer(w, server, options.genProcs, Math.min(500, options.time)).catch((error) => {
       if (peer.id === 'hybi') throw error;
