@@ -383,11 +383,11 @@ const cpuText = (r) =>
 /**
  * Server CPU time per operation (message, delivery, connection), in microseconds: its CPU share
  * over the run divided by the rate. Less sensitive than the rate to other work on the machine
- * (a starved server does fewer operations per second, but each costs about the same).
+ * (a starved server does fewer operations per second, but each costs about the same). Takes the
+ * server's { share, faultsPerSecond } (serverCpu) and keeps the share as `serverCpu`; page faults
+ * per operation ride along (`faultsPerOp`): they tell the allocator's state apart from the
+ * library's own work (bench/README.md, "Large messages, session 9").
  */
-// Takes the server's { share, faultsPerSecond } and keeps the share as `serverCpu`; page faults
-// per operation ride along (`faultsPerOp`) because they tell the allocator's state apart from
-// the library's own work (bench/README.md, "Large messages").
 function withCpuPerOp({ share, faultsPerSecond, ...result }) {
   const rate = result.rate ?? result.value;
   result.serverCpu = share;
@@ -418,11 +418,11 @@ function peerFailed(w, id, error) {
   return { value: NaN, failed: true };
 }
 
-// A server's process draws its allocator state once (bench/README.md, "Large messages"): glibc
-// either keeps the memory that large messages free or gives it back and faults it in again, for
-// the whole life of the process, whichever library runs in it. Five rounds in one process are
-// then one draw; the large rows start every peer's server afresh each round, so that the median
-// is over five draws. The other rows keep one process per peer (their JIT stays warm).
+// A server's process draws its allocator state once for its life (bench/README.md, "Large
+// messages, session 9"): glibc either keeps the memory that large messages free, or gives it back
+// and faults it in again, whichever library runs in it. Five rounds in one process are then one
+// draw; the large rows start every peer's server afresh each round, so that the median is over
+// five draws. The other rows keep one process per peer (their JIT stays warm).
 const freshEachRound = (w) => w.kind === 'echo' && w.size >= 64 * KiB;
 
 async function runServerWorkload(w) {
