@@ -9,7 +9,7 @@
 // through a redis-server: publish.mjs, publish-cluster.mjs and publish-redis.mjs, called here as
 // they are), load (servers and
 // clients under load against ws+bufferutil, node-raw and Bun: echo, latency, large, broadcast,
-// publish, memory, connect, client, http2). A load workload group can be named alone
+// publish, memory, connect, client, kept, http2). A load workload group can be named alone
 // (`node bench/run.mjs broadcast`); several names combine into one load run. `--only=...` and
 // `--peers=...` go to the load suite and, without suite names, run only it:
 // `npm run bench -- --only=echo-1m --peers=bun` reruns one row.
@@ -34,7 +34,7 @@ const suites = {
   load: { script: 'load.mjs', full: [], quick: ['--quick'] },
 };
 /** Workload groups of the load suite that may be named as suites of their own. */
-const loadGroups = ['echo', 'latency', 'large', 'broadcast', 'publish', 'memory', 'connect', 'client', 'http2'];
+const loadGroups = ['echo', 'latency', 'large', 'broadcast', 'publish', 'memory', 'connect', 'client', 'kept', 'http2'];
 
 const args = process.argv.slice(2);
 const split = args.indexOf('--');
