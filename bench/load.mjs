@@ -166,6 +166,8 @@ const large = (peer) => [{ peer, metric: 'value', min: 1, cpu: true }];
  * rows above them show what a default deployment gets.
  */
 const KEEP_FREED_MEMORY = { MALLOC_TRIM_THRESHOLD_: '268435456', MALLOC_MMAP_THRESHOLD_: '268435456' };
+/** A large-message echo row of one library (server or client): where the allocator's state decides CPU. */
+const isLargeEcho = (w) => (w.kind === 'echo' || w.kind === 'client-echo') && w.size >= 64 * KiB;
 const kept = (w) => ({ ...w, group: 'kept', id: `${w.id}-kept`, title: `${w.title} (glibc keeps freed memory)`, env: KEEP_FREED_MEMORY });
 const WORKLOADS = [
   { group: 'echo', id: 'echo-32-16', title: 'echo 32 B, 16 conns x 16 in flight', kind: 'echo', path: '/echo', conns: 16, inflight: 16, size: 32, unit: 'msg/s', better: 'higher', targets: [{ peer: 'node-raw', metric: 'value', min: 0.7 }], ceiling: true },
@@ -186,7 +188,7 @@ const WORKLOADS = [
   { group: 'client', id: 'client-echo-1m', title: 'client: echo 1 MiB, 1 conn x 2', kind: 'client-echo', conns: 1, inflight: 2, size: MiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
   { group: 'client', id: 'client-echo-16m', title: 'client: echo 16 MiB, 1 conn x 1', kind: 'client-echo', conns: 1, inflight: 1, size: 16 * MiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
 ];
-WORKLOADS.push(...WORKLOADS.filter((w) => w.targets?.[0]?.cpu).map(kept));
+WORKLOADS.push(...WORKLOADS.filter(isLargeEcho).map(kept));
 WORKLOADS.push(
   { group: 'http2', id: 'h2-echo-32-16', title: 'HTTP/2: echo 32 B, 16 WebSockets x 16 (client and server)', kind: 'pair-echo', path: '/echo', conns: 16, inflight: 16, size: 32, unit: 'msg/s', better: 'higher' },
   { group: 'http2', id: 'h2-echo-64k', title: 'HTTP/2: echo 64 KiB, 2 WebSockets x 2 (client and server)', kind: 'pair-echo', path: '/echo', conns: 2, inflight: 2, size: 64 * KiB, unit: 'MiB/s', better: 'higher' },
@@ -423,7 +425,7 @@ function peerFailed(w, id, error) {
 // and faults it in again, whichever library runs in it. Five rounds in one process are then one
 // draw; the large rows start every peer's server afresh each round, so that the median is over
 // five draws. The other rows keep one process per peer (their JIT stays warm).
-const freshEachRound = (w) => w.kind === 'echo' && w.size >= 64 * KiB;
+const freshEachRound = (w) => w.kind === 'echo' && isLargeEcho(w);
 
 async function runServerWorkload(w) {
   const servers = new Map();
