@@ -126,9 +126,9 @@ export function checkServerResponse(status: number, headers: HeaderMap, expected
 
   // Section 4.1: Sec-WebSocket-Accept MUST be base64(SHA-1(key + GUID)), compared exactly.
   const accept = single(headers, 'sec-websocket-accept');
-  if (accept.duplicate) return { ok: false, reason: 'the server response has more than one Sec-WebSocket-Accept header' };
-  if (accept.value === undefined) return { ok: false, reason: 'the server response has no Sec-WebSocket-Accept header' };
-  if (accept.value.trim() !== computeAcceptKey(expected.key)) {
+  if (accept === null) return { ok: false, reason: 'the server response has more than one Sec-WebSocket-Accept header' };
+  if (accept === undefined) return { ok: false, reason: 'the server response has no Sec-WebSocket-Accept header' };
+  if (accept.trim() !== computeAcceptKey(expected.key)) {
     return { ok: false, reason: 'the server response has a Sec-WebSocket-Accept value that does not match the key sent' };
   }
 

@@ -13,11 +13,15 @@ import { isToken } from './header-tokens.js';
  */
 export type HeaderMap = Readonly<Record<string, string | string[] | undefined>>;
 
-/** The value of a header that may appear only once; `duplicate` when it came as an array. */
-export function single(headers: HeaderMap, name: string): { value: string | undefined; duplicate: boolean } {
+/**
+ * The value of a header that may appear only once: undefined when it is absent, null when it came
+ * more than once (as an array of several values). No object per call: a server reads six of these
+ * for every handshake.
+ */
+export function single(headers: HeaderMap, name: string): string | null | undefined {
   const v = headers[name];
-  if (Array.isArray(v)) return v.length === 1 ? { value: v[0], duplicate: false } : { value: undefined, duplicate: v.length > 1 };
-  return { value: v as string | undefined, duplicate: false };
+  if (Array.isArray(v)) return v.length === 1 ? v[0] : v.length === 0 ? undefined : null;
+  return v as string | undefined;
 }
 
 /** The value of a list header, repeated lines joined as RFC 7230 section 3.2.2 allows. */

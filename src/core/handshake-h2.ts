@@ -49,32 +49,32 @@ function refuse(status: number, body: string, headers: Record<string, string> = 
  * anyway); a valid one is handed on as `key`. Linear time on any input.
  */
 export function checkH2ConnectRequest(headers: HeaderMap): H2RequestFacts | HttpRefusal {
-  const method = single(headers, ':method').value;
+  const method = single(headers, ':method');
   if (method !== 'CONNECT') return refuse(405, 'A WebSocket over HTTP/2 is opened with an extended CONNECT request (RFC 8441).', { Allow: 'CONNECT' });
-  const protocol = single(headers, ':protocol').value;
-  if (protocol === undefined) return refuse(400, 'The CONNECT request has no :protocol pseudo-header.');
+  const protocol = single(headers, ':protocol');
+  if (protocol === undefined || protocol === null) return refuse(400, 'The CONNECT request has no :protocol pseudo-header.');
   if (protocol.toLowerCase() !== H2_WEBSOCKET_PROTOCOL) return refuse(501, `This server does not implement the :protocol ${JSON.stringify(protocol)} over CONNECT.`);
-  const scheme = single(headers, ':scheme').value;
-  const path = single(headers, ':path').value;
-  if (scheme === undefined || scheme === '' || path === undefined || path === '') {
+  const scheme = single(headers, ':scheme');
+  const path = single(headers, ':path');
+  if (scheme === undefined || scheme === null || scheme === '' || path === undefined || path === null || path === '') {
     return refuse(400, 'An extended CONNECT request must carry :scheme and :path (RFC 8441 section 4).');
   }
-  const authority = single(headers, ':authority').value ?? single(headers, 'host').value;
-  if (authority === undefined || !isValidHost(authority.trim())) return refuse(400, 'The request has no valid :authority.');
+  const authority = single(headers, ':authority') ?? single(headers, 'host');
+  if (authority === undefined || authority === null || !isValidHost(authority.trim())) return refuse(400, 'The request has no valid :authority.');
 
   const version = single(headers, 'sec-websocket-version');
-  if (version.duplicate) return refuse(400, 'The request has more than one Sec-WebSocket-Version header.');
-  if (version.value === undefined || version.value.trim() !== WEBSOCKET_VERSION) {
+  if (version === null) return refuse(400, 'The request has more than one Sec-WebSocket-Version header.');
+  if (version === undefined || version.trim() !== WEBSOCKET_VERSION) {
     return refuse(426, 'This server supports WebSocket version 13 only.', { 'sec-websocket-version': WEBSOCKET_VERSION });
   }
 
   const origin = single(headers, 'origin');
-  if (origin.duplicate || (origin.value !== undefined && origin.value.includes(','))) return refuse(400, 'The request has more than one Origin header.');
+  if (origin === null || (origin !== undefined && origin.includes(','))) return refuse(400, 'The request has more than one Origin header.');
 
   const offers = readOffers(headers);
   if ('body' in offers) return refuse(offers.status, offers.body);
-  const key = single(headers, 'sec-websocket-key').value?.trim();
-  return { ...offers, origin: origin.value, host: authority.trim(), key: key !== undefined && isValidKey(key) ? key : undefined };
+  const key = single(headers, 'sec-websocket-key')?.trim();
+  return { ...offers, origin, host: authority.trim(), key: key !== undefined && isValidKey(key) ? key : undefined };
 }
 
 /**

@@ -51,6 +51,14 @@ export type RequestCheck =
 const SINGLE_HEADERS = ['host', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'origin'] as const;
 type SingleHeader = (typeof SINGLE_HEADERS)[number];
 
+/** True when `name` is `lower` in any case (`lower` is lower-case ASCII letters and '-'); allocates nothing. */
+function isNamed(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  // OR-ing 0x20 lower-cases a letter and leaves '-' alone; no other token character becomes one of them.
+  for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
 /**
  * Which single-valued headers arrive more than once in rawHeaders (one pass): a bit per name of
  * SINGLE_HEADERS, set on its second arrival.
@@ -61,15 +69,20 @@ function repeatedSingles(rawHeaders: readonly string[] | undefined): number {
   let repeated = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    // Only names of the right lengths can match; the others are not lower-cased at all.
-    if (name.length < 4 || name.length > 21) continue;
-    const index = (SINGLE_HEADERS as readonly string[]).indexOf(name.toLowerCase());
-    if (index < 0) continue;
-    const bit = 1 << index;
-    repeated |= seen & bit;
-    seen |= bit;
+    for (let index = 0; index < SINGLE_HEADERS.length; index++) {
+      if (!isNamed(name, SINGLE_HEADERS[index]!)) continue;
+      const bit = 1 << index;
+      repeated |= seen & bit;
+      seen |= bit;
+      break;
+    }
   }
   return repeated;
+}
+
+/** Whether repeatedSingles' answer has `name`'s bit. */
+function isRepeated(repeatedNames: number, name: SingleHeader): boolean {
+  return (repeatedNames & (1 << SINGLE_HEADERS.indexOf(name))) !== 0;
 }
 
 function refuse(status: number, body: string, headers: Record<string, string> = {}): RequestCheck {
@@ -151,21 +164,21 @@ export function checkUpgradeRequest(req: UpgradeRequest): RequestCheck {
   }
 
   const repeatedNames = repeatedSingles(req.rawHeaders);
-  const repeated = (name: SingleHeader): boolean => (repeatedNames & (1 << SINGLE_HEADERS.indexOf(name))) !== 0;
 
   // Section 4.2.1 item 2: a Host header with the server's authority; exactly one (RFC 7230 section 5.4).
   const host = single(headers, 'host');
-  if (host.duplicate || repeated('host')) return refuse(400, 'The request has more than one Host header.');
-  if (host.value === undefined || host.value.trim() === '') return refuse(400, 'The request has no Host header.');
+  if (host === null || isRepeated(repeatedNames, 'host')) return refuse(400, 'The request has more than one Host header.');
+  const hostValue = host?.trim();
+  if (hostValue === undefined || hostValue === '') return refuse(400, 'The request has no Host header.');
   // RFC 9112 section 3.2: a server MUST answer 400 to a Host header field with an invalid value;
   // RFC 9110 section 7.2 makes that value `host [":" port]`. `a b`, `evil@host` and `host/path`
   // would otherwise reach hooks and same-origin checks that trust it to name one host.
-  if (!isValidHost(host.value.trim())) return refuse(400, 'The Host header is not a valid host with an optional port.');
+  if (!isValidHost(hostValue)) return refuse(400, 'The Host header is not a valid host with an optional port.');
 
   // Section 4.2.1 item 3: Upgrade containing "websocket", case-insensitively.
   const upgrade = single(headers, 'upgrade');
-  if (upgrade.duplicate || repeated('upgrade')) return refuse(400, 'The request has more than one Upgrade header.');
-  if (upgrade.value === undefined || listHasToken(upgrade.value, 'websocket') !== true) {
+  if (upgrade === null || isRepeated(repeatedNames, 'upgrade')) return refuse(400, 'The request has more than one Upgrade header.');
+  if (upgrade === undefined || listHasToken(upgrade, 'websocket') !== true) {
     return refuse(400, 'The Upgrade header must include "websocket".');
   }
 
@@ -183,8 +196,8 @@ export function checkUpgradeRequest(req: UpgradeRequest): RequestCheck {
   // this server as WebSocket frames. Refusing leaves no room for that disagreement (smuggling).
   const contentLength = single(headers, 'content-length');
   if (
-    contentLength.duplicate ||
-    (contentLength.value !== undefined && contentLength.value.trim() !== '0') ||
+    contentLength === null ||
+    (contentLength !== undefined && contentLength.trim() !== '0') ||
     headers['transfer-encoding'] !== undefined
   ) {
     return refuse(400, 'A WebSocket upgrade request cannot have a body.');
@@ -192,36 +205,36 @@ export function checkUpgradeRequest(req: UpgradeRequest): RequestCheck {
 
   // RFC 7230 section 5.4: with an absolute-form target the Host header must name the same
   // authority; two different answers to "which host?" are refused rather than one picked.
-  if (req.target !== undefined && !sameAuthority(req.target, host.value)) {
+  if (req.target !== undefined && !sameAuthority(req.target, hostValue)) {
     return refuse(400, 'The request target names another host than the Host header.');
   }
 
   // Section 4.2.1 item 6 / section 4.4: version 13, or 426 with the versions we speak.
   const versionHeader = single(headers, 'sec-websocket-version');
-  if (versionHeader.duplicate || repeated('sec-websocket-version')) {
+  if (versionHeader === null || isRepeated(repeatedNames, 'sec-websocket-version')) {
     return refuse(400, 'The request has more than one Sec-WebSocket-Version header.');
   }
-  if (versionHeader.value === undefined || versionHeader.value.trim() !== WEBSOCKET_VERSION) {
+  if (versionHeader === undefined || versionHeader.trim() !== WEBSOCKET_VERSION) {
     return refuse(426, 'This server supports WebSocket version 13 only.', { 'Sec-WebSocket-Version': WEBSOCKET_VERSION });
   }
 
   // Section 4.2.1 item 5: a Sec-WebSocket-Key that is base64 of 16 bytes.
   const key = single(headers, 'sec-websocket-key');
-  if (key.duplicate || repeated('sec-websocket-key')) return refuse(400, 'The request has more than one Sec-WebSocket-Key header.');
-  if (key.value === undefined) return refuse(400, 'The request has no Sec-WebSocket-Key header.');
-  const keyValue = key.value.trim();
+  if (key === null || isRepeated(repeatedNames, 'sec-websocket-key')) return refuse(400, 'The request has more than one Sec-WebSocket-Key header.');
+  if (key === undefined) return refuse(400, 'The request has no Sec-WebSocket-Key header.');
+  const keyValue = key.trim();
   if (!isValidKey(keyValue)) return refuse(400, 'The Sec-WebSocket-Key header must be base64 of 16 bytes.');
 
   // Section 4.2.1 item 7: at most one Origin. A serialized origin never holds a comma
   // (RFC 6454 section 6.2), so a comma means Node joined two headers.
   const origin = single(headers, 'origin');
-  if (origin.duplicate || repeated('origin') || (origin.value !== undefined && origin.value.includes(','))) {
+  if (origin === null || isRepeated(repeatedNames, 'origin') || (origin !== undefined && origin.includes(','))) {
     return refuse(400, 'The request has more than one Origin header.');
   }
 
   const offers = readOffers(headers);
   if ('body' in offers) return { ok: false, ...offers };
-  return { ok: true, key: keyValue, ...offers, origin: origin.value, host: host.value.trim() };
+  return { ok: true, key: keyValue, protocols: offers.protocols, extensions: offers.extensions, origin, host: hostValue };
 }
 
 /**

@@ -293,6 +293,9 @@ describe('RFC 6455 section 4.2.1: checking the client request', () => {
     // Node keeps only the first Host in `headers`; rawHeaders tells the truth.
     const rawHeaders = ['Host', 'a', 'Upgrade', 'websocket', 'host', 'b'];
     assert.match(refused(checkUpgradeRequest(request({ rawHeaders }))).body, /more than one Host/);
+    assert.match(refused(checkUpgradeRequest(request({ rawHeaders: ['hOsT', 'a', 'HOST', 'a'] }))).body, /more than one Host/);
+    // Names that only contain or resemble "host" are other fields.
+    assert.equal(checkUpgradeRequest(request({ rawHeaders: ['Host', 'a', 'X-Host', 'b', 'Hostname', 'c', 'Hos', 'd', 'Hosu', 'e'] })).ok, true);
   });
 
   it('answers 400 to a Host that is not a host with an optional port (RFC 9112 section 3.2)', () => {

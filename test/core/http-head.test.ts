@@ -134,6 +134,19 @@ describe('RFC 7230 section 3: a complete head', () => {
     assert.equal(r.head.headers['x'], 'café');
   });
 
+  it('decodes names and values of every length, short and long, byte for byte', () => {
+    // Each length decodes through its own reused code array up to 64 bytes, through views past it.
+    const fieldBytes = [...enc('!~aZ09-._'), 0x80, 0xa0, 0xe9, 0xff];
+    for (let length = 1; length <= 140; length++) {
+      const value = Buffer.from(Array.from({ length }, (_, i) => fieldBytes[(i * 7 + length) % fieldBytes.length]!)).toString('latin1');
+      const other = [...value].reverse().join('');
+      const name = 'N'.repeat(length);
+      const r = feed('response', enc(`HTTP/1.1 200 OK\r\n${name}: ${value}\r\nY: ${other}\r\n\r\n`));
+      assert.ok(r.state === 'complete', `length ${length}`);
+      assert.deepEqual(r.head.rawHeaders, [name, value, 'Y', other], `length ${length}`);
+    }
+  });
+
   it('accepts a status line without a reason phrase', () => {
     for (const line of ['HTTP/1.1 101', 'HTTP/1.1 101 ']) {
       const r = feed('response', enc(`${line}\r\n\r\n`));
@@ -154,6 +167,22 @@ describe('RFC 7230 section 3: a complete head', () => {
     assert.equal(r.head.headers['__proto__'], 'x');
     assert.equal(r.head.headers['constructor'], 'y');
     assert.equal(Object.getPrototypeOf(r.head.headers), null);
+  });
+
+  it('finds no inherited names in the headers, before or after a head completes', () => {
+    const r = feed('request', enc('GET / HTTP/1.1\r\nHost: a\r\nConstructor: y\r\n\r\n'));
+    assert.ok(r.state === 'complete');
+    const headers = r.head.headers;
+    assert.equal(headers['constructor'], 'y');
+    for (const name of ['toString', 'valueOf', 'hasOwnProperty', '__proto__', '__defineGetter__']) {
+      assert.equal(headers[name], undefined, name);
+      assert.equal(name in headers, false, name);
+    }
+    assert.deepEqual(Object.keys(headers), ['host', 'constructor']);
+    // A header named like Object.prototype's members, sent while the head is being read, is a header too.
+    const split = feed('request', enc('GET / HTTP/1.1\r\ntoString: 1\r\nhasOwnProperty: 2\r\ntostring: 3\r\n\r\n'), [20, 9, 30]);
+    assert.ok(split.state === 'complete');
+    assert.deepEqual({ ...split.head.headers }, { tostring: '1, 3', hasownproperty: '2' });
   });
 });
 
