@@ -32,6 +32,8 @@ export function acceptedWebSocket(
     protocol: accepted.protocol ?? '',
     codecs,
     observer: host.observer,
+    // The server emits 'connection' and runs the route's handler as soon as this returns.
+    startThisTurn: true,
     ...facts,
   };
   const ws = new WebSocket(stream, init);

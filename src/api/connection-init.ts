@@ -28,6 +28,14 @@ export interface ConnectionInit extends WebSocketInit {
   timers?: TimerService;
   /** How the handshake was made: 'http1' (the default) or 'http2' (RFC 8441, the stream is an Http2Stream); `ws.transport`. */
   transport?: 'http1' | 'http2';
+  /**
+   * The creator hands the connection to everyone who will listen before it returns (a server:
+   * its 'connection' listeners and the route's handler): reading starts and 'open' is emitted
+   * once the current operation is done (process.nextTick) rather than on the next turn of the
+   * event loop. That turn is a tick of Node's own bookkeeping per connection, which a server
+   * accepting thousands of connections a second notices.
+   */
+  startThisTurn?: boolean;
 }
 
 /** What a direct construction may pass: the init's fields (public and these) and every connection option. */

@@ -189,13 +189,15 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
     // Messages queued while nobody listened go to a 'message' listener as soon as one is added.
     (this as EventEmitter).on('newListener', WebSocket.#onNewListener);
     const head = init.head;
-    setImmediate(() => {
+    const start = (): void => {
       if (this.state === 'open') {
         publishOpen(this, this.role, this.driver.stream, this.#protocol, this.#extensions, this.#url);
         this.safeEmit('open');
       }
       this.driver.start(head);
-    });
+    };
+    if (given.startThisTurn === true) process.nextTick(start);
+    else setImmediate(start);
   }
 
   /** 'open', then 'closing' once a close frame was sent or received, 'closed' once the transport is gone. */

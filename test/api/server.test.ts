@@ -303,6 +303,31 @@ describe('listen(): a server of its own', { timeout: 30_000 }, () => {
     assert.deepEqual(await replies, ['after the request was read']);
   });
 
+  it("a connection starts in the turn it is announced in: 'open' before the handler's first await resumes; a message sent with the handshake waits for its listener", async (t) => {
+    const order: string[] = [];
+    let received!: () => void;
+    const done = new Promise<void>((resolve) => (received = resolve));
+    const { port } = await serve(t, {}, (s) =>
+      s.on('connection', async (ws: WebSocket) => {
+        ws.on('open', () => order.push('open'));
+        await null;
+        order.push('handler resumed');
+        ws.on('message', (data) => {
+          order.push(`message ${String(data)}`);
+          received();
+        });
+      }),
+    );
+    const socket = netConnect({ port, host: '127.0.0.1' });
+    t.after(() => socket.destroy());
+    socket.on('error', () => {});
+    await once(socket, 'connect');
+    // The head and a masked text frame "hi" (mask key 0) in one write, so they arrive together.
+    socket.write(Buffer.concat([Buffer.from(upgradeRequest('/'), 'latin1'), Buffer.from([0x81, 0x82, 0, 0, 0, 0, 0x68, 0x69])]));
+    await done;
+    assert.deepEqual(order, ['open', 'handler resumed', 'message hi']);
+  });
+
   it('rejects with the listen error when the port is taken', async (t) => {
     const { port } = await serve(t);
     const second = new WebSocketServer();
