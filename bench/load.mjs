@@ -34,16 +34,17 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Child, fileLimit } from './lib/procs.mjs';
-import { pairedExcessRatios, pairedRatios, summarize } from './lib/stats.mjs';
+import { fileLimit } from './lib/procs.mjs';
+import { summarize } from './lib/stats.mjs';
 import { renderMarkdown, renderSvg } from './lib/report.mjs';
 import { findBun } from './lib/bun.mjs';
+import { measurement } from './load/measure.mjs';
+import { summarizeEntry } from './load/summary.mjs';
+import { GROUPS, definePeers, defineWorkloads, isLargeEcho, peerFilter } from './load/workloads.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const KiB = 1024;
-const MiB = 1024 * KiB;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -86,23 +87,16 @@ if (options.quick) {
   if (!given('warmup')) options.warmup = 150;
   if (!given('idle')) options.idle = 2000;
 }
-const groups = ['echo', 'latency', 'large', 'broadcast', 'publish', 'memory', 'connect', 'client', 'kept', 'http2'];
-const selected = new Set(options.only ?? groups);
-const complete = groups.every((g) => selected.has(g));
+
+const selected = new Set(options.only ?? GROUPS);
+const complete = GROUPS.every((g) => selected.has(g));
 const outBase = options.out ?? (complete ? join(here, 'results', 'latest') : null);
 // The client side holds every idle connection in one process: stay under its descriptor limit.
 const idleCount = Math.min(options.idle, fileLimit - 200);
 /** WebSockets in the HTTP/2 idle-memory row: one session against as many TCP connections. */
 const h2IdleCount = Math.min(options.quick ? 300 : 1000, fileLimit - 200);
 
-/** Which peers take part: --peers names them (hybi always), 'all' adds ws without bufferutil. */
-const DEFAULT_PEERS = ['hybi', 'ws+bufferutil', 'node-raw', 'bun'];
-const wanted = (id) =>
-  id === 'hybi' || id.startsWith('hybi@') || id === 'hybi-h2'
-    ? true
-    : options.peers === null
-      ? DEFAULT_PEERS.includes(id)
-      : options.peers.includes('all') || options.peers.includes(id);
+const wanted = peerFilter(options.peers);
 
 // ---------------------------------------------------------------------------------------------
 // Peers and workloads
@@ -118,256 +112,18 @@ if (wanted('bun')) {
   }
 }
 
-/**
- * Servers under test, in the order they are measured within a round. `paths` maps a workload's
- * path to the one that gives the peer's version of it (node-raw's canned replies are /reply).
- */
-const SERVERS = [
-  { id: 'hybi', script: 'servers/hybi.mjs', env: {} },
-  ...(options.compare ?? []).map((dir) => ({ id: `hybi@${basename(dir)}`, script: 'servers/hybi.mjs', env: { HYBI_BENCH_DIST: dir } })),
-  { id: 'ws+bufferutil', script: 'servers/ws.mjs', env: {} },
-  { id: 'node-raw', script: 'servers/raw.mjs', env: {}, paths: { '/echo': '/reply', '/publish': '/broadcast' } },
-  ...(bun ? [{ id: 'bun', script: 'servers/bun.mjs', env: {}, command: bun.path }] : []),
-  { id: 'ws', script: 'servers/ws.mjs', env: { WS_NO_BUFFER_UTIL: '1' } },
-].filter((p) => wanted(p.id));
-/** The generator's own ceiling: the raw server echoing bytes verbatim (no frame is answered). */
-const RAW = { id: 'raw', script: 'servers/raw.mjs', env: {} };
-/** Clients under test, against node-raw's /reply. */
-const CLIENTS = [
-  { id: 'hybi', impl: 'hybi', env: {} },
-  ...(options.compare ?? []).map((dir) => ({ id: `hybi@${basename(dir)}`, impl: 'hybi', env: { HYBI_BENCH_DIST: dir } })),
-  { id: 'ws+bufferutil', impl: 'ws', env: {} },
-  ...(bun ? [{ id: 'bun', impl: 'bun', env: {}, command: bun.path }] : []),
-].filter((p) => wanted(p.id));
-/**
- * The HTTP/2 rows: a client library against its own library's server, both ways of carrying the
- * WebSocket side by side (hybi-h2: every WebSocket of the client is a stream of one h2c session).
- */
-const PAIRS = [
-  { id: 'hybi-h2', impl: 'hybi-h2', server: { id: 'hybi-h2 server', script: 'servers/hybi.mjs', env: { HYBI_BENCH_H2: '1' } } },
-  { id: 'hybi', impl: 'hybi', server: { id: 'hybi server', script: 'servers/hybi.mjs', env: {} } },
-  { id: 'ws+bufferutil', impl: 'ws', server: { id: 'ws+bufferutil server', script: 'servers/ws.mjs', env: {} } },
-].filter((p) => wanted(p.id));
-
-/**
- * Workloads. kind: echo | latency | broadcast | connect | memory (server side, driven by the
- * generator), client-echo | client-latency (client side), pair-echo | pair-memory (HTTP/2 rows).
- * `better`: which way is good. `targets`: issue 24's goals, each a ratio hybi / `peer` of
- * `metric` that must be at least (`min`) or at most (`max`) the given value; `cpu: true` also
- * asks for CPU per message at most the peer's, and judges by it where the rates overlap.
- * `extra`: not in a full run, only when named with --only.
- */
-const large = (peer) => [{ peer, metric: 'value', min: 1, cpu: true }];
-/**
- * The large rows once more with glibc told to keep the memory it frees (every process of the row,
- * each peer alike): by default each process draws whether glibc gives freed memory back and
- * faults it in again, which moves CPU per message by up to 4x for any library (docs/server.md,
- * "Large messages and the C allocator"). These rows show the libraries' own cost; the default
- * rows above them show what a default deployment gets.
- */
-const KEEP_FREED_MEMORY = { MALLOC_TRIM_THRESHOLD_: '268435456', MALLOC_MMAP_THRESHOLD_: '268435456' };
-/** A large-message echo row of one library (server or client): where the allocator's state decides CPU. */
-const isLargeEcho = (w) => (w.kind === 'echo' || w.kind === 'client-echo') && w.size >= 64 * KiB;
-const kept = (w) => ({ ...w, group: 'kept', id: `${w.id}-kept`, title: `${w.title} (glibc keeps freed memory)`, env: KEEP_FREED_MEMORY });
-const WORKLOADS = [
-  { group: 'echo', id: 'echo-32-16', title: 'echo 32 B, 16 conns x 16 in flight', kind: 'echo', path: '/echo', conns: 16, inflight: 16, size: 32, unit: 'msg/s', better: 'higher', targets: [{ peer: 'node-raw', metric: 'value', min: 0.7 }], ceiling: true },
-  { group: 'echo', id: 'echo-32-256', title: 'echo 32 B, 256 conns x 16 in flight', kind: 'echo', path: '/echo', conns: 256, inflight: 16, size: 32, unit: 'msg/s', better: 'higher', targets: [{ peer: 'node-raw', metric: 'value', min: 0.7 }], ceiling: true },
-  { group: 'echo', id: 'echo-32-text', extra: true, title: 'echo 32 B text, 16 conns x 16 in flight', kind: 'echo', path: '/echo', conns: 16, inflight: 16, size: 32, opcode: 1, unit: 'msg/s', better: 'higher' },
-  { group: 'latency', id: 'latency', title: 'latency 32 B, 1 conn x 1 in flight', kind: 'latency', path: '/echo', conns: 1, size: 32, unit: 'us', better: 'lower', targets: [{ peer: 'ws+bufferutil', metric: 'value', max: 1 }] },
-  { group: 'large', id: 'echo-64k', title: 'echo 64 KiB binary, 2 conns x 2 in flight', kind: 'echo', path: '/echo', conns: 2, inflight: 2, size: 64 * KiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
-  { group: 'large', id: 'echo-1m', title: 'echo 1 MiB binary, 1 conn x 2 in flight', kind: 'echo', path: '/echo', conns: 1, inflight: 2, size: MiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
-  { group: 'large', id: 'echo-16m', title: 'echo 16 MiB binary, 1 conn x 1 in flight', kind: 'echo', path: '/echo', conns: 1, inflight: 1, size: 16 * MiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
-  { group: 'broadcast', id: 'broadcast', title: 'broadcast 32 B to 1,000 clients (hybi: server.broadcast)', kind: 'broadcast', path: '/broadcast', conns: 1000, window: 32, size: 32, unit: 'deliveries/s', better: 'higher' },
-  { group: 'publish', id: 'publish', title: 'publish 32 B to 1,000 subscribers (hybi: server.publish)', kind: 'broadcast', path: '/publish', conns: 1000, window: 32, size: 32, unit: 'deliveries/s', better: 'higher', targets: [{ peer: 'bun', metric: 'value', min: 0.75 }] },
-  { group: 'memory', id: 'memory', title: `memory, ${idleCount.toLocaleString('en-US')} idle conns`, kind: 'memory', path: '/echo', conns: idleCount, unit: 'KiB/conn', better: 'lower', targets: [{ peer: 'ws+bufferutil', metric: 'excess', max: 0.5 }] },
-  { group: 'connect', id: 'connect', title: 'new connections (handshake + close)', kind: 'connect', path: '/echo', concurrency: 32, unit: 'conn/s', better: 'higher', targets: [{ peer: 'ws+bufferutil', metric: 'value', min: 1.5 }, { peer: 'ws+bufferutil', metric: 'oneCore', min: 1.5 }], ceiling: true },
-  { group: 'client', id: 'client-echo-32-16', title: 'client: echo 32 B, 16 conns x 16', kind: 'client-echo', conns: 16, inflight: 16, size: 32, unit: 'msg/s', better: 'higher' },
-  { group: 'client', id: 'client-echo-32-256', title: 'client: echo 32 B, 256 conns x 16', kind: 'client-echo', conns: 256, inflight: 16, size: 32, unit: 'msg/s', better: 'higher' },
-  { group: 'client', id: 'client-latency', title: 'client: latency 32 B, 1 x 1', kind: 'client-latency', conns: 1, size: 32, unit: 'us', better: 'lower' },
-  { group: 'client', id: 'client-echo-64k', title: 'client: echo 64 KiB, 2 conns x 2', kind: 'client-echo', conns: 2, inflight: 2, size: 64 * KiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
-  { group: 'client', id: 'client-echo-1m', title: 'client: echo 1 MiB, 1 conn x 2', kind: 'client-echo', conns: 1, inflight: 2, size: MiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
-  { group: 'client', id: 'client-echo-16m', title: 'client: echo 16 MiB, 1 conn x 1', kind: 'client-echo', conns: 1, inflight: 1, size: 16 * MiB, unit: 'MiB/s', better: 'higher', targets: large('ws+bufferutil') },
-];
-WORKLOADS.push(...WORKLOADS.filter(isLargeEcho).map(kept));
-WORKLOADS.push(
-  { group: 'http2', id: 'h2-echo-32-16', title: 'HTTP/2: echo 32 B, 16 WebSockets x 16 (client and server)', kind: 'pair-echo', path: '/echo', conns: 16, inflight: 16, size: 32, unit: 'msg/s', better: 'higher' },
-  { group: 'http2', id: 'h2-echo-64k', title: 'HTTP/2: echo 64 KiB, 2 WebSockets x 2 (client and server)', kind: 'pair-echo', path: '/echo', conns: 2, inflight: 2, size: 64 * KiB, unit: 'MiB/s', better: 'higher' },
-  { group: 'http2', id: 'h2-memory', title: `HTTP/2: memory, ${h2IdleCount.toLocaleString('en-US')} idle WebSockets`, kind: 'pair-memory', path: '/echo', conns: h2IdleCount, unit: 'KiB/conn', better: 'lower' },
-);
-
-// ---------------------------------------------------------------------------------------------
-// Processes
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-let profCount = 0;
-
-/** Starts a peer's server; `env`: the workload's own variables (the kept rows'), over the peer's. */
-async function startServer(peer, env = {}) {
-  // Bun takes no Node flags: it collects garbage through Bun.gc (servers/bun.mjs).
-  const execArgv = peer.command ? [] : ['--expose-gc'];
-  if (!peer.command && (options.prof === 'all' || (options.prof && peer.id.startsWith('hybi')))) {
-    const name = `${peer.id.replace(/[^\w.-]/g, '_')}-${++profCount}.cpuprofile`;
-    execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'prof')}`, `--cpu-prof-name=${name}`);
-  }
-  const child = new Child(join(here, peer.script), { env: { ...peer.env, ...env }, execArgv, name: `server ${peer.id}`, command: peer.command });
-  const ready = await child.ready;
-  if (peer.id === 'ws' && ready.bufferutil) throw new Error('the ws server without bufferutil loaded it anyway');
-  if (peer.id.startsWith('ws+bufferutil') && !ready.bufferutil) throw new Error('the ws server did not load bufferutil');
-  return { peer, child, port: ready.port, path: (path) => peer.paths?.[path] ?? path };
-}
-
-/** Load generators, kept for the whole run so that their JIT is warm. */
-const generators = [];
-async function generatorPool(count) {
-  while (generators.length < count) {
-    const execArgv = options.profGenerator ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'prof')}`] : [];
-    const child = new Child(join(here, 'load', 'generator.mjs'), { name: `generator ${generators.length + 1}`, execArgv });
-    await child.ready;
-    generators.push(child);
-  }
-  return generators.slice(0, count);
-}
+const { servers: SERVERS, raw: RAW, clients: CLIENTS, pairs: PAIRS } = definePeers({ compare: options.compare, bun, wanted });
+const WORKLOADS = defineWorkloads({ idleCount, h2IdleCount });
+const { startServer, stopGenerators, measureServer, measureMemory, measureClient, measurePairMemory } = measurement(options);
 
 {
   const ids = WORKLOADS.map((w) => w.id);
   for (const name of selected) {
     // A group name, or one workload's id (e.g. --only=echo-1m,client-echo-1m).
-    if (!groups.includes(name) && !ids.includes(name)) {
-      console.error(`unknown workload group or id "${name}"; known groups: ${groups.join(', ')}; ids: ${ids.join(', ')}`);
+    if (!GROUPS.includes(name) && !ids.includes(name)) {
+      console.error(`unknown workload group or id "${name}"; known groups: ${GROUPS.join(', ')}; ids: ${ids.join(', ')}`);
       process.exit(2);
     }
-  }
-}
-
-/** Splits `total` as evenly as possible over `parts`. */
-function split(total, parts) {
-  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0)).filter((n) => n > 0);
-}
-
-// ---------------------------------------------------------------------------------------------
-// One measurement of one peer
-
-/**
- * Starts reading the server's CPU time; the returned function gives the share of one core it
- * used since (warm-up included): near 1 means the server, not the generator, was the limit.
- */
-async function serverCpu(server) {
-  const before = await server.child.request({ type: 'stats' });
-  const t0 = performance.now();
-  return async () => {
-    const after = await server.child.request({ type: 'stats' });
-    const used = after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system;
-    const seconds = (performance.now() - t0) / 1000;
-    return { share: used / 1e6 / seconds, faultsPerSecond: (after.faults - before.faults) / seconds };
-  };
-}
-
-/** Runs workload `w` once against `server` with `procs` generators; returns { value, ...extra }. */
-async function measureServer(w, server, procs, time) {
-  const host = '127.0.0.1';
-  const port = server.port;
-  if (w.kind === 'connect') {
-    const gens = await generatorPool(procs);
-    const shares = split(w.concurrency, gens.length);
-    const cpu = await serverCpu(server);
-    const results = await Promise.all(
-      shares.map((concurrency, i) =>
-        gens[i].request({ type: 'connect', host, port, path: server.path(w.path), concurrency, warmup: options.warmup, duration: time }),
-      ),
-    );
-    const errors = results.reduce((s, r) => s + r.errors, 0);
-    return withCpuPerOp({
-      value: results.reduce((s, r) => s + r.frames / r.elapsed, 0),
-      errors,
-      firstError: results.find((r) => r.firstError)?.firstError,
-      genCpu: results.reduce((s, r) => s + r.cpu, 0),
-      ...(await cpu()),
-    });
-  }
-  // Latency and broadcast need one process: one connection, or one window over all clients.
-  const gens = await generatorPool(w.kind === 'echo' ? procs : 1);
-  const shares = split(w.conns, gens.length);
-  try {
-    const opened = await Promise.all(shares.map((count, i) => gens[i].request({ type: 'open', host, port, path: server.path(w.path), count })));
-    const failed = opened.reduce((s, r) => s + r.errors, 0);
-    if (failed > 0) throw new Error(`${failed} connections failed to open: ${opened.find((r) => r.firstError)?.firstError}`);
-    const job = { type: w.kind, size: w.size, opcode: w.opcode ?? 2, inflight: w.inflight, window: w.window, warmup: options.warmup, duration: time };
-    const cpu = await serverCpu(server);
-    const results = await Promise.all(gens.slice(0, shares.length).map((g) => g.request(job)));
-    const serverUse = await cpu();
-    const genCpu = results.reduce((s, r) => s + r.cpu, 0);
-    if (w.kind === 'latency') {
-      const r = results[0];
-      return { value: r.p50, p99: r.p99, p90: r.p90, rate: r.frames / r.elapsed, genCpu, serverCpu: serverUse.share };
-    }
-    const rate = results.reduce((s, r) => s + r.frames / r.elapsed, 0);
-    return withCpuPerOp({ value: w.unit === 'MiB/s' ? (rate * w.size) / MiB : rate, rate, genCpu, ...serverUse });
-  } finally {
-    await Promise.all(gens.map((g) => g.request({ type: 'closeAll' })));
-    await sleep(100);
-  }
-}
-
-/** Memory of idle connections: a fresh server, warmed up, then RSS after GC before and after. */
-async function measureMemory(w, peer) {
-  const server = await startServer(peer);
-  const [gen] = await generatorPool(1);
-  const host = '127.0.0.1';
-  try {
-    // Warm up: the first connections load and compile the code paths; they are not the cost of a connection.
-    await gen.request({ type: 'open', host, port: server.port, path: server.path(w.path), count: 200 });
-    await gen.request({ type: 'closeAll' });
-    await sleep(300);
-    const before = await server.child.request({ type: 'stats', gc: true });
-    const opened = await gen.request({ type: 'open', host, port: server.port, path: server.path(w.path), count: w.conns, concurrency: 256 }, 300_000);
-    if (opened.errors > 0) throw new Error(`${opened.errors} idle connections failed: ${opened.firstError}`);
-    await sleep(500);
-    const after = await server.child.request({ type: 'stats', gc: true });
-    if (after.connections !== w.conns) throw new Error(`server ${peer.id} counts ${after.connections} connections, expected ${w.conns}`);
-    const per = (key) => (after[key] - before[key]) / w.conns;
-    return { value: per('rss') / KiB, heap: per('heapUsed') / KiB, external: per('external') / KiB, rssBefore: before.rss / MiB, rssAfter: after.rss / MiB };
-  } finally {
-    await gen.request({ type: 'closeAll' }).catch(() => {});
-    await server.child.stop();
-  }
-}
-
-/**
- * Client side: a client process of `peer.impl` against `url` (node-raw's /reply, or for the
- * HTTP/2 rows the peer's own server). With `server`, its CPU per message is reported too.
- */
-async function measureClient(w, peer, url, time, server = null) {
-  const execArgv = [];
-  if (!peer.command && (options.prof === 'all' || (options.prof && peer.id.startsWith('hybi')))) {
-    // --prof profiles hybi's client processes too (bench/results/prof/client-*.cpuprofile).
-    const name = `client-${peer.id.replace(/[^\w.-]/g, '_')}-${++profCount}.cpuprofile`;
-    execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'prof')}`, `--cpu-prof-name=${name}`);
-  }
-  const child = new Child(join(here, 'load', 'client.mjs'), { env: { ...peer.env, ...w.env }, execArgv, name: `client ${peer.id}`, command: peer.command });
-  await child.ready;
-  try {
-    const opened = await child.request({ type: 'open', impl: peer.impl, url, count: w.conns });
-    if (peer.impl === 'ws' && !opened.bufferutil) throw new Error('the ws client did not load bufferutil');
-    // A short run first: the client process is fresh, so its JIT is cold.
-    const job = { type: w.kind === 'client-latency' ? 'latency' : 'echo', size: w.size, inflight: w.inflight };
-    await child.request({ ...job, warmup: 0, duration: Math.min(500, time / 2) });
-    await child.request({ type: 'closeAll' });
-    await child.request({ type: 'open', impl: peer.impl, url, count: w.conns });
-    const cpu = server === null ? null : await serverCpu(server);
-    const r = await child.request({ ...job, warmup: options.warmup, duration: time });
-    const serverShare = cpu === null ? undefined : await cpu();
-    if (w.kind === 'client-latency') return { value: r.p50, p99: r.p99, p90: r.p90, rate: r.frames / r.elapsed, clientCpu: r.cpu };
-    const rate = r.frames / r.elapsed;
-    // Client CPU per message (sent and echoed), in microseconds: steadier than the rate on a shared machine.
-    const result = { value: w.unit === 'MiB/s' ? (rate * w.size) / MiB : rate, rate, clientCpu: r.cpu, cpuPerOp: rate > 0 ? (r.cpu / rate) * 1e6 : NaN };
-    if (Number.isFinite(r.faultsPerMessage)) result.faultsPerOp = r.faultsPerMessage;
-    // The HTTP/2 rows: the server's CPU per message beside the client's (warm-up included, as for
-    // the server workloads, so a slight overestimate for every peer alike).
-    if (serverShare !== undefined) result.serverCpuPerOp = rate > 0 ? (serverShare.share / rate) * 1e6 : NaN;
-    return result;
-  } finally {
-    await child.request({ type: 'closeAll' }).catch(() => {});
-    await child.stop();
   }
 }
 
@@ -381,22 +137,6 @@ const cpuText = (r) =>
     ? ''
     : ` [cpu: generator ${(r.genCpu * 100).toFixed(0)}%, server ${(r.serverCpu * 100).toFixed(0)}%${r.cpuPerOp ? `, server ${r.cpuPerOp.toFixed(2)} us per op` : ''}` +
       `${r.faultsPerOp !== undefined ? `, ${r.faultsPerOp.toFixed(2)} page faults per op` : ''}]`;
-
-/**
- * Server CPU time per operation (message, delivery, connection), in microseconds: its CPU share
- * over the run divided by the rate. Less sensitive than the rate to other work on the machine
- * (a starved server does fewer operations per second, but each costs about the same). Takes the
- * server's { share, faultsPerSecond } (serverCpu) and keeps the share as `serverCpu`; page faults
- * per operation ride along (`faultsPerOp`): they tell the allocator's state apart from the
- * library's own work (bench/README.md, "Large messages, session 9").
- */
-function withCpuPerOp({ share, faultsPerSecond, ...result }) {
-  const rate = result.rate ?? result.value;
-  result.serverCpu = share;
-  if (share !== undefined && rate > 0) result.cpuPerOp = (share / rate) * 1e6;
-  if (Number.isFinite(faultsPerSecond) && rate > 0) result.faultsPerOp = faultsPerSecond / rate;
-  return result;
-}
 
 function log(line) {
   process.stderr.write(`${line}\n`);
@@ -587,37 +327,6 @@ async function runPairWorkload(w) {
   }
 }
 
-/**
- * Memory per idle WebSocket: a fresh server and a client process of the pair, warmed up with 50
- * connections, then N idle ones (over HTTP/2 all streams of one session; over HTTP/1.1 N TCP
- * connections); RSS and heap after a full GC, after minus before, per WebSocket, on both sides.
- */
-async function measurePairMemory(w, pair) {
-  const server = await startServer(pair.server);
-  const client = new Child(join(here, 'load', 'client.mjs'), { env: {}, execArgv: ['--expose-gc'], name: `client ${pair.id}` });
-  try {
-    await client.ready;
-    const url = `ws://127.0.0.1:${server.port}${w.path}`;
-    await client.request({ type: 'open', impl: pair.impl, url, count: 50 });
-    await client.request({ type: 'closeAll' });
-    // An HTTP/2 session lingers 1 s after its last stream (docs/http2.md): let it go first.
-    await sleep(1300);
-    const s0 = await server.child.request({ type: 'stats', gc: true });
-    const c0 = await client.request({ type: 'stats', gc: true });
-    await client.request({ type: 'open', impl: pair.impl, url, count: w.conns }, 300_000);
-    await sleep(500);
-    const s1 = await server.child.request({ type: 'stats', gc: true });
-    const c1 = await client.request({ type: 'stats', gc: true });
-    if (s1.connections !== w.conns) throw new Error(`server ${pair.id} counts ${s1.connections} connections, expected ${w.conns}`);
-    const per = (a, b, key) => (b[key] - a[key]) / w.conns / KiB;
-    return { value: per(s0, s1, 'rss'), heap: per(s0, s1, 'heapUsed'), clientRss: per(c0, c1, 'rss'), clientHeap: per(c0, c1, 'heapUsed') };
-  } finally {
-    await client.request({ type: 'closeAll' }).catch(() => {});
-    await client.stop();
-    await server.child.stop();
-  }
-}
-
 async function runPairMemory(w) {
   const samples = new Map(PAIRS.map((p) => [p.id, []]));
   // Three rounds: these rows are reported, not judged, and each round opens 3,000 WebSockets.
@@ -630,49 +339,6 @@ async function runPairMemory(w) {
     }
   }
   return samples;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Summaries and per-round ratios
-
-/** Figures of a sample besides `value` that are summarized and compared when present. */
-const FIELDS = ['p99', 'heap', 'cpuPerOp', 'faultsPerOp', 'serverCpuPerOp', 'clientRss', 'clientHeap'];
-
-/**
- * Medians with spreads for every peer, and per-round ratios hybi / peer for every other peer
- * (for the HTTP/2 rows hybi-h2 / peer: `entry.base` names the numerator):
- * `value` and each field above; `oneCore` (peer CPU per connection / hybi's: how many times more
- * connections one core serves with hybi); for memory, `excess`: what hybi holds above node-raw
- * over what the peer holds above it (both per round).
- */
-function summarizeEntry(entry) {
-  const list = (id, key) => (entry.samples.get(id) ?? []).map((s) => (s[key] === undefined ? NaN : s[key]));
-  entry.summary = {};
-  for (const [id, samples] of entry.samples) {
-    entry.summary[id] = summarize(list(id, 'value'));
-    for (const key of FIELDS) if (samples.some((s) => s[key] !== undefined)) entry.summary[id][key] = summarize(list(id, key));
-  }
-  entry.ratios = {};
-  const base = entry.workload.kind.startsWith('pair-') ? 'hybi-h2' : 'hybi';
-  entry.base = base;
-  if (!entry.samples.has(base)) return;
-  for (const id of entry.samples.keys()) {
-    if (id === base) continue;
-    const ratios = { value: pairedRatios(list(base, 'value'), list(id, 'value')) };
-    for (const key of FIELDS) if (entry.summary[id][key] && entry.summary[base][key]) ratios[key] = pairedRatios(list(base, key), list(id, key));
-    if (entry.workload.kind === 'connect') ratios.oneCore = pairedRatios(list(id, 'cpuPerOp'), list('hybi', 'cpuPerOp'));
-    if (entry.workload.kind === 'memory' && entry.samples.has('node-raw') && id !== 'node-raw') {
-      ratios.excess = pairedExcessRatios(list('hybi', 'value'), list(id, 'value'), list('node-raw', 'value'));
-      ratios.heapExcess = pairedExcessRatios(list('hybi', 'heap'), list(id, 'heap'), list('node-raw', 'heap'));
-    }
-    entry.ratios[id] = ratios;
-  }
-  if (entry.workload.kind === 'memory' && entry.samples.has('node-raw')) {
-    // What each peer holds above the bare socket, per round.
-    const floor = list('node-raw', 'value');
-    entry.excess = {};
-    for (const id of entry.samples.keys()) entry.excess[id] = summarize(list(id, 'value').map((v, i) => v - floor[i]));
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -740,7 +406,7 @@ try {
     log(`  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   }
 } finally {
-  await Promise.all(generators.map((g) => g.stop()));
+  await stopGenerators();
 }
 
 machine.loadAfter = os.loadavg();
