@@ -326,6 +326,36 @@ describe('listen(): a server of its own', { timeout: 30_000 }, () => {
     socket.write(Buffer.concat([Buffer.from(upgradeRequest('/'), 'latin1'), Buffer.from([0x81, 0x82, 0, 0, 0, 0, 0x68, 0x69])]));
     await done;
     assert.deepEqual(order, ['open', 'handler resumed', 'message hi']);
+    socket.destroy();
+  });
+
+  it('an upgrade head that arrives in pieces opens the connection, and frames in its last piece are read', async (t) => {
+    let received!: (text: string) => void;
+    const message = new Promise<string>((resolve) => (received = resolve));
+    const { port } = await serve(t, {}, (s) => s.on('connection', (ws: WebSocket) => ws.on('message', (data) => received(String(data)))));
+    const socket = netConnect({ port, host: '127.0.0.1' });
+    t.after(() => socket.destroy());
+    socket.on('error', () => {});
+    let answer = '';
+    let answered!: () => void;
+    const headRead = new Promise<void>((resolve) => (answered = resolve));
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+      if (answer.includes('\r\n\r\n')) answered();
+    });
+    await once(socket, 'connect');
+    const head = Buffer.from(upgradeRequest('/'), 'latin1');
+    // Three writes, a pause between them so that they are likely read apart; the outcome must be
+    // the same however the kernel joins them.
+    socket.write(head.subarray(0, 10));
+    await sleep(20);
+    socket.write(head.subarray(10, head.length - 3));
+    await sleep(20);
+    socket.write(Buffer.concat([head.subarray(head.length - 3), Buffer.from([0x81, 0x82, 0, 0, 0, 0, 0x68, 0x69])]));
+    assert.equal(await message, 'hi');
+    await headRead;
+    assert.match(answer, /^HTTP\/1\.1 101 /);
+    socket.destroy();
   });
 
   it('rejects with the listen error when the port is taken', async (t) => {
