@@ -9,7 +9,7 @@ import { KiB, MiB } from './workloads.mjs';
 /** The bench directory: server scripts and results are named from it. */
 const bench = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Splits `total` as evenly as possible over `parts`. */
 function split(total, parts) {

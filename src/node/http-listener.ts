@@ -184,7 +184,8 @@ export class HttpListener {
           continue;
         }
         socket.off('readable', onReadable);
-        // Nothing more is read until the upgrade (or node:http) starts the socket again.
+        // Nothing more is taken from the socket until the upgrade (or node:http) starts it again;
+        // meanwhile it buffers up to its high-water mark and then stops reading.
         socket.pause();
         parser = null;
         if (result.state === 'complete' && isUpgradeHead(result.head)) {
