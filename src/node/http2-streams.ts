@@ -82,6 +82,19 @@ export function cancelStream(stream: Duplex): void {
   }
 }
 
+/**
+ * True for an HTTP/2 stream that its session has closed (both ends sent END_STREAM, or a reset
+ * came) and that Node has not destroyed yet. Nothing more can be written on it, and a write still
+ * pending there may never be called back: with Node 20, a stream's last write (sent with
+ * END_STREAM) stayed pending for good when the peer closed the stream right after receiving it
+ * (conformance/server-role-h2.test.ts, cases 7.1.1 and 7.1.6, with wide flow-control windows).
+ * Whoever waits for the stream's writes to finish waits for nothing.
+ */
+export function isClosedHttp2Stream(stream: Duplex): boolean {
+  const h2 = stream as Duplex & { closed?: boolean; session?: unknown };
+  return h2.session !== undefined && h2.closed === true && !stream.destroyed;
+}
+
 function swallow(): void {
   // A peer that resets a stream we are refusing is not an error worth crashing for.
 }

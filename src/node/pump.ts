@@ -17,6 +17,7 @@ import { isConnectionFailure, violation } from '../core/failure-errors.js';
 import { Failures } from '../core/failures.js';
 import { ConnectionTimers, type TimerSettings } from './connection-timers.js';
 import { addEndListener } from './end-listener.js'; // perf-mem (issue 24)
+import { isClosedHttp2Stream } from './http2-streams.js';
 import type { MessageCodec } from './message-codec.js';
 import { CLOSE_DEFERRED, END_DEFERRED, READ_ENDED, STARTED, withBit } from './driver-state.js'; // issue 24, idle memory
 
@@ -389,7 +390,8 @@ export abstract class InputPump<O extends PumpSettings = PumpSettings> extends C
     this.flushHeld();
     // Our side follows (a net.Socket without allowHalfOpen does this itself); once our writes
     // are flushed the transport is done, so destroy it for streams that would not emit 'close'.
-    if (!stream.writableFinished) {
+    // An HTTP/2 stream its session closed has nothing left to flush (see isClosedHttp2Stream).
+    if (!stream.writableFinished && !isClosedHttp2Stream(stream)) {
       if (!stream.writableEnded) stream.end();
       stream.once('finish', () => stream.destroy());
       // Our writes may never flush if the peer stopped reading: bound the wait.
