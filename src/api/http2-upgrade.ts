@@ -20,6 +20,9 @@ import type { Duplex } from 'node:stream';
 import type { HttpRefusal } from '../core/handshake.js';
 import { buildH2Response, checkH2ConnectRequest, type H2RequestFacts } from '../core/handshake-h2.js';
 import { cancelStream, enableConnectProtocol, respondAccepted, respondRefusal, type Http2AnyServer } from '../node/http2-streams.js';
+import { MAX_WINDOW, MIN_WINDOW, WEBSOCKET_WINDOWS, widenReceiveWindows, type WindowSizes } from '../node/http2-windows.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { count as countOption, shown } from './options/checks.js';
 import { internalErrorRefusal, timeoutRefusal } from '../node/upgrade.js';
 import type { Http1Host } from './http1-upgrade.js';
 import {
@@ -46,6 +49,37 @@ export interface Http2AttachOptions {
    * answers exactly as RFC 8441 says.
    */
   secWebSocketAccept?: boolean;
+  /**
+   * The HTTP/2 receive windows of a session once it carries a WebSocket, in bytes: `stream` per
+   * stream (SETTINGS_INITIAL_WINDOW_SIZE, which applies to the session's other streams too),
+   * `session` for the whole connection. Node opens sessions with 65,535 bytes for each, which
+   * holds a WebSocket to 64 KiB per round trip. Default `{ stream: 1048576, session: 16777216 }`;
+   * a window the server already has wider stays as it is. From 65,535 to 2^31 - 1. `false` leaves
+   * the sessions' windows as they are. See docs/http2.md, "Flow control".
+   */
+  windows?: { stream?: number; session?: number } | false;
+}
+
+/** What one attach decided for every stream it serves. */
+interface AttachSettings {
+  readonly answerKey: boolean;
+  /** null: leave the sessions' windows alone. */
+  readonly windows: WindowSizes | null;
+}
+
+/** Checks `windows` of the attach options; throws InvalidArgumentError naming what is wrong. */
+function attachWindows(value: Http2AttachOptions['windows']): WindowSizes | null {
+  if (value === false) return null;
+  if (value === undefined) return WEBSOCKET_WINDOWS;
+  if (value === null || typeof value !== 'object') throw new InvalidArgumentError(`windows must be an object or false, got ${shown(value)}`);
+  const windows = {
+    stream: countOption('windows.stream', value.stream, WEBSOCKET_WINDOWS.stream, MIN_WINDOW, false),
+    session: countOption('windows.session', value.session, WEBSOCKET_WINDOWS.session, MIN_WINDOW, false),
+  };
+  for (const [name, size] of Object.entries(windows)) {
+    if (size > MAX_WINDOW) throw new InvalidArgumentError(`windows.${name} must be at most ${MAX_WINDOW} (HTTP/2's largest window), got ${size}`);
+  }
+  return windows;
 }
 
 /** The facts of an RFC 8441 request, as the pipeline hands them on. */
@@ -56,11 +90,11 @@ type H2Facts = H2RequestFacts;
  * streams. Returns the function that detaches again (the server keeps running).
  */
 export function attachHttp2(host: Http2Host, server: Http2AnyServer, options: Http2AttachOptions = {}): () => void {
-  const answerKey = options.secWebSocketAccept !== false;
+  const settings: AttachSettings = { answerKey: options.secWebSocketAccept !== false, windows: attachWindows(options.windows) };
   enableConnectProtocol(server, []);
   const onStream = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders?: string[]): void => {
     if (headers[':method'] !== 'CONNECT' || headers[':protocol'] === undefined) return;
-    void upgradeHttp2(host, stream, headers, rawHeaders ?? flatten(headers), answerKey);
+    void upgradeHttp2(host, stream, headers, rawHeaders ?? flatten(headers), settings);
   };
   const onConnect = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => {
     // Extended CONNECT is ours, handled from 'stream'; a plain CONNECT gets what Node would
@@ -98,7 +132,7 @@ async function upgradeHttp2(
   stream: http2.ServerHttp2Stream,
   headers: http2.IncomingHttpHeaders,
   rawHeaders: readonly string[],
-  answerKey: boolean,
+  settings: AttachSettings,
 ): Promise<WebSocket | null> {
   // A peer reset during the handshake must not crash the process; the WebSocket's driver adds
   // its own listener once it owns the stream.
@@ -168,7 +202,7 @@ async function upgradeHttp2(
       host.inflight.delete(stream);
     }
   }
-  return open(host, input, stream, decision, answerKey, data, count, refuse);
+  return open(host, input, stream, decision, settings, data, count, refuse);
 }
 
 /** Answers 200 and wraps the stream in a WebSocket; the upgrade is still counted, and this ends that on every way out. */
@@ -177,7 +211,7 @@ function open(
   input: UpgradeInput<H2Facts>,
   stream: http2.ServerHttp2Stream,
   decision: UpgradeDecision<H2Facts>,
-  answerKey: boolean,
+  settings: AttachSettings,
   data: { value: unknown } | undefined,
   count: PendingUpgrade,
   refuse: (answer: HttpRefusal) => null,
@@ -191,7 +225,7 @@ function open(
       protocol: accepted.protocol,
       extensions: accepted.extensions,
       headers: accepted.headers,
-      key: answerKey ? decision.facts.key : undefined,
+      key: settings.answerKey ? decision.facts.key : undefined,
     });
     written = respondAccepted(stream, block);
     if (!written) {
@@ -199,6 +233,8 @@ function open(
       count.end();
       return null;
     }
+    // Widened once the session carries an accepted WebSocket, not for refused requests.
+    if (settings.windows !== null && stream.session !== undefined) widenReceiveWindows(stream.session, settings.windows);
     const ws = acceptedWebSocket(host, stream as Duplex, req, accepted, { transport: 'http2' });
     stream.off('error', noop);
     // host.opened moves it from pending to open itself (as for HTTP/1.1).

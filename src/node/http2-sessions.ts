@@ -9,6 +9,7 @@
 import type * as http2 from 'node:http2';
 import { isIP, type Socket } from 'node:net';
 import type { TlsDialOptions } from './dial.js';
+import { WEBSOCKET_WINDOWS, widenReceiveWindows } from './http2-windows.js';
 
 /**
  * How long an idle session (no stream left) stays open for the next WebSocket to the same
@@ -61,6 +62,8 @@ function openSession(key: string, target: SessionTarget, socket?: Socket): Entry
         : {};
   // Loaded on first use only (see http2-streams.ts).
   const session = process.getBuiltinModule('node:http2').connect(authority, options);
+  // Every stream of this session is a WebSocket of ours.
+  widenReceiveWindows(session, WEBSOCKET_WINDOWS);
   const forget = (): void => {
     if (pool.get(key) === entry) pool.delete(key);
   };

@@ -14,6 +14,7 @@ import { connect } from '../../src/api/connect.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../../src/api/server.js';
 import { HandshakeError } from '../../src/node/errors.js';
 import { hasSession } from '../../src/node/http2-sessions.js';
+import { encodeFrame } from '../../src/core/frame.js';
 import { pendingTimers } from '../../src/node/timer-wheel.js';
 import { waitFor } from '../helpers/wait.js';
 import { selfSignedCertificate } from '../fixtures/cert.js';
@@ -93,6 +94,29 @@ describe('WebSocket over HTTP/2, client (connect with transport http2)', () => {
       assert.equal(err.body, 'who are you?');
       return true;
     });
+  });
+
+  it('opens its session with receive windows for WebSockets (1 MiB per stream, 16 MiB in all), which the server sees before the first stream', async (t) => {
+    const MiB = 1024 * 1024;
+    // A plain http2 server, not hybi's: what it sees is what the client's frames said.
+    const h2 = http2.createServer({ settings: { enableConnectProtocol: true } });
+    const seen: (number | undefined)[] = [];
+    h2.on('stream', (stream) => {
+      const session = stream.session!;
+      seen.push(session.remoteSettings.initialWindowSize, session.state.remoteWindowSize);
+      stream.respond({ ':status': 200 });
+      // One unmasked binary frame of 3 MB: more than both windows, so it needs the client's WINDOW_UPDATEs.
+      const payload = new Uint8Array(3_000_000).fill(5);
+      stream.write(encodeFrame({ opcode: 0x2, payload }));
+    });
+    h2.listen(0, '127.0.0.1');
+    await once(h2, 'listening');
+    t.after(() => h2.close());
+    const ws = await connect(`ws://127.0.0.1:${(h2.address() as AddressInfo).port}/`, { transport: 'http2', maxMessageSize: 4 * MiB, maxFrameSize: 4 * MiB });
+    t.after(() => ws.terminate());
+    assert.deepEqual(seen, [MiB, 16 * MiB]);
+    const m = await ws.receive();
+    assert.equal((m.data as Buffer).length, 3_000_000);
   });
 
   it("serves undici's WebSocket over HTTP/2 (allowH2), which sends a Sec-WebSocket-Key and needs the accept back", async (t) => {

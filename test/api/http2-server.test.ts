@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocketServerOptions } from '../../src/api/server.js';
 import { WebSocket } from '../../src/api/websocket.js';
 import type { Http2AttachOptions } from '../../src/api/http2-upgrade.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
 import { selfSignedCertificate } from '../fixtures/cert.js';
 
 type H2Server = http2.Http2Server | http2.Http2SecureServer;
@@ -246,6 +247,65 @@ describe('WebSocket over HTTP/2, server (RFC 8441)', () => {
     const page = s.request({ ':path': '/' });
     assert.equal(await body(page), 'still here');
     assert.equal(h2.listening, true);
+  });
+});
+
+/** Resolves once the peer has answered a PING: every frame it sent before the answer has been read. */
+async function roundTrip(session: http2.ClientHttp2Session): Promise<void> {
+  await new Promise<void>((resolve, reject) => session.ping((error) => (error ? reject(error) : resolve())));
+}
+
+const MiB = 1024 * 1024;
+
+describe('WebSocket over HTTP/2, flow-control windows', () => {
+  it('a session that carries a WebSocket tells its peer 1 MiB per stream and 16 MiB in all; a refused request widens nothing', async (t) => {
+    const { session } = await h2serve(t, {}, (wss) =>
+      wss.route('/', async (ws) => {
+        for await (const m of ws) await ws.send(m.data);
+      }),
+    );
+    const s = await session();
+    assert.equal((await extendedConnect(s, '/', { 'sec-websocket-version': '8' })).status, 426);
+    await roundTrip(s);
+    assert.equal(s.remoteSettings.initialWindowSize, 65_535, "Node's window until a WebSocket is accepted");
+    assert.equal(s.state.remoteWindowSize, 65_535);
+    const { stream, response } = await extendedConnect(s, '/');
+    // The server widens as it answers: its SETTINGS and WINDOW_UPDATE come before the PING's answer.
+    await roundTrip(s);
+    assert.equal(s.remoteSettings.initialWindowSize, MiB);
+    assert.equal(s.state.remoteWindowSize, 16 * MiB);
+    const ws = client(stream, response);
+    // More than the windows hold, both ways: the WINDOW_UPDATEs keep it flowing.
+    const big = new Uint8Array(1_000_000).fill(7);
+    await Promise.all([ws.send(big), ws.send(big), ws.send(big)]);
+    for (let i = 0; i < 3; i++) assert.equal((await ws.receive()).data.length, 1_000_000);
+    ws.terminate();
+  });
+
+  it('takes its sizes from attach(h2, { windows }), leaves a wider server setting alone, and leaves every window alone with windows: false', async (t) => {
+    const sized = await h2serve(t, {}, undefined, { windows: { stream: 256 * 1024, session: 2 * MiB } });
+    const wider = await h2serve(t, {}, (_wss, h2) => h2.updateSettings({ initialWindowSize: 4 * MiB }));
+    const untouched = await h2serve(t, {}, undefined, { windows: false });
+    const seen: (number | undefined)[][] = [];
+    for (const server of [sized, wider, untouched]) {
+      const s = await server.session();
+      assert.equal((await extendedConnect(s, '/')).status, 200);
+      await roundTrip(s);
+      seen.push([s.remoteSettings.initialWindowSize, s.state.remoteWindowSize]);
+    }
+    assert.deepEqual(seen, [
+      [256 * 1024, 2 * MiB],
+      [4 * MiB, 16 * MiB],
+      [65_535, 65_535],
+    ]);
+  });
+
+  it('refuses windows outside what HTTP/2 allows, naming the option', () => {
+    const wss = new WebSocketServer();
+    for (const windows of [{ stream: 1024 }, { session: 2 ** 31 }, { stream: 100_000.5 }, 'wide', null]) {
+      const h2 = http2.createServer();
+      assert.throws(() => wss.attach(h2, { windows } as never), (error: unknown) => error instanceof InvalidArgumentError && /windows/.test(error.message), String(windows));
+    }
   });
 });
 
