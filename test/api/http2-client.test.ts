@@ -105,7 +105,7 @@ describe('WebSocket over HTTP/2, client (connect with transport http2)', () => {
       const session = stream.session!;
       seen.push(session.remoteSettings.initialWindowSize, session.state.remoteWindowSize);
       stream.respond({ ':status': 200 });
-      // One unmasked binary frame of 3 MB: more than both windows, so it needs the client's WINDOW_UPDATEs.
+      // One unmasked binary frame of 3 MB: more than the stream's window, so it needs the client's WINDOW_UPDATEs.
       const payload = new Uint8Array(3_000_000).fill(5);
       stream.write(encodeFrame({ opcode: 0x2, payload }));
     });

@@ -275,7 +275,7 @@ describe('WebSocket over HTTP/2, flow-control windows', () => {
     assert.equal(s.remoteSettings.initialWindowSize, MiB);
     assert.equal(s.state.remoteWindowSize, 16 * MiB);
     const ws = client(stream, response);
-    // More than the windows hold, both ways: the WINDOW_UPDATEs keep it flowing.
+    // More than a stream's window, both ways: the WINDOW_UPDATEs keep it flowing.
     const big = new Uint8Array(1_000_000).fill(7);
     await Promise.all([ws.send(big), ws.send(big), ws.send(big)]);
     for (let i = 0; i < 3; i++) assert.equal((await ws.receive()).data.length, 1_000_000);
