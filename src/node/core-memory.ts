@@ -15,8 +15,10 @@
  * F.prototype = Buffer.prototype is twenty times slower than both.
  */
 import { Buffer } from 'node:buffer';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ViewMaker } from '../core/frame-parser.js';
+import { isHttp2Stream } from './http2-streams.js';
 import { isMaskMemory, releaseMaskMemory, reserveMaskMemory } from './mask-pool.js';
 
 /** A Buffer over the same memory as `data` (no copy): `data` itself when it is one already. */
@@ -37,13 +39,28 @@ export function allocateUninitialised(size: number): Uint8Array {
 }
 
 /**
- * The allocator over a net.Socket (TLS included): masked frames go into blocks of the masking
- * module's memory (one copy instead of three, in memory used again and again), given back once
- * the socket has written them (see writeChunk). Only for sockets: a socket is done with a chunk
- * when its write callback runs, while another Duplex (an in-memory pair) may hand the very chunk
- * on to its reader.
+ * Whether `stream` is done with a chunk once the chunk's write callback has run, so that masking
+ * memory can go back to its pool then: a net.Socket (TLS included), whose callback runs once the
+ * kernel has the bytes, or an HTTP/2 stream, whose callback Node runs once the session's socket
+ * has written them (or with an error when they will never be). Another Duplex (an in-memory pair)
+ * may hand the very chunk on to its reader.
  */
-export function allocateForSocket(size: number, output: boolean): Uint8Array {
+export function releasesOnWriteCallback(stream: Duplex): boolean {
+  return stream instanceof Socket || isHttp2Stream(stream);
+}
+
+/**
+ * The allocator over a stream for which releasesOnWriteCallback holds: masked frames go into
+ * blocks of the masking module's memory (one copy instead of three, in memory used again and
+ * again), given back once the stream has written them (see writeChunk).
+ *
+ * Over HTTP/2 a block can be lost to the pool: Node 20 may never call back a stream's last write
+ * when the peer closes the stream right after it (see isClosedHttp2Stream). It then stays taken,
+ * since its memory cannot be told apart from memory the session's socket still reads. That needs
+ * a large frame in the same write as the end of the stream, and costs one run of blocks; once
+ * none is free, frames go to ordinary arrays as before.
+ */
+export function allocatePooled(size: number, output: boolean): Uint8Array {
   if (output) {
     const block = reserveMaskMemory(size);
     if (block !== null) return block;

@@ -14,7 +14,6 @@
  * `WebSocket`, which receives everything through `DriverEvents`.
  */
 import { isUtf8 } from 'node:buffer';
-import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { CloseResult } from '../core/close-state.js';
 import { Connection, type ConnectionHandler, type Role } from '../core/connection.js';
@@ -25,7 +24,7 @@ import { CLIENT_CLOSE_LINGER } from './connection-timers.js';
 import { Hybi00Connection, type CoreConnection } from '../core/hybi00/connection.js'; // legacy hybi-00 (issue 22)
 import type { MessageCodec } from './message-codec.js';
 import { maskIntoPool } from './mask-pool.js';
-import { allocateForSocket, allocateUninitialised, bufferView } from './core-memory.js';
+import { allocatePooled, allocateUninitialised, bufferView, releasesOnWriteCallback } from './core-memory.js';
 import { markPrepared } from './prepared-output.js'; // issue 24, publish
 import { InputPump, type PumpSettings } from './pump.js';
 import { setReadTarget } from './read-buffers.js';
@@ -193,8 +192,8 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
         extensions: this.codecs.length === 0 ? undefined : this.codecs.map((c) => c.hook),
         isUtf8,
         maskKey: options.maskKey,
-        allocate: stream instanceof Socket ? allocateForSocket : allocateUninitialised,
-        maskOutput: stream instanceof Socket ? maskIntoPool : undefined,
+        allocate: releasesOnWriteCallback(stream) ? allocatePooled : allocateUninitialised,
+        maskOutput: releasesOnWriteCallback(stream) ? maskIntoPool : undefined,
         view: bufferView, // issue 24: a Buffer per message without Buffer#subarray's runtime call
       },
       this,

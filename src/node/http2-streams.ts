@@ -91,8 +91,12 @@ export function cancelStream(stream: Duplex): void {
  * Whoever waits for the stream's writes to finish waits for nothing.
  */
 export function isClosedHttp2Stream(stream: Duplex): boolean {
-  const h2 = stream as Duplex & { closed?: boolean; session?: unknown };
-  return h2.session !== undefined && h2.closed === true && !stream.destroyed;
+  return isHttp2Stream(stream) && (stream as Duplex & { closed?: boolean }).closed === true && !stream.destroyed;
+}
+
+/** True for a stream of `node:http2` (told by its session, since Node exports no class to test with instanceof). */
+export function isHttp2Stream(stream: Duplex): boolean {
+  return (stream as Duplex & { session?: unknown }).session !== undefined;
 }
 
 function swallow(): void {
