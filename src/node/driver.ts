@@ -182,6 +182,8 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
     super(stream, options);
     this.events = events;
     this.openedAt = this.nowMs();
+    // Masked output goes into the masking pool where the transport's write callback says when it may be reused.
+    const pooled = releasesOnWriteCallback(stream);
     this.connection = new (options.version === 'hybi-00' ? Hybi00Connection : Connection)( // legacy (issue 22)
       {
         role: options.role,
@@ -192,8 +194,8 @@ export class SocketDriver extends InputPump<DriverOptions> implements Connection
         extensions: this.codecs.length === 0 ? undefined : this.codecs.map((c) => c.hook),
         isUtf8,
         maskKey: options.maskKey,
-        allocate: releasesOnWriteCallback(stream) ? allocatePooled : allocateUninitialised,
-        maskOutput: releasesOnWriteCallback(stream) ? maskIntoPool : undefined,
+        allocate: pooled ? allocatePooled : allocateUninitialised,
+        maskOutput: pooled ? maskIntoPool : undefined,
         view: bufferView, // issue 24: a Buffer per message without Buffer#subarray's runtime call
       },
       this,
