@@ -64,17 +64,17 @@ export function respondRefusal(stream: http2.ServerHttp2Stream, answer: HttpRefu
   }
 }
 
+/** RST_STREAM error code CANCEL (RFC 9113 section 7), Node's NGHTTP2_CANCEL. */
+const CANCEL = 0x8;
+
 /**
  * Resets an HTTP/2 stream with RST_STREAM CANCEL (RFC 9113 section 7: "the stream is no longer
  * needed"), which is what `terminate()` means; a destroy alone would send NO_ERROR. Does nothing
  * for other streams, which `terminate()` destroys.
  */
-/** RST_STREAM error code CANCEL (RFC 9113 section 7), Node's NGHTTP2_CANCEL. */
-const CANCEL = 0x8;
-
 export function cancelStream(stream: Duplex): void {
-  const h2 = stream as Duplex & { close?: (code: number) => void; rstCode?: number; session?: unknown };
-  if (h2.session === undefined || typeof h2.close !== 'function' || stream.destroyed) return;
+  const h2 = stream as Duplex & { close?: (code: number) => void };
+  if (!isHttp2Stream(stream) || typeof h2.close !== 'function' || stream.destroyed) return;
   try {
     h2.close(CANCEL);
   } catch {
