@@ -34,12 +34,7 @@ export interface ClientRequestInit {
  */
 export function buildClientRequest(init: ClientRequestInit): string {
   const { host, path, key } = init;
-  if (path.length === 0 || path.charCodeAt(0) !== 0x2f) throw new InvalidArgumentError(`request path ${JSON.stringify(path)} must start with '/'`);
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    // RFC 7230 section 3.1.1: the request-target is one run of visible characters.
-    if (c <= 0x20 || c >= 0x7f) throw new InvalidArgumentError(`request path ${JSON.stringify(path)} must be percent-encoded visible ASCII`);
-  }
+  checkRequestPath(path);
   if (host.length === 0) throw new InvalidArgumentError('the Host header value is empty');
   checkValue('the Host header', host);
   if (!isValidKey(key)) throw new InvalidArgumentError('Sec-WebSocket-Key must be base64 of 16 bytes');
@@ -54,13 +49,7 @@ export function buildClientRequest(init: ClientRequestInit): string {
   ];
   const protocols = init.protocols ?? [];
   if (protocols.length > 0) {
-    const seen = new Set<string>();
-    for (const p of protocols) {
-      // Section 4.1: subprotocol names MUST be tokens and MUST all be unique.
-      if (!isToken(p)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(p)} is not a token`);
-      if (seen.has(p)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(p)} is listed twice`);
-      seen.add(p);
-    }
+    checkOfferedProtocols(protocols);
     lines.push(`Sec-WebSocket-Protocol: ${protocols.join(', ')}`);
   }
   if (init.extensions !== undefined && init.extensions !== '') {
@@ -75,6 +64,29 @@ export function buildClientRequest(init: ClientRequestInit): string {
   }
   appendUserHeaders(lines, init.headers, reserved);
   return lines.join('\r\n') + '\r\n\r\n';
+}
+
+/**
+ * Throws InvalidArgumentError unless `path` can be the request's target: it starts with '/' and
+ * is one run of visible ASCII (RFC 7230 section 3.1.1), as the HTTP/1.1 request line and HTTP/2's
+ * `:path` both need.
+ */
+export function checkRequestPath(path: string): void {
+  if (path.length === 0 || path.charCodeAt(0) !== 0x2f) throw new InvalidArgumentError(`request path ${JSON.stringify(path)} must start with '/'`);
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) throw new InvalidArgumentError(`request path ${JSON.stringify(path)} must be percent-encoded visible ASCII`);
+  }
+}
+
+/** Throws InvalidArgumentError unless the subprotocols offered are tokens, each named once (section 4.1 MUSTs). */
+export function checkOfferedProtocols(protocols: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const p of protocols) {
+    if (!isToken(p)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(p)} is not a token`);
+    if (seen.has(p)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(p)} is listed twice`);
+    seen.add(p);
+  }
 }
 
 /** What the client expects of the server's answer. */
@@ -132,6 +144,15 @@ export function checkServerResponse(status: number, headers: HeaderMap, expected
     return { ok: false, reason: 'the server response has a Sec-WebSocket-Accept value that does not match the key sent' };
   }
 
+  return checkAgreement(headers, expected.protocols, expected.extensionNames);
+}
+
+/**
+ * What the server's answer agreed to, judged as section 4.1 asks of every WebSocket handshake,
+ * over HTTP/1.1 or HTTP/2 (RFC 8441 keeps these fields' meaning): the subprotocol and the
+ * extensions. `reason` is a sentence for a HandshakeError message.
+ */
+export function checkAgreement(headers: HeaderMap, protocolsOffered: readonly string[], extensionNames: readonly string[]): ResponseCheck {
   // Section 4.1: a Sec-WebSocket-Protocol the client did not offer MUST fail the connection,
   // and the server picks one protocol, so a list is as wrong as an unknown name.
   let protocol = '';
@@ -142,13 +163,13 @@ export function checkServerResponse(status: number, headers: HeaderMap, expected
       return { ok: false, reason: `the server response has Sec-WebSocket-Protocol: ${protocolHeader}, which is not a single subprotocol` };
     }
     protocol = chosen[0]!;
-    if (!expected.protocols.includes(protocol)) {
+    if (!protocolsOffered.includes(protocol)) {
       return {
         ok: false,
         reason:
-          expected.protocols.length === 0
+          protocolsOffered.length === 0
             ? `the server chose subprotocol ${protocol} but none was requested`
-            : `the server chose subprotocol ${protocol}, which is not one of those requested (${expected.protocols.join(', ')})`,
+            : `the server chose subprotocol ${protocol}, which is not one of those requested (${protocolsOffered.join(', ')})`,
       };
     }
   }
@@ -160,7 +181,7 @@ export function checkServerResponse(status: number, headers: HeaderMap, expected
   if (extensions === null) return { ok: false, reason: `the server response has a malformed Sec-WebSocket-Extensions header: ${extensionsHeader}` };
   const seen = new Set<string>();
   for (const e of extensions) {
-    if (!expected.extensionNames.includes(e.name)) return { ok: false, reason: `the server accepted extension ${e.name}, which was not offered` };
+    if (!extensionNames.includes(e.name)) return { ok: false, reason: `the server accepted extension ${e.name}, which was not offered` };
     if (seen.has(e.name)) return { ok: false, reason: `the server accepted extension ${e.name} more than once` };
     seen.add(e.name);
   }

@@ -7,10 +7,10 @@
  * and Sec-WebSocket-Version keep their RFC 6455 meaning. Pure functions on header maps, beside the
  * HTTP/1.1 ones in handshake.ts; the stream plumbing is in node/ and api/.
  */
-import { InvalidArgumentError } from './errors.js';
 import { computeAcceptKey, isValidKey, WEBSOCKET_VERSION, type HeaderMap, type HttpRefusal } from './handshake.js';
-import { checkValue, joined, single, userHeaderValues } from './handshake-fields.js';
-import { isToken, parseExtensions, parseTokenList, type ExtensionOffer } from './header-tokens.js';
+import { checkAgreement, checkOfferedProtocols, checkRequestPath, type ResponseCheck } from './client-handshake.js';
+import { checkValue, single, userHeaderValues } from './handshake-fields.js';
+import type { ExtensionOffer } from './header-tokens.js';
 import { isValidHost } from './host.js';
 import { negotiatedFields, readOffers } from './server-handshake.js';
 
@@ -171,11 +171,7 @@ export interface H2RequestInit {
  */
 export function buildH2ConnectRequest(init: H2RequestInit): H2Headers {
   const { path } = init;
-  if (path.length === 0 || path.charCodeAt(0) !== 0x2f) throw new InvalidArgumentError(`request path ${JSON.stringify(path)} must start with '/'`);
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f) throw new InvalidArgumentError(`request path ${JSON.stringify(path)} must be percent-encoded visible ASCII`);
-  }
+  checkRequestPath(path);
   checkValue('the authority', init.authority);
   const out: H2Headers = {
     ':method': 'CONNECT',
@@ -187,12 +183,7 @@ export function buildH2ConnectRequest(init: H2RequestInit): H2Headers {
   };
   const protocols = init.protocols ?? [];
   if (protocols.length > 0) {
-    const seen = new Set<string>();
-    for (const p of protocols) {
-      if (!isToken(p)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(p)} is not a token`);
-      if (seen.has(p)) throw new InvalidArgumentError(`subprotocol ${JSON.stringify(p)} is listed twice`);
-      seen.add(p);
-    }
+    checkOfferedProtocols(protocols);
     out['sec-websocket-protocol'] = protocols.join(', ');
   }
   if (init.extensions !== undefined && init.extensions !== '') {
@@ -207,10 +198,8 @@ export function buildH2ConnectRequest(init: H2RequestInit): H2Headers {
   return out;
 }
 
-/** The outcome of checking the server's answer to an extended CONNECT. */
-export type H2ResponseCheck =
-  | { ok: true; protocol: string; extensions: ExtensionOffer[]; extensionsHeader: string }
-  | { ok: false; reason: string };
+/** The outcome of checking the server's answer to an extended CONNECT: the same shape as over HTTP/1.1. */
+export type H2ResponseCheck = ResponseCheck;
 
 /**
  * Checks the answer to an extended CONNECT: a 2xx (RFC 8441 section 5), then the subprotocol and
@@ -219,22 +208,5 @@ export type H2ResponseCheck =
  */
 export function checkH2ConnectResponse(status: number, headers: HeaderMap, protocolsOffered: readonly string[], extensionNames: readonly string[]): H2ResponseCheck {
   if (status < 200 || status > 299) return { ok: false, reason: `the server answered the extended CONNECT with status ${status}` };
-  let protocol = '';
-  const protocolHeader = joined(headers, 'sec-websocket-protocol');
-  if (protocolHeader !== undefined && protocolHeader.trim() !== '') {
-    const chosen = parseTokenList(protocolHeader);
-    if (chosen === null || chosen.length !== 1) return { ok: false, reason: `the server response has Sec-WebSocket-Protocol: ${protocolHeader}, which is not a single subprotocol` };
-    protocol = chosen[0]!;
-    if (!protocolsOffered.includes(protocol)) return { ok: false, reason: `the server chose subprotocol ${protocol}, which was not requested` };
-  }
-  const extensionsHeader = joined(headers, 'sec-websocket-extensions') ?? '';
-  const extensions = parseExtensions(extensionsHeader);
-  if (extensions === null) return { ok: false, reason: `the server response has a malformed Sec-WebSocket-Extensions header: ${extensionsHeader}` };
-  const seen = new Set<string>();
-  for (const e of extensions) {
-    if (!extensionNames.includes(e.name)) return { ok: false, reason: `the server accepted extension ${e.name}, which was not offered` };
-    if (seen.has(e.name)) return { ok: false, reason: `the server accepted extension ${e.name} more than once` };
-    seen.add(e.name);
-  }
-  return { ok: true, protocol, extensions, extensionsHeader };
+  return checkAgreement(headers, protocolsOffered, extensionNames);
 }

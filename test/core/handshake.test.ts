@@ -20,6 +20,7 @@ import {
   type RequestCheck,
   type UpgradeRequest,
 } from '../../src/core/handshake.js';
+import { buildH2ConnectRequest, checkH2ConnectResponse } from '../../src/core/handshake-h2.js';
 import { InvalidArgumentError } from '../../src/core/errors.js';
 import { HttpHeadParser } from '../../src/core/http-head.js';
 import { decodeBase64 } from '../../src/core/base64.js';
@@ -241,6 +242,28 @@ describe('RFC 6455 section 4.1: checking the server response', () => {
     assert.match(reasonOf(checkServerResponse(101, response({ 'sec-websocket-extensions': ['permessage-deflate', 'permessage-deflate'] }), expectation)), /more than once/);
     assert.match(reasonOf(checkServerResponse(101, response({ 'sec-websocket-extensions': 'permessage-deflate; a="b c"' }), expectation)), /malformed/);
     assert.match(reasonOf(checkServerResponse(101, response({ 'sec-websocket-extensions': 'permessage-deflate' }), { ...expectation, extensionNames: [] })), /not offered/);
+  });
+});
+
+describe('RFC 8441: the client side of the extended CONNECT, judged as over HTTP/1.1', () => {
+  const offered = { scheme: 'http' as const, authority: 'example.com', path: '/chat' };
+
+  it('refuses a bad :path and subprotocols that are not tokens or come twice, as buildClientRequest does', () => {
+    for (const path of ['', 'chat', '/a b', '/caf\u00e9']) {
+      assert.throws(() => buildH2ConnectRequest({ ...offered, path }), InvalidArgumentError, path);
+      assert.throws(() => buildClientRequest({ host: 'example.com', path, key: KEY }), InvalidArgumentError, path);
+    }
+    assert.throws(() => buildH2ConnectRequest({ ...offered, protocols: ['chat', 'chat'] }), /listed twice/);
+    assert.throws(() => buildH2ConnectRequest({ ...offered, protocols: ['a b'] }), /not a token/);
+    assert.equal(buildH2ConnectRequest({ ...offered, protocols: ['chat', 'superchat'] })['sec-websocket-protocol'], 'chat, superchat');
+  });
+
+  it('refuses an answer outside 2xx, and a subprotocol or extension that was not offered, with the same reasons', () => {
+    assert.match(reasonOf(checkH2ConnectResponse(403, {}, ['chat'], [])), /status 403/);
+    assert.match(reasonOf(checkH2ConnectResponse(200, { 'sec-websocket-protocol': 'other' }, ['chat', 'superchat'], [])), /other, which is not one of those requested \(chat, superchat\)/);
+    assert.match(reasonOf(checkH2ConnectResponse(200, { 'sec-websocket-protocol': 'chat' }, [], [])), /none was requested/);
+    assert.match(reasonOf(checkH2ConnectResponse(200, { 'sec-websocket-extensions': 'permessage-deflate, permessage-deflate' }, [], ['permessage-deflate'])), /more than once/);
+    assert.deepEqual(checkH2ConnectResponse(200, { 'sec-websocket-protocol': 'chat' }, ['chat'], []), { ok: true, protocol: 'chat', extensions: [], extensionsHeader: '' });
   });
 });
 
