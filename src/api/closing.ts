@@ -59,7 +59,7 @@ import {
 } from './owner-keys.js';
 import type { PingTracker } from './ping-tracker.js';
 import type { ReceiveQueue, ReceiveQueueOwner } from './receive-queue.js';
-import { SendQueue, type SendJob, type SendQueueOwner, type Settle } from './send-queue.js';
+import { SendQueue, type JobMaker, type SendQueueOwner } from './send-queue.js';
 import type { ConnectionFacts } from './connection-facts.js'; // issue 24, idle memory
 import { WebSocketEmitter } from './websocket-emitter.js';
 import type { CloseInfo, CloseOptions, WebSocketReadyState } from './websocket-types.js';
@@ -215,7 +215,7 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
     return this.sender === null || this.sender.idle;
   }
 
-  protected enqueue(make: (settle: Settle) => SendJob): Promise<void> {
+  protected enqueue(make: JobMaker): Promise<void> {
     return (this.sender ??= new SendQueue(this)).enqueue(make, this.delivering > 0);
   }
 
@@ -272,7 +272,7 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
   #closeAfterSends(code: number | undefined, reason: string, timeout: number | undefined): void {
     this.#closeAsked = true;
     if (this.sendIdle()) this[startClose](code, reason, timeout);
-    else void this.enqueue((settle) => ({ ...settle, kind: 'close', code, reason, timeout, size: 0 })).catch(noop);
+    else void this.enqueue((resolve, reject) => ({ resolve, reject, kind: 'close', code, reason, timeout, size: 0 })).catch(noop);
   }
 
   /** Destroys the transport at once, without a closing handshake; 'close' follows with 1006. */
@@ -337,7 +337,7 @@ export abstract class WebSocketClosing extends WebSocketEmitter implements Drive
   /** @internal */
   [replyToClose](): void {
     if (this.sendIdle()) this.driver.replyToClose();
-    else void this.enqueue((settle) => ({ ...settle, kind: 'reply', size: 0 })).catch(noop);
+    else void this.enqueue((resolve, reject) => ({ resolve, reject, kind: 'reply', size: 0 })).catch(noop);
   }
 
   // The driver's reports of the end (DriverEvents).

@@ -392,8 +392,9 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
       // bytes are ours already, and the fast path above copies nothing.
       if (typeof data !== 'string') bytes = new Uint8Array(bytes);
       return handled(
-        this.enqueue((settle) => ({
-          ...settle,
+        this.enqueue((resolve, reject) => ({
+          resolve,
+          reject,
           kind: 'message',
           data: bytes,
           isText,
@@ -405,8 +406,9 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
     }
     if (isAsyncIterable(data)) {
       return handled(
-        this.enqueue((settle) => ({
-          ...settle,
+        this.enqueue((resolve, reject) => ({
+          resolve,
+          reject,
           kind: 'stream',
           source: data,
           isText: binary === undefined ? undefined : !binary,
@@ -426,7 +428,7 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
       this.driver.sendPrepared(frame); // topics hook (issue 20): the core checks the frame
       return undefined; // issue 24: no promise per delivery (see ConnectionInternals.sendPrepared)
     }
-    return handled(this.enqueue((settle) => ({ ...settle, kind: 'encoded', frame, size: frame.size })));
+    return handled(this.enqueue((resolve, reject) => ({ resolve, reject, kind: 'encoded', frame, size: frame.size })));
   }
 
   /**
@@ -464,7 +466,7 @@ export class WebSocket<Data = unknown> extends WebSocketPings {
       return writer;
     }
     this.#watchBuffered();
-    void this.enqueue((settle) => ({ ...settle, kind: 'writer', writer, size: 0 })).catch(noop);
+    void this.enqueue((resolve, reject) => ({ resolve, reject, kind: 'writer', writer, size: 0 })).catch(noop);
     return writer;
   }
 
