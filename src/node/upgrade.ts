@@ -145,7 +145,11 @@ export function refuseUpgrade(socket: Duplex, answer: HttpRefusal, linger = REFU
 export function writeUpgradeResponse(socket: Duplex, init: UpgradeResponseInit): boolean {
   if (socket.destroyed || !socket.writable) return false;
   // The core checks the key (and throws for a bad one) before it uses the value computed here.
-  const head = buildUpgradeResponse(init.accept !== undefined ? init : { ...init, accept: acceptKey(init.key) });
+  // Written out rather than `{ ...init, accept }`: in Node 20's V8 a property after a spread takes
+  // the runtime's slow path, about half a microsecond per handshake (issue 24).
+  const head = buildUpgradeResponse(
+    init.accept !== undefined ? init : { key: init.key, accept: acceptKey(init.key), protocol: init.protocol, extensions: init.extensions, headers: init.headers },
+  );
   // Frames are small and latency matters more than segment count; and the http.Server's idle
   // timeout for requests must not apply to a long-lived WebSocket (its own timers do that job).
   const s = socket as Duplex & { setNoDelay?: (on: boolean) => void; setTimeout?: (ms: number) => void };
