@@ -59,8 +59,7 @@ export class ZlibLimiter {
    */
   run<T>(task: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const start = (): void => {
-        this.#active++;
+      this.schedule(() => {
         let result: Promise<T>;
         try {
           result = task();
@@ -69,21 +68,34 @@ export class ZlibLimiter {
         }
         result.then(
           (value) => {
-            this.#release();
+            this.release();
             resolve(value);
           },
           (error: unknown) => {
-            this.#release();
+            this.release();
             reject(error);
           },
         );
-      };
-      if (this.#active < this.#concurrency && this.pending === 0) start();
-      else this.#queue.push(start);
+      });
     });
   }
 
-  #release(): void {
+  /**
+   * @internal The callback form of `run`, for the deflate codec (no promise per operation): calls
+   * `start` once a slot is free, in submission order; whoever `start` was for must call
+   * `release()` exactly once afterwards.
+   */
+  schedule(start: () => void): void {
+    if (this.#active < this.#concurrency && this.pending === 0) {
+      this.#active++;
+      start();
+    } else {
+      this.#queue.push(start);
+    }
+  }
+
+  /** @internal Frees the slot a `schedule`d start was given; the next waiting task starts. */
+  release(): void {
     this.#active--;
     this.#drain();
   }
@@ -97,6 +109,7 @@ export class ZlibLimiter {
         this.#queue = this.#queue.slice(this.#head);
         this.#head = 0;
       }
+      this.#active++;
       start!();
     }
     if (this.#head === this.#queue.length && this.#head > 0) {

@@ -574,11 +574,12 @@ describe('order and the zlib limiter', () => {
   it('never runs more zlib operations at once than the limiter allows, across codecs', async () => {
     const limiter = new ZlibLimiter(2);
     let peak = 0;
-    const original = limiter.run.bind(limiter);
-    limiter.run = <T>(task: () => Promise<T>): Promise<T> =>
+    // The codec takes its slots through the limiter's callback form (schedule, then release).
+    const original = limiter.schedule.bind(limiter);
+    limiter.schedule = (start: () => void): void =>
       original(() => {
         peak = Math.max(peak, limiter.active);
-        return task();
+        start();
       });
     const codecs = Array.from({ length: 6 }, () => new DeflateCodec('client', params(), 'permessage-deflate', { limiter }));
     const peers = Array.from({ length: 6 }, () => new DeflateCodec('server', params(), 'permessage-deflate', { limiter }));
