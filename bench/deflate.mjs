@@ -162,16 +162,31 @@ async function codecBench() {
 async function startServer(which, level) {
   const child = fork(self, [`--serve=${which}`, `--level=${level}`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [message] = await once(child, 'message');
-  return { port: message.port, stop: () => child.kill() };
+  /** The server's CPU time so far (process.cpuUsage(), user + system, us), asked over IPC. */
+  const cpu = async () => {
+    child.send('cpu');
+    const [reply] = await once(child, 'message');
+    return reply.cpu;
+  };
+  return { port: message.port, cpu, stop: () => child.kill() };
 }
+
+/** This process's CPU time so far (user + system, us). */
+const ownCpu = async () => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+};
 
 /** ws client options for a level ('default' or a number). */
 function wsClientOptions(level) {
   return { maxPayload: MAX, perMessageDeflate: { threshold: 0, ...(level === 'default' ? {} : { zlibDeflateOptions: { level } }) } };
 }
 
-/** Opens `connections` clients of `kind` and keeps `inFlight` messages in flight on each for `ms`; messages/s. */
-async function drive(kind, port, level, pool, { connections, inFlight, ms }) {
+/**
+ * Opens `connections` clients of `kind` and keeps `inFlight` messages in flight on each for `ms`:
+ * messages/s, MiB/s, and the CPU time per message of the side measured (`cpu()` reads its total).
+ */
+async function drive(kind, port, level, pool, cpu, { connections, inFlight, ms }) {
   const url = `ws://127.0.0.1:${port}/echo`;
   const clients = [];
   if (kind === 'ws') {
@@ -219,17 +234,27 @@ async function drive(kind, port, level, pool, { connections, inFlight, ms }) {
       client.send(pool[next++ % pool.length]);
     }
   });
+  // Each round starts a fresh server: let both sides compile their hot paths and grow their
+  // zlib contexts before the window that is measured.
+  await new Promise((r) => setTimeout(r, WARMUP_MS));
   const t0 = performance.now();
+  const cpu0 = await cpu();
+  const echoed0 = echoed;
+  const bytes0 = bytes;
   await new Promise((r) => setTimeout(r, ms));
+  const cpu1 = await cpu();
   stop = true;
-  const counted = echoed;
-  const countedBytes = bytes;
+  const counted = echoed - echoed0;
+  const countedBytes = bytes - bytes0;
   const seconds = (performance.now() - t0) / 1000;
   // Let the messages in flight come back before closing, so the next run starts clean.
   await Promise.race([finished, new Promise((r) => setTimeout(r, 5000))]);
   for (const client of clients) client.close();
-  return { rate: counted / seconds, mibs: countedBytes / MiB / seconds };
+  return { rate: counted / seconds, mibs: countedBytes / MiB / seconds, cpuPerMessage: (cpu1 - cpu0) / counted };
 }
+
+/** Traffic before each measured window of the echo parts (ms). */
+const WARMUP_MS = 300;
 
 const ECHO_CASES = [
   { size: KiB, connections: 8, inFlight: 8 },
@@ -264,7 +289,9 @@ async function echoBench(part) {
           // server part: the server differs, the client is ws. client part: the client differs, the server is ws.
           const server = await startServer(part === 'server' ? who : 'ws', level);
           try {
-            const r = await drive(part === 'server' ? 'ws' : who, server.port, level, pool, round === 0 ? { ...load, ms: 300 } : load);
+            // The CPU of the side that differs: the server's process, or this one (the client).
+            const cpu = part === 'server' ? server.cpu : ownCpu;
+            const r = await drive(part === 'server' ? 'ws' : who, server.port, level, pool, cpu, round === 0 ? { ...load, ms: 300 } : load);
             if (round > 0) results[who].push(r);
           } finally {
             server.stop();
@@ -273,6 +300,8 @@ async function echoBench(part) {
       }
       const h = median(results.hybi.map((r) => r.rate));
       const w = median(results.ws.map((r) => r.rate));
+      const hCpu = median(results.hybi.map((r) => r.cpuPerMessage));
+      const wCpu = median(results.ws.map((r) => r.cpuPerMessage));
       rows.push([
         level === 'default' ? 'defaults (hybi 1, ws 6)' : 'level 1',
         c.size >= KiB * 1024 ? `${c.size / MiB} MiB` : `${c.size / KiB} KiB`,
@@ -280,6 +309,7 @@ async function echoBench(part) {
         `${fmt(h)} msg/s (${fmt(median(results.hybi.map((r) => r.mibs)))} MiB/s)`,
         `${fmt(w)} msg/s (${fmt(median(results.ws.map((r) => r.mibs)))} MiB/s)`,
         `${(h / w).toFixed(2)}x`,
+        `${fmt(hCpu)} / ${fmt(wCpu)} us (${(hCpu / wCpu).toFixed(2)}x)`,
       ]);
     }
   }
@@ -287,7 +317,7 @@ async function echoBench(part) {
     part === 'server'
       ? 'server: compressed echo, hybi WebSocketServer vs ws WebSocketServer (client: ws, same settings)'
       : 'client: compressed echo, hybi connect() vs ws client (server: ws, same settings)',
-    ['compression', 'message', 'connections x in flight', 'hybi', 'ws', 'hybi/ws'],
+    ['compression', 'message', 'connections x in flight', 'hybi', 'ws', 'hybi/ws', `${part}'s CPU per message, hybi / ws`],
     rows,
   );
 }
@@ -360,6 +390,15 @@ async function main() {
   if (options.only.includes('memory')) await memoryBench();
 }
 
+/** In a server child: answers 'cpu' with this process's CPU time so far (us). */
+function answerCpu() {
+  process.on('message', (message) => {
+    if (message !== 'cpu') return;
+    const { user, system } = process.cpuUsage();
+    process.send({ cpu: user + system });
+  });
+}
+
 /** Child mode: a compressed echo server (--serve=hybi|ws --level=N|default); its port goes over IPC. */
 async function serveChild() {
   const which = arg('serve');
@@ -377,6 +416,7 @@ async function serveChild() {
     });
     const address = await server.listen({ port: 0, host: '127.0.0.1' });
     process.send({ port: address.port });
+    answerCpu();
   } else {
     const { WebSocketServer } = require('ws');
     const server = new WebSocketServer({
@@ -391,6 +431,7 @@ async function serveChild() {
     });
     await once(server, 'listening');
     process.send({ port: server.address().port });
+    answerCpu();
   }
   process.on('disconnect', () => process.exit(0));
 }
