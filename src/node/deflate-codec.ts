@@ -192,7 +192,8 @@ export class DeflateCodec implements MessageCodec {
   // One operation at a time per direction (the window is shared state), each in a slot of the
   // limiter while it runs. Callbacks and one listener of each kind per zlib stream, rather than
   // promise chains and listeners added per message: a compressed echo's server allocated about
-  // 60% more than ws's per message before (issue 24).
+  // two thirds more than ws's per message with those, and collected its old generation every
+  // 50-150 ms for it (issue 24; bench/README.md, "Compression and queued sends").
 
   #submit<T>(line: Line<T>, operation: Operation<T>): void {
     line.push(operation);
