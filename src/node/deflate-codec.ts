@@ -203,13 +203,14 @@ export class DeflateCodec implements MessageCodec {
   /** Starts the next operation of `line`, which has none running. */
   #next<T>(line: Line<T>): void {
     for (let operation = line.shift(); operation !== null; operation = line.shift()) {
-      if (this.#closed) {
-        operation.settled = true;
-        operation.reject(closedError());
-      } else if (operation.data === null) {
-        // An encode under the threshold, whose turn it is: it goes uncompressed.
+      if (operation.data === null) {
+        // An encode under the threshold, whose turn it is: it goes uncompressed (also once the
+        // codec is closed, as it always did; the sender then finds the connection closed).
         operation.settled = true;
         operation.resolve(null as T);
+      } else if (this.#closed) {
+        operation.settled = true;
+        operation.reject(closedError());
       } else {
         line.running = operation;
         const run = line === (this.#decodes as Line<unknown>) ? this.#inflate : this.#deflate;

@@ -612,6 +612,34 @@ describe('close()', () => {
     await assert.rejects(server.decode(Uint8Array.from([0x00]), false, 0x40, MiB), ConnectionNotOpenError);
     close(); // twice is harmless
   });
+
+  it('also settles what waits behind them, and gives every limiter slot back', async () => {
+    // One slot for the whole process's codecs, as a small limiter: a slot kept by an operation
+    // that close() settled would stop every other connection's compression for good.
+    const limiter = new ZlibLimiter(1);
+    const a = new DeflateCodec('client', params(), 'permessage-deflate', { limiter, threshold: 1024 });
+    const b = new DeflateCodec('client', params(), 'permessage-deflate', { limiter, threshold: 1024 });
+    const first = b.encode(text(4 * MiB), false); // holds the one slot
+    const waiting = a.encode(text(64 * KiB, 2), false); // a's turn has come; it waits for the slot
+    const queued = a.encode(text(64 * KiB, 3), false); // behind it in a's own line
+    const small = a.encode(text(100, 4), false); // under the threshold: keeps its place in line
+    const decoding = a.decode(Uint8Array.from([0x00]), false, 0x40, MiB);
+    assert.equal(limiter.active, 1);
+    assert.equal(limiter.pending, 2); // a's encode and a's decode
+    a.close();
+    await assert.rejects(waiting, ConnectionNotOpenError);
+    await assert.rejects(queued, ConnectionNotOpenError);
+    assert.equal(await small, null);
+    await assert.rejects(decoding, ConnectionNotOpenError);
+    assert.ok((await first) !== null);
+    // a's operations got their slots after b's, and gave them back at once.
+    assert.equal(limiter.active, 0);
+    assert.equal(limiter.pending, 0);
+    const c = new DeflateCodec('client', params(), 'permessage-deflate', { limiter, threshold: 1024 });
+    assert.ok((await c.encode(text(64 * KiB, 5), false)) !== null);
+    b.close();
+    c.close();
+  });
 });
 
 describe('options', () => {
