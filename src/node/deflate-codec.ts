@@ -213,8 +213,8 @@ export class DeflateCodec implements MessageCodec {
         operation.reject(closedError());
       } else {
         line.running = operation;
-        const run = line === (this.#decodes as Line<unknown>) ? this.#inflate : this.#deflate;
-        this.#limiter.schedule(() => run.call(this, operation as never));
+        if (line === (this.#decodes as Line<unknown>)) this.#limiter.schedule(() => this.#inflate(operation as Operation<Uint8Array>));
+        else this.#limiter.schedule(() => this.#deflate(operation as Operation<Encoded | null>));
         return;
       }
     }
