@@ -175,7 +175,10 @@ export class DeflateCodec implements MessageCodec {
     return new Promise((resolve, reject) => this.#submit(this.#encodes, newOperation(data, 0, resolve, reject)));
   }
 
-  /** Free both zlib contexts; operations in progress or queued reject with ConnectionNotOpenError. */
+  /**
+   * Free both zlib contexts; operations in progress or queued reject with ConnectionNotOpenError
+   * (an encode under the threshold, which compresses nothing, still resolves null).
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
