@@ -21,7 +21,7 @@ import { NotUtf8Error } from './errors.js';
 import type { CloseResult, SocketDriver } from '../node/driver.js';
 import { PauseReason } from './holds.js';
 import { asBuffer, detached } from './bytes.js';
-import { NO_QUEUE, own, type Fifo } from './fifo.js';
+import { NO_QUEUE, own, type Fifo } from '../node/fifo.js';
 import { FragmentReader, type Fragment } from './fragment-reader.js';
 import { MessageStream, streamHighWaterMark } from './message-stream.js';
 import type { ResolvedOptions } from './options.js';

@@ -12,7 +12,7 @@ import type { SocketDriver } from '../node/driver.js';
 import { PauseReason } from './holds.js';
 import type { MessageCodec } from '../node/message-codec.js';
 import { byteView, EMPTY, isByteSource } from './bytes.js';
-import { Fifo } from './fifo.js';
+import { Fifo } from '../node/fifo.js';
 import { assertSendable, failConnection, ownerCodecs, ownerDriver, startClose } from './owner-keys.js';
 import { fragmentEnds, type FragmentSizer } from './fragment-size.js';
 import type { MessageWriter, MessageWriterSink } from './message-writer.js';

@@ -22,6 +22,7 @@ import { violation } from '../core/failure-errors.js';
 import { Failures } from '../core/failures.js';
 import { DEFLATE_RSV, PERMESSAGE_DEFLATE, type DeflateParams } from '../core/permessage-deflate.js';
 import type { MessageCodec } from './message-codec.js';
+import { Fifo } from './fifo.js';
 import { zlibLimiter, type ZlibLimiter } from './zlib-limiter.js';
 
 /** The 4 octets a sync flush ends with: an empty stored block's LEN/NLEN (RFC 7692 section 7.2.1). */
@@ -205,7 +206,7 @@ export class DeflateCodec implements MessageCodec {
 
   /** Starts the next operation of `line`, which has none running. */
   #next<T>(line: Line<T>): void {
-    for (let operation = line.shift(); operation !== null; operation = line.shift()) {
+    for (let operation = line.shift(); operation !== undefined; operation = line.shift()) {
       if (operation.data === null) {
         // An encode under the threshold, whose turn it is: it goes uncompressed (also once the
         // codec is closed, as it always did; the sender then finds the connection closed).
@@ -469,39 +470,19 @@ interface Operation<T> {
   settled: boolean;
   resolve(value: T): void;
   reject(error: Error): void;
-  /** The next operation of its line. */
-  next: Operation<T> | null;
 }
 
 function newOperation<T>(data: Uint8Array | null, maxSize: number, resolve: (value: T) => void, reject: (error: Error) => void): Operation<T> {
-  return { data, maxSize, chunks: [], total: 0, started: false, settled: false, resolve, reject, next: null };
+  return { data, maxSize, chunks: [], total: 0, started: false, settled: false, resolve, reject };
 }
 
 /** The operations of one direction: the one running, then those waiting, oldest first. */
-class Line<T> {
+class Line<T> extends Fifo<Operation<T>> {
   running: Operation<T> | null = null;
-  #first: Operation<T> | null = null;
-  #last: Operation<T> | null = null;
 
   /** Nothing runs and nothing waits. */
   get idle(): boolean {
-    return this.running === null && this.#first === null;
-  }
-
-  push(operation: Operation<T>): void {
-    if (this.#last === null) this.#first = operation;
-    else this.#last.next = operation;
-    this.#last = operation;
-  }
-
-  shift(): Operation<T> | null {
-    const operation = this.#first;
-    if (operation !== null) {
-      this.#first = operation.next;
-      if (this.#first === null) this.#last = null;
-      operation.next = null;
-    }
-    return operation;
+    return this.running === null && this.length === 0;
   }
 }
 

@@ -3,10 +3,10 @@
  * masking module of its own (core/mask.ts's SIMD kernel). Masking into an ordinary array costs a
  * copy into the module's memory, the XOR, and a copy back out (besides allocating, and first
  * touching, a fresh array); a frame masked straight into the module's memory costs one copy and
- * the XOR, in memory that is used again and again. A sender asks for a block
- * (reserveMaskMemory), masks into it (maskIntoPool), hands it to its transport, and gives it back
- * once the transport no longer reads it (releaseMaskMemory). The driver gives the core these as its allocator and output masker
- * (ConnectionOptions.allocate, maskOutput): the core itself holds no pool.
+ * the XOR, in memory that is used again and again. A sender asks for a block (reserveMaskMemory),
+ * masks into it (maskIntoPool), hands it to its transport, and gives it back once the transport no
+ * longer reads it (releaseMaskMemory). The driver gives the core these as its allocator and output
+ * masker (ConnectionOptions.allocate, maskOutput): the core itself holds no pool.
  *
  * The memory grows once, on first use, before any block is handed out, and never again: growing
  * would detach the buffer that handed-out blocks are views of.

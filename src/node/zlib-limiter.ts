@@ -12,6 +12,7 @@
  * one only after the previous settled); the limiter only has to be fair, which FIFO is.
  */
 import { InvalidArgumentError } from '../core/errors.js';
+import { Fifo } from './fifo.js';
 
 /**
  * Default number of zlib operations that may run at once in a process: 10. Above the thread pool
@@ -24,9 +25,8 @@ export const DEFAULT_ZLIB_CONCURRENCY = 10;
 export class ZlibLimiter {
   #concurrency: number;
   #active = 0;
-  /** Waiting tasks' start functions, oldest first; `#head` avoids O(n) shifts on long queues. */
-  #queue: Array<(() => void) | undefined> = [];
-  #head = 0;
+  /** Waiting tasks' start functions, oldest first. */
+  readonly #queue = new Fifo<() => void>();
 
   /** @param concurrency most tasks running at once (a positive integer); default 10. */
   constructor(concurrency: number = DEFAULT_ZLIB_CONCURRENCY) {
@@ -50,7 +50,7 @@ export class ZlibLimiter {
 
   /** Tasks waiting for a slot. */
   get pending(): number {
-    return this.#queue.length - this.#head;
+    return this.#queue.length;
   }
 
   /**
@@ -101,20 +101,9 @@ export class ZlibLimiter {
   }
 
   #drain(): void {
-    while (this.#active < this.#concurrency && this.#head < this.#queue.length) {
-      const start = this.#queue[this.#head];
-      this.#queue[this.#head++] = undefined;
-      // Compact once the consumed prefix dominates, so a long-lived queue does not grow forever.
-      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-        this.#queue = this.#queue.slice(this.#head);
-        this.#head = 0;
-      }
+    while (this.#active < this.#concurrency && this.#queue.length > 0) {
       this.#active++;
-      start!();
-    }
-    if (this.#head === this.#queue.length && this.#head > 0) {
-      this.#queue = [];
-      this.#head = 0;
+      this.#queue.shift()!();
     }
   }
 }

@@ -1,6 +1,8 @@
 /**
- * The first-in first-out queue of the send and receive queues, and the shared empty one that
- * every connection holds until it first queues something (most never do).
+ * The first-in first-out queue: of the send and receive queues (with the shared empty one that
+ * every connection holds until it first queues something; most never do), of the zlib limiter's
+ * waiting tasks, and of a deflate codec's operations. Nothing in it is Node's; it sits in this
+ * layer so that the api layer above can use it too.
  */
 
 /** `queue` itself, or a new queue in place of the shared empty one: call it before pushing. */
