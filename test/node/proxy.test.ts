@@ -329,6 +329,18 @@ describe('SOCKS on the wire', () => {
     }
   });
 
+  it('socks4: resolves a server name here, to an IPv4 address (localhost, from the hosts file)', async () => {
+    const pair = await socketPair();
+    try {
+      const tunnel = socks4Tunnel(pair.client, { proxy: parseProxyURL('socks4://127.0.0.1:1'), host: 'localhost', port: 8080 });
+      assert.deepEqual([...(await readN(pair.peer, 9))], [4, 1, 0x1f, 0x90, 127, 0, 0, 1, 0]);
+      pair.peer.write(Buffer.from([0, 90, 0, 0, 0, 0, 0, 0]));
+      await tunnel;
+    } finally {
+      await pair.close();
+    }
+  });
+
   it('socks4: refuses an IPv6 server, which SOCKS4 cannot name', async () => {
     const pair = await socketPair();
     try {

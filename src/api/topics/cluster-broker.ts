@@ -15,11 +15,10 @@
  * broker works with workers forked by any code, not only by startCluster(). This file is the
  * worker's side; the primary's is cluster-primary.ts, the messages between them cluster-wire.ts.
  */
-import cluster from 'node:cluster';
 import { Buffer } from 'node:buffer';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { BrokerError } from '../errors.js';
-import { fromWire, isOurs, TAG, type ToPrimary, type ToWorker } from './cluster-wire.js';
+import { fromWire, isOurs, nodeCluster, TAG, type ToPrimary, type ToWorker } from './cluster-wire.js';
 import { integer } from './topic-options.js';
 import type { Broker, BrokerSink, HistoryResult, TopicPosition } from './types.js';
 
@@ -52,7 +51,7 @@ interface Pending {
  * worker.
  */
 export function clusterBroker(options: ClusterBrokerOptions = {}): Broker {
-  if (!cluster.isWorker || typeof process.send !== 'function') {
+  if (!nodeCluster().isWorker || typeof process.send !== 'function') {
     throw new InvalidArgumentError('clusterBroker() runs in a worker of node:cluster (start the workers with startCluster())');
   }
   return new ClusterBroker(integer('timeout', options.timeout, 5000, 1), integer('maxPendingPublishes', options.maxPendingPublishes, 1000, 1));
@@ -85,7 +84,7 @@ class ClusterBroker implements Broker {
   // reports that its topics no longer reach the other workers.
   readonly #onDisconnect = (): void => {
     this.#failAll(new BrokerError('closed', 'the IPC channel to the cluster primary closed'));
-    if (cluster.worker?.exitedAfterDisconnect === true) return;
+    if (nodeCluster().worker?.exitedAfterDisconnect === true) return;
     this.#sink?.error(new BrokerError('closed', 'the IPC channel to the cluster primary closed; topics reach this worker only'));
   };
 

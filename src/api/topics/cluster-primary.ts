@@ -4,10 +4,10 @@
  * epoch, keeps the bounded history and passes each message to the workers subscribed to the
  * topic; and startCluster(), which forks the workers and runs the sequencer.
  */
-import cluster, { type Worker } from 'node:cluster';
+import type { Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from '../../core/errors.js';
-import { isOurs, TAG, toWire, type ToPrimary, type ToWorker, type WireMessage } from './cluster-wire.js';
+import { isOurs, nodeCluster, TAG, toWire, type ToPrimary, type ToWorker, type WireMessage } from './cluster-wire.js';
 import { newEpoch, TopicHistory, type HistoryBounds } from './history.js';
 import { integer } from './topic-options.js';
 import type { TopicMessage } from './types.js';
@@ -35,7 +35,7 @@ export interface ClusterPrimary {
  * before or after forking (startCluster() does it). Throws InvalidArgumentError in a worker.
  */
 export function clusterPrimary(options: ClusterPrimaryOptions = {}): ClusterPrimary {
-  if (!cluster.isPrimary) throw new InvalidArgumentError('clusterPrimary() runs in the primary of node:cluster');
+  if (!nodeCluster().isPrimary) throw new InvalidArgumentError('clusterPrimary() runs in the primary of node:cluster');
   return new Sequencer({ maxMessages: integer('historySize', options.historySize, 100, 0), maxBytes: integer('historyBytes', options.historyBytes, 1 << 20, 0) });
 }
 
@@ -69,6 +69,7 @@ class Sequencer implements ClusterPrimary {
 
   constructor(bounds: HistoryBounds) {
     this.#bounds = bounds;
+    const cluster = nodeCluster();
     cluster.on('message', this.#onMessage);
     cluster.on('exit', this.#onExit);
   }
@@ -164,6 +165,7 @@ class Sequencer implements ClusterPrimary {
   }
 
   close(): void {
+    const cluster = nodeCluster();
     cluster.off('message', this.#onMessage);
     cluster.off('exit', this.#onExit);
     this.#topics.clear();
@@ -213,6 +215,7 @@ export interface ClusterHandle {
  * InvalidArgumentError in a worker.
  */
 export function startCluster(options: StartClusterOptions = {}): ClusterHandle {
+  const cluster = nodeCluster();
   if (!cluster.isPrimary) throw new InvalidArgumentError('startCluster() runs in the primary of node:cluster');
   const count = integer('workers', options.workers, availableParallelism(), 1);
   const restart = options.restart ?? true;

@@ -4,7 +4,17 @@
  * that it works with workers forked by any code, not only by startCluster().
  */
 import { Buffer } from 'node:buffer';
+import type { Cluster } from 'node:cluster';
 import type { TopicMessage, TopicPosition } from './types.js';
+
+/**
+ * Node's cluster module, loaded when a cluster function is first called rather than when hybi is
+ * imported: it brings child_process and dgram with it, about a third of a megabyte of heap that
+ * every process importing hybi would otherwise hold (issue 24). A worker has it loaded already.
+ */
+export function nodeCluster(): Cluster {
+  return process.getBuiltinModule('node:cluster') as unknown as Cluster;
+}
 
 /** Marks hybi's IPC messages, so that an application's own messages on the same channel are left alone. */
 export const TAG = 'hybi.topics';

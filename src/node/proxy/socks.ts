@@ -5,7 +5,6 @@
  * happens on the proxy's side (as it must when only the proxy can resolve internal names).
  */
 import { Buffer } from 'node:buffer';
-import { lookup } from 'node:dns/promises';
 import { isIP, type Socket } from 'node:net';
 import { ConnectError, ProxyAuthError, ProxyError } from '../errors.js';
 import { abortedError } from '../dial.js';
@@ -69,7 +68,8 @@ async function resolveLocally(options: SocksTunnelOptions, family: 0 | 4): Promi
   const { host, port, signal } = options;
   if (isIP(host) !== 0) return host;
   try {
-    const { address } = await lookup(host, { family });
+    // node:dns/promises is loaded on first use: most processes never dial through SOCKS.
+    const { address } = await process.getBuiltinModule('node:dns/promises').lookup(host, { family });
     if (signal?.aborted) throw abortedError(host, port, signal);
     return address;
   } catch (error) {
