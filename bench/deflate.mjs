@@ -4,7 +4,8 @@
 //            DeflateCodec vs ws's PerMessageDeflate (the class ws uses per connection), per level
 //   server   compressed echo: a hybi WebSocketServer vs a ws WebSocketServer, each in its own
 //            process, driven by the same ws client (so only the server differs)
-//   client   compressed echo: hybi's connect() vs ws's client against the same ws server process
+//   client   compressed echo: hybi's connect() vs ws's client, each in a process of its own, against
+//            the same ws server process
 //   memory   RSS per idle connection that has compressed and decompressed (context takeover),
 //            for the window/memLevel settings the docs discuss
 // Compression settings are the same on both sides of a comparison and printed with it: "defaults"
@@ -12,6 +13,11 @@
 // pins both to level 1. Thresholds are 0: every message is compressed.
 //
 // Usage: node bench/deflate.mjs [--quick] [--time=2000] [--rounds=3] [--only=codec,server,client,memory]
+//          [--app-heap=MB]
+// The echo parts run each server, and in the client part each library's clients, in a fresh
+// process of its own. --app-heap gives every process of the run an application's heap of that
+// many MB, so that both libraries run in the same garbage collection regime (lib/app-heap.mjs
+// says why that can matter more than the library).
 // (build first: `npm run build`; `npm run bench` does). The server and client parts need the
 // public WebSocketServer and connect() in dist/; they are skipped with a note when missing.
 import { createRequire } from 'node:module';
@@ -19,18 +25,20 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
+import { holdAppHeap } from './lib/app-heap.mjs';
 
 const require = createRequire(import.meta.url);
 const self = fileURLToPath(import.meta.url);
 
-const options = { time: 2000, rounds: 3, only: ['codec', 'server', 'client', 'memory'], quick: false };
+const options = { time: 2000, rounds: 3, only: ['codec', 'server', 'client', 'memory'], quick: false, appHeap: 0 };
 for (const arg of process.argv.slice(2)) {
   const [name, value] = arg.replace(/^--/, '').split('=');
   if (name === 'quick') options.quick = true;
   else if (name === 'time') options.time = Number(value);
   else if (name === 'rounds') options.rounds = Number(value);
   else if (name === 'only') options.only = value.split(',');
-  else if (name === 'serve' || name === 'level' || name === 'memory-child' || name === 'connections') {
+  else if (name === 'app-heap') options.appHeap = Number(value);
+  else if (name === 'serve' || name === 'drive' || name === 'level' || name === 'memory-child' || name === 'connections') {
     // child modes, handled below
   } else {
     console.error(`unknown option ${arg}`);
@@ -160,7 +168,7 @@ async function codecBench() {
 // server and client: compressed echo over loopback
 
 async function startServer(which, level) {
-  const child = fork(self, [`--serve=${which}`, `--level=${level}`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(self, [`--serve=${which}`, `--level=${level}`, `--app-heap=${options.appHeap}`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [message] = await once(child, 'message');
   /** The server's CPU time so far (process.cpuUsage(), user + system, us), asked over IPC. */
   const cpu = async () => {
@@ -253,6 +261,30 @@ async function drive(kind, port, level, pool, cpu, { connections, inFlight, ms }
   return { rate: counted / seconds, mibs: countedBytes / MiB / seconds, cpuPerMessage: (cpu1 - cpu0) / counted };
 }
 
+/**
+ * The client part's run of one library: `drive` in a fresh process of its own (--drive=hybi|ws),
+ * as each server has, so that neither library's garbage and heap sizing carry into the other's
+ * run. Its CPU per message is that process's.
+ */
+async function driveInChild(who, port, level, size, load) {
+  const child = fork(self, [`--drive=${who}`, `--app-heap=${options.appHeap}`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    child.send({ port, level, size, load });
+    const [result] = await once(child, 'message');
+    return result;
+  } finally {
+    child.kill();
+  }
+}
+
+/** Child mode of the client part (see driveInChild): one library's clients, the result over IPC. */
+function driveChild() {
+  holdAppHeap(options.appHeap);
+  process.once('message', async ({ port, level, size, load }) => {
+    process.send(await drive(arg('drive'), port, level, messages(size), ownCpu, load));
+  });
+}
+
 /** Traffic before each measured window of the echo parts (ms). */
 const WARMUP_MS = 300;
 
@@ -289,9 +321,9 @@ async function echoBench(part) {
           // server part: the server differs, the client is ws. client part: the client differs, the server is ws.
           const server = await startServer(part === 'server' ? who : 'ws', level);
           try {
-            // The CPU of the side that differs: the server's process, or this one (the client).
-            const cpu = part === 'server' ? server.cpu : ownCpu;
-            const r = await drive(part === 'server' ? 'ws' : who, server.port, level, pool, cpu, round === 0 ? { ...load, ms: 300 } : load);
+            const thisLoad = round === 0 ? { ...load, ms: 300 } : load;
+            // The CPU of the side that differs: the server's process, or the clients' own process.
+            const r = part === 'server' ? await drive('ws', server.port, level, pool, server.cpu, thisLoad) : await driveInChild(who, server.port, level, c.size, thisLoad);
             if (round > 0) results[who].push(r);
           } finally {
             server.stop();
@@ -316,7 +348,7 @@ async function echoBench(part) {
   table(
     part === 'server'
       ? 'server: compressed echo, hybi WebSocketServer vs ws WebSocketServer (client: ws, same settings)'
-      : 'client: compressed echo, hybi connect() vs ws client (server: ws, same settings)',
+      : 'client: compressed echo, hybi connect() vs ws client, each in its own process (server: ws, same settings)',
     ['compression', 'message', 'connections x in flight', 'hybi', 'ws', 'hybi/ws', `${part}'s CPU per message, hybi / ws`],
     rows,
   );
@@ -384,6 +416,8 @@ async function memoryBench() {
 
 async function main() {
   console.log(`## deflate (Node ${process.version}, zlib ${process.versions.zlib}; ${options.rounds} round(s) of ${options.time} ms, median)`);
+  if (options.appHeap > 0) console.log(`\nEvery process of this run holds an application heap of ${options.appHeap} MB (--app-heap).`);
+  holdAppHeap(options.appHeap);
   if (options.only.includes('codec')) await codecBench();
   if (options.only.includes('server')) await echoBench('server');
   if (options.only.includes('client')) await echoBench('client');
@@ -401,6 +435,7 @@ function answerCpu() {
 
 /** Child mode: a compressed echo server (--serve=hybi|ws --level=N|default); its port goes over IPC. */
 async function serveChild() {
+  holdAppHeap(options.appHeap);
   const which = arg('serve');
   const level = arg('level') === 'default' ? undefined : Number(arg('level'));
   if (which === 'hybi') {
@@ -437,5 +472,6 @@ async function serveChild() {
 }
 
 if (arg('serve')) await serveChild();
+else if (arg('drive')) driveChild();
 else if (arg('memory-child')) await memoryChild(arg('memory-child'));
 else await main();

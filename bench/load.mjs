@@ -28,6 +28,8 @@
 //          [--compare=DIR[,DIR...]]   (adds a peer "hybi@<name of DIR>" per DIR: hybi built into DIR,
 //                             e.g. a copy of dist/ from before a change, measured alternately
 //                             with the others; dist/ is shared, so A/B builds belong elsewhere)
+//          [--app-heap=MB]   (every server and client process holds an application heap of MB:
+//                             lib/app-heap.mjs)
 // (--rounds is raised to at least 5 for latency and memory, whose samples are bimodal or move
 // with the collector's sizing on a shared machine.)
 // Writes <out>.md, <out>.svg and <out>.json when every default workload ran (or --out is given).
@@ -61,6 +63,7 @@ const options = {
   out: null,
   peers: null,
   compare: null,
+  appHeap: 0,
 };
 for (const arg of process.argv.slice(2)) {
   const [name, value] = arg.replace(/^--/, '').split('=');
@@ -76,6 +79,7 @@ for (const arg of process.argv.slice(2)) {
   else if (name === 'out') options.out = value;
   else if (name === 'peers') options.peers = value.split(',');
   else if (name === 'compare') options.compare = value.split(',').map((dir) => resolve(dir));
+  else if (name === 'app-heap') options.appHeap = Number(value);
   // Options meant for other suites pass through `run.mjs` too: note them, do not fail.
   else console.error(`load: ignoring unknown option ${arg}`);
 }
@@ -102,6 +106,11 @@ const wanted = peerFilter(options.peers);
 // Peers and workloads
 
 const notes = [];
+if (options.appHeap > 0) {
+  // Read by servers/common.mjs and load/client.mjs: every server and client process holds it.
+  process.env.HYBI_BENCH_APP_HEAP = String(options.appHeap);
+  notes.push(`Every server and client process held an application heap of ${options.appHeap} MB (--app-heap; lib/app-heap.mjs).`);
+}
 let bun = null;
 if (wanted('bun')) {
   bun = findBun((line) => process.stderr.write(`${line}\n`));

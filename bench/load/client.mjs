@@ -10,10 +10,13 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { holdAppHeap } from '../lib/app-heap.mjs';
 import { pageFaults } from '../lib/page-faults.mjs';
 import { payloadOf } from '../lib/wire.mjs';
 
 const require = createRequire(import.meta.url);
+// The suite's --app-heap, as in every server (lib/app-heap.mjs).
+holdAppHeap(Number(process.env.HYBI_BENCH_APP_HEAP ?? 0));
 const MAX_MESSAGE = 64 * 1024 * 1024;
 
 /** Each: { send(data), onMessage: null | () => void, close() } */

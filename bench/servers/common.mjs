@@ -9,7 +9,11 @@
 //               server.publish; Bun: server.publish); ws and the raw server treat it as /broadcast
 // and anything else is an idle connection as far as the benchmark is concerned.
 
+import { holdAppHeap } from '../lib/app-heap.mjs';
 import { pageFaults } from '../lib/page-faults.mjs';
+
+// The suite's --app-heap: the same application heap in every server (lib/app-heap.mjs says why).
+holdAppHeap(Number(process.env.HYBI_BENCH_APP_HEAP ?? 0));
 
 /** A byte limit high enough for the 16 MiB echo workload, for servers whose default is lower. */
 export const MAX_MESSAGE = 64 * 1024 * 1024;
