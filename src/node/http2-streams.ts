@@ -88,7 +88,12 @@ export function cancelStream(stream: Duplex): void {
  * pending there may never be called back: with Node 20, a stream's last write (sent with
  * END_STREAM) stayed pending for good when the peer closed the stream right after receiving it
  * (conformance/server-role-h2.test.ts, cases 7.1.1 and 7.1.6, with wide flow-control windows).
- * Whoever waits for the stream's writes to finish waits for nothing.
+ * Probed there without this check (2026-12-06): when the peer's END_STREAM arrived, the server's
+ * stream was closed, not destroyed, and ended, its last write (the close frame) still in progress;
+ * half a second later that write's callback had not run, 'finish' had not come, and the stream
+ * was still not destroyed. (In a plain exchange where Node destroys such a stream itself, the
+ * callbacks do run; 'finish' never does once both ends have ended.) Whoever waits for the
+ * stream's writes to finish waits for nothing.
  */
 export function isClosedHttp2Stream(stream: Duplex): boolean {
   return isHttp2Stream(stream) && (stream as Duplex & { closed?: boolean }).closed === true && !stream.destroyed;
