@@ -3,12 +3,12 @@
 // old generation instead of whatever it loads and keeps itself.
 //
 // Why it matters (bench/README.md, "The 8 MB band, session 13"): V8 11.3 (Node 20) starts no
-// incremental marking while the old generation is under 8 MB. Just above that, with the young
-// generation grown to 16 MB, it marks again as soon as a mark-compact ends, until the old
-// generation is large enough for the limit it sets to leave more room than the young
-// generation's size. A bare benchmark process sits near 8 MB; one that holds a few hundred KB
-// more (its library's code and state) can then run a mark-compact every 50 ms where the other
-// runs none, and that alone moved a row by 15-25%.
+// incremental marking while the old generation holds at most 8 MB. Just above that, in the runs
+// measured, it started marking again as soon as a mark-compact ended (the limit it set left less
+// room than the young generation's 16 MB); with 12 MB or more held, it did not. A bare benchmark
+// process sits near 8 MB, so one that holds a few hundred KB more (its library's code and state)
+// could run a mark-compact every 50 ms where the other ran none: a quarter to a third more CPU per
+// message, between two libraries whose work per message was the same.
 
 /** What the objects cost, measured (`gc()`, then heapUsed): about 152 bytes each. */
 const BYTES_PER_OBJECT = 152;
