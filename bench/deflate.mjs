@@ -15,9 +15,10 @@
 // Usage: node bench/deflate.mjs [--quick] [--time=2000] [--rounds=3] [--only=codec,server,client,memory]
 //          [--app-heap=MB]
 // The echo parts run each server, and in the client part each library's clients, in a fresh
-// process of its own. --app-heap gives every process of the run an application's heap of that
-// many MB, so that both libraries run in the same garbage collection regime (lib/app-heap.mjs
-// says why that can matter more than the library).
+// process of its own, and report that process's CPU per message and mark-compacts per second.
+// --app-heap gives every process of the run an application's heap of that many MB, so that both
+// libraries run in the same garbage collection regime (lib/app-heap.mjs says why that can
+// matter more than the library).
 // (build first: `npm run build`; `npm run bench` does). The server and client parts need the
 // public WebSocketServer and connect() in dist/; they are skipped with a note when missing.
 import { createRequire } from 'node:module';
@@ -25,6 +26,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 import { holdAppHeap } from './lib/app-heap.mjs';
 
 const require = createRequire(import.meta.url);
@@ -170,20 +172,34 @@ async function codecBench() {
 async function startServer(which, level) {
   const child = fork(self, [`--serve=${which}`, `--level=${level}`, `--app-heap=${options.appHeap}`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const [message] = await once(child, 'message');
-  /** The server's CPU time so far (process.cpuUsage(), user + system, us), asked over IPC. */
-  const cpu = async () => {
-    child.send('cpu');
+  /** The server's processCost(), asked over IPC. */
+  const cost = async () => {
+    child.send('cost');
     const [reply] = await once(child, 'message');
-    return reply.cpu;
+    return reply;
   };
-  return { port: message.port, cpu, stop: () => child.kill() };
+  return { port: message.port, cost, stop: () => child.kill() };
 }
 
-/** This process's CPU time so far (user + system, us). */
-const ownCpu = async () => {
+/** Mark-compacts of this process since countMarkCompacts() ran. */
+let markCompacts = 0;
+
+/**
+ * Counts this process's mark-compacts from now on: a process whose old generation sits just above
+ * 8 MB can run one every 50 ms where another runs none, which decides a row by itself
+ * (lib/app-heap.mjs), so the table shows them beside the CPU.
+ */
+function countMarkCompacts() {
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) if (entry.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) markCompacts++;
+  }).observe({ entryTypes: ['gc'] });
+}
+
+/** This process's CPU time so far (user + system, us) and its mark-compacts so far. */
+async function processCost() {
   const { user, system } = process.cpuUsage();
-  return user + system;
-};
+  return { cpu: user + system, markCompacts };
+}
 
 /** ws client options for a level ('default' or a number). */
 function wsClientOptions(level) {
@@ -192,9 +208,10 @@ function wsClientOptions(level) {
 
 /**
  * Opens `connections` clients of `kind` and keeps `inFlight` messages in flight on each for `ms`:
- * messages/s, MiB/s, and the CPU time per message of the side measured (`cpu()` reads its total).
+ * messages/s, MiB/s, and the CPU time per message and mark-compacts per second of the side
+ * measured (`cost()` reads its totals, as processCost does).
  */
-async function drive(kind, port, level, pool, cpu, { connections, inFlight, ms }) {
+async function drive(kind, port, level, pool, cost, { connections, inFlight, ms }) {
   const url = `ws://127.0.0.1:${port}/echo`;
   const clients = [];
   if (kind === 'ws') {
@@ -246,11 +263,11 @@ async function drive(kind, port, level, pool, cpu, { connections, inFlight, ms }
   // zlib contexts before the window that is measured.
   await new Promise((r) => setTimeout(r, WARMUP_MS));
   const t0 = performance.now();
-  const cpu0 = await cpu();
+  const cost0 = await cost();
   const echoed0 = echoed;
   const bytes0 = bytes;
   await new Promise((r) => setTimeout(r, ms));
-  const cpu1 = await cpu();
+  const cost1 = await cost();
   stop = true;
   const counted = echoed - echoed0;
   const countedBytes = bytes - bytes0;
@@ -258,7 +275,12 @@ async function drive(kind, port, level, pool, cpu, { connections, inFlight, ms }
   // Let the messages in flight come back before closing, so the next run starts clean.
   await Promise.race([finished, new Promise((r) => setTimeout(r, 5000))]);
   for (const client of clients) client.close();
-  return { rate: counted / seconds, mibs: countedBytes / MiB / seconds, cpuPerMessage: (cpu1 - cpu0) / counted };
+  return {
+    rate: counted / seconds,
+    mibs: countedBytes / MiB / seconds,
+    cpuPerMessage: (cost1.cpu - cost0.cpu) / counted,
+    markCompactsPerSecond: (cost1.markCompacts - cost0.markCompacts) / seconds,
+  };
 }
 
 /**
@@ -280,8 +302,9 @@ async function driveInChild(who, port, level, size, load) {
 /** Child mode of the client part (see driveInChild): one library's clients, the result over IPC. */
 function driveChild() {
   holdAppHeap(options.appHeap);
+  countMarkCompacts();
   process.once('message', async ({ port, level, size, load }) => {
-    process.send(await drive(arg('drive'), port, level, messages(size), ownCpu, load));
+    process.send(await drive(arg('drive'), port, level, messages(size), processCost, load));
   });
 }
 
@@ -323,7 +346,7 @@ async function echoBench(part) {
           try {
             const thisLoad = round === 0 ? { ...load, ms: 300 } : load;
             // The CPU of the side that differs: the server's process, or the clients' own process.
-            const r = part === 'server' ? await drive('ws', server.port, level, pool, server.cpu, thisLoad) : await driveInChild(who, server.port, level, c.size, thisLoad);
+            const r = part === 'server' ? await drive('ws', server.port, level, pool, server.cost, thisLoad) : await driveInChild(who, server.port, level, c.size, thisLoad);
             if (round > 0) results[who].push(r);
           } finally {
             server.stop();
@@ -342,6 +365,7 @@ async function echoBench(part) {
         `${fmt(w)} msg/s (${fmt(median(results.ws.map((r) => r.mibs)))} MiB/s)`,
         `${(h / w).toFixed(2)}x`,
         `${fmt(hCpu)} / ${fmt(wCpu)} us (${(hCpu / wCpu).toFixed(2)}x)`,
+        `${median(results.hybi.map((r) => r.markCompactsPerSecond)).toFixed(1)} / ${median(results.ws.map((r) => r.markCompactsPerSecond)).toFixed(1)}`,
       ]);
     }
   }
@@ -349,7 +373,7 @@ async function echoBench(part) {
     part === 'server'
       ? 'server: compressed echo, hybi WebSocketServer vs ws WebSocketServer (client: ws, same settings)'
       : 'client: compressed echo, hybi connect() vs ws client, each in its own process (server: ws, same settings)',
-    ['compression', 'message', 'connections x in flight', 'hybi', 'ws', 'hybi/ws', `${part}'s CPU per message, hybi / ws`],
+    ['compression', 'message', 'connections x in flight', 'hybi', 'ws', 'hybi/ws', `${part}'s CPU per message, hybi / ws`, `${part}'s mark-compacts per second, hybi / ws`],
     rows,
   );
 }
@@ -424,18 +448,17 @@ async function main() {
   if (options.only.includes('memory')) await memoryBench();
 }
 
-/** In a server child: answers 'cpu' with this process's CPU time so far (us). */
-function answerCpu() {
-  process.on('message', (message) => {
-    if (message !== 'cpu') return;
-    const { user, system } = process.cpuUsage();
-    process.send({ cpu: user + system });
+/** In a server child: answers 'cost' with processCost(). */
+function answerCost() {
+  process.on('message', async (message) => {
+    if (message === 'cost') process.send(await processCost());
   });
 }
 
 /** Child mode: a compressed echo server (--serve=hybi|ws --level=N|default); its port goes over IPC. */
 async function serveChild() {
   holdAppHeap(options.appHeap);
+  countMarkCompacts();
   const which = arg('serve');
   const level = arg('level') === 'default' ? undefined : Number(arg('level'));
   if (which === 'hybi') {
@@ -451,7 +474,7 @@ async function serveChild() {
     });
     const address = await server.listen({ port: 0, host: '127.0.0.1' });
     process.send({ port: address.port });
-    answerCpu();
+    answerCost();
   } else {
     const { WebSocketServer } = require('ws');
     const server = new WebSocketServer({
@@ -466,7 +489,7 @@ async function serveChild() {
     });
     await once(server, 'listening');
     process.send({ port: server.address().port });
-    answerCpu();
+    answerCost();
   }
   process.on('disconnect', () => process.exit(0));
 }

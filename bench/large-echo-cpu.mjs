@@ -4,7 +4,7 @@
 // socket) and pushed into a Duplex; a 'message' listener echoes with send(). With --ws, the same
 // for ws (with bufferutil when installed) on the same Duplex, as its server would set it up.
 // Prints one JSON line: CPU us per message (user, system), minor page faults per message, and the
-// garbage collections by kind (perf_hooks: 1 minor, 2 major, 4 incremental, 8 weak callbacks).
+// garbage collections by kind (perf_hooks: 1 minor, 4 major, 8 incremental, 16 weak callbacks).
 //
 // What it is for (bench/README.md "Large messages, session 6"): telling hybi's own cost per large
 // message from the allocator's. glibc gives freed heap memory back to the kernel and faults it in
