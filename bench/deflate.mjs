@@ -26,8 +26,8 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
-import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 import { holdAppHeap } from './lib/app-heap.mjs';
+import { countMarkCompacts, markCompacts } from './lib/mark-compacts.mjs';
 
 const require = createRequire(import.meta.url);
 const self = fileURLToPath(import.meta.url);
@@ -181,24 +181,10 @@ async function startServer(which, level) {
   return { port: message.port, cost, stop: () => child.kill() };
 }
 
-/** Mark-compacts of this process since countMarkCompacts() ran. */
-let markCompacts = 0;
-
-/**
- * Counts this process's mark-compacts from now on: a process whose old generation sits just above
- * 8 MB can run one every 50 ms where another runs none, which decides a row by itself
- * (lib/app-heap.mjs), so the table shows them beside the CPU.
- */
-function countMarkCompacts() {
-  new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) if (entry.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) markCompacts++;
-  }).observe({ entryTypes: ['gc'] });
-}
-
 /** This process's CPU time so far (user + system, us) and its mark-compacts so far. */
 async function processCost() {
   const { user, system } = process.cpuUsage();
-  return { cpu: user + system, markCompacts };
+  return { cpu: user + system, markCompacts: markCompacts() };
 }
 
 /** ws client options for a level ('default' or a number). */

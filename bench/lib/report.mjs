@@ -262,6 +262,27 @@ function cpuSection(lines, entries, intro) {
   lines.push(intro, '');
   table(lines, rows, { fields: [{ field: 'cpuPerOp', suffix: '' }], unit: false });
   faultSection(lines, rows.filter((e) => (e.workload.size ?? 0) >= 64 * 1024));
+  markCompactSection(lines, rows);
+}
+
+/**
+ * Mark-compacts per second of each server, without ratios: a server whose old generation sits
+ * just above V8's 8 MB threshold can run one every 50 ms where another runs none, which moves its
+ * CPU per message by itself (bench/README.md, "The 8 MB band, session 13"; `--app-heap` evens it).
+ */
+function markCompactSection(lines, entries) {
+  const rows = entries.filter((e) => Object.values(e.summary).some((s) => s.markCompactsPerSecond !== undefined));
+  if (rows.length === 0) return;
+  const peers = [];
+  for (const e of rows) for (const id of peersOf(e)) if (!peers.includes(id) && e.summary[id]?.markCompactsPerSecond !== undefined) peers.push(id);
+  lines.push(
+    'Mark-compacts per second in the measured server (V8\'s collector: a server that runs several per second where another runs none pays for them in CPU per message, whatever its own work):',
+    '',
+    `| workload | ${peers.map(nameOf).join(' | ')} |`,
+    `| --- |${' --- |'.repeat(peers.length)}`,
+  );
+  for (const e of rows) lines.push(`| ${e.workload.title} | ${peers.map((id) => cell(e.summary[id]?.markCompactsPerSecond)).join(' | ')} |`);
+  lines.push('');
 }
 
 /**

@@ -20,15 +20,17 @@ function split(total, parts) {
  * Server CPU time per operation (message, delivery, connection), in microseconds: its CPU share
  * over the run divided by the rate. Less sensitive than the rate to other work on the machine
  * (a starved server does fewer operations per second, but each costs about the same). Takes the
- * server's { share, faultsPerSecond } (serverCpu) and keeps the share as `serverCpu`; page faults
- * per operation ride along (`faultsPerOp`): they tell the allocator's state apart from the
- * library's own work (bench/README.md, "Large messages, session 9").
+ * server's { share, faultsPerSecond, markCompactsPerSecond } (serverCpu) and keeps the share as
+ * `serverCpu`; page faults per operation ride along (`faultsPerOp`): they tell the allocator's
+ * state apart from the library's own work (bench/README.md, "Large messages, session 9"); so do
+ * mark-compacts per second for the collector's ("The 8 MB band, session 13").
  */
-function withCpuPerOp({ share, faultsPerSecond, ...result }) {
+function withCpuPerOp({ share, faultsPerSecond, markCompactsPerSecond, ...result }) {
   const rate = result.rate ?? result.value;
   result.serverCpu = share;
   if (share !== undefined && rate > 0) result.cpuPerOp = (share / rate) * 1e6;
   if (Number.isFinite(faultsPerSecond) && rate > 0) result.faultsPerOp = faultsPerSecond / rate;
+  if (Number.isFinite(markCompactsPerSecond)) result.markCompactsPerSecond = markCompactsPerSecond;
   return result;
 }
 
@@ -43,7 +45,12 @@ async function serverCpu(server) {
     const after = await server.child.request({ type: 'stats' });
     const used = after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system;
     const seconds = (performance.now() - t0) / 1000;
-    return { share: used / 1e6 / seconds, faultsPerSecond: (after.faults - before.faults) / seconds };
+    return {
+      share: used / 1e6 / seconds,
+      faultsPerSecond: (after.faults - before.faults) / seconds,
+      // NaN crosses IPC as null (Bun's server counts none): no figure rather than 0.
+      markCompactsPerSecond: ((after.markCompacts ?? NaN) - (before.markCompacts ?? NaN)) / seconds,
+    };
   };
 }
 

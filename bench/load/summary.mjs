@@ -3,7 +3,7 @@
 import { pairedExcessRatios, pairedRatios, summarize } from '../lib/stats.mjs';
 
 /** Figures of a sample besides `value` that are summarized and compared when present. */
-const FIELDS = ['p99', 'heap', 'cpuPerOp', 'faultsPerOp', 'serverCpuPerOp', 'clientRss', 'clientHeap'];
+const FIELDS = ['p99', 'heap', 'cpuPerOp', 'faultsPerOp', 'markCompactsPerSecond', 'serverCpuPerOp', 'clientRss', 'clientHeap'];
 
 /**
  * Medians with spreads for every peer, and per-round ratios hybi / peer for every other peer

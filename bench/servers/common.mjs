@@ -10,10 +10,12 @@
 // and anything else is an idle connection as far as the benchmark is concerned.
 
 import { holdAppHeap } from '../lib/app-heap.mjs';
+import { countMarkCompacts, markCompacts } from '../lib/mark-compacts.mjs';
 import { pageFaults } from '../lib/page-faults.mjs';
 
 // The suite's --app-heap: the same application heap in every server (lib/app-heap.mjs says why).
 holdAppHeap(Number(process.env.HYBI_BENCH_APP_HEAP ?? 0));
+countMarkCompacts();
 
 /** A byte limit high enough for the 16 MiB echo workload, for servers whose default is lower. */
 export const MAX_MESSAGE = 64 * 1024 * 1024;
@@ -45,6 +47,7 @@ export function serve(server, info = {}) {
           connections: server.connections(),
           cpu: process.cpuUsage(),
           faults: pageFaults(),
+          markCompacts: markCompacts(),
         });
         break;
       }
