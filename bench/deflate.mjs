@@ -26,7 +26,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
-import { holdAppHeap } from './lib/app-heap.mjs';
+import { holdAppHeap, parseAppHeap } from './lib/app-heap.mjs';
 import { countMarkCompacts, markCompacts } from './lib/mark-compacts.mjs';
 
 const require = createRequire(import.meta.url);
@@ -39,7 +39,7 @@ for (const arg of process.argv.slice(2)) {
   else if (name === 'time') options.time = Number(value);
   else if (name === 'rounds') options.rounds = Number(value);
   else if (name === 'only') options.only = value.split(',');
-  else if (name === 'app-heap') options.appHeap = Number(value);
+  else if (name === 'app-heap') options.appHeap = parseAppHeap(value);
   else if (name === 'serve' || name === 'drive' || name === 'level' || name === 'memory-child' || name === 'connections') {
     // child modes, handled below
   } else {

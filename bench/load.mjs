@@ -42,6 +42,7 @@ import { fileLimit } from './lib/procs.mjs';
 import { summarize } from './lib/stats.mjs';
 import { renderMarkdown, renderSvg } from './lib/report.mjs';
 import { findBun } from './lib/bun.mjs';
+import { parseAppHeap } from './lib/app-heap.mjs';
 import { measurement } from './load/measure.mjs';
 import { summarizeEntry } from './load/summary.mjs';
 import { GROUPS, definePeers, defineWorkloads, isLargeEcho, peerFilter } from './load/workloads.mjs';
@@ -79,7 +80,7 @@ for (const arg of process.argv.slice(2)) {
   else if (name === 'out') options.out = value;
   else if (name === 'peers') options.peers = value.split(',');
   else if (name === 'compare') options.compare = value.split(',').map((dir) => resolve(dir));
-  else if (name === 'app-heap') options.appHeap = Number(value);
+  else if (name === 'app-heap') options.appHeap = parseAppHeap(value);
   // Options meant for other suites pass through `run.mjs` too: note them, do not fail.
   else console.error(`load: ignoring unknown option ${arg}`);
 }

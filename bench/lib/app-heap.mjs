@@ -16,6 +16,16 @@ const BYTES_PER_OBJECT = 152;
 /** Kept here for the life of the process. */
 let held = null;
 
+/** The value of `--app-heap=MB`: a number of MB, 0 or more (default 0); anything else exits with a message. */
+export function parseAppHeap(value) {
+  const mb = Number(value);
+  if (value === undefined || value === '' || !Number.isFinite(mb) || mb < 0) {
+    console.error(`--app-heap takes a number of MB, 0 or more (default 0), not ${JSON.stringify(value ?? '')}`);
+    process.exit(2);
+  }
+  return mb;
+}
+
 /** Allocates and keeps about `mb` MB of small objects (none for 0). */
 export function holdAppHeap(mb) {
   if (!(mb > 0)) return;

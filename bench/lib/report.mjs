@@ -266,42 +266,36 @@ function cpuSection(lines, entries, intro) {
 }
 
 /**
- * Mark-compacts per second of each server, without ratios: a server whose old generation sits
- * just above V8's 8 MB threshold can run one every 50 ms where another runs none, which moves its
- * CPU per message by itself (bench/README.md, "The 8 MB band, session 13"; `--app-heap` evens it).
+ * Page faults per message of the large-message rows: they say which state the C allocator was in
+ * (a few per message: it gave freed memory back to the kernel and every fresh page faulted), which
+ * moves CPU per message by up to 4x for any library (bench/README.md).
  */
-function markCompactSection(lines, entries) {
-  const rows = entries.filter((e) => Object.values(e.summary).some((s) => s.markCompactsPerSecond !== undefined));
-  if (rows.length === 0) return;
-  const peers = [];
-  for (const e of rows) for (const id of peersOf(e)) if (!peers.includes(id) && e.summary[id]?.markCompactsPerSecond !== undefined) peers.push(id);
-  lines.push(
-    'Mark-compacts per second in the measured server (V8\'s collector: a server that runs several per second where another runs none pays for them in CPU per message, whatever its own work):',
-    '',
-    `| workload | ${peers.map(nameOf).join(' | ')} |`,
-    `| --- |${' --- |'.repeat(peers.length)}`,
-  );
-  for (const e of rows) lines.push(`| ${e.workload.title} | ${peers.map((id) => cell(e.summary[id]?.markCompactsPerSecond)).join(' | ')} |`);
-  lines.push('');
+function faultSection(lines, entries) {
+  stateTable(lines, entries, 'faultsPerOp',
+    'Page faults per message in the measured process (the C allocator\'s state: near 0 it keeps freed memory; above 1 it gives memory back and faults it in again, and CPU per message rises with it):');
 }
 
 /**
- * Page faults per message of the large-message rows, without ratios: they say which state the
- * C allocator was in (a few per message: it gave freed memory back to the kernel and every fresh
- * page faulted), which moves CPU per message by up to 4x for any library (bench/README.md).
+ * Mark-compacts per second of each server: a server whose old generation sits just above V8's
+ * 8 MB threshold can run one every 50 ms where another runs none, which moves its CPU per message
+ * by itself (bench/README.md, "The 8 MB band, session 13"; `--app-heap` evens it).
  */
-function faultSection(lines, entries) {
-  const rows = entries.filter((e) => Object.values(e.summary).some((s) => s.faultsPerOp));
+function markCompactSection(lines, entries) {
+  stateTable(lines, entries, 'markCompactsPerSecond',
+    'Mark-compacts per second in the measured server (V8\'s collector: a server that runs several per second where another runs none pays for them in CPU per message, whatever its own work):');
+}
+
+/**
+ * A figure of each peer's process state per workload, without ratios (it explains the CPU
+ * columns rather than ranking the peers): only the rows and peers that measured `field`.
+ */
+function stateTable(lines, entries, field, intro) {
+  const rows = entries.filter((e) => Object.values(e.summary).some((s) => s[field] !== undefined));
   if (rows.length === 0) return;
   const peers = [];
-  for (const e of rows) for (const id of peersOf(e)) if (!peers.includes(id) && e.summary[id]?.faultsPerOp) peers.push(id);
-  lines.push(
-    'Page faults per message in the measured process (the C allocator\'s state: near 0 it keeps freed memory; above 1 it gives memory back and faults it in again, and CPU per message rises with it):',
-    '',
-    `| workload | ${peers.map(nameOf).join(' | ')} |`,
-    `| --- |${' --- |'.repeat(peers.length)}`,
-  );
-  for (const e of rows) lines.push(`| ${e.workload.title} | ${peers.map((id) => cell(e.summary[id]?.faultsPerOp)).join(' | ')} |`);
+  for (const e of rows) for (const id of peersOf(e)) if (!peers.includes(id) && e.summary[id]?.[field] !== undefined) peers.push(id);
+  lines.push(intro, '', `| workload | ${peers.map(nameOf).join(' | ')} |`, `| --- |${' --- |'.repeat(peers.length)}`);
+  for (const e of rows) lines.push(`| ${e.workload.title} | ${peers.map((id) => cell(e.summary[id]?.[field])).join(' | ')} |`);
   lines.push('');
 }
 
